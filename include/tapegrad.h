@@ -1,0 +1,330 @@
+/*
+ * tapegrad: reverse-mode automatic differentiation in C.
+ *
+ * A program records an expression such as f = (x + y) * z as a *tape* of
+ * nodes. Each node holds its forward value and its op; tg_backward() walks
+ * the tape once, from the output back to the leaves, and accumulates
+ * d(output)/d(node) into every node that wants a gradient.
+ *
+ *     tg_tape *t = tg_tape_new();
+ *     tg_node *x = tg_scalar(t, -2), *y = tg_scalar(t, 5), *z = tg_scalar(t, -4);
+ *     tg_node *f = tg_mul(tg_add(x, y), z);          f = -12
+ *     tg_backward(f);                                 df/dx = -4, df/dz = 3
+ *     if (tg_status(t)) fprintf(stderr, "%s\n", tg_status_message(t));
+ *     tg_tape_free(t);
+ *
+ * Conventions, for every function below unless it says otherwise:
+ * - Nodes belong to their tape: they are freed by tg_tape_reset() and
+ *   tg_tape_free(); never free a node yourself, never use one after a reset.
+ * - Errors are values. An op given bad input (NULL, mismatched shapes or
+ *   dtypes, nodes of two tapes, out of memory) records a sticky status on the
+ *   tape and returns the tape's *poison* node; every later op on that tape
+ *   returns the poison node at once, so expressions stay composable and the
+ *   caller checks tg_status() once. The first error wins. Nothing aborts.
+ * - Tensors are row-major and contiguous, with 0 to TG_MAX_DIMS dimensions;
+ *   a scalar is a 0-d tensor. Values are float (TG_F32) or double (TG_F64),
+ *   chosen per tensor; the operands of an op must share the dtype.
+ * - A tape is not thread-safe; distinct tapes may be used from distinct
+ *   threads at once.
+ */
+#ifndef TAPEGRAD_H
+#define TAPEGRAD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(TG_STATIC_DEFINE)
+#define TG_API
+#elif defined(__GNUC__)
+#define TG_API __attribute__((visibility("default")))
+#else
+#define TG_API
+#endif
+
+#define TAPEGRAD_VERSION_MAJOR 0
+#define TAPEGRAD_VERSION_MINOR 1
+#define TAPEGRAD_VERSION_PATCH 0
+
+/* ---------------------------------------------------------------- types -- */
+
+typedef struct tg_tape tg_tape; /* a recording: nodes, their memory, a status */
+typedef struct tg_node tg_node; /* one value on a tape (opaque) */
+
+typedef enum tg_dtype { TG_F32 = 0, TG_F64 = 1 } tg_dtype;
+
+#define TG_MAX_DIMS 4
+/* Largest number of elements of one tensor; larger shapes are refused. */
+#define TG_MAX_NUMEL ((int64_t)1 << 31)
+
+/* Status codes: 0 is success, every error is positive. */
+enum tg_status_code {
+    TG_OK = 0,
+    TG_ERR_NULL,       /* a required pointer argument was NULL */
+    TG_ERR_SHAPE,      /* shapes do not fit the op */
+    TG_ERR_DTYPE,      /* operands of different dtypes, or an unknown dtype */
+    TG_ERR_TAPE,       /* operands recorded on different tapes */
+    TG_ERR_NOMEM,      /* an allocation failed */
+    TG_ERR_IO,         /* a file could not be read or written */
+    TG_ERR_FORMAT,     /* a file's contents are malformed or inconsistent */
+    TG_ERR_UNKNOWN_OP, /* no op of that name is registered */
+    TG_ERR_STATE,      /* a call that is not valid now (e.g. backward without seed) */
+    TG_ERR_ARG,        /* an argument out of its documented range */
+    TG_ERR_NUMERIC     /* a NaN or Inf appeared while numerics checking is on */
+};
+
+/* A short constant name for a status code, e.g. "TG_ERR_SHAPE". */
+TG_API const char *tg_status_name(int code);
+
+/* ----------------------------------------------------------------- tape -- */
+
+/* A new, empty tape. Returns NULL only when memory is exhausted. */
+TG_API tg_tape *tg_tape_new(void);
+
+/* Frees the tape, all its nodes and their memory. NULL is a no-op. */
+TG_API void tg_tape_free(tg_tape *t);
+
+/* Forgets every node and clears the status, keeping the memory for reuse,
+ * so a define-by-run loop (build, backward, reset) stops allocating after its
+ * first iteration. External buffers given to tg_view() are untouched. */
+TG_API void tg_tape_reset(tg_tape *t);
+
+/* The sticky status: TG_OK, or the code of the first error since the tape was
+ * created or reset. A NULL tape reports TG_ERR_NULL. */
+TG_API int tg_status(const tg_tape *t);
+
+/* The message of the first error, naming the op and the shapes, e.g.
+ * "matmul: [2,3] x [4,5]: inner dimensions differ"; "" when the status is
+ * TG_OK. The string lives as long as the tape's status. */
+TG_API const char *tg_status_message(const tg_tape *t);
+
+/* Records an error on the tape as an op would (first error wins), for code
+ * built on top of tapegrad. fmt is printf-style. Returns code. */
+TG_API int tg_fail(tg_tape *t, int code, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
+/* Number of nodes recorded so far; node i is tg_tape_node(t, i). */
+TG_API size_t tg_tape_size(const tg_tape *t);
+TG_API tg_node *tg_tape_node(const tg_tape *t, size_t i);
+
+/* Bytes of heap memory the tape holds (nodes, values, gradients). */
+TG_API size_t tg_tape_bytes(const tg_tape *t);
+
+/* When on, the first op whose value, or whose backward rule's gradients,
+ * contain a NaN or an Inf sets TG_ERR_NUMERIC naming the op and the node.
+ * Off by default (it costs one pass over every result). */
+TG_API void tg_set_check_numerics(tg_tape *t, int on);
+
+/* --------------------------------------------------------------- leaves -- */
+
+/* A float64 scalar leaf that wants a gradient (a variable). */
+TG_API tg_node *tg_scalar(tg_tape *t, double value);
+
+/* A float64 scalar leaf without a gradient (a constant). */
+TG_API tg_node *tg_const(tg_tape *t, double value);
+
+/* A scalar constant of the given dtype, for mixing with float32 tensors. */
+TG_API tg_node *tg_const_as(tg_tape *t, tg_dtype dtype, double value);
+
+/* A tensor leaf that wants a gradient. shape has ndim entries (ndim 0..4,
+ * each dimension >= 1). data holds numel values of the dtype and is copied;
+ * NULL gives zeros. */
+TG_API tg_node *tg_tensor(tg_tape *t, tg_dtype dtype, int ndim, const int64_t *shape,
+                          const void *data);
+
+/* A tensor leaf without a gradient (an input or target). For replay, write
+ * new data through tg_value() before each tg_forward(). */
+TG_API tg_node *tg_input(tg_tape *t, tg_dtype dtype, int ndim, const int64_t *shape,
+                         const void *data);
+
+/* A leaf over caller-owned memory, which must hold numel values of the dtype
+ * and outlive the node. When grad is non-NULL the leaf wants a gradient and
+ * tg_backward() *adds* into grad (parameters kept outside the tape do this);
+ * when NULL it is an input. Nothing is copied. */
+TG_API tg_node *tg_view(tg_tape *t, tg_dtype dtype, int ndim, const int64_t *shape,
+                        void *value, void *grad);
+
+/* ------------------------------------------------------------------ ops -- */
+/* Every op returns a new node on its inputs' tape, or the poison node. */
+
+/* Elementwise binary ops. Shapes broadcast by NumPy's rules: aligned from the
+ * right, each pair of dimensions equal or one of them 1. */
+TG_API tg_node *tg_add(tg_node *a, tg_node *b);
+TG_API tg_node *tg_sub(tg_node *a, tg_node *b);
+TG_API tg_node *tg_mul(tg_node *a, tg_node *b);
+TG_API tg_node *tg_div(tg_node *a, tg_node *b);
+
+/* Elementwise unary ops. log(0) = -inf; log(x < 0) = NaN; sigmoid is
+ * evaluated without overflow for any |x|; d|x|/dx and drelu/dx are 0 at 0. */
+TG_API tg_node *tg_neg(tg_node *x);
+TG_API tg_node *tg_exp(tg_node *x);
+TG_API tg_node *tg_log(tg_node *x);
+TG_API tg_node *tg_sqrt(tg_node *x);
+TG_API tg_node *tg_abs(tg_node *x);
+TG_API tg_node *tg_sin(tg_node *x);
+TG_API tg_node *tg_cos(tg_node *x);
+TG_API tg_node *tg_tanh(tg_node *x);
+TG_API tg_node *tg_sigmoid(tg_node *x);
+TG_API tg_node *tg_relu(tg_node *x);
+
+/* x raised to a constant power p, elementwise. */
+TG_API tg_node *tg_pow(tg_node *x, double p);
+
+/* x times a constant s, elementwise. */
+TG_API tg_node *tg_scale(tg_node *x, double s);
+
+/* Matrix product of 2-D tensors: [m,k] x [k,n] -> [m,n]. */
+TG_API tg_node *tg_matmul(tg_node *a, tg_node *b);
+
+/* Transpose of a 2-D tensor: [m,n] -> [n,m]. */
+TG_API tg_node *tg_transpose(tg_node *a);
+
+/* The same values in a new shape of equal size; one entry may be -1, inferred. */
+TG_API tg_node *tg_reshape(tg_node *a, int ndim, const int64_t *shape);
+
+/* Sum / mean of all elements (a 0-d result), or along one axis (that axis
+ * removed; negative axes count from the end). */
+TG_API tg_node *tg_sum(tg_node *a);
+TG_API tg_node *tg_mean(tg_node *a);
+TG_API tg_node *tg_sum_axis(tg_node *a, int axis);
+TG_API tg_node *tg_mean_axis(tg_node *a, int axis);
+
+/* softmax and log-softmax along an axis, max-subtracted (never overflow). */
+TG_API tg_node *tg_softmax(tg_node *a, int axis);
+TG_API tg_node *tg_log_softmax(tg_node *a, int axis);
+
+/* Squared-error cost C = 1/2 * sum((a - y)^2) / B, where B is the number of
+ * batch rows (shape[0] when ndim >= 2, else 1). a and y have equal shapes. */
+TG_API tg_node *tg_mse(tg_node *a, tg_node *y);
+
+/* Softmax cross-entropy C = -sum(y * log_softmax(z, last axis)) / B over the
+ * B rows of the logits z; y holds target probabilities (e.g. one-hot) of
+ * z's shape. */
+TG_API tg_node *tg_softmax_xent(tg_node *z, tg_node *y);
+
+/* -------------------------------------------------------------- running -- */
+
+/* Seeds d(out)/d(out) = 1 and sweeps the tape backward once from out,
+ * visiting only nodes on a path from a leaf that wants a gradient. Interior
+ * gradients are recomputed from zero by every sweep; leaf gradients
+ * *accumulate* across sweeps (clear them with tg_zero_grad()). out must be a
+ * scalar (one element); otherwise the status becomes TG_ERR_STATE. Returns
+ * the tape's status. */
+TG_API int tg_backward(tg_node *out);
+
+/* As tg_backward() for an output of any shape: seed holds numel(out) values
+ * of out's dtype, d(loss)/d(out). */
+TG_API int tg_backward_seeded(tg_node *out, const void *seed);
+
+/* Re-evaluates every node in recording order from the current leaf values
+ * (replay). Allocates nothing. Returns the tape's status. */
+TG_API int tg_forward(tg_tape *t);
+
+/* Sets the gradients of every leaf of the tape to zero (including the
+ * caller's buffers given to tg_view()). */
+TG_API void tg_zero_grad(tg_tape *t);
+
+/* ------------------------------------------------------------ accessors -- */
+
+/* The tape a node lives on; NULL for NULL. */
+TG_API tg_tape *tg_node_tape(const tg_node *n);
+TG_API tg_dtype tg_node_dtype(const tg_node *n);
+TG_API int tg_ndim(const tg_node *n);
+/* Copies the ndim dimensions into shape (room for TG_MAX_DIMS); returns ndim. */
+TG_API int tg_shape(const tg_node *n, int64_t *shape);
+TG_API int64_t tg_numel(const tg_node *n);
+
+/* The node's values (numel elements of its dtype), writable so that replay
+ * can feed new inputs. */
+TG_API void *tg_value(const tg_node *n);
+
+/* The node's gradient after tg_backward(), or NULL when it has none (a
+ * constant, or a node the sweep did not reach). */
+TG_API void *tg_grad(const tg_node *n);
+
+/* Element i of the value / gradient as a double (0 <= i < numel). The
+ * gradient of a node without one is 0. NaN for a bad index or NULL. */
+TG_API double tg_value_at(const tg_node *n, int64_t i);
+TG_API double tg_grad_at(const tg_node *n, int64_t i);
+
+/* The value / gradient of a one-element node as a double. */
+TG_API double tg_value_scalar(const tg_node *n);
+TG_API double tg_grad_scalar(const tg_node *n);
+
+/* Whether the node wants a gradient (some leaf below it does). */
+TG_API int tg_requires_grad(const tg_node *n);
+
+/* The name of the node's op ("leaf" for leaves), and its inputs. */
+TG_API const char *tg_node_op_name(const tg_node *n);
+TG_API int tg_node_arity(const tg_node *n);
+TG_API tg_node *tg_node_input(const tg_node *n, int k);
+/* The node's position on its tape. */
+TG_API size_t tg_node_index(const tg_node *n);
+
+/* -------------------------------------------------------- op extensions -- */
+/*
+ * Every op, built-in or user-defined, is a tg_op: a name, an arity and three
+ * functions. The registry (a hash table keyed by name) serves the command
+ * line's expression language, the DOT export and user code.
+ */
+typedef struct tg_op {
+    const char *name; /* unique, e.g. "sigmoid" */
+    int arity;        /* 1 or 2 */
+    /* Checks the inputs and sets the output's shape. On entry the output has
+     * the dtype and shape of input 0; change them with tg_set_shape(). Returns
+     * TG_OK, or an error code after writing a reason (without the op name,
+     * which is prefixed) into why[why_len]. NULL means "same shape as input 0". */
+    int (*shape)(tg_node *out, char *why, size_t why_len);
+    /* Computes tg_value(out) from its inputs' values. Cannot fail. */
+    void (*forward)(tg_node *out);
+    /* Adds d(loss)/d(input) into tg_grad(input) for each input whose
+     * tg_grad() is non-NULL, from tg_grad(out) and the stored values. */
+    void (*backward)(tg_node *out);
+} tg_op;
+
+/* Registers a user op (the struct must outlive the process's use of it).
+ * Returns TG_OK, TG_ERR_ARG when the name is taken or the op malformed,
+ * TG_ERR_NOMEM. Thread-safe. At most 255 ops in all. */
+TG_API int tg_op_register(const tg_op *op);
+
+/* The registered op of that name, or NULL. Thread-safe. */
+TG_API const tg_op *tg_op_find(const char *name);
+
+/* Number of registered ops, and the i-th (0 <= i < count), in registration order. */
+TG_API int tg_op_count(void);
+TG_API const tg_op *tg_op_at(int i);
+
+/* Records op on inputs a (and b for binary ops; NULL otherwise). */
+TG_API tg_node *tg_apply(const tg_op *op, tg_node *a, tg_node *b);
+
+/* Records the registered op called name: tg_call("sin", x, NULL). An unknown
+ * name sets TG_ERR_UNKNOWN_OP; a wrong number of inputs TG_ERR_ARG. */
+TG_API tg_node *tg_call(const char *name, tg_node *a, tg_node *b);
+
+/* Inside a shape rule only: sets the output's shape. Returns TG_OK or
+ * TG_ERR_SHAPE for a bad shape. */
+TG_API int tg_set_shape(tg_node *out, int ndim, const int64_t *shape);
+
+/* ----------------------------------------------------------- allocation -- */
+
+/* Every heap allocation of the library goes through these functions (BLAS's
+ * own buffers excepted). Set them before creating any tape; NULL restores
+ * the C library's. ctx is passed back unchanged. Not thread-safe. */
+typedef struct tg_allocator {
+    void *(*malloc)(size_t size, void *ctx);
+    void *(*realloc)(void *ptr, size_t size, void *ctx);
+    void (*free)(void *ptr, void *ctx);
+    void *ctx;
+} tg_allocator;
+TG_API void tg_set_allocator(const tg_allocator *a);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* TAPEGRAD_H */

@@ -1,0 +1,91 @@
+/*
+ * Reductions: sum and mean, of all elements or along one axis.
+ *
+ * A reduction views its input as [outer, len, inner] around the reduced axis
+ * (len = all elements for a full reduction); the output is [outer, inner].
+ */
+#ifndef T
+#include "internal.h"
+
+#define T float
+#define S(f) f##_f32
+#include __FILE__
+#undef T
+#undef S
+#define T double
+#define S(f) f##_f64
+#include __FILE__
+#undef T
+#undef S
+
+static int reduce_shape(tg_node *out, char *why, size_t len) {
+    (void)why, (void)len;
+    if (out->aux == TG_AXIS_ALL) {
+        out->ndim = 0;
+        return TG_OK;
+    }
+    for (int i = out->aux; i + 1 < out->ndim; i++) out->u.shape[i] = out->u.shape[i + 1];
+    out->ndim--;
+    return TG_OK;
+}
+
+static void reduce_forward(tg_node *n, bool mean) {
+    tg_axis_view v = tg__axis_view(n->in[0], n->aux);
+    TG_KERNEL(n, sum_fwd)(v, mean ? 1.0 / (double)v.len : 1.0, n->in[0]->value, n->value);
+}
+
+static void reduce_backward(tg_node *n, bool mean) {
+    tg_axis_view v = tg__axis_view(n->in[0], n->aux);
+    if (n->in[0]->grad)
+        TG_KERNEL(n, sum_bwd)(v, mean ? 1.0 / (double)v.len : 1.0, n->grad, n->in[0]->grad);
+}
+
+static void sum_forward(tg_node *n) { reduce_forward(n, false); }
+static void sum_backward(tg_node *n) { reduce_backward(n, false); }
+static void mean_forward(tg_node *n) { reduce_forward(n, true); }
+static void mean_backward(tg_node *n) { reduce_backward(n, true); }
+
+enum { R_SUM, R_MEAN, R_COUNT };
+const tg_op tg_reduce_ops[] = {
+    [R_SUM] = {"sum", 1, reduce_shape, sum_forward, sum_backward},
+    [R_MEAN] = {"mean", 1, reduce_shape, mean_forward, mean_backward},
+};
+const int tg_reduce_count = R_COUNT;
+
+static tg_node *reduce(int op, tg_node *a, int axis) {
+    const tg_op *o = &tg_reduce_ops[op];
+    if (axis != TG_AXIS_ALL && (axis = tg__axis(a, axis, o->name)) < 0)
+        return a ? &a->tape->poison : NULL;
+    return tg__apply(o, a, NULL, axis);
+}
+
+tg_node *tg_sum(tg_node *a) { return reduce(R_SUM, a, TG_AXIS_ALL); }
+tg_node *tg_mean(tg_node *a) { return reduce(R_MEAN, a, TG_AXIS_ALL); }
+tg_node *tg_sum_axis(tg_node *a, int axis) { return reduce(R_SUM, a, axis); }
+tg_node *tg_mean_axis(tg_node *a, int axis) { return reduce(R_MEAN, a, axis); }
+
+#else /* kernel pass, once per dtype */
+
+/* y[o,i] = scale * sum_k x[o,k,i]; sums in double for float accuracy. */
+static void S(sum_fwd)(tg_axis_view v, double scale, const void *vx, void *vy) {
+    const T *x = vx;
+    T *y = vy;
+    for (size_t o = 0; o < v.outer; o++)
+        for (size_t i = 0; i < v.inner; i++) {
+            double s = 0;
+            for (size_t k = 0; k < v.len; k++) s += x[(o * v.len + k) * v.inner + i];
+            y[o * v.inner + i] = (T)(s * scale);
+        }
+}
+
+/* gx[o,k,i] += scale * g[o,i] */
+static void S(sum_bwd)(tg_axis_view v, double scale, const void *vg, void *vgx) {
+    const T *g = vg;
+    T *gx = vgx;
+    for (size_t o = 0; o < v.outer; o++)
+        for (size_t k = 0; k < v.len; k++)
+            for (size_t i = 0; i < v.inner; i++)
+                gx[(o * v.len + k) * v.inner + i] += (T)(scale * g[o * v.inner + i]);
+}
+
+#endif

@@ -1,0 +1,31 @@
+/* The one allocator every heap allocation of the library goes through, so
+ * that users can substitute theirs and tests can count or fail allocations. */
+#include "internal.h"
+
+#include <string.h>
+
+static void *libc_malloc(size_t n, void *ctx) { (void)ctx; return malloc(n); }
+static void *libc_realloc(void *p, size_t n, void *ctx) { (void)ctx; return realloc(p, n); }
+static void libc_free(void *p, void *ctx) { (void)ctx; free(p); }
+
+static tg_allocator current = {libc_malloc, libc_realloc, libc_free, NULL};
+
+void tg_set_allocator(const tg_allocator *a) {
+    static const tg_allocator libc = {libc_malloc, libc_realloc, libc_free, NULL};
+    current = (a && a->malloc && a->realloc && a->free) ? *a : libc;
+}
+
+void *tg__malloc(size_t n) { return current.malloc(n ? n : 1, current.ctx); }
+
+void *tg__calloc(size_t count, size_t size) {
+    if (size && count > SIZE_MAX / size) return NULL;
+    void *p = tg__malloc(count * size);
+    if (p) memset(p, 0, count * size);
+    return p;
+}
+
+void *tg__realloc(void *p, size_t n) { return current.realloc(p, n ? n : 1, current.ctx); }
+
+void tg__free(void *p) {
+    if (p) current.free(p, current.ctx);
+}

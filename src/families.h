@@ -1,0 +1,9 @@
+/* The built-in op families, one per file in ops/, in registration order.
+ * Included with TG_FAMILY(name) defined; each file defines name_ops[] and
+ * name_count. */
+TG_FAMILY(tg_binary)
+TG_FAMILY(tg_unary)
+TG_FAMILY(tg_linalg)
+TG_FAMILY(tg_reduce)
+TG_FAMILY(tg_loss)
+TG_FAMILY(tg_softmax)

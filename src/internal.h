@@ -1,0 +1,129 @@
+/* Internal structures shared by src/ and ops/; never installed. */
+#ifndef TG_INTERNAL_H
+#define TG_INTERNAL_H
+
+#include "tapegrad.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+/* Node flags. */
+enum {
+    TG_F_F64 = 1u << 0,        /* dtype is double (else float) */
+    TG_F_NEEDS_GRAD = 1u << 1, /* some leaf below wants a gradient */
+    TG_F_REACHED = 1u << 2,    /* touched by the running sweep, not yet processed */
+    TG_F_EXT_VALUE = 1u << 3,  /* value is caller memory (tg_view) */
+    TG_F_EXT_GRAD = 1u << 4,   /* grad is caller memory (tg_view) */
+};
+
+/* aux value of reductions over all elements. */
+#define TG_AXIS_ALL INT8_MIN
+
+/*
+ * A node is 64 bytes. A 0-d node keeps its value and gradient inline, in the
+ * space a tensor uses for its shape, so a scalar tape costs 64 bytes a node
+ * and no other allocation.
+ */
+struct tg_node {
+    tg_tape *tape;
+    tg_node *in[2];
+    void *value;
+    void *grad; /* NULL until the first sweep that reaches the node */
+    union {
+        int32_t shape[TG_MAX_DIMS]; /* ndim > 0 */
+        double inl[2];              /* ndim == 0: value, gradient */
+    } u;
+    uint32_t id;   /* position on the tape */
+    uint8_t op;    /* registry index; 0 = leaf */
+    uint8_t flags; /* TG_F_* */
+    uint8_t ndim;
+    int8_t aux; /* op parameter (an axis) */
+};
+_Static_assert(sizeof(struct tg_node) == 64, "a node is one cache line");
+
+#define TG_CHUNK_BITS 12
+#define TG_CHUNK_NODES ((size_t)1 << TG_CHUNK_BITS)
+
+typedef struct tg_block tg_block; /* data arena block (tape.c) */
+
+struct tg_tape {
+    tg_node **chunks; /* chunks[i] holds TG_CHUNK_NODES nodes */
+    size_t nchunks, chunk_cap;
+    size_t nnodes;
+    tg_block *blocks, *cur; /* value/gradient memory, bump-allocated */
+    size_t bytes;           /* heap bytes held */
+    int status;
+    bool check_numerics;
+    /* op -> registry index, direct-mapped, so recording an op costs no hash
+     * lookup or lock (apply.c). */
+    struct {
+        const tg_op *op;
+        int index;
+    } op_cache[32];
+    tg_node poison;
+    char message[256];
+};
+
+static inline tg_node *tg__node_at(const tg_tape *t, size_t i) {
+    return &t->chunks[i >> TG_CHUNK_BITS][i & (TG_CHUNK_NODES - 1)];
+}
+
+static inline bool tg__f64(const tg_node *n) { return n->flags & TG_F_F64; }
+static inline size_t tg__dsize(const tg_node *n) { return tg__f64(n) ? 8 : 4; }
+
+static inline size_t tg__numel(const tg_node *n) {
+    size_t k = 1;
+    for (int i = 0; i < n->ndim; i++) k *= (size_t)n->u.shape[i];
+    return k;
+}
+
+/* Formats a shape as "[2,3]" into buf (at least 64 bytes); returns buf. */
+char *tg__shape_str(const tg_node *n, char *buf);
+
+/* Tape memory (tape.c). NULL, or -1, with TG_ERR_NOMEM status on failure. */
+void *tg__tape_alloc(tg_tape *t, size_t bytes);
+tg_node *tg__new_node(tg_tape *t);
+void tg__pop_node(tg_tape *t);
+int tg__alloc_value(tg_node *n);
+int tg__alloc_grad(tg_node *n);
+
+/* Sets TG_ERR_NUMERIC if data (n's value or gradient) is not all finite. */
+void tg__check_finite(tg_node *n, const void *data, const char *what);
+
+/* A tensor seen as [outer, len, inner] around one axis (TG_AXIS_ALL: all
+ * elements in one run of len), for reductions and softmax. */
+typedef struct tg_axis_view {
+    size_t outer, len, inner;
+} tg_axis_view;
+tg_axis_view tg__axis_view(const tg_node *n, int axis);
+
+/* axis of a, negative counting from the end, checked: the axis in [0, ndim),
+ * or -1 after recording an error naming who. */
+int tg__axis(tg_node *a, int axis, const char *who);
+
+/* Records op with parameter aux; the one constructor behind every op. */
+tg_node *tg__apply(const tg_op *op, tg_node *a, tg_node *b, int aux);
+/* As tg__apply, with the output's shape given (ndim >= 0) before the shape
+ * rule runs, for ops whose result shape is a parameter (reshape). */
+tg_node *tg__apply_as(const tg_op *op, tg_node *a, tg_node *b, int aux, int ndim,
+                      const int64_t *shape);
+
+/* Registry (registry.c). */
+int tg__op_index(const tg_op *op); /* -1 when unregistered */
+const tg_op *tg__op(int index);
+int tg__registry_init(void); /* TG_OK or the error that stopped it */
+
+/* Allocation (alloc.c). */
+void *tg__malloc(size_t n);
+void *tg__calloc(size_t count, size_t size);
+void *tg__realloc(void *p, size_t n);
+void tg__free(void *p);
+
+/* Kernels written once for a type T are compiled for both dtypes by including
+ * the file again with T defined (see ops/). TG_KERNEL picks the variant for a
+ * node: TG_KERNEL(n, relu_forward)(args...). */
+#define TG_KERNEL(n, fn) (tg__f64(n) ? fn##_f64 : fn##_f32)
+
+#endif

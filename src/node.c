@@ -1,0 +1,150 @@
+/* Leaves (the constructors of inputs and variables) and node accessors. */
+#include "internal.h"
+
+#include <math.h>
+#include <string.h>
+
+/* A validated leaf without memory yet, or NULL (status set). */
+static tg_node *new_leaf(tg_tape *t, const char *who, tg_dtype dtype, int ndim,
+                         const int64_t *shape) {
+    if (!t) return NULL;
+    if (t->status) return NULL;
+    if (dtype != TG_F32 && dtype != TG_F64) {
+        tg_fail(t, TG_ERR_DTYPE, "%s: unknown dtype %d", who, (int)dtype);
+        return NULL;
+    }
+    if (ndim < 0 || ndim > TG_MAX_DIMS) {
+        tg_fail(t, TG_ERR_SHAPE, "%s: %d dimensions; at most %d are supported", who, ndim,
+                TG_MAX_DIMS);
+        return NULL;
+    }
+    if (ndim > 0 && !shape) {
+        tg_fail(t, TG_ERR_NULL, "%s: shape is NULL", who);
+        return NULL;
+    }
+    int64_t numel = 1;
+    for (int i = 0; i < ndim; i++) {
+        if (shape[i] < 1 || shape[i] > TG_MAX_NUMEL || (numel *= shape[i]) > TG_MAX_NUMEL) {
+            tg_fail(t, TG_ERR_SHAPE,
+                    "%s: dimension %d is %lld; sizes must be >= 1 with at most %lld elements",
+                    who, i, (long long)shape[i], (long long)TG_MAX_NUMEL);
+            return NULL;
+        }
+    }
+    tg_node *n = tg__new_node(t);
+    if (!n) return NULL;
+    n->flags = dtype == TG_F64 ? TG_F_F64 : 0;
+    n->ndim = (uint8_t)ndim;
+    for (int i = 0; i < ndim; i++) n->u.shape[i] = (int32_t)shape[i];
+    return n;
+}
+
+static tg_node *owned_leaf(tg_tape *t, const char *who, tg_dtype dtype, int ndim,
+                           const int64_t *shape, const void *data, bool wants_grad) {
+    tg_node *n = new_leaf(t, who, dtype, ndim, shape);
+    if (!n) return t ? &t->poison : NULL;
+    if (tg__alloc_value(n)) {
+        tg__pop_node(t);
+        return &t->poison;
+    }
+    size_t bytes = tg__numel(n) * tg__dsize(n);
+    if (data)
+        memcpy(n->value, data, bytes);
+    else
+        memset(n->value, 0, bytes);
+    if (wants_grad) n->flags |= TG_F_NEEDS_GRAD;
+    return n;
+}
+
+tg_node *tg_tensor(tg_tape *t, tg_dtype dtype, int ndim, const int64_t *shape,
+                   const void *data) {
+    return owned_leaf(t, "tensor", dtype, ndim, shape, data, true);
+}
+
+tg_node *tg_input(tg_tape *t, tg_dtype dtype, int ndim, const int64_t *shape,
+                  const void *data) {
+    return owned_leaf(t, "input", dtype, ndim, shape, data, false);
+}
+
+tg_node *tg_const_as(tg_tape *t, tg_dtype dtype, double value) {
+    float f = (float)value;
+    return owned_leaf(t, "const", dtype, 0, NULL, dtype == TG_F32 ? (void *)&f : (void *)&value,
+                      false);
+}
+
+tg_node *tg_scalar(tg_tape *t, double value) {
+    return owned_leaf(t, "scalar", TG_F64, 0, NULL, &value, true);
+}
+
+tg_node *tg_const(tg_tape *t, double value) {
+    return owned_leaf(t, "const", TG_F64, 0, NULL, &value, false);
+}
+
+tg_node *tg_view(tg_tape *t, tg_dtype dtype, int ndim, const int64_t *shape, void *value,
+                 void *grad) {
+    if (t && !t->status && !value) tg_fail(t, TG_ERR_NULL, "view: value is NULL");
+    tg_node *n = new_leaf(t, "view", dtype, ndim, shape);
+    if (!n) return t ? &t->poison : NULL;
+    n->value = value;
+    n->grad = grad;
+    n->flags |= TG_F_EXT_VALUE | (grad ? TG_F_EXT_GRAD | TG_F_NEEDS_GRAD : 0);
+    return n;
+}
+
+/* ------------------------------------------------------------ accessors -- */
+
+tg_tape *tg_node_tape(const tg_node *n) { return n ? n->tape : NULL; }
+tg_dtype tg_node_dtype(const tg_node *n) { return n && tg__f64(n) ? TG_F64 : TG_F32; }
+int tg_ndim(const tg_node *n) { return n ? n->ndim : 0; }
+int64_t tg_numel(const tg_node *n) { return n ? (int64_t)tg__numel(n) : 0; }
+void *tg_value(const tg_node *n) { return n ? n->value : NULL; }
+void *tg_grad(const tg_node *n) { return n ? n->grad : NULL; }
+int tg_requires_grad(const tg_node *n) { return n && (n->flags & TG_F_NEEDS_GRAD); }
+size_t tg_node_index(const tg_node *n) { return n ? n->id : SIZE_MAX; }
+
+int tg_shape(const tg_node *n, int64_t *shape) {
+    if (!n) return 0;
+    for (int i = 0; i < n->ndim && shape; i++) shape[i] = n->u.shape[i];
+    return n->ndim;
+}
+
+static double element(const tg_node *n, const void *data, int64_t i) {
+    if (!n || !data || i < 0 || i >= (int64_t)tg__numel(n)) return NAN;
+    return tg__f64(n) ? ((const double *)data)[i] : ((const float *)data)[i];
+}
+
+double tg_value_at(const tg_node *n, int64_t i) { return element(n, n ? n->value : NULL, i); }
+
+double tg_grad_at(const tg_node *n, int64_t i) {
+    if (n && !n->grad && i >= 0 && i < (int64_t)tg__numel(n)) return 0.0;
+    return element(n, n ? n->grad : NULL, i);
+}
+
+double tg_value_scalar(const tg_node *n) {
+    return n && tg__numel(n) == 1 ? tg_value_at(n, 0) : NAN;
+}
+
+double tg_grad_scalar(const tg_node *n) {
+    return n && tg__numel(n) == 1 ? tg_grad_at(n, 0) : NAN;
+}
+
+const char *tg_node_op_name(const tg_node *n) {
+    if (!n) return "";
+    return n->op ? tg__op(n->op)->name : "leaf";
+}
+
+int tg_node_arity(const tg_node *n) { return n && n->op ? tg__op(n->op)->arity : 0; }
+
+tg_node *tg_node_input(const tg_node *n, int k) {
+    return n && k >= 0 && k < tg_node_arity(n) ? n->in[k] : NULL;
+}
+
+int tg_set_shape(tg_node *out, int ndim, const int64_t *shape) {
+    if (!out || ndim < 0 || ndim > TG_MAX_DIMS || (ndim && !shape)) return TG_ERR_SHAPE;
+    int64_t numel = 1;
+    for (int i = 0; i < ndim; i++)
+        if (shape[i] < 1 || (numel *= shape[i]) > TG_MAX_NUMEL) return TG_ERR_SHAPE;
+    out->ndim = (uint8_t)ndim;
+    for (int i = 0; i < ndim; i++) out->u.shape[i] = (int32_t)shape[i];
+    return TG_OK;
+}

@@ -1,0 +1,108 @@
+/* The op registry: every op, built-in or user-defined, by name (uthash) and
+ * by the small index a node stores. Index 0 means "leaf". */
+#include "internal.h"
+
+#include <string.h>
+#include <threads.h>
+
+#define uthash_malloc(sz) tg__malloc(sz)
+#define uthash_free(ptr, sz) tg__free(ptr)
+#define HASH_NONFATAL_OOM 1
+#include <uthash.h>
+
+/* The op families of ops/, each a static table. */
+#define TG_FAMILY(name) extern const tg_op name##_ops[]; extern const int name##_count;
+#include "families.h"
+#undef TG_FAMILY
+
+typedef struct entry {
+    const tg_op *op;
+    int index;
+    UT_hash_handle hh;
+} entry;
+
+#define MAX_OPS 256
+static entry entries[MAX_OPS]; /* entries[0] unused: leaves */
+static entry *by_name;
+static int nops = 1;
+static mtx_t lock;
+static once_flag once = ONCE_FLAG_INIT;
+static int init_status; /* TG_ERR_NOMEM if the built-ins could not be indexed */
+
+/* Called with the lock held. */
+static int add(const tg_op *op) {
+    if (!op || !op->name || !*op->name || op->arity < 1 || op->arity > 2 || !op->forward ||
+        !op->backward)
+        return TG_ERR_ARG;
+    entry *e;
+    HASH_FIND_STR(by_name, op->name, e);
+    if (e) return TG_ERR_ARG;
+    if (nops == MAX_OPS) return TG_ERR_NOMEM;
+    e = &entries[nops];
+    e->op = op;
+    e->index = nops;
+    int oom = 0;
+#undef uthash_nonfatal_oom
+#define uthash_nonfatal_oom(obj) (oom = 1)
+    HASH_ADD_KEYPTR(hh, by_name, op->name, strlen(op->name), e);
+    if (oom) return TG_ERR_NOMEM;
+    nops++;
+    return TG_OK;
+}
+
+static void init(void) {
+    mtx_init(&lock, mtx_plain);
+#define TG_FAMILY(name)                                                         \
+    for (int i = 0; i < name##_count && !init_status; i++) init_status = add(&name##_ops[i]);
+#include "families.h"
+#undef TG_FAMILY
+}
+
+int tg__registry_init(void) {
+    call_once(&once, init);
+    return init_status;
+}
+
+int tg_op_register(const tg_op *op) {
+    tg__registry_init();
+    mtx_lock(&lock);
+    int rc = add(op);
+    mtx_unlock(&lock);
+    return rc;
+}
+
+const tg_op *tg_op_find(const char *name) {
+    if (!name) return NULL;
+    tg__registry_init();
+    mtx_lock(&lock);
+    entry *e;
+    HASH_FIND_STR(by_name, name, e);
+    mtx_unlock(&lock);
+    return e ? e->op : NULL;
+}
+
+int tg__op_index(const tg_op *op) {
+    if (!op || !op->name) return -1;
+    tg__registry_init();
+    mtx_lock(&lock);
+    entry *e;
+    HASH_FIND_STR(by_name, op->name, e);
+    mtx_unlock(&lock);
+    return e && e->op == op ? e->index : -1;
+}
+
+/* Indices are handed out once and entries never move, so reading one needs
+ * no lock once the node that holds it exists. */
+const tg_op *tg__op(int index) { return entries[index].op; }
+
+int tg_op_count(void) {
+    tg__registry_init();
+    mtx_lock(&lock);
+    int n = nops - 1;
+    mtx_unlock(&lock);
+    return n;
+}
+
+const tg_op *tg_op_at(int i) {
+    return i >= 0 && i < tg_op_count() ? entries[i + 1].op : NULL;
+}

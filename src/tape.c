@@ -1,0 +1,156 @@
+/* The tape: its lifecycle, its node chunks and its bump-allocated memory. */
+#include "internal.h"
+
+#include <math.h>
+#include <string.h>
+
+#define TG_ALIGN 64
+#define TG_MIN_BLOCK ((size_t)1 << 20)
+
+struct tg_block {
+    tg_block *next;
+    size_t size, used;
+    _Alignas(TG_ALIGN) unsigned char data[];
+};
+
+static void init_poison(tg_tape *t) {
+    memset(&t->poison, 0, sizeof t->poison);
+    t->poison.tape = t;
+    t->poison.id = UINT32_MAX;
+    t->poison.flags = TG_F_F64;
+    t->poison.u.inl[0] = NAN;
+    t->poison.value = &t->poison.u.inl[0];
+}
+
+tg_tape *tg_tape_new(void) {
+    if (tg__registry_init()) return NULL;
+    tg_tape *t = tg__calloc(1, sizeof *t);
+    if (!t) return NULL;
+    t->bytes = sizeof *t;
+    init_poison(t);
+    return t;
+}
+
+void tg_tape_free(tg_tape *t) {
+    if (!t) return;
+    for (size_t i = 0; i < t->nchunks; i++) tg__free(t->chunks[i]);
+    tg__free(t->chunks);
+    for (tg_block *b = t->blocks, *next; b; b = next) {
+        next = b->next;
+        tg__free(b);
+    }
+    tg__free(t);
+}
+
+void tg_tape_reset(tg_tape *t) {
+    if (!t) return;
+    t->nnodes = 0;
+    for (tg_block *b = t->blocks; b; b = b->next) b->used = 0;
+    t->cur = t->blocks;
+    t->status = TG_OK;
+    t->message[0] = '\0';
+    init_poison(t);
+}
+
+size_t tg_tape_size(const tg_tape *t) { return t ? t->nnodes : 0; }
+
+tg_node *tg_tape_node(const tg_tape *t, size_t i) {
+    return t && i < t->nnodes ? tg__node_at(t, i) : NULL;
+}
+
+size_t tg_tape_bytes(const tg_tape *t) { return t ? t->bytes : 0; }
+
+void tg_set_check_numerics(tg_tape *t, int on) {
+    if (t) t->check_numerics = on != 0;
+}
+
+/* Bump allocation from the current block, moving on to the next block (kept
+ * from before a reset) or a new one when it is full. */
+void *tg__tape_alloc(tg_tape *t, size_t bytes) {
+    bytes = (bytes + TG_ALIGN - 1) & ~(size_t)(TG_ALIGN - 1);
+    for (tg_block *b = t->cur; b; b = b->next) {
+        if (b->size - b->used >= bytes) {
+            void *p = b->data + b->used;
+            b->used += bytes;
+            t->cur = b;
+            return p;
+        }
+    }
+    size_t size = bytes > TG_MIN_BLOCK ? bytes : TG_MIN_BLOCK;
+    tg_block *b = tg__malloc(sizeof *b + size);
+    if (!b) {
+        tg_fail(t, TG_ERR_NOMEM, "out of memory allocating %zu bytes", bytes);
+        return NULL;
+    }
+    b->size = size;
+    b->used = bytes;
+    /* Append after the current block so that earlier blocks are reused in
+     * order after a reset. */
+    if (t->cur) {
+        b->next = t->cur->next;
+        t->cur->next = b;
+    } else {
+        b->next = t->blocks;
+        t->blocks = b;
+    }
+    t->cur = b;
+    t->bytes += sizeof *b + size;
+    return b->data;
+}
+
+/* A zeroed node appended to the tape, or NULL (status set). */
+tg_node *tg__new_node(tg_tape *t) {
+    if (t->nnodes > UINT32_MAX - 1) {
+        tg_fail(t, TG_ERR_NOMEM, "tape: more than %u nodes", UINT32_MAX - 1);
+        return NULL;
+    }
+    size_t c = t->nnodes >> TG_CHUNK_BITS;
+    if (c == t->nchunks) {
+        if (t->nchunks == t->chunk_cap) {
+            size_t cap = t->chunk_cap ? 2 * t->chunk_cap : 16;
+            tg_node **chunks = tg__realloc(t->chunks, cap * sizeof *chunks);
+            if (!chunks) {
+                tg_fail(t, TG_ERR_NOMEM, "out of memory growing the tape");
+                return NULL;
+            }
+            t->chunks = chunks;
+            t->bytes += (cap - t->chunk_cap) * sizeof *chunks;
+            t->chunk_cap = cap;
+        }
+        tg_node *chunk = tg__malloc(TG_CHUNK_NODES * sizeof *chunk);
+        if (!chunk) {
+            tg_fail(t, TG_ERR_NOMEM, "out of memory growing the tape");
+            return NULL;
+        }
+        t->chunks[t->nchunks++] = chunk;
+        t->bytes += TG_CHUNK_NODES * sizeof *chunk;
+    }
+    tg_node *n = tg__node_at(t, t->nnodes);
+    memset(n, 0, sizeof *n);
+    n->tape = t;
+    n->id = (uint32_t)t->nnodes++;
+    return n;
+}
+
+/* Points a node at memory for its value: inline for 0-d nodes. */
+int tg__alloc_value(tg_node *n) {
+    if (n->ndim == 0) {
+        n->value = &n->u.inl[0];
+        return 0;
+    }
+    n->value = tg__tape_alloc(n->tape, tg__numel(n) * tg__dsize(n));
+    return n->value ? 0 : -1;
+}
+
+/* Gives a node its gradient memory on first use; 0-d nodes keep it inline. */
+int tg__alloc_grad(tg_node *n) {
+    if (n->grad) return 0;
+    n->grad = n->ndim == 0 ? (void *)&n->u.inl[1]
+                           : tg__tape_alloc(n->tape, tg__numel(n) * tg__dsize(n));
+    if (!n->grad) return -1;
+    memset(n->grad, 0, tg__numel(n) * tg__dsize(n));
+    return 0;
+}
+
+/* Drops the most recent node (an op that failed after allocating it). */
+void tg__pop_node(tg_tape *t) { t->nnodes--; }
