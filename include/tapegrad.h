@@ -327,4 +327,8 @@ TG_API void tg_set_allocator(const tg_allocator *a);
 #ifdef __cplusplus
 }
 #endif
+
+#include "tapegrad/gradcheck.h" /* tg_gradcheck, tg_dot_write */
+#include "tapegrad/nn.h"        /* parameters, layers, optimisers, data, checkpoints */
+
 #endif /* TAPEGRAD_H */

@@ -1,0 +1,38 @@
+/* The tapegrad program: dispatches to its commands. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+static const struct command {
+    const char *name, *summary;
+    int (*run)(int argc, char **argv);
+} commands[] = {
+    {"grad", "value and partial derivatives of an expression", tg_cli_grad},
+    {"check", "gradient-check an expression against finite differences", tg_cli_check},
+    {"train", "train an MLP on an MNIST-format dataset", tg_cli_train},
+    {"eval", "evaluate a saved model on a dataset", tg_cli_eval},
+};
+
+static void usage(FILE *f) {
+    fprintf(f, "usage: tapegrad COMMAND [OPTIONS]\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
+        fprintf(f, "  %-6s %s\n", commands[i].name, commands[i].summary);
+    fprintf(f, "\n'tapegrad COMMAND --help' describes a command.\n");
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        usage(stdout);
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
+        if (!strcmp(argv[1], commands[i].name)) return commands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "tapegrad: unknown command '%s'\n\n", argv[1]);
+    usage(stderr);
+    return 2;
+}
