@@ -20,7 +20,11 @@ static int touch(tg_node *n) {
     if (n->flags & TG_F_REACHED) return 0;
     n->flags |= TG_F_REACHED;
     if (!n->grad) return tg__alloc_grad(n);
-    if (n->op) memset(n->grad, 0, tg__numel(n) * tg__dsize(n));
+    if (!n->op) return 0;
+    if (n->ndim == 0)
+        n->u.inl[1] = 0; /* also clears a float's 4 bytes */
+    else
+        memset(n->grad, 0, tg__numel(n) * tg__dsize(n));
     return 0;
 }
 

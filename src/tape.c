@@ -145,8 +145,12 @@ int tg__alloc_value(tg_node *n) {
 /* Gives a node its gradient memory on first use; 0-d nodes keep it inline. */
 int tg__alloc_grad(tg_node *n) {
     if (n->grad) return 0;
-    n->grad = n->ndim == 0 ? (void *)&n->u.inl[1]
-                           : tg__tape_alloc(n->tape, tg__numel(n) * tg__dsize(n));
+    if (n->ndim == 0) { /* inline, and zeroed without a call: scalar tapes do this a lot */
+        n->u.inl[1] = 0;
+        n->grad = &n->u.inl[1];
+        return 0;
+    }
+    n->grad = tg__tape_alloc(n->tape, tg__numel(n) * tg__dsize(n));
     if (!n->grad) return -1;
     memset(n->grad, 0, tg__numel(n) * tg__dsize(n));
     return 0;
