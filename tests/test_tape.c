@@ -1,0 +1,373 @@
+/*
+ * The tape and the reverse sweep, through the public API: the seeds' worked
+ * examples, fan-out, reset, gradient accumulation, caller-owned buffers,
+ * poison composition, unreached nodes, float32 and interior outputs.
+ */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "internal.h"
+
+/* The circuit f = (x + y) * z of the seeds, to the last bit. */
+static void test_circuit(void **state) {
+    (void)state;
+    tg_tape *t = tg_tape_new();
+    assert_non_null(t);
+    tg_node *x = tg_scalar(t, -2), *y = tg_scalar(t, 5), *z = tg_scalar(t, -4);
+    tg_node *q = tg_add(x, y);
+    tg_node *f = tg_mul(q, z);
+    assert_int_equal(tg_backward(f), TG_OK);
+    assert_int_equal(tg_status(t), TG_OK);
+    assert_string_equal(tg_status_message(t), "");
+    assert_true(tg_value_scalar(q) == 3.0);
+    assert_true(tg_value_scalar(f) == -12.0);
+    assert_true(tg_grad_scalar(f) == 1.0);
+    assert_true(tg_grad_scalar(q) == -4.0); /* df/dq = z */
+    assert_true(tg_grad_scalar(x) == -4.0);
+    assert_true(tg_grad_scalar(y) == -4.0);
+    assert_true(tg_grad_scalar(z) == 3.0);
+    /* The tape holds the five nodes in creation order. */
+    assert_int_equal(tg_tape_size(t), 5);
+    assert_ptr_equal(tg_tape_node(t, 0), x);
+    assert_ptr_equal(tg_tape_node(t, 4), f);
+    assert_string_equal(tg_node_op_name(f), "mul");
+    assert_string_equal(tg_node_op_name(x), "leaf");
+    assert_ptr_equal(tg_node_input(f, 0), q);
+    assert_ptr_equal(tg_node_input(f, 1), z);
+    tg_tape_free(t);
+}
+
+/* f = x * x * x uses x three times; its gradient is the sum over the paths. */
+static void test_fanout_cube(void **state) {
+    (void)state;
+    tg_tape *t = tg_tape_new();
+    tg_node *x = tg_scalar(t, 3);
+    tg_node *f = tg_mul(tg_mul(x, x), x);
+    assert_int_equal(tg_backward(f), TG_OK);
+    assert_true(tg_value_scalar(f) == 27.0);
+    assert_true(tg_grad_scalar(x) == 27.0); /* 3 x^2 */
+    tg_tape_free(t);
+}
+
+/* f = ab + ac + a: df/da = b + c + 1, df/db = a, df/dc = a. */
+static void test_fanout_sum(void **state) {
+    (void)state;
+    tg_tape *t = tg_tape_new();
+    const double av = 2.5, bv = -3.0, cv = 7.25;
+    tg_node *a = tg_scalar(t, av), *b = tg_scalar(t, bv), *c = tg_scalar(t, cv);
+    tg_node *f = tg_add(tg_add(tg_mul(a, b), tg_mul(a, c)), a);
+    assert_int_equal(tg_backward(f), TG_OK);
+    assert_true(tg_value_scalar(f) == av * bv + av * cv + av);
+    assert_true(tg_grad_scalar(a) == bv + cv + 1);
+    assert_true(tg_grad_scalar(b) == av);
+    assert_true(tg_grad_scalar(c) == av);
+    tg_tape_free(t);
+}
+
+/* One define-by-run step: a tensor expression with scalars and a reduction,
+ * checked against its closed form, then the tape is reset. */
+static void define_by_run_step(tg_tape *t, int step) {
+    const int64_t shape[2] = {3, 4};
+    double w[12];
+    for (int i = 0; i < 12; i++) w[i] = 0.1 * (i + step % 7);
+    tg_node *W = tg_tensor(t, TG_F64, 2, shape, w);
+    tg_node *s = tg_scalar(t, 1.5);
+    /* f = sum(W * s) + s^2: df/dW = s, df/ds = sum(W) + 2 s */
+    tg_node *f = tg_add(tg_sum(tg_mul(W, s)), tg_mul(s, s));
+    assert_int_equal(tg_backward(f), TG_OK);
+    double sw = 0;
+    for (int i = 0; i < 12; i++) sw += w[i];
+    assert_float_equal(tg_value_scalar(f), 1.5 * sw + 2.25, 1e-12);
+    for (int i = 0; i < 12; i++) assert_true(tg_grad_at(W, i) == 1.5);
+    assert_float_equal(tg_grad_scalar(s), sw + 3.0, 1e-12);
+    tg_tape_reset(t);
+    assert_int_equal(tg_tape_size(t), 0);
+}
+
+/* A define-by-run loop keeps working across resets and stops allocating:
+ * the tape's memory after the first step is all it ever holds. */
+static void test_reset_reuses_memory(void **state) {
+    (void)state;
+    tg_tape *t = tg_tape_new();
+    define_by_run_step(t, 0);
+    size_t bytes = tg_tape_bytes(t);
+    assert_true(bytes > 0);
+    for (int step = 1; step < 200; step++) {
+        define_by_run_step(t, step);
+        assert_int_equal(tg_tape_bytes(t), bytes);
+    }
+    /* A reset also clears a failed status. */
+    tg_node *a = tg_scalar(t, 1);
+    const int64_t s2[1] = {2};
+    tg_node *v = tg_tensor(t, TG_F64, 1, s2, NULL);
+    tg_matmul(a, v);
+    assert_int_equal(tg_status(t), TG_ERR_SHAPE);
+    tg_tape_reset(t);
+    assert_int_equal(tg_status(t), TG_OK);
+    assert_string_equal(tg_status_message(t), "");
+    define_by_run_step(t, 0);
+    assert_int_equal(tg_tape_bytes(t), bytes);
+    tg_tape_free(t);
+}
+
+/* A tape longer than one chunk of nodes: f = sum_i c_i * x over 5000 terms. */
+static void test_long_tape(void **state) {
+    (void)state;
+    tg_tape *t = tg_tape_new();
+    tg_node *x = tg_scalar(t, 0.5);
+    tg_node *f = tg_const(t, 0);
+    double want = 0;
+    for (int i = 1; i <= 5000; i++) {
+        f = tg_add(f, tg_mul(tg_const(t, (double)i), x));
+        want += i;
+    }
+    assert_true(tg_tape_size(t) > 3 * TG_CHUNK_NODES);
+    assert_int_equal(tg_backward(f), TG_OK);
+    assert_true(tg_grad_scalar(x) == want);
+    assert_true(tg_value_scalar(f) == 0.5 * want);
+    tg_tape_free(t);
+}
+
+/* Leaf gradients add up across sweeps until tg_zero_grad(); interior ones are
+ * recomputed by each sweep. */
+static void test_accumulate_and_zero_grad(void **state) {
+    (void)state;
+    tg_tape *t = tg_tape_new();
+    const int64_t shape[1] = {3};
+    const double wv[3] = {1, 2, 3};
+    tg_node *x = tg_scalar(t, 2), *w = tg_tensor(t, TG_F64, 1, shape, wv);
+    tg_node *xx = tg_mul(x, x);
+    tg_node *f = tg_sum(tg_mul(w, xx)); /* x^2 sum(w) */
+    assert_int_equal(tg_backward(f), TG_OK);
+    assert_true(tg_grad_scalar(x) == 24.0); /* 2 x sum(w) */
+    assert_true(tg_grad_scalar(xx) == 6.0);
+    for (int i = 0; i < 3; i++) assert_true(tg_grad_at(w, i) == 4.0);
+    assert_int_equal(tg_backward(f), TG_OK);
+    assert_true(tg_grad_scalar(x) == 48.0);
+    assert_true(tg_grad_scalar(xx) == 6.0); /* interior: not doubled */
+    assert_true(tg_grad_scalar(f) == 1.0);
+    for (int i = 0; i < 3; i++) assert_true(tg_grad_at(w, i) == 8.0);
+    tg_zero_grad(t);
+    assert_true(tg_grad_scalar(x) == 0.0);
+    for (int i = 0; i < 3; i++) assert_true(tg_grad_at(w, i) == 0.0);
+    assert_int_equal(tg_backward(f), TG_OK);
+    assert_true(tg_grad_scalar(x) == 24.0);
+    for (int i = 0; i < 3; i++) assert_true(tg_grad_at(w, i) == 4.0);
+    tg_tape_free(t);
+}
+
+/* tg_view leaves: the tape reads the caller's values and adds into the
+ * caller's gradient buffer, which outlives tg_tape_reset(). */
+static void test_view_buffers(void **state) {
+    (void)state;
+    tg_tape *t = tg_tape_new();
+    double w[4] = {1, -2, 3, -4}, gw[4] = {10, 10, 10, 10};
+    double b[2] = {0.5, -0.5}; /* an input view: no gradient */
+    const int64_t sw[2] = {2, 2}, sb[1] = {2};
+    for (int step = 0; step < 2; step++) {
+        tg_node *W = tg_view(t, TG_F64, 2, sw, w, gw);
+        tg_node *B = tg_view(t, TG_F64, 1, sb, b, NULL);
+        assert_ptr_equal(tg_value(W), w);
+        assert_ptr_equal(tg_grad(W), gw);
+        assert_true(tg_requires_grad(W));
+        assert_false(tg_requires_grad(B));
+        /* f = sum((W + B)^2), B broadcast over rows: df/dW = 2 (W + B) */
+        tg_node *f = tg_sum(tg_pow(tg_add(W, B), 2));
+        assert_int_equal(tg_backward(f), TG_OK);
+        assert_null(tg_grad(B));
+        tg_tape_reset(t);
+    }
+    for (int i = 0; i < 4; i++)
+        assert_true(gw[i] == 10 + 2 * 2 * (w[i] + b[i % 2])); /* two sweeps */
+    /* tg_zero_grad clears the caller's buffer too. */
+    tg_node *W = tg_view(t, TG_F64, 2, sw, w, gw);
+    (void)W;
+    tg_zero_grad(t);
+    for (int i = 0; i < 4; i++) assert_true(gw[i] == 0);
+    const double w0[4] = {1, -2, 3, -4};
+    for (int i = 0; i < 4; i++) assert_true(w[i] == w0[i]);
+    tg_tape_free(t);
+}
+
+/* After the first error every op returns the poison node, and the status and
+ * message stay those of the first error. */
+static void test_poison(void **state) {
+    (void)state;
+    tg_tape *t = tg_tape_new();
+    const int64_t s23[2] = {2, 3}, s45[2] = {4, 5};
+    tg_node *a = tg_tensor(t, TG_F64, 2, s23, NULL), *b = tg_tensor(t, TG_F64, 2, s45, NULL);
+    tg_node *x = tg_scalar(t, 1);
+    size_t before = tg_tape_size(t);
+    tg_node *p = tg_matmul(a, b);
+    assert_non_null(p);
+    assert_int_equal(tg_status(t), TG_ERR_SHAPE);
+    const char *want = "matmul: [2,3] x [4,5]: inner dimensions differ";
+    assert_string_equal(tg_status_message(t), want);
+    assert_int_equal(tg_tape_size(t), before); /* the failed op left nothing */
+    assert_true(isnan(tg_value_scalar(p)));
+    /* Everything composes, yielding the poison node, even ops that would fail
+     * in their own right. */
+    assert_ptr_equal(tg_add(p, x), p);
+    assert_ptr_equal(tg_sigmoid(tg_mul(x, x)), p);
+    assert_ptr_equal(tg_matmul(x, x), p);
+    assert_ptr_equal(tg_sum_axis(x, 7), p);
+    assert_ptr_equal(tg_reshape(a, 1, (const int64_t[]){5}), p);
+    assert_ptr_equal(tg_mse(p, p), p);
+    assert_ptr_equal(tg_scalar(t, 2), p);
+    assert_ptr_equal(tg_tensor(t, TG_F64, 2, s23, NULL), p);
+    assert_ptr_equal(tg_call("no such op", x, NULL), p);
+    assert_ptr_equal(tg_node_tape(p), t);
+    assert_int_equal(tg_backward(tg_add(tg_mul(p, x), x)), TG_ERR_SHAPE);
+    assert_int_equal(tg_backward(x), TG_ERR_SHAPE);
+    assert_int_equal(tg_forward(t), TG_ERR_SHAPE);
+    assert_int_equal(tg_tape_size(t), before);
+    assert_int_equal(tg_status(t), TG_ERR_SHAPE);
+    assert_string_equal(tg_status_message(t), want);
+    tg_tape_free(t);
+}
+
+/* Nodes off every path from a wanted leaf to the output get no gradient. */
+static void test_unreached(void **state) {
+    (void)state;
+    tg_tape *t = tg_tape_new();
+    const int64_t s2[1] = {2};
+    tg_node *x = tg_scalar(t, 3), *w = tg_scalar(t, 4), *c = tg_const(t, 5);
+    tg_node *in = tg_input(t, TG_F64, 1, s2, (const double[]){1, 2});
+    tg_node *side = tg_mul(w, x);        /* uses x, but f does not use it */
+    tg_node *cc = tg_exp(c);             /* constants only: wants no gradient */
+    tg_node *f = tg_mul(tg_mul(x, cc), tg_sum(in));
+    assert_false(tg_requires_grad(cc));
+    assert_true(tg_requires_grad(side));
+    assert_int_equal(tg_backward(f), TG_OK);
+    assert_float_equal(tg_grad_scalar(x), exp(5.0) * 3, 1e-9);
+    assert_null(tg_grad(w));
+    assert_true(tg_grad_scalar(w) == 0);
+    assert_null(tg_grad(side));
+    assert_null(tg_grad(c));
+    assert_null(tg_grad(cc));
+    assert_null(tg_grad(in));
+    assert_true(tg_grad_at(in, 1) == 0);
+    tg_tape_free(t);
+}
+
+/* float32 tensors go through the same ops and the same sweep. */
+static void test_float32(void **state) {
+    (void)state;
+    tg_tape *t = tg_tape_new();
+    const int64_t s23[2] = {2, 3}, s3[1] = {3};
+    const float av[6] = {0.5f, -1, 2, 0.25f, 3, -0.75f}, bv[3] = {1, -2, 0.5f};
+    tg_node *a = tg_tensor(t, TG_F32, 2, s23, av), *b = tg_tensor(t, TG_F32, 1, s3, bv);
+    tg_node *two = tg_const_as(t, TG_F32, 2);
+    /* f = sum(sigmoid(a * b) * 2) */
+    tg_node *f = tg_sum(tg_mul(tg_sigmoid(tg_mul(a, b)), two));
+    assert_int_equal(tg_node_dtype(f), TG_F32);
+    assert_int_equal(tg_backward(f), TG_OK);
+    double want = 0;
+    for (int i = 0; i < 6; i++) {
+        double z = (double)av[i] * bv[i % 3], s = 1 / (1 + exp(-z));
+        want += 2 * s;
+        assert_float_equal(tg_grad_at(a, i), 2 * s * (1 - s) * bv[i % 3], 1e-6);
+        assert_float_equal(((const float *)tg_grad(a))[i], 2 * s * (1 - s) * bv[i % 3], 1e-6);
+    }
+    for (int j = 0; j < 3; j++) {
+        double g = 0;
+        for (int r = 0; r < 2; r++) {
+            double z = (double)av[r * 3 + j] * bv[j], s = 1 / (1 + exp(-z));
+            g += 2 * s * (1 - s) * av[r * 3 + j];
+        }
+        assert_float_equal(tg_grad_at(b, j), g, 1e-6);
+    }
+    assert_float_equal(tg_value_scalar(f), want, 1e-5);
+    /* float32 and float64 do not mix. */
+    tg_add(a, tg_scalar(t, 1));
+    assert_int_equal(tg_status(t), TG_ERR_DTYPE);
+    tg_tape_free(t);
+}
+
+/* A backward sweep may start at any node: d(x + y)/d(x, y, z) = (1, 1, 0). */
+static void test_interior_backward(void **state) {
+    (void)state;
+    tg_tape *t = tg_tape_new();
+    tg_node *x = tg_scalar(t, -2), *y = tg_scalar(t, 5), *z = tg_scalar(t, -4);
+    tg_node *q = tg_add(x, y);
+    tg_node *f = tg_mul(q, z);
+    assert_int_equal(tg_backward(q), TG_OK);
+    assert_true(tg_grad_scalar(x) == 1 && tg_grad_scalar(y) == 1);
+    assert_null(tg_grad(z)); /* after q on the tape: not on the path */
+    assert_null(tg_grad(f));
+    tg_zero_grad(t);
+    assert_int_equal(tg_backward(f), TG_OK);
+    assert_true(tg_grad_scalar(x) == -4 && tg_grad_scalar(y) == -4 && tg_grad_scalar(z) == 3);
+    assert_true(tg_grad_scalar(q) == -4);
+    /* And from q again: q's stale gradient from the sweep of f is not reused. */
+    tg_zero_grad(t);
+    assert_int_equal(tg_backward(q), TG_OK);
+    assert_true(tg_grad_scalar(x) == 1 && tg_grad_scalar(y) == 1);
+    assert_true(tg_grad_scalar(q) == 1);
+    tg_tape_free(t);
+}
+
+/* A non-scalar output with an explicit seed: d(seed . (W * x))/dW = seed * x. */
+static void test_seeded(void **state) {
+    (void)state;
+    tg_tape *t = tg_tape_new();
+    const int64_t s3[1] = {3};
+    tg_node *w = tg_tensor(t, TG_F64, 1, s3, (const double[]){1, 2, 3});
+    tg_node *x = tg_scalar(t, -0.5);
+    tg_node *y = tg_mul(w, x);
+    const double seed[3] = {0.25, -1, 4};
+    assert_int_equal(tg_backward_seeded(y, seed), TG_OK);
+    for (int i = 0; i < 3; i++) assert_true(tg_grad_at(w, i) == seed[i] * -0.5);
+    assert_true(tg_grad_scalar(x) == 0.25 * 1 - 1 * 2 + 4 * 3);
+    tg_tape_free(t);
+}
+
+/* Shapes and accessors, and the node layout the design promises. */
+static void test_nodes(void **state) {
+    (void)state;
+    assert_int_equal(sizeof(struct tg_node), 64);
+    tg_tape *t = tg_tape_new();
+    const int64_t s[4] = {2, 1, 3, 2};
+    tg_node *a = tg_tensor(t, TG_F32, 4, s, NULL);
+    int64_t got[TG_MAX_DIMS];
+    assert_int_equal(tg_shape(a, got), 4);
+    assert_memory_equal(got, s, sizeof s);
+    assert_int_equal(tg_ndim(a), 4);
+    assert_int_equal(tg_numel(a), 12);
+    assert_int_equal(tg_node_dtype(a), TG_F32);
+    for (int i = 0; i < 12; i++) assert_true(tg_value_at(a, i) == 0);
+    assert_true(isnan(tg_value_at(a, 12)));
+    assert_true(isnan(tg_value_scalar(a))); /* not one element */
+    tg_node *x = tg_scalar(t, 1);
+    assert_int_equal(tg_ndim(x), 0);
+    assert_int_equal(tg_numel(x), 1);
+    assert_int_equal(tg_node_index(x), 1);
+    assert_int_equal(tg_node_arity(x), 0);
+    assert_int_equal(tg_node_arity(tg_neg(x)), 1);
+    tg_tape_free(t);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_circuit),
+        cmocka_unit_test(test_fanout_cube),
+        cmocka_unit_test(test_fanout_sum),
+        cmocka_unit_test(test_reset_reuses_memory),
+        cmocka_unit_test(test_long_tape),
+        cmocka_unit_test(test_accumulate_and_zero_grad),
+        cmocka_unit_test(test_view_buffers),
+        cmocka_unit_test(test_poison),
+        cmocka_unit_test(test_unreached),
+        cmocka_unit_test(test_float32),
+        cmocka_unit_test(test_interior_backward),
+        cmocka_unit_test(test_seeded),
+        cmocka_unit_test(test_nodes),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
