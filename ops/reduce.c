@@ -19,10 +19,16 @@
 #undef S
 
 static int reduce_shape(tg_node *out, char *why, size_t len) {
-    (void)why, (void)len;
     if (out->aux == TG_AXIS_ALL) {
         out->ndim = 0;
         return TG_OK;
+    }
+    /* tg_call() and tg_apply() reach here with axis 0 unchecked. */
+    if (out->aux < 0 || out->aux >= out->ndim) {
+        char s[64];
+        snprintf(why, len, "axis %d is out of range for %s", out->aux,
+                 tg__shape_str(out->in[0], s));
+        return TG_ERR_ARG;
     }
     for (int i = out->aux; i + 1 < out->ndim; i++) out->u.shape[i] = out->u.shape[i + 1];
     out->ndim--;

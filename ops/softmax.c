@@ -20,6 +20,15 @@
 #undef T
 #undef S
 
+/* tg_softmax() checks its axis; tg_call() and tg_apply() arrive with axis 0
+ * unchecked, which a 0-d input does not have. */
+static int axis_shape(tg_node *out, char *why, size_t len) {
+    if (out->aux >= 0 && out->aux < out->ndim) return TG_OK;
+    char s[64];
+    snprintf(why, len, "axis %d is out of range for %s", out->aux, tg__shape_str(out->in[0], s));
+    return TG_ERR_ARG;
+}
+
 static void softmax_forward(tg_node *n) {
     TG_KERNEL(n, softmax_fwd)(tg__axis_view(n, n->aux), false, n->in[0]->value, n->value);
 }
@@ -39,8 +48,8 @@ static void log_softmax_backward(tg_node *n) {
 
 enum { SM_SOFTMAX, SM_LOG_SOFTMAX, SM_COUNT };
 const tg_op tg_softmax_ops[] = {
-    [SM_SOFTMAX] = {"softmax", 1, NULL, softmax_forward, softmax_backward},
-    [SM_LOG_SOFTMAX] = {"log_softmax", 1, NULL, log_softmax_forward, log_softmax_backward},
+    [SM_SOFTMAX] = {"softmax", 1, axis_shape, softmax_forward, softmax_backward},
+    [SM_LOG_SOFTMAX] = {"log_softmax", 1, axis_shape, log_softmax_forward, log_softmax_backward},
 };
 const int tg_softmax_count = SM_COUNT;
 
