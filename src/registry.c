@@ -27,7 +27,7 @@ static entry *by_name;
 static int nops = 1;
 static mtx_t lock;
 static once_flag once = ONCE_FLAG_INIT;
-static int init_status; /* TG_ERR_NOMEM if the built-ins could not be indexed */
+static bool builtins_ready; /* under the lock: every built-in op is indexed */
 
 /* Called with the lock held. */
 static int add(const tg_op *op) {
@@ -50,17 +50,32 @@ static int add(const tg_op *op) {
     return TG_OK;
 }
 
-static void init(void) {
-    mtx_init(&lock, mtx_plain);
+static void init(void) { mtx_init(&lock, mtx_plain); }
+
+/* Indexes the built-in ops, called with the lock held. An allocation failure
+ * (the hash table's first allocation) undoes the partial work, so that the
+ * next call retries rather than leave the library unusable for good. */
+static int add_builtins(void) {
+    int rc = TG_OK;
 #define TG_FAMILY(name)                                                         \
-    for (int i = 0; i < name##_count && !init_status; i++) init_status = add(&name##_ops[i]);
+    for (int i = 0; i < name##_count && !rc; i++) rc = add(&name##_ops[i]);
 #include "families.h"
 #undef TG_FAMILY
+    if (rc) {
+        HASH_CLEAR(hh, by_name);
+        nops = 1;
+        return rc;
+    }
+    builtins_ready = true;
+    return TG_OK;
 }
 
 int tg__registry_init(void) {
     call_once(&once, init);
-    return init_status;
+    mtx_lock(&lock);
+    int rc = builtins_ready ? TG_OK : add_builtins();
+    mtx_unlock(&lock);
+    return rc;
 }
 
 int tg_op_register(const tg_op *op) {
