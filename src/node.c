@@ -143,7 +143,8 @@ int tg_set_shape(tg_node *out, int ndim, const int64_t *shape) {
     if (!out || ndim < 0 || ndim > TG_MAX_DIMS || (ndim && !shape)) return TG_ERR_SHAPE;
     int64_t numel = 1;
     for (int i = 0; i < ndim; i++)
-        if (shape[i] < 1 || (numel *= shape[i]) > TG_MAX_NUMEL) return TG_ERR_SHAPE;
+        if (shape[i] < 1 || shape[i] > TG_MAX_NUMEL || (numel *= shape[i]) > TG_MAX_NUMEL)
+            return TG_ERR_SHAPE;
     out->ndim = (uint8_t)ndim;
     for (int i = 0; i < ndim; i++) out->u.shape[i] = (int32_t)shape[i];
     return TG_OK;
