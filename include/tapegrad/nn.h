@@ -1,4 +1,435 @@
-/* tapegrad: parameters, layers, optimisers, datasets, checkpoints (issue 3). Included by <tapegrad.h>. */
+/*
+ * tapegrad: neural networks on the graph. Included by <tapegrad.h>.
+ *
+ * - a seeded random generator (tg_rng) and the usual initialisers;
+ * - a parameter store (tg_params): named tensors that live outside every
+ *   tape, in one flat value buffer and one flat gradient buffer, and enter a
+ *   tape through tg_param() as leaves whose gradients the sweep adds into;
+ * - dense layers and MLPs built only from public ops (tg_dense, tg_mlp_forward);
+ * - optimisers: SGD, SGD with momentum, Adam, with optional L2 weight decay;
+ * - datasets: IDX (MNIST, Fashion-MNIST) and CSV readers, one-hot batches;
+ * - training by replay (tg_trainer) and evaluation (tg_evaluate);
+ * - checkpoints in a versioned, CRC-checked binary format (docs/formats.md).
+ *
+ * Conventions. Functions that work on a tape report errors through the
+ * tape's status, like the ops. The others return an int status code
+ * (TG_OK = 0) or a pointer (NULL on failure), and, when their last argument
+ * err is not NULL, fill it with the code and a message that names the file,
+ * the parameter or the shapes involved. A failed call changes nothing the
+ * caller can see (besides err). Nothing here aborts or prints.
+ */
 #ifndef TAPEGRAD_NN_H
 #define TAPEGRAD_NN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* An error report of a call that has no tape: code is a tg_status_code,
+ * message a sentence such as "model.tgm: truncated (1200 of 318120 bytes)". */
+typedef struct tg_error {
+    int code;
+    char message[512];
+} tg_error;
+
+/* ------------------------------------------------------------------ rng -- */
+
+/* A pseudo-random generator (xoshiro256** seeded through splitmix64). The
+ * same seed gives the same sequence on every platform for tg_rng_next(),
+ * tg_rng_below() and tg_rng_shuffle(); the floating-point draws also agree
+ * bit for bit wherever the C library's log, sqrt and cos do. The fields are
+ * public only so that a generator can live on the stack: do not touch them. */
+typedef struct tg_rng {
+    uint64_t s[4];
+} tg_rng;
+
+/* Seeds r; any seed (including 0) is fine. */
+TG_API void tg_rng_seed(tg_rng *r, uint64_t seed);
+
+/* The next 64 random bits. */
+TG_API uint64_t tg_rng_next(tg_rng *r);
+
+/* A uniform double in [0, 1) with 53 random bits. */
+TG_API double tg_rng_uniform(tg_rng *r);
+
+/* A standard normal draw N(0, 1) (Box-Muller; one value per call). */
+TG_API double tg_rng_normal(tg_rng *r);
+
+/* A uniform integer in [0, n) without modulo bias; 0 when n is 0. */
+TG_API uint64_t tg_rng_below(tg_rng *r, uint64_t n);
+
+/* Shuffles idx[0..n) uniformly in place (Fisher-Yates). */
+TG_API void tg_rng_shuffle(tg_rng *r, uint32_t *idx, size_t n);
+
+/* ----------------------------------------------------------- parameters -- */
+
+/* A parameter store: named tensors of one dtype, kept in a flat value buffer
+ * and a flat gradient buffer of equal layout (so zeroing every gradient, or
+ * one optimiser step, is a single loop). Names are looked up through a hash
+ * table. Parameters survive tape resets and tape frees; the store owns its
+ * memory. Not thread-safe. */
+typedef struct tg_params tg_params;
+
+/* A new, empty store for parameters of the given dtype (TG_F32 or TG_F64).
+ * NULL on an unknown dtype or when memory is exhausted. */
+TG_API tg_params *tg_params_new(tg_dtype dtype);
+
+/* Frees the store and its buffers. NULL is a no-op. Nodes made from it by
+ * tg_param() must not be used afterwards. */
+TG_API void tg_params_free(tg_params *ps);
+
+TG_API tg_dtype tg_params_dtype(const tg_params *ps);
+
+/* Adds a zero-valued parameter called name (1 to 127 bytes, copied) of the
+ * given shape (ndim 1..TG_MAX_DIMS, each dimension >= 1). Adding may move
+ * the flat buffers: pointers from tg_params_value/grad/data and nodes from
+ * tg_param() made before the call are invalid after it, so add every
+ * parameter before building graphs. Returns TG_OK, TG_ERR_ARG (duplicate or
+ * bad name), TG_ERR_SHAPE, TG_ERR_NULL or TG_ERR_NOMEM; the store is
+ * unchanged on error. */
+TG_API int tg_params_add(tg_params *ps, const char *name, int ndim, const int64_t *shape,
+                         tg_error *err);
+
+/* Number of parameters; they are numbered 0..count-1 in the order added. */
+TG_API int tg_params_count(const tg_params *ps);
+
+/* The index of the parameter called name, or -1. */
+TG_API int tg_params_find(const tg_params *ps, const char *name);
+
+/* The name of parameter i, or NULL for a bad index. Owned by the store. */
+TG_API const char *tg_params_name(const tg_params *ps, int i);
+
+/* Copies the shape of parameter i into shape (room for TG_MAX_DIMS) and
+ * returns its ndim; 0 for a bad index. */
+TG_API int tg_params_shape(const tg_params *ps, int i, int64_t *shape);
+
+/* Number of elements of parameter i; 0 for a bad index. */
+TG_API int64_t tg_params_numel(const tg_params *ps, int i);
+
+/* The values / gradient of parameter i (numel elements of the store's
+ * dtype) inside the flat buffers; NULL for a bad index. Valid until the next
+ * tg_params_add() or tg_params_free(). */
+TG_API void *tg_params_value(const tg_params *ps, int i);
+TG_API void *tg_params_grad(const tg_params *ps, int i);
+
+/* The flat buffers: tg_params_size() elements each. Each parameter starts at
+ * a multiple of 16 elements; the padding between parameters stays zero. */
+TG_API void *tg_params_data(const tg_params *ps);
+TG_API void *tg_params_grads(const tg_params *ps);
+TG_API int64_t tg_params_size(const tg_params *ps);
+
+/* Sets every gradient to zero: one memset over the flat gradient buffer. */
+TG_API void tg_params_zero_grad(tg_params *ps);
+
+/* Copies every value (not the gradients) of src into dst, which must hold
+ * the same names, shapes (in the same order) and dtype. Returns TG_OK or
+ * TG_ERR_SHAPE / TG_ERR_DTYPE / TG_ERR_NULL with dst unchanged. */
+TG_API int tg_params_copy(tg_params *dst, const tg_params *src, tg_error *err);
+
+/* Free-form text saved with the parameters in a checkpoint (e.g. the
+ * architecture, "layers=784,100,10 activation=sigmoid"). set copies text
+ * (NULL clears it; at most 65535 bytes); get returns "" when unset. */
+TG_API int tg_params_set_meta(tg_params *ps, const char *text);
+TG_API const char *tg_params_meta(const tg_params *ps);
+
+/* A leaf on tape t over the parameter called name: its value is the store's
+ * buffer (no copy) and the sweep *adds* d(output)/d(parameter) into the
+ * store's gradient buffer (tg_view()). An unknown name or a NULL store
+ * records TG_ERR_ARG / TG_ERR_NULL on the tape and returns its poison node. */
+TG_API tg_node *tg_param(tg_tape *t, tg_params *ps, const char *name);
+
+/* Initialisers. fan_in is shape[0] and fan_out the product of the other
+ * dimensions (a dense weight is [fan_in, fan_out]); for a 1-D parameter
+ * both are its length.
+ *   TG_INIT_ZERO     0
+ *   TG_INIT_NORMAL   N(0, 1)                       (the seeds' network.py)
+ *   TG_INIT_SCALED   N(0, 1) / sqrt(fan_in)        (the book's improved init)
+ *   TG_INIT_XAVIER   N(0, 2 / (fan_in + fan_out))  (Glorot & Bengio, normal)
+ *   TG_INIT_HE       N(0, 2 / fan_in)              (He et al., for relu)
+ * Values are drawn in double from r in row-major order, then rounded to the
+ * store's dtype: the same seed gives bit-identical parameters. */
+typedef enum tg_init {
+    TG_INIT_ZERO,
+    TG_INIT_NORMAL,
+    TG_INIT_SCALED,
+    TG_INIT_XAVIER,
+    TG_INIT_HE
+} tg_init;
+
+/* Fills parameter i with init drawn from r. Returns TG_OK, TG_ERR_NULL or
+ * TG_ERR_ARG (bad index or initialiser). */
+TG_API int tg_params_init(tg_params *ps, int i, tg_init init, tg_rng *r);
+
+/* "zero", "normal", "scaled", "xavier", "he"; and back (-1 if unknown). */
+TG_API const char *tg_init_name(tg_init init);
+TG_API int tg_init_parse(const char *name);
+
+/* --------------------------------------------------------------- layers -- */
+
+typedef enum tg_activation {
+    TG_ACT_IDENTITY,
+    TG_ACT_SIGMOID,
+    TG_ACT_TANH,
+    TG_ACT_RELU
+} tg_activation;
+
+/* "identity", "sigmoid", "tanh", "relu"; and back (-1 if unknown). */
+TG_API const char *tg_activation_name(tg_activation act);
+TG_API int tg_activation_parse(const char *name);
+
+/* act(x) through the public op (tg_sigmoid, tg_tanh, tg_relu; identity
+ * returns x itself). An unknown act records TG_ERR_ARG on x's tape. */
+TG_API tg_node *tg_activate(tg_node *x, tg_activation act);
+
+/* A dense layer act(x W + b) as the graph tg_add(tg_matmul(x, W), b) and the
+ * activation: x is [batch, in], W [in, out], b [out] (broadcast over the
+ * rows, so its gradient is the sum over the batch: BP3). Shape errors are
+ * the ops' errors, on x's tape. */
+TG_API tg_node *tg_dense(tg_node *x, tg_node *W, tg_node *b, tg_activation act);
+
+typedef enum tg_loss {
+    TG_LOSS_MSE, /* tg_mse: C = 1/(2B) sum (a - y)^2, the seeds' quadratic cost */
+    TG_LOSS_XENT /* tg_softmax_xent on logits: C = -1/B sum y log softmax(z) */
+} tg_loss;
+
+/* "mse", "xent"; parse also accepts "quadratic", "softmax_xent",
+ * "cross-entropy" (-1 if unknown). */
+TG_API const char *tg_loss_name(tg_loss loss);
+TG_API int tg_loss_parse(const char *name);
+
+/* The cost of prediction a against targets y (equal shapes [batch, k]),
+ * averaged over the batch rows: tg_mse(a, y) or tg_softmax_xent(a, y). */
+TG_API tg_node *tg_cost(tg_node *a, tg_node *y, tg_loss loss);
+
+/* ------------------------------------------------------------------ mlp -- */
+
+#define TG_MLP_MAX_LAYERS 16
+
+/* An MLP's architecture: nlayers dense layers (1..TG_MLP_MAX_LAYERS);
+ * layer l (1-based in names, 0-based here) maps sizes[l] inputs to
+ * sizes[l+1] outputs through act[l]. Its parameters are called
+ * "layer<l+1>.W" [sizes[l], sizes[l+1]] and "layer<l+1>.b" [sizes[l+1]]. */
+typedef struct tg_mlp {
+    int nlayers;
+    int64_t sizes[TG_MLP_MAX_LAYERS + 1];
+    tg_activation act[TG_MLP_MAX_LAYERS];
+} tg_mlp;
+
+/* Fills m from a size list such as "784,100,10" (also "784-100-10"), the
+ * activation of the hidden layers and that of the output layer. Returns
+ * TG_OK or TG_ERR_ARG with a message naming the bad part; m is unchanged on
+ * error. */
+TG_API int tg_mlp_parse(tg_mlp *m, const char *sizes, tg_activation hidden,
+                        tg_activation output, tg_error *err);
+
+/* Writes "784,100,10" for m into buf (always NUL-terminated when len > 0).
+ * Returns the length the full text needs, like snprintf. */
+TG_API int tg_mlp_format_sizes(const tg_mlp *m, char *buf, size_t len);
+
+/* Reads the layer sizes of m from the shapes of the parameters layer1.W,
+ * layer2.W, ... in ps (activations are left alone). Returns TG_OK, or
+ * TG_ERR_FORMAT when the store does not hold a consistent MLP. */
+TG_API int tg_mlp_from_params(tg_mlp *m, const tg_params *ps, tg_error *err);
+
+/* Adds the parameters of m to ps and initialises them from a generator
+ * seeded with seed: each weight with winit, then its bias with binit, layer
+ * by layer. Returns TG_OK or an error of tg_params_add (ps unchanged). */
+TG_API int tg_mlp_init(tg_params *ps, const tg_mlp *m, tg_init winit, tg_init binit,
+                       uint64_t seed, tg_error *err);
+
+/* Records the network on x's tape: a = act_l(a W_l + b_l) for each layer,
+ * starting from x [batch, sizes[0]]; returns the output [batch, sizes[n]].
+ * A missing parameter or a shape mismatch sets the tape's status. */
+TG_API tg_node *tg_mlp_forward(tg_node *x, tg_params *ps, const tg_mlp *m);
+
+/* ----------------------------------------------------------- optimisers -- */
+
+typedef enum tg_optimizer { TG_OPT_SGD, TG_OPT_MOMENTUM, TG_OPT_ADAM } tg_optimizer;
+
+/* "sgd", "momentum", "adam"; and back (-1 if unknown). */
+TG_API const char *tg_optimizer_name(tg_optimizer kind);
+TG_API int tg_optimizer_parse(const char *name);
+
+/*
+ * With g the gradient of the batch-averaged cost (what tg_backward() leaves
+ * in the store), lr = eta, and g += weight_decay * w first for parameters of
+ * 2 or more dimensions (weights, not biases) when weight_decay > 0:
+ *   sgd       w -= lr g                      (the seeds' update_mini_batch)
+ *   momentum  v = momentum v - lr g;  w += v (the book's form; v starts at 0)
+ *   adam      m = beta1 m + (1 - beta1) g;  v = beta2 v + (1 - beta2) g^2;
+ *             w -= lr (m / (1 - beta1^t)) / (sqrt(v / (1 - beta2^t)) + eps)
+ * Start from tg_optim_defaults() and change what you need.
+ */
+typedef struct tg_optim_config {
+    tg_optimizer kind;
+    double lr;           /* defaults: sgd 0.1, momentum 0.1, adam 0.001 */
+    double momentum;     /* 0.9 */
+    double beta1, beta2; /* 0.9, 0.999 */
+    double eps;          /* 1e-8 */
+    double weight_decay; /* 0 */
+} tg_optim_config;
+
+TG_API tg_optim_config tg_optim_defaults(tg_optimizer kind);
+
+typedef struct tg_optim tg_optim;
+
+/* An optimiser over every parameter of ps (which it does not own; ps must
+ * outlive it and gain no parameters). Allocates its state (zero) here, so
+ * that a step allocates nothing. NULL with err filled on a bad config
+ * (unknown kind, lr <= 0 or not finite, momentum or betas outside [0, 1),
+ * eps <= 0, weight_decay < 0), an empty store, or no memory. */
+TG_API tg_optim *tg_optim_new(tg_params *ps, const tg_optim_config *cfg, tg_error *err);
+TG_API void tg_optim_free(tg_optim *o);
+
+/* One update of every parameter from the gradients in the store (which it
+ * leaves as they are). One fused loop over the flat buffers. Returns TG_OK,
+ * TG_ERR_NULL, or TG_ERR_STATE if parameters were added after tg_optim_new. */
+TG_API int tg_optim_step(tg_optim *o);
+
+/* Changes the learning rate for later steps (a schedule); TG_ERR_ARG unless
+ * lr > 0 and finite. */
+TG_API int tg_optim_set_lr(tg_optim *o, double lr);
+
+/* Number of steps taken. */
+TG_API int64_t tg_optim_steps(const tg_optim *o);
+
+/* ------------------------------------------------------------- datasets -- */
+
+/* A labelled dataset held in memory: n samples of d features (float, pixels
+ * scaled to [0, 1]) and an integer label in [0, classes) each. */
+typedef struct tg_dataset tg_dataset;
+
+/* Reads an IDX image file (magic 0x00000803: count, rows, cols, then bytes)
+ * and its IDX label file (magic 0x00000801: count, then bytes), each gzipped
+ * or not (detected from the contents), as MNIST and Fashion-MNIST ship
+ * them. Pixels are scaled by 1/255. classes > 0 requires every label to be
+ * below it; 0 takes max label + 1. Refuses, with a message naming the file
+ * and the problem: a missing or unreadable file, a wrong magic, a truncated
+ * file, images and labels of different counts, a label out of range.
+ * Returns NULL then (code TG_ERR_IO, TG_ERR_FORMAT, TG_ERR_NOMEM). */
+TG_API tg_dataset *tg_dataset_read_idx(const char *images, const char *labels, int classes,
+                                       tg_error *err);
+
+/* Reads DIR/PREFIX-images-idx3-ubyte and DIR/PREFIX-labels-idx1-ubyte, each
+ * with ".gz" first and then without: prefix "train" or "t10k" for MNIST's
+ * layout. As tg_dataset_read_idx() otherwise. */
+TG_API tg_dataset *tg_dataset_read_mnist(const char *dir, const char *prefix, int classes,
+                                         tg_error *err);
+
+/* Reads a CSV file (gzipped or not): one sample per line, numbers separated
+ * by commas, the label in column label_col (0-based) and the features in the
+ * other columns, each multiplied by scale (1/255.0 for pixels, 1 for none).
+ * A first line that is not all numbers is a header and skipped; blank lines
+ * are skipped. classes as for IDX. Refuses, naming the file and line: a
+ * field that is not a number, a line of another width, a label that is not
+ * an integer or is out of range, an empty file. */
+TG_API tg_dataset *tg_dataset_read_csv(const char *path, int label_col, double scale,
+                                       int classes, tg_error *err);
+
+/* A dataset copied from memory: n samples of d features (row-major x) and
+ * labels in [0, classes). NULL on bad arguments or no memory. */
+TG_API tg_dataset *tg_dataset_new(size_t n, int64_t d, int classes, const float *x,
+                                  const int32_t *labels, tg_error *err);
+
+TG_API void tg_dataset_free(tg_dataset *ds);
+
+TG_API size_t tg_dataset_size(const tg_dataset *ds);
+TG_API int64_t tg_dataset_features(const tg_dataset *ds);
+TG_API int tg_dataset_classes(const tg_dataset *ds);
+/* The features, row-major [size, features], and the labels. Owned by ds. */
+TG_API const float *tg_dataset_x(const tg_dataset *ds);
+TG_API const int32_t *tg_dataset_labels(const tg_dataset *ds);
+
+/* Keeps the first n samples (no-op when n >= size). */
+TG_API void tg_dataset_truncate(tg_dataset *ds, size_t n);
+
+/* Moves the last n samples of ds into a new dataset (the validation split)
+ * and keeps the rest in ds. NULL (ds unchanged) when n is 0 or not smaller
+ * than the size, or on no memory. */
+TG_API tg_dataset *tg_dataset_split(tg_dataset *ds, size_t n, tg_error *err);
+
+/* Writes samples idx[0..n) as rows of x ([n, features] of dtype) and, when y
+ * is not NULL, their one-hot targets as rows of y ([n, width]). Allocates
+ * nothing: this is how a replayed graph's input buffers (tg_value() of its
+ * tg_input leaves) are filled. Returns TG_OK, TG_ERR_NULL, or TG_ERR_ARG
+ * for an index out of range or a label >= width. */
+TG_API int tg_dataset_gather(const tg_dataset *ds, const uint32_t *idx, size_t n,
+                             tg_dtype dtype, void *x, void *y, int64_t width);
+
+/* ------------------------------------------------------------- training -- */
+
+/* Called during an epoch after each mini-batch with the number of samples
+ * done so far and the epoch's total. */
+typedef void (*tg_progress_fn)(void *ctx, size_t done, size_t total);
+
+/*
+ * Mini-batch training by replay. The trainer records the graph
+ *   x [batch, in], y [batch, out] -> tg_cost(tg_mlp_forward(x), y)
+ * once on its own tape and replays it for every batch: gather the batch into
+ * x and y, tg_forward, zero the gradients, tg_backward, optimiser step. The
+ * last batch of an epoch, when the dataset size is not a multiple of batch,
+ * runs through a second graph recorded for that size, so its cost is
+ * averaged over its own rows exactly like the seeds' update_mini_batch on a
+ * short mini-batch. Steps allocate nothing; the second graph and the index
+ * array are allocated on the first epoch that needs them.
+ */
+typedef struct tg_trainer tg_trainer;
+
+/* A trainer for the network m over ps (which must hold m's parameters) with
+ * the given cost, batch size (>= 1) and optimiser. It keeps ps and opt (does
+ * not own them); both must outlive it. NULL with err filled on error. */
+TG_API tg_trainer *tg_trainer_new(tg_params *ps, const tg_mlp *m, tg_loss loss, int batch,
+                                  tg_optim *opt, tg_error *err);
+TG_API void tg_trainer_free(tg_trainer *tr);
+
+/* One epoch over ds: shuffles an index array with r (when r is not NULL;
+ * else the natural order), then one optimiser step per mini-batch. Writes
+ * the mean cost of the epoch's batches (weighted by their sizes) to
+ * *mean_loss when not NULL. progress may be NULL. Returns TG_OK, or an
+ * error (dataset width differs from the network, a label >= the output
+ * size, a tape error) with err filled. */
+TG_API int tg_trainer_epoch(tg_trainer *tr, const tg_dataset *ds, tg_rng *r,
+                            double *mean_loss, tg_progress_fn progress, void *ctx,
+                            tg_error *err);
+
+/* Evaluation of the network m over ps on ds, forward only, in chunks of up
+ * to 1000 samples: the fraction of samples whose largest output is at their
+ * label into *accuracy, the mean cost into *mean_loss, and, when confusion
+ * is not NULL, counts into confusion[label * out + predicted] (out x out,
+ * zeroed first, out = m->sizes[m->nlayers]). Any output pointer may be
+ * NULL. Allocates its tapes per call. Returns TG_OK or an error. */
+TG_API int tg_evaluate(tg_params *ps, const tg_mlp *m, tg_loss loss, const tg_dataset *ds,
+                       double *accuracy, double *mean_loss, int64_t *confusion,
+                       tg_error *err);
+
+/* ---------------------------------------------------------- checkpoints -- */
+
+/* Saves every parameter value of ps, with its names, shapes, dtype and meta
+ * text, to path in the format of docs/formats.md. Atomic: writes a
+ * temporary file in the same directory, fsyncs it, renames it over path and
+ * fsyncs the directory, so path holds the old or the new model, never a
+ * mix. Returns TG_OK or TG_ERR_IO / TG_ERR_NULL with err naming the file. */
+TG_API int tg_checkpoint_save(const tg_params *ps, const char *path, tg_error *err);
+
+/* Loads the values of path into ps, whose parameters must match the file's
+ * exactly (same dtype, count, names, shapes, in order); also replaces the
+ * meta text. The whole file is read and verified (magic, version, size,
+ * CRC32, structure) before anything is copied: on any error ps is left
+ * untouched. Refused with a clear message: a missing file, a directory, an
+ * empty file, a truncated or corrupt file, a newer version, a file of
+ * another architecture or dtype. Returns TG_OK, TG_ERR_IO, TG_ERR_FORMAT,
+ * TG_ERR_SHAPE or TG_ERR_DTYPE. */
+TG_API int tg_checkpoint_load(tg_params *ps, const char *path, tg_error *err);
+
+/* A new store holding the parameters, dtype and meta text of path. NULL
+ * with err filled on the errors of tg_checkpoint_load(). */
+TG_API tg_params *tg_checkpoint_read(const char *path, tg_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+
 #endif

@@ -1,0 +1,446 @@
+/*
+ * Checkpoints: every parameter of a store in one versioned, CRC-checked
+ * binary file (the layout is in docs/formats.md). Saving writes a temporary
+ * file beside the target, fsyncs it, renames it over the target and fsyncs
+ * the directory. Loading reads and verifies the whole file before touching
+ * the store, so a bad file leaves the model as it was.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "nn_internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#define FORMAT_VERSION 1
+#define HEADER_BYTES 32
+#define CRC_BYTES 4
+#define NAME_MAX_LEN 127
+#define MAX_FILE_BYTES ((uint64_t)1 << 36)
+
+static const unsigned char MAGIC[8] = {0x89, 'T', 'G', 'M', '\r', '\n', 0x1a, '\n'};
+
+/* ------------------------------------------------------ little-endian io -- */
+
+static void put16(unsigned char *p, uint32_t v) {
+    p[0] = (unsigned char)v;
+    p[1] = (unsigned char)(v >> 8);
+}
+static void put32(unsigned char *p, uint32_t v) {
+    put16(p, v & 0xffff);
+    put16(p + 2, v >> 16);
+}
+static void put64(unsigned char *p, uint64_t v) {
+    put32(p, (uint32_t)v);
+    put32(p + 4, (uint32_t)(v >> 32));
+}
+static uint32_t get16(const unsigned char *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8; }
+static uint32_t get32(const unsigned char *p) { return get16(p) | get16(p + 2) << 16; }
+static uint64_t get64(const unsigned char *p) { return get32(p) | (uint64_t)get32(p + 4) << 32; }
+
+static bool host_little_endian(void) {
+    const uint16_t one = 1;
+    return *(const unsigned char *)&one == 1;
+}
+
+/* Copies n elements of es bytes between host order and little-endian. */
+static void copy_le(void *dst, const void *src, size_t n, size_t es) {
+    if (host_little_endian()) {
+        memcpy(dst, src, n * es);
+        return;
+    }
+    const unsigned char *s = src;
+    unsigned char *d = dst;
+    for (size_t i = 0; i < n; i++)
+        for (size_t b = 0; b < es; b++) d[i * es + b] = s[i * es + es - 1 - b];
+}
+
+/* zlib's crc32 takes an unsigned length; feed it in pieces. */
+static uint32_t crc_of(const unsigned char *p, size_t n) {
+    uLong c = crc32(0L, Z_NULL, 0);
+    while (n) {
+        uInt k = n > (1u << 30) ? (1u << 30) : (uInt)n;
+        c = crc32(c, p, k);
+        p += k;
+        n -= k;
+    }
+    return (uint32_t)c;
+}
+
+/* ----------------------------------------------------------------- save -- */
+
+static size_t es_of(tg_dtype dt) { return dt == TG_F64 ? 8 : 4; }
+
+/* The whole file in a new buffer of *size bytes, or NULL on no memory. */
+static unsigned char *encode(const tg_params *ps, size_t *size) {
+    int n = tg_params_count(ps);
+    const char *meta = tg_params_meta(ps);
+    size_t es = es_of(tg_params_dtype(ps)), bytes = HEADER_BYTES + strlen(meta) + CRC_BYTES;
+    for (int i = 0; i < n; i++)
+        bytes += 2 + strlen(tg_params_name(ps, i)) + 2 +
+                 8 * (size_t)tg_params_shape(ps, i, NULL) +
+                 (size_t)tg_params_numel(ps, i) * es;
+    unsigned char *buf = tg__malloc(bytes), *p = buf;
+    if (!buf) return NULL;
+    memcpy(p, MAGIC, 8);
+    put32(p + 8, FORMAT_VERSION);
+    put32(p + 12, tg_params_dtype(ps) == TG_F64 ? 1 : 0);
+    put32(p + 16, (uint32_t)n);
+    put32(p + 20, (uint32_t)strlen(meta));
+    put64(p + 24, bytes);
+    p += HEADER_BYTES;
+    memcpy(p, meta, strlen(meta));
+    p += strlen(meta);
+    for (int i = 0; i < n; i++) {
+        const char *name = tg_params_name(ps, i);
+        int64_t shape[TG_MAX_DIMS];
+        int nd = tg_params_shape(ps, i, shape);
+        put16(p, (uint32_t)strlen(name));
+        memcpy(p + 2, name, strlen(name));
+        p += 2 + strlen(name);
+        p[0] = (unsigned char)nd;
+        p[1] = 0;
+        p += 2;
+        for (int k = 0; k < nd; k++, p += 8) put64(p, (uint64_t)shape[k]);
+    }
+    for (int i = 0; i < n; i++) {
+        size_t k = (size_t)tg_params_numel(ps, i);
+        copy_le(p, tg_params_value(ps, i), k, es);
+        p += k * es;
+    }
+    put32(p, crc_of(buf, bytes - CRC_BYTES));
+    *size = bytes;
+    return buf;
+}
+
+static int write_all(int fd, const unsigned char *p, size_t n) {
+    while (n) {
+        ssize_t k = write(fd, p, n);
+        if (k < 0 && errno == EINTR) continue;
+        if (k <= 0) return -1;
+        p += k;
+        n -= (size_t)k;
+    }
+    return 0;
+}
+
+int tg_checkpoint_save(const tg_params *ps, const char *path, tg_error *err) {
+    if (!ps || !path) return tg__err(err, TG_ERR_NULL, "checkpoint_save: argument is NULL");
+    if (!*path) return tg__err(err, TG_ERR_IO, "checkpoint_save: empty file name");
+    struct stat st;
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+        return tg__err(err, TG_ERR_IO, "%s: is a directory; give a file name", path);
+    size_t size, plen = strlen(path);
+    unsigned char *buf = encode(ps, &size);
+    char *tmp = tg__malloc(plen + 16), *dir = tg__malloc(plen + 2);
+    if (!buf || !tmp || !dir) {
+        tg__free(buf), tg__free(tmp), tg__free(dir);
+        return tg__err(err, TG_ERR_NOMEM, "%s: out of memory encoding the model", path);
+    }
+    /* The temporary file sits beside the target, so rename() stays within
+     * one file system and is atomic. */
+    memcpy(tmp, path, plen);
+    memcpy(tmp + plen, ".tmp.XXXXXX", 12);
+    const char *slash = strrchr(path, '/');
+    if (!slash)
+        strcpy(dir, ".");
+    else if (slash == path)
+        strcpy(dir, "/");
+    else {
+        memcpy(dir, path, (size_t)(slash - path));
+        dir[slash - path] = '\0';
+    }
+    int rc = TG_OK, fd = mkstemp(tmp);
+    const char *stage = "creating a temporary file";
+    if (fd < 0) goto fail;
+    stage = "writing";
+    if (write_all(fd, buf, size)) goto fail;
+    stage = "setting permissions";
+    if (fchmod(fd, 0644)) goto fail;
+    stage = "syncing";
+    if (fsync(fd)) goto fail;
+    stage = "closing";
+    int c = close(fd);
+    fd = -1;
+    if (c) goto fail;
+    stage = "renaming the temporary file";
+    if (rename(tmp, path)) goto fail;
+    /* Make the rename itself durable. Some file systems refuse to sync a
+     * directory; the file is complete either way, so that is not an error. */
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY);
+    if (dfd >= 0) {
+        fsync(dfd);
+        close(dfd);
+    }
+    goto done;
+fail:
+    rc = tg__err(err, TG_ERR_IO, "%s: %s: %s", path, stage, strerror(errno));
+    if (fd >= 0) close(fd);
+    if (strcmp(stage, "creating a temporary file")) unlink(tmp);
+done:
+    tg__free(buf);
+    tg__free(tmp);
+    tg__free(dir);
+    return rc;
+}
+
+/* ----------------------------------------------------------------- load -- */
+
+typedef struct record {
+    const char *name; /* not NUL-terminated: name_len bytes */
+    size_t name_len;
+    int ndim;
+    int64_t shape[TG_MAX_DIMS];
+    int64_t numel;
+    const unsigned char *data;
+} record;
+
+typedef struct parsed {
+    unsigned char *buf; /* the whole file */
+    tg_dtype dtype;
+    int count;
+    const char *meta;
+    size_t meta_len;
+    record *rec;
+} parsed;
+
+static void parsed_free(parsed *f) {
+    tg__free(f->buf);
+    tg__free(f->rec);
+}
+
+/* Reads path whole into f->buf; *size gets its length. */
+static int slurp(const char *path, parsed *f, size_t *size, tg_error *err) {
+    int fd = open(path, O_RDONLY);
+    if (fd < 0) return tg__err(err, TG_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    struct stat st;
+    int rc = TG_OK;
+    if (fstat(fd, &st)) {
+        rc = tg__err(err, TG_ERR_IO, "%s: cannot stat: %s", path, strerror(errno));
+    } else if (S_ISDIR(st.st_mode)) {
+        rc = tg__err(err, TG_ERR_IO, "%s: is a directory, not a model file", path);
+    } else if (!S_ISREG(st.st_mode)) {
+        rc = tg__err(err, TG_ERR_IO, "%s: not a regular file", path);
+    } else if (st.st_size == 0) {
+        rc = tg__err(err, TG_ERR_FORMAT, "%s: empty file, not a model", path);
+    } else if ((uint64_t)st.st_size > MAX_FILE_BYTES) {
+        rc = tg__err(err, TG_ERR_FORMAT, "%s: %lld bytes is too large for a model file", path,
+                     (long long)st.st_size);
+    } else if (!(f->buf = tg__malloc((size_t)st.st_size))) {
+        rc = tg__err(err, TG_ERR_NOMEM, "%s: out of memory for %lld bytes", path,
+                     (long long)st.st_size);
+    } else {
+        size_t want = (size_t)st.st_size, have = 0;
+        while (have < want) {
+            ssize_t k = read(fd, f->buf + have, want - have);
+            if (k < 0 && errno == EINTR) continue;
+            if (k < 0) {
+                rc = tg__err(err, TG_ERR_IO, "%s: read error: %s", path, strerror(errno));
+                break;
+            }
+            if (k == 0) break; /* shrank while reading: judged as truncated below */
+            have += (size_t)k;
+        }
+        *size = have;
+    }
+    close(fd);
+    return rc;
+}
+
+/* Reads and verifies path; on success f describes every parameter. */
+static int parse(const char *path, parsed *f, tg_error *err) {
+    memset(f, 0, sizeof *f);
+    size_t size = 0;
+    int rc = slurp(path, f, &size, err);
+    if (rc) return rc;
+    const unsigned char *b = f->buf;
+    if (size < sizeof MAGIC || memcmp(b, MAGIC, sizeof MAGIC))
+        return tg__err(err, TG_ERR_FORMAT, "%s: not a tapegrad model file (bad magic number)",
+                       path);
+    if (size < HEADER_BYTES + CRC_BYTES)
+        return tg__err(err, TG_ERR_FORMAT, "%s: truncated: %zu bytes, shorter than a header",
+                       path, size);
+    uint32_t version = get32(b + 8);
+    if (version == 0 || version > FORMAT_VERSION)
+        return tg__err(err, TG_ERR_FORMAT,
+                       "%s: format version %u; this tapegrad reads version %d", path,
+                       (unsigned)version, FORMAT_VERSION);
+    uint64_t declared = get64(b + 24);
+    if (declared > size)
+        return tg__err(err, TG_ERR_FORMAT, "%s: truncated: %zu of %llu bytes", path, size,
+                       (unsigned long long)declared);
+    if (declared < size)
+        return tg__err(err, TG_ERR_FORMAT,
+                       "%s: corrupt: %zu bytes where the header says %llu", path, size,
+                       (unsigned long long)declared);
+    uint32_t stored = get32(b + size - CRC_BYTES), actual = crc_of(b, size - CRC_BYTES);
+    if (stored != actual)
+        return tg__err(err, TG_ERR_FORMAT,
+                       "%s: corrupt: CRC32 mismatch (stored %08x, computed %08x)", path,
+                       (unsigned)stored, (unsigned)actual);
+    /* The CRC matched, so what follows only guards against files written
+     * wrongly on purpose; each failure is still a clear refusal. */
+    uint32_t dtype = get32(b + 12), count = get32(b + 16), meta_len = get32(b + 20);
+    size_t end = size - CRC_BYTES, pos = HEADER_BYTES;
+#define NEED(n, what)                                                                      \
+    if (end - pos < (size_t)(n))                                                           \
+        return tg__err(err, TG_ERR_FORMAT, "%s: corrupt: %s runs past the end", path, what);
+    if (dtype > 1)
+        return tg__err(err, TG_ERR_FORMAT, "%s: unknown dtype code %u", path, (unsigned)dtype);
+    f->dtype = dtype ? TG_F64 : TG_F32;
+    if (meta_len > 65535)
+        return tg__err(err, TG_ERR_FORMAT, "%s: corrupt: meta text of %u bytes", path,
+                       (unsigned)meta_len);
+    NEED(meta_len, "the meta text");
+    f->meta = (const char *)b + pos;
+    f->meta_len = meta_len;
+    pos += meta_len;
+    if (count > (end - pos) / 12)
+        return tg__err(err, TG_ERR_FORMAT, "%s: corrupt: %u parameters cannot fit", path,
+                       (unsigned)count);
+    if (count && !(f->rec = tg__calloc(count, sizeof *f->rec)))
+        return tg__err(err, TG_ERR_NOMEM, "%s: out of memory", path);
+    f->count = (int)count;
+    for (uint32_t i = 0; i < count; i++) {
+        record *r = &f->rec[i];
+        NEED(2, "a parameter name");
+        r->name_len = get16(b + pos);
+        pos += 2;
+        if (r->name_len == 0 || r->name_len > NAME_MAX_LEN)
+            return tg__err(err, TG_ERR_FORMAT, "%s: parameter %u: bad name length %zu", path,
+                           (unsigned)i, r->name_len);
+        NEED(r->name_len + 2, "a parameter name");
+        r->name = (const char *)b + pos;
+        if (memchr(r->name, 0, r->name_len))
+            return tg__err(err, TG_ERR_FORMAT, "%s: parameter %u: NUL in its name", path,
+                           (unsigned)i);
+        pos += r->name_len;
+        r->ndim = b[pos];
+        pos += 2;
+        if (r->ndim < 1 || r->ndim > TG_MAX_DIMS)
+            return tg__err(err, TG_ERR_FORMAT, "%s: '%.*s': %d dimensions", path,
+                           (int)r->name_len, r->name, r->ndim);
+        NEED(8 * (size_t)r->ndim, "a shape");
+        r->numel = 1;
+        for (int k = 0; k < r->ndim; k++, pos += 8) {
+            uint64_t d = get64(b + pos);
+            if (d < 1 || d > (uint64_t)TG_MAX_NUMEL || (r->numel *= (int64_t)d) > TG_MAX_NUMEL)
+                return tg__err(err, TG_ERR_FORMAT, "%s: '%.*s': bad shape", path,
+                               (int)r->name_len, r->name);
+            r->shape[k] = (int64_t)d;
+        }
+    }
+    size_t es = es_of(f->dtype);
+    for (int i = 0; i < f->count; i++) {
+        record *r = &f->rec[i];
+        NEED((size_t)r->numel * es, "the parameter data");
+        r->data = b + pos;
+        pos += (size_t)r->numel * es;
+    }
+    if (pos != end)
+        return tg__err(err, TG_ERR_FORMAT, "%s: corrupt: %zu unexplained bytes", path, end - pos);
+#undef NEED
+    return TG_OK;
+}
+
+static char *shape_text(char *buf, size_t len, int ndim, const int64_t *shape) {
+    int k = snprintf(buf, len, "[");
+    for (int i = 0; i < ndim && k > 0 && (size_t)k < len; i++)
+        k += snprintf(buf + k, len - (size_t)k, i ? ",%lld" : "%lld", (long long)shape[i]);
+    if (k > 0 && (size_t)k < len) snprintf(buf + k, len - (size_t)k, "]");
+    return buf;
+}
+
+int tg_checkpoint_load(tg_params *ps, const char *path, tg_error *err) {
+    if (!ps || !path) return tg__err(err, TG_ERR_NULL, "checkpoint_load: argument is NULL");
+    parsed f;
+    int rc = parse(path, &f, err);
+    if (rc) {
+        parsed_free(&f);
+        return rc;
+    }
+    if (f.dtype != tg_params_dtype(ps)) {
+        rc = tg__err(err, TG_ERR_DTYPE, "%s: holds %s parameters; the model is %s", path,
+                     f.dtype == TG_F64 ? "float64" : "float32",
+                     f.dtype == TG_F64 ? "float32" : "float64");
+    } else if (f.count != tg_params_count(ps)) {
+        rc = tg__err(err, TG_ERR_SHAPE,
+                     "%s: another architecture: %d parameters where the model has %d", path,
+                     f.count, tg_params_count(ps));
+    }
+    for (int i = 0; i < f.count && !rc; i++) {
+        const record *r = &f.rec[i];
+        const char *name = tg_params_name(ps, i);
+        int64_t shape[TG_MAX_DIMS];
+        int nd = tg_params_shape(ps, i, shape);
+        bool same = strlen(name) == r->name_len && !memcmp(name, r->name, r->name_len) &&
+                    nd == r->ndim;
+        for (int k = 0; same && k < nd; k++) same = shape[k] == r->shape[k];
+        if (!same) {
+            char a[96], b[96];
+            rc = tg__err(err, TG_ERR_SHAPE,
+                         "%s: another architecture: parameter %d is '%.*s' %s in the file, "
+                         "'%s' %s in the model",
+                         path, i, (int)r->name_len, r->name,
+                         shape_text(a, sizeof a, r->ndim, r->shape), name,
+                         shape_text(b, sizeof b, nd, shape));
+        }
+    }
+    /* Everything is verified: only now change the store. */
+    char *meta = NULL;
+    if (!rc && !(meta = tg__malloc(f.meta_len + 1)))
+        rc = tg__err(err, TG_ERR_NOMEM, "%s: out of memory", path);
+    if (!rc) {
+        memcpy(meta, f.meta, f.meta_len);
+        meta[f.meta_len] = '\0';
+        if (tg_params_set_meta(ps, meta)) rc = tg__err(err, TG_ERR_NOMEM, "%s: out of memory", path);
+    }
+    for (int i = 0; i < f.count && !rc; i++)
+        copy_le(tg_params_value(ps, i), f.rec[i].data, (size_t)f.rec[i].numel,
+                es_of(f.dtype));
+    tg__free(meta);
+    parsed_free(&f);
+    return rc;
+}
+
+tg_params *tg_checkpoint_read(const char *path, tg_error *err) {
+    if (!path) {
+        tg__err(err, TG_ERR_NULL, "checkpoint_read: path is NULL");
+        return NULL;
+    }
+    parsed f;
+    int rc = parse(path, &f, err);
+    tg_params *ps = rc ? NULL : tg_params_new(f.dtype);
+    if (!rc && !ps) rc = tg__err(err, TG_ERR_NOMEM, "%s: out of memory", path);
+    char name[NAME_MAX_LEN + 1];
+    for (int i = 0; i < f.count && !rc; i++) {
+        const record *r = &f.rec[i];
+        memcpy(name, r->name, r->name_len);
+        name[r->name_len] = '\0';
+        tg_error e;
+        rc = tg_params_add(ps, name, r->ndim, r->shape, &e);
+        if (rc)
+            tg__err(err, rc == TG_ERR_ARG ? TG_ERR_FORMAT : rc, "%s: %s", path, e.message);
+        else
+            copy_le(tg_params_value(ps, i), r->data, (size_t)r->numel, es_of(f.dtype));
+    }
+    if (!rc) {
+        char *meta = tg__malloc(f.meta_len + 1);
+        if (meta) {
+            memcpy(meta, f.meta, f.meta_len);
+            meta[f.meta_len] = '\0';
+        }
+        if (!meta || tg_params_set_meta(ps, meta))
+            rc = tg__err(err, TG_ERR_NOMEM, "%s: out of memory", path);
+        tg__free(meta);
+    }
+    parsed_free(&f);
+    if (rc) {
+        tg_params_free(ps);
+        return NULL;
+    }
+    return ps;
+}

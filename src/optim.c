@@ -1,0 +1,191 @@
+/*
+ * Optimisers: one fused loop per step over the store's flat buffers.
+ * The kernels are written once over a type T; the file includes itself once
+ * per dtype (as ops/ do). With weight decay, the L2 term applies to weights
+ * (parameters of 2+ dimensions) only, so the loop runs per parameter then.
+ */
+#ifndef T
+#include "nn_internal.h"
+
+#include <tgmath.h> /* sqrt of a float stays a float in the kernels */
+#include <string.h>
+
+#define T float
+#define S(f) f##_f32
+#include __FILE__
+#undef T
+#undef S
+#define T double
+#define S(f) f##_f64
+#include __FILE__
+#undef T
+#undef S
+
+struct tg_optim {
+    tg_params *ps;
+    tg_optim_config cfg;
+    int64_t size; /* the store's size when created */
+    int64_t t;    /* steps taken */
+    void *m, *v;  /* state: velocity (momentum), moments (Adam) */
+};
+
+static const char *const opt_names[] = {"sgd", "momentum", "adam"};
+
+const char *tg_optimizer_name(tg_optimizer kind) {
+    return (unsigned)kind < sizeof opt_names / sizeof *opt_names ? opt_names[kind] : "?";
+}
+
+int tg_optimizer_parse(const char *name) {
+    for (int i = 0; name && i < (int)(sizeof opt_names / sizeof *opt_names); i++)
+        if (!strcmp(name, opt_names[i])) return i;
+    return -1;
+}
+
+tg_optim_config tg_optim_defaults(tg_optimizer kind) {
+    tg_optim_config c = {kind, 0.1, 0.9, 0.9, 0.999, 1e-8, 0.0};
+    if (kind == TG_OPT_ADAM) c.lr = 1e-3;
+    return c;
+}
+
+static bool in01(double x) { return x >= 0 && x < 1; }
+
+tg_optim *tg_optim_new(tg_params *ps, const tg_optim_config *cfg, tg_error *err) {
+    if (!ps || !cfg) {
+        tg__err(err, TG_ERR_NULL, "optim: %s is NULL", ps ? "the config" : "the store");
+        return NULL;
+    }
+    const tg_optim_config *c = cfg;
+    const char *bad = (unsigned)c->kind > TG_OPT_ADAM        ? "unknown optimiser"
+                      : !(c->lr > 0 && isfinite(c->lr))      ? "lr must be > 0"
+                      : !(c->weight_decay >= 0 && isfinite(c->weight_decay))
+                          ? "weight_decay must be >= 0"
+                      : c->kind == TG_OPT_MOMENTUM && !in01(c->momentum)
+                          ? "momentum must be in [0, 1)"
+                      : c->kind == TG_OPT_ADAM && (!in01(c->beta1) || !in01(c->beta2))
+                          ? "beta1 and beta2 must be in [0, 1)"
+                      : c->kind == TG_OPT_ADAM && !(c->eps > 0 && isfinite(c->eps))
+                          ? "eps must be > 0"
+                      : tg_params_size(ps) == 0 ? "the store holds no parameters"
+                                                : NULL;
+    if (bad) {
+        tg__err(err, TG_ERR_ARG, "optim %s: %s", tg_optimizer_name(c->kind), bad);
+        return NULL;
+    }
+    tg_optim *o = tg__calloc(1, sizeof *o);
+    size_t bytes = (size_t)tg_params_size(ps) * (tg_params_dtype(ps) == TG_F64 ? 8 : 4);
+    int nstate = c->kind == TG_OPT_ADAM ? 2 : c->kind == TG_OPT_MOMENTUM ? 1 : 0;
+    if (o && nstate >= 1) o->m = tg__calloc(1, bytes);
+    if (o && nstate >= 2) o->v = tg__calloc(1, bytes);
+    if (!o || (nstate >= 1 && !o->m) || (nstate >= 2 && !o->v)) {
+        tg_optim_free(o);
+        tg__err(err, TG_ERR_NOMEM, "optim: out of memory for %zu bytes of state", bytes);
+        return NULL;
+    }
+    o->ps = ps;
+    o->cfg = *c;
+    o->size = tg_params_size(ps);
+    return o;
+}
+
+void tg_optim_free(tg_optim *o) {
+    if (!o) return;
+    tg__free(o->m);
+    tg__free(o->v);
+    tg__free(o);
+}
+
+int tg_optim_set_lr(tg_optim *o, double lr) {
+    if (!o) return TG_ERR_NULL;
+    if (!(lr > 0 && isfinite(lr))) return TG_ERR_ARG;
+    o->cfg.lr = lr;
+    return TG_OK;
+}
+
+int64_t tg_optim_steps(const tg_optim *o) { return o ? o->t : 0; }
+
+/* Updates elements [from, to) of the flat buffers with decay wd. */
+static void update(tg_optim *o, int64_t from, int64_t to, double wd, double c1, double c2) {
+    bool f64 = tg_params_dtype(o->ps) == TG_F64;
+    size_t es = f64 ? 8 : 4, off = (size_t)from * es, n = (size_t)(to - from);
+    char *w = (char *)tg_params_data(o->ps) + off;
+    const char *g = (const char *)tg_params_grads(o->ps) + off;
+    char *m = o->m ? (char *)o->m + off : NULL, *v = o->v ? (char *)o->v + off : NULL;
+    const tg_optim_config *c = &o->cfg;
+    switch (c->kind) {
+    case TG_OPT_SGD:
+        (f64 ? sgd_f64 : sgd_f32)(n, w, g, c->lr, wd);
+        break;
+    case TG_OPT_MOMENTUM:
+        (f64 ? momentum_f64 : momentum_f32)(n, w, g, m, c->lr, wd, c->momentum);
+        break;
+    case TG_OPT_ADAM:
+        (f64 ? adam_f64 : adam_f32)(n, w, g, m, v, c->lr, wd, c->beta1, c->beta2, c->eps, c1,
+                                    c2);
+        break;
+    }
+}
+
+int tg_optim_step(tg_optim *o) {
+    if (!o) return TG_ERR_NULL;
+    if (tg_params_size(o->ps) != o->size) return TG_ERR_STATE;
+    o->t++;
+    /* Adam's bias corrections, as reciprocals: 1/(1 - beta^t). */
+    double c1 = 1, c2 = 1;
+    if (o->cfg.kind == TG_OPT_ADAM) {
+        c1 = 1 / (1 - pow(o->cfg.beta1, (double)o->t));
+        c2 = 1 / (1 - pow(o->cfg.beta2, (double)o->t));
+    }
+    double wd = o->cfg.weight_decay;
+    if (wd == 0) {
+        update(o, 0, o->size, 0, c1, c2);
+        return TG_OK;
+    }
+    /* Decay the weights, not the biases: one run per parameter. Padding
+     * between parameters stays 0 under every rule (its gradient is 0). */
+    int n = tg_params_count(o->ps);
+    char *base = tg_params_data(o->ps);
+    size_t es = tg_params_dtype(o->ps) == TG_F64 ? 8 : 4;
+    for (int i = 0; i < n; i++) {
+        int64_t from = (int64_t)(((char *)tg_params_value(o->ps, i) - base) / (ptrdiff_t)es);
+        int64_t to = from + tg_params_numel(o->ps, i);
+        update(o, from, to, tg_params_shape(o->ps, i, NULL) >= 2 ? wd : 0, c1, c2);
+    }
+    return TG_OK;
+}
+
+#else /* kernel pass, once per dtype */
+
+static void S(sgd)(size_t n, void *vw, const void *vg, double lr_, double wd_) {
+    T *w = vw, lr = (T)lr_, wd = (T)wd_;
+    const T *g = vg;
+    if (wd_ == 0)
+        for (size_t i = 0; i < n; i++) w[i] -= lr * g[i];
+    else
+        for (size_t i = 0; i < n; i++) w[i] -= lr * (g[i] + wd * w[i]);
+}
+
+static void S(momentum)(size_t n, void *vw, const void *vg, void *vv, double lr_, double wd_,
+                        double mu_) {
+    T *w = vw, *v = vv, lr = (T)lr_, wd = (T)wd_, mu = (T)mu_;
+    const T *g = vg;
+    for (size_t i = 0; i < n; i++) {
+        v[i] = mu * v[i] - lr * (g[i] + wd * w[i]);
+        w[i] += v[i];
+    }
+}
+
+static void S(adam)(size_t n, void *vw, const void *vg, void *vm, void *vv, double lr_,
+                    double wd_, double b1_, double b2_, double eps_, double c1_, double c2_) {
+    T *w = vw, *m = vm, *v = vv;
+    const T *g = vg;
+    T lr = (T)lr_, wd = (T)wd_, b1 = (T)b1_, b2 = (T)b2_, eps = (T)eps_, c1 = (T)c1_,
+      c2 = (T)c2_, one = 1;
+    for (size_t i = 0; i < n; i++) {
+        T gi = g[i] + wd * w[i];
+        m[i] = b1 * m[i] + (one - b1) * gi;
+        v[i] = b2 * v[i] + (one - b2) * gi * gi;
+        w[i] -= lr * (m[i] * c1) / (sqrt(v[i] * c2) + eps);
+    }
+}
+
+#endif
