@@ -1,0 +1,486 @@
+/*
+ * User errors are values: each yields the right non-zero status and a message
+ * naming the op (and the shapes where there are any); nothing crashes, and a
+ * failed tape can still be freed.
+ */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include <tapegrad.h>
+
+/* Asserts that t failed with code and that its message starts with prefix. */
+static void expect_error(tg_tape *t, int code, const char *prefix) {
+    const char *msg = tg_status_message(t);
+    if (tg_status(t) != code || strncmp(msg, prefix, strlen(prefix)) != 0)
+        fail_msg("want %s \"%s...\", got %s \"%s\"", tg_status_name(code), prefix,
+                 tg_status_name(tg_status(t)), msg);
+}
+
+static tg_node *tensor2(tg_tape *t, int64_t r, int64_t c) {
+    const int64_t s[2] = {r, c};
+    return tg_tensor(t, TG_F64, 2, s, NULL);
+}
+
+/* ------------------------------------------------- a failing allocator -- */
+
+/* Passes allocations through to the C library until `left` reaches 0, then
+ * fails every one; frees always pass through, so tapes created under it may
+ * be freed after tg_set_allocator(NULL). */
+static struct {
+    long left;
+    long failed;
+} budget;
+
+static void *fail_malloc(size_t n, void *ctx) {
+    (void)ctx;
+    if (budget.left <= 0) {
+        budget.failed++;
+        return NULL;
+    }
+    budget.left--;
+    return malloc(n);
+}
+static void *fail_realloc(void *p, size_t n, void *ctx) {
+    (void)ctx;
+    if (budget.left <= 0) {
+        budget.failed++;
+        return NULL;
+    }
+    budget.left--;
+    return realloc(p, n);
+}
+static void pass_free(void *p, void *ctx) {
+    (void)ctx;
+    free(p);
+}
+static const tg_allocator failing = {fail_malloc, fail_realloc, pass_free, NULL};
+
+/* Runs first, before anything else touches the library: an allocation
+ * failure during the library's first use (the op registry is set up then)
+ * must not leave it broken for the rest of the process. */
+static void test_nomem_on_first_use(void **state) {
+    (void)state;
+    budget.left = 0;
+    budget.failed = 0;
+    tg_set_allocator(&failing);
+    tg_tape *t = tg_tape_new();
+    tg_set_allocator(NULL);
+    assert_null(t);
+    assert_true(budget.failed > 0);
+    t = tg_tape_new();
+    assert_non_null(t);
+    assert_true(tg_op_find("matmul") != NULL);
+    assert_true(tg_op_count() > 20);
+    tg_node *f = tg_mul(tg_add(tg_scalar(t, -2), tg_scalar(t, 5)), tg_scalar(t, -4));
+    assert_true(tg_value_scalar(f) == -12);
+    tg_tape_free(t);
+}
+
+/* One workload that allocates in every way a tape does: the tape itself, node
+ * chunks and their directory, data blocks for values (tensors larger than a
+ * block), and gradients during the sweep. Returns the tape's final status. */
+static int workload(void) {
+    tg_tape *t = tg_tape_new();
+    if (!t) return TG_ERR_NOMEM;
+    const int64_t big[2] = {400, 400}; /* 1.28 MB of float64: a block each */
+    tg_node *a = tg_tensor(t, TG_F64, 2, big, NULL);
+    tg_node *b = tg_input(t, TG_F64, 2, big, NULL);
+    tg_node *s = tg_scalar(t, 0.5);
+    tg_node *f = tg_sum(tg_mul(tg_add(a, b), s));
+    for (int i = 0; i < 3 * 4096; i++) f = tg_add(f, s); /* several node chunks */
+    tg_node *g = tg_mean(tg_sigmoid(tg_matmul(a, tg_transpose(a))));
+    f = tg_add(f, g);
+    int rc = tg_backward(f);
+    assert_int_equal(rc, tg_status(t));
+    if (rc == TG_OK) {
+        assert_float_equal(tg_value_scalar(f), 3 * 4096 * 0.5 + 0.5, 1e-9);
+        assert_float_equal(tg_grad_scalar(s), 3 * 4096 + 0.0, 1e-9);
+    } else {
+        assert_int_equal(rc, TG_ERR_NOMEM);
+        assert_true(strlen(tg_status_message(t)) > 0);
+        assert_true(strstr(tg_status_message(t), "out of memory") != NULL);
+        /* The failed tape stays usable as a value: ops return poison. */
+        tg_node *p = tg_neg(f);
+        assert_non_null(p);
+        assert_int_equal(tg_status(t), TG_ERR_NOMEM);
+    }
+    tg_tape_free(t);
+    return rc;
+}
+
+/* Fail the N-th allocation for every N the workload makes: each run ends in
+ * TG_ERR_NOMEM (or tg_tape_new() == NULL), never in a crash or a leak. */
+static void test_nomem(void **state) {
+    (void)state;
+    budget.left = 1L << 30;
+    tg_set_allocator(&failing);
+    assert_int_equal(workload(), TG_OK);
+    long total = (1L << 30) - budget.left;
+    assert_true(total > 4);
+    for (long n = 0; n < total; n++) {
+        budget.left = n;
+        budget.failed = 0;
+        int rc = workload();
+        assert_int_equal(rc, TG_ERR_NOMEM);
+        assert_true(budget.failed > 0);
+    }
+    tg_set_allocator(NULL);
+    assert_int_equal(workload(), TG_OK);
+}
+
+/* ------------------------------------------------------------ op errors -- */
+
+static void test_matmul_shapes(void **state) {
+    (void)state;
+    tg_tape *t = tg_tape_new();
+    tg_matmul(tensor2(t, 2, 3), tensor2(t, 4, 5));
+    assert_int_equal(tg_status(t), TG_ERR_SHAPE);
+    assert_string_equal(tg_status_message(t), "matmul: [2,3] x [4,5]: inner dimensions differ");
+    tg_tape_reset(t);
+    tg_matmul(tensor2(t, 2, 3), tg_scalar(t, 1));
+    expect_error(t, TG_ERR_SHAPE, "matmul: [2,3] x []");
+    tg_tape_reset(t);
+    const int64_t s3[1] = {3};
+    tg_transpose(tg_tensor(t, TG_F64, 1, s3, NULL));
+    expect_error(t, TG_ERR_SHAPE, "transpose: [3]");
+    tg_tape_free(t);
+}
+
+static void test_broadcast_mismatch(void **state) {
+    (void)state;
+    tg_tape *t = tg_tape_new();
+    const int64_t s4[1] = {4};
+    tg_add(tensor2(t, 2, 3), tg_tensor(t, TG_F64, 1, s4, NULL));
+    expect_error(t, TG_ERR_SHAPE, "add: [2,3] and [4]: ");
+    tg_tape_reset(t);
+    tg_mul(tensor2(t, 2, 3), tensor2(t, 3, 3));
+    expect_error(t, TG_ERR_SHAPE, "mul: [2,3] and [3,3]: ");
+    tg_tape_reset(t);
+    tg_mse(tensor2(t, 4, 2), tensor2(t, 4, 1)); /* costs do not broadcast */
+    expect_error(t, TG_ERR_SHAPE, "mse: [4,2] and [4,1]");
+    tg_tape_reset(t);
+    tg_softmax_xent(tensor2(t, 4, 3), tensor2(t, 3, 4));
+    expect_error(t, TG_ERR_SHAPE, "softmax_xent: [4,3] and [3,4]");
+    tg_tape_free(t);
+}
+
+static void test_null_inputs(void **state) {
+    (void)state;
+    tg_tape *t = tg_tape_new();
+    tg_node *x = tg_scalar(t, 1);
+    tg_add(x, NULL);
+    expect_error(t, TG_ERR_NULL, "add: input 1 is NULL");
+    tg_tape_reset(t);
+    x = tg_scalar(t, 1);
+    tg_matmul(NULL, x);
+    expect_error(t, TG_ERR_NULL, "matmul: input 0 is NULL");
+    tg_tape_reset(t);
+    const int64_t s2[2] = {2, 2};
+    tg_view(t, TG_F64, 2, s2, NULL, NULL);
+    expect_error(t, TG_ERR_NULL, "view: value is NULL");
+    tg_tape_reset(t);
+    tg_tensor(t, TG_F64, 2, NULL, NULL);
+    expect_error(t, TG_ERR_NULL, "tensor: shape is NULL");
+    tg_tape_reset(t);
+    x = tg_scalar(t, 1);
+    tg_backward_seeded(tg_mul(x, x), NULL);
+    expect_error(t, TG_ERR_NULL, "backward_seeded: seed is NULL");
+    tg_tape_free(t);
+    /* With no node at all there is no tape to record on: NULL comes back. */
+    assert_null(tg_sigmoid(NULL));
+    assert_null(tg_add(NULL, NULL));
+    assert_null(tg_reshape(NULL, 1, (const int64_t[]){1}));
+    assert_null(tg_sum_axis(NULL, 0));
+    assert_null(tg_softmax(NULL, 0));
+    assert_null(tg_scalar(NULL, 1));
+    assert_null(tg_call("sin", NULL, NULL));
+    assert_int_equal(tg_backward(NULL), TG_ERR_NULL);
+    assert_int_equal(tg_forward(NULL), TG_ERR_NULL);
+    assert_int_equal(tg_status(NULL), TG_ERR_NULL);
+    assert_non_null(tg_status_message(NULL));
+    tg_zero_grad(NULL);
+    tg_tape_reset(NULL);
+    tg_tape_free(NULL);
+    assert_true(isnan(tg_value_scalar(NULL)));
+    assert_null(tg_value(NULL));
+}
+
+static void test_dtype_mismatch(void **state) {
+    (void)state;
+    tg_tape *t = tg_tape_new();
+    const int64_t s2[1] = {2};
+    tg_node *f = tg_tensor(t, TG_F32, 1, s2, NULL), *d = tg_tensor(t, TG_F64, 1, s2, NULL);
+    tg_mul(f, d);
+    assert_int_equal(tg_status(t), TG_ERR_DTYPE);
+    assert_string_equal(tg_status_message(t), "mul: float32 [2] and float64 [2]: dtypes differ");
+    tg_tape_reset(t);
+    f = tg_tensor(t, TG_F32, 1, s2, NULL);
+    tg_pow(f, 2); /* the constant exponent follows x's dtype: fine */
+    tg_add(f, tg_scalar(t, 1)); /* a float64 scalar with a float32 tensor: not */
+    expect_error(t, TG_ERR_DTYPE, "add: float32 [2] and float64 []");
+    tg_tape_reset(t);
+    tg_tensor(t, (tg_dtype)7, 1, s2, NULL);
+    expect_error(t, TG_ERR_DTYPE, "tensor: unknown dtype 7");
+    tg_tape_free(t);
+}
+
+static void test_different_tapes(void **state) {
+    (void)state;
+    tg_tape *t1 = tg_tape_new(), *t2 = tg_tape_new();
+    tg_node *a = tg_scalar(t1, 1);
+    tg_node *b = tg_tensor(t2, TG_F64, 2, (const int64_t[]){2, 2}, NULL);
+    tg_node *p = tg_add(a, b);
+    assert_ptr_equal(tg_node_tape(p), t1);
+    expect_error(t1, TG_ERR_TAPE, "add: inputs [] and [2,2] are on different tapes");
+    assert_int_equal(tg_status(t2), TG_OK); /* only the first input's tape fails */
+    tg_matmul(b, tg_tensor(t1, TG_F64, 2, (const int64_t[]){2, 2}, NULL));
+    expect_error(t2, TG_ERR_TAPE, "matmul: ");
+    tg_tape_free(t1);
+    tg_tape_free(t2);
+}
+
+static void test_backward_nonscalar(void **state) {
+    (void)state;
+    tg_tape *t = tg_tape_new();
+    tg_node *y = tg_sigmoid(tensor2(t, 2, 3));
+    assert_int_equal(tg_backward(y), TG_ERR_STATE);
+    expect_error(t, TG_ERR_STATE, "backward: output has shape [2,3]");
+    assert_null(tg_grad(y));
+    tg_tape_reset(t);
+    /* A one-element tensor is a scalar for this purpose. */
+    tg_node *x = tensor2(t, 1, 1);
+    assert_int_equal(tg_backward(tg_exp(x)), TG_OK);
+    assert_float_equal(tg_grad_at(x, 0), 1.0, 0);
+    tg_tape_free(t);
+}
+
+static void test_bad_axis(void **state) {
+    (void)state;
+    tg_tape *t = tg_tape_new();
+    tg_sum_axis(tensor2(t, 2, 3), 2);
+    expect_error(t, TG_ERR_ARG, "sum: axis 2 is out of range for [2,3]");
+    tg_tape_reset(t);
+    tg_mean_axis(tensor2(t, 2, 3), -3);
+    expect_error(t, TG_ERR_ARG, "mean: axis -3 is out of range for [2,3]");
+    tg_tape_reset(t);
+    tg_softmax(tensor2(t, 2, 3), 5);
+    expect_error(t, TG_ERR_ARG, "softmax: axis 5");
+    tg_tape_reset(t);
+    tg_log_softmax(tg_scalar(t, 1), 0); /* a 0-d tensor has no axis */
+    expect_error(t, TG_ERR_ARG, "log_softmax: axis 0 is out of range for []");
+    tg_tape_reset(t);
+    /* Negative axes count from the end and are fine. */
+    tg_node *s = tg_sum_axis(tensor2(t, 2, 3), -1);
+    assert_int_equal(tg_status(t), TG_OK);
+    assert_int_equal(tg_ndim(s), 1);
+    assert_int_equal(tg_numel(s), 2);
+    tg_tape_free(t);
+}
+
+static void test_bad_reshape(void **state) {
+    (void)state;
+    tg_tape *t = tg_tape_new();
+    tg_reshape(tensor2(t, 2, 3), 2, (const int64_t[]){4, 2});
+    assert_int_equal(tg_status(t), TG_ERR_SHAPE);
+    assert_string_equal(tg_status_message(t), "reshape: [2,3] to [4,2]: sizes differ");
+    tg_tape_reset(t);
+    tg_reshape(tensor2(t, 2, 3), 2, (const int64_t[]){-1, -1});
+    expect_error(t, TG_ERR_SHAPE, "reshape: [2,3] to ");
+    tg_tape_reset(t);
+    tg_reshape(tensor2(t, 2, 3), 2, (const int64_t[]){-1, 4}); /* 6 is not a multiple of 4 */
+    expect_error(t, TG_ERR_SHAPE, "reshape: [2,3] to ");
+    tg_tape_reset(t);
+    tg_reshape(tensor2(t, 2, 3), 2, (const int64_t[]){0, 6});
+    expect_error(t, TG_ERR_SHAPE, "reshape: [2,3] to [0,6]");
+    tg_tape_reset(t);
+    tg_reshape(tensor2(t, 2, 3), 5, (const int64_t[]){1, 1, 2, 3, 1});
+    expect_error(t, TG_ERR_SHAPE, "reshape: [2,3] to 5 dimensions");
+    tg_tape_reset(t);
+    tg_reshape(tensor2(t, 2, 3), -1, (const int64_t[]){6});
+    expect_error(t, TG_ERR_SHAPE, "reshape: [2,3] to -1 dimensions");
+    tg_tape_reset(t);
+    tg_reshape(tensor2(t, 2, 3), 1, NULL);
+    expect_error(t, TG_ERR_NULL, "reshape: shape is NULL");
+    tg_tape_reset(t);
+    tg_node *r = tg_reshape(tensor2(t, 2, 3), 3, (const int64_t[]){3, -1, 1});
+    assert_int_equal(tg_status(t), TG_OK);
+    int64_t got[4];
+    assert_int_equal(tg_shape(r, got), 3);
+    assert_true(got[0] == 3 && got[1] == 2 && got[2] == 1);
+    tg_tape_free(t);
+}
+
+/* Every tensor constructor refuses the same bad shapes, naming itself. */
+static void test_bad_constructor_shapes(void **state) {
+    (void)state;
+    static const struct {
+        int ndim;
+        int64_t shape[5];
+        const char *why;
+    } bad[] = {
+        {5, {1, 1, 1, 1, 1}, "5 dimensions; at most 4"},
+        {-1, {1}, "-1 dimensions"},
+        {2, {3, 0}, "dimension 1 is 0;"},
+        {1, {-2}, "dimension 0 is -2;"},
+        {1, {(int64_t)1 << 40}, "dimension 0 is 1099511627776;"},
+        {3, {1 << 20, 1 << 20, 1 << 20}, "dimension 1 is 1048576;"}, /* numel overflows */
+    };
+    double buf[4] = {0}, gbuf[4] = {0};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        for (int kind = 0; kind < 3; kind++) {
+            tg_tape *t = tg_tape_new();
+            tg_node *n;
+            const char *who;
+            if (kind == 0) {
+                n = tg_tensor(t, TG_F64, bad[i].ndim, bad[i].shape, NULL);
+                who = "tensor: ";
+            } else if (kind == 1) {
+                n = tg_input(t, TG_F32, bad[i].ndim, bad[i].shape, NULL);
+                who = "input: ";
+            } else {
+                n = tg_view(t, TG_F64, bad[i].ndim, bad[i].shape, buf, gbuf);
+                who = "view: ";
+            }
+            assert_non_null(n); /* the poison node */
+            assert_int_equal(tg_status(t), TG_ERR_SHAPE);
+            assert_int_equal(tg_tape_size(t), 0);
+            const char *msg = tg_status_message(t);
+            if (strncmp(msg, who, strlen(who)) != 0 || !strstr(msg, bad[i].why))
+                fail_msg("case %zu: want \"%s...%s...\", got \"%s\"", i, who, bad[i].why, msg);
+            tg_tape_free(t);
+        }
+    }
+}
+
+static void test_unknown_op(void **state) {
+    (void)state;
+    tg_tape *t = tg_tape_new();
+    tg_node *x = tg_scalar(t, 0.5);
+    tg_node *y = tg_call("sin", x, NULL);
+    assert_int_equal(tg_status(t), TG_OK);
+    assert_true(tg_value_scalar(y) == sin(0.5));
+    tg_call("frobnicate", x, NULL);
+    assert_int_equal(tg_status(t), TG_ERR_UNKNOWN_OP);
+    assert_string_equal(tg_status_message(t), "unknown op 'frobnicate'");
+    tg_tape_reset(t);
+    x = tg_scalar(t, 0.5);
+    tg_call("sin", x, x);
+    expect_error(t, TG_ERR_ARG, "sin: takes 1 input");
+    tg_tape_reset(t);
+    x = tg_scalar(t, 0.5);
+    tg_call("add", x, NULL);
+    expect_error(t, TG_ERR_ARG, "add: takes 2 inputs");
+    tg_tape_reset(t);
+    x = tg_scalar(t, 0.5);
+    tg_call(NULL, x, NULL);
+    expect_error(t, TG_ERR_UNKNOWN_OP, "unknown op");
+    assert_null(tg_op_find("frobnicate"));
+    assert_null(tg_op_find(NULL));
+    assert_null(tg_op_at(-1));
+    assert_null(tg_op_at(tg_op_count()));
+    tg_tape_free(t);
+}
+
+/* A user op: y = 3 x. */
+static void triple_forward(tg_node *n) {
+    const double *x = tg_value(tg_node_input(n, 0));
+    double *y = tg_value(n);
+    for (int64_t i = 0; i < tg_numel(n); i++) y[i] = 3 * x[i];
+}
+static void triple_backward(tg_node *n) {
+    double *gx = tg_grad(tg_node_input(n, 0));
+    const double *g = tg_grad(n);
+    if (gx)
+        for (int64_t i = 0; i < tg_numel(n); i++) gx[i] += 3 * g[i];
+}
+
+static void test_register_duplicate(void **state) {
+    (void)state;
+    static const tg_op triple = {"errors_test_triple", 1, NULL, triple_forward, triple_backward};
+    static const tg_op again = {"errors_test_triple", 1, NULL, triple_forward, triple_backward};
+    static const tg_op fake_add = {"add", 2, NULL, triple_forward, triple_backward};
+    static const tg_op no_name = {"", 1, NULL, triple_forward, triple_backward};
+    static const tg_op three = {"errors_test_three", 3, NULL, triple_forward, triple_backward};
+    static const tg_op no_fwd = {"errors_test_nofwd", 1, NULL, NULL, triple_backward};
+    static const tg_op unregistered = {"errors_test_unreg", 1, NULL, triple_forward,
+                                       triple_backward};
+    int count = tg_op_count();
+    assert_int_equal(tg_op_register(&fake_add), TG_ERR_ARG);
+    assert_int_equal(tg_op_register(NULL), TG_ERR_ARG);
+    assert_int_equal(tg_op_register(&no_name), TG_ERR_ARG);
+    assert_int_equal(tg_op_register(&three), TG_ERR_ARG);
+    assert_int_equal(tg_op_register(&no_fwd), TG_ERR_ARG);
+    assert_int_equal(tg_op_count(), count);
+    assert_int_equal(tg_op_register(&triple), TG_OK);
+    assert_int_equal(tg_op_register(&again), TG_ERR_ARG);
+    assert_int_equal(tg_op_register(&triple), TG_ERR_ARG);
+    assert_int_equal(tg_op_count(), count + 1);
+    assert_ptr_equal(tg_op_at(count), &triple);
+    assert_ptr_equal(tg_op_find("errors_test_triple"), &triple);
+    assert_ptr_equal(tg_op_find("add"), tg_op_at(0));
+
+    /* The registered op works through tg_call and tg_apply, with a gradient. */
+    tg_tape *t = tg_tape_new();
+    tg_node *x = tg_scalar(t, 2);
+    tg_node *y = tg_apply(&triple, tg_call("errors_test_triple", x, NULL), NULL);
+    assert_int_equal(tg_backward(y), TG_OK);
+    assert_true(tg_value_scalar(y) == 18 && tg_grad_scalar(x) == 9);
+    assert_string_equal(tg_node_op_name(y), "errors_test_triple");
+    /* An op that was never registered, or a look-alike of a registered one. */
+    tg_apply(&unregistered, x, NULL);
+    expect_error(t, TG_ERR_UNKNOWN_OP, "errors_test_unreg: op is not registered");
+    tg_tape_reset(t);
+    x = tg_scalar(t, 2);
+    tg_apply(&again, x, NULL);
+    expect_error(t, TG_ERR_UNKNOWN_OP, "errors_test_triple: op is not registered");
+    tg_tape_reset(t);
+    x = tg_scalar(t, 2);
+    tg_apply(NULL, x, NULL);
+    expect_error(t, TG_ERR_NULL, "apply: op is NULL");
+    tg_tape_reset(t);
+    x = tg_scalar(t, 2);
+    tg_apply(&triple, x, x);
+    expect_error(t, TG_ERR_ARG, "errors_test_triple: takes 1 input, given 2");
+    tg_tape_free(t);
+}
+
+/* With numerics checking on, the first non-finite value names its op. */
+static void test_check_numerics(void **state) {
+    (void)state;
+    tg_tape *t = tg_tape_new();
+    tg_node *x = tg_log(tg_const(t, 0)); /* -inf, allowed: checking is off */
+    assert_true(isinf(tg_value_scalar(x)) && tg_value_scalar(x) < 0);
+    assert_int_equal(tg_status(t), TG_OK);
+    tg_set_check_numerics(t, 1);
+    tg_node *y = tg_scalar(t, -1);
+    tg_sqrt(y);
+    expect_error(t, TG_ERR_NUMERIC, "sqrt: node ");
+    tg_tape_free(t);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_nomem_on_first_use), /* must stay first */
+        cmocka_unit_test(test_nomem),
+        cmocka_unit_test(test_matmul_shapes),
+        cmocka_unit_test(test_broadcast_mismatch),
+        cmocka_unit_test(test_null_inputs),
+        cmocka_unit_test(test_dtype_mismatch),
+        cmocka_unit_test(test_different_tapes),
+        cmocka_unit_test(test_backward_nonscalar),
+        cmocka_unit_test(test_bad_axis),
+        cmocka_unit_test(test_bad_reshape),
+        cmocka_unit_test(test_bad_constructor_shapes),
+        cmocka_unit_test(test_unknown_op),
+        cmocka_unit_test(test_register_duplicate),
+        cmocka_unit_test(test_check_numerics),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

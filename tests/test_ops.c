@@ -1,0 +1,672 @@
+/*
+ * Every registered op, checked two ways.
+ *
+ * 1. Gradients. A table of cases keyed by op name: each case builds the op
+ *    through its public constructor on float64 tensors of given shapes
+ *    (broadcasting pairs for binary ops, axes for reductions and softmax).
+ *    At several random points, the tape's gradient of the projection
+ *    L = sum_i w_i y_i (w random; tg_backward_seeded seeds dL/dy = w) is
+ *    compared, for every input element, with a central difference of L. The
+ *    test fails when a registered op has no case.
+ *
+ *    The difference is the fourth-order central stencil
+ *        L'(x) ~ (L(x-2h) - 8 L(x-h) + 8 L(x+h) - L(x+2h)) / 12h,
+ *    h = 1e-3 max(1, |x|): truncation error ~h^4 L^(5)/30 ~ 1e-13 and
+ *    rounding error ~2 eps |L| / h ~ 1e-12 |L| on these inputs, so the check
+ *        |analytic - numeric| <= 1e-6 max(|analytic|, |numeric|) + 1e-9
+ *    is a relative test wherever a gradient component is not itself tiny;
+ *    the 1e-9 floor only absorbs the rounding noise of components near 0.
+ *    Inputs stay away from kinks and singularities: |x| >= 0.1 for abs and
+ *    relu (farther than 2h), inputs >= 0.5 for log, sqrt and pow's base,
+ *    divisors with |b| >= 0.5. The run prints the worst relative error it
+ *    saw (about 1e-10 on these inputs).
+ *
+ * 2. Forward values against hand-written formulas, including the numerically
+ *    delicate points (sigmoid at +-800, log(0), softmax of large logits), in
+ *    both dtypes. This table too must cover every registered op.
+ */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include <tapegrad.h>
+
+/* ------------------------------------------------------------ the PRNG -- */
+
+/* splitmix64: a fixed seed makes every run check the same points. */
+static uint64_t rng_state = 0x5eed0fda7a6e4a11ULL;
+
+static uint64_t next_u64(void) {
+    uint64_t z = (rng_state += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+/* Uniform in [0, 1). */
+static double uniform(void) { return (double)(next_u64() >> 11) * 0x1.0p-53; }
+
+/* ------------------------------------------------------- the case table -- */
+
+/* Where an input's values are drawn: uniform magnitude in [lo, hi], with a
+ * random sign when signed_away is set (keeps |x| >= lo, away from a kink). */
+typedef struct domain {
+    double lo, hi;
+    int signed_away;
+} domain;
+
+#define ANY {-2, 2, 0}
+#define POS {0.5, 2.5, 0}
+#define AWAY {0.1, 2, 1}
+#define DIVISOR {0.5, 2, 1}
+#define PROB {0.05, 1, 0}
+
+typedef tg_node *(*builder)(tg_node *const *in, int p);
+
+typedef struct gcase {
+    const char *op; /* the registered name the case covers */
+    builder build;
+    int p; /* a parameter for the builder: an axis, an exponent, a shape */
+    int nin;
+    int ndim[2];
+    int64_t shape[2][4];
+    domain dom[2];
+} gcase;
+
+#define ALL_AXES 99 /* p of a full reduction */
+
+#define UNARY_BUILDER(name)                                                                \
+    static tg_node *b_##name(tg_node *const *in, int p) {                                  \
+        (void)p;                                                                           \
+        return tg_##name(in[0]);                                                           \
+    }
+#define BINARY_BUILDER(name)                                                               \
+    static tg_node *b_##name(tg_node *const *in, int p) {                                  \
+        (void)p;                                                                           \
+        return tg_##name(in[0], in[1]);                                                    \
+    }
+UNARY_BUILDER(neg)
+UNARY_BUILDER(exp)
+UNARY_BUILDER(log)
+UNARY_BUILDER(sqrt)
+UNARY_BUILDER(abs)
+UNARY_BUILDER(sin)
+UNARY_BUILDER(cos)
+UNARY_BUILDER(tanh)
+UNARY_BUILDER(sigmoid)
+UNARY_BUILDER(relu)
+UNARY_BUILDER(transpose)
+BINARY_BUILDER(add)
+BINARY_BUILDER(sub)
+BINARY_BUILDER(mul)
+BINARY_BUILDER(div)
+BINARY_BUILDER(matmul)
+BINARY_BUILDER(mse)
+BINARY_BUILDER(softmax_xent)
+
+static const double pow_exponents[] = {2, 0.5, -1.5, 3};
+/* x^p for a constant p: pow with a constant second input. */
+static tg_node *b_pow_const(tg_node *const *in, int p) { return tg_pow(in[0], pow_exponents[p]); }
+/* x^b with b an input too (pow is registered as a binary op). */
+static tg_node *b_pow(tg_node *const *in, int p) {
+    (void)p;
+    return tg_call("pow", in[0], in[1]);
+}
+/* s * x through tg_scale: mul with a constant. */
+static tg_node *b_scale(tg_node *const *in, int p) { return tg_scale(in[0], 0.5 * p - 1.25); }
+
+static tg_node *b_sum(tg_node *const *in, int p) {
+    return p == ALL_AXES ? tg_sum(in[0]) : tg_sum_axis(in[0], p);
+}
+static tg_node *b_mean(tg_node *const *in, int p) {
+    return p == ALL_AXES ? tg_mean(in[0]) : tg_mean_axis(in[0], p);
+}
+static tg_node *b_softmax(tg_node *const *in, int p) { return tg_softmax(in[0], p); }
+static tg_node *b_log_softmax(tg_node *const *in, int p) { return tg_log_softmax(in[0], p); }
+
+static const struct {
+    int ndim;
+    int64_t shape[4];
+} reshape_targets[] = {{2, {3, 2}}, {1, {6}}, {3, {2, 1, 3}}, {2, {-1, 4}}, {0, {0}}};
+static tg_node *b_reshape(tg_node *const *in, int p) {
+    return tg_reshape(in[0], reshape_targets[p].ndim, reshape_targets[p].shape);
+}
+
+/* One unary op at four shapes: 0-d, 1-D, 2-D, 4-D. */
+#define UNARY_CASES(name, D)                                                               \
+    {#name, b_##name, 0, 1, {0}, {{0}}, {D}},                                              \
+    {#name, b_##name, 0, 1, {1}, {{5}}, {D}},                                              \
+    {#name, b_##name, 0, 1, {2}, {{2, 3}}, {D}},                                           \
+    {#name, b_##name, 0, 1, {4}, {{2, 1, 3, 2}}, {D}}
+
+/* One binary op on equal shapes and on each broadcasting pattern. */
+#define BINARY_CASES(name, b, DA, DB)                                                      \
+    {#name, b, 0, 2, {0, 0}, {{0}, {0}}, {DA, DB}},                                        \
+    {#name, b, 0, 2, {2, 2}, {{2, 3}, {2, 3}}, {DA, DB}},                                  \
+    {#name, b, 0, 2, {2, 1}, {{2, 3}, {3}}, {DA, DB}},                                     \
+    {#name, b, 0, 2, {1, 2}, {{3}, {2, 3}}, {DA, DB}},                                     \
+    {#name, b, 0, 2, {2, 2}, {{3, 1}, {1, 4}}, {DA, DB}},                                  \
+    {#name, b, 0, 2, {0, 2}, {{0}, {2, 3}}, {DA, DB}},                                     \
+    {#name, b, 0, 2, {2, 0}, {{2, 3}, {0}}, {DA, DB}},                                     \
+    {#name, b, 0, 2, {3, 2}, {{4, 1, 3}, {2, 1}}, {DA, DB}},                               \
+    {#name, b, 0, 2, {4, 3}, {{2, 1, 3, 2}, {4, 1, 2}}, {DA, DB}}
+
+/* A reduction or softmax of a 1-D, a 2-D and a 3-D input along each axis
+ * (and negative axes). */
+#define AXIS_CASES(name)                                                                   \
+    {#name, b_##name, 0, 1, {1}, {{5}}, {ANY}},                                            \
+    {#name, b_##name, 0, 1, {2}, {{3, 4}}, {ANY}},                                         \
+    {#name, b_##name, 1, 1, {2}, {{3, 4}}, {ANY}},                                         \
+    {#name, b_##name, -1, 1, {2}, {{1, 4}}, {ANY}},                                        \
+    {#name, b_##name, 0, 1, {3}, {{2, 3, 4}}, {ANY}},                                      \
+    {#name, b_##name, 1, 1, {3}, {{2, 3, 4}}, {ANY}},                                      \
+    {#name, b_##name, -1, 1, {3}, {{2, 3, 4}}, {ANY}},                                     \
+    {#name, b_##name, 2, 1, {4}, {{2, 1, 3, 2}}, {ANY}}
+
+static const gcase cases[] = {
+    UNARY_CASES(neg, ANY),
+    UNARY_CASES(exp, ANY),
+    UNARY_CASES(log, POS),
+    UNARY_CASES(sqrt, POS),
+    UNARY_CASES(abs, AWAY),
+    UNARY_CASES(sin, ANY),
+    UNARY_CASES(cos, ANY),
+    UNARY_CASES(tanh, ANY),
+    UNARY_CASES(sigmoid, ANY),
+    {"sigmoid", b_sigmoid, 0, 1, {1}, {{4}}, {{3, 9, 1}}}, /* the tails */
+    UNARY_CASES(relu, AWAY),
+
+    BINARY_CASES(add, b_add, ANY, ANY),
+    BINARY_CASES(sub, b_sub, ANY, ANY),
+    BINARY_CASES(mul, b_mul, ANY, ANY),
+    BINARY_CASES(div, b_div, ANY, DIVISOR),
+    BINARY_CASES(pow, b_pow, POS, ANY),
+    {"mul", b_scale, 0, 1, {2}, {{2, 3}}, {ANY}},
+    {"mul", b_scale, 5, 1, {0}, {{0}}, {ANY}},
+    {"pow", b_pow_const, 0, 1, {2}, {{2, 3}}, {POS}},
+    {"pow", b_pow_const, 1, 1, {1}, {{4}}, {POS}},
+    {"pow", b_pow_const, 2, 1, {0}, {{0}}, {POS}},
+    {"pow", b_pow_const, 3, 1, {3}, {{2, 1, 3}}, {AWAY}}, /* integer power of any sign */
+
+    {"matmul", b_matmul, 0, 2, {2, 2}, {{2, 3}, {3, 4}}, {ANY, ANY}},
+    {"matmul", b_matmul, 0, 2, {2, 2}, {{1, 5}, {5, 1}}, {ANY, ANY}},
+    {"matmul", b_matmul, 0, 2, {2, 2}, {{4, 1}, {1, 3}}, {ANY, ANY}},
+    {"matmul", b_matmul, 0, 2, {2, 2}, {{5, 4}, {4, 3}}, {ANY, ANY}},
+    {"transpose", b_transpose, 0, 1, {2}, {{2, 3}}, {ANY}},
+    {"transpose", b_transpose, 0, 1, {2}, {{1, 4}}, {ANY}},
+    {"transpose", b_transpose, 0, 1, {2}, {{4, 4}}, {ANY}},
+    {"reshape", b_reshape, 0, 1, {2}, {{2, 3}}, {ANY}},
+    {"reshape", b_reshape, 1, 1, {2}, {{3, 2}}, {ANY}},
+    {"reshape", b_reshape, 2, 1, {1}, {{6}}, {ANY}},
+    {"reshape", b_reshape, 3, 1, {3}, {{2, 2, 2}}, {ANY}},
+    {"reshape", b_reshape, 4, 1, {2}, {{1, 1}}, {ANY}},
+
+    {"sum", b_sum, ALL_AXES, 1, {0}, {{0}}, {ANY}},
+    {"sum", b_sum, ALL_AXES, 1, {2}, {{2, 3}}, {ANY}},
+    {"sum", b_sum, ALL_AXES, 1, {4}, {{2, 1, 3, 2}}, {ANY}},
+    AXIS_CASES(sum),
+    {"mean", b_mean, ALL_AXES, 1, {0}, {{0}}, {ANY}},
+    {"mean", b_mean, ALL_AXES, 1, {2}, {{2, 3}}, {ANY}},
+    {"mean", b_mean, ALL_AXES, 1, {4}, {{2, 1, 3, 2}}, {ANY}},
+    AXIS_CASES(mean),
+    AXIS_CASES(softmax),
+    AXIS_CASES(log_softmax),
+
+    {"mse", b_mse, 0, 2, {2, 2}, {{4, 3}, {4, 3}}, {ANY, ANY}},
+    {"mse", b_mse, 0, 2, {1, 1}, {{5}, {5}}, {ANY, ANY}},
+    {"mse", b_mse, 0, 2, {3, 3}, {{2, 3, 2}, {2, 3, 2}}, {ANY, ANY}},
+    {"softmax_xent", b_softmax_xent, 0, 2, {2, 2}, {{4, 3}, {4, 3}}, {ANY, PROB}},
+    {"softmax_xent", b_softmax_xent, 0, 2, {1, 1}, {{5}, {5}}, {ANY, PROB}},
+    {"softmax_xent", b_softmax_xent, 0, 2, {3, 3}, {{2, 2, 3}, {2, 2, 3}}, {ANY, PROB}},
+};
+#define NCASES (sizeof cases / sizeof *cases)
+
+/* ---------------------------------------------------- gradient checking -- */
+
+#define POINTS 3      /* random points per case */
+#define RTOL 1e-6     /* relative tolerance */
+#define ATOL 1e-9     /* absolute floor for components near zero */
+#define STEP 1e-3     /* h = STEP max(1, |x|) */
+
+static int64_t numel_of(int ndim, const int64_t *shape) {
+    int64_t k = 1;
+    for (int i = 0; i < ndim; i++) k *= shape[i];
+    return k;
+}
+
+/* The output of case c on float64 leaves holding vals (wanting gradients or
+ * not), checked to be a node of c's op. */
+static tg_node *build_case(tg_tape *t, const gcase *c, double *const vals[2], bool leaves_want_grad,
+                           tg_node *in[2]) {
+    for (int k = 0; k < c->nin; k++)
+        in[k] = leaves_want_grad ? tg_tensor(t, TG_F64, c->ndim[k], c->shape[k], vals[k])
+                                 : tg_input(t, TG_F64, c->ndim[k], c->shape[k], vals[k]);
+    tg_node *y = c->build(in, c->p);
+    if (tg_status(t)) fail_msg("%s: building the case failed: %s", c->op, tg_status_message(t));
+    if (strcmp(tg_node_op_name(y), c->op) != 0)
+        fail_msg("case for %s built a %s node", c->op, tg_node_op_name(y));
+    return y;
+}
+
+/* L = sum_i w_i y_i of case c at vals, on a scratch tape. */
+static double projection(tg_tape *t, const gcase *c, double *const vals[2], const double *w) {
+    tg_node *in[2];
+    tg_tape_reset(t);
+    tg_node *y = build_case(t, c, vals, false, in);
+    const double *v = tg_value(y);
+    double s = 0;
+    for (int64_t i = 0; i < tg_numel(y); i++) s += w[i] * v[i];
+    return s;
+}
+
+static struct {
+    long checks;
+    double worst_rel; /* over components with max(|a|,|n|) >= 1e-4 */
+    const char *worst_op;
+} stats;
+
+/* Checks case c at one random point. */
+static void check_point(const gcase *c, tg_tape *t, tg_tape *scratch) {
+    double *vals[2] = {NULL, NULL};
+    int64_t n[2] = {0, 0};
+    for (int k = 0; k < c->nin; k++) {
+        n[k] = numel_of(c->ndim[k], c->shape[k]);
+        vals[k] = malloc((size_t)n[k] * sizeof(double));
+        const domain *d = &c->dom[k];
+        for (int64_t i = 0; i < n[k]; i++) {
+            double v = d->lo + (d->hi - d->lo) * uniform();
+            if (d->signed_away && (next_u64() & 1)) v = -v;
+            vals[k][i] = v;
+        }
+    }
+    tg_tape_reset(t);
+    tg_node *in[2];
+    tg_node *y = build_case(t, c, vals, true, in);
+    int64_t m = tg_numel(y);
+    double *w = malloc((size_t)m * sizeof(double));
+    for (int64_t i = 0; i < m; i++) w[i] = 2 * uniform() - 1;
+    assert_int_equal(tg_backward_seeded(y, w), TG_OK);
+
+    for (int k = 0; k < c->nin; k++) {
+        for (int64_t i = 0; i < n[k]; i++) {
+            double analytic = tg_grad_at(in[k], i);
+            double x = vals[k][i], h = STEP * fmax(1, fabs(x)), f[4];
+            const double at[4] = {-2, -1, 1, 2};
+            for (int s = 0; s < 4; s++) {
+                vals[k][i] = x + at[s] * h;
+                f[s] = projection(scratch, c, vals, w);
+            }
+            vals[k][i] = x;
+            double numeric = (f[0] - 8 * f[1] + 8 * f[2] - f[3]) / (12 * h);
+            double err = fabs(analytic - numeric), scale = fmax(fabs(analytic), fabs(numeric));
+            stats.checks++;
+            if (scale >= 1e-4 && err / scale > stats.worst_rel) {
+                stats.worst_rel = err / scale;
+                stats.worst_op = c->op;
+            }
+            if (!(err <= RTOL * scale + ATOL))
+                fail_msg("%s (case %zu, p=%d): input %d (%d-D) element %lld at x=%.17g: "
+                         "analytic %.17g, numeric %.17g",
+                         c->op, (size_t)(c - cases), c->p, k, c->ndim[k], (long long)i, x,
+                         analytic, numeric);
+        }
+    }
+    free(w);
+    free(vals[0]);
+    free(vals[1]);
+}
+
+static void test_gradcheck_all_cases(void **state) {
+    (void)state;
+    tg_tape *t = tg_tape_new(), *scratch = tg_tape_new();
+    for (size_t i = 0; i < NCASES; i++)
+        for (int p = 0; p < POINTS; p++) check_point(&cases[i], t, scratch);
+    tg_tape_free(t);
+    tg_tape_free(scratch);
+    print_message("gradcheck: %zu cases x %d points, %ld gradient components; worst relative "
+                  "error %.2e (%s) among components >= 1e-4\n",
+                  NCASES, POINTS, stats.checks, stats.worst_rel,
+                  stats.worst_op ? stats.worst_op : "-");
+}
+
+/* Every registered op has at least one gradient case, and every case names a
+ * registered op. */
+static void test_gradcheck_covers_registry(void **state) {
+    (void)state;
+    int count = tg_op_count();
+    assert_true(count > 0);
+    for (int i = 0; i < count; i++) {
+        const char *name = tg_op_at(i)->name;
+        bool found = false;
+        for (size_t j = 0; j < NCASES && !found; j++) found = strcmp(cases[j].op, name) == 0;
+        if (!found) fail_msg("registered op \"%s\" has no gradient check case in test_ops.c", name);
+    }
+    for (size_t j = 0; j < NCASES; j++)
+        if (!tg_op_find(cases[j].op)) fail_msg("case for unregistered op \"%s\"", cases[j].op);
+}
+
+/* ------------------------------------------------------- forward values -- */
+
+/* Names of the ops whose forward values were checked below. */
+static const char *forward_checked[64];
+static int nforward_checked;
+
+static void forward_covered(const char *op) {
+    for (int i = 0; i < nforward_checked; i++)
+        if (strcmp(forward_checked[i], op) == 0) return;
+    assert_true(nforward_checked < 64);
+    forward_checked[nforward_checked++] = op;
+}
+
+/* |got - want| <= tol max(1, |want|), with infinities and NaN matched exactly. */
+static void expect_near(double got, double want, double tol, const char *what, int64_t i) {
+    bool ok;
+    if (isnan(want))
+        ok = isnan(got);
+    else if (isinf(want))
+        ok = got == want;
+    else
+        ok = fabs(got - want) <= tol * fmax(1, fabs(want));
+    if (!ok) fail_msg("%s [%lld]: got %.17g, want %.17g", what, (long long)i, got, want);
+}
+
+static void expect_values(tg_node *y, const double *want, int64_t n, double tol, const char *what) {
+    assert_non_null(y);
+    if (tg_status(tg_node_tape(y)))
+        fail_msg("%s: %s", what, tg_status_message(tg_node_tape(y)));
+    assert_int_equal(tg_numel(y), n);
+    for (int64_t i = 0; i < n; i++) expect_near(tg_value_at(y, i), want[i], tol, what, i);
+    forward_covered(tg_node_op_name(y));
+}
+
+static tg_node *vec(tg_tape *t, tg_dtype dt, int64_t n, const double *v) {
+    tg_node *x = tg_tensor(t, dt, 1, &n, NULL);
+    for (int64_t i = 0; i < n; i++) {
+        if (dt == TG_F64)
+            ((double *)tg_value(x))[i] = v[i];
+        else
+            ((float *)tg_value(x))[i] = (float)v[i];
+    }
+    return x;
+}
+
+static tg_node *mat(tg_tape *t, tg_dtype dt, int64_t r, int64_t c, const double *v) {
+    const int64_t s[2] = {r, c};
+    return tg_reshape(vec(t, dt, r * c, v), 2, s);
+}
+
+static double sigmoid_ref(double x) { return 1 / (1 + exp(-x)); }
+static double relu_ref(double x) { return x > 0 ? x : 0; }
+static double neg_ref(double x) { return -x; }
+
+/* The unary ops against the C library at ordinary points, both dtypes. */
+static void test_forward_unary(void **state) {
+    (void)state;
+    static const struct {
+        const char *name;
+        tg_node *(*op)(tg_node *);
+        double (*ref)(double);
+        bool positive_only;
+    } u[] = {
+        {"neg", tg_neg, neg_ref, false},   {"exp", tg_exp, exp, false},
+        {"log", tg_log, log, true},        {"sqrt", tg_sqrt, sqrt, true},
+        {"abs", tg_abs, fabs, false},      {"sin", tg_sin, sin, false},
+        {"cos", tg_cos, cos, false},       {"tanh", tg_tanh, tanh, false},
+        {"sigmoid", tg_sigmoid, sigmoid_ref, false}, {"relu", tg_relu, relu_ref, false},
+    };
+    const double xs[6] = {-2.5, -0.3, 0.7, 1.9, 4.25, 0.01};
+    tg_tape *t = tg_tape_new();
+    for (size_t k = 0; k < sizeof u / sizeof *u; k++) {
+        for (int dt = 0; dt < 2; dt++) {
+            double in[6], want[6];
+            for (int i = 0; i < 6; i++) {
+                in[i] = u[k].positive_only ? fabs(xs[i]) : xs[i];
+                /* the float32 op sees the input rounded to float */
+                double x = dt == TG_F64 ? in[i] : (double)(float)in[i];
+                want[i] = u[k].ref(x);
+            }
+            tg_node *y = u[k].op(vec(t, (tg_dtype)dt, 6, in));
+            assert_string_equal(tg_node_op_name(y), u[k].name);
+            assert_int_equal(tg_node_dtype(y), dt);
+            expect_values(y, want, 6, dt == TG_F64 ? 1e-15 : 1e-6, u[k].name);
+        }
+    }
+    tg_tape_free(t);
+}
+
+/* The points where a naive formula overflows, underflows or divides by 0. */
+static void test_forward_extremes(void **state) {
+    (void)state;
+    tg_tape *t = tg_tape_new();
+    for (int dt = 0; dt < 2; dt++) {
+        const double big[6] = {800, -800, 700, -1000, 1e308, -1e308};
+        tg_node *x = vec(t, (tg_dtype)dt, dt ? 6 : 4, big); /* +-1e308 is no float */
+        tg_node *s = tg_sigmoid(x);
+        const double ws[6] = {1, 0, 1, 0, 1, 0};
+        expect_values(s, ws, dt ? 6 : 4, 0, "sigmoid tails");
+        /* And their gradients: 0, not NaN. */
+        assert_int_equal(tg_backward(tg_sum(s)), TG_OK);
+        for (int i = 0; i < (dt ? 6 : 4); i++) {
+            double g = tg_grad_at(x, i);
+            if (!(g >= 0 && g < 1e-300)) fail_msg("sigmoid'(%g) = %g", big[i], g);
+        }
+        const double wt[6] = {1, -1, 1, -1, 1, -1};
+        expect_values(tg_tanh(x), wt, dt ? 6 : 4, 0, "tanh tails");
+        tg_node *e = tg_exp(vec(t, (tg_dtype)dt, 2, (const double[]){-1000, 1000}));
+        expect_values(e, (const double[]){0, INFINITY}, 2, 0, "exp");
+
+        const double lx[3] = {0, -1, 1};
+        expect_values(tg_log(vec(t, (tg_dtype)dt, 3, lx)), (const double[]){-INFINITY, NAN, 0}, 3,
+                      0, "log(0), log(-1), log(1)");
+        expect_values(tg_div(vec(t, (tg_dtype)dt, 2, (const double[]){1, -1}),
+                             vec(t, (tg_dtype)dt, 1, (const double[]){0})),
+                      (const double[]){INFINITY, -INFINITY}, 2, 0, "1/0");
+        expect_values(tg_sqrt(vec(t, (tg_dtype)dt, 2, (const double[]){0, 4})),
+                      (const double[]){0, 2}, 2, 0, "sqrt");
+
+        /* softmax of large equal logits, and of logits far apart */
+        tg_node *z = vec(t, (tg_dtype)dt, 2, (const double[]){1000, 1000});
+        expect_values(tg_softmax(z, 0), (const double[]){0.5, 0.5}, 2, 0, "softmax [1000,1000]");
+        expect_values(tg_log_softmax(z, 0), (const double[]){-log(2), -log(2)}, 2, 1e-6,
+                      "log_softmax [1000,1000]");
+        tg_node *far = vec(t, (tg_dtype)dt, 3, (const double[]){1000, 0, -1000});
+        expect_values(tg_softmax(far, -1), (const double[]){1, 0, 0}, 3, 0, "softmax far");
+        expect_values(tg_log_softmax(far, -1), (const double[]){0, -1000, -2000}, 3, 0,
+                      "log_softmax far");
+        tg_node *neg = vec(t, (tg_dtype)dt, 2, (const double[]){-1000, -1001});
+        double l2 = log(1 + exp(-1.0));
+        expect_values(tg_log_softmax(neg, 0), (const double[]){-l2, -1 - l2}, 2, 1e-6,
+                      "log_softmax [-1000,-1001]");
+        /* cross-entropy of large logits stays finite */
+        tg_node *xe = tg_softmax_xent(mat(t, (tg_dtype)dt, 1, 2, (const double[]){1000, -1000}),
+                                      mat(t, (tg_dtype)dt, 1, 2, (const double[]){0, 1}));
+        expect_values(xe, (const double[]){2000}, 1, 1e-7, "softmax_xent far");
+    }
+    assert_int_equal(tg_status(t), TG_OK);
+    tg_tape_free(t);
+}
+
+static double binop_ref(int op, double a, double b) {
+    switch (op) {
+    case 0: return a + b;
+    case 1: return a - b;
+    case 2: return a * b;
+    case 3: return a / b;
+    default: return pow(a, b);
+    }
+}
+
+/* Binary ops with broadcasting, against explicit index loops. */
+static void test_forward_binary(void **state) {
+    (void)state;
+    tg_node *(*ops[4])(tg_node *, tg_node *) = {tg_add, tg_sub, tg_mul, tg_div};
+    const double a[6] = {1.5, 2, 3, 0.5, 4, 2.5}, b[4] = {2, -0.5, 3, 1.25};
+    tg_tape *t = tg_tape_new();
+    for (int dt = 0; dt < 2; dt++) {
+        double tol = dt ? 1e-15 : 1e-6;
+        for (int op = 0; op < 5; op++) {
+            tg_node *(*f)(tg_node *, tg_node *) = op < 4 ? ops[op] : NULL;
+#define APPLY(x, y) (f ? f(x, y) : tg_call("pow", x, y))
+            /* [2,3] with [3]: b along the rows */
+            double want[12];
+            for (int i = 0; i < 2; i++)
+                for (int j = 0; j < 3; j++) want[i * 3 + j] = binop_ref(op, a[i * 3 + j], b[j]);
+            tg_node *y = APPLY(mat(t, (tg_dtype)dt, 2, 3, a), vec(t, (tg_dtype)dt, 3, b));
+            expect_values(y, want, 6, tol, "[2,3] op [3]");
+            /* [3,1] with [1,4]: an outer product of the op */
+            for (int i = 0; i < 3; i++)
+                for (int j = 0; j < 4; j++) want[i * 4 + j] = binop_ref(op, a[i], b[j]);
+            y = APPLY(mat(t, (tg_dtype)dt, 3, 1, a), mat(t, (tg_dtype)dt, 1, 4, b));
+            int64_t shape[4];
+            assert_int_equal(tg_shape(y, shape), 2);
+            assert_true(shape[0] == 3 && shape[1] == 4);
+            expect_values(y, want, 12, tol, "[3,1] op [1,4]");
+            /* scalar with vector, scalar first */
+            tg_node *s = dt ? tg_const(t, 2.5) : tg_const_as(t, TG_F32, 2.5);
+            for (int j = 0; j < 4; j++) want[j] = binop_ref(op, 2.5, b[j]);
+            expect_values(APPLY(s, vec(t, (tg_dtype)dt, 4, b)), want, 4, tol, "[] op [4]");
+            /* two scalars */
+            want[0] = binop_ref(op, 1.5, 2.5);
+            y = APPLY(dt ? tg_scalar(t, 1.5) : tg_const_as(t, TG_F32, 1.5), s);
+            expect_values(y, want, 1, tol, "[] op []");
+#undef APPLY
+        }
+        /* tg_pow and tg_scale with their constant */
+        const double p[4] = {4, 0.25, 9, 2};
+        expect_values(tg_pow(vec(t, (tg_dtype)dt, 4, p), 0.5), (const double[]){2, 0.5, 3, sqrt(2)},
+                      4, tol, "pow 0.5");
+        expect_values(tg_pow(vec(t, (tg_dtype)dt, 2, (const double[]){-2, 3}), 3),
+                      (const double[]){-8, 27}, 2, tol, "pow 3");
+        expect_values(tg_scale(vec(t, (tg_dtype)dt, 2, (const double[]){-2, 3}), -1.5),
+                      (const double[]){3, -4.5}, 2, tol, "scale");
+    }
+    assert_int_equal(tg_status(t), TG_OK);
+    tg_tape_free(t);
+}
+
+/* matmul, transpose, reshape, the reductions and softmax along an axis. */
+static void test_forward_linalg_reduce(void **state) {
+    (void)state;
+    tg_tape *t = tg_tape_new();
+    const double a[6] = {1, 2, 3, 4, 5, 6}, b[6] = {7, 8, 9, 10, 11, 12};
+    for (int dt = 0; dt < 2; dt++) {
+        tg_dtype d = (tg_dtype)dt;
+        double tol = dt ? 1e-15 : 1e-6;
+        /* [[1,2,3],[4,5,6]] x [[7,8],[9,10],[11,12]] */
+        expect_values(tg_matmul(mat(t, d, 2, 3, a), mat(t, d, 3, 2, b)),
+                      (const double[]){58, 64, 139, 154}, 4, tol, "matmul");
+        expect_values(tg_matmul(mat(t, d, 3, 1, a), mat(t, d, 1, 2, b)),
+                      (const double[]){7, 8, 14, 16, 21, 24}, 6, tol, "matmul outer");
+        expect_values(tg_transpose(mat(t, d, 2, 3, a)), (const double[]){1, 4, 2, 5, 3, 6}, 6, tol,
+                      "transpose");
+        tg_node *r = tg_reshape(mat(t, d, 2, 3, a), 2, (const int64_t[]){3, -1});
+        int64_t shape[4];
+        assert_int_equal(tg_shape(r, shape), 2);
+        assert_true(shape[0] == 3 && shape[1] == 2);
+        expect_values(r, a, 6, 0, "reshape");
+
+        tg_node *x = mat(t, d, 2, 3, a);
+        expect_values(tg_sum(x), (const double[]){21}, 1, tol, "sum");
+        assert_int_equal(tg_ndim(tg_sum(x)), 0);
+        expect_values(tg_sum_axis(x, 0), (const double[]){5, 7, 9}, 3, tol, "sum axis 0");
+        expect_values(tg_sum_axis(x, 1), (const double[]){6, 15}, 2, tol, "sum axis 1");
+        expect_values(tg_sum_axis(x, -1), (const double[]){6, 15}, 2, tol, "sum axis -1");
+        expect_values(tg_mean(x), (const double[]){3.5}, 1, tol, "mean");
+        expect_values(tg_mean_axis(x, 0), (const double[]){2.5, 3.5, 4.5}, 3, tol, "mean axis 0");
+        expect_values(tg_mean_axis(x, 1), (const double[]){2, 5}, 2, tol, "mean axis 1");
+
+        /* [2,3,2] summed over its middle axis, by loops */
+        double v[12], want[4] = {0};
+        for (int i = 0; i < 12; i++) v[i] = 0.5 * i - 2;
+        for (int i = 0; i < 2; i++)
+            for (int j = 0; j < 3; j++)
+                for (int k = 0; k < 2; k++) want[i * 2 + k] += v[(i * 3 + j) * 2 + k];
+        tg_node *x3 = tg_reshape(vec(t, d, 12, v), 3, (const int64_t[]){2, 3, 2});
+        expect_values(tg_sum_axis(x3, 1), want, 4, tol, "sum [2,3,2] axis 1");
+
+        /* softmax along each axis of [2,3] */
+        double sm0[6], sm1[6], lsm1[6];
+        for (int j = 0; j < 3; j++) {
+            double den = exp(a[j]) + exp(a[3 + j]);
+            sm0[j] = exp(a[j]) / den;
+            sm0[3 + j] = exp(a[3 + j]) / den;
+        }
+        for (int i = 0; i < 2; i++) {
+            double den = 0;
+            for (int j = 0; j < 3; j++) den += exp(a[i * 3 + j]);
+            for (int j = 0; j < 3; j++) {
+                sm1[i * 3 + j] = exp(a[i * 3 + j]) / den;
+                lsm1[i * 3 + j] = a[i * 3 + j] - log(den);
+            }
+        }
+        expect_values(tg_softmax(x, 0), sm0, 6, tol, "softmax axis 0");
+        expect_values(tg_softmax(x, 1), sm1, 6, tol, "softmax axis 1");
+        expect_values(tg_log_softmax(x, -1), lsm1, 6, dt ? 1e-14 : 1e-6, "log_softmax axis -1");
+    }
+    assert_int_equal(tg_status(t), TG_OK);
+    tg_tape_free(t);
+}
+
+/* The costs, by hand. */
+static void test_forward_costs(void **state) {
+    (void)state;
+    tg_tape *t = tg_tape_new();
+    for (int dt = 0; dt < 2; dt++) {
+        tg_dtype d = (tg_dtype)dt;
+        double tol = dt ? 1e-15 : 1e-6;
+        /* B = 2 rows: (1 + 0 + 4 + 9) / (2 * 2) */
+        expect_values(tg_mse(mat(t, d, 2, 2, (const double[]){1, 2, 3, 4}),
+                             mat(t, d, 2, 2, (const double[]){0, 2, 5, 1})),
+                      (const double[]){3.5}, 1, tol, "mse [2,2]");
+        /* a vector is one row: (1 + 4 + 9) / 2 */
+        expect_values(tg_mse(vec(t, d, 3, (const double[]){1, 2, 3}), vec(t, d, 3, (const double[]){0, 0, 0})),
+                      (const double[]){7}, 1, tol, "mse [3]");
+        /* two rows, one-hot targets */
+        double lse0 = 3 + log(1 + exp(-1.0) + exp(-2.0)), lse1 = log(3.0);
+        double want = ((lse0 - 3) + (lse1 - 0)) / 2;
+        expect_values(tg_softmax_xent(mat(t, d, 2, 3, (const double[]){1, 2, 3, 0, 0, 0}),
+                                      mat(t, d, 2, 3, (const double[]){0, 0, 1, 1, 0, 0})),
+                      &want, 1, tol, "softmax_xent one-hot");
+        /* soft targets: -sum y log softmax(z), one row */
+        double z[3] = {0.5, -1, 2}, y[3] = {0.2, 0.3, 0.5}, den = 0, c = 0;
+        for (int j = 0; j < 3; j++) den += exp(z[j]);
+        for (int j = 0; j < 3; j++) c -= y[j] * log(exp(z[j]) / den);
+        expect_values(tg_softmax_xent(vec(t, d, 3, z), vec(t, d, 3, y)), &c, 1, dt ? 1e-14 : 1e-6,
+                      "softmax_xent soft");
+    }
+    assert_int_equal(tg_status(t), TG_OK);
+    tg_tape_free(t);
+}
+
+/* Runs last: every registered op had its forward values checked above. */
+static void test_forward_covers_registry(void **state) {
+    (void)state;
+    for (int i = 0; i < tg_op_count(); i++) {
+        const char *name = tg_op_at(i)->name;
+        bool found = false;
+        for (int j = 0; j < nforward_checked && !found; j++)
+            found = strcmp(forward_checked[j], name) == 0;
+        if (!found) fail_msg("registered op \"%s\" has no forward-value check in test_ops.c", name);
+    }
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_gradcheck_covers_registry),
+        cmocka_unit_test(test_gradcheck_all_cases),
+        cmocka_unit_test(test_forward_unary),
+        cmocka_unit_test(test_forward_extremes),
+        cmocka_unit_test(test_forward_binary),
+        cmocka_unit_test(test_forward_linalg_reduce),
+        cmocka_unit_test(test_forward_costs),
+        cmocka_unit_test(test_forward_covers_registry), /* after the forward tests */
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
