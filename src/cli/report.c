@@ -1,0 +1,139 @@
+/* Progress bar, metrics log and gnuplot picture of `tapegrad train`. */
+#define _POSIX_C_SOURCE 200809L
+#include "report.h"
+
+#include <dlfcn.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+double tg_cli_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+void tg_progress_begin(tg_progress *p, int epoch, int epochs) {
+    p->on = isatty(STDOUT_FILENO);
+    p->epoch = epoch;
+    p->epochs = epochs;
+    p->start = tg_cli_now();
+    p->last_draw = 0;
+}
+
+void tg_progress_update(void *ctx, size_t done, size_t total) {
+    tg_progress *p = ctx;
+    if (!p->on) return;
+    double now = tg_cli_now();
+    if (now - p->last_draw < 0.1 && done < total) return;
+    p->last_draw = now;
+    double el = now - p->start, rate = el > 0 ? (double)done / el : 0;
+    double left = rate > 0 ? (double)(total - done) / rate : 0;
+    enum { WIDTH = 30 };
+    char bar[WIDTH + 1];
+    int full = total ? (int)((double)WIDTH * (double)done / (double)total) : WIDTH;
+    for (int i = 0; i < WIDTH; i++) bar[i] = i < full ? '#' : '.';
+    bar[WIDTH] = '\0';
+    printf("\repoch %d/%d [%s] %5.1f%% %8.0f samples/s %3d:%02d left\033[K", p->epoch,
+           p->epochs, bar, total ? 100.0 * (double)done / (double)total : 100.0, rate,
+           (int)left / 60, (int)left % 60);
+    fflush(stdout);
+}
+
+void tg_progress_end(tg_progress *p) {
+    if (!p->on) return;
+    printf("\r\033[K");
+    fflush(stdout);
+}
+
+void tg_log_header(FILE *f, bool with_valid) {
+    fprintf(f, "epoch,train_loss,test_loss,test_accuracy,seconds%s\n",
+            with_valid ? ",valid_accuracy" : "");
+}
+
+void tg_log_row(FILE *f, const tg_epoch_row *r, bool with_valid) {
+    fprintf(f, "%d,%.6f,%.6f,%.4f,%.3f", r->epoch, r->train_loss, r->test_loss,
+            r->test_accuracy, r->seconds);
+    if (with_valid) fprintf(f, ",%.4f", r->valid_accuracy);
+    fprintf(f, "\n");
+    fflush(f);
+}
+
+int tg_cli_blas_threads(int n) {
+    if (n <= 0) {
+        if (getenv("OPENBLAS_NUM_THREADS") || getenv("OMP_NUM_THREADS")) return 0;
+        n = 1;
+    }
+    void *self = dlopen(NULL, RTLD_NOW);
+    if (!self) return 0;
+    /* A data pointer converted to a function pointer, as POSIX allows for dlsym. */
+    void (*set)(int);
+    void *sym = dlsym(self, "openblas_set_num_threads");
+    memcpy(&set, &sym, sizeof set);
+    if (set) set(n);
+    dlclose(self);
+    return set ? n : 0;
+}
+
+bool tg_cli_have_program(const char *name) {
+    const char *path = getenv("PATH");
+    if (!path) path = "/usr/bin:/bin";
+    char buf[4096];
+    while (*path) {
+        size_t len = strcspn(path, ":");
+        if (len && len + strlen(name) + 2 < sizeof buf) {
+            memcpy(buf, path, len);
+            buf[len] = '/';
+            strcpy(buf + len + 1, name);
+            if (access(buf, X_OK) == 0) return true;
+        }
+        path += len + (path[len] == ':');
+    }
+    return false;
+}
+
+/* Writes s with every ' doubled, for a single-quoted gnuplot string. */
+static void quoted(FILE *f, const char *s) {
+    fputc('\'', f);
+    for (; *s; s++) {
+        if (*s == '\'') fputc('\'', f);
+        fputc(*s, f);
+    }
+    fputc('\'', f);
+}
+
+int tg_plot(const char *csv, const char *png) {
+    if (!tg_cli_have_program("gnuplot")) {
+        fprintf(stderr,
+                "tapegrad train: --plot: gnuplot is not installed, so %s was not drawn "
+                "(apt-get install gnuplot-nox)\n",
+                png);
+        return -1;
+    }
+    FILE *g = popen("gnuplot", "w");
+    if (!g) {
+        perror("tapegrad train: --plot: cannot run gnuplot");
+        return -1;
+    }
+    fprintf(g, "set terminal pngcairo size 1000,420 noenhanced\nset output ");
+    quoted(g, png);
+    fprintf(g,
+            "\nset datafile separator ','\nset key autotitle columnhead\n"
+            "set multiplot layout 1,2\nset xlabel 'epoch'\nset grid\n"
+            "set title 'loss'\nplot ");
+    quoted(g, csv);
+    fprintf(g, " using 1:2 with linespoints title 'train', '' using 1:3 with linespoints "
+               "title 'test'\nset title 'test accuracy'\nplot ");
+    quoted(g, csv);
+    fprintf(g, " using 1:4 with linespoints title 'test accuracy'\nunset multiplot\n"
+               "set output\n");
+    int st = pclose(g);
+    if (st != 0) {
+        fprintf(stderr, "tapegrad train: --plot: gnuplot failed (status %d); %s may be missing\n",
+                WIFEXITED(st) ? WEXITSTATUS(st) : st, png);
+        return -1;
+    }
+    return 0;
+}
