@@ -102,11 +102,12 @@ tg_node *tg__apply_as(const tg_op *op, tg_node *a, tg_node *b, int aux, int ndim
         return &t->poison;
     }
     if (op->shape) {
-        char why[160] = "bad input";
+        char why[160];
+        why[0] = '\0'; /* not the whole buffer: this runs for every node */
         int rc = op->shape(n, why, sizeof why);
         if (rc != TG_OK) {
             tg__pop_node(t);
-            tg_fail(t, rc, "%s: %s", op->name, why);
+            tg_fail(t, rc, "%s: %s", op->name, why[0] ? why : "bad input");
             return &t->poison;
         }
     }
