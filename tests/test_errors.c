@@ -101,7 +101,9 @@ static int workload(void) {
     tg_node *s = tg_scalar(t, 0.5);
     tg_node *f = tg_sum(tg_mul(tg_add(a, b), s));
     for (int i = 0; i < 3 * 4096; i++) f = tg_add(f, s); /* several node chunks */
-    tg_node *g = tg_mean(tg_sigmoid(tg_matmul(a, tg_transpose(a))));
+    const int64_t small[2] = {20, 30};
+    tg_node *m = tg_tensor(t, TG_F64, 2, small, NULL);
+    tg_node *g = tg_mean(tg_sigmoid(tg_matmul(m, tg_transpose(m))));
     f = tg_add(f, g);
     int rc = tg_backward(f);
     assert_int_equal(rc, tg_status(t));
