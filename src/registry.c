@@ -2,8 +2,8 @@
  * by the small index a node stores. Index 0 means "leaf". */
 #include "internal.h"
 
+#include <pthread.h>
 #include <string.h>
-#include <threads.h>
 
 #define uthash_malloc(sz) tg__malloc(sz)
 #define uthash_free(ptr, sz) tg__free(ptr)
@@ -25,8 +25,10 @@ typedef struct entry {
 static entry entries[MAX_OPS]; /* entries[0] unused: leaves */
 static entry *by_name;
 static int nops = 1;
-static mtx_t lock;
-static once_flag once = ONCE_FLAG_INIT;
+/* POSIX rather than C11 <threads.h>: glibc's mtx_* are invisible to
+ * ThreadSanitizer (and helgrind), which then reports false races in every
+ * program that uses tapegrad from several threads. */
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static bool builtins_ready; /* under the lock: every built-in op is indexed */
 
 /* Called with the lock held. */
@@ -50,8 +52,6 @@ static int add(const tg_op *op) {
     return TG_OK;
 }
 
-static void init(void) { mtx_init(&lock, mtx_plain); }
-
 /* Indexes the built-in ops, called with the lock held. An allocation failure
  * (the hash table's first allocation) undoes the partial work, so that the
  * next call retries rather than leave the library unusable for good. */
@@ -71,38 +71,37 @@ static int add_builtins(void) {
 }
 
 int tg__registry_init(void) {
-    call_once(&once, init);
-    mtx_lock(&lock);
+    pthread_mutex_lock(&lock);
     int rc = builtins_ready ? TG_OK : add_builtins();
-    mtx_unlock(&lock);
+    pthread_mutex_unlock(&lock);
     return rc;
 }
 
 int tg_op_register(const tg_op *op) {
     tg__registry_init();
-    mtx_lock(&lock);
+    pthread_mutex_lock(&lock);
     int rc = add(op);
-    mtx_unlock(&lock);
+    pthread_mutex_unlock(&lock);
     return rc;
 }
 
 const tg_op *tg_op_find(const char *name) {
     if (!name) return NULL;
     tg__registry_init();
-    mtx_lock(&lock);
+    pthread_mutex_lock(&lock);
     entry *e;
     HASH_FIND_STR(by_name, name, e);
-    mtx_unlock(&lock);
+    pthread_mutex_unlock(&lock);
     return e ? e->op : NULL;
 }
 
 int tg__op_index(const tg_op *op) {
     if (!op || !op->name) return -1;
     tg__registry_init();
-    mtx_lock(&lock);
+    pthread_mutex_lock(&lock);
     entry *e;
     HASH_FIND_STR(by_name, op->name, e);
-    mtx_unlock(&lock);
+    pthread_mutex_unlock(&lock);
     return e && e->op == op ? e->index : -1;
 }
 
@@ -112,9 +111,9 @@ const tg_op *tg__op(int index) { return entries[index].op; }
 
 int tg_op_count(void) {
     tg__registry_init();
-    mtx_lock(&lock);
+    pthread_mutex_lock(&lock);
     int n = nops - 1;
-    mtx_unlock(&lock);
+    pthread_mutex_unlock(&lock);
     return n;
 }
 
