@@ -8,6 +8,10 @@
  * What must hold for every input: no crash, no sanitizer report; a tape in
  * error keeps a non-empty message naming something; a replay (tg_forward)
  * with unchanged leaves reproduces every value bit for bit.
+ *
+ * The library's allocator is replaced by one that refuses blocks above
+ * 64 MiB: shapes within TG_MAX_NUMEL but too big for the machine must end in
+ * TG_ERR_NOMEM, not in the fuzzer's out-of-memory report.
  */
 #include <math.h>
 #include <stdint.h>
@@ -220,7 +224,27 @@ static void check_replay(tg_tape *t) {
     free(before);
 }
 
+#define CAP ((size_t)64 << 20)
+static void *capped_malloc(size_t n, void *ctx) {
+    (void)ctx;
+    return n > CAP ? NULL : malloc(n);
+}
+static void *capped_realloc(void *p, size_t n, void *ctx) {
+    (void)ctx;
+    return n > CAP ? NULL : realloc(p, n);
+}
+static void capped_free(void *p, void *ctx) {
+    (void)ctx;
+    free(p);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    static int ready;
+    if (!ready) { /* before the first tape, as tg_set_allocator requires */
+        static const tg_allocator capped = {capped_malloc, capped_realloc, capped_free, NULL};
+        tg_set_allocator(&capped);
+        ready = 1;
+    }
     prog g;
     memset(&g, 0, sizeof g);
     g.r.p = data;
