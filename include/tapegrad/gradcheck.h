@@ -1,4 +1,173 @@
-/* tapegrad: gradient checking and graph pictures (issue 4). Included by <tapegrad.h>. */
+/*
+ * tapegrad: gradient checking (issue 4). Included by <tapegrad.h>.
+ *
+ * tg_gradcheck() compares the gradients a tape computes with central finite
+ * differences computed in float64, for any function the caller can build
+ * from tapegrad ops:
+ *
+ *     static tg_node *f(tg_tape *t, tg_node *const *in, int n, void *ctx) {
+ *         (void)t, (void)n, (void)ctx;
+ *         return tg_sum(tg_mul(tg_tanh(in[0]), in[1]));   any graph of the inputs
+ *     }
+ *     ...
+ *     tg_gradcheck_input in[2] = {{TG_F64, 1, {3}, a}, {TG_F64, 1, {3}, b}};
+ *     tg_gradcheck_report rep;
+ *     if (tg_gradcheck(f, 2, in, NULL, NULL, &rep) != TG_OK)
+ *         fprintf(stderr, "could not check: %s\n", rep.message);
+ *     else if (!rep.passed)
+ *         fprintf(stderr, "input %d [%lld]: analytic %g, numeric %g\n", rep.worst.input,
+ *                 (long long)rep.worst.index, rep.worst.analytic, rep.worst.numeric);
+ *
+ * docs/gradcheck.md explains the numbers and how to choose eps. Nothing here
+ * prints, aborts or keeps state between calls; distinct calls may run on
+ * distinct threads at once.
+ */
 #ifndef TAPEGRAD_GRADCHECK_H
 #define TAPEGRAD_GRADCHECK_H
+
+#include <stdint.h>
+
+#include "tapegrad.h"
+#include "tapegrad/dot.h" /* tg_dot_write: pictures of a tape */
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/*
+ * The function under test. It receives a fresh float64 tape t and one leaf
+ * per tg_gradcheck_input, in order (inputs[i] has the input's shape, dtype
+ * TG_F64, and wants a gradient unless the input is no_grad), and returns the
+ * output node, of any shape, built on t from those leaves. It may create
+ * constants and other leaves on t, and must build the same graph every time
+ * it is called (it is called once at the point and twice or more for every
+ * input element, each time on a reset tape). To fail, it records an error on
+ * t (tg_fail(), or any op that fails) or returns NULL; the check then stops
+ * and reports that error. ctx is the pointer given to tg_gradcheck().
+ */
+typedef tg_node *(*tg_gradcheck_build)(tg_tape *t, tg_node *const *inputs, int n, void *ctx);
+
+/* One input of the function: a tensor given by dtype, shape and data. */
+typedef struct tg_gradcheck_input {
+    tg_dtype dtype;              /* of data; float32 data is promoted to float64 */
+    int ndim;                    /* 0 (a scalar) to TG_MAX_DIMS */
+    int64_t shape[TG_MAX_DIMS];  /* the first ndim entries, each >= 1 */
+    const void *data;            /* numel values of dtype; read, never kept */
+    int no_grad;                 /* non-zero: a constant (made with tg_input()), not checked */
+} tg_gradcheck_input;
+
+/* One compared pair: d(row)/d(element) by the tape and by finite differences. */
+typedef struct tg_gradcheck_elem {
+    int input;          /* which input (0-based); -1 when nothing was compared */
+    int64_t index;      /* the element of that input, flat in row-major order */
+    int64_t row;        /* the output element, or the random projection (see projected) */
+    double analytic;    /* the tape's gradient */
+    double numeric;     /* the central difference (f(x+h) - f(x-h)) / 2h */
+    double abs_err;     /* |analytic - numeric| */
+    double rel_err;     /* abs_err / |numeric| (0 when both are 0, inf when only numeric is) */
+    int ok;             /* within tolerance; at a kink: between the one-sided slopes */
+    int kink;           /* the function is not differentiable here (see tg_gradcheck_report) */
+} tg_gradcheck_elem;
+
+/* Options. Start from tg_gradcheck_defaults() and change what you need;
+ * passing NULL to tg_gradcheck() means the defaults. */
+typedef struct tg_gradcheck_opts {
+    double eps;           /* step h of the differences (absolute); default 1e-6, > 0 */
+    double atol, rtol;    /* an element passes when |a - n| <= atol + rtol*|n|;
+                             defaults 1e-5 and 1e-3 (PyTorch's), each >= 0 */
+    uint64_t seed;        /* seed of the random projection vectors */
+    int64_t max_jacobian; /* outputs of at most this many elements are checked
+                             element by element (the full Jacobian); default 16 */
+    int projections;      /* larger outputs: this many random projections v,
+                             checking d(v.f)/dx; default 4, >= 1 */
+    /* Optional: when entries is non-NULL, the first max_entries compared pairs
+     * are stored there, row-major: entry r * report.elements + k is row r and
+     * checked element k (elements counted across inputs, no_grad skipped). */
+    tg_gradcheck_elem *entries;
+    int64_t max_entries;
+} tg_gradcheck_opts;
+
+/* What the check found. Every field is set by every call that is given a
+ * report, including calls that fail. */
+typedef struct tg_gradcheck_report {
+    int status;            /* TG_OK, or why the check could not run (also returned) */
+    char message[256];     /* the reason when status != TG_OK, else "" */
+    int passed;            /* 1 when the check ran and every compared pair is ok */
+    int64_t rows;          /* output elements checked, or projections when projected */
+    int projected;         /* 1 when the output was larger than max_jacobian */
+    int64_t outputs;       /* elements of the function's output */
+    int64_t elements;      /* input elements checked (no_grad inputs excluded) */
+    int64_t checked;       /* compared pairs: rows * elements */
+    int64_t failed;        /* pairs that are not ok */
+    int64_t evaluations;   /* times the function was built */
+    double value;          /* the output's first element at the point */
+    double max_abs_err;    /* over the pairs compared against the central difference */
+    double max_rel_err;
+    /* The pair furthest outside its tolerance (the largest
+     * |a - n| / (atol + rtol*|n|)); when every pair is ok, the one closest to
+     * its limit. worst.input is -1 when nothing was compared. */
+    tg_gradcheck_elem worst;
+    /* Kinks: points where the one-sided slopes (f(x+h) - f(x))/h and
+     * (f(x) - f(x-h))/h disagree by more than the tolerance and the
+     * disagreement does not shrink in proportion to h (as curvature would):
+     * relu or abs at 0, a max, a step. Such a pair is ok when the analytic
+     * value lies between the two slopes (a one-sided derivative or a
+     * subgradient). */
+    int64_t kinks;             /* pairs at a kink */
+    tg_gradcheck_elem first_kink; /* the first of them; input -1 when none */
+} tg_gradcheck_report;
+
+/* The default options: eps 1e-6, atol 1e-5, rtol 1e-3, max_jacobian 16,
+ * projections 4, a fixed seed, no entries. */
+TG_API tg_gradcheck_opts tg_gradcheck_defaults(void);
+
+/*
+ * Checks the gradients of build's output with respect to its ninputs inputs
+ * at the point they give.
+ *
+ * The analytic side builds the function once on a float64 tape and sweeps it
+ * backward once per row: with each unit seed when the output has at most
+ * opts->max_jacobian elements (so every entry of the Jacobian is compared),
+ * else with opts->projections random vectors v (d(v.f)/dx is compared, which
+ * a wrong Jacobian fails with probability 1). The numeric side rebuilds the
+ * function with each checked element moved by +h and -h and takes central
+ * differences; the step actually represented in float64 is used.
+ * Cost: about 2 * (elements + 1) builds, plus 4 for each element at a
+ * suspected kink.
+ *
+ * Returns TG_OK when the check ran (the verdict is report->passed), or an
+ * error code, also stored with a message in report->status and ->message:
+ * TG_ERR_NULL (build, report, inputs with ninputs > 0, or an input's data
+ * NULL; or build returned NULL), TG_ERR_ARG (ninputs < 0 or a bad option),
+ * TG_ERR_DTYPE / TG_ERR_SHAPE (a bad input), TG_ERR_TAPE (build returned a
+ * node of another tape), TG_ERR_NUMERIC (the output is not finite at the
+ * point), TG_ERR_NOMEM, or the status build recorded on its tape, with its
+ * message prefixed by where it happened. report may not be NULL (else
+ * TG_ERR_NULL is returned and nothing is written). The caller owns
+ * everything it passes; nothing is kept after the call.
+ */
+TG_API int tg_gradcheck(tg_gradcheck_build build, int ninputs, const tg_gradcheck_input *inputs,
+                        void *ctx, const tg_gradcheck_opts *opts, tg_gradcheck_report *report);
+
+/* A scalar function of n doubles, and its gradient (written to grad[n]),
+ * for tg_gradcheck_fn(). */
+typedef double (*tg_gradcheck_f)(const double *x, int64_t n, void *ctx);
+typedef void (*tg_gradcheck_df)(const double *x, int64_t n, double *grad, void *ctx);
+
+/*
+ * Checks a hand-written gradient: compares grad(x) with central differences
+ * of f at x (n doubles, not modified; the functions see a private copy). The
+ * report is as for tg_gradcheck() with one input of shape [n] and one row.
+ * Returns TG_OK when the check ran, TG_ERR_NULL (f, grad, report, or x with
+ * n > 0), TG_ERR_ARG (n < 0 or a bad option), TG_ERR_NUMERIC (f(x) not
+ * finite) or TG_ERR_NOMEM.
+ */
+TG_API int tg_gradcheck_fn(tg_gradcheck_f f, tg_gradcheck_df grad, int64_t n, const double *x,
+                           void *ctx, const tg_gradcheck_opts *opts,
+                           tg_gradcheck_report *report);
+
+#ifdef __cplusplus
+}
+#endif
+
 #endif

@@ -1,16 +1,617 @@
-/* Placeholder until the grad/check commands land. */
+/*
+ * tapegrad grad EXPR x=... : the value and every partial derivative.
+ * tapegrad check EXPR x=...: the same derivatives checked by tg_gradcheck.
+ *
+ * Both build the expression on a float64 tape through the parser of expr.c
+ * and sweep it backward once. Every error (usage, syntax, unknown name,
+ * malformed number, a value or derivative that is not finite) is one message
+ * on stderr and exit status 2; nothing is printed on stdout then.
+ */
+#define _POSIX_C_SOURCE 200809L /* getpid */
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <tapegrad.h>
 
 #include "cli.h"
+#include "expr.h"
 
-int tg_cli_grad(int argc, char **argv) {
-    (void)argc, (void)argv;
-    fprintf(stderr, "tapegrad grad: not built yet\n");
-    return 2;
+enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
+
+typedef struct cmd {
+    const char *name; /* "grad" or "check" */
+    const char *expr;
+    const char *dot;
+    bool json;
+    tg_gradcheck_opts gc;
+    expr_env *env;
+    tg_tape *tape;
+} cmd;
+
+static int die(const cmd *c, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+static int die(const cmd *c, const char *fmt, ...) {
+    fprintf(stderr, "tapegrad %s: ", c->name);
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    return EXIT_USAGE;
 }
 
-int tg_cli_check(int argc, char **argv) {
-    (void)argc, (void)argv;
-    fprintf(stderr, "tapegrad check: not built yet\n");
-    return 2;
+/* The shortest %g form of v that reads back as the same double, without an
+ * exponent for numbers of up to 16 integer digits (1000, not 1e+03). */
+static const char *fmt_num(double v, char *buf, size_t len) {
+    if (!isfinite(v)) {
+        snprintf(buf, len, "%s", isnan(v) ? "NaN" : v > 0 ? "inf" : "-inf");
+        return buf;
+    }
+    int digits = 1;
+    for (; digits < 17; digits++) {
+        snprintf(buf, len, "%.*g", digits, v);
+        if (strtod(buf, NULL) == v || !isfinite(v)) break;
+    }
+    int mag = v != 0 && isfinite(v) ? (int)floor(log10(fabs(v))) : 0;
+    if (mag >= digits && mag < 16) digits = mag + 1;
+    snprintf(buf, len, "%.*g", digits, v);
+    return buf;
 }
+
+/* ---------------------------------------------------------------- help -- */
+
+/* The registered ops of one arity, wrapped, indented to `indent`. */
+static void list_ops(FILE *f, int arity, int indent) {
+    int col = indent;
+    for (int i = 0; i < tg_op_count(); i++) {
+        const tg_op *op = tg_op_at(i);
+        if (!op || op->arity != arity) continue;
+        int w = (int)strlen(op->name) + 1;
+        if (col + w > 78) {
+            fprintf(f, "\n%*s", indent, "");
+            col = indent;
+        }
+        fprintf(f, "%s ", op->name);
+        col += w;
+    }
+    fputc('\n', f);
+}
+
+static void help_expressions(FILE *f) {
+    fputs("expressions:\n"
+          "  numbers     3  -2.5  1e-3  .5  (decimal; a leading - is part of the number)\n"
+          "  variables   letters, digits and _, not starting with a digit: x  w_1  Tau\n"
+          "  operators   + - * / ^ and unary - and +, with the usual precedence: ^ binds\n"
+          "              tightest and groups to the right (2^3^2 = 2^9), -x^2 = -(x^2);\n"
+          "              parentheses group; spaces are ignored\n"
+          "  functions   NAME(ARG) or NAME(ARG, ARG), any op of tapegrad's registry,\n"
+          "              found by name, so ops added to the library are callable at once.\n"
+          "              One argument: ",
+          f);
+    list_ops(f, 1, 29);
+    fputs("              Two arguments: ", f);
+    list_ops(f, 2, 29);
+    fputs("              (ops on tensors, such as matmul or sum, fail on scalars with a\n"
+          "              message.) x^p is pow(x, p); its derivative in p needs x > 0.\n",
+          f);
+}
+
+static void help_grad(FILE *f) {
+    fputs("usage: tapegrad grad [--json] [--dot FILE] EXPR [NAME=VALUE ...]\n"
+          "\n"
+          "Evaluates EXPR at the point given by the NAME=VALUE bindings and prints its\n"
+          "value and its partial derivative with respect to every variable, computed by\n"
+          "reverse-mode automatic differentiation (one backward sweep of the tape):\n"
+          "\n"
+          "  $ tapegrad grad '(x+y)*z' x=-2 y=5 z=-4\n"
+          "  f = -12\n"
+          "  df/dx = -4\n"
+          "  df/dy = -4\n"
+          "  df/dz = 3\n"
+          "\n"
+          "Variables are float64 scalars, listed in order of first appearance in EXPR.\n"
+          "Every variable needs a value and every value given must be used. Numbers\n"
+          "print in the shortest form that reads back as the same double.\n"
+          "\n"
+          "options:\n"
+          "  --json       print exactly one JSON object instead:\n"
+          "                 {\"value\": V, \"grad\": {\"x\": GX, ...}}\n"
+          "               every number with 17 significant digits (reads back exactly)\n"
+          "  --dot FILE   also write the tape as a Graphviz DOT graph to FILE: one box per\n"
+          "               node with its op, value (green) and gradient (red), edges from\n"
+          "               inputs to outputs. Render it: dot -Tpng FILE -o graph.png\n"
+          "  -h, --help   this help\n"
+          "  --           the end of the options (for an EXPR starting with --)\n"
+          "\n",
+          f);
+    help_expressions(f);
+    fputs("\n"
+          "exit status: 0 on success; 2 on any error, with one message on stderr: a\n"
+          "usage error, a syntax error (the expression is shown with a caret under the\n"
+          "position), an unknown function, an unbound or unused variable, a malformed\n"
+          "number, or a value or derivative that is not finite (log(-1) is NaN, 1/0 is\n"
+          "inf, sqrt has no derivative at 0).\n"
+          "See also: tapegrad check --help; docs/cli.md.\n",
+          f);
+}
+
+static void help_check(FILE *f) {
+    fputs("usage: tapegrad check [--eps H] [--atol A] [--rtol R] [--dot FILE]\n"
+          "                      EXPR [NAME=VALUE ...]\n"
+          "\n"
+          "Checks the derivatives of `tapegrad grad` against finite differences: runs\n"
+          "tg_gradcheck, which compares each partial derivative from the tape (analytic)\n"
+          "with the central difference (f(x+H) - f(x-H)) / 2H computed in float64\n"
+          "(numeric), and prints both per variable, then PASS or FAIL:\n"
+          "\n"
+          "  $ tapegrad check 'sin(x)*y' x=0.5 y=2\n"
+          "\n"
+          "A derivative passes when |analytic - numeric| <= A + R * |numeric|. At a kink\n"
+          "(relu or abs at 0) the one-sided slopes differ; the derivative passes when it\n"
+          "lies between them, and the line says so.\n"
+          "\n"
+          "options:\n"
+          "  --eps H      the step of the differences (default 1e-6). Central differences\n"
+          "               err by about H^2 |f'''| / 6 (truncation) plus 1e-16 |f| / H\n"
+          "               (rounding); H near 1e-5 * scale balances them.\n"
+          "  --atol A     absolute tolerance (default 1e-5)\n"
+          "  --rtol R     relative tolerance (default 1e-3)\n"
+          "  --dot FILE   also write the tape as a Graphviz DOT graph (see grad --help)\n"
+          "  -h, --help   this help\n"
+          "  --           the end of the options\n"
+          "\n",
+          f);
+    help_expressions(f);
+    fputs("\n"
+          "exit status: 0 when every derivative passes, 1 when one fails, 2 on an error\n"
+          "(the same errors as tapegrad grad; see tapegrad grad --help).\n"
+          "See also: docs/gradcheck.md, docs/cli.md.\n",
+          f);
+}
+
+/* ------------------------------------------------------------ arguments -- */
+
+/* A number from the command line: the whole string, finite. */
+static int parse_value(const cmd *c, const char *what, const char *s, double *out) {
+    const char *why = NULL;
+    long len = expr_scan_number(s, 1, &why);
+    if (len <= 0 || s[len]) {
+        if (!*s) return die(c, "missing value for %s", what);
+        return die(c, "bad number for %s: '%.40s%s'%s%s", what, s, strlen(s) > 40 ? "..." : "",
+                   why ? ": " : "", why ? why : "");
+    }
+    double v = strtod(s, NULL);
+    if (!isfinite(v)) return die(c, "number for %s is out of range: '%.40s'", what, s);
+    *out = v;
+    return EXIT_OK;
+}
+
+static int parse_binding(cmd *c, const char *arg) {
+    const char *eq = strchr(arg, '=');
+    if (!eq) {
+        if (expr_is_ident(arg, strlen(arg)))
+            return die(c, "missing value for variable '%.60s' (write %.60s=NUMBER)", arg, arg);
+        return die(c, "expected NAME=VALUE after the expression, got '%.60s%s'", arg,
+                   strlen(arg) > 60 ? "..." : "");
+    }
+    size_t len = (size_t)(eq - arg);
+    if (!len) return die(c, "missing variable name in '%.60s'", arg);
+    if (!expr_is_ident(arg, len))
+        return die(c,
+                   "bad variable name '%.*s' in '%.60s' (use letters, digits and _, "
+                   "not starting with a digit)",
+                   (int)(len > 60 ? 60 : len), arg, arg);
+    char what[96];
+    snprintf(what, sizeof what, "variable '%.*s'", (int)(len > 64 ? 64 : len), arg);
+    double v;
+    if (parse_value(c, what, eq + 1, &v)) return EXIT_USAGE;
+    int rc = expr_env_bind(c->env, arg, len, v);
+    if (rc == -1) return die(c, "variable '%.*s' is given twice", (int)(len > 60 ? 60 : len), arg);
+    if (rc) return die(c, "out of memory");
+    return EXIT_OK;
+}
+
+/* An option's value: from "--name=value" or the next argument. */
+static const char *option_value(const cmd *c, char **argv, int argc, int *i, const char *eq,
+                                const char *name) {
+    if (eq) return eq + 1;
+    if (*i + 1 >= argc) {
+        die(c, "option --%s needs a value", name);
+        return NULL;
+    }
+    return argv[++*i];
+}
+
+static int parse_args(cmd *c, int argc, char **argv) {
+    bool check = !strcmp(c->name, "check");
+    bool options = true;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (options && !strcmp(a, "--")) {
+            options = false;
+            continue;
+        }
+        if (options && a[0] == '-' && a[1] == '-') {
+            const char *eq = strchr(a, '=');
+            size_t len = eq ? (size_t)(eq - a - 2) : strlen(a + 2);
+            char name[32];
+            if (len >= sizeof name) len = sizeof name - 1;
+            memcpy(name, a + 2, len);
+            name[len] = '\0';
+            if (!check && !strcmp(name, "json") && !eq) {
+                c->json = true;
+            } else if (!strcmp(name, "dot")) {
+                if (!(c->dot = option_value(c, argv, argc, &i, eq, name))) return EXIT_USAGE;
+                if (!*c->dot) return die(c, "option --dot needs a file name");
+            } else if (check && (!strcmp(name, "eps") || !strcmp(name, "atol") ||
+                                 !strcmp(name, "rtol"))) {
+                const char *v = option_value(c, argv, argc, &i, eq, name);
+                char what[40];
+                snprintf(what, sizeof what, "--%s", name);
+                double x;
+                if (!v || parse_value(c, what, v, &x)) return EXIT_USAGE;
+                if (name[0] == 'e' ? !(x > 0) : !(x >= 0))
+                    return die(c, "--%s must be %s, got %s", name,
+                               name[0] == 'e' ? "positive" : "0 or more", v);
+                *(name[0] == 'e' ? &c->gc.eps : name[0] == 'a' ? &c->gc.atol : &c->gc.rtol) = x;
+            } else {
+                return die(c,
+                           "unknown option '%.40s%s' (see tapegrad %s --help; an expression "
+                           "starting with -- goes after the argument --)",
+                           a, strlen(a) > 40 ? "..." : "", c->name);
+            }
+        } else if (!c->expr) {
+            const char *eq = strchr(a, '=');
+            if (eq && expr_is_ident(a, (size_t)(eq - a)))
+                return die(c, "missing expression: '%.60s' is a variable binding; the "
+                              "expression comes first",
+                           a);
+            c->expr = a;
+        } else if (parse_binding(c, a)) {
+            return EXIT_USAGE;
+        }
+    }
+    if (!c->expr) return die(c, "missing expression (see tapegrad %s --help)", c->name);
+    return EXIT_OK;
+}
+
+/* --------------------------------------------------------------- errors -- */
+
+/* The expression on one line (a window of it around pos when it is long),
+ * then a caret under [pos, pos + len). */
+static void show_position(const char *src, size_t pos, size_t len) {
+    size_t n = strlen(src), start = 0, end = n;
+    if (n > 100) {
+        start = pos > 50 ? pos - 50 : 0;
+        end = pos + 50 < n ? pos + 50 : n;
+        while (start > 0 && ((unsigned char)src[start] & 0xC0) == 0x80) start--;
+        while (end < n && ((unsigned char)src[end] & 0xC0) == 0x80) end++;
+    }
+    fputs(start ? "  ..." : "  ", stderr);
+    size_t col = start ? 3 : 0;
+    for (size_t i = start; i < end; i++) {
+        unsigned char ch = (unsigned char)src[i];
+        fputc(ch < 0x20 || ch == 0x7f ? ' ' : ch, stderr);
+        if (i < pos) col += (ch & 0xC0) != 0x80;
+    }
+    fputs(end < n ? "...\n  " : "\n  ", stderr);
+    for (size_t i = 0; i < col; i++) fputc(' ', stderr);
+    fputc('^', stderr);
+    size_t width = 0;
+    for (size_t i = pos; i < pos + len && i < end; i++)
+        width += ((unsigned char)src[i] & 0xC0) != 0x80;
+    for (size_t i = 1; i < width; i++) fputc('~', stderr);
+    fputc('\n', stderr);
+}
+
+static int expr_failed(const cmd *c, const expr_error *e) {
+    bool shapes = e->code == TG_ERR_SHAPE || e->code == TG_ERR_ARG;
+    die(c, "%s%s%s", e->code == EXPR_SYNTAX ? "syntax error: " : "", e->msg,
+        shapes ? " (the variables here are scalars)" : "");
+    show_position(c->expr, e->pos, e->len);
+    return EXIT_USAGE;
+}
+
+static bool is_infix(const char *op) {
+    return !strcmp(op, "add") || !strcmp(op, "sub") || !strcmp(op, "mul") ||
+           !strcmp(op, "div") || !strcmp(op, "pow");
+}
+
+static const char *infix_symbol(const char *op) {
+    return !strcmp(op, "add")   ? "+"
+           : !strcmp(op, "sub") ? "-"
+           : !strcmp(op, "mul") ? "*"
+           : !strcmp(op, "div") ? "/"
+                                : "^";
+}
+
+/* A node's operation with its operands' values: "log(-1)", "1 / 0", "-(2)". */
+static void describe_op(const tg_node *n, char *buf, size_t len) {
+    const char *op = tg_node_op_name(n);
+    char a[32], b[32];
+    const tg_node *x = tg_node_input(n, 0), *y = tg_node_input(n, 1);
+    fmt_num(tg_value_scalar(x), a, sizeof a);
+    if (y) fmt_num(tg_value_scalar(y), b, sizeof b);
+    if (y && is_infix(op))
+        snprintf(buf, len, "%s%s%s %s %s%s%s", a[0] == '-' ? "(" : "", a, a[0] == '-' ? ")" : "",
+                 infix_symbol(op), b[0] == '-' ? "(" : "", b, b[0] == '-' ? ")" : "");
+    else if (y)
+        snprintf(buf, len, "%s(%s, %s)", op, a, b);
+    else if (!strcmp(op, "neg"))
+        snprintf(buf, len, "-(%s)", a);
+    else
+        snprintf(buf, len, "%s(%s)", op, a);
+}
+
+static const char *nonfinite_name(double v) { return isnan(v) ? "NaN" : v > 0 ? "inf" : "-inf"; }
+
+/* The value is not finite: names the first op whose operands are finite and
+ * whose result is not. */
+static int value_failed(const cmd *c, double value) {
+    tg_tape *t = c->tape;
+    for (size_t i = 0; i < tg_tape_size(t); i++) {
+        tg_node *n = tg_tape_node(t, i);
+        int arity = tg_node_arity(n);
+        double v = tg_value_scalar(n);
+        if (!arity || isfinite(v)) continue;
+        bool inputs_ok = true;
+        for (int k = 0; k < arity; k++) inputs_ok &= isfinite(tg_value_scalar(tg_node_input(n, k))) != 0;
+        if (!inputs_ok) continue;
+        const char *op = tg_node_op_name(n);
+        char what[128];
+        describe_op(n, what, sizeof what);
+        char why[96];
+        double b = arity == 2 ? tg_value_scalar(tg_node_input(n, 1)) : 0;
+        if (isnan(v) && !strcmp(op, "pow"))
+            snprintf(why, sizeof why, "a negative base needs an integer exponent");
+        else if (isnan(v))
+            snprintf(why, sizeof why, is_infix(op) ? "undefined" : "outside the domain of %s",
+                     op);
+        else if (!strcmp(op, "div") && b == 0)
+            snprintf(why, sizeof why, "division by zero");
+        else if (!strcmp(op, "log") || (!strcmp(op, "pow") && b < 0))
+            snprintf(why, sizeof why, "a pole");
+        else
+            snprintf(why, sizeof why, "overflow");
+        die(c, "domain error: %s is %s (%s)", what, nonfinite_name(v), why);
+        size_t pos, len;
+        if (expr_site(c->env, i, &pos, &len)) show_position(c->expr, pos, len);
+        return EXIT_USAGE;
+    }
+    return die(c, "the value of the expression is %s", nonfinite_name(value));
+}
+
+/* A derivative is not finite: names the first op whose local derivative
+ * with respect to an operand on a variable's path is not finite. */
+static int grad_failed(const cmd *c, const char *var, double g) {
+    tg_tape *t = c->tape;
+    for (size_t i = 0; i < tg_tape_size(t); i++) {
+        tg_node *n = tg_tape_node(t, i);
+        int arity = tg_node_arity(n);
+        if (!arity || !tg_requires_grad(n)) continue;
+        /* The op alone on a scratch tape, at the same operand values. */
+        tg_tape *s = tg_tape_new();
+        if (!s) return die(c, "out of memory");
+        tg_node *in[2] = {NULL, NULL};
+        for (int k = 0; k < arity; k++) {
+            double v = tg_value_scalar(tg_node_input(n, k));
+            in[k] = tg_requires_grad(tg_node_input(n, k)) ? tg_scalar(s, v) : tg_const(s, v);
+        }
+        tg_backward(tg_call(tg_node_op_name(n), in[0], in[1]));
+        int bad = -1;
+        double d = 0;
+        for (int k = 0; k < arity && bad < 0 && !tg_status(s); k++) {
+            d = tg_grad_scalar(in[k]);
+            if (tg_requires_grad(in[k]) && !isfinite(d)) bad = k;
+        }
+        tg_tape_free(s);
+        if (bad < 0) continue;
+        char what[128];
+        describe_op(n, what, sizeof what);
+        const char *op = tg_node_op_name(n);
+        const char *wrt = arity == 1              ? ""
+                          : !strcmp(op, "pow")    ? (bad ? " with respect to the exponent" : " with respect to the base")
+                          : is_infix(op)          ? (bad ? " with respect to the right operand" : " with respect to the left operand")
+                                                  : (bad ? " with respect to the second argument" : " with respect to the first argument");
+        die(c, "not differentiable here: the derivative of %s%s is %s, so df/d%s is %s", what,
+            wrt, nonfinite_name(d), var, nonfinite_name(g));
+        size_t pos, len;
+        if (expr_site(c->env, i, &pos, &len)) show_position(c->expr, pos, len);
+        return EXIT_USAGE;
+    }
+    return die(c, "df/d%s is %s (the gradient overflows)", var, nonfinite_name(g));
+}
+
+/* ------------------------------------------------------------- building -- */
+
+static const char *dot_name(const tg_node *n, void *ctx) {
+    return expr_env_name_of(ctx, n);
+}
+
+/* Writes the tape's picture to path, atomically (a temporary file renamed). */
+static int write_dot(const cmd *c) {
+    size_t len = strlen(c->dot) + 32;
+    char *tmp = malloc(len);
+    if (!tmp) return die(c, "out of memory");
+    snprintf(tmp, len, "%s.%ld.tmp", c->dot, (long)getpid());
+    FILE *f = fopen(tmp, "w");
+    if (!f) {
+        int e = errno;
+        free(tmp);
+        return die(c, "cannot write %s: %s", c->dot, strerror(e));
+    }
+    char title[256];
+    snprintf(title, sizeof title, "f = %.200s", c->expr);
+    tg_dot_opts o = {.name = dot_name, .ctx = c->env, .title = title};
+    int rc = tg_dot_write_with(c->tape, f, &o);
+    int e = errno;
+    if (fclose(f) && !rc) rc = TG_ERR_IO, e = errno;
+    if (rc || rename(tmp, c->dot)) {
+        if (!rc) e = errno;
+        remove(tmp);
+        free(tmp);
+        return die(c, "cannot write %s: %s", c->dot, strerror(e));
+    }
+    free(tmp);
+    return EXIT_OK;
+}
+
+/* Parses, records, checks and sweeps the expression on c->tape. */
+static int evaluate(cmd *c, tg_node **out) {
+    expr_error err;
+    tg_node *f = expr_build(c->expr, c->tape, c->env, NULL, 0, &err);
+    if (!f) return expr_failed(c, &err);
+    const char *unused = expr_env_unused(c->env);
+    if (unused) return die(c, "variable '%.60s' is given but the expression does not use it", unused);
+    if (tg_numel(f) != 1) return die(c, "the expression's value is not a scalar");
+    double v = tg_value_scalar(f);
+    if (!isfinite(v)) return value_failed(c, v);
+    if (tg_backward(f)) return die(c, "%s", tg_status_message(c->tape));
+    for (int i = 0; i < expr_env_used(c->env); i++) {
+        double g = tg_grad_scalar(expr_env_node(c->env, i));
+        if (!isfinite(g)) return grad_failed(c, expr_env_name(c->env, i), g);
+    }
+    if (c->dot && write_dot(c)) return EXIT_USAGE;
+    *out = f;
+    return EXIT_OK;
+}
+
+static int print_grad(const cmd *c, const tg_node *f) {
+    int nv = expr_env_used(c->env);
+    if (c->json) {
+        printf("{\"value\": %.17g, \"grad\": {", tg_value_scalar(f));
+        for (int i = 0; i < nv; i++)
+            printf("%s\"%s\": %.17g", i ? ", " : "", expr_env_name(c->env, i),
+                   tg_grad_scalar(expr_env_node(c->env, i)));
+        printf("}}\n");
+    } else {
+        char b[32];
+        printf("f = %s\n", fmt_num(tg_value_scalar(f), b, sizeof b));
+        for (int i = 0; i < nv; i++)
+            printf("df/d%s = %s\n", expr_env_name(c->env, i),
+                   fmt_num(tg_grad_scalar(expr_env_node(c->env, i)), b, sizeof b));
+    }
+    return fflush(stdout) || ferror(stdout) ? die(c, "cannot write the output") : EXIT_OK;
+}
+
+/* tg_gradcheck's build callback: the same expression over its input leaves. */
+typedef struct check_ctx {
+    const char *expr;
+    expr_env *env;
+} check_ctx;
+
+static tg_node *build_expr(tg_tape *t, tg_node *const *inputs, int n, void *ctx) {
+    check_ctx *cc = ctx;
+    expr_error err;
+    tg_node *f = expr_build(cc->expr, t, cc->env, inputs, n, &err);
+    if (!f && !tg_status(t)) tg_fail(t, TG_ERR_ARG, "%s", err.msg);
+    return f;
+}
+
+static int run_check(cmd *c, const tg_node *f) {
+    int nv = expr_env_used(c->env);
+    char b1[32], b2[32], b3[32], b4[32], b5[32];
+    if (!nv) return die(c, "nothing to check: the expression has no variables");
+    tg_gradcheck_input *in = calloc((size_t)nv, sizeof *in);
+    double *values = calloc((size_t)nv, sizeof *values);
+    tg_gradcheck_elem *entries = calloc((size_t)nv, sizeof *entries);
+    size_t width = 8;
+    int rc = EXIT_USAGE;
+    if (!in || !values || !entries) {
+        die(c, "out of memory");
+        goto done;
+    }
+    for (int i = 0; i < nv; i++) {
+        values[i] = expr_env_value(c->env, i);
+        in[i] = (tg_gradcheck_input){.dtype = TG_F64, .ndim = 0, .data = &values[i]};
+        size_t w = strlen(expr_env_name(c->env, i)) + 4;
+        if (w > width) width = w;
+    }
+    printf("f = %s\n", fmt_num(tg_value_scalar(f), b1, sizeof b1));
+    /* The parser's nodes now belong to gradcheck's tapes; only names stay valid. */
+    c->gc.entries = entries;
+    c->gc.max_entries = nv;
+    check_ctx cc = {c->expr, c->env};
+    tg_gradcheck_report rep;
+    if (tg_gradcheck(build_expr, nv, in, &cc, &c->gc, &rep) != TG_OK) {
+        fflush(stdout);
+        die(c, "the check could not run: %s", rep.message);
+        goto done;
+    }
+    printf("%-*s  %-24s  %-24s  %-9s  %s\n", (int)width, "", "analytic (tape)",
+           "numeric (central diff.)", "abs error", "");
+    for (int i = 0; i < nv; i++) {
+        const tg_gradcheck_elem *e = &entries[i];
+        char name[96];
+        snprintf(name, sizeof name, "df/d%s", expr_env_name(c->env, i));
+        printf("%-*s  %-24s  %-24s  %-9s  %s%s\n", (int)width, name,
+               fmt_num(e->analytic, b1, sizeof b1), fmt_num(e->numeric, b2, sizeof b2),
+               isfinite(e->abs_err) ? (snprintf(b3, sizeof b3, "%.2g", e->abs_err), b3) : "-",
+               e->ok ? "ok" : "FAIL",
+               e->kink ? " (kink)" : "");
+    }
+    for (int i = 0; i < nv; i++)
+        if (entries[i].kink)
+            printf("note: f has a kink in %s here (its one-sided slopes differ); any "
+                   "derivative between them passes\n",
+                   expr_env_name(c->env, i));
+    snprintf(b1, sizeof b1, "%g", c->gc.atol);
+    snprintf(b2, sizeof b2, "%g", c->gc.rtol);
+    snprintf(b4, sizeof b4, "%g", c->gc.eps);
+    if (rep.passed) {
+        printf("PASS: %d partial derivative%s agree%s within %s + %s * |numeric| (eps %s)\n",
+               nv, nv == 1 ? "" : "s", nv == 1 ? "s" : "", b1, b2, b4);
+        rc = EXIT_OK;
+    } else {
+        const tg_gradcheck_elem *w = &rep.worst;
+        printf("FAIL: %lld of %d partial derivative%s disagree%s beyond %s + %s * |numeric| "
+               "(eps %s); worst df/d%s: analytic %s, numeric %s\n",
+               (long long)rep.failed, nv, nv == 1 ? "" : "s", rep.failed == 1 ? "s" : "", b1,
+               b2, b4, expr_env_name(c->env, w->input), fmt_num(w->analytic, b3, sizeof b3),
+               fmt_num(w->numeric, b5, sizeof b5));
+        if (!isfinite(w->numeric))
+            printf("note: the expression is not defined within eps of the point, so the "
+                   "numeric derivative is not finite\n");
+        rc = EXIT_FAIL;
+    }
+    if (fflush(stdout) || ferror(stdout)) rc = die(c, "cannot write the output");
+done:
+    free(in);
+    free(values);
+    free(entries);
+    return rc;
+}
+
+static int run(const char *name, int argc, char **argv) {
+    cmd c = {.name = name, .gc = tg_gradcheck_defaults()};
+    bool check = !strcmp(name, "check");
+    for (int i = 1; i < argc && strcmp(argv[i], "--"); i++)
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            (check ? help_check : help_grad)(stdout);
+            return EXIT_OK;
+        }
+    c.env = expr_env_new();
+    c.tape = tg_tape_new();
+    int rc;
+    tg_node *f = NULL;
+    if (!c.env || !c.tape)
+        rc = die(&c, "out of memory");
+    else if (!(rc = parse_args(&c, argc, argv)) && !(rc = evaluate(&c, &f)))
+        rc = check ? run_check(&c, f) : print_grad(&c, f);
+    tg_tape_free(c.tape);
+    expr_env_free(c.env);
+    return rc;
+}
+
+int tg_cli_grad(int argc, char **argv) { return run("grad", argc, argv); }
+int tg_cli_check(int argc, char **argv) { return run("check", argc, argv); }

@@ -1,0 +1,531 @@
+/*
+ * A recursive-descent parser that records the expression on a tape as it
+ * parses: each grammar rule returns the node of what it parsed.
+ *
+ *   expr    := term (('+' | '-') term)*
+ *   term    := unary (('*' | '/') unary)*
+ *   unary   := ('-' | '+') unary | power
+ *   power   := primary ('^' unary)?            right-associative; -x^2 = -(x^2)
+ *   primary := number | name | name '(' args ')' | '(' expr ')'
+ *   args    := expr (',' expr)*
+ *
+ * Operators are ops of the registry (add sub mul div pow neg) and so are
+ * functions, looked up by name, so any op registered later is callable.
+ */
+#include "expr.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int oom; /* set by uthash when an insertion runs out of memory */
+#define HASH_NONFATAL_OOM 1
+#define uthash_nonfatal_oom(obj) (oom = 1)
+#include <uthash.h>
+
+#define MAX_DEPTH 200 /* nesting of parentheses, calls and unary signs */
+
+typedef struct var {
+    char *name;
+    double value;
+    tg_node *node; /* its leaf on the latest build; NULL when unused */
+    UT_hash_handle hh;
+} var;
+
+typedef struct site {
+    size_t node, pos, len;
+} site;
+
+struct expr_env {
+    var *table;  /* by name */
+    var **bound; /* in binding order */
+    var **used;  /* in order of first appearance on the latest build */
+    size_t nbound, nused, cap;
+    site *sites;
+    size_t nsites, cap_sites;
+};
+
+/* ---------------------------------------------------------- environment -- */
+
+expr_env *expr_env_new(void) { return calloc(1, sizeof(expr_env)); }
+
+void expr_env_free(expr_env *e) {
+    if (!e) return;
+    HASH_CLEAR(hh, e->table);
+    for (size_t i = 0; i < e->nbound; i++) {
+        free(e->bound[i]->name);
+        free(e->bound[i]);
+    }
+    free(e->bound);
+    free(e->used);
+    free(e->sites);
+    free(e);
+}
+
+int expr_env_bind(expr_env *e, const char *name, size_t len, double value) {
+    var *v;
+    HASH_FIND(hh, e->table, name, len, v);
+    if (v) return -1;
+    if (e->nbound == e->cap) {
+        size_t cap = e->cap ? 2 * e->cap : 8;
+        var **b = realloc(e->bound, cap * sizeof *b);
+        if (!b) return -2;
+        e->bound = b;
+        var **u = realloc(e->used, cap * sizeof *u);
+        if (!u) return -2;
+        e->used = u;
+        e->cap = cap;
+    }
+    v = calloc(1, sizeof *v);
+    if (!v || !(v->name = malloc(len + 1))) {
+        free(v);
+        return -2;
+    }
+    memcpy(v->name, name, len);
+    v->name[len] = '\0';
+    v->value = value;
+    oom = 0;
+    HASH_ADD_KEYPTR(hh, e->table, v->name, len, v);
+    if (oom) {
+        free(v->name);
+        free(v);
+        return -2;
+    }
+    e->bound[e->nbound++] = v;
+    return 0;
+}
+
+int expr_env_used(const expr_env *e) { return (int)e->nused; }
+const char *expr_env_name(const expr_env *e, int i) { return e->used[i]->name; }
+double expr_env_value(const expr_env *e, int i) { return e->used[i]->value; }
+tg_node *expr_env_node(const expr_env *e, int i) { return e->used[i]->node; }
+
+const char *expr_env_unused(const expr_env *e) {
+    for (size_t i = 0; i < e->nbound; i++)
+        if (!e->bound[i]->node) return e->bound[i]->name;
+    return NULL;
+}
+
+const char *expr_env_name_of(const expr_env *e, const tg_node *n) {
+    for (size_t i = 0; n && i < e->nused; i++)
+        if (e->used[i]->node == n) return e->used[i]->name;
+    return NULL;
+}
+
+int expr_site(const expr_env *e, size_t i, size_t *pos, size_t *len) {
+    for (size_t k = 0; k < e->nsites; k++)
+        if (e->sites[k].node == i) {
+            *pos = e->sites[k].pos;
+            *len = e->sites[k].len;
+            return 1;
+        }
+    return 0;
+}
+
+/* -------------------------------------------------------------- scanning -- */
+
+static bool is_digit(int c) { return c >= '0' && c <= '9'; }
+static bool is_ident_start(int c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_'; }
+static bool is_ident(int c) { return is_ident_start(c) || is_digit(c); }
+static bool is_space(int c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
+int expr_is_ident(const char *s, size_t len) {
+    if (!len || !is_ident_start((unsigned char)s[0])) return 0;
+    for (size_t i = 1; i < len; i++)
+        if (!is_ident((unsigned char)s[i])) return 0;
+    return 1;
+}
+
+long expr_scan_number(const char *s, int sign_ok, const char **why) {
+    long i = 0, digits = 0;
+    if (sign_ok && (s[0] == '+' || s[0] == '-')) i++;
+    if (!is_digit((unsigned char)s[i]) && s[i] != '.') return 0;
+    while (is_digit((unsigned char)s[i])) i++, digits++;
+    if (s[i] == '.') {
+        i++;
+        while (is_digit((unsigned char)s[i])) i++, digits++;
+    }
+    if (!digits) {
+        *why = "a number needs at least one digit";
+        return -1;
+    }
+    if (s[i] == 'e' || s[i] == 'E') {
+        long j = i + 1;
+        if (s[j] == '+' || s[j] == '-') j++;
+        if (!is_digit((unsigned char)s[j])) {
+            *why = "the exponent of the number has no digits";
+            return -1;
+        }
+        while (is_digit((unsigned char)s[j])) j++;
+        i = j;
+    }
+    return i;
+}
+
+/* --------------------------------------------------------------- parsing -- */
+
+typedef struct parser {
+    const char *src;
+    size_t pos;
+    tg_tape *t;
+    expr_env *env;
+    tg_node *const *inputs;
+    int ninputs;
+    expr_error *err;
+    int depth;
+} parser;
+
+static void skip_space(parser *p) {
+    while (is_space((unsigned char)p->src[p->pos])) p->pos++;
+}
+
+/* The 1-based column of byte offset pos (UTF-8 characters count once). */
+static size_t column(const char *s, size_t pos) {
+    size_t col = 1;
+    for (size_t i = 0; i < pos; i++) col += ((unsigned char)s[i] & 0xC0) != 0x80;
+    return col;
+}
+
+/* Records an error (the first one wins); returns NULL for the callers' tails. */
+static tg_node *error(parser *p, int code, size_t pos, size_t len, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 5, 6)))
+#endif
+    ;
+static tg_node *error(parser *p, int code, size_t pos, size_t len, const char *fmt, ...) {
+    if (p->err->code) return NULL;
+    p->err->code = code;
+    p->err->pos = pos;
+    p->err->len = len;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(p->err->msg, sizeof p->err->msg, fmt, ap);
+    va_end(ap);
+    return NULL;
+}
+
+/* Length of the token at pos, for underlining: a name or a number whole,
+ * a UTF-8 character whole, else one byte. */
+static size_t token_len(const char *s, size_t pos) {
+    unsigned char c = (unsigned char)s[pos];
+    size_t i = pos;
+    if (!c) return 0;
+    if (is_ident(c) || c == '.') {
+        while (is_ident((unsigned char)s[i]) || s[i] == '.') i++;
+        return i - pos;
+    }
+    if (c >= 0xC0) {
+        i++;
+        while (((unsigned char)s[i] & 0xC0) == 0x80 && i - pos < 4) i++;
+        return i - pos;
+    }
+    return 1;
+}
+
+/* The token at pos quoted for a message: 'x', '*', 'λ', byte 0x07, or
+ * "the end of the expression". */
+static const char *describe(const char *s, size_t pos, char *buf, size_t len) {
+    unsigned char c = (unsigned char)s[pos];
+    size_t n = token_len(s, pos);
+    if (!c)
+        snprintf(buf, len, "the end of the expression");
+    else if (c < 0x20 || c == 0x7f || (c >= 0x80 && c < 0xC0))
+        snprintf(buf, len, "byte 0x%02x", c);
+    else
+        snprintf(buf, len, "'%.*s'", n > 40 ? 40 : (int)n, s + pos);
+    return buf;
+}
+
+static bool starts_operand(int c) { return is_digit(c) || c == '.' || is_ident_start(c) || c == '('; }
+
+/* An error for the token at p->pos where an operand was expected. */
+static tg_node *want_operand(parser *p) {
+    char d[64];
+    size_t pos = p->pos;
+    if (!p->src[pos])
+        return error(p, EXPR_SYNTAX, pos, 0, "the expression ends where an operand is expected");
+    if (p->src[pos] == ')')
+        return error(p, EXPR_SYNTAX, pos, 1, "an operand is missing before ')'");
+    if (strchr("+-*/^,", p->src[pos]))
+        return error(p, EXPR_SYNTAX, pos, 1, "an operand is missing before '%c'", p->src[pos]);
+    return error(p, EXPR_SYNTAX, pos, token_len(p->src, pos),
+                 "unexpected %s: expected a number, a variable, a function call or '('",
+                 describe(p->src, pos, d, sizeof d));
+}
+
+/* An error for the token at p->pos after a complete operand, inside a
+ * construct that accepts `closers` next (e.g. "')'"). */
+static tg_node *want_operator(parser *p, const char *closers) {
+    char d[64];
+    size_t pos = p->pos;
+    unsigned char c = (unsigned char)p->src[pos];
+    if (starts_operand(c))
+        return error(p, EXPR_SYNTAX, pos, token_len(p->src, pos),
+                     "expected an operator (+ - * / ^)%s before %s", closers,
+                     describe(p->src, pos, d, sizeof d));
+    return error(p, EXPR_SYNTAX, pos, token_len(p->src, pos), "unexpected %s",
+                 describe(p->src, pos, d, sizeof d));
+}
+
+/* Records the registered op `name` on a (and b) for the text at pos. The
+ * callers pass operands they have checked. */
+static tg_node *apply(parser *p, const char *name, tg_node *a, tg_node *b, size_t pos,
+                      size_t len) {
+    tg_node *n = tg_call(name, a, b);
+    if (tg_status(p->t)) return error(p, tg_status(p->t), pos, len, "%s", tg_status_message(p->t));
+    if (p->env->nsites == p->env->cap_sites) {
+        size_t cap = p->env->cap_sites ? 2 * p->env->cap_sites : 32;
+        site *s = realloc(p->env->sites, cap * sizeof *s);
+        if (!s) return error(p, EXPR_NOMEM, pos, len, "out of memory");
+        p->env->sites = s;
+        p->env->cap_sites = cap;
+    }
+    p->env->sites[p->env->nsites++] = (site){tg_node_index(n), pos, len};
+    return n;
+}
+
+static tg_node *parse_expr(parser *p);
+static tg_node *parse_unary(parser *p);
+
+/* Guards recursion: every nesting level passes through here. */
+static bool enter(parser *p) {
+    if (++p->depth <= MAX_DEPTH) return true;
+    error(p, EXPR_SYNTAX, p->pos, token_len(p->src, p->pos),
+          "the expression is nested too deeply (more than %d levels)", MAX_DEPTH);
+    return false;
+}
+
+static tg_node *parse_number(parser *p) {
+    size_t start = p->pos;
+    const char *why = "";
+    long len = expr_scan_number(p->src + start, 0, &why);
+    if (len <= 0) {
+        size_t n = token_len(p->src, start);
+        return error(p, EXPR_SYNTAX, start, n ? n : 1, "malformed number: %s", why);
+    }
+    p->pos += (size_t)len;
+    if (is_ident((unsigned char)p->src[p->pos]) || p->src[p->pos] == '.') {
+        char d[64];
+        return error(p, EXPR_SYNTAX, p->pos, token_len(p->src, p->pos),
+                     "expected an operator between the number '%.*s' and %s "
+                     "(write 2*x, not 2x)",
+                     (int)(len > 40 ? 40 : len), p->src + start,
+                     describe(p->src, p->pos, d, sizeof d));
+    }
+    char small[64], *text = (size_t)len < sizeof small ? small : malloc((size_t)len + 1);
+    if (!text) return error(p, EXPR_NOMEM, start, (size_t)len, "out of memory");
+    memcpy(text, p->src + start, (size_t)len);
+    text[len] = '\0';
+    double v = strtod(text, NULL);
+    if (text != small) free(text);
+    if (!isfinite(v))
+        return error(p, EXPR_SYNTAX, start, (size_t)len,
+                     "the number is too large for a double (more than 1.8e308)");
+    tg_node *n = tg_const(p->t, v);
+    if (tg_status(p->t))
+        return error(p, tg_status(p->t), start, (size_t)len, "%s", tg_status_message(p->t));
+    return n;
+}
+
+static tg_node *parse_variable(parser *p, size_t start, size_t len) {
+    var *v;
+    HASH_FIND(hh, p->env->table, p->src + start, len, v);
+    if (!v) {
+        if (len < 64) {
+            char name[64];
+            memcpy(name, p->src + start, len);
+            name[len] = '\0';
+            if (tg_op_find(name))
+                return error(p, EXPR_SYNTAX, start, len,
+                             "'%s' is a function: call it as %s(...)", name, name);
+        }
+        return error(p, EXPR_UNBOUND, start, len,
+                     "unbound variable '%.*s' (give its value as %.*s=NUMBER)",
+                     (int)(len > 64 ? 64 : len), p->src + start, (int)(len > 64 ? 64 : len),
+                     p->src + start);
+    }
+    if (!v->node) {
+        if (p->inputs) {
+            if ((int)p->env->nused >= p->ninputs)
+                return error(p, EXPR_UNBOUND, start, len, "no input for variable '%s'",
+                             v->name);
+            v->node = p->inputs[p->env->nused];
+        } else {
+            v->node = tg_scalar(p->t, v->value);
+            if (tg_status(p->t))
+                return error(p, tg_status(p->t), start, len, "%s", tg_status_message(p->t));
+        }
+        p->env->used[p->env->nused++] = v;
+    }
+    return v->node;
+}
+
+static tg_node *parse_call(parser *p, size_t start, size_t len) {
+    char name[64];
+    if (len >= sizeof name)
+        return error(p, EXPR_UNKNOWN_FUNC, start, len, "unknown function '%.40s...'",
+                     p->src + start);
+    memcpy(name, p->src + start, len);
+    name[len] = '\0';
+    const tg_op *op = tg_op_find(name);
+    if (!op)
+        return error(p, EXPR_UNKNOWN_FUNC, start, len,
+                     "unknown function '%s' (tapegrad grad --help lists them)", name);
+    size_t open = p->pos++;
+    tg_node *args[2] = {NULL, NULL};
+    int nargs = 0;
+    skip_space(p);
+    if (p->src[p->pos] == ')') {
+        p->pos++;
+    } else {
+        for (;;) {
+            tg_node *a = parse_expr(p);
+            if (!a) return NULL;
+            if (nargs < 2) args[nargs] = a;
+            nargs++;
+            skip_space(p);
+            char c = p->src[p->pos];
+            if (c == ')') {
+                p->pos++;
+                break;
+            }
+            if (c == ',') {
+                p->pos++;
+                continue;
+            }
+            if (!c)
+                return error(p, EXPR_SYNTAX, p->pos, 0,
+                             "missing ')' to close the call of '%s' at column %zu", name,
+                             column(p->src, open));
+            return want_operator(p, ", ',' or ')'");
+        }
+    }
+    if (nargs != op->arity)
+        return error(p, EXPR_SYNTAX, start, len, "'%s' takes %d argument%s, given %d", name,
+                     op->arity, op->arity == 1 ? "" : "s", nargs);
+    return apply(p, name, args[0], args[1], start, len);
+}
+
+static tg_node *parse_primary(parser *p) {
+    skip_space(p);
+    unsigned char c = (unsigned char)p->src[p->pos];
+    if (is_digit(c) || c == '.') return parse_number(p);
+    if (is_ident_start(c)) {
+        size_t start = p->pos;
+        while (is_ident((unsigned char)p->src[p->pos])) p->pos++;
+        size_t len = p->pos - start;
+        size_t after = p->pos;
+        skip_space(p);
+        if (p->src[p->pos] == '(') {
+            if (!enter(p)) return NULL;
+            tg_node *n = parse_call(p, start, len);
+            p->depth--;
+            return n;
+        }
+        p->pos = after;
+        return parse_variable(p, start, len);
+    }
+    if (c == '(') {
+        size_t open = p->pos++;
+        if (!enter(p)) return NULL;
+        tg_node *n = parse_expr(p);
+        p->depth--;
+        if (!n) return NULL;
+        skip_space(p);
+        if (p->src[p->pos] == ')') {
+            p->pos++;
+            return n;
+        }
+        if (!p->src[p->pos])
+            return error(p, EXPR_SYNTAX, p->pos, 0, "missing ')' to close the '(' at column %zu",
+                         column(p->src, open));
+        return want_operator(p, " or ')'");
+    }
+    return want_operand(p);
+}
+
+static tg_node *parse_power(parser *p) {
+    tg_node *base = parse_primary(p);
+    if (!base) return NULL;
+    skip_space(p);
+    if (p->src[p->pos] != '^') return base;
+    size_t at = p->pos++;
+    if (!enter(p)) return NULL;
+    tg_node *e = parse_unary(p);
+    p->depth--;
+    return e ? apply(p, "pow", base, e, at, 1) : NULL;
+}
+
+/* Whether n is a number literal just recorded (a constant leaf at the end of
+ * the tape): variables always want gradients, literals never do. */
+static bool is_fresh_literal(parser *p, tg_node *n) {
+    return !strcmp(tg_node_op_name(n), "leaf") && !tg_requires_grad(n) &&
+           tg_node_index(n) + 1 == tg_tape_size(p->t) && tg_node_dtype(n) == TG_F64 &&
+           tg_ndim(n) == 0;
+}
+
+static tg_node *parse_unary(parser *p) {
+    skip_space(p);
+    char c = p->src[p->pos];
+    if (c != '-' && c != '+') return parse_power(p);
+    size_t at = p->pos++;
+    if (!enter(p)) return NULL;
+    tg_node *x = parse_unary(p);
+    p->depth--;
+    if (!x || c == '+') return x;
+    if (is_fresh_literal(p, x)) { /* -2.5 is a number, not neg(2.5) */
+        double *v = tg_value(x);
+        *v = -*v;
+        return x;
+    }
+    return apply(p, "neg", x, NULL, at, 1);
+}
+
+static tg_node *parse_term(parser *p) {
+    tg_node *lhs = parse_unary(p);
+    for (;;) {
+        if (!lhs) return NULL;
+        skip_space(p);
+        char c = p->src[p->pos];
+        if (c != '*' && c != '/') return lhs;
+        size_t at = p->pos++;
+        tg_node *rhs = parse_unary(p);
+        lhs = rhs ? apply(p, c == '*' ? "mul" : "div", lhs, rhs, at, 1) : NULL;
+    }
+}
+
+static tg_node *parse_expr(parser *p) {
+    tg_node *lhs = parse_term(p);
+    for (;;) {
+        if (!lhs) return NULL;
+        skip_space(p);
+        char c = p->src[p->pos];
+        if (c != '+' && c != '-') return lhs;
+        size_t at = p->pos++;
+        tg_node *rhs = parse_term(p);
+        lhs = rhs ? apply(p, c == '+' ? "add" : "sub", lhs, rhs, at, 1) : NULL;
+    }
+}
+
+tg_node *expr_build(const char *src, tg_tape *t, expr_env *env, tg_node *const *inputs,
+                    int ninputs, expr_error *err) {
+    memset(err, 0, sizeof *err);
+    for (size_t i = 0; i < env->nbound; i++) env->bound[i]->node = NULL;
+    env->nused = 0;
+    env->nsites = 0;
+    parser p = {src, 0, t, env, inputs, ninputs, err, 0};
+    skip_space(&p);
+    if (!src[p.pos]) return error(&p, EXPR_SYNTAX, p.pos, 0, "the expression is empty");
+    tg_node *n = parse_expr(&p);
+    if (!n) {
+        if (!err->code) error(&p, EXPR_SYNTAX, p.pos, 0, "malformed expression");
+        return NULL;
+    }
+    skip_space(&p);
+    if (src[p.pos] == ')') return error(&p, EXPR_SYNTAX, p.pos, 1, "unmatched ')'");
+    if (src[p.pos]) return want_operator(&p, "");
+    return n;
+}

@@ -1,0 +1,110 @@
+/*
+ * tg_dot_write: a tape as a Graphviz digraph. Each node is an HTML-like
+ * table (op, shape, value in green, gradient in red); edges follow the data,
+ * from inputs to the ops that use them.
+ */
+#include "internal.h"
+
+#include <math.h>
+#include <string.h>
+
+#define VALUE_COLOR "#1a7f37" /* green: forward values */
+#define GRAD_COLOR "#cf222e"  /* red: gradients */
+
+/* Writes s with the characters that are markup in HTML-like labels escaped. */
+static void put_escaped(FILE *out, const char *s) {
+    for (; *s; s++) {
+        switch (*s) {
+        case '&': fputs("&amp;", out); break;
+        case '<': fputs("&lt;", out); break;
+        case '>': fputs("&gt;", out); break;
+        case '"': fputs("&quot;", out); break;
+        case '\n': fputs(" ", out); break;
+        default: fputc(*s, out);
+        }
+    }
+}
+
+/* Up to max of the node's values or gradients: "-12" for a scalar,
+ * "[1, 2, 3, ...]" for a tensor. */
+static void put_values(FILE *out, const tg_node *n, bool grad, int max) {
+    int64_t k = tg_numel(n);
+    if (n->ndim == 0) {
+        fprintf(out, "%.6g", grad ? tg_grad_at(n, 0) : tg_value_at(n, 0));
+        return;
+    }
+    fputc('[', out);
+    for (int64_t i = 0; i < k && i < max; i++)
+        fprintf(out, i ? ", %.4g" : "%.4g", grad ? tg_grad_at(n, i) : tg_value_at(n, i));
+    fputs(k > max ? ", ...]" : "]", out);
+}
+
+static const char *kind(const tg_node *n) {
+    if (n->op) return tg_node_op_name(n);
+    if (n->flags & TG_F_NEEDS_GRAD) return "variable";
+    return n->ndim ? "input" : "constant";
+}
+
+int tg_dot_write(const tg_tape *t, FILE *out) { return tg_dot_write_with(t, out, NULL); }
+
+int tg_dot_write_with(const tg_tape *t, FILE *out, const tg_dot_opts *opts) {
+    if (!t || !out) return TG_ERR_NULL;
+    tg_dot_opts o;
+    if (opts)
+        o = *opts;
+    else
+        memset(&o, 0, sizeof o);
+    int max = o.max_values > 0 ? o.max_values : 6;
+
+    fprintf(out, "digraph tapegrad {\n  graph [rankdir=%s, fontname=\"Helvetica\"",
+            o.top_down ? "TB" : "LR");
+    if (o.title) {
+        fputs(", labelloc=t, label=<<b>", out);
+        put_escaped(out, o.title);
+        fputs("</b>>", out);
+    }
+    fputs("];\n  node [shape=plaintext, fontname=\"Helvetica\", fontsize=11];\n"
+          "  edge [color=\"#555555\", arrowsize=0.7, fontname=\"Helvetica\", fontsize=9, fontcolor=\"#555555\"];\n",
+          out);
+    for (size_t i = 0; i < t->nnodes; i++) {
+        const tg_node *n = tg__node_at(t, i);
+        fprintf(out,
+                "  n%zu [label=<<table border=\"1\" cellborder=\"0\" cellspacing=\"0\" "
+                "cellpadding=\"3\" bgcolor=\"%s\">",
+                i, n->op ? "white" : "#f3f3f3");
+        const char *name = o.name ? o.name(n, o.ctx) : NULL;
+        if (name && *name) {
+            fputs("<tr><td><b>", out);
+            put_escaped(out, name);
+            fputs("</b></td></tr>", out);
+        }
+        fputs("<tr><td>", out);
+        put_escaped(out, kind(n));
+        fputs("</td></tr>", out);
+        if (n->ndim || !tg__f64(n)) {
+            char s[64];
+            fprintf(out, "<tr><td>%s %s</td></tr>", tg__shape_str(n, s),
+                    tg__f64(n) ? "float64" : "float32");
+        }
+        fputs("<tr><td><font color=\"" VALUE_COLOR "\">value ", out);
+        put_values(out, n, false, max);
+        fputs("</font></td></tr>", out);
+        if (n->grad) {
+            fputs("<tr><td><font color=\"" GRAD_COLOR "\">grad ", out);
+            put_values(out, n, true, max);
+            fputs("</font></td></tr>", out);
+        }
+        fputs("</table>>];\n", out);
+    }
+    for (size_t i = 0; i < t->nnodes; i++) {
+        const tg_node *n = tg__node_at(t, i);
+        int arity = tg_node_arity(n);
+        for (int k = 0; k < arity; k++) {
+            fprintf(out, "  n%u -> n%zu", (unsigned)n->in[k]->id, i);
+            if (arity == 2) fprintf(out, " [label=\"%c\"]", k ? 'b' : 'a');
+            fputs(";\n", out);
+        }
+    }
+    fputs("}\n", out);
+    return fflush(out) || ferror(out) ? TG_ERR_IO : TG_OK;
+}
