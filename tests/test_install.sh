@@ -9,10 +9,20 @@
 # then moves the whole prefix elsewhere and does it all again: the package
 # files must not remember where they were installed. Each program must print
 # f = -12, df/dx = -4, df/dy = -4, df/dz = 3.
+#
+# The consumers are compiled with the build's own compiler, and with its
+# sanitizer flags when it was configured with TG_SANITIZE=ON (an instrumented
+# library needs an instrumented program).
 set -euo pipefail
 : "${TG_BUILD_DIR:?TG_BUILD_DIR must name the build directory}"
 : "${TG_SOURCE_DIR:=$(cd "$(dirname "$0")/.." && pwd)}"
-cc=${CC:-cc}
+cache=$TG_BUILD_DIR/CMakeCache.txt
+cc=$(sed -n 's/^CMAKE_C_COMPILER:[A-Z]*=//p' "$cache" 2>/dev/null)
+cc=${cc:-${CC:-cc}}
+san=""
+if grep -q '^TG_SANITIZE:BOOL=ON$' "$cache" 2>/dev/null; then
+    san="-fsanitize=address,undefined -fno-omit-frame-pointer"
+fi
 for tool in cmake pkg-config "$cc"; do
     if ! command -v "$tool" >/dev/null; then
         echo "SKIP: $tool is not installed"
@@ -62,7 +72,8 @@ add_executable(expression_static "$example")
 target_link_libraries(expression_static PRIVATE tapegrad::tapegrad_static)
 EOF
     if ! cmake -S "$dir/src" -B "$dir/build" -DCMAKE_PREFIX_PATH="$prefix" \
-        -DCMAKE_C_COMPILER="$(command -v "$cc")" >"$dir/configure.log" 2>&1 ||
+        -DCMAKE_C_COMPILER="$(command -v "$cc")" -DCMAKE_C_FLAGS="$san" \
+        -DCMAKE_EXE_LINKER_FLAGS="$san" >"$dir/configure.log" 2>&1 ||
         ! cmake --build "$dir/build" >"$dir/build.log" 2>&1; then
         echo "FAIL: $label: the CMake consumer did not build:"
         cat "$dir/configure.log" "$dir/build.log" 2>/dev/null | sed 's/^/    /'
@@ -96,7 +107,7 @@ EOF
     *) echo "FAIL: $label: pkg-config's libdir is '$libdir', not under $prefix"; fail=1 ;;
     esac
     # shellcheck disable=SC2086 # the flags are word lists
-    if $cc $cflags "$example" -o "$dir/expression_pc" $libs -Wl,-rpath,"$libdir" \
+    if $cc $san $cflags "$example" -o "$dir/expression_pc" $libs -Wl,-rpath,"$libdir" \
         >"$dir/pc.log" 2>&1; then
         check "$label: pkg-config, shared" "$dir/expression_pc"
     else
@@ -106,7 +117,7 @@ EOF
     fi
     # The static archive, with the private dependencies pkg-config lists.
     # shellcheck disable=SC2086
-    if $cc $cflags "$example" -o "$dir/expression_pc_static" \
+    if $cc $san $cflags "$example" -o "$dir/expression_pc_static" \
         ${slibs/-ltapegrad/-l:libtapegrad.a} >"$dir/pcs.log" 2>&1; then
         check "$label: pkg-config --static, libtapegrad.a" "$dir/expression_pc_static"
     else
