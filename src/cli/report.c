@@ -104,7 +104,7 @@ static void quoted(FILE *f, const char *s) {
     fputc('\'', f);
 }
 
-int tg_plot(const char *csv, const char *png) {
+int tg_plot(const char *csv, const char *png, int epochs) {
     if (!tg_cli_have_program("gnuplot")) {
         fprintf(stderr,
                 "tapegrad train: --plot: gnuplot is not installed, so %s was not drawn "
@@ -119,13 +119,15 @@ int tg_plot(const char *csv, const char *png) {
     }
     fprintf(g, "set terminal pngcairo size 1000,420 noenhanced\nset output ");
     quoted(g, png);
+    /* Whole epochs on the x axis, about ten tics at most. */
     fprintf(g,
             "\nset datafile separator ','\nset key autotitle columnhead\n"
-            "set multiplot layout 1,2\nset xlabel 'epoch'\nset grid\n"
-            "set title 'loss'\nplot ");
+            "set multiplot layout 1,2\nset xlabel 'epoch'\nset grid\nset xtics %d\n"
+            "set title 'loss'\nplot ",
+            epochs > 10 ? (epochs + 9) / 10 : 1);
     quoted(g, csv);
     fprintf(g, " using 1:2 with linespoints title 'train', '' using 1:3 with linespoints "
-               "title 'test'\nset title 'test accuracy'\nplot ");
+               "title 'test'\nset title 'test accuracy'\nset key bottom right\nplot ");
     quoted(g, csv);
     fprintf(g, " using 1:4 with linespoints title 'test accuracy'\nunset multiplot\n"
                "set output\n");

@@ -43,8 +43,8 @@ int tg_cli_blas_threads(int n);
 /* Whether an executable called name is on PATH. */
 bool tg_cli_have_program(const char *name);
 
-/* Draws the loss and accuracy curves of the CSV log csv into png with
- * gnuplot. Returns 0, or -1 after printing why to stderr. */
-int tg_plot(const char *csv, const char *png);
+/* Draws the loss and accuracy curves of the CSV log csv (epochs rows) into
+ * png with gnuplot. Returns 0, or -1 after printing why to stderr. */
+int tg_plot(const char *csv, const char *png, int epochs);
 
 #endif

@@ -418,7 +418,7 @@ int tg_cli_train(int argc, char **argv) {
         log = NULL;
         if (bad && o.log) fprintf(stderr, "tapegrad train: --log %s: write error\n", o.log);
     }
-    if (o.plot && log_path) tg_plot(log_path, o.plot);
+    if (o.plot && log_path && o.epochs > 0) tg_plot(log_path, o.plot, (int)o.epochs);
     if (log_path == tmp_log) unlink(tmp_log);
     if (o.save) {
         char meta[512];
