@@ -78,9 +78,12 @@ int tg__registry_init(void) {
 }
 
 int tg_op_register(const tg_op *op) {
-    tg__registry_init();
+    /* The built-ins come first: a user op added while they could not be
+     * indexed would take a built-in's name and index. */
+    int rc = tg__registry_init();
+    if (rc) return rc;
     pthread_mutex_lock(&lock);
-    int rc = add(op);
+    rc = add(op);
     pthread_mutex_unlock(&lock);
     return rc;
 }
