@@ -6,6 +6,7 @@
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -39,28 +40,29 @@ static tg_node *tensor2(tg_tape *t, int64_t r, int64_t c) {
 /* Passes allocations through to the C library until `left` reaches 0, then
  * fails every one; frees always pass through, so tapes created under it may
  * be freed after tg_set_allocator(NULL). */
-static struct {
-    long left;
-    long failed;
+static struct budget {
+    long left;   /* allocations that will still succeed */
+    long only;   /* when > 0: fail only this one (counting from 1), not the rest */
+    long calls;  /* allocations asked for */
+    long failed; /* allocations refused */
 } budget;
 
+static bool refuse(void) {
+    budget.calls++;
+    bool no = budget.only > 0 ? budget.calls == budget.only : budget.left <= 0;
+    if (no)
+        budget.failed++;
+    else
+        budget.left--;
+    return no;
+}
 static void *fail_malloc(size_t n, void *ctx) {
     (void)ctx;
-    if (budget.left <= 0) {
-        budget.failed++;
-        return NULL;
-    }
-    budget.left--;
-    return malloc(n);
+    return refuse() ? NULL : malloc(n);
 }
 static void *fail_realloc(void *p, size_t n, void *ctx) {
     (void)ctx;
-    if (budget.left <= 0) {
-        budget.failed++;
-        return NULL;
-    }
-    budget.left--;
-    return realloc(p, n);
+    return refuse() ? NULL : realloc(p, n);
 }
 static void pass_free(void *p, void *ctx) {
     (void)ctx;
@@ -68,21 +70,45 @@ static void pass_free(void *p, void *ctx) {
 }
 static const tg_allocator failing = {fail_malloc, fail_realloc, pass_free, NULL};
 
+/* A user op: y = 3 x. */
+static void triple_forward(tg_node *n) {
+    const double *x = tg_value(tg_node_input(n, 0));
+    double *y = tg_value(n);
+    for (int64_t i = 0; i < tg_numel(n); i++) y[i] = 3 * x[i];
+}
+static void triple_backward(tg_node *n) {
+    double *gx = tg_grad(tg_node_input(n, 0));
+    const double *g = tg_grad(n);
+    if (gx)
+        for (int64_t i = 0; i < tg_numel(n); i++) gx[i] += 3 * g[i];
+}
+
 /* Runs first, before anything else touches the library: an allocation
  * failure during the library's first use (the op registry is set up then)
  * must not leave it broken for the rest of the process. */
 static void test_nomem_on_first_use(void **state) {
     (void)state;
-    budget.left = 0;
-    budget.failed = 0;
+    budget = (struct budget){0};
     tg_set_allocator(&failing);
     tg_tape *t = tg_tape_new();
     tg_set_allocator(NULL);
     assert_null(t);
     assert_true(budget.failed > 0);
+    /* A user op registered while the built-ins could not be indexed (the
+     * second allocation fails, later ones would not) must not take a
+     * built-in's name and index. */
+    static const tg_op fake_add = {"add", 2, NULL, triple_forward, triple_backward};
+    budget = (struct budget){.left = 1L << 30, .only = 2};
+    tg_set_allocator(&failing);
+    int rc = tg_op_register(&fake_add);
+    tg_set_allocator(NULL);
+    assert_int_equal(rc, TG_ERR_NOMEM);
+    assert_int_equal(budget.failed, 1);
     t = tg_tape_new();
     assert_non_null(t);
     assert_true(tg_op_find("matmul") != NULL);
+    assert_true(tg_op_find("add") != &fake_add);
+    assert_ptr_equal(tg_op_at(0), tg_op_find("add"));
     assert_true(tg_op_count() > 20);
     tg_node *f = tg_mul(tg_add(tg_scalar(t, -2), tg_scalar(t, 5)), tg_scalar(t, -4));
     assert_true(tg_value_scalar(f) == -12);
@@ -127,14 +153,13 @@ static int workload(void) {
  * TG_ERR_NOMEM (or tg_tape_new() == NULL), never in a crash or a leak. */
 static void test_nomem(void **state) {
     (void)state;
-    budget.left = 1L << 30;
+    budget = (struct budget){.left = 1L << 30};
     tg_set_allocator(&failing);
     assert_int_equal(workload(), TG_OK);
-    long total = (1L << 30) - budget.left;
+    long total = budget.calls;
     assert_true(total > 4);
     for (long n = 0; n < total; n++) {
-        budget.left = n;
-        budget.failed = 0;
+        budget = (struct budget){.left = n};
         int rc = workload();
         assert_int_equal(rc, TG_ERR_NOMEM);
         assert_true(budget.failed > 0);
@@ -394,19 +419,6 @@ static void test_unknown_op(void **state) {
     assert_null(tg_op_at(-1));
     assert_null(tg_op_at(tg_op_count()));
     tg_tape_free(t);
-}
-
-/* A user op: y = 3 x. */
-static void triple_forward(tg_node *n) {
-    const double *x = tg_value(tg_node_input(n, 0));
-    double *y = tg_value(n);
-    for (int64_t i = 0; i < tg_numel(n); i++) y[i] = 3 * x[i];
-}
-static void triple_backward(tg_node *n) {
-    double *gx = tg_grad(tg_node_input(n, 0));
-    const double *g = tg_grad(n);
-    if (gx)
-        for (int64_t i = 0; i < tg_numel(n); i++) gx[i] += 3 * g[i];
 }
 
 static void test_register_duplicate(void **state) {
