@@ -58,17 +58,19 @@ const tg_op tg_reduce_ops[] = {
 };
 const int tg_reduce_count = R_COUNT;
 
-static tg_node *reduce(int op, tg_node *a, int axis) {
+/* all: over every element; else along axis, which is checked (so that a
+ * caller's axis equal to TG_AXIS_ALL, -128, is refused, not taken as "all"). */
+static tg_node *reduce(int op, tg_node *a, bool all, int axis) {
     const tg_op *o = &tg_reduce_ops[op];
-    if (axis != TG_AXIS_ALL && (axis = tg__axis(a, axis, o->name)) < 0)
-        return a ? &a->tape->poison : NULL;
+    if (all) return tg__apply(o, a, NULL, TG_AXIS_ALL);
+    if ((axis = tg__axis(a, axis, o->name)) < 0) return a ? &a->tape->poison : NULL;
     return tg__apply(o, a, NULL, axis);
 }
 
-tg_node *tg_sum(tg_node *a) { return reduce(R_SUM, a, TG_AXIS_ALL); }
-tg_node *tg_mean(tg_node *a) { return reduce(R_MEAN, a, TG_AXIS_ALL); }
-tg_node *tg_sum_axis(tg_node *a, int axis) { return reduce(R_SUM, a, axis); }
-tg_node *tg_mean_axis(tg_node *a, int axis) { return reduce(R_MEAN, a, axis); }
+tg_node *tg_sum(tg_node *a) { return reduce(R_SUM, a, true, 0); }
+tg_node *tg_mean(tg_node *a) { return reduce(R_MEAN, a, true, 0); }
+tg_node *tg_sum_axis(tg_node *a, int axis) { return reduce(R_SUM, a, false, axis); }
+tg_node *tg_mean_axis(tg_node *a, int axis) { return reduce(R_MEAN, a, false, axis); }
 
 #else /* kernel pass, once per dtype */
 
