@@ -212,6 +212,33 @@ static void parsed_free(parsed *f) {
     tg__free(f->rec);
 }
 
+/* Checks the magic number and the declared size in the first bytes of fd,
+ * so that a big file that is not a model, or not the size its header
+ * claims, is refused before a buffer of its size is allocated. */
+static int check_head(int fd, const char *path, uint64_t size, tg_error *err) {
+    unsigned char h[HEADER_BYTES];
+    size_t have = 0;
+    while (have < sizeof h) {
+        ssize_t k = pread(fd, h + have, sizeof h - have, (off_t)have);
+        if (k < 0 && errno == EINTR) continue;
+        if (k < 0) return tg__err(err, TG_ERR_IO, "%s: read error: %s", path, strerror(errno));
+        if (k == 0) break;
+        have += (size_t)k;
+    }
+    if (have < sizeof MAGIC || memcmp(h, MAGIC, sizeof MAGIC))
+        return tg__err(err, TG_ERR_FORMAT, "%s: not a tapegrad model file (bad magic number)",
+                       path);
+    if (have < sizeof h) return TG_OK; /* parse() reports the short file */
+    uint64_t declared = get64(h + 24);
+    if (declared > size)
+        return tg__err(err, TG_ERR_FORMAT, "%s: truncated: %llu of %llu bytes", path,
+                       (unsigned long long)size, (unsigned long long)declared);
+    if (declared < size)
+        return tg__err(err, TG_ERR_FORMAT, "%s: corrupt: %llu bytes where the header says %llu",
+                       path, (unsigned long long)size, (unsigned long long)declared);
+    return TG_OK;
+}
+
 /* Reads path whole into f->buf; *size gets its length. */
 static int slurp(const char *path, parsed *f, size_t *size, tg_error *err) {
     int fd = open(path, O_RDONLY);
@@ -229,6 +256,8 @@ static int slurp(const char *path, parsed *f, size_t *size, tg_error *err) {
     } else if ((uint64_t)st.st_size > MAX_FILE_BYTES) {
         rc = tg__err(err, TG_ERR_FORMAT, "%s: %lld bytes is too large for a model file", path,
                      (long long)st.st_size);
+    } else if ((rc = check_head(fd, path, (uint64_t)st.st_size, err))) {
+        /* not a model, or not the size it claims: refused before allocating */
     } else if (!(f->buf = tg__malloc((size_t)st.st_size))) {
         rc = tg__err(err, TG_ERR_NOMEM, "%s: out of memory for %lld bytes", path,
                      (long long)st.st_size);
