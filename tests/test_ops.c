@@ -21,6 +21,9 @@
  *    divisors with |b| >= 0.5. The run prints the worst relative error it
  *    saw (about 1e-10 on these inputs).
  *
+ *    The float32 variant of each case must give the float64 gradient to
+ *    1e-4 of the largest gradient component (float32 accuracy).
+ *
  * 2. Forward values against hand-written formulas, including the numerically
  *    delicate points (sigmoid at +-800, log(0), softmax of large logits), in
  *    both dtypes. This table too must cover every registered op.
@@ -255,6 +258,40 @@ static tg_node *build_case(tg_tape *t, const gcase *c, double *const vals[2], bo
     return y;
 }
 
+/* The float32 kernels come from the same source as the float64 ones; their
+ * gradients must agree with the float64 gradients g64 of the same case at
+ * the same point (inputs rounded to float) to float32 accuracy. */
+#define F32_RTOL 1e-4
+static void check_float32(tg_tape *t, const gcase *c, double *const vals[2], const double *w,
+                          tg_node *const g64[2]) {
+    tg_tape_reset(t);
+    tg_node *in[2];
+    for (int k = 0; k < c->nin; k++) {
+        in[k] = tg_tensor(t, TG_F32, c->ndim[k], c->shape[k], NULL);
+        float *v = tg_value(in[k]);
+        for (int64_t i = 0; i < tg_numel(in[k]); i++) v[i] = (float)vals[k][i];
+    }
+    tg_node *y = c->build(in, c->p);
+    if (tg_status(t)) fail_msg("%s: float32 case failed: %s", c->op, tg_status_message(t));
+    assert_int_equal(tg_node_dtype(y), TG_F32);
+    int64_t m = tg_numel(y);
+    float *wf = malloc((size_t)m * sizeof(float));
+    for (int64_t i = 0; i < m; i++) wf[i] = (float)w[i];
+    assert_int_equal(tg_backward_seeded(y, wf), TG_OK);
+    free(wf);
+    for (int k = 0; k < c->nin; k++) {
+        double gmax = 1;
+        for (int64_t i = 0; i < tg_numel(in[k]); i++) gmax = fmax(gmax, fabs(tg_grad_at(g64[k], i)));
+        for (int64_t i = 0; i < tg_numel(in[k]); i++) {
+            double g32 = tg_grad_at(in[k], i), g = tg_grad_at(g64[k], i);
+            if (!(fabs(g32 - g) <= F32_RTOL * gmax))
+                fail_msg("%s (case %zu): float32 gradient of input %d element %lld is %.9g, "
+                         "float64 gives %.17g",
+                         c->op, (size_t)(c - cases), k, (long long)i, g32, g);
+        }
+    }
+}
+
 /* L = sum_i w_i y_i of case c at vals, on a scratch tape. */
 static double projection(tg_tape *t, const gcase *c, double *const vals[2], const double *w) {
     tg_node *in[2];
@@ -293,6 +330,7 @@ static void check_point(const gcase *c, tg_tape *t, tg_tape *scratch) {
     double *w = malloc((size_t)m * sizeof(double));
     for (int64_t i = 0; i < m; i++) w[i] = 2 * uniform() - 1;
     assert_int_equal(tg_backward_seeded(y, w), TG_OK);
+    check_float32(scratch, c, vals, w, in);
 
     for (int k = 0; k < c->nin; k++) {
         for (int64_t i = 0; i < n[k]; i++) {
