@@ -262,6 +262,49 @@ static void test_unreached(void **state) {
     tg_tape_free(t);
 }
 
+/* An identity op that counts how often its backward rule runs. */
+static int probe_backward_calls;
+static void probe_forward(tg_node *n) {
+    *(double *)tg_value(n) = *(const double *)tg_value(tg_node_input(n, 0));
+}
+static void probe_backward(tg_node *n) {
+    probe_backward_calls++;
+    double *gx = tg_grad(tg_node_input(n, 0));
+    if (gx) *gx += *(const double *)tg_grad(n);
+}
+static const tg_op probe = {"tape_test_probe", 1, NULL, probe_forward, probe_backward};
+
+/* The sweep runs the backward rule of exactly the nodes on a path from a
+ * leaf that wants a gradient to the output, each once. */
+static void test_sweep_visits_only_paths(void **state) {
+    (void)state;
+    assert_int_equal(tg_op_register(&probe), TG_OK);
+    tg_tape *t = tg_tape_new();
+    tg_node *x = tg_scalar(t, 2), *w = tg_scalar(t, 3), *c = tg_const(t, 4);
+    tg_node *px = tg_apply(&probe, x, NULL);  /* on the path, used twice below */
+    tg_node *pw = tg_apply(&probe, w, NULL);  /* wants a gradient, not used by f */
+    tg_node *pc = tg_apply(&probe, c, NULL);  /* used by f, wants no gradient */
+    tg_node *f = tg_mul(tg_mul(px, px), pc);  /* 4 x^2 */
+    tg_node *after = tg_apply(&probe, f, NULL); /* after the output */
+    assert_int_equal(tg_status(t), TG_OK);
+    assert_false(tg_requires_grad(pc));
+    probe_backward_calls = 0;
+    assert_int_equal(tg_backward(f), TG_OK);
+    assert_int_equal(probe_backward_calls, 1); /* px only */
+    assert_true(tg_grad_scalar(x) == 16);
+    assert_null(tg_grad(pw));
+    assert_null(tg_grad(w));
+    assert_null(tg_grad(pc));
+    assert_null(tg_grad(after));
+    /* From the last node, the probe after f joins the path. */
+    tg_zero_grad(t);
+    probe_backward_calls = 0;
+    assert_int_equal(tg_backward(after), TG_OK);
+    assert_int_equal(probe_backward_calls, 2);
+    assert_true(tg_grad_scalar(x) == 16);
+    tg_tape_free(t);
+}
+
 /* float32 tensors go through the same ops and the same sweep. */
 static void test_float32(void **state) {
     (void)state;
@@ -370,6 +413,7 @@ int main(void) {
         cmocka_unit_test(test_view_buffers),
         cmocka_unit_test(test_poison),
         cmocka_unit_test(test_unreached),
+        cmocka_unit_test(test_sweep_visits_only_paths),
         cmocka_unit_test(test_float32),
         cmocka_unit_test(test_interior_backward),
         cmocka_unit_test(test_seeded),
