@@ -132,7 +132,7 @@ tg_node *tg_reshape(tg_node *a, int ndim, const int64_t *shape) {
         if (shape[i] == -1 && infer < 0)
             infer = i;
         else if (shape[i] >= 1 && shape[i] <= TG_MAX_NUMEL)
-            known *= shape[i] <= TG_MAX_NUMEL / known ? shape[i] : TG_MAX_NUMEL + 1;
+            known = shape[i] <= TG_MAX_NUMEL / known ? known * shape[i] : TG_MAX_NUMEL + 1;
     }
     if (infer >= 0) want[infer] = known <= numel && numel % known == 0 ? numel / known : 0;
     return tg__apply_as(&tg_linalg_ops[L_RESHAPE], a, NULL, 0, ndim, ndim ? want : NULL);
