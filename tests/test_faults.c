@@ -1,0 +1,471 @@
+/*
+ * Allocation-failure injection. Every heap allocation of the library goes
+ * through tg_set_allocator()'s functions; this test installs one that fails
+ * the k-th allocation (malloc or realloc) of a scenario, and runs the
+ * scenario for k = 1, 2, ... until a run makes fewer than k allocations, so
+ * that every allocation the scenario reaches fails once. Each run must end
+ * in a clean error (TG_ERR_NOMEM on the tape or in tg_error, or NULL from a
+ * constructor), never a crash, and free everything: the allocator counts
+ * live blocks and the count must return to where it was (LeakSanitizer and
+ * valgrind check the same in tests/run). A run without an injected failure
+ * must give exactly the reference results.
+ *
+ * Scenarios:
+ *   registry  the library's first use: indexing the built-in ops;
+ *   core      a 2-layer MLP of tg_tensor / tg_input leaves, forward,
+ *             backward, three replay steps, a reset and a float32 rebuild,
+ *             and a 75,000-node scalar chain (the tape's chunk table grows);
+ *   nn        a parameter store and MLP, optimiser, dataset, trainer, one
+ *             epoch with a short last batch, evaluation, an atomic
+ *             checkpoint save (over an existing file, which must survive a
+ *             failed save intact), tg_checkpoint_read and _load.
+ * The number of allocations (k values) and of distinct allocation call
+ * stacks each scenario reached is printed.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <dirent.h>
+#include <execinfo.h>
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "tapegrad.h"
+
+/* ------------------------------------------------------------ allocator -- */
+
+static long count;   /* allocations attempted since the scenario started */
+static long fail_at; /* the count that fails; 0: none */
+static long failed;  /* failures injected in this run */
+static long live;    /* blocks handed out and not freed */
+
+/* Distinct call stacks of allocations (a few frames above the allocator). */
+#define MAX_STACKS 1024
+static uintptr_t stacks[MAX_STACKS];
+static int nstacks;
+static bool track_stacks;
+
+static void note_stack(void) {
+    void *frames[6];
+    int n = backtrace(frames, 6);
+    uintptr_t h = 1469598103934665603u;
+    for (int i = 2; i < n; i++) h = (h ^ (uintptr_t)frames[i]) * 1099511628211u;
+    for (int i = 0; i < nstacks; i++)
+        if (stacks[i] == h) return;
+    if (nstacks < MAX_STACKS) stacks[nstacks++] = h;
+}
+
+static bool inject(void) {
+    count++;
+    if (track_stacks) note_stack();
+    if (count == fail_at) {
+        failed++;
+        return true;
+    }
+    return false;
+}
+
+static void *f_malloc(size_t n, void *ctx) {
+    (void)ctx;
+    if (inject()) return NULL;
+    void *p = malloc(n);
+    if (p) live++;
+    return p;
+}
+
+static void *f_realloc(void *p, size_t n, void *ctx) {
+    (void)ctx;
+    if (inject()) return NULL;
+    void *q = realloc(p, n);
+    if (q && !p) live++;
+    return q;
+}
+
+static void f_free(void *p, void *ctx) {
+    (void)ctx;
+    if (p) live--;
+    free(p);
+}
+
+/* Starts a run that fails allocation k (0: none). */
+static void arm(long k) {
+    count = 0;
+    failed = 0;
+    fail_at = k;
+}
+
+static void disarm(void) { fail_at = 0; }
+
+/* ------------------------------------------------------------- registry -- */
+
+static void test_registry(void **state) {
+    (void)state;
+    /* Must run first: nothing has used the library yet. */
+    long k, lives[64];
+    int nulls = 0;
+    track_stacks = true;
+    nstacks = 0;
+    for (k = 1; k < 64; k++) {
+        arm(k);
+        tg_tape *t = tg_tape_new();
+        long made = count;
+        disarm();
+        if (t) {
+            assert_int_equal(failed, 0); /* a failure must not go unnoticed */
+            tg_tape_free(t);
+        } else {
+            assert_int_equal(failed, 1);
+            nulls++;
+        }
+        lives[k] = live;
+        if (made < k) break;
+    }
+    assert_true(k < 64);
+    /* What the registry keeps for the process is allocated once; a failed
+     * start keeps nothing or exactly that (when the tape itself failed). */
+    long kept = live;
+    for (long j = 1; j <= k; j++) assert_true(lives[j] == 0 || lives[j] == kept);
+    /* The library works after the failed starts. */
+    tg_tape *t = tg_tape_new();
+    tg_node *x = tg_scalar(t, 3);
+    assert_int_equal(tg_backward(tg_mul(x, x)), TG_OK);
+    assert_true(tg_grad_scalar(x) == 6);
+    tg_tape_free(t);
+    assert_int_equal(live, kept);
+    printf("faults: registry: %ld allocations, k = 1..%ld tried (%d runs gave NULL), "
+           "%d distinct call stacks\n",
+           k - 1, k, nulls, nstacks);
+    track_stacks = false;
+}
+
+/* ----------------------------------------------------------------- core -- */
+
+enum { B = 8, I = 5, H = 7, O = 3, CHAIN = 25000 };
+
+typedef struct core_result {
+    bool created;
+    int status[3];     /* per phase: MLP f64 + replay, f32 rebuild, chain */
+    long first[3];     /* allocation count at the start of each phase */
+    double loss[3], grad[3];
+    char message[3][256];
+} core_result;
+
+static void fill(double *d, size_t n, double scale, unsigned seed) {
+    for (size_t i = 0; i < n; i++) d[i] = scale * sin(1.0 + (double)(i * 7 + seed));
+}
+
+/* Builds the MLP on t in dtype dt; returns the loss node. */
+static tg_node *build_mlp(tg_tape *t, tg_dtype dt, tg_node **X, tg_node **W1) {
+    double x[B * I], y[B * O], w1[I * H], b1[H], w2[H * O], b2[O];
+    fill(x, B * I, 2, 1), fill(y, B * O, 0.5, 2), fill(w1, I * H, 0.7, 3);
+    fill(b1, H, 0.1, 4), fill(w2, H * O, 0.7, 5), fill(b2, O, 0.1, 6);
+    float fx[B * I], fy[B * O], fw1[I * H], fb1[H], fw2[H * O], fb2[O];
+    double *src[6] = {x, y, w1, b1, w2, b2};
+    float *dst[6] = {fx, fy, fw1, fb1, fw2, fb2};
+    const size_t len[6] = {B * I, B * O, I * H, H, H * O, O};
+    for (int a = 0; a < 6; a++)
+        for (size_t i = 0; i < len[a]; i++) dst[a][i] = (float)src[a][i];
+    bool f = dt == TG_F64;
+    const int64_t sx[2] = {B, I}, sy[2] = {B, O}, sw1[2] = {I, H}, sb1[1] = {H},
+                  sw2[2] = {H, O}, sb2[1] = {O};
+    *X = tg_input(t, dt, 2, sx, f ? (void *)x : (void *)fx);
+    tg_node *Y = tg_input(t, dt, 2, sy, f ? (void *)y : (void *)fy);
+    *W1 = tg_tensor(t, dt, 2, sw1, f ? (void *)w1 : (void *)fw1);
+    tg_node *B1 = tg_tensor(t, dt, 1, sb1, f ? (void *)b1 : (void *)fb1);
+    tg_node *W2 = tg_tensor(t, dt, 2, sw2, f ? (void *)w2 : (void *)fw2);
+    tg_node *B2 = tg_tensor(t, dt, 1, sb2, f ? (void *)b2 : (void *)fb2);
+    tg_node *h = tg_sigmoid(tg_add(tg_matmul(*X, *W1), B1));
+    tg_node *o = tg_add(tg_matmul(h, W2), B2);
+    return tg_add(tg_mse(tg_sigmoid(o), Y),
+                  tg_add(tg_softmax_xent(o, Y), tg_scale(tg_sum(tg_mul(W2, W2)), 1e-3)));
+}
+
+static void core_scenario(core_result *r) {
+    memset(r, 0, sizeof *r);
+    tg_tape *t = tg_tape_new();
+    if (!t) return;
+    r->created = true;
+    tg_node *X, *W1, *loss;
+
+    /* Phase 0: float64 MLP, backward, three replay steps. */
+    r->first[0] = count;
+    loss = build_mlp(t, TG_F64, &X, &W1);
+    tg_backward(loss);
+    for (int step = 0; step < 3; step++) {
+        if (tg_numel(X) == B * I) { /* never write B * I values into the poison node */
+            double *xv = tg_value(X);
+            for (int i = 0; i < B * I; i++) xv[i] *= 0.9;
+        }
+        tg_forward(t);
+        tg_zero_grad(t);
+        tg_backward(loss);
+    }
+    r->status[0] = tg_status(t);
+    r->loss[0] = tg_value_scalar(loss);
+    r->grad[0] = tg_grad_at(W1, 3);
+    snprintf(r->message[0], sizeof r->message[0], "%s", tg_status_message(t));
+
+    /* Phase 1: define-by-run: reset (the status too) and rebuild in float32. */
+    tg_tape_reset(t);
+    r->first[1] = count;
+    loss = build_mlp(t, TG_F32, &X, &W1);
+    tg_backward(loss);
+    r->status[1] = tg_status(t);
+    r->loss[1] = tg_value_scalar(loss);
+    r->grad[1] = tg_grad_at(W1, 3);
+    snprintf(r->message[1], sizeof r->message[1], "%s", tg_status_message(t));
+
+    /* Phase 2: a long scalar chain, past 16 node chunks. */
+    tg_tape_reset(t);
+    r->first[2] = count;
+    tg_node *x = tg_scalar(t, 0.5), *s = x;
+    for (int i = 1; i < CHAIN; i++) s = tg_add(tg_mul(s, tg_const(t, 0.5)), x);
+    tg_backward(s);
+    r->status[2] = tg_status(t);
+    r->loss[2] = tg_value_scalar(s);
+    r->grad[2] = tg_grad_scalar(x);
+    snprintf(r->message[2], sizeof r->message[2], "%s", tg_status_message(t));
+    tg_tape_free(t);
+}
+
+static void test_core(void **state) {
+    (void)state;
+    core_result ref, r;
+    long base = live;
+    arm(0);
+    core_scenario(&ref);
+    long total = count;
+    for (int p = 0; p < 3; p++) {
+        if (ref.status[p]) fail_msg("reference phase %d: %s", p, ref.message[p]);
+        assert_true(isfinite(ref.loss[p]) && isfinite(ref.grad[p]) && ref.grad[p] != 0);
+    }
+    assert_int_equal(live, base);
+    assert_true(total > 5);
+
+    track_stacks = true;
+    nstacks = 0;
+    long k;
+    for (k = 1;; k++) {
+        arm(k);
+        core_scenario(&r);
+        long made = count;
+        disarm();
+        if (live != base) fail_msg("k = %ld: %ld blocks leaked", k, live - base);
+        if (made < k) { /* nothing failed: the reference results */
+            assert_int_equal(failed, 0);
+            assert_memory_equal(&r, &ref, sizeof r);
+            break;
+        }
+        assert_int_equal(failed, 1);
+        if (!r.created) {
+            assert_int_equal(k, 1); /* only the tape's own allocation gives NULL */
+            continue;
+        }
+        /* The phase in which allocation k happened reports it; the others
+         * are untouched (a reset clears the status and the next phase runs). */
+        int phase = k > r.first[2] ? 2 : k > r.first[1] ? 1 : 0;
+        for (int p = 0; p < 3; p++) {
+            if (p == phase) {
+                if (r.status[p] != TG_ERR_NOMEM || !strstr(r.message[p], "out of memory"))
+                    fail_msg("k = %ld, phase %d: status %s \"%s\"", k, p,
+                             tg_status_name(r.status[p]), r.message[p]);
+                assert_true(isnan(r.loss[p]) || r.loss[p] == ref.loss[p]);
+            } else {
+                if (r.status[p] != TG_OK)
+                    fail_msg("k = %ld (phase %d): phase %d failed: %s", k, phase, p, r.message[p]);
+                assert_true(r.loss[p] == ref.loss[p] && r.grad[p] == ref.grad[p]);
+            }
+        }
+    }
+    assert_int_equal(k, total + 1);
+    printf("faults: core: %ld allocations, k = 1..%ld tried, %d distinct call stacks\n", total, k,
+           nstacks);
+    track_stacks = false;
+}
+
+/* ------------------------------------------------------------------- nn -- */
+
+static char dir[256], model[300];
+
+static int setup_dir(void **state) {
+    (void)state;
+    const char *tmp = getenv("TMPDIR");
+    snprintf(dir, sizeof dir, "%s/tg_faults_XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    if (!mkdtemp(dir)) return -1;
+    snprintf(model, sizeof model, "%s/model.tgm", dir);
+    return 0;
+}
+
+static int remove_dir(void **state) {
+    (void)state;
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+static unsigned char *read_all(const char *path, size_t *n) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    unsigned char *b = malloc(1 << 20);
+    *n = b ? fread(b, 1, 1 << 20, f) : 0;
+    fclose(f);
+    return b;
+}
+
+static void write_all(const char *path, const unsigned char *b, size_t n) {
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(b, 1, n, f), n);
+    assert_int_equal(fclose(f), 0);
+}
+
+static int files_in_dir(void) {
+    DIR *d = opendir(dir);
+    int n = 0;
+    for (struct dirent *e; d && (e = readdir(d));) n += e->d_name[0] != '.';
+    if (d) closedir(d);
+    return n;
+}
+
+typedef struct nn_result {
+    int failed_call; /* 0: all succeeded; else the number of the call that failed */
+    int code;
+    char message[512];
+    double loss, accuracy, w0;
+    bool saved;
+} nn_result;
+
+#define NS 10 /* samples: batches of 4, 4 and a short 2 */
+
+static void nn_scenario(nn_result *r) {
+    memset(r, 0, sizeof *r);
+    tg_error e = {0};
+    int call = 0;
+    tg_params *ps = NULL, *ps2 = NULL;
+    tg_optim *opt = NULL;
+    tg_dataset *ds = NULL;
+    tg_trainer *tr = NULL;
+    tg_mlp m;
+    float x[NS * 4];
+    int32_t y[NS];
+    for (int i = 0; i < NS * 4; i++) x[i] = (float)sin(i * 0.7);
+    for (int i = 0; i < NS; i++) y[i] = i % 3;
+    tg_rng rng;
+    tg_rng_seed(&rng, 7);
+    tg_optim_config cfg = tg_optim_defaults(TG_OPT_ADAM);
+
+#define STEP(ok)                                                                           \
+    do {                                                                                   \
+        call++;                                                                            \
+        if (!(ok)) goto fail;                                                              \
+    } while (0)
+    STEP((ps = tg_params_new(TG_F32)) != NULL || (e.code = TG_ERR_NOMEM, 0));
+    STEP(tg_mlp_parse(&m, "4,6,3", TG_ACT_SIGMOID, TG_ACT_IDENTITY, &e) == TG_OK);
+    STEP(tg_mlp_init(ps, &m, TG_INIT_XAVIER, TG_INIT_ZERO, 11, &e) == TG_OK);
+    STEP((opt = tg_optim_new(ps, &cfg, &e)) != NULL);
+    STEP((ds = tg_dataset_new(NS, 4, 3, x, y, &e)) != NULL);
+    STEP((tr = tg_trainer_new(ps, &m, TG_LOSS_XENT, 4, opt, &e)) != NULL);
+    STEP(tg_trainer_epoch(tr, ds, &rng, &r->loss, NULL, NULL, &e) == TG_OK);
+    STEP(tg_evaluate(ps, &m, TG_LOSS_XENT, ds, &r->accuracy, NULL, NULL, &e) == TG_OK);
+    STEP(tg_checkpoint_save(ps, model, &e) == TG_OK);
+    r->saved = true;
+    STEP((ps2 = tg_checkpoint_read(model, &e)) != NULL);
+    STEP(tg_checkpoint_load(ps, model, &e) == TG_OK);
+    r->w0 = ((const float *)tg_params_value(ps2, 0))[0];
+    goto done;
+fail:
+    r->failed_call = call;
+    r->code = e.code;
+    snprintf(r->message, sizeof r->message, "%s", e.message);
+done:
+    tg_params_free(ps2);
+    tg_trainer_free(tr);
+    tg_dataset_free(ds);
+    tg_optim_free(opt);
+    tg_params_free(ps);
+#undef STEP
+}
+
+static void test_nn(void **state) {
+    (void)state;
+    long base = live;
+    /* The file a failed save must leave alone: a model saved beforehand. */
+    tg_params *old = tg_params_new(TG_F32);
+    tg_mlp m;
+    assert_int_equal(tg_mlp_parse(&m, "4,6,3", TG_ACT_SIGMOID, TG_ACT_IDENTITY, NULL), TG_OK);
+    assert_int_equal(tg_mlp_init(old, &m, TG_INIT_NORMAL, TG_INIT_NORMAL, 99, NULL), TG_OK);
+    assert_int_equal(tg_checkpoint_save(old, model, NULL), TG_OK);
+    tg_params_free(old);
+    size_t old_n, new_n;
+    unsigned char *old_bytes = read_all(model, &old_n), *new_bytes;
+    assert_non_null(old_bytes);
+
+    nn_result ref, r;
+    arm(0);
+    nn_scenario(&ref);
+    long total = count;
+    if (ref.failed_call) fail_msg("reference run: call %d: %s", ref.failed_call, ref.message);
+    assert_true(isfinite(ref.loss) && ref.accuracy >= 0);
+    assert_int_equal(live, base);
+    new_bytes = read_all(model, &new_n);
+    assert_non_null(new_bytes);
+
+    track_stacks = true;
+    nstacks = 0;
+    long k;
+    for (k = 1;; k++) {
+        write_all(model, old_bytes, old_n);
+        arm(k);
+        nn_scenario(&r);
+        long made = count;
+        disarm();
+        if (live != base) fail_msg("k = %ld: %ld blocks leaked", k, live - base);
+        if (made < k) {
+            assert_int_equal(failed, 0);
+            assert_int_equal(r.failed_call, 0);
+            assert_true(r.loss == ref.loss && r.accuracy == ref.accuracy && r.w0 == ref.w0);
+            break;
+        }
+        assert_int_equal(failed, 1);
+        if (!r.failed_call || r.code != TG_ERR_NOMEM)
+            fail_msg("k = %ld: call %d: code %s \"%s\"", k, r.failed_call,
+                     tg_status_name(r.code), r.message);
+        /* The model file is the old one or the new one, whole; no stray
+         * temporary file is left beside it. */
+        size_t n;
+        unsigned char *now = read_all(model, &n);
+        assert_non_null(now);
+        bool is_old = n == old_n && !memcmp(now, old_bytes, n);
+        bool is_new = n == new_n && !memcmp(now, new_bytes, n);
+        free(now);
+        if (r.saved ? !is_new : !is_old)
+            fail_msg("k = %ld: the model file is neither the %s model", k,
+                     r.saved ? "new" : "old");
+        assert_int_equal(files_in_dir(), 1);
+    }
+    assert_int_equal(k, total + 1);
+    printf("faults: nn: %ld allocations, k = 1..%ld tried, %d distinct call stacks\n", total, k,
+           nstacks);
+    track_stacks = false;
+    free(old_bytes);
+    free(new_bytes);
+}
+
+int main(void) {
+    static const tg_allocator failing = {f_malloc, f_realloc, f_free, NULL};
+    tg_set_allocator(&failing); /* before any tape, as required */
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_registry), /* first: the library's first use */
+        cmocka_unit_test(test_core),
+        cmocka_unit_test(test_nn),
+    };
+    return cmocka_run_group_tests(tests, setup_dir, remove_dir);
+}
