@@ -548,8 +548,8 @@ static int run_check(cmd *c, const tg_node *f) {
         die(c, "the check could not run: %s", rep.message);
         goto done;
     }
-    printf("%-*s  %-24s  %-24s  %-9s  %s\n", (int)width, "", "analytic (tape)",
-           "numeric (central diff.)", "abs error", "");
+    printf("%-*s  %-24s  %-24s  %s\n", (int)width, "", "analytic (tape)",
+           "numeric (central diff.)", "abs error");
     for (int i = 0; i < nv; i++) {
         const tg_gradcheck_elem *e = &entries[i];
         char name[96];

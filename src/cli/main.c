@@ -18,7 +18,13 @@ static void usage(FILE *f) {
     fprintf(f, "usage: tapegrad COMMAND [OPTIONS]\n\ncommands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
         fprintf(f, "  %-6s %s\n", commands[i].name, commands[i].summary);
-    fprintf(f, "\n'tapegrad COMMAND --help' describes a command.\n");
+    fprintf(f, "\n'tapegrad COMMAND --help' describes a command.\n"
+               "\nexamples:\n"
+               "  tapegrad grad '(x+y)*z' x=-2 y=5 z=-4       f and df/dx, df/dy, df/dz\n"
+               "  tapegrad grad --json 'sin(x)*y' x=1 y=2     the same as one JSON object\n"
+               "  tapegrad check 'sigmoid(w*x+b)' w=0.5 x=2 b=-1\n"
+               "                                              derivatives vs finite differences\n"
+               "  tapegrad grad --dot f.dot 'x*y' x=2 y=3     and a picture: dot -Tpng f.dot\n");
 }
 
 int main(int argc, char **argv) {
