@@ -634,6 +634,51 @@ static void test_curvature_is_not_a_kink(void **state) {
     assert_true(rep.evaluations > 1 + 2 * rep.elements);
 }
 
+/* Degenerate functions: the identity (the output is an input leaf), a
+ * constant, and 0-d inputs. */
+static tg_node *f_identity(tg_tape *t, tg_node *const *x, int n, void *c) {
+    (void)n, (void)c, (void)t;
+    return x[0];
+}
+static tg_node *f_constant(tg_tape *t, tg_node *const *x, int n, void *c) {
+    (void)x, (void)n, (void)c;
+    return tg_const(t, 3);
+}
+static tg_node *f_scalars(tg_tape *t, tg_node *const *x, int n, void *c) {
+    (void)n, (void)c, (void)t;
+    return tg_mul(tg_add(x[0], x[1]), x[2]);
+}
+
+static void test_degenerate_functions(void **state) {
+    (void)state;
+    double a[3] = {1, -2, 3};
+    tg_gradcheck_input in[3] = {{TG_F64, 1, {3}, a, 0}};
+    tg_gradcheck_report rep;
+    assert_int_equal(tg_gradcheck(f_identity, 1, in, NULL, NULL, &rep), TG_OK);
+    assert_true(rep.passed);
+    assert_int_equal(rep.checked, 9); /* the 3x3 identity, zeros included */
+    assert_true(rep.worst.abs_err < 1e-9);
+    assert_int_equal(tg_gradcheck(f_constant, 1, in, NULL, NULL, &rep), TG_OK);
+    assert_true(rep.passed);
+    assert_int_equal(rep.checked, 3);
+    assert_true(rep.max_abs_err == 0);
+    /* The seeds' circuit on three 0-d inputs. */
+    double x = -2, y = 5, z = -4;
+    tg_gradcheck_elem e[3];
+    tg_gradcheck_opts o = tg_gradcheck_defaults();
+    o.entries = e;
+    o.max_entries = 3;
+    in[0] = (tg_gradcheck_input){TG_F64, 0, {0}, &x, 0};
+    in[1] = (tg_gradcheck_input){TG_F64, 0, {0}, &y, 0};
+    in[2] = (tg_gradcheck_input){TG_F64, 0, {0}, &z, 0};
+    assert_int_equal(tg_gradcheck(f_scalars, 3, in, NULL, &o, &rep), TG_OK);
+    assert_true(rep.passed);
+    assert_true(rep.value == -12);
+    assert_true(e[0].analytic == -4 && e[1].analytic == -4 && e[2].analytic == 3);
+    assert_int_equal(e[2].input, 2);
+    assert_int_equal(e[2].index, 0);
+}
+
 /* ------------------------------------------------------ failing builds -- */
 
 static tg_node *f_null(tg_tape *t, tg_node *const *x, int n, void *c) {
@@ -839,6 +884,7 @@ int main(void) {
         cmocka_unit_test(test_kink_abs_tensor),
         cmocka_unit_test(test_kink_near_point),
         cmocka_unit_test(test_curvature_is_not_a_kink),
+        cmocka_unit_test(test_degenerate_functions),
         cmocka_unit_test(test_failing_callbacks),
         cmocka_unit_test(test_bad_arguments),
         cmocka_unit_test(test_gradcheck_fn),

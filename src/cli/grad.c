@@ -537,17 +537,17 @@ static int run_check(cmd *c, const tg_node *f) {
         size_t w = strlen(expr_env_name(c->env, i)) + 4;
         if (w > width) width = w;
     }
-    printf("f = %s\n", fmt_num(tg_value_scalar(f), b1, sizeof b1));
+    double value = tg_value_scalar(f);
     /* The parser's nodes now belong to gradcheck's tapes; only names stay valid. */
     c->gc.entries = entries;
     c->gc.max_entries = nv;
     check_ctx cc = {c->expr, c->env};
     tg_gradcheck_report rep;
     if (tg_gradcheck(build_expr, nv, in, &cc, &c->gc, &rep) != TG_OK) {
-        fflush(stdout);
         die(c, "the check could not run: %s", rep.message);
         goto done;
     }
+    printf("f = %s\n", fmt_num(value, b1, sizeof b1));
     printf("%-*s  %-24s  %-24s  %s\n", (int)width, "", "analytic (tape)",
            "numeric (central diff.)", "abs error");
     for (int i = 0; i < nv; i++) {
