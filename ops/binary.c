@@ -181,7 +181,9 @@ BINARY(add, a + b, 1, 1)
 BINARY(sub, a - b, 1, -1)
 BINARY(mul, a * b, b, a)
 BINARY(div, a / b, 1 / b, -y / b)
-/* d(a^b)/db = a^b log a is only formed when b wants a gradient. */
-BINARY(pow, pow(a, b), b * pow(a, b - 1), y * log(a))
+/* d(a^b)/db = a^b log a is only formed when b wants a gradient. a^0 is the
+ * constant 1 and 0^b (b > 0) the constant 0: their derivatives are 0, where
+ * the general formulas give 0 * inf = NaN. */
+BINARY(pow, pow(a, b), b == 0 ? 0 : b * pow(a, b - 1), a == 0 && b > 0 ? 0 : y * log(a))
 
 #endif
