@@ -143,6 +143,7 @@ static void test_order_and_precedence(void **state) {
         {"+x", {"x=-2.5"}, "f = -2.5\ndf/dx = 1\n"},
         {"relu(x) + abs(y)", {"x=0", "y=0"}, "f = 0\ndf/dx = 0\ndf/dy = 0\n"},
         {"x*1000", {"x=1"}, "f = 1000\ndf/dx = 1000\n"},
+        {"0e5 + 4.9e-324*x", {"x=1e-320"}, "f = 0\ndf/dx = 5e-324\n"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         result r = run("grad", cases[i].expr, cases[i].bind[0], cases[i].bind[1],
@@ -447,6 +448,8 @@ static void test_malformed(void **state) {
         {{"grad", "."}, "a number needs at least one digit", 1},
         {{"grad", "1e999"}, "too large for a double", 1},
         {{"grad", "x", "x=1e999"}, "out of range", 0},
+        {{"grad", "x", "x=1e-999"}, "out of range", 0},
+        {{"grad", "1e-400*x", "x=1"}, "too small for a double", 1},
         {{"grad", "sum(x)", "x=1"}, "sum: axis 0 is out of range for []", 1},
         {{"grad", "softmax(x)", "x=1"}, "softmax: axis 0 is out of range for []", 1},
         {{"grad", "matmul(x, x)", "x=1"}, "both operands must be 2-D", 1},

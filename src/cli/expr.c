@@ -165,6 +165,19 @@ long expr_scan_number(const char *s, int sign_ok, const char **why) {
     return i;
 }
 
+int expr_number_value(const char *s, size_t len, double *v) {
+    char small[64], *text = len < sizeof small ? small : malloc(len + 1);
+    if (!text) return 1;
+    memcpy(text, s, len);
+    text[len] = '\0';
+    *v = strtod(text, NULL);
+    if (text != small) free(text);
+    if (!isfinite(*v)) return 1;
+    bool nonzero = false;
+    for (size_t i = 0; i < len && s[i] != 'e' && s[i] != 'E'; i++) nonzero |= s[i] >= '1' && s[i] <= '9';
+    return *v == 0 && nonzero ? 2 : 0;
+}
+
 /* --------------------------------------------------------------- parsing -- */
 
 typedef struct parser {
@@ -315,15 +328,12 @@ static tg_node *parse_number(parser *p) {
                      (int)(len > 40 ? 40 : len), p->src + start,
                      describe(p->src, p->pos, d, sizeof d));
     }
-    char small[64], *text = (size_t)len < sizeof small ? small : malloc((size_t)len + 1);
-    if (!text) return error(p, EXPR_NOMEM, start, (size_t)len, "out of memory");
-    memcpy(text, p->src + start, (size_t)len);
-    text[len] = '\0';
-    double v = strtod(text, NULL);
-    if (text != small) free(text);
-    if (!isfinite(v))
-        return error(p, EXPR_SYNTAX, start, (size_t)len,
-                     "the number is too large for a double (more than 1.8e308)");
+    double v;
+    int range = expr_number_value(p->src + start, (size_t)len, &v);
+    if (range)
+        return error(p, EXPR_SYNTAX, start, (size_t)len, "the number is too %s for a double (%s)",
+                     range == 1 ? "large" : "small",
+                     range == 1 ? "more than 1.8e308" : "not zero, but less than 4.9e-324");
     tg_node *n = tg_const(p->t, v);
     if (tg_status(p->t))
         return error(p, tg_status(p->t), start, (size_t)len, "%s", tg_status_message(p->t));

@@ -75,4 +75,9 @@ int expr_is_ident(const char *s, size_t len);
  * *why set when it starts like a number but is malformed. */
 long expr_scan_number(const char *s, int sign_ok, const char **why);
 
+/* The value of the number s[0..len) that expr_scan_number() accepted: 0 and
+ * *v set; 1 when it is too large for a double, 2 when it is not zero but
+ * too small for one (it would read as 0). */
+int expr_number_value(const char *s, size_t len, double *v);
+
 #endif

@@ -190,8 +190,10 @@ static int parse_value(const cmd *c, const char *what, const char *s, double *ou
         return die(c, "bad number for %s: '%.40s%s'%s%s", what, s, strlen(s) > 40 ? "..." : "",
                    why ? ": " : "", why ? why : "");
     }
-    double v = strtod(s, NULL);
-    if (!isfinite(v)) return die(c, "number for %s is out of range: '%.40s'", what, s);
+    double v;
+    if (expr_number_value(s, (size_t)len, &v))
+        return die(c, "number for %s is out of range: '%.40s%s'", what, s,
+                   strlen(s) > 40 ? "..." : "");
     *out = v;
     return EXIT_OK;
 }
