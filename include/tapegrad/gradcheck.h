@@ -132,17 +132,19 @@ TG_API tg_gradcheck_opts tg_gradcheck_defaults(void);
  * a wrong Jacobian fails with probability 1). The numeric side rebuilds the
  * function with each checked element moved by +h and -h and takes central
  * differences; the step actually represented in float64 is used.
- * Cost: about 2 * (elements + 1) builds, plus 4 for each element at a
- * suspected kink.
+ * Cost: 1 + 2 * elements builds, plus 4 for each element at a suspected
+ * kink, and one backward sweep per row.
  *
  * Returns TG_OK when the check ran (the verdict is report->passed), or an
  * error code, also stored with a message in report->status and ->message:
  * TG_ERR_NULL (build, report, inputs with ninputs > 0, or an input's data
- * NULL; or build returned NULL), TG_ERR_ARG (ninputs < 0 or a bad option),
- * TG_ERR_DTYPE / TG_ERR_SHAPE (a bad input), TG_ERR_TAPE (build returned a
- * node of another tape), TG_ERR_NUMERIC (the output is not finite at the
- * point), TG_ERR_NOMEM, or the status build recorded on its tape, with its
- * message prefixed by where it happened. report may not be NULL (else
+ * NULL; or build returned NULL), TG_ERR_ARG (ninputs < 0, a bad option, or
+ * eps below the spacing of doubles at the point), TG_ERR_DTYPE /
+ * TG_ERR_SHAPE (a bad input; or the output's size changed from one build to
+ * another), TG_ERR_TAPE (build returned a node of another tape),
+ * TG_ERR_NUMERIC (the output is not finite at the point), TG_ERR_NOMEM, or
+ * the status build recorded on its tape, with its message prefixed by where
+ * it happened ("build failed with input 0 [3] moved by +1e-06: ..."). report may not be NULL (else
  * TG_ERR_NULL is returned and nothing is written). The caller owns
  * everything it passes; nothing is kept after the call.
  */
