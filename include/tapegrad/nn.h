@@ -138,7 +138,9 @@ TG_API const char *tg_params_meta(const tg_params *ps);
 /* A leaf on tape t over the parameter called name: its value is the store's
  * buffer (no copy) and the sweep *adds* d(output)/d(parameter) into the
  * store's gradient buffer (tg_view()). An unknown name or a NULL store
- * records TG_ERR_ARG / TG_ERR_NULL on the tape and returns its poison node. */
+ * records TG_ERR_ARG / TG_ERR_NULL on the tape and returns its poison node;
+ * a NULL tape gives NULL. The node is valid until the tape is reset or freed,
+ * or a parameter is added to the store. */
 TG_API tg_node *tg_param(tg_tape *t, tg_params *ps, const char *name);
 
 /* Initialisers. fan_in is shape[0] and fan_out the product of the other
