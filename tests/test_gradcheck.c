@@ -292,10 +292,10 @@ static tg_node *c_attention(tg_tape *t, tg_node *const *x, int n, void *c) {
     tg_node *s = tg_scale(tg_matmul(x[0], tg_transpose(x[1])), 1 / sqrt(3.0));
     return tg_matmul(tg_softmax(s, -1), x[2]);
 }
-/* 5. A^T A: one input on both sides (fan-out), plus A's mean broadcast. */
+/* 5. A^T A: one input on both sides (fan-out), times B, plus A's mean. */
 static tg_node *c_gram(tg_tape *t, tg_node *const *x, int n, void *c) {
     (void)t, (void)n, (void)c;
-    return tg_add(tg_matmul(tg_transpose(x[0]), x[0]), tg_mean(x[0]));
+    return tg_add(tg_mul(tg_matmul(tg_transpose(x[0]), x[0]), x[1]), tg_mean(x[0]));
 }
 /* 6. sqrt(|x|^2 + 1) * mean(log y). */
 static tg_node *c_norm_log(tg_tape *t, tg_node *const *x, int n, void *c) {
@@ -336,7 +336,7 @@ static const fcase composites[] = {
     {"two_layers", c_two_layers, 4,
      {IN(2, 3, 4, ANY), IN(2, 4, 3, ANY), IN(1, 3, 0, ANY), IN(2, 3, 2, ANY)}},
     {"attention", c_attention, 3, {IN(2, 2, 3, ANY), IN(2, 4, 3, ANY), IN(2, 4, 2, ANY)}},
-    {"gram", c_gram, 1, {IN(2, 4, 3, ANY)}},
+    {"gram", c_gram, 2, {IN(2, 4, 3, ANY), IN(1, 3, 0, ANY)}},
     {"norm_log", c_norm_log, 2, {IN(1, 5, 0, ANY), IN(2, 2, 3, POSITIVE)}},
     {"center_div", c_center_div, 2, {IN(2, 4, 5, ANY), IN(1, 5, 0, ANY)}},
     {"reshape_rows", c_reshape_rows, 2, {IN(1, 12, 0, ANY), IN(2, 3, 4, ANY)}},
