@@ -478,9 +478,8 @@ static void test_malformed(void **state) {
             says = table[i].says;
             caret = table[i].caret;
         } else {
-            /* Cases built at run time. */
-            static const char *names[] = {"deep parentheses", "deep unary minus", "long name",
-                                          "unwritable --dot", "long binding"};
+            /* Cases built at run time: deep parentheses, deep unary minus, a
+             * long name, an unwritable --dot file, a long unused binding. */
             static char longbind[400];
             snprintf(longbind, sizeof longbind, "%s=1", long_name);
             argv[k++] = "grad";
@@ -495,7 +494,6 @@ static void test_malformed(void **state) {
                      says = "is given but the expression does not use it"; break;
             }
             caret = i - n < 3;
-            (void)names;
         }
         argv[k] = NULL;
         result r = spawn(argv, 0, NULL);
