@@ -4,7 +4,8 @@
  * thread gets. The op registry is shared and locked: concurrent
  * tg_op_register / tg_op_find / tg_op_count / tg_op_at and recording ops by
  * name are safe, and the very first use of the library may happen in several
- * threads at once. tests/run also builds this test with ThreadSanitizer.
+ * threads at once. A parameter store that no thread writes can be read by
+ * several (tg_evaluate). tests/run also builds this test with ThreadSanitizer.
  *
  * POSIX threads rather than C11 <threads.h>: glibc's thrd_create bypasses
  * the sanitizers' interception, which crashes ThreadSanitizer.
@@ -304,6 +305,55 @@ static void test_errors_stay_on_their_tape(void **state) {
     for (int i = 0; i < NTHREADS; i++) assert_true(ok[i]);
 }
 
+/* ------------------------------------------------------------------------ */
+/* One trained model read by several threads at once: tg_evaluate on a shared
+ * store and dataset (forward only: nothing writes the store). */
+
+typedef struct eval_work {
+    tg_params *ps;
+    const tg_mlp *m;
+    const tg_dataset *ds;
+    double accuracy, loss;
+    int rc;
+} eval_work;
+
+static void *evaluate(void *arg) {
+    eval_work *w = arg;
+    for (int k = 0; k < 5 && !w->rc; k++)
+        w->rc = tg_evaluate(w->ps, w->m, TG_LOSS_XENT, w->ds, &w->accuracy, &w->loss, NULL, NULL);
+    return NULL;
+}
+
+static void test_shared_store_read_only(void **state) {
+    (void)state;
+    tg_mlp m;
+    assert_int_equal(tg_mlp_parse(&m, "6,8,3", TG_ACT_TANH, TG_ACT_IDENTITY, NULL), TG_OK);
+    tg_params *ps = tg_params_new(TG_F32);
+    assert_int_equal(tg_mlp_init(ps, &m, TG_INIT_XAVIER, TG_INIT_ZERO, 5, NULL), TG_OK);
+    enum { N = 300 };
+    float *x = malloc(N * 6 * sizeof *x);
+    int32_t y[N];
+    assert_non_null(x);
+    for (int i = 0; i < N * 6; i++) x[i] = (float)sin(0.37 * i);
+    for (int i = 0; i < N; i++) y[i] = (i * 7) % 3;
+    tg_dataset *ds = tg_dataset_new(N, 6, 3, x, y, NULL);
+    assert_non_null(ds);
+    eval_work want = {.ps = ps, .m = &m, .ds = ds};
+    evaluate(&want);
+    assert_int_equal(want.rc, TG_OK);
+    eval_work w[NTHREADS];
+    for (int i = 0; i < NTHREADS; i++) w[i] = (eval_work){.ps = ps, .m = &m, .ds = ds};
+    run_threads(evaluate, w, sizeof *w);
+    for (int i = 0; i < NTHREADS; i++) {
+        assert_int_equal(w[i].rc, TG_OK);
+        assert_memory_equal(&w[i].accuracy, &want.accuracy, sizeof want.accuracy);
+        assert_memory_equal(&w[i].loss, &want.loss, sizeof want.loss);
+    }
+    tg_dataset_free(ds);
+    tg_params_free(ps);
+    free(x);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         /* First: it must be the process's first use of the library. */
@@ -311,6 +361,7 @@ int main(void) {
         cmocka_unit_test(test_tapes_in_parallel),
         cmocka_unit_test(test_registry_concurrent),
         cmocka_unit_test(test_errors_stay_on_their_tape),
+        cmocka_unit_test(test_shared_store_read_only),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
