@@ -51,10 +51,9 @@ int main(int argc, char **argv) {
          * batch, through a second graph of that size. */
         for (size_t b = 0; b + BATCH <= n; b += BATCH) {
             tg_dataset_gather(train, order + b, BATCH, TG_F32, tg_value(x), tg_value(y), 10);
-            tg_forward(tape);          /* replay the recorded graph on the new batch */
-            tg_params_zero_grad(ps);   /* the sweep adds into the parameters' gradients */
-            tg_backward(cost);         /* BP1-BP4, by the ops' backward rules */
-            tg_optim_step(sgd);        /* w -= eta * dC/dw */
+            tg_forward(tape);   /* replay the recorded graph on the new batch */
+            tg_backward(cost);  /* BP1-BP4 by the ops' backward rules, adding into zero grads */
+            tg_optim_step(sgd); /* w -= eta * dC/dw, and the gradients back to zero */
             total += tg_value_scalar(cost);
         }
         double accuracy;

@@ -3,30 +3,25 @@
  * The kernels are written once over a type T; the file includes itself once
  * per dtype (as ops/ do). With weight decay, the L2 term applies to weights
  * (parameters of 2+ dimensions) only, so the loop runs per parameter then.
+ * Each kernel clears the gradient it has read, in the same pass, so that the
+ * next backward needs no separate zeroing pass over the store.
  */
 #ifndef T
 #include "nn_internal.h"
 
 #include <tgmath.h> /* sqrt of a float stays a float in the kernels */
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
 #include <string.h>
 
 #define T float
 #define S(f) f##_f32
-#define TG_OPTIM_F64 0
 #include __FILE__
 #undef T
 #undef S
-#undef TG_OPTIM_F64
 #define T double
 #define S(f) f##_f64
-#define TG_OPTIM_F64 1
 #include __FILE__
 #undef T
 #undef S
-#undef TG_OPTIM_F64
 
 struct tg_optim {
     tg_params *ps;
@@ -115,7 +110,7 @@ static void update(tg_optim *o, int64_t from, int64_t to, double wd, double c1, 
     bool f64 = tg_params_dtype(o->ps) == TG_F64;
     size_t es = f64 ? 8 : 4, off = (size_t)from * es, n = (size_t)(to - from);
     char *w = (char *)tg_params_data(o->ps) + off;
-    const char *g = (const char *)tg_params_grads(o->ps) + off;
+    char *g = (char *)tg_params_grads(o->ps) + off;
     char *m = o->m ? (char *)o->m + off : NULL, *v = o->v ? (char *)o->v + off : NULL;
     const tg_optim_config *c = &o->cfg;
     switch (c->kind) {
@@ -162,87 +157,37 @@ int tg_optim_step(tg_optim *o) {
 
 #else /* kernel pass, once per dtype */
 
-static void S(sgd)(size_t n, void *vw, const void *vg, double lr_, double wd_) {
-    T *w = vw, lr = (T)lr_, wd = (T)wd_;
-    const T *g = vg;
-    if (wd_ == 0)
-        for (size_t i = 0; i < n; i++) w[i] -= lr * g[i];
-    else
-        for (size_t i = 0; i < n; i++) w[i] -= lr * (g[i] + wd * w[i]);
+static void S(sgd)(size_t n, void *vw, void *vg, double lr_, double wd_) {
+    T *w = vw, *g = vg, lr = (T)lr_, wd = (T)wd_;
+    for (size_t i = 0; i < n; i++) {
+        w[i] -= lr * (g[i] + wd * w[i]);
+        g[i] = 0;
+    }
 }
 
-static void S(momentum)(size_t n, void *vw, const void *vg, void *vv, double lr_, double wd_,
+static void S(momentum)(size_t n, void *vw, void *vg, void *vv, double lr_, double wd_,
                         double mu_) {
-    T *w = vw, *v = vv, lr = (T)lr_, wd = (T)wd_, mu = (T)mu_;
-    const T *g = vg;
+    T *w = vw, *g = vg, *v = vv, lr = (T)lr_, wd = (T)wd_, mu = (T)mu_;
     for (size_t i = 0; i < n; i++) {
         v[i] = mu * v[i] - lr * (g[i] + wd * w[i]);
         w[i] += v[i];
+        g[i] = 0;
     }
 }
 
-/* Adam's update is the one elementwise loop that shows in a profile: its
- * sqrt stops the compiler from vectorising while sqrt may set errno (the
- * library is not built with -fno-math-errno). On SSE2 the bulk runs four
- * floats or two doubles at a time through the same IEEE operations in the
- * same order as the scalar loop below, so the results are identical. */
-static void S(adam)(size_t n, void *vw, const void *vg, void *vm, void *vv, double lr_,
+/* Adam's sqrt vectorises because the library is built with -fno-math-errno
+ * (errno is never read here); IEEE results are unchanged. */
+static void S(adam)(size_t n, void *vw, void *vg, void *vm, void *vv, double lr_,
                     double wd_, double b1_, double b2_, double eps_, double c1_, double c2_) {
-    T *w = vw, *m = vm, *v = vv;
-    const T *g = vg;
+    T *w = vw, *m = vm, *v = vv, *g = vg;
     T lr = (T)lr_, wd = (T)wd_, b1 = (T)b1_, b2 = (T)b2_, eps = (T)eps_, c1 = (T)c1_,
       c2 = (T)c2_, one = 1;
-    size_t i = 0;
-#if defined(__SSE2__)
-#if TG_OPTIM_F64
-#define V __m128d
-#define LANES 2
-#define SET1 _mm_set1_pd
-#define LOAD _mm_loadu_pd
-#define STORE _mm_storeu_pd
-#define ADD _mm_add_pd
-#define SUB _mm_sub_pd
-#define MUL _mm_mul_pd
-#define DIV _mm_div_pd
-#define SQRT _mm_sqrt_pd
-#else
-#define V __m128
-#define LANES 4
-#define SET1 _mm_set1_ps
-#define LOAD _mm_loadu_ps
-#define STORE _mm_storeu_ps
-#define ADD _mm_add_ps
-#define SUB _mm_sub_ps
-#define MUL _mm_mul_ps
-#define DIV _mm_div_ps
-#define SQRT _mm_sqrt_ps
-#endif
-    V vlr = SET1(lr), vwd = SET1(wd), vb1 = SET1(b1), vb2 = SET1(b2), veps = SET1(eps),
-      vc1 = SET1(c1), vc2 = SET1(c2), v1b1 = SET1(one - b1), v1b2 = SET1(one - b2);
-    for (; i + LANES <= n; i += LANES) {
-        V wi = LOAD(w + i), gi = ADD(LOAD(g + i), MUL(vwd, wi));
-        V mi = ADD(MUL(vb1, LOAD(m + i)), MUL(v1b1, gi));
-        V vi = ADD(MUL(vb2, LOAD(v + i)), MUL(MUL(v1b2, gi), gi));
-        STORE(m + i, mi);
-        STORE(v + i, vi);
-        STORE(w + i, SUB(wi, DIV(MUL(vlr, MUL(mi, vc1)), ADD(SQRT(MUL(vi, vc2)), veps))));
-    }
-#undef V
-#undef LANES
-#undef SET1
-#undef LOAD
-#undef STORE
-#undef ADD
-#undef SUB
-#undef MUL
-#undef DIV
-#undef SQRT
-#endif
-    for (; i < n; i++) {
+    for (size_t i = 0; i < n; i++) {
         T gi = g[i] + wd * w[i];
         m[i] = b1 * m[i] + (one - b1) * gi;
         v[i] = b2 * v[i] + (one - b2) * gi * gi;
         w[i] -= lr * (m[i] * c1) / (sqrt(v[i] * c2) + eps);
+        g[i] = 0;
     }
 }
 

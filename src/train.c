@@ -111,7 +111,8 @@ static int step(tg_trainer *tr, graph *g, const tg_dataset *ds, const uint32_t *
                                tr->m.sizes[tr->m.nlayers]);
     if (rc) return tg__err(err, rc, "train: a batch could not be gathered");
     tg_forward(g->t);
-    tg_params_zero_grad(tr->ps);
+    /* The gradients are zero: the previous step consumed them (tg_optim_step),
+     * and tg_trainer_epoch clears them before its first step. */
     if (tg_backward(g->loss))
         return tg__err(err, tg_status(g->t), "train: %s", tg_status_message(g->t));
     if ((rc = tg_optim_step(tr->opt)))
@@ -135,6 +136,7 @@ int tg_trainer_epoch(tg_trainer *tr, const tg_dataset *ds, tg_rng *r, double *me
     }
     for (size_t i = 0; i < n; i++) tr->idx[i] = (uint32_t)i;
     if (r) tg_rng_shuffle(r, tr->idx, n);
+    tg_params_zero_grad(tr->ps);
     size_t rem = n % tr->batch;
     if (rem && tr->rest.rows != rem &&
         (rc = graph_build(&tr->rest, tr->ps, &tr->m, tr->loss, rem, err)))

@@ -286,8 +286,10 @@ typedef struct tg_optim tg_optim;
 TG_API tg_optim *tg_optim_new(tg_params *ps, const tg_optim_config *cfg, tg_error *err);
 TG_API void tg_optim_free(tg_optim *o);
 
-/* One update of every parameter from the gradients in the store (which it
- * leaves as they are). One fused loop over the flat buffers. Returns TG_OK,
+/* One update of every parameter from the gradients in the store, which it
+ * consumes: they are zero afterwards, ready for the next backward sweep
+ * (this saves a pass over the store per step). One fused loop over the flat
+ * buffers. Returns TG_OK,
  * TG_ERR_NULL, or TG_ERR_STATE if parameters were added after tg_optim_new. */
 TG_API int tg_optim_step(tg_optim *o);
 

@@ -57,7 +57,6 @@ int main(int argc, char **argv) {
         double a = now();
         tg_forward(tape);
         double b = now();
-        tg_params_zero_grad(ps);
         tg_backward(cost);
         double c = now();
         tg_optim_step(sgd);
