@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "mpi_cli.h"
 #include "report.h"
 
 #define DEFAULT_DATA "/usr/share/datasets/fashion-mnist"
@@ -83,7 +84,13 @@ static void train_usage(FILE *f) {
             "                      softmax cross-entropy, Adam lr 0.001 decayed by 0.8\n"
             "                      per epoch, batch 64, 15 epochs. Other options given\n"
             "                      change the preset.\n"
-            "  -h, --help          this text\n",
+            "  -h, --help          this text\n"
+            "\n"
+            "Under mpirun (when built with MPI) N processes train together: each takes\n"
+            "its slice of every mini-batch and the gradients are averaged after each\n"
+            "step, so 'mpirun -np 2 tapegrad train --batch 10' makes the updates of\n"
+            "--batch 20 on one process (--batch is per process). Only rank 0 prints\n"
+            "and writes files.\n",
             DEFAULT_DATA);
 }
 
@@ -272,7 +279,16 @@ static bool meta_get(const char *meta, const char *key, char *out, size_t len) {
 
 /* -------------------------------------------------------------- train -- */
 
+static int train(int argc, char **argv);
+
+/* Under mpirun every rank runs train(); see mpi_cli.h. */
 int tg_cli_train(int argc, char **argv) {
+    tg_cli_mpi_begin();
+    return tg_cli_mpi_end(train(argc, argv));
+}
+
+static int train(int argc, char **argv) {
+    const bool root = tg_cli_mpi_rank() == 0;
     train_opts o = seeds_recipe;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
@@ -342,7 +358,7 @@ int tg_cli_train(int argc, char **argv) {
     int status = 1;
     tg_params *ps = NULL;
     tg_optim *opt = NULL;
-    tg_trainer *tr = NULL;
+    tg_cli_trainer *tr = NULL;
     FILE *log = NULL;
     if (o.valid && !(valid = tg_dataset_split(train, (size_t)o.valid, &e))) {
         fprintf(stderr, "tapegrad train: --valid: %s\n", e.message);
@@ -362,25 +378,26 @@ int tg_cli_train(int argc, char **argv) {
     oc.weight_decay = o.weight_decay;
     if (!(ps = tg_params_new(o.dtype)) || tg_mlp_init(ps, &m, winit, binit, o.seed, &e) ||
         !(opt = tg_optim_new(ps, &oc, &e)) ||
-        !(tr = tg_trainer_new(ps, &m, (tg_loss)o.loss, (int)o.batch, opt, &e))) {
+        !(tr = tg_cli_trainer_new(ps, &m, (tg_loss)o.loss, (int)o.batch, opt, &e))) {
         fprintf(stderr, "tapegrad train: %s\n", ps ? e.message : "out of memory");
         goto done;
     }
-    if (o.plot && !o.log && !tg_cli_have_program("gnuplot"))
+    if (root && o.plot && !o.log && !tg_cli_have_program("gnuplot"))
         fprintf(stderr, "tapegrad train: --plot: gnuplot is not installed, so %s will not be "
                 "drawn (apt-get install gnuplot-nox)\n", o.plot);
     char tmp_log[] = "/tmp/tapegrad-metrics-XXXXXX";
-    const char *log_path = o.log;
-    if (o.log && !(log = fopen(o.log, "w"))) {
+    const char *log_path = root ? o.log : NULL;
+    if (log_path && !(log = fopen(o.log, "w"))) {
         fprintf(stderr, "tapegrad train: --log %s: %s\n", o.log, strerror(errno));
         goto done;
     }
-    if (!o.log && o.plot && tg_cli_have_program("gnuplot")) {
+    if (root && !o.log && o.plot && tg_cli_have_program("gnuplot")) {
         int fd = mkstemp(tmp_log);
         if (fd >= 0 && !(log = fdopen(fd, "w"))) close(fd);
         if (log) log_path = tmp_log;
     }
     if (log) tg_log_header(log, valid != NULL);
+    if (!tg_cli_mpi_ready(ps, "train")) goto done; /* every rank set up; rank 0's start */
 
     /* The shuffling gets its own stream, apart from the initialisation's. */
     tg_rng rng;
@@ -390,8 +407,9 @@ int tg_cli_train(int argc, char **argv) {
     for (int ep = 1; ep <= o.epochs; ep++) {
         tg_progress bar;
         tg_progress_begin(&bar, ep, (int)o.epochs);
+        bar.on = bar.on && !tg_cli_mpi_active(); /* mpirun's pty is no sign of a terminal */
         double t0 = tg_cli_now(), train_loss = 0;
-        int rc = tg_trainer_epoch(tr, train, &rng, &train_loss, tg_progress_update, &bar, &e);
+        int rc = tg_cli_trainer_epoch(tr, train, &rng, &train_loss, tg_progress_update, &bar, &e);
         double secs = tg_cli_now() - t0;
         tg_progress_end(&bar);
         if (rc) {
@@ -428,7 +446,7 @@ int tg_cli_train(int argc, char **argv) {
     }
     if (o.plot && log_path && o.epochs > 0) tg_plot(log_path, o.plot, (int)o.epochs);
     if (log_path == tmp_log) unlink(tmp_log);
-    if (o.save) {
+    if (root && o.save) {
         char meta[512];
         describe(meta, sizeof meta, &m, (tg_loss)o.loss);
         if (tg_params_set_meta(ps, meta) || tg_checkpoint_save(ps, o.save, &e)) {
@@ -444,7 +462,7 @@ int tg_cli_train(int argc, char **argv) {
     status = 0;
 done:
     if (log) fclose(log);
-    tg_trainer_free(tr);
+    tg_cli_trainer_free(tr);
     tg_optim_free(opt);
     tg_params_free(ps);
     tg_dataset_free(valid);

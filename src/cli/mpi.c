@@ -1,0 +1,130 @@
+/* `tapegrad train` under mpirun: see mpi_cli.h. */
+#define _POSIX_C_SOURCE 200809L
+#include "mpi_cli.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#ifdef TG_HAVE_MPI
+#include <tapegrad/mpi.h>
+#endif
+
+static struct {
+    bool active; /* MPI_Init was called */
+    bool agreed; /* tg_cli_mpi_ready() was reached */
+    int rank, size;
+} mpi = {false, false, 0, 1};
+
+struct tg_cli_trainer {
+    tg_trainer *one;
+#ifdef TG_HAVE_MPI
+    tg_mpi_trainer *many;
+#endif
+};
+
+int tg_cli_mpi_rank(void) { return mpi.rank; }
+int tg_cli_mpi_size(void) { return mpi.size; }
+bool tg_cli_mpi_active(void) { return mpi.active; }
+
+#ifdef TG_HAVE_MPI
+
+void tg_cli_mpi_begin(void) {
+    if (mpi.active || (!getenv("OMPI_COMM_WORLD_SIZE") && !getenv("PMIX_RANK"))) return;
+    MPI_Init(NULL, NULL);
+    mpi.active = true;
+    MPI_Comm_rank(MPI_COMM_WORLD, &mpi.rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &mpi.size);
+    if (mpi.rank != 0) {
+        fflush(stdout);
+        if (!freopen("/dev/null", "w", stdout)) fclose(stdout);
+    }
+}
+
+bool tg_cli_mpi_ready(tg_params *ps, const char *cmd) {
+    if (!mpi.active) return true;
+    mpi.agreed = true;
+    int who, rc = tg_mpi_agree(TG_OK, MPI_COMM_WORLD, &who);
+    if (rc) {
+        /* One message, from the lowest rank that did not fail. */
+        if (who < 0 || mpi.rank == (who == 0 ? 1 : 0))
+            fprintf(stderr, "tapegrad %s: rank %d of %d failed to start (its message is above); "
+                    "stopping every rank\n", cmd, who, mpi.size);
+        return false;
+    }
+    if ((rc = tg_mpi_bcast_params(ps, 0, MPI_COMM_WORLD))) {
+        fprintf(stderr, "tapegrad %s: rank %d: could not receive rank 0's parameters (%s)\n", cmd,
+                mpi.rank, tg_status_name(rc));
+        return false;
+    }
+    return true;
+}
+
+int tg_cli_mpi_end(int status) {
+    if (!mpi.active) return status;
+    if (!mpi.agreed) {
+        /* This rank stops before the agreement: take part in it, failing. */
+        mpi.agreed = true;
+        int who;
+        if (tg_mpi_agree(status ? TG_ERR_STATE : TG_OK, MPI_COMM_WORLD, &who) && !status)
+            status = 1;
+    }
+    fflush(stdout);
+    fflush(stderr);
+    MPI_Finalize();
+    mpi.active = false;
+    return status;
+}
+
+#else
+
+void tg_cli_mpi_begin(void) {}
+
+bool tg_cli_mpi_ready(tg_params *ps, const char *cmd) {
+    (void)ps;
+    (void)cmd;
+    return true;
+}
+
+int tg_cli_mpi_end(int status) { return status; }
+
+#endif
+
+tg_cli_trainer *tg_cli_trainer_new(tg_params *ps, const tg_mlp *m, tg_loss loss, int batch,
+                                   tg_optim *opt, tg_error *err) {
+    tg_cli_trainer *tr = calloc(1, sizeof *tr);
+    if (!tr) {
+        if (err) *err = (tg_error){TG_ERR_NOMEM, "out of memory"};
+        return NULL;
+    }
+#ifdef TG_HAVE_MPI
+    if (mpi.active) {
+        if (!(tr->many = tg_mpi_trainer_new(ps, m, loss, batch, opt, MPI_COMM_WORLD, err))) {
+            free(tr);
+            return NULL;
+        }
+        return tr;
+    }
+#endif
+    if (!(tr->one = tg_trainer_new(ps, m, loss, batch, opt, err))) {
+        free(tr);
+        return NULL;
+    }
+    return tr;
+}
+
+int tg_cli_trainer_epoch(tg_cli_trainer *tr, const tg_dataset *ds, tg_rng *r, double *mean_loss,
+                         tg_progress_fn progress, void *ctx, tg_error *err) {
+#ifdef TG_HAVE_MPI
+    if (tr->many) return tg_mpi_trainer_epoch(tr->many, ds, r, mean_loss, progress, ctx, err);
+#endif
+    return tg_trainer_epoch(tr->one, ds, r, mean_loss, progress, ctx, err);
+}
+
+void tg_cli_trainer_free(tg_cli_trainer *tr) {
+    if (!tr) return;
+    tg_trainer_free(tr->one);
+#ifdef TG_HAVE_MPI
+    tg_mpi_trainer_free(tr->many);
+#endif
+    free(tr);
+}
