@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <tapegrad.h>
 #include <time.h>
 
@@ -106,9 +107,11 @@ int main(int argc, char **argv) {
     qsort(ours, (size_t)reps, sizeof *ours, cmp);
     qsort(lim, (size_t)reps, sizeof *lim, cmp);
     double o = ours[reps / 2], l = lim[reps / 2];
-    printf("w3 batch=%d samples_per_s=%.0f limit_samples_per_s=%.0f fraction_of_limit=%.2f "
-           "loss=%.4f\n",
-           B, B / o, B / l, l / o, tg_value_scalar(loss));
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    printf("peer=tapegrad workload=W3 batch=%d samples_per_s=%.0f limit_samples_per_s=%.0f "
+           "fraction_of_limit=%.2f loss=%.4f peak_rss_mb=%.0f\n",
+           B, B / o, B / l, l / o, tg_value_scalar(loss), (double)ru.ru_maxrss / 1024.0);
     tg_tape_free(t);
     return 0;
 }
