@@ -275,7 +275,8 @@ static void put32(FILE *f, uint32_t v) {
 }
 
 /* DIR/PREFIX-{images-idx3,labels-idx1}-ubyte with n images: label k lights
- * up a 7x7 block at a place of its own, on noise. */
+ * up a 7x7 block at a place of its own, on noise; one label in 8 is then
+ * redrawn at random, so that accuracy stays below 1. */
 static int write_idx(const char *dir, const char *prefix, long n, tg_rng *r) {
     char path[4096];
     snprintf(path, sizeof path, "%s/%s-images-idx3-ubyte", dir, prefix);
@@ -297,7 +298,7 @@ static int write_idx(const char *dir, const char *prefix, long n, tg_rng *r) {
             img[p] = (unsigned char)(on ? 150 + tg_rng_below(r, 100) : tg_rng_below(r, 90));
         }
         fwrite(img, 1, sizeof img, fi);
-        fputc(k, fl);
+        fputc(tg_rng_below(r, 8) ? k : (int)tg_rng_below(r, 10), fl); /* some label noise */
     }
     int bad = fclose(fi) | fclose(fl);
     return bad != 0;

@@ -126,14 +126,14 @@ static int prepare(tg_mpi_trainer *tr, const tg_dataset *ds, size_t n, tg_error 
 }
 
 /* Forward and backward of graph g on samples idx[0..g->rows): leaves this
- * rank's gradient of its batch-averaged cost in the store and adds the cost
- * times the rows to *sum. */
+ * rank's gradient of its batch-averaged cost in the store (whose gradients
+ * are zero: the epoch clears them, each tg_optim_step consumes them) and
+ * adds the cost times the rows to *sum. */
 static int local_step(tg_mpi_trainer *tr, graph *g, const tg_dataset *ds, const uint32_t *idx,
                       double *sum, tg_error *err) {
     int rc = tg_dataset_gather(ds, idx, g->rows, tg_params_dtype(tr->ps), tg_value(g->x),
                                tg_value(g->y), tr->m.sizes[tr->m.nlayers]);
     if (rc) return tg__mpi_err(err, rc, "mpi train: a batch could not be gathered");
-    tg_params_zero_grad(tr->ps);
     if (tg_forward(g->t) || tg_backward(g->loss))
         return tg__mpi_err(err, tg_status(g->t), "mpi train: %s", tg_status_message(g->t));
     *sum += tg_value_scalar(g->loss) * (double)g->rows;
@@ -180,6 +180,7 @@ int tg_mpi_trainer_epoch(tg_mpi_trainer *tr, const tg_dataset *ds, tg_rng *r,
 
     for (size_t i = 0; i < n; i++) tr->idx[i] = (uint32_t)i;
     if (r) tg_rng_shuffle(r, tr->idx, n);
+    tg_params_zero_grad(tr->ps);
     const size_t global = tr->batch * (size_t)size;
     double sum = 0;
     int failed = TG_OK;
@@ -196,7 +197,7 @@ int tg_mpi_trainer_epoch(tg_mpi_trainer *tr, const tg_dataset *ds, tg_rng *r,
             g = &tr->rest;
         }
         if (!failed && mine) failed = local_step(tr, g, ds, tr->idx + start + first, &sum, &ferr);
-        if (failed || !mine) tg_params_zero_grad(tr->ps);
+        if (failed) tg_params_zero_grad(tr->ps); /* (a rank with no rows has zeros) */
         rc = rows == global ? tg_mpi_allreduce_grads(tr->ps, tr->comm)
                             : tg_mpi_allreduce_grads_weighted(tr->ps, (double)mine / (double)rows,
                                                               tr->comm);

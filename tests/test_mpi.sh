@@ -1,0 +1,130 @@
+#!/usr/bin/env bash
+# Data-parallel training with MPI (include/tapegrad/mpi.h), on one machine
+# over the loopback interface, 2 and 3 ranks on however many cores:
+#   1. tests/mpi_equiv under mpirun -np 2 and -np 3: the collectives, and
+#      20 float64 steps of N ranks at per-rank batch B against one process
+#      at batch N*B (four networks, short last batches included): equal to
+#      1e-6 relative, and bit-identical on every rank;
+#   2. tapegrad train under mpirun -np 2 --batch 5 against tapegrad train
+#      --batch 10 on a small generated dataset: the same epoch lines, one
+#      copy of them (rank 0 prints), the saved models equal to 1e-6;
+#   3. one rank given a bad --data path (rank 1, then rank 0): every rank
+#      exits non-zero within the timeout, with a message naming the path
+#      and the failed rank.
+# Skips (exit 77) when tapegrad was built without MPI or mpirun is missing.
+set -uo pipefail
+: "${TG_BUILD_DIR:?TG_BUILD_DIR must name the build directory}"
+equiv=$TG_BUILD_DIR/tests/mpi_equiv
+if [ ! -x "$equiv" ]; then
+    echo "SKIP: tapegrad was built without MPI (apt-get install libopenmpi-dev openmpi-bin, then reconfigure)"
+    exit 77
+fi
+if ! command -v mpirun >/dev/null; then
+    echo "SKIP: mpirun is not installed (apt-get install openmpi-bin)"
+    exit 77
+fi
+
+# Loopback TCP only (no shared memory, no InfiniBand, no UCX), any core count.
+mpi=(mpirun --oversubscribe --mca pml ob1 --mca btl self,tcp --mca btl_tcp_if_include lo
+     --mca oob_tcp_if_include lo)
+if [ "$(id -u)" -eq 0 ]; then
+    mpi+=(--allow-run-as-root)
+fi
+# Open MPI's own allocations outlive MPI_Finalize: not ours to report.
+export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
+export OPENBLAS_NUM_THREADS=1
+limit=240
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/tapegrad-mpi.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+fail=0
+
+# run NAME COMMAND...: runs under the time limit, output in $work/NAME.out; sets rc.
+run() {
+    local name=$1
+    shift
+    timeout -k 10 "$limit" "$@" >"$work/$name.out" 2>&1
+    rc=$?
+    if [ $rc -eq 124 ] || [ $rc -eq 137 ]; then
+        echo "FAIL: $name: still running after ${limit}s (a hang):"
+        sed 's/^/    /' "$work/$name.out"
+        fail=1
+    fi
+}
+
+# --- 1. the library: equivalence and collectives
+for np in 2 3; do
+    run "equiv-$np" "${mpi[@]}" -np $np "$equiv"
+    if [ $rc -eq 0 ] && grep -q "^mpi_equiv: $np ranks: ok" "$work/equiv-$np.out"; then
+        grep -v '^mpi_equiv:' "$work/equiv-$np.out" | sed 's/^/    /'
+        echo "ok: mpi_equiv with $np ranks"
+    elif [ $rc -ne 124 ] && [ $rc -ne 137 ]; then
+        echo "FAIL: mpi_equiv with $np ranks (exit $rc):"
+        sed 's/^/    /' "$work/equiv-$np.out"
+        fail=1
+    fi
+done
+
+# --- 2. the command: 2 ranks x batch 5 = 1 process x batch 10
+if [ -z "${TG_CLI:-}" ] || [ ! -x "$TG_CLI" ]; then
+    echo "note: TG_CLI is not set; the command-line checks are skipped"
+    exit $fail
+fi
+data=$work/data
+mkdir -p "$data"
+"$equiv" --write-idx "$data" 1003 200 || { echo "FAIL: could not write the dataset"; exit 1; }
+common=(train --data "$data" --layers 784,30,10 --dtype f64 --epochs 2 --seed 3)
+run one "$TG_CLI" "${common[@]}" --batch 10 --save "$work/one.tgm"
+[ $rc -eq 0 ] || { echo "FAIL: tapegrad train (exit $rc):"; sed 's/^/    /' "$work/one.out"; fail=1; }
+run two "${mpi[@]}" -np 2 "$TG_CLI" "${common[@]}" --batch 5 --save "$work/two.tgm"
+if [ $rc -ne 0 ]; then
+    echo "FAIL: mpirun -np 2 tapegrad train (exit $rc):"
+    sed 's/^/    /' "$work/two.out"
+    fail=1
+else
+    # epoch=E train_loss=L test_accuracy=A (the seconds differ)
+    lines() { grep -E '^(epoch=|test_accuracy=)' "$1" | sed 's/ seconds=[0-9.]*//'; }
+    if [ "$(grep -c '^epoch=' "$work/two.out")" -ne 2 ] ||
+        [ "$(grep -c 'model saved' "$work/two.out")" -ne 1 ]; then
+        echo "FAIL: 2 ranks: not exactly one copy of the epoch lines and the save message:"
+        sed 's/^/    /' "$work/two.out"
+        fail=1
+    elif [ "$(lines "$work/one.out")" != "$(lines "$work/two.out")" ]; then
+        echo "FAIL: 1 x batch 10 and 2 x batch 5 print different figures:"
+        diff <(lines "$work/one.out") <(lines "$work/two.out") | sed 's/^/    /'
+        fail=1
+    elif ! "$equiv" --compare "$work/one.tgm" "$work/two.tgm" >"$work/compare.out" 2>&1; then
+        echo "FAIL: the saved models differ:"
+        sed 's/^/    /' "$work/compare.out"
+        fail=1
+    else
+        lines "$work/two.out" | sed 's/^/    /'
+        sed "s|$work/||g; s/^/    /" "$work/compare.out"
+        echo "ok: mpirun -np 2 tapegrad train --batch 5 = tapegrad train --batch 10"
+    fi
+fi
+
+# --- 3. a rank with a bad --data path stops every rank
+for bad in 1 0; do
+    args0=(--data "$data") args1=(--data "$data")
+    if [ $bad -eq 0 ]; then args0=(--data /nonexistent/fashion); else args1=(--data /nonexistent/fashion); fi
+    start=$SECONDS
+    run "bad$bad" "${mpi[@]}" -np 1 "$TG_CLI" train "${args0[@]}" --epochs 1 : \
+        -np 1 "$TG_CLI" train "${args1[@]}" --epochs 1
+    took=$((SECONDS - start))
+    [ $rc -eq 124 ] || [ $rc -eq 137 ] && continue
+    if [ $rc -eq 0 ]; then
+        echo "FAIL: rank $bad had a bad --data path, yet mpirun exited 0"
+        sed 's/^/    /' "$work/bad$bad.out"
+        fail=1
+    elif ! grep -q '/nonexistent/fashion' "$work/bad$bad.out" ||
+        ! grep -q "rank $bad of 2 failed to start" "$work/bad$bad.out"; then
+        echo "FAIL: rank $bad had a bad --data path; no clear message:"
+        sed 's/^/    /' "$work/bad$bad.out"
+        fail=1
+    else
+        grep -E '^tapegrad train:' "$work/bad$bad.out" | sed 's/^/    /'
+        echo "ok: a bad --data path on rank $bad stops both ranks (exit $rc, ${took}s)"
+    fi
+done
+exit $fail
