@@ -10,7 +10,9 @@
 #      copy of them (rank 0 prints), the saved models equal to 1e-6;
 #   3. one rank given a bad --data path (rank 1, then rank 0): every rank
 #      exits non-zero within the timeout, with a message naming the path
-#      and the failed rank.
+#      and the failed rank;
+#   4. the installed CMake package: a project with find_package(tapegrad
+#      COMPONENTS mpi) links tapegrad::tapegrad_mpi and _static and runs.
 # Skips (exit 77) when tapegrad was built without MPI or mpirun is missing.
 set -uo pipefail
 : "${TG_BUILD_DIR:?TG_BUILD_DIR must name the build directory}"
@@ -74,65 +76,129 @@ for np in 2 3; do
 done
 
 # --- 2. the command: 2 ranks x batch 5 = 1 process x batch 10
-if [ -z "${TG_CLI:-}" ] || [ ! -x "$TG_CLI" ]; then
-    echo "note: TG_CLI is not set; the command-line checks are skipped"
-    exit $fail
-fi
-data=$work/data
-mkdir -p "$data"
-"$equiv" --write-idx "$data" 1003 200 || { echo "FAIL: could not write the dataset"; exit 1; }
-common=(train --data "$data" --layers 784,30,10 --dtype f64 --epochs 2 --seed 3)
-run one "$TG_CLI" "${common[@]}" --batch 10 --save "$work/one.tgm"
-[ $rc -eq 0 ] || { echo "FAIL: tapegrad train (exit $rc):"; sed 's/^/    /' "$work/one.out"; fail=1; }
-run two "${mpi[@]}" -np 2 "$TG_CLI" "${common[@]}" --batch 5 --save "$work/two.tgm"
-if [ $rc -ne 0 ]; then
-    echo "FAIL: mpirun -np 2 tapegrad train (exit $rc):"
-    sed 's/^/    /' "$work/two.out"
-    fail=1
-else
-    # epoch=E train_loss=L test_accuracy=A (the seconds differ)
-    lines() { grep -E '^(epoch=|test_accuracy=)' "$1" | sed 's/ seconds=[0-9.]*//'; }
-    if [ "$(grep -c '^epoch=' "$work/two.out")" -ne 2 ] ||
-        [ "$(grep -c 'model saved' "$work/two.out")" -ne 1 ]; then
-        echo "FAIL: 2 ranks: not exactly one copy of the epoch lines and the save message:"
+cli_checks() {
+    data=$work/data
+    mkdir -p "$data"
+    "$equiv" --write-idx "$data" 1003 200 || { echo "FAIL: could not write the dataset"; fail=1; return; }
+    common=(train --data "$data" --layers 784,30,10 --dtype f64 --epochs 2 --seed 3)
+    run one "$TG_CLI" "${common[@]}" --batch 10 --save "$work/one.tgm"
+    [ $rc -eq 0 ] || { echo "FAIL: tapegrad train (exit $rc):"; sed 's/^/    /' "$work/one.out"; fail=1; }
+    run two "${mpi[@]}" -np 2 "$TG_CLI" "${common[@]}" --batch 5 --save "$work/two.tgm"
+    if [ $rc -ne 0 ]; then
+        echo "FAIL: mpirun -np 2 tapegrad train (exit $rc):"
         sed 's/^/    /' "$work/two.out"
         fail=1
-    elif [ "$(lines "$work/one.out")" != "$(lines "$work/two.out")" ]; then
-        echo "FAIL: 1 x batch 10 and 2 x batch 5 print different figures:"
-        diff <(lines "$work/one.out") <(lines "$work/two.out") | sed 's/^/    /'
-        fail=1
-    elif ! "$equiv" --compare "$work/one.tgm" "$work/two.tgm" >"$work/compare.out" 2>&1; then
-        echo "FAIL: the saved models differ:"
-        sed 's/^/    /' "$work/compare.out"
-        fail=1
     else
-        lines "$work/two.out" | sed 's/^/    /'
-        sed "s|$work/||g; s/^/    /" "$work/compare.out"
-        echo "ok: mpirun -np 2 tapegrad train --batch 5 = tapegrad train --batch 10"
+        # epoch=E train_loss=L test_accuracy=A (the seconds differ)
+        lines() { grep -E '^(epoch=|test_accuracy=)' "$1" | sed 's/ seconds=[0-9.]*//'; }
+        if [ "$(grep -c '^epoch=' "$work/two.out")" -ne 2 ] ||
+            [ "$(grep -c 'model saved' "$work/two.out")" -ne 1 ]; then
+            echo "FAIL: 2 ranks: not exactly one copy of the epoch lines and the save message:"
+            sed 's/^/    /' "$work/two.out"
+            fail=1
+        elif [ "$(lines "$work/one.out")" != "$(lines "$work/two.out")" ]; then
+            echo "FAIL: 1 x batch 10 and 2 x batch 5 print different figures:"
+            diff <(lines "$work/one.out") <(lines "$work/two.out") | sed 's/^/    /'
+            fail=1
+        elif ! "$equiv" --compare "$work/one.tgm" "$work/two.tgm" >"$work/compare.out" 2>&1; then
+            echo "FAIL: the saved models differ:"
+            sed 's/^/    /' "$work/compare.out"
+            fail=1
+        else
+            lines "$work/two.out" | sed 's/^/    /'
+            sed "s|$work/||g; s/^/    /" "$work/compare.out"
+            echo "ok: mpirun -np 2 tapegrad train --batch 5 = tapegrad train --batch 10"
+        fi
     fi
+
+    # --- 3. a rank with a bad --data path stops every rank
+    for bad in 1 0; do
+        args0=(--data "$data") args1=(--data "$data")
+        if [ $bad -eq 0 ]; then args0=(--data /nonexistent/fashion); else args1=(--data /nonexistent/fashion); fi
+        start=$SECONDS
+        run "bad$bad" "${mpi[@]}" -np 1 "$TG_CLI" train "${args0[@]}" --epochs 1 : \
+            -np 1 "$TG_CLI" train "${args1[@]}" --epochs 1
+        took=$((SECONDS - start))
+        [ $rc -eq 124 ] || [ $rc -eq 137 ] && continue
+        if [ $rc -eq 0 ]; then
+            echo "FAIL: rank $bad had a bad --data path, yet mpirun exited 0"
+            sed 's/^/    /' "$work/bad$bad.out"
+            fail=1
+        elif ! grep -q '/nonexistent/fashion' "$work/bad$bad.out" ||
+            ! grep -q "rank $bad of 2 failed to start" "$work/bad$bad.out"; then
+            echo "FAIL: rank $bad had a bad --data path; no clear message:"
+            sed 's/^/    /' "$work/bad$bad.out"
+            fail=1
+        else
+            grep -E '^tapegrad train:' "$work/bad$bad.out" | sed 's/^/    /'
+            echo "ok: a bad --data path on rank $bad stops both ranks (exit $rc, ${took}s)"
+        fi
+    done
+}
+if [ -n "${TG_CLI:-}" ] && [ -x "$TG_CLI" ]; then
+    cli_checks
+else
+    echo "note: TG_CLI is not set; the command-line checks are skipped"
 fi
 
-# --- 3. a rank with a bad --data path stops every rank
-for bad in 1 0; do
-    args0=(--data "$data") args1=(--data "$data")
-    if [ $bad -eq 0 ]; then args0=(--data /nonexistent/fashion); else args1=(--data /nonexistent/fashion); fi
-    start=$SECONDS
-    run "bad$bad" "${mpi[@]}" -np 1 "$TG_CLI" train "${args0[@]}" --epochs 1 : \
-        -np 1 "$TG_CLI" train "${args1[@]}" --epochs 1
-    took=$((SECONDS - start))
-    [ $rc -eq 124 ] || [ $rc -eq 137 ] && continue
-    if [ $rc -eq 0 ]; then
-        echo "FAIL: rank $bad had a bad --data path, yet mpirun exited 0"
-        sed 's/^/    /' "$work/bad$bad.out"
-        fail=1
-    elif ! grep -q '/nonexistent/fashion' "$work/bad$bad.out" ||
-        ! grep -q "rank $bad of 2 failed to start" "$work/bad$bad.out"; then
-        echo "FAIL: rank $bad had a bad --data path; no clear message:"
-        sed 's/^/    /' "$work/bad$bad.out"
-        fail=1
-    else
-        grep -E '^tapegrad train:' "$work/bad$bad.out" | sed 's/^/    /'
-        echo "ok: a bad --data path on rank $bad stops both ranks (exit $rc, ${took}s)"
-    fi
-done
+# --- 4. the installed package: find_package(tapegrad COMPONENTS mpi)
+cc=$(sed -n 's/^CMAKE_C_COMPILER:[A-Z]*=//p' "$TG_BUILD_DIR/CMakeCache.txt" 2>/dev/null)
+san=""
+if grep -q '^TG_SANITIZE:BOOL=ON$' "$TG_BUILD_DIR/CMakeCache.txt" 2>/dev/null; then
+    san="-fsanitize=address,undefined -fno-omit-frame-pointer"
+fi
+consumer=$work/consumer
+mkdir -p "$consumer/src"
+cat >"$consumer/src/CMakeLists.txt" <<CMAKE
+cmake_minimum_required(VERSION 3.25)
+project(tapegrad_mpi_consumer LANGUAGES C)
+find_package(tapegrad 0.1 CONFIG REQUIRED COMPONENTS mpi)
+add_executable(mean_shared main.c)
+target_link_libraries(mean_shared PRIVATE tapegrad::tapegrad_mpi)
+add_executable(mean_static main.c)
+target_link_libraries(mean_static PRIVATE tapegrad::tapegrad_mpi_static)
+CMAKE
+cat >"$consumer/src/main.c" <<'C'
+#include <stdio.h>
+#include <tapegrad.h>
+#include <tapegrad/mpi.h>
+int main(void) {
+    MPI_Init(NULL, NULL);
+    int rank, size, ok = 1;
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &size);
+    tg_params *ps = tg_params_new(TG_F64);
+    int64_t shape[1] = {4};
+    tg_params_add(ps, "b", 1, shape, NULL);
+    double *g = tg_params_grads(ps);
+    for (int i = 0; i < 4; i++) g[i] = rank;
+    ok = tg_mpi_allreduce_grads(ps, MPI_COMM_WORLD) == TG_OK && g[3] == (size - 1) / 2.0;
+    if (rank == 0) printf("mean gradient %g: %s\n", g[3], ok ? "ok" : "wrong");
+    tg_params_free(ps);
+    MPI_Finalize();
+    return !ok;
+}
+C
+if ! cmake --install "$TG_BUILD_DIR" --prefix "$work/prefix" >"$work/install.log" 2>&1; then
+    echo "FAIL: cmake --install:"
+    sed 's/^/    /' "$work/install.log"
+    fail=1
+elif ! cmake -S "$consumer/src" -B "$consumer/build" -DCMAKE_PREFIX_PATH="$work/prefix" \
+    ${cc:+-DCMAKE_C_COMPILER="$cc"} -DCMAKE_C_FLAGS="$san" -DCMAKE_EXE_LINKER_FLAGS="$san" \
+    >"$work/consumer.log" 2>&1 || ! cmake --build "$consumer/build" >>"$work/consumer.log" 2>&1; then
+    echo "FAIL: a CMake project using tapegrad::tapegrad_mpi did not build:"
+    sed 's/^/    /' "$work/consumer.log"
+    fail=1
+else
+    for kind in shared static; do
+        run "consumer-$kind" "${mpi[@]}" -np 2 "$consumer/build/mean_$kind"
+        if [ $rc -eq 0 ] && grep -q "mean gradient 0.5: ok" "$work/consumer-$kind.out"; then
+            echo "ok: installed tapegrad::tapegrad_mpi$([ $kind = static ] && echo _static) under mpirun -np 2"
+        elif [ $rc -ne 124 ] && [ $rc -ne 137 ]; then
+            echo "FAIL: the installed tapegrad_mpi ($kind) under mpirun (exit $rc):"
+            sed 's/^/    /' "$work/consumer-$kind.out"
+            fail=1
+        fi
+    done
+fi
 exit $fail
