@@ -189,6 +189,7 @@ static int compare(checker *c, double *x, const double *f0) {
                 kink = is_kink(J, J2, J4);
             }
             tg_gradcheck_elem e;
+            memset(&e, 0, sizeof e); /* padding too: reports are copied out whole */
             c->locate(c, j, &e.input, &e.index);
             e.row = r;
             e.analytic = c->A[r * c->n + j];
