@@ -18,7 +18,9 @@
  *   nn        a parameter store and MLP, optimiser, dataset, trainer, one
  *             epoch with a short last batch, evaluation, an atomic
  *             checkpoint save (over an existing file, which must survive a
- *             failed save intact), tg_checkpoint_read and _load.
+ *             failed save intact), tg_checkpoint_read and _load;
+ *   files     tg_dataset_read_idx (gzipped images, plain labels), a CSV of
+ *             3000 rows, and tg_gradcheck of a small matmul/softmax graph.
  * The number of allocations (k values) and of distinct allocation call
  * stacks each scenario reached is printed.
  */
@@ -459,6 +461,129 @@ static void test_nn(void **state) {
     free(new_bytes);
 }
 
+/* ------------------------------------------------------- files, gradcheck -- */
+/* Reading datasets (IDX gzipped and plain, CSV) and checking gradients. */
+
+static char idx_images[320], idx_labels[320], csv_path[320];
+
+static void write_gz(const char *path, const unsigned char *b, size_t n, bool gz) {
+    if (!gz) {
+        write_all(path, b, n);
+        return;
+    }
+    char cmd[700];
+    write_all(path, b, n);
+    snprintf(cmd, sizeof cmd, "gzip -c '%s' > '%s.gz' && mv '%s.gz' '%s'", path, path, path, path);
+    assert_int_equal(system(cmd), 0);
+}
+
+static void make_data_files(void) {
+    unsigned char img[16 + 5 * 3 * 3], lab[8 + 5];
+    const unsigned char hi[16] = {0, 0, 8, 3, 0, 0, 0, 5, 0, 0, 0, 3, 0, 0, 0, 3};
+    const unsigned char hl[8] = {0, 0, 8, 1, 0, 0, 0, 5};
+    memcpy(img, hi, 16), memcpy(lab, hl, 8);
+    for (int i = 0; i < 45; i++) img[16 + i] = (unsigned char)(i * 37);
+    for (int i = 0; i < 5; i++) lab[8 + i] = (unsigned char)(i % 3);
+    snprintf(idx_images, sizeof idx_images, "%s/images.idx", dir);
+    snprintf(idx_labels, sizeof idx_labels, "%s/labels.idx", dir);
+    snprintf(csv_path, sizeof csv_path, "%s/data.csv", dir);
+    write_gz(idx_images, img, sizeof img, true);
+    write_gz(idx_labels, lab, sizeof lab, false);
+    /* A CSV of 3000 rows, past the reader's first row and line buffers. */
+    FILE *f = fopen(csv_path, "w");
+    assert_non_null(f);
+    fprintf(f, "label,a,b,c\n");
+    for (int i = 0; i < 3000; i++) fprintf(f, "%d,%d,%g,%d\n", i % 4, i, i * 0.5, -i);
+    assert_int_equal(fclose(f), 0);
+}
+
+static tg_node *gc_build(tg_tape *t, tg_node *const *in, int n, void *ctx) {
+    (void)t, (void)n, (void)ctx;
+    return tg_sum(tg_mul(tg_softmax(tg_matmul(in[0], in[1]), 1), tg_tanh(in[2])));
+}
+
+typedef struct files_result {
+    int failed_call, code;
+    char message[512];
+    size_t n_idx, n_csv;
+    double x_sum, gc_err;
+    int passed;
+} files_result;
+
+static void files_scenario(files_result *r) {
+    memset(r, 0, sizeof *r);
+    tg_error e = {0};
+    int call = 0;
+    tg_dataset *a = NULL, *b = NULL;
+    double A[6] = {0.1, -0.2, 0.3, 0.4, 0.5, -0.6}, Bm[6] = {1, 2, -1, 0.5, 0.25, -2};
+    double C[4] = {0.3, -0.1, 0.7, 0.2};
+    const tg_gradcheck_input in[3] = {{TG_F64, 2, {2, 3}, A, 0}, {TG_F64, 2, {3, 2}, Bm, 0},
+                                      {TG_F64, 2, {2, 2}, C, 0}};
+    tg_gradcheck_report rep;
+    call++;
+    if (!(a = tg_dataset_read_idx(idx_images, idx_labels, 0, &e))) goto fail;
+    call++;
+    if (!(b = tg_dataset_read_csv(csv_path, 0, 0.01, 4, &e))) goto fail;
+    r->n_idx = tg_dataset_size(a);
+    r->n_csv = tg_dataset_size(b);
+    for (size_t i = 0; i < r->n_csv * 3; i++) r->x_sum += tg_dataset_x(b)[i];
+    call++;
+    if (tg_gradcheck(gc_build, 3, in, NULL, NULL, &rep) != TG_OK) {
+        e.code = rep.status;
+        snprintf(e.message, sizeof e.message, "%s", rep.message);
+        goto fail;
+    }
+    r->passed = rep.passed;
+    r->gc_err = rep.max_abs_err;
+    goto done;
+fail:
+    r->failed_call = call;
+    r->code = e.code;
+    snprintf(r->message, sizeof r->message, "%s", e.message);
+done:
+    tg_dataset_free(a);
+    tg_dataset_free(b);
+}
+
+static void test_files_gradcheck(void **state) {
+    (void)state;
+    make_data_files();
+    long base = live;
+    files_result ref, r;
+    arm(0);
+    files_scenario(&ref);
+    long total = count;
+    if (ref.failed_call) fail_msg("reference run: call %d: %s", ref.failed_call, ref.message);
+    assert_int_equal(ref.n_idx, 5);
+    assert_int_equal(ref.n_csv, 3000);
+    assert_true(ref.passed);
+    assert_int_equal(live, base);
+    track_stacks = true;
+    nstacks = 0;
+    long k;
+    for (k = 1;; k++) {
+        arm(k);
+        files_scenario(&r);
+        long made = count;
+        disarm();
+        if (live != base) fail_msg("k = %ld: %ld blocks leaked", k, live - base);
+        if (made < k) {
+            assert_int_equal(failed, 0);
+            assert_memory_equal(&r, &ref, sizeof r);
+            break;
+        }
+        assert_int_equal(failed, 1);
+        if (!r.failed_call || r.code != TG_ERR_NOMEM)
+            fail_msg("k = %ld: call %d: code %s \"%s\"", k, r.failed_call,
+                     tg_status_name(r.code), r.message);
+    }
+    assert_int_equal(k, total + 1);
+    printf("faults: files+gradcheck: %ld allocations, k = 1..%ld tried, %d distinct call "
+           "stacks\n",
+           total, k, nstacks);
+    track_stacks = false;
+}
+
 int main(void) {
     static const tg_allocator failing = {f_malloc, f_realloc, f_free, NULL};
     tg_set_allocator(&failing); /* before any tape, as required */
@@ -466,6 +591,7 @@ int main(void) {
         cmocka_unit_test(test_registry), /* first: the library's first use */
         cmocka_unit_test(test_core),
         cmocka_unit_test(test_nn),
+        cmocka_unit_test(test_files_gradcheck),
     };
     return cmocka_run_group_tests(tests, setup_dir, remove_dir);
 }
