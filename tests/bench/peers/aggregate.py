@@ -7,8 +7,9 @@
       ones), keeps all its fields, adds KEY_min, KEY_max and reps=N, and puts
       EXTRA key=value pairs first (keys the line already has are not repeated).
   aggregate.py best < kind=config lines                -> kind=best lines
-      For each (peer, workload, batch, coretype) the configuration with the best
-      primary value (the line's primary=KEY and dir=max|min fields).
+      For each (peer, workload, batch, coretype) the configuration with the most
+      repetitions (under screening, the one that was repeated) and among those
+      the best primary value (the line's primary=KEY and dir=max|min fields).
 """
 import sys
 
@@ -68,7 +69,7 @@ def best():
         def score(kv):
             d = dict(kv)
             v = float(d[d["primary"]])
-            return v if d["dir"] == "max" else -v
+            return (int(d.get("reps", 1)), v if d["dir"] == "max" else -v)
         top = max(groups[g], key=score)
         n = len(groups[g])
         emit([("kind", "best")] + [(k, v) for k, v in top if k != "kind"] + [("configs", str(n))])

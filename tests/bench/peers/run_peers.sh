@@ -37,7 +37,8 @@
 #         primary=<key> dir=max|min the figure the median/best is taken on
 #         reps=N <key>_min=.. <key>_max=..   spread of the primary figure
 #   kind=best ...     for each (peer, workload, batch, coretype) the config
-#       line with the best primary figure (over the thread configurations),
+#       line with the best primary figure (over the thread configurations; under
+#       screening, the configuration that won the screening and was repeated),
 #       same fields as that config line plus configs=<how many were tried>.
 #   kind=error peer=<id> coretype=.. rc=<exit code> cmd=<command, spaces as _>
 #
