@@ -86,6 +86,10 @@ PY=/usr/bin/python3
 REPS=${PEER_REPS:-3}
 CORETYPES=${PEER_CORETYPES:-"Haswell unset"}
 ONLY=${PEER_ONLY:-"torch_w1 numpy_w1 fann_w1 sgemm_w1 adolc_w2 torch_w2 torch_w3 sgemm_w3"}
+# tapegrad's own workloads join the same grid when TG_BENCH_BIN names the
+# directory of its benchmark programs (tests/bench/run sets it).
+OURS=${TG_BENCH_BIN:-}
+[ -n "$OURS" ] && [ -z "${PEER_ONLY:-}" ] && ONLY="tapegrad_w1 tapegrad_w2 tapegrad_w3 $ONLY"
 W1_SAMPLES=${PEER_SAMPLES:-60000}
 ENV_CORETYPE=${OPENBLAS_CORETYPE:-unset}
 SCREEN=${PEER_SCREEN:-1}
@@ -213,6 +217,8 @@ START=$(date +%s)
 for core in $CORETYPES; do
     log "=== OPENBLAS_CORETYPE=$core ==="
     for B in 10 128; do
+        want tapegrad_w1 && run_grid tapegrad_w1 "$core" samples_per_s max "$BLAS_GRID" \
+            "$OURS/w1_mlp" "$B"
         want torch_w1 && run_grid torch_w1 "$core" samples_per_s max "$TORCH_GRID" \
             $PY "$HERE/torch_mlp.py" "$B" @T@ --samples "$W1_SAMPLES"
         want numpy_w1 && run_grid numpy_w1 "$core" samples_per_s max "$BLAS_GRID" \
@@ -222,6 +228,9 @@ for core in $CORETYPES; do
         want sgemm_w1 && run_grid sgemm_w1 "$core" samples_per_s max "$BLAS_GRID" \
             "$BUILD/sgemm_limit" "$B" 3
     done
+    want tapegrad_w2 && run_grid tapegrad_w2 "$core" total_ms min "1,1" "$OURS/w2_scalar" 1000000 5
+    want tapegrad_w3 && run_grid tapegrad_w3 "$core" samples_per_s max "$BLAS_GRID" \
+        "$OURS/w3_large" 10 1
     want adolc_w2 && run_grid adolc_w2 "$core" adolc_ms min "1,1" "$BUILD/adolc_w2" 1000000 3
     want torch_w2 && run_grid torch_w2 "$core" total_ms min "$TORCH_GRID" \
         $PY "$HERE/torch_w2.py" @T@ --reps 10
