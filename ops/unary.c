@@ -13,23 +13,18 @@
 #include <tgmath.h>
 
 #define UNARY(name, Y, DX)                                                                 \
+    static inline T S(name##_y)(T x) { return (Y); }                                       \
+    static inline T S(name##_dx)(T x, T y) { return (void)x, (void)y, (DX); }              \
     static void S(name##_fwd)(size_t n, const void *vx, void *vy) {                         \
         const T *px = vx;                                                                  \
         T *py = vy;                                                                        \
-        for (size_t i = 0; i < n; i++) {                                                   \
-            T x = px[i];                                                                   \
-            py[i] = (Y);                                                                   \
-        }                                                                                  \
+        for (size_t i = 0; i < n; i++) py[i] = S(name##_y)(px[i]);                         \
     }                                                                                      \
     static void S(name##_bwd)(size_t n, const void *vx, const void *vy, const void *vg,    \
                               void *vgx) {                                                 \
         const T *px = vx, *py = vy, *pg = vg;                                              \
         T *gx = vgx;                                                                       \
-        for (size_t i = 0; i < n; i++) {                                                   \
-            T x = px[i], y = py[i];                                                        \
-            (void)x, (void)y;                                                              \
-            gx[i] += pg[i] * (DX);                                                         \
-        }                                                                                  \
+        for (size_t i = 0; i < n; i++) gx[i] += pg[i] * S(name##_dx)(px[i], py[i]);       \
     }
 
 #define T float
@@ -43,11 +38,22 @@
 #undef T
 #undef S
 
+/* float64 scalars (scalar tapes) call the element functions directly. */
 #define UNARY_OP(name)                                                                     \
     static void name##_forward(tg_node *n) {                                               \
+        if (n->ndim == 0 && tg__f64(n)) {                                                  \
+            *(double *)n->value = name##_y_f64(*(const double *)n->in[0]->value);          \
+            return;                                                                        \
+        }                                                                                  \
         TG_KERNEL(n, name##_fwd)(tg__numel(n), n->in[0]->value, n->value);                 \
     }                                                                                      \
     static void name##_backward(tg_node *n) {                                              \
+        if (n->ndim == 0 && tg__f64(n)) {                                                  \
+            *(double *)n->in[0]->grad +=                                                   \
+                *(const double *)n->grad *                                                 \
+                name##_dx_f64(*(const double *)n->in[0]->value, *(const double *)n->value); \
+            return;                                                                        \
+        }                                                                                  \
         TG_KERNEL(n, name##_bwd)(tg__numel(n), n->in[0]->value, n->value, n->grad,         \
                                  n->in[0]->grad);                                          \
     }

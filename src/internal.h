@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 /* Node flags. */
 enum {
@@ -84,10 +85,43 @@ char *tg__shape_str(const tg_node *n, char *buf);
 
 /* Tape memory (tape.c). NULL, or -1, with TG_ERR_NOMEM status on failure. */
 void *tg__tape_alloc(tg_tape *t, size_t bytes);
-tg_node *tg__new_node(tg_tape *t);
+int tg__grow(tg_tape *t);
+
+/* A zeroed node appended to the tape, or NULL (status set). Inline: every
+ * recorded node comes here. */
+static inline tg_node *tg__new_node(tg_tape *t) {
+    if ((t->nnodes >> TG_CHUNK_BITS) == t->nchunks && tg__grow(t)) return NULL;
+    tg_node *n = tg__node_at(t, t->nnodes);
+    *n = (tg_node){.tape = t, .id = (uint32_t)t->nnodes++};
+    return n;
+}
 void tg__pop_node(tg_tape *t);
-int tg__alloc_value(tg_node *n);
-int tg__alloc_grad(tg_node *n);
+
+/* Points a node at memory for its value: inline for 0-d nodes. 0, or -1
+ * with TG_ERR_NOMEM recorded. Inline: every recorded node comes here. */
+static inline int tg__alloc_value(tg_node *n) {
+    if (n->ndim == 0) {
+        n->value = &n->u.inl[0];
+        return 0;
+    }
+    n->value = tg__tape_alloc(n->tape, tg__numel(n) * tg__dsize(n));
+    return n->value ? 0 : -1;
+}
+
+/* Gives a node zeroed gradient memory on first use; 0-d nodes keep it
+ * inline. 0, or -1 with TG_ERR_NOMEM recorded. */
+static inline int tg__alloc_grad(tg_node *n) {
+    if (n->grad) return 0;
+    if (n->ndim == 0) {
+        n->u.inl[1] = 0; /* also clears a float's 4 bytes */
+        n->grad = &n->u.inl[1];
+        return 0;
+    }
+    size_t bytes = tg__numel(n) * tg__dsize(n);
+    if (!(n->grad = tg__tape_alloc(n->tape, bytes))) return -1;
+    memset(n->grad, 0, bytes);
+    return 0;
+}
 
 /* Sets TG_ERR_NUMERIC if data (n's value or gradient) is not all finite. */
 void tg__check_finite(tg_node *n, const void *data, const char *what);
@@ -112,7 +146,8 @@ tg_node *tg__apply_as(const tg_op *op, tg_node *a, tg_node *b, int aux, int ndim
 
 /* Registry (registry.c). */
 int tg__op_index(const tg_op *op); /* -1 when unregistered */
-const tg_op *tg__op(int index);
+extern const tg_op *tg__ops[256]; /* by index; [0] is NULL (leaves) */
+static inline const tg_op *tg__op(int index) { return tg__ops[index]; }
 int tg__registry_init(void); /* TG_OK or the error that stopped it */
 
 /* Allocation (alloc.c). */

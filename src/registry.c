@@ -43,6 +43,7 @@ static int add(const tg_op *op) {
     e = &entries[nops];
     e->op = op;
     e->index = nops;
+    tg__ops[nops] = op;
     int oom = 0;
 #undef uthash_nonfatal_oom
 #define uthash_nonfatal_oom(obj) (oom = 1)
@@ -109,8 +110,8 @@ int tg__op_index(const tg_op *op) {
 }
 
 /* Indices are handed out once and entries never move, so reading one needs
- * no lock once the node that holds it exists. */
-const tg_op *tg__op(int index) { return entries[index].op; }
+ * no lock once the node that holds it exists (internal.h's tg__op). */
+const tg_op *tg__ops[MAX_OPS];
 
 int tg_op_count(void) {
     tg__registry_init();

@@ -98,63 +98,34 @@ void *tg__tape_alloc(tg_tape *t, size_t bytes) {
     return b->data;
 }
 
-/* A zeroed node appended to the tape, or NULL (status set). */
-tg_node *tg__new_node(tg_tape *t) {
-    if (t->nnodes > UINT32_MAX - 1) {
-        tg_fail(t, TG_ERR_NOMEM, "tape: more than %u nodes", UINT32_MAX - 1);
-        return NULL;
+/* Adds a chunk of nodes (the slow path of tg__new_node). 0, or -1 with the
+ * status set. */
+int tg__grow(tg_tape *t) {
+    if (t->nnodes > UINT32_MAX - TG_CHUNK_NODES) {
+        tg_fail(t, TG_ERR_NOMEM, "tape: more than %zu nodes", (size_t)UINT32_MAX - TG_CHUNK_NODES);
+        return -1;
     }
-    size_t c = t->nnodes >> TG_CHUNK_BITS;
-    if (c == t->nchunks) {
-        if (t->nchunks == t->chunk_cap) {
-            size_t cap = t->chunk_cap ? 2 * t->chunk_cap : 16;
-            tg_node **chunks = tg__realloc(t->chunks, cap * sizeof *chunks);
-            if (!chunks) {
-                tg_fail(t, TG_ERR_NOMEM, "out of memory growing the tape");
-                return NULL;
-            }
-            t->chunks = chunks;
-            t->bytes += (cap - t->chunk_cap) * sizeof *chunks;
-            t->chunk_cap = cap;
-        }
-        tg_node *chunk = tg__malloc(TG_CHUNK_NODES * sizeof *chunk);
-        if (!chunk) {
+    if (t->nchunks == t->chunk_cap) {
+        size_t cap = t->chunk_cap ? 2 * t->chunk_cap : 16;
+        tg_node **chunks = tg__realloc(t->chunks, cap * sizeof *chunks);
+        if (!chunks) {
             tg_fail(t, TG_ERR_NOMEM, "out of memory growing the tape");
-            return NULL;
+            return -1;
         }
-        t->chunks[t->nchunks++] = chunk;
-        t->bytes += TG_CHUNK_NODES * sizeof *chunk;
+        t->chunks = chunks;
+        t->bytes += (cap - t->chunk_cap) * sizeof *chunks;
+        t->chunk_cap = cap;
     }
-    tg_node *n = tg__node_at(t, t->nnodes);
-    memset(n, 0, sizeof *n);
-    n->tape = t;
-    n->id = (uint32_t)t->nnodes++;
-    return n;
-}
-
-/* Points a node at memory for its value: inline for 0-d nodes. */
-int tg__alloc_value(tg_node *n) {
-    if (n->ndim == 0) {
-        n->value = &n->u.inl[0];
-        return 0;
+    tg_node *chunk = tg__malloc(TG_CHUNK_NODES * sizeof *chunk);
+    if (!chunk) {
+        tg_fail(t, TG_ERR_NOMEM, "out of memory growing the tape");
+        return -1;
     }
-    n->value = tg__tape_alloc(n->tape, tg__numel(n) * tg__dsize(n));
-    return n->value ? 0 : -1;
-}
-
-/* Gives a node its gradient memory on first use; 0-d nodes keep it inline. */
-int tg__alloc_grad(tg_node *n) {
-    if (n->grad) return 0;
-    if (n->ndim == 0) { /* inline, and zeroed without a call: scalar tapes do this a lot */
-        n->u.inl[1] = 0;
-        n->grad = &n->u.inl[1];
-        return 0;
-    }
-    n->grad = tg__tape_alloc(n->tape, tg__numel(n) * tg__dsize(n));
-    if (!n->grad) return -1;
-    memset(n->grad, 0, tg__numel(n) * tg__dsize(n));
+    t->chunks[t->nchunks++] = chunk;
+    t->bytes += TG_CHUNK_NODES * sizeof *chunk;
     return 0;
 }
+
 
 /* Drops the most recent node (an op that failed after allocating it). */
 void tg__pop_node(tg_tape *t) { t->nnodes--; }
