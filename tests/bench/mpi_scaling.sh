@@ -40,7 +40,7 @@ median() { sort -g | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (
 rate() { sed -n 's/.*samples_per_s=\([0-9.]*\).*/\1/p' <<<"$1"; }
 
 echo "kind=meta date=$(date -u +%FT%TZ) nproc=$(nproc) reps=$reps loadavg=$(load)" \
-    "mpi=$(mpirun --version 2>/dev/null | head -1 | tr ' ' '_') mpirun_args=${MPIRUN_ARGS// /_}"
+    "mpi=$(mpirun --version 2>/dev/null | head -1 | tr ' ' '_') mpirun_args=$(tr " " _ <<<"${MPIRUN_ARGS:-}")"
 for config in ${CONFIGS:-seeds seeds100 best}; do
     case $config in
         seeds) args=() b=10 ;;
