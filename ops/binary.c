@@ -52,16 +52,7 @@ typedef struct bcast {
         });                                                                                \
     }
 
-#define T float
-#define S(f) f##_f32
-#include __FILE__
-#undef T
-#undef S
-#define T double
-#define S(f) f##_f64
-#include __FILE__
-#undef T
-#undef S
+#include "dtypes.h"
 
 static void pad4(const tg_node *n, size_t d[4]) {
     for (int i = 0; i < 4; i++) d[i] = 1;

@@ -13,20 +13,9 @@
 #include <cblas.h>
 #endif
 
-#define T float
-#define S(f) f##_f32
-#define CBLAS_GEMM cblas_sgemm
-#include __FILE__
-#undef T
-#undef S
-#undef CBLAS_GEMM
-#define T double
-#define S(f) f##_f64
-#define CBLAS_GEMM cblas_dgemm
-#include __FILE__
-#undef T
-#undef S
-#undef CBLAS_GEMM
+#define cblas_gemm_f32 cblas_sgemm /* S(cblas_gemm) in the kernel pass */
+#define cblas_gemm_f64 cblas_dgemm
+#include "dtypes.h"
 
 static int matmul_shape(tg_node *out, char *why, size_t len) {
     const tg_node *a = out->in[0], *b = out->in[1];
@@ -144,7 +133,7 @@ tg_node *tg_reshape(tg_node *a, int ndim, const int64_t *shape) {
 static void S(gemm)(bool ta, bool tb, int m, int n, int k, const void *va, const void *vb,
                     double beta, void *vc) {
 #ifdef TG_HAVE_CBLAS
-    CBLAS_GEMM(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
+    S(cblas_gemm)(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
                m, n, k, 1, va, ta ? m : k, vb, tb ? k : n, beta, vc, n);
 #else
     const T *A = va, *B = vb;

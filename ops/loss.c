@@ -10,16 +10,7 @@
 
 #include <tgmath.h>
 
-#define T float
-#define S(f) f##_f32
-#include __FILE__
-#undef T
-#undef S
-#define T double
-#define S(f) f##_f64
-#include __FILE__
-#undef T
-#undef S
+#include "dtypes.h"
 
 /* Batch rows: the leading dimension of a matrix or batch of tensors. */
 static size_t batch_rows(const tg_node *a) { return a->ndim >= 2 ? (size_t)a->u.shape[0] : 1; }

@@ -7,16 +7,7 @@
 #ifndef T
 #include "internal.h"
 
-#define T float
-#define S(f) f##_f32
-#include __FILE__
-#undef T
-#undef S
-#define T double
-#define S(f) f##_f64
-#include __FILE__
-#undef T
-#undef S
+#include "dtypes.h"
 
 static int reduce_shape(tg_node *out, char *why, size_t len) {
     if (out->aux == TG_AXIS_ALL) {

@@ -9,16 +9,7 @@
 
 #include <tgmath.h>
 
-#define T float
-#define S(f) f##_f32
-#include __FILE__
-#undef T
-#undef S
-#define T double
-#define S(f) f##_f64
-#include __FILE__
-#undef T
-#undef S
+#include "dtypes.h"
 
 /* tg_softmax() checks its axis; tg_call() and tg_apply() arrive with axis 0
  * unchecked, which a 0-d input does not have. */

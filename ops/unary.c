@@ -27,16 +27,7 @@
         for (size_t i = 0; i < n; i++) gx[i] += pg[i] * S(name##_dx)(px[i], py[i]);       \
     }
 
-#define T float
-#define S(f) f##_f32
-#include __FILE__
-#undef T
-#undef S
-#define T double
-#define S(f) f##_f64
-#include __FILE__
-#undef T
-#undef S
+#include "dtypes.h"
 
 /* float64 scalars (scalar tapes) call the element functions directly. */
 #define UNARY_OP(name)                                                                     \

@@ -12,16 +12,7 @@
 #include <tgmath.h> /* sqrt of a float stays a float in the kernels */
 #include <string.h>
 
-#define T float
-#define S(f) f##_f32
-#include __FILE__
-#undef T
-#undef S
-#define T double
-#define S(f) f##_f64
-#include __FILE__
-#undef T
-#undef S
+#include "dtypes.h"
 
 struct tg_optim {
     tg_params *ps;
