@@ -16,7 +16,7 @@
 /* Prepares n to receive gradient: on its first touch in this sweep, gives it
  * memory and, unless it is a leaf (whose gradients accumulate across sweeps),
  * zeroes it. */
-static int touch(tg_node *n) {
+static inline int touch(tg_node *n) {
     if (n->flags & TG_F_REACHED) return 0;
     n->flags |= TG_F_REACHED;
     if (!n->grad) return tg__alloc_grad(n);
