@@ -1,7 +1,7 @@
 /*
  * Training by replay: the graph of one mini-batch is recorded once and
- * replayed for every batch (gather, forward, zero gradients, backward,
- * optimiser step), so a step allocates nothing. Evaluation replays a
+ * replayed for every batch (gather, forward, backward, an optimiser step
+ * that also clears the gradients), so a step allocates nothing. Evaluation replays a
  * forward-only graph over chunks of the dataset.
  */
 #include "nn_internal.h"
@@ -10,51 +10,45 @@
 
 #define EVAL_CHUNK 1000
 
-typedef struct graph {
-    tg_tape *t;
-    tg_node *x, *y, *out, *loss;
-    size_t rows;
-} graph;
-
 struct tg_trainer {
     tg_params *ps;
     tg_optim *opt;
     tg_mlp m;
     tg_loss loss;
     size_t batch;
-    graph full, rest; /* batch rows; the short last batch */
+    tg_batch_graph full, rest; /* batch rows; the short last batch */
     uint32_t *idx;
     size_t idx_cap;
 };
 
-static void graph_free(graph *g) {
-    tg_tape_free(g->t);
+void tg_batch_graph_free(tg_batch_graph *g) {
+    if (!g) return;
+    tg_tape_free(g->tape);
     memset(g, 0, sizeof *g);
 }
 
-/* Records x [rows, in], y [rows, out] -> cost(mlp(x), y) on a new tape. */
-static int graph_build(graph *g, tg_params *ps, const tg_mlp *m, tg_loss loss, size_t rows,
-                       tg_error *err) {
-    graph_free(g);
-    if (!(g->t = tg_tape_new())) return tg__err(err, TG_ERR_NOMEM, "train: out of memory");
+int tg_batch_graph_build(tg_batch_graph *g, tg_params *ps, const tg_mlp *m, tg_loss loss,
+                         size_t rows, tg_error *err) {
+    if (!g || !ps || !m) return tg__err(err, TG_ERR_NULL, "batch graph: an argument is NULL");
+    tg_batch_graph_free(g);
+    if (!(g->tape = tg_tape_new())) return tg__err(err, TG_ERR_NOMEM, "batch graph: out of memory");
     tg_dtype dt = tg_params_dtype(ps);
     int64_t xs[2] = {(int64_t)rows, m->sizes[0]}, ys[2] = {(int64_t)rows, m->sizes[m->nlayers]};
-    g->x = tg_input(g->t, dt, 2, xs, NULL);
-    g->y = tg_input(g->t, dt, 2, ys, NULL);
+    g->x = tg_input(g->tape, dt, 2, xs, NULL);
+    g->y = tg_input(g->tape, dt, 2, ys, NULL);
     g->out = tg_mlp_forward(g->x, ps, m);
-    g->loss = tg_cost(g->out, g->y, loss);
+    g->cost = tg_cost(g->out, g->y, loss);
     g->rows = rows;
-    if (tg_status(g->t)) {
-        int rc = tg__err(err, tg_status(g->t), "train: building the graph: %s",
-                         tg_status_message(g->t));
-        graph_free(g);
+    if (tg_status(g->tape)) {
+        int rc = tg__err(err, tg_status(g->tape), "batch graph: %s", tg_status_message(g->tape));
+        tg_batch_graph_free(g);
         return rc;
     }
     return TG_OK;
 }
 
-static int check_data(const tg_mlp *m, const tg_dataset *ds, tg_error *err) {
-    if (!ds) return tg__err(err, TG_ERR_NULL, "train: dataset is NULL");
+int tg_mlp_check_data(const tg_mlp *m, const tg_dataset *ds, tg_error *err) {
+    if (!m || !ds) return tg__err(err, TG_ERR_NULL, "train: %s is NULL", m ? "dataset" : "network");
     if (tg_dataset_features(ds) != m->sizes[0])
         return tg__err(err, TG_ERR_SHAPE,
                        "the data has %lld features per sample but the network takes %lld inputs",
@@ -87,7 +81,7 @@ tg_trainer *tg_trainer_new(tg_params *ps, const tg_mlp *m, tg_loss loss, int bat
     tr->m = *m;
     tr->loss = loss;
     tr->batch = (size_t)batch;
-    if (graph_build(&tr->full, ps, m, loss, tr->batch, err)) {
+    if (tg_batch_graph_build(&tr->full, ps, m, loss, tr->batch, err)) {
         tg_trainer_free(tr);
         return NULL;
     }
@@ -96,35 +90,35 @@ tg_trainer *tg_trainer_new(tg_params *ps, const tg_mlp *m, tg_loss loss, int bat
 
 void tg_trainer_free(tg_trainer *tr) {
     if (!tr) return;
-    graph_free(&tr->full);
-    graph_free(&tr->rest);
+    tg_batch_graph_free(&tr->full);
+    tg_batch_graph_free(&tr->rest);
     tg__free(tr->idx);
     tg__free(tr);
 }
 
 /* One optimiser step on samples idx[0..g->rows); adds the batch's cost
  * times its rows to *sum. */
-static int step(tg_trainer *tr, graph *g, const tg_dataset *ds, const uint32_t *idx,
+static int step(tg_trainer *tr, tg_batch_graph *g, const tg_dataset *ds, const uint32_t *idx,
                 double *sum, tg_error *err) {
     tg_dtype dt = tg_params_dtype(tr->ps);
     int rc = tg_dataset_gather(ds, idx, g->rows, dt, tg_value(g->x), tg_value(g->y),
                                tr->m.sizes[tr->m.nlayers]);
     if (rc) return tg__err(err, rc, "train: a batch could not be gathered");
-    tg_forward(g->t);
+    tg_forward(g->tape);
     /* The gradients are zero: the previous step consumed them (tg_optim_step),
      * and tg_trainer_epoch clears them before its first step. */
-    if (tg_backward(g->loss))
-        return tg__err(err, tg_status(g->t), "train: %s", tg_status_message(g->t));
+    if (tg_backward(g->cost))
+        return tg__err(err, tg_status(g->tape), "train: %s", tg_status_message(g->tape));
     if ((rc = tg_optim_step(tr->opt)))
         return tg__err(err, rc, "train: the optimiser's store gained parameters");
-    *sum += tg_value_scalar(g->loss) * (double)g->rows;
+    *sum += tg_value_scalar(g->cost) * (double)g->rows;
     return TG_OK;
 }
 
 int tg_trainer_epoch(tg_trainer *tr, const tg_dataset *ds, tg_rng *r, double *mean_loss,
                      tg_progress_fn progress, void *ctx, tg_error *err) {
     if (!tr) return tg__err(err, TG_ERR_NULL, "train: trainer is NULL");
-    int rc = check_data(&tr->m, ds, err);
+    int rc = tg_mlp_check_data(&tr->m, ds, err);
     if (rc) return rc;
     size_t n = tg_dataset_size(ds);
     if (n == 0) return tg__err(err, TG_ERR_ARG, "train: the dataset is empty");
@@ -139,12 +133,12 @@ int tg_trainer_epoch(tg_trainer *tr, const tg_dataset *ds, tg_rng *r, double *me
     tg_params_zero_grad(tr->ps);
     size_t rem = n % tr->batch;
     if (rem && tr->rest.rows != rem &&
-        (rc = graph_build(&tr->rest, tr->ps, &tr->m, tr->loss, rem, err)))
+        (rc = tg_batch_graph_build(&tr->rest, tr->ps, &tr->m, tr->loss, rem, err)))
         return rc;
     double sum = 0;
     size_t done = 0;
     while (done < n) {
-        graph *g = n - done >= tr->batch ? &tr->full : &tr->rest;
+        tg_batch_graph *g = n - done >= tr->batch ? &tr->full : &tr->rest;
         if ((rc = step(tr, g, ds, tr->idx + done, &sum, err))) return rc;
         done += g->rows;
         if (progress) progress(ctx, done, n);
@@ -169,24 +163,24 @@ static int64_t argmax(const void *row, int64_t k, tg_dtype dt) {
 int tg_evaluate(tg_params *ps, const tg_mlp *m, tg_loss loss, const tg_dataset *ds,
                 double *accuracy, double *mean_loss, int64_t *confusion, tg_error *err) {
     if (!ps || !m) return tg__err(err, TG_ERR_NULL, "evaluate: argument is NULL");
-    int rc = check_data(m, ds, err);
+    int rc = tg_mlp_check_data(m, ds, err);
     if (rc) return rc;
     size_t n = tg_dataset_size(ds);
     if (n == 0) return tg__err(err, TG_ERR_ARG, "evaluate: the dataset is empty");
     int64_t out = m->sizes[m->nlayers];
     if (confusion) memset(confusion, 0, (size_t)(out * out) * sizeof *confusion);
     size_t chunk = n < EVAL_CHUNK ? n : EVAL_CHUNK;
-    graph full = {0}, rest = {0};
+    tg_batch_graph full = {0}, rest = {0};
     uint32_t idx[EVAL_CHUNK];
     const int32_t *labels = tg_dataset_labels(ds);
     tg_dtype dt = tg_params_dtype(ps);
     size_t es = dt == TG_F64 ? 8 : 4, correct = 0;
     double sum = 0;
-    rc = graph_build(&full, ps, m, loss, chunk, err);
+    rc = tg_batch_graph_build(&full, ps, m, loss, chunk, err);
     for (size_t done = 0; !rc && done < n;) {
-        graph *g = &full;
+        tg_batch_graph *g = &full;
         if (n - done < chunk) {
-            if (!rest.t) rc = graph_build(&rest, ps, m, loss, n - done, err);
+            if (!rest.tape) rc = tg_batch_graph_build(&rest, ps, m, loss, n - done, err);
             if (rc) break;
             g = &rest;
         }
@@ -196,8 +190,8 @@ int tg_evaluate(tg_params *ps, const tg_mlp *m, tg_loss loss, const tg_dataset *
             tg__err(err, rc, "evaluate: a chunk could not be gathered");
             break;
         }
-        if (tg_forward(g->t)) {
-            rc = tg__err(err, tg_status(g->t), "evaluate: %s", tg_status_message(g->t));
+        if (tg_forward(g->tape)) {
+            rc = tg__err(err, tg_status(g->tape), "evaluate: %s", tg_status_message(g->tape));
             break;
         }
         const char *o = tg_value(g->out);
@@ -207,11 +201,11 @@ int tg_evaluate(tg_params *ps, const tg_mlp *m, tg_loss loss, const tg_dataset *
             correct += p == y;
             if (confusion) confusion[y * out + p]++;
         }
-        sum += tg_value_scalar(g->loss) * (double)g->rows;
+        sum += tg_value_scalar(g->cost) * (double)g->rows;
         done += g->rows;
     }
-    graph_free(&full);
-    graph_free(&rest);
+    tg_batch_graph_free(&full);
+    tg_batch_graph_free(&rest);
     if (rc) return rc;
     if (accuracy) *accuracy = (double)correct / (double)n;
     if (mean_loss) *mean_loss = sum / (double)n;

@@ -369,6 +369,31 @@ TG_API int tg_dataset_gather(const tg_dataset *ds, const uint32_t *idx, size_t n
  * done so far and the epoch's total. */
 typedef void (*tg_progress_fn)(void *ctx, size_t done, size_t total);
 
+/* TG_OK when ds fits the network m: as many features as m has inputs and
+ * no more classes than it has outputs; else TG_ERR_NULL or TG_ERR_SHAPE
+ * with err naming the mismatch. */
+TG_API int tg_mlp_check_data(const tg_mlp *m, const tg_dataset *ds, tg_error *err);
+
+/* The recorded graph of one mini-batch, for replay: inputs x [rows, in] and
+ * y [rows, out] (fill them through tg_value(), e.g. with
+ * tg_dataset_gather()), the network's output and the cost, on a tape of its
+ * own. The trainers below replay these; so can a loop of your own (the MPI
+ * trainer is one). A zeroed struct is an empty graph. */
+typedef struct tg_batch_graph {
+    tg_tape *tape;
+    tg_node *x, *y, *out, *cost;
+    size_t rows;
+} tg_batch_graph;
+
+/* Records into g (freeing what it held) x, y -> tg_cost(tg_mlp_forward(x),
+ * y) for rows samples of the network m over ps. TG_OK, or an error with err
+ * filled and g left empty. */
+TG_API int tg_batch_graph_build(tg_batch_graph *g, tg_params *ps, const tg_mlp *m,
+                                tg_loss loss, size_t rows, tg_error *err);
+
+/* Frees g's tape and empties g. NULL or an empty g is a no-op. */
+TG_API void tg_batch_graph_free(tg_batch_graph *g);
+
 /*
  * Mini-batch training by replay. The trainer records the graph
  *   x [batch, in], y [batch, out] -> tg_cost(tg_mlp_forward(x), y)

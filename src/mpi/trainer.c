@@ -8,11 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct graph {
-    tg_tape *t;
-    tg_node *x, *y, *loss;
-    size_t rows;
-} graph;
 
 struct tg_mpi_trainer {
     tg_params *ps;
@@ -22,35 +17,10 @@ struct tg_mpi_trainer {
     size_t batch;
     MPI_Comm comm;
     int rank, size;
-    graph full, rest; /* batch rows; this rank's share of the short last batch */
+    tg_batch_graph full, rest; /* batch rows; this rank's share of the short last batch */
     uint32_t *idx;
     size_t idx_cap;
 };
-
-static void graph_free(graph *g) {
-    tg_tape_free(g->t);
-    memset(g, 0, sizeof *g);
-}
-
-/* Records x [rows, in], y [rows, out] -> cost(mlp(x), y) on a new tape. */
-static int graph_build(graph *g, tg_params *ps, const tg_mlp *m, tg_loss loss, size_t rows,
-                       tg_error *err) {
-    graph_free(g);
-    if (!(g->t = tg_tape_new())) return tg__mpi_err(err, TG_ERR_NOMEM, "mpi train: out of memory");
-    tg_dtype dt = tg_params_dtype(ps);
-    int64_t xs[2] = {(int64_t)rows, m->sizes[0]}, ys[2] = {(int64_t)rows, m->sizes[m->nlayers]};
-    g->x = tg_input(g->t, dt, 2, xs, NULL);
-    g->y = tg_input(g->t, dt, 2, ys, NULL);
-    g->loss = tg_cost(tg_mlp_forward(g->x, ps, m), g->y, loss);
-    g->rows = rows;
-    if (tg_status(g->t)) {
-        int rc = tg__mpi_err(err, tg_status(g->t), "mpi train: building the graph: %s",
-                             tg_status_message(g->t));
-        graph_free(g);
-        return rc;
-    }
-    return TG_OK;
-}
 
 tg_mpi_trainer *tg_mpi_trainer_new(tg_params *ps, const tg_mlp *m, tg_loss loss, int batch,
                                    tg_optim *opt, MPI_Comm comm, tg_error *err) {
@@ -82,7 +52,7 @@ tg_mpi_trainer *tg_mpi_trainer_new(tg_params *ps, const tg_mlp *m, tg_loss loss,
     tr->comm = comm;
     MPI_Comm_rank(comm, &tr->rank);
     MPI_Comm_size(comm, &tr->size);
-    if (graph_build(&tr->full, ps, m, loss, tr->batch, err)) {
+    if (tg_batch_graph_build(&tr->full, ps, m, loss, tr->batch, err)) {
         tg_mpi_trainer_free(tr);
         return NULL;
     }
@@ -91,8 +61,8 @@ tg_mpi_trainer *tg_mpi_trainer_new(tg_params *ps, const tg_mlp *m, tg_loss loss,
 
 void tg_mpi_trainer_free(tg_mpi_trainer *tr) {
     if (!tr) return;
-    graph_free(&tr->full);
-    graph_free(&tr->rest);
+    tg_batch_graph_free(&tr->full);
+    tg_batch_graph_free(&tr->rest);
     free(tr->idx);
     free(tr);
 }
@@ -102,15 +72,8 @@ void tg_mpi_trainer_free(tg_mpi_trainer *tr) {
  * short last batch. Local; TG_OK or an error in err. */
 static int prepare(tg_mpi_trainer *tr, const tg_dataset *ds, size_t n, tg_error *err) {
     const tg_mlp *m = &tr->m;
-    if (!ds) return tg__mpi_err(err, TG_ERR_NULL, "mpi train: dataset is NULL");
-    if (tg_dataset_features(ds) != m->sizes[0])
-        return tg__mpi_err(err, TG_ERR_SHAPE,
-                           "the data has %lld features per sample but the network takes %lld inputs",
-                           (long long)tg_dataset_features(ds), (long long)m->sizes[0]);
-    if (tg_dataset_classes(ds) > m->sizes[m->nlayers])
-        return tg__mpi_err(err, TG_ERR_SHAPE,
-                           "the data has %d classes but the network has %lld outputs",
-                           tg_dataset_classes(ds), (long long)m->sizes[m->nlayers]);
+    int rc = tg_mlp_check_data(m, ds, err);
+    if (rc) return rc;
     if (n == 0) return tg__mpi_err(err, TG_ERR_ARG, "mpi train: the dataset is empty");
     if (n > tr->idx_cap) {
         uint32_t *p = realloc(tr->idx, n * sizeof *p);
@@ -121,7 +84,7 @@ static int prepare(tg_mpi_trainer *tr, const tg_dataset *ds, size_t n, tg_error 
     size_t rows;
     tg_mpi_shard(n % (tr->batch * (size_t)tr->size), tr->rank, tr->size, NULL, &rows);
     if (rows && tr->rest.rows != rows)
-        return graph_build(&tr->rest, tr->ps, m, tr->loss, rows, err);
+        return tg_batch_graph_build(&tr->rest, tr->ps, m, tr->loss, rows, err);
     return TG_OK;
 }
 
@@ -129,14 +92,14 @@ static int prepare(tg_mpi_trainer *tr, const tg_dataset *ds, size_t n, tg_error 
  * rank's gradient of its batch-averaged cost in the store (whose gradients
  * are zero: the epoch clears them, each tg_optim_step consumes them) and
  * adds the cost times the rows to *sum. */
-static int local_step(tg_mpi_trainer *tr, graph *g, const tg_dataset *ds, const uint32_t *idx,
-                      double *sum, tg_error *err) {
+static int local_step(tg_mpi_trainer *tr, tg_batch_graph *g, const tg_dataset *ds,
+                      const uint32_t *idx, double *sum, tg_error *err) {
     int rc = tg_dataset_gather(ds, idx, g->rows, tg_params_dtype(tr->ps), tg_value(g->x),
                                tg_value(g->y), tr->m.sizes[tr->m.nlayers]);
     if (rc) return tg__mpi_err(err, rc, "mpi train: a batch could not be gathered");
-    if (tg_forward(g->t) || tg_backward(g->loss))
-        return tg__mpi_err(err, tg_status(g->t), "mpi train: %s", tg_status_message(g->t));
-    *sum += tg_value_scalar(g->loss) * (double)g->rows;
+    if (tg_forward(g->tape) || tg_backward(g->cost))
+        return tg__mpi_err(err, tg_status(g->tape), "mpi train: %s", tg_status_message(g->tape));
+    *sum += tg_value_scalar(g->cost) * (double)g->rows;
     return TG_OK;
 }
 
@@ -187,7 +150,7 @@ int tg_mpi_trainer_epoch(tg_mpi_trainer *tr, const tg_dataset *ds, tg_rng *r,
     tg_error ferr = {0, ""};
     for (size_t start = 0; start < n;) {
         size_t rows = n - start < global ? n - start : global, first, mine;
-        graph *g;
+        tg_batch_graph *g;
         if (rows == global) {
             first = (size_t)rank * tr->batch;
             mine = tr->batch;
