@@ -108,18 +108,22 @@ static inline int tg__alloc_value(tg_node *n) {
     return n->value ? 0 : -1;
 }
 
+/* Zeroes a node's gradient, without a call for the scalars of scalar tapes. */
+static inline void tg__clear_grad(tg_node *n) {
+    if (n->ndim == 0 && tg__f64(n))
+        *(double *)n->grad = 0;
+    else
+        memset(n->grad, 0, tg__numel(n) * tg__dsize(n));
+}
+
 /* Gives a node zeroed gradient memory on first use; 0-d nodes keep it
  * inline. 0, or -1 with TG_ERR_NOMEM recorded. */
 static inline int tg__alloc_grad(tg_node *n) {
     if (n->grad) return 0;
-    if (n->ndim == 0) {
-        n->u.inl[1] = 0; /* also clears a float's 4 bytes */
-        n->grad = &n->u.inl[1];
-        return 0;
-    }
-    size_t bytes = tg__numel(n) * tg__dsize(n);
-    if (!(n->grad = tg__tape_alloc(n->tape, bytes))) return -1;
-    memset(n->grad, 0, bytes);
+    n->grad = n->ndim == 0 ? (void *)&n->u.inl[1]
+                           : tg__tape_alloc(n->tape, tg__numel(n) * tg__dsize(n));
+    if (!n->grad) return -1;
+    tg__clear_grad(n);
     return 0;
 }
 

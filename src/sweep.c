@@ -11,7 +11,6 @@
  */
 #include "internal.h"
 
-#include <string.h>
 
 /* Prepares n to receive gradient: on its first touch in this sweep, gives it
  * memory and, unless it is a leaf (whose gradients accumulate across sweeps),
@@ -20,11 +19,7 @@ static inline int touch(tg_node *n) {
     if (n->flags & TG_F_REACHED) return 0;
     n->flags |= TG_F_REACHED;
     if (!n->grad) return tg__alloc_grad(n);
-    if (!n->op) return 0;
-    if (n->ndim == 0)
-        n->u.inl[1] = 0; /* also clears a float's 4 bytes */
-    else
-        memset(n->grad, 0, tg__numel(n) * tg__dsize(n));
+    if (n->op) tg__clear_grad(n);
     return 0;
 }
 
@@ -110,6 +105,6 @@ void tg_zero_grad(tg_tape *t) {
     if (!t) return;
     for (size_t i = 0; i < t->nnodes; i++) {
         tg_node *n = tg__node_at(t, i);
-        if (!n->op && n->grad) memset(n->grad, 0, tg__numel(n) * tg__dsize(n));
+        if (!n->op && n->grad) tg__clear_grad(n);
     }
 }
