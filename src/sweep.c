@@ -11,7 +11,6 @@
  */
 #include "internal.h"
 
-
 /* Prepares n to receive gradient: on its first touch in this sweep, gives it
  * memory and, unless it is a leaf (whose gradients accumulate across sweeps),
  * zeroes it. */
