@@ -16,6 +16,13 @@
  * Conventions, for every function below unless it says otherwise:
  * - Nodes belong to their tape: they are freed by tg_tape_reset() and
  *   tg_tape_free(); never free a node yourself, never use one after a reset.
+ *   A node recorded before the last reset is refused (TG_ERR_STATE naming
+ *   the call) by every op, tg_backward(), tg_value() and tg_grad() while its
+ *   position is past the tape's end. What cannot be detected: once as many
+ *   nodes have been recorded again, its slot holds a new node, and the old
+ *   pointer silently names that node. Keep node pointers only within one
+ *   recording; hold values that must outlive it in your own memory
+ *   (tg_view()). Using a node of a freed tape is undefined.
  * - Errors are values. An op given bad input (NULL, mismatched shapes or
  *   dtypes, nodes of two tapes, out of memory) records a sticky status on the
  *   tape and returns the tape's *poison* node; every later op on that tape
@@ -275,7 +282,7 @@ TG_API size_t tg_node_index(const tg_node *n);
  */
 typedef struct tg_op {
     const char *name; /* unique, e.g. "sigmoid" */
-    int arity;        /* 1 or 2 */
+    int arity;        /* 1, 2 or 3 */
     /* Checks the inputs and sets the output's shape. On entry the output has
      * the dtype and shape of input 0; change them with tg_set_shape(). Returns
      * TG_OK, or an error code after writing a reason (without the op name,
@@ -303,9 +310,15 @@ TG_API const tg_op *tg_op_at(int i);
 /* Records op on inputs a (and b for binary ops; NULL otherwise). */
 TG_API tg_node *tg_apply(const tg_op *op, tg_node *a, tg_node *b);
 
+/* Records op on its inputs in[0..n), 1 <= n <= 3 (n = the op's arity; the
+ * only way to give a third input). NULL for a bad n or in. */
+TG_API tg_node *tg_apply_n(const tg_op *op, int n, tg_node *const *in);
+
 /* Records the registered op called name: tg_call("sin", x, NULL). An unknown
  * name sets TG_ERR_UNKNOWN_OP; a wrong number of inputs TG_ERR_ARG. */
 TG_API tg_node *tg_call(const char *name, tg_node *a, tg_node *b);
+/* As tg_call() with n (1..3) inputs: tg_call_n("clamp", 3, (tg_node *[]){x, lo, hi}). */
+TG_API tg_node *tg_call_n(const char *name, int n, tg_node *const *in);
 
 /* Inside a shape rule only: sets the output's shape. Returns TG_OK or
  * TG_ERR_SHAPE for a bad shape. */

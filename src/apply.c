@@ -40,13 +40,50 @@ void tg__check_finite(tg_node *n, const void *data, const char *what) {
                 (unsigned)n->id, what);
 }
 
-tg_node *tg__apply(const tg_op *op, tg_node *a, tg_node *b, int aux) {
-    return tg__apply_as(op, a, b, aux, -1, NULL);
+/* Checks the inputs of op: present, on t, alive, of one dtype. */
+static bool inputs_ok(tg_tape *t, const tg_op *op, int nin, tg_node *const *in) {
+    char sa[64], sb[64];
+    int given = nin;
+    while (given > 0 && !in[given - 1]) given--;
+    if (given > op->arity) {
+        tg_fail(t, TG_ERR_ARG, "%s: takes %d input%s, given %d", op->name, op->arity,
+                op->arity == 1 ? "" : "s", given);
+        return false;
+    }
+    for (int k = 0; k < op->arity && k < nin; k++) {
+        if (!in[k]) {
+            tg_fail(t, TG_ERR_NULL, "%s: input %d is NULL", op->name, k);
+            return false;
+        }
+        if (in[k]->tape != t) {
+            tg_fail(t, TG_ERR_TAPE, "%s: inputs %s and %s are on different tapes", op->name,
+                    tg__shape_str(in[0], sa), tg__shape_str(in[k], sb));
+            return false;
+        }
+        if (tg__stale(in[k])) {
+            tg_fail(t, TG_ERR_STATE,
+                    "%s: input %d (node %u) was recorded before tg_tape_reset() and is gone",
+                    op->name, k, (unsigned)in[k]->id);
+            return false;
+        }
+        if (tg__f64(in[k]) != tg__f64(in[0])) {
+            tg_fail(t, TG_ERR_DTYPE, "%s: %s %s and %s %s: dtypes differ", op->name,
+                    dtype_name(in[0]), tg__shape_str(in[0], sa), dtype_name(in[k]),
+                    tg__shape_str(in[k], sb));
+            return false;
+        }
+    }
+    if (nin < op->arity) {
+        tg_fail(t, TG_ERR_ARG, "%s: takes %d inputs, given %d", op->name, op->arity, nin);
+        return false;
+    }
+    return true;
 }
 
-tg_node *tg__apply_as(const tg_op *op, tg_node *a, tg_node *b, int aux, int ndim,
-                      const int64_t *shape) {
-    tg_node *first = a ? a : b;
+tg_node *tg__apply_n(const tg_op *op, int nin, tg_node *const *in, int aux, int ndim,
+                     const int64_t *shape) {
+    tg_node *first = NULL;
+    for (int k = 0; k < nin && !first; k++) first = in[k];
     if (!first) return NULL; /* no tape to record the error on */
     tg_tape *t = first->tape;
     if (t->status) return &t->poison;
@@ -54,25 +91,9 @@ tg_node *tg__apply_as(const tg_op *op, tg_node *a, tg_node *b, int aux, int ndim
         tg_fail(t, TG_ERR_NULL, "apply: op is NULL");
         return &t->poison;
     }
-    if (!a || (op->arity == 2 && !b)) {
-        tg_fail(t, TG_ERR_NULL, "%s: input %d is NULL", op->name, a ? 1 : 0);
-        return &t->poison;
-    }
-    if (op->arity == 1 && b) {
-        tg_fail(t, TG_ERR_ARG, "%s: takes 1 input, given 2", op->name);
-        return &t->poison;
-    }
-    char sa[64], sb[64];
-    if (b && b->tape != t) {
-        tg_fail(t, TG_ERR_TAPE, "%s: inputs %s and %s are on different tapes", op->name,
-                tg__shape_str(a, sa), tg__shape_str(b, sb));
-        return &t->poison;
-    }
-    if (b && tg__f64(a) != tg__f64(b)) {
-        tg_fail(t, TG_ERR_DTYPE, "%s: %s %s and %s %s: dtypes differ", op->name, dtype_name(a),
-                tg__shape_str(a, sa), dtype_name(b), tg__shape_str(b, sb));
-        return &t->poison;
-    }
+    if (!inputs_ok(t, op, nin, in)) return &t->poison;
+    tg_node *a = in[0], *b = op->arity > 1 ? in[1] : NULL, *c = op->arity > 2 ? in[2] : NULL;
+    char sa[64];
     int index = op_index(t, op);
     if (index <= 0) {
         tg_fail(t, TG_ERR_UNKNOWN_OP, "%s: op is not registered", op->name);
@@ -85,7 +106,9 @@ tg_node *tg__apply_as(const tg_op *op, tg_node *a, tg_node *b, int aux, int ndim
     n->op = (uint8_t)index;
     n->aux = (int8_t)aux;
     n->flags = (uint8_t)((a->flags & (TG_F_F64 | TG_F_NEEDS_GRAD)) |
-                         (b ? b->flags & TG_F_NEEDS_GRAD : 0));
+                         (b ? b->flags & TG_F_NEEDS_GRAD : 0) |
+                         (c ? (c->flags & TG_F_NEEDS_GRAD) | TG_F_IN3 : 0));
+    n->grad = c; /* until the value exists (tg__in) */
     n->ndim = a->ndim;
     if (a->ndim) n->u = a->u;
     if (ndim >= 0 && tg_set_shape(n, ndim, shape) != TG_OK) {
@@ -115,6 +138,10 @@ tg_node *tg__apply_as(const tg_op *op, tg_node *a, tg_node *b, int aux, int ndim
         tg__pop_node(t);
         return &t->poison;
     }
+    if (c) {
+        ((tg_node **)n->value)[-1] = c;
+        n->grad = NULL;
+    }
     op->forward(n);
     if (t->check_numerics) tg__check_finite(n, n->value, "value");
     return n;
@@ -122,20 +149,36 @@ tg_node *tg__apply_as(const tg_op *op, tg_node *a, tg_node *b, int aux, int ndim
 
 tg_node *tg_apply(const tg_op *op, tg_node *a, tg_node *b) { return tg__apply(op, a, b, 0); }
 
-tg_node *tg_call(const char *name, tg_node *a, tg_node *b) {
-    tg_node *first = a ? a : b;
+tg_node *tg_apply_n(const tg_op *op, int n, tg_node *const *in) {
+    if (!in || n < 1 || n > 3) return NULL;
+    return tg__apply_n(op, n, in, 0, -1, NULL);
+}
+
+tg_node *tg_call_n(const char *name, int n, tg_node *const *in) {
+    if (!in || n < 1 || n > 3) return NULL;
+    tg_node *first = NULL;
+    for (int k = 0; k < n && !first; k++) first = in[k];
     if (!first) return NULL;
+    tg_tape *t = first->tape;
+    if (t->status) return &t->poison;
     const tg_op *op = tg_op_find(name);
-    if (!op && !first->tape->status) {
-        tg_fail(first->tape, TG_ERR_UNKNOWN_OP, "unknown op '%s'", name ? name : "(null)");
-        return &first->tape->poison;
+    if (!op) {
+        tg_fail(t, TG_ERR_UNKNOWN_OP, "unknown op '%s'", name ? name : "(null)");
+        return &t->poison;
     }
-    if (op && (op->arity == 2) != (b != NULL) && !first->tape->status) {
-        tg_fail(first->tape, TG_ERR_ARG, "%s: takes %d input%s", op->name, op->arity,
-                op->arity == 1 ? "" : "s");
-        return &first->tape->poison;
+    int given = n;
+    while (given > 0 && !in[given - 1]) given--;
+    if (given != op->arity) {
+        tg_fail(t, TG_ERR_ARG, "%s: takes %d input%s, given %d", op->name, op->arity,
+                op->arity == 1 ? "" : "s", given);
+        return &t->poison;
     }
-    return tg__apply(op, a, b, 0);
+    return tg__apply_n(op, n, in, 0, -1, NULL);
+}
+
+tg_node *tg_call(const char *name, tg_node *a, tg_node *b) {
+    tg_node *in[2] = {a, b};
+    return tg_call_n(name, 2, in);
 }
 
 tg_axis_view tg__axis_view(const tg_node *n, int axis) {

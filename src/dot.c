@@ -100,8 +100,8 @@ int tg_dot_write_with(const tg_tape *t, FILE *out, const tg_dot_opts *opts) {
         const tg_node *n = tg__node_at(t, i);
         int arity = tg_node_arity(n);
         for (int k = 0; k < arity; k++) {
-            fprintf(out, "  n%u -> n%zu", (unsigned)n->in[k]->id, i);
-            if (arity == 2) fprintf(out, " [label=\"%c\"]", k ? 'b' : 'a');
+            fprintf(out, "  n%u -> n%zu", (unsigned)tg__in(n, k)->id, i);
+            if (arity > 1) fprintf(out, " [label=\"%c\"]", 'a' + k);
             fputs(";\n", out);
         }
     }

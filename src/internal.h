@@ -17,6 +17,7 @@ enum {
     TG_F_REACHED = 1u << 2,    /* touched by the running sweep, not yet processed */
     TG_F_EXT_VALUE = 1u << 3,  /* value is caller memory (tg_view) */
     TG_F_EXT_GRAD = 1u << 4,   /* grad is caller memory (tg_view) */
+    TG_F_IN3 = 1u << 5,        /* a third input, stored just before the value */
 };
 
 /* aux value of reductions over all elements. */
@@ -71,6 +72,22 @@ static inline tg_node *tg__node_at(const tg_tape *t, size_t i) {
     return &t->chunks[i >> TG_CHUNK_BITS][i & (TG_CHUNK_NODES - 1)];
 }
 
+/* Inputs. Ops of arity 3 (where, clamp) are rare, so their third input does
+ * not widen every node: it sits in the tape memory just before the node's
+ * value, which is then never inline (see tg__alloc_value). While the shape
+ * rule runs, before the value exists, it waits in the unused grad field. */
+static inline int tg__nin(const tg_node *n) { return n->flags & TG_F_IN3 ? 3 : 2; }
+static inline tg_node *tg__in(const tg_node *n, int k) {
+    if (k < 2) return n->in[k];
+    return n->value ? ((tg_node *const *)n->value)[-1] : (tg_node *)n->grad;
+}
+
+/* Whether n was recorded before the last reset of its tape (its position is
+ * past the tape's end). The poison node of an earlier error counts as stale. */
+static inline bool tg__stale(const tg_node *n) {
+    return n->id >= n->tape->nnodes && n != &n->tape->poison;
+}
+
 static inline bool tg__f64(const tg_node *n) { return n->flags & TG_F_F64; }
 static inline size_t tg__dsize(const tg_node *n) { return tg__f64(n) ? 8 : 4; }
 
@@ -86,6 +103,9 @@ char *tg__shape_str(const tg_node *n, char *buf);
 /* Tape memory (tape.c). NULL, or -1, with TG_ERR_NOMEM status on failure. */
 void *tg__tape_alloc(tg_tape *t, size_t bytes);
 int tg__grow(tg_tape *t);
+/* The value of a 3-input node, with room for its third input before it,
+ * which the caller stores. 0, or -1 with TG_ERR_NOMEM recorded. */
+int tg__alloc_value_in3(tg_node *n);
 
 /* A zeroed node appended to the tape, or NULL (status set). Inline: every
  * recorded node comes here. */
@@ -100,10 +120,11 @@ void tg__pop_node(tg_tape *t);
 /* Points a node at memory for its value: inline for 0-d nodes. 0, or -1
  * with TG_ERR_NOMEM recorded. Inline: every recorded node comes here. */
 static inline int tg__alloc_value(tg_node *n) {
-    if (n->ndim == 0) {
+    if (n->ndim == 0 && !(n->flags & TG_F_IN3)) {
         n->value = &n->u.inl[0];
         return 0;
     }
+    if (n->flags & TG_F_IN3) return tg__alloc_value_in3(n);
     n->value = tg__tape_alloc(n->tape, tg__numel(n) * tg__dsize(n));
     return n->value ? 0 : -1;
 }
@@ -141,12 +162,26 @@ tg_axis_view tg__axis_view(const tg_node *n, int axis);
  * or -1 after recording an error naming who. */
 int tg__axis(tg_node *a, int axis, const char *who);
 
-/* Records op with parameter aux; the one constructor behind every op. */
-tg_node *tg__apply(const tg_op *op, tg_node *a, tg_node *b, int aux);
-/* As tg__apply, with the output's shape given (ndim >= 0) before the shape
- * rule runs, for ops whose result shape is a parameter (reshape). */
-tg_node *tg__apply_as(const tg_op *op, tg_node *a, tg_node *b, int aux, int ndim,
-                      const int64_t *shape);
+/* Records op on its inputs in[0..arity) with parameter aux: the one
+ * constructor behind every op. in has nin >= 1 entries; those past the op's
+ * arity must be NULL. With ndim >= 0 the output's shape is set to shape before the
+ * shape rule runs, for ops whose result shape is a parameter (reshape). */
+tg_node *tg__apply_n(const tg_op *op, int nin, tg_node *const *in, int aux, int ndim,
+                     const int64_t *shape);
+static inline tg_node *tg__apply(const tg_op *op, tg_node *a, tg_node *b, int aux) {
+    tg_node *in[2] = {a, b};
+    return tg__apply_n(op, 2, in, aux, -1, NULL);
+}
+static inline tg_node *tg__apply3(const tg_op *op, tg_node *a, tg_node *b, tg_node *c,
+                                  int aux) {
+    tg_node *in[3] = {a, b, c};
+    return tg__apply_n(op, 3, in, aux, -1, NULL);
+}
+static inline tg_node *tg__apply_as(const tg_op *op, tg_node *a, tg_node *b, int aux, int ndim,
+                                    const int64_t *shape) {
+    tg_node *in[2] = {a, b};
+    return tg__apply_n(op, 2, in, aux, ndim, shape);
+}
 
 /* Registry (registry.c). */
 int tg__op_index(const tg_op *op); /* -1 when unregistered */

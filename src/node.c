@@ -97,8 +97,16 @@ tg_tape *tg_node_tape(const tg_node *n) { return n ? n->tape : NULL; }
 tg_dtype tg_node_dtype(const tg_node *n) { return n && tg__f64(n) ? TG_F64 : TG_F32; }
 int tg_ndim(const tg_node *n) { return n ? n->ndim : 0; }
 int64_t tg_numel(const tg_node *n) { return n ? (int64_t)tg__numel(n) : 0; }
-void *tg_value(const tg_node *n) { return n ? n->value : NULL; }
-void *tg_grad(const tg_node *n) { return n ? n->grad : NULL; }
+/* Whether n is a node of an earlier recording; if so, records why on its tape. */
+static bool refused_stale(const tg_node *n, const char *who) {
+    if (!tg__stale(n)) return false;
+    tg_fail(n->tape, TG_ERR_STATE, "%s: node %u was recorded before tg_tape_reset() and is gone",
+            who, (unsigned)n->id);
+    return true;
+}
+
+void *tg_value(const tg_node *n) { return n && !refused_stale(n, "value") ? n->value : NULL; }
+void *tg_grad(const tg_node *n) { return n && !refused_stale(n, "grad") ? n->grad : NULL; }
 int tg_requires_grad(const tg_node *n) { return n && (n->flags & TG_F_NEEDS_GRAD); }
 size_t tg_node_index(const tg_node *n) { return n ? n->id : SIZE_MAX; }
 
@@ -113,11 +121,12 @@ static double element(const tg_node *n, const void *data, int64_t i) {
     return tg__f64(n) ? ((const double *)data)[i] : ((const float *)data)[i];
 }
 
-double tg_value_at(const tg_node *n, int64_t i) { return element(n, n ? n->value : NULL, i); }
+double tg_value_at(const tg_node *n, int64_t i) { return element(n, tg_value(n), i); }
 
 double tg_grad_at(const tg_node *n, int64_t i) {
-    if (n && !n->grad && i >= 0 && i < (int64_t)tg__numel(n)) return 0.0;
-    return element(n, n ? n->grad : NULL, i);
+    if (!n || refused_stale(n, "grad")) return NAN;
+    if (!n->grad && i >= 0 && i < (int64_t)tg__numel(n)) return 0.0;
+    return element(n, n->grad, i);
 }
 
 double tg_value_scalar(const tg_node *n) {
@@ -136,7 +145,7 @@ const char *tg_node_op_name(const tg_node *n) {
 int tg_node_arity(const tg_node *n) { return n && n->op ? tg__op(n->op)->arity : 0; }
 
 tg_node *tg_node_input(const tg_node *n, int k) {
-    return n && k >= 0 && k < tg_node_arity(n) ? n->in[k] : NULL;
+    return n && k >= 0 && k < tg_node_arity(n) ? tg__in(n, k) : NULL;
 }
 
 int tg_set_shape(tg_node *out, int ndim, const int64_t *shape) {

@@ -33,7 +33,7 @@ static bool builtins_ready; /* under the lock: every built-in op is indexed */
 
 /* Called with the lock held. */
 static int add(const tg_op *op) {
-    if (!op || !op->name || !*op->name || op->arity < 1 || op->arity > 2 || !op->forward ||
+    if (!op || !op->name || !*op->name || op->arity < 1 || op->arity > 3 || !op->forward ||
         !op->backward)
         return TG_ERR_ARG;
     entry *e;

@@ -46,15 +46,17 @@ static int sweep(tg_node *out, const void *seed) {
             if (!(n->flags & TG_F_REACHED)) continue;
             n->flags &= (uint8_t)~TG_F_REACHED;
             if (!n->op) continue;
-            for (int k = 0; k < 2; k++) {
-                tg_node *in = n->in[k];
+            for (int k = 0, nin = tg__nin(n); k < nin; k++) {
+                tg_node *in = tg__in(n, k);
                 if (in && (in->flags & TG_F_NEEDS_GRAD) && touch(in)) return t->status;
             }
             tg__op(n->op)->backward(n);
             if (t->check_numerics)
-                for (int k = 0; k < 2; k++)
-                    if (n->in[k] && n->in[k]->grad && (n->in[k]->flags & TG_F_NEEDS_GRAD))
-                        tg__check_finite(n, n->in[k]->grad, "gradient");
+                for (int k = 0, nin = tg__nin(n); k < nin; k++) {
+                    tg_node *in = tg__in(n, k);
+                    if (in && in->grad && (in->flags & TG_F_NEEDS_GRAD))
+                        tg__check_finite(n, in->grad, "gradient");
+                }
         }
     }
     return t->status;
@@ -70,6 +72,10 @@ static int backward(tg_node *out, const void *seed, const char *who) {
     tg_tape *t = out->tape;
     if (t->status) return t->status;
     if (out == &t->poison) return tg_fail(t, TG_ERR_STATE, "%s: output is the poison node", who);
+    if (tg__stale(out))
+        return tg_fail(t, TG_ERR_STATE,
+                       "%s: output (node %u) was recorded before tg_tape_reset() and is gone",
+                       who, (unsigned)out->id);
     if (!seed && tg__numel(out) != 1) {
         char s[64];
         return tg_fail(t, TG_ERR_STATE,

@@ -98,6 +98,14 @@ void *tg__tape_alloc(tg_tape *t, size_t bytes) {
     return b->data;
 }
 
+int tg__alloc_value_in3(tg_node *n) {
+    /* TG_ALIGN bytes ahead of the value keep the value aligned. */
+    unsigned char *p = tg__tape_alloc(n->tape, TG_ALIGN + tg__numel(n) * tg__dsize(n));
+    if (!p) return -1;
+    n->value = p + TG_ALIGN;
+    return 0;
+}
+
 /* Adds a chunk of nodes (the slow path of tg__new_node). 0, or -1 with the
  * status set. */
 int tg__grow(tg_tape *t) {

@@ -426,7 +426,7 @@ static void test_register_duplicate(void **state) {
     static const tg_op again = {"errors_test_triple", 1, NULL, triple_forward, triple_backward};
     static const tg_op fake_add = {"add", 2, NULL, triple_forward, triple_backward};
     static const tg_op no_name = {"", 1, NULL, triple_forward, triple_backward};
-    static const tg_op three = {"errors_test_three", 3, NULL, triple_forward, triple_backward};
+    static const tg_op four = {"errors_test_four", 4, NULL, triple_forward, triple_backward};
     static const tg_op no_fwd = {"errors_test_nofwd", 1, NULL, NULL, triple_backward};
     static const tg_op unregistered = {"errors_test_unreg", 1, NULL, triple_forward,
                                        triple_backward};
@@ -434,7 +434,7 @@ static void test_register_duplicate(void **state) {
     assert_int_equal(tg_op_register(&fake_add), TG_ERR_ARG);
     assert_int_equal(tg_op_register(NULL), TG_ERR_ARG);
     assert_int_equal(tg_op_register(&no_name), TG_ERR_ARG);
-    assert_int_equal(tg_op_register(&three), TG_ERR_ARG);
+    assert_int_equal(tg_op_register(&four), TG_ERR_ARG);
     assert_int_equal(tg_op_register(&no_fwd), TG_ERR_ARG);
     assert_int_equal(tg_op_count(), count);
     assert_int_equal(tg_op_register(&triple), TG_OK);
@@ -484,6 +484,111 @@ static void test_check_numerics(void **state) {
     tg_tape_free(t);
 }
 
+/* A node recorded before tg_tape_reset() is refused by ops, backward and the
+ * accessors, while its position is past the tape's end. */
+static void test_stale_nodes(void **state) {
+    (void)state;
+    tg_tape *t = tg_tape_new();
+    tg_node *x = tg_scalar(t, 1.0);
+    tg_node *y = tg_scalar(t, 4.0);
+    tg_node *f = tg_mul(x, y);
+    tg_tape_reset(t);
+    /* nothing recorded since: y and f are past the end */
+    tg_node *r = tg_add(y, y);
+    assert_int_equal(tg_status(t), TG_ERR_STATE);
+    assert_true(isnan(tg_value_scalar(r))); /* the poison node, not 8 */
+    assert_non_null(strstr(tg_status_message(t), "add: input 0"));
+    assert_non_null(strstr(tg_status_message(t), "tg_tape_reset"));
+    tg_tape_reset(t);
+    assert_int_equal(tg_backward(f), TG_ERR_STATE);
+    assert_non_null(strstr(tg_status_message(t), "backward"));
+    tg_tape_reset(t);
+    assert_null(tg_value(f));
+    assert_int_equal(tg_status(t), TG_ERR_STATE);
+    assert_non_null(strstr(tg_status_message(t), "value: node 2"));
+    tg_tape_reset(t);
+    assert_null(tg_grad(x));
+    assert_int_equal(tg_status(t), TG_ERR_STATE);
+    tg_tape_reset(t);
+    assert_true(isnan(tg_grad_scalar(y)));
+    assert_int_equal(tg_status(t), TG_ERR_STATE);
+    /* a node recorded since the reset is fine, and so is x once its slot is
+     * live again (the case the header says cannot be detected) */
+    tg_tape_reset(t);
+    tg_node *z = tg_scalar(t, 2.0);
+    assert_true(tg_value_scalar(tg_add(z, z)) == 4.0);
+    assert_int_equal(tg_status(t), TG_OK);
+    tg_tape_free(t);
+}
+
+/* y = a*b + c as one user op of arity 3: the third input is reached by the
+ * shape rule, the forward kernel, the sweep and the accessors. */
+static void fma_forward(tg_node *n) {
+    const double *a = tg_value(tg_node_input(n, 0)), *b = tg_value(tg_node_input(n, 1)),
+                 *c = tg_value(tg_node_input(n, 2));
+    double *y = tg_value(n);
+    for (int64_t i = 0; i < tg_numel(n); i++) y[i] = a[i] * b[i] + c[i];
+}
+static void fma_backward(tg_node *n) {
+    const double *g = tg_grad(n);
+    for (int k = 0; k < 3; k++) {
+        double *gk = tg_grad(tg_node_input(n, k));
+        if (!gk) continue;
+        const double *a = tg_value(tg_node_input(n, 0)), *b = tg_value(tg_node_input(n, 1));
+        for (int64_t i = 0; i < tg_numel(n); i++) gk[i] += g[i] * (k == 0 ? b[i] : k == 1 ? a[i] : 1);
+    }
+}
+static int fma_shape(tg_node *out, char *why, size_t len) {
+    for (int k = 1; k < 3; k++)
+        if (tg_numel(tg_node_input(out, k)) != tg_numel(tg_node_input(out, 0))) {
+            snprintf(why, len, "input %d differs in size", k);
+            return TG_ERR_SHAPE;
+        }
+    return TG_OK;
+}
+
+static void test_three_inputs(void **state) {
+    (void)state;
+    static const tg_op fma_op = {"errors_test_fma", 3, fma_shape, fma_forward, fma_backward};
+    assert_int_equal(tg_op_register(&fma_op), TG_OK);
+    for (int ndim = 0; ndim <= 1; ndim++) {
+        tg_tape *t = tg_tape_new();
+        int64_t shape[1] = {3};
+        double av[3] = {1, 2, 3}, bv[3] = {-1, 0.5, 4}, cv[3] = {10, 20, 30};
+        tg_node *a = tg_tensor(t, TG_F64, ndim, shape, av);
+        tg_node *b = tg_input(t, TG_F64, ndim, shape, bv);
+        tg_node *c = tg_tensor(t, TG_F64, ndim, shape, cv);
+        tg_node *y = tg_call_n("errors_test_fma", 3, (tg_node *[]){a, b, c});
+        assert_int_equal(tg_status(t), TG_OK);
+        assert_int_equal(tg_node_arity(y), 3);
+        assert_ptr_equal(tg_node_input(y, 2), c);
+        int64_t n = tg_numel(y);
+        for (int64_t i = 0; i < n; i++) assert_true(tg_value_at(y, i) == av[i] * bv[i] + cv[i]);
+        assert_int_equal(tg_backward(tg_sum(y)), TG_OK);
+        for (int64_t i = 0; i < n; i++) {
+            assert_true(tg_grad_at(a, i) == bv[i]);
+            assert_true(tg_grad_at(c, i) == 1);
+        }
+        assert_null(tg_grad(b));
+        /* replay reads the third input too */
+        ((double *)tg_value(c))[0] = 100;
+        assert_int_equal(tg_forward(t), TG_OK);
+        assert_true(tg_value_at(y, 0) == av[0] * bv[0] + 100);
+        /* too few inputs, and a shape the rule refuses */
+        tg_call_n("errors_test_fma", 2, (tg_node *[]){a, b});
+        assert_int_equal(tg_status(t), TG_ERR_ARG);
+        assert_non_null(strstr(tg_status_message(t), "takes 3 inputs, given 2"));
+        tg_tape_reset(t);
+        tg_node *s1 = tg_tensor(t, TG_F64, ndim, shape, av);
+        int64_t four[1] = {4};
+        tg_node *s4 = tg_tensor(t, TG_F64, 1, four, NULL);
+        tg_call_n("errors_test_fma", 3, (tg_node *[]){s1, s1, s4});
+        assert_int_equal(tg_status(t), TG_ERR_SHAPE);
+        assert_non_null(strstr(tg_status_message(t), "errors_test_fma: input 2 differs in size"));
+        tg_tape_free(t);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_nomem_on_first_use), /* must stay first */
@@ -500,6 +605,8 @@ int main(void) {
         cmocka_unit_test(test_unknown_op),
         cmocka_unit_test(test_register_duplicate),
         cmocka_unit_test(test_check_numerics),
+        cmocka_unit_test(test_stale_nodes),
+        cmocka_unit_test(test_three_inputs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
