@@ -215,6 +215,26 @@ TG_API tg_node *tg_mse(tg_node *a, tg_node *y);
  * z's shape. */
 TG_API tg_node *tg_softmax_xent(tg_node *z, tg_node *y);
 
+/* --- elementwise math of one input (ops/unary.c) --- */
+/* (section math) */
+
+
+/* --- two-input math, comparisons, where and clamp (ops/binary.c, compare.c, select.c) --- */
+/* (section select) */
+
+
+/* --- more reductions (ops/reduce.c) --- */
+/* (section reduce) */
+
+
+/* --- shape and indexing (ops/shape.c); batched matmul (ops/linalg.c) --- */
+/* (section shape) */
+
+
+/* --- activations and losses for training (ops/activation.c, ops/loss.c) --- */
+/* (section training) */
+
+
 /* -------------------------------------------------------------- running -- */
 
 /* Seeds d(out)/d(out) = 1 and sweeps the tape backward once from out,
