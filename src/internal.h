@@ -148,8 +148,9 @@ static inline int tg__alloc_grad(tg_node *n) {
     return 0;
 }
 
-/* Sets TG_ERR_NUMERIC if data (n's value or gradient) is not all finite. */
-void tg__check_finite(tg_node *n, const void *data, const char *what);
+/* Sets TG_ERR_NUMERIC, naming n's op with its operands ("log(-1)"), if n's
+ * value (input < 0) or the gradient of its input k is not all finite. */
+void tg__check_finite(tg_node *n, int input);
 
 /* A tensor seen as [outer, len, inner] around one axis (TG_AXIS_ALL: all
  * elements in one run of len), for reductions and softmax. */
