@@ -215,9 +215,8 @@ static void help_grad(FILE *f) {
           "exit status: 0 on success; 2 on any error, with one message on stderr: a\n"
           "usage error, a syntax error (the expression is shown with a caret under the\n"
           "position), an unknown function (with the closest name: did you mean ...?),\n"
-          "an unbound or unused variable, a malformed\n"
-          "number, or a value or derivative that is not finite (log(-1) is NaN, 1/0 is\n"
-          "inf, sqrt has no derivative at 0).\n"
+          "an unbound or unused variable, a malformed number, or a value or derivative\n"
+          "that is not finite (log(-1) is NaN, 1/0 is inf, sqrt has no derivative at 0).\n"
           "See also: tapegrad check --help; docs/cli.md.\n",
           f);
 }
