@@ -56,6 +56,56 @@ static uint64_t next_u64(void) {
 /* Uniform in [0, 1). */
 static double uniform(void) { return (double)(next_u64() >> 11) * 0x1.0p-53; }
 
+/* ------------------------------------------------ forward-value helpers -- */
+
+/* Names of the ops whose forward values were checked (by expect_values). */
+static const char *forward_checked[256];
+static int nforward_checked;
+
+static void forward_covered(const char *op) {
+    for (int i = 0; i < nforward_checked; i++)
+        if (strcmp(forward_checked[i], op) == 0) return;
+    assert_true(nforward_checked < 256);
+    forward_checked[nforward_checked++] = op;
+}
+
+/* |got - want| <= tol max(1, |want|), with infinities and NaN matched exactly. */
+static void expect_near(double got, double want, double tol, const char *what, int64_t i) {
+    bool ok;
+    if (isnan(want))
+        ok = isnan(got);
+    else if (isinf(want))
+        ok = got == want;
+    else
+        ok = fabs(got - want) <= tol * fmax(1, fabs(want));
+    if (!ok) fail_msg("%s [%lld]: got %.17g, want %.17g", what, (long long)i, got, want);
+}
+
+static void expect_values(tg_node *y, const double *want, int64_t n, double tol, const char *what) {
+    assert_non_null(y);
+    if (tg_status(tg_node_tape(y)))
+        fail_msg("%s: %s", what, tg_status_message(tg_node_tape(y)));
+    assert_int_equal(tg_numel(y), n);
+    for (int64_t i = 0; i < n; i++) expect_near(tg_value_at(y, i), want[i], tol, what, i);
+    forward_covered(tg_node_op_name(y));
+}
+
+static tg_node *vec(tg_tape *t, tg_dtype dt, int64_t n, const double *v) {
+    tg_node *x = tg_tensor(t, dt, 1, &n, NULL);
+    for (int64_t i = 0; i < n; i++) {
+        if (dt == TG_F64)
+            ((double *)tg_value(x))[i] = v[i];
+        else
+            ((float *)tg_value(x))[i] = (float)v[i];
+    }
+    return x;
+}
+
+static tg_node *mat(tg_tape *t, tg_dtype dt, int64_t r, int64_t c, const double *v) {
+    const int64_t s[2] = {r, c};
+    return tg_reshape(vec(t, dt, r * c, v), 2, s);
+}
+
 /* ------------------------------------------------------- the case table -- */
 
 /* Where an input's values are drawn: uniform magnitude in [lo, hi], with a
@@ -71,16 +121,18 @@ typedef struct domain {
 #define DIVISOR {0.5, 2, 1}
 #define PROB {0.05, 1, 0}
 
+#define MAX_IN 3
+
 typedef tg_node *(*builder)(tg_node *const *in, int p);
 
 typedef struct gcase {
     const char *op; /* the registered name the case covers */
     builder build;
     int p; /* a parameter for the builder: an axis, an exponent, a shape */
-    int nin;
-    int ndim[2];
-    int64_t shape[2][4];
-    domain dom[2];
+    int nin; /* 1 to MAX_IN inputs */
+    int ndim[MAX_IN];
+    int64_t shape[MAX_IN][4];
+    domain dom[MAX_IN];
 } gcase;
 
 #define ALL_AXES 99 /* p of a full reduction */
@@ -173,7 +225,23 @@ static tg_node *b_reshape(tg_node *const *in, int p) {
     {#name, b_##name, -1, 1, {3}, {{2, 3, 4}}, {ANY}},                                     \
     {#name, b_##name, 2, 1, {4}, {{2, 1, 3, 2}}, {ANY}}
 
+/* The op families of issue 11 keep their builders, gradient cases and
+ * forward-value tests in tests/cases/FAMILY.h; each defines CASES_FAMILY (a
+ * list of table rows, each ending in a comma) and TESTS_FAMILY (a list of
+ * cmocka_unit_test entries, each ending in a comma). */
+#define TG_TEST_OPS
+#include "cases/math.h"
+#include "cases/select.h"
+#include "cases/reduce.h"
+#include "cases/shape.h"
+#include "cases/training.h"
+
 static const gcase cases[] = {
+    CASES_MATH
+    CASES_SELECT
+    CASES_REDUCE
+    CASES_SHAPE
+    CASES_TRAINING
     UNARY_CASES(neg, ANY),
     UNARY_CASES(exp, ANY),
     UNARY_CASES(log, POS),
@@ -246,8 +314,8 @@ static int64_t numel_of(int ndim, const int64_t *shape) {
 
 /* The output of case c on float64 leaves holding vals (wanting gradients or
  * not), checked to be a node of c's op. */
-static tg_node *build_case(tg_tape *t, const gcase *c, double *const vals[2], bool leaves_want_grad,
-                           tg_node *in[2]) {
+static tg_node *build_case(tg_tape *t, const gcase *c, double *const vals[MAX_IN], bool leaves_want_grad,
+                           tg_node *in[MAX_IN]) {
     for (int k = 0; k < c->nin; k++)
         in[k] = leaves_want_grad ? tg_tensor(t, TG_F64, c->ndim[k], c->shape[k], vals[k])
                                  : tg_input(t, TG_F64, c->ndim[k], c->shape[k], vals[k]);
@@ -262,10 +330,10 @@ static tg_node *build_case(tg_tape *t, const gcase *c, double *const vals[2], bo
  * gradients must agree with the float64 gradients g64 of the same case at
  * the same point (inputs rounded to float) to float32 accuracy. */
 #define F32_RTOL 1e-4
-static void check_float32(tg_tape *t, const gcase *c, double *const vals[2], const double *w,
-                          tg_node *const g64[2]) {
+static void check_float32(tg_tape *t, const gcase *c, double *const vals[MAX_IN], const double *w,
+                          tg_node *const g64[MAX_IN]) {
     tg_tape_reset(t);
-    tg_node *in[2];
+    tg_node *in[MAX_IN];
     for (int k = 0; k < c->nin; k++) {
         in[k] = tg_tensor(t, TG_F32, c->ndim[k], c->shape[k], NULL);
         float *v = tg_value(in[k]);
@@ -293,8 +361,8 @@ static void check_float32(tg_tape *t, const gcase *c, double *const vals[2], con
 }
 
 /* L = sum_i w_i y_i of case c at vals, on a scratch tape. */
-static double projection(tg_tape *t, const gcase *c, double *const vals[2], const double *w) {
-    tg_node *in[2];
+static double projection(tg_tape *t, const gcase *c, double *const vals[MAX_IN], const double *w) {
+    tg_node *in[MAX_IN];
     tg_tape_reset(t);
     tg_node *y = build_case(t, c, vals, false, in);
     const double *v = tg_value(y);
@@ -311,8 +379,8 @@ static struct {
 
 /* Checks case c at one random point. */
 static void check_point(const gcase *c, tg_tape *t, tg_tape *scratch) {
-    double *vals[2] = {NULL, NULL};
-    int64_t n[2] = {0, 0};
+    double *vals[MAX_IN] = {NULL};
+    int64_t n[MAX_IN] = {0};
     for (int k = 0; k < c->nin; k++) {
         n[k] = numel_of(c->ndim[k], c->shape[k]);
         vals[k] = malloc((size_t)n[k] * sizeof(double));
@@ -324,7 +392,7 @@ static void check_point(const gcase *c, tg_tape *t, tg_tape *scratch) {
         }
     }
     tg_tape_reset(t);
-    tg_node *in[2];
+    tg_node *in[MAX_IN];
     tg_node *y = build_case(t, c, vals, true, in);
     int64_t m = tg_numel(y);
     double *w = malloc((size_t)m * sizeof(double));
@@ -357,8 +425,7 @@ static void check_point(const gcase *c, tg_tape *t, tg_tape *scratch) {
         }
     }
     free(w);
-    free(vals[0]);
-    free(vals[1]);
+    for (int k = 0; k < MAX_IN; k++) free(vals[k]);
 }
 
 static void test_gradcheck_all_cases(void **state) {
@@ -391,54 +458,6 @@ static void test_gradcheck_covers_registry(void **state) {
 }
 
 /* ------------------------------------------------------- forward values -- */
-
-/* Names of the ops whose forward values were checked below. */
-static const char *forward_checked[64];
-static int nforward_checked;
-
-static void forward_covered(const char *op) {
-    for (int i = 0; i < nforward_checked; i++)
-        if (strcmp(forward_checked[i], op) == 0) return;
-    assert_true(nforward_checked < 64);
-    forward_checked[nforward_checked++] = op;
-}
-
-/* |got - want| <= tol max(1, |want|), with infinities and NaN matched exactly. */
-static void expect_near(double got, double want, double tol, const char *what, int64_t i) {
-    bool ok;
-    if (isnan(want))
-        ok = isnan(got);
-    else if (isinf(want))
-        ok = got == want;
-    else
-        ok = fabs(got - want) <= tol * fmax(1, fabs(want));
-    if (!ok) fail_msg("%s [%lld]: got %.17g, want %.17g", what, (long long)i, got, want);
-}
-
-static void expect_values(tg_node *y, const double *want, int64_t n, double tol, const char *what) {
-    assert_non_null(y);
-    if (tg_status(tg_node_tape(y)))
-        fail_msg("%s: %s", what, tg_status_message(tg_node_tape(y)));
-    assert_int_equal(tg_numel(y), n);
-    for (int64_t i = 0; i < n; i++) expect_near(tg_value_at(y, i), want[i], tol, what, i);
-    forward_covered(tg_node_op_name(y));
-}
-
-static tg_node *vec(tg_tape *t, tg_dtype dt, int64_t n, const double *v) {
-    tg_node *x = tg_tensor(t, dt, 1, &n, NULL);
-    for (int64_t i = 0; i < n; i++) {
-        if (dt == TG_F64)
-            ((double *)tg_value(x))[i] = v[i];
-        else
-            ((float *)tg_value(x))[i] = (float)v[i];
-    }
-    return x;
-}
-
-static tg_node *mat(tg_tape *t, tg_dtype dt, int64_t r, int64_t c, const double *v) {
-    const int64_t s[2] = {r, c};
-    return tg_reshape(vec(t, dt, r * c, v), 2, s);
-}
 
 static double sigmoid_ref(double x) { return 1 / (1 + exp(-x)); }
 static double relu_ref(double x) { return x > 0 ? x : 0; }
@@ -734,6 +753,11 @@ int main(void) {
         cmocka_unit_test(test_forward_binary),
         cmocka_unit_test(test_forward_linalg_reduce),
         cmocka_unit_test(test_forward_costs),
+        TESTS_MATH
+        TESTS_SELECT
+        TESTS_REDUCE
+        TESTS_SHAPE
+        TESTS_TRAINING
         cmocka_unit_test(test_forward_covers_registry), /* after the forward tests */
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
