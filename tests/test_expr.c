@@ -117,20 +117,22 @@ static void fma_bwd(tg_node *o) {
     add_grad(o, 2, out_grad(o));
 }
 
+#define TEST_OP(NAME, ARITY, FWD, BWD)                                                     \
+    {.name = NAME, .arity = ARITY, .shape = scalars_only, .forward = FWD, .backward = BWD}
 static const tg_op stand_ins[] = {
-    {"lt", 2, scalars_only, lt_fwd, no_grad},
-    {"le", 2, scalars_only, le_fwd, no_grad},
-    {"gt", 2, scalars_only, gt_fwd, no_grad},
-    {"ge", 2, scalars_only, ge_fwd, no_grad},
-    {"eq", 2, scalars_only, eq_fwd, no_grad},
-    {"ne", 2, scalars_only, ne_fwd, no_grad},
-    {"maximum", 2, scalars_only, maximum_fwd, extremum_bwd},
-    {"minimum", 2, scalars_only, minimum_fwd, extremum_bwd},
-    {"where", 3, scalars_only, where_fwd, where_bwd},
-    {"clamp", 3, scalars_only, clamp_fwd, clamp_bwd},
-    {"test_cube", 1, scalars_only, cube_fwd, cube_bwd},
-    {"test_sqplus", 2, scalars_only, hyp_fwd, hyp_bwd},
-    {"test_fma", 3, scalars_only, fma_fwd, fma_bwd},
+    TEST_OP("lt", 2, lt_fwd, no_grad),
+    TEST_OP("le", 2, le_fwd, no_grad),
+    TEST_OP("gt", 2, gt_fwd, no_grad),
+    TEST_OP("ge", 2, ge_fwd, no_grad),
+    TEST_OP("eq", 2, eq_fwd, no_grad),
+    TEST_OP("ne", 2, ne_fwd, no_grad),
+    TEST_OP("maximum", 2, maximum_fwd, extremum_bwd),
+    TEST_OP("minimum", 2, minimum_fwd, extremum_bwd),
+    TEST_OP("where", 3, where_fwd, where_bwd),
+    TEST_OP("clamp", 3, clamp_fwd, clamp_bwd),
+    TEST_OP("test_cube", 1, cube_fwd, cube_bwd),
+    TEST_OP("test_sqplus", 2, hyp_fwd, hyp_bwd),
+    TEST_OP("test_fma", 3, fma_fwd, fma_bwd),
 };
 
 static int setup(void **state) {
