@@ -273,10 +273,9 @@ static void skip_space(parser *p) {
     while (is_space((unsigned char)p->src[p->pos])) p->pos++;
 }
 
-/* The 1-based column of byte offset pos (UTF-8 characters count once). */
-static size_t column(const char *s, size_t pos) {
+size_t expr_column(const char *s, size_t pos) {
     size_t col = 1;
-    for (size_t i = 0; i < pos; i++) col += ((unsigned char)s[i] & 0xC0) != 0x80;
+    for (size_t i = 0; i < pos && s[i]; i++) col += ((unsigned char)s[i] & 0xC0) != 0x80;
     return col;
 }
 
@@ -508,7 +507,7 @@ static tg_node *parse_call(parser *p, size_t start, size_t len) {
             if (!c)
                 return error(p, EXPR_SYNTAX, p->pos, 0,
                              "missing ')' to close the call of '%s' at column %zu", name,
-                             column(p->src, open));
+                             expr_column(p->src, open));
             return want_operator(p, ", ',' or ')'");
         }
     }
@@ -558,7 +557,7 @@ static tg_node *parse_primary(parser *p) {
         }
         if (!p->src[p->pos])
             return error(p, EXPR_SYNTAX, p->pos, 0, "missing ')' to close the '(' at column %zu",
-                         column(p->src, open));
+                         expr_column(p->src, open));
         return want_operator(p, " or ')'");
     }
     return want_operand(p);

@@ -88,6 +88,9 @@ const expr_name *expr_names(int *n);
  * "le" -> "<="), or NULL. */
 const char *expr_operator_symbol(const char *op);
 
+/* The 1-based column of byte offset pos of s (UTF-8 characters count once). */
+size_t expr_column(const char *s, size_t pos);
+
 /* Whether s (len bytes) is an identifier: [A-Za-z_][A-Za-z0-9_]*. */
 int expr_is_ident(const char *s, size_t len);
 

@@ -43,13 +43,6 @@ typedef struct cmd {
 
 static void show_position(const char *src, size_t pos, size_t len);
 
-/* The 1-based column of byte offset pos (UTF-8 characters count once). */
-static size_t column(const char *s, size_t pos) {
-    size_t col = 1;
-    for (size_t i = 0; i < pos && s[i]; i++) col += ((unsigned char)s[i] & 0xC0) != 0x80;
-    return col;
-}
-
 /* Reports an error and returns EXIT_USAGE: one line on stderr, then the
  * expression with a caret under [pos, pos + len) unless pos is NO_POS; with
  * --json, the object {"error": MESSAGE, "column": N} (column only with a
@@ -60,7 +53,7 @@ static int vfail_at(const cmd *c, size_t pos, size_t len, const char *fmt, va_li
     if (c->json) {
         fputs("{\"error\": ", stderr);
         tg_json_string(stderr, msg);
-        if (pos != NO_POS) fprintf(stderr, ", \"column\": %zu", column(c->expr, pos));
+        if (pos != NO_POS) fprintf(stderr, ", \"column\": %zu", expr_column(c->expr, pos));
         fputs("}\n", stderr);
     } else {
         fprintf(stderr, "tapegrad %s: %s\n", c->name, msg);
