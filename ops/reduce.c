@@ -114,10 +114,22 @@ RUN_OP(prod)
 RUN_OP(norm)
 RUN_OP(var)
 
+/* vjp rules (tg_grad): the gradient of the reduced node spread back over
+ * the reduced elements. */
+static void sum_vjp(tg_node *y, tg_node *g, tg_node **gin) {
+    tg_node *x = tg_node_input(y, 0);
+    gin[0] = tg__expand_like(tg__unreduce(g, x, y->aux), x);
+}
+static void mean_vjp(tg_node *y, tg_node *g, tg_node **gin) {
+    tg_node *x = tg_node_input(y, 0);
+    double n = (double)tg__numel(x) / (double)tg__numel(y);
+    gin[0] = tg__expand_like(tg__unreduce(tg_scale(g, 1 / n), x, y->aux), x);
+}
+
 enum { R_SUM, R_MEAN, R_MAX, R_MIN, R_LOGSUMEXP, R_PROD, R_NORM, R_VAR, R_COUNT };
 const tg_op tg_reduce_ops[] = {
-    [R_SUM] = {"sum", 1, reduce_shape, sum_forward, sum_backward},
-    [R_MEAN] = {"mean", 1, reduce_shape, mean_forward, mean_backward},
+    [R_SUM] = {"sum", 1, reduce_shape, sum_forward, sum_backward, sum_vjp},
+    [R_MEAN] = {"mean", 1, reduce_shape, mean_forward, mean_backward, mean_vjp},
     [R_MAX] = {"max", 1, reduce_shape, max_forward, max_backward},
     [R_MIN] = {"min", 1, reduce_shape, min_forward, min_backward},
     [R_LOGSUMEXP] = {"logsumexp", 1, reduce_shape, logsumexp_forward, logsumexp_backward},

@@ -1,6 +1,13 @@
 /* Gradient cases and forward-value tests of the reductions max min logsumexp prod norm var
  * (ops/reduce.c). Included by test_ops.c, after its harness: see the comment above its case
- * table; and by test_nonfinite.c (TG_TEST_NONFINITE), for the NaN rows. */
+ * table.
+ *
+ * test_ops.c includes it with TG_TEST_OPS defined: CASES_REDUCE is a list of
+ * gradient-case rows, TESTS_REDUCE a list of cmocka_unit_test() entries (each
+ * item ending in a comma). test_nonfinite.c includes it with
+ * TG_TEST_NONFINITE defined: REFS_REDUCE lists {name, arity, ref} rows for
+ * elementwise ops (none here), BUILDS_REDUCE {name, build, expect} rows for
+ * the other ops (see that file). */
 #ifdef TG_TEST_NONFINITE
 
 static tg_node *build_max(tg_tape *t, tg_dtype dt, double fill) {
@@ -28,7 +35,9 @@ static tg_node *build_var(tg_tape *t, tg_dtype dt, double fill) {
     {"logsumexp", build_logsumexp, NF_ALL}, {"prod", build_prod, NF_ALL},                  \
     {"norm", build_norm, NF_ALL}, {"var", build_var, NF_ALL},
 
-#else /* test_ops.c */
+#endif
+
+#ifdef TG_TEST_OPS
 
 /* ------------------------------------------------------ gradient cases -- */
 
