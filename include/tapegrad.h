@@ -232,7 +232,9 @@ TG_API tg_node *tg_softmax_xent(tg_node *z, tg_node *y);
  * NULL) reduces along axis 0. Errors: an axis outside [-ndim, ndim), and any
  * axis of a 0-d input, give TG_ERR_ARG naming the op and the shape. NaN in a
  * reduced run gives NaN out, in the value and in the gradient of that run
- * (except where a rule below says 0). */
+ * (except where a rule below says 0). tg_grad() (differentiable gradients)
+ * goes through logsumexp and var; through max, min, prod and norm it fails
+ * for now with TG_ERR_STATE naming the op (their rules need a mask). */
 
 /* The largest / smallest element. NaN if the run holds a NaN (torch.amax).
  * Ties: the gradient is split evenly among the elements equal to the result

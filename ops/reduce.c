@@ -125,6 +125,22 @@ static void mean_vjp(tg_node *y, tg_node *g, tg_node **gin) {
     double n = (double)tg__numel(x) / (double)tg__numel(y);
     gin[0] = tg__expand_like(tg__unreduce(tg_scale(g, 1 / n), x, y->aux), x);
 }
+/* g e^(x - y), through y itself, so that the second derivative sees y's
+ * dependence on x. */
+static void logsumexp_vjp(tg_node *y, tg_node *g, tg_node **gin) {
+    tg_node *x = tg_node_input(y, 0);
+    gin[0] = tg_mul(tg__unreduce(g, x, y->aux), tg_exp(tg_sub(x, tg__unreduce(y, x, y->aux))));
+}
+/* g 2 (x - mean) / n, the mean recorded as an op of x. */
+static void var_vjp(tg_node *y, tg_node *g, tg_node **gin) {
+    tg_node *x = tg_node_input(y, 0);
+    double n = (double)tg__numel(x) / (double)tg__numel(y);
+    tg_node *mean = y->aux == TG_AXIS_ALL ? tg_mean(x) : tg_mean_axis(x, y->aux);
+    gin[0] = tg_mul(tg__unreduce(tg_scale(g, 2 / n), x, y->aux),
+                    tg_sub(x, tg__unreduce(mean, x, y->aux)));
+}
+/* max, min, prod and norm have no vjp rule yet: theirs need a mask (x == y,
+ * x == 0, y == 0), which the comparison and where ops will give. */
 
 enum { R_SUM, R_MEAN, R_MAX, R_MIN, R_LOGSUMEXP, R_PROD, R_NORM, R_VAR, R_COUNT };
 const tg_op tg_reduce_ops[] = {
@@ -132,10 +148,11 @@ const tg_op tg_reduce_ops[] = {
     [R_MEAN] = {"mean", 1, reduce_shape, mean_forward, mean_backward, mean_vjp},
     [R_MAX] = {"max", 1, reduce_shape, max_forward, max_backward},
     [R_MIN] = {"min", 1, reduce_shape, min_forward, min_backward},
-    [R_LOGSUMEXP] = {"logsumexp", 1, reduce_shape, logsumexp_forward, logsumexp_backward},
+    [R_LOGSUMEXP] = {"logsumexp", 1, reduce_shape, logsumexp_forward, logsumexp_backward,
+                     logsumexp_vjp},
     [R_PROD] = {"prod", 1, reduce_shape, prod_forward, prod_backward},
     [R_NORM] = {"norm", 1, reduce_shape, norm_forward, norm_backward},
-    [R_VAR] = {"var", 1, reduce_shape, var_forward, var_backward},
+    [R_VAR] = {"var", 1, reduce_shape, var_forward, var_backward, var_vjp},
 };
 const int tg_reduce_count = R_COUNT;
 

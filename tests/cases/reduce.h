@@ -493,10 +493,64 @@ static void test_reduce_var_grad(void **state) {
     tg_tape_free(t);
 }
 
+/* Second derivatives through the vjp rules (tg_grad), against central
+ * differences of the gradient (tg_gradgradcheck), of sum(op(x)^2) along
+ * each axis; the ops without a rule make tg_grad fail naming them. */
+static const struct {
+    tg_node *(*all)(tg_node *);
+    tg_node *(*axis)(tg_node *, int);
+} red_second[] = {{tg_logsumexp, tg_logsumexp_axis}, {tg_var, tg_var_axis}};
+static tg_node *red_second_build(tg_tape *t, tg_node *const *in, int n, void *ctx) {
+    (void)t, (void)n;
+    const int *c = ctx; /* op, axis (ALL_AXES: all) */
+    tg_node *y = c[1] == ALL_AXES ? red_second[c[0]].all(in[0]) : red_second[c[0]].axis(in[0], c[1]);
+    return tg_sum(tg_mul(y, y));
+}
+static void test_reduce_second_order(void **state) {
+    (void)state;
+    double v[12];
+    for (int i = 0; i < 12; i++) v[i] = sin(1.3 * i + 0.2);
+    tg_gradcheck_input in = {TG_F64, 2, {3, 4}, v, 0};
+    const int axes[4] = {ALL_AXES, 0, 1, -1};
+    for (int op = 0; op < 2; op++)
+        for (int a = 0; a < 4; a++) {
+            int ctx[2] = {op, axes[a]};
+            tg_gradcheck_report rep;
+            assert_int_equal(tg_gradgradcheck(red_second_build, 1, &in, ctx, NULL, &rep), TG_OK);
+            if (!rep.passed)
+                fail_msg("second derivative of op %d axis %d, [%lld]: analytic %.17g numeric %.17g",
+                         op, axes[a], (long long)rep.worst.index, rep.worst.analytic,
+                         rep.worst.numeric);
+            assert_true(rep.checked > 0);
+            /* tg_gradgradcheck differentiates the recorded gradient, so a
+             * rule off by a constant factor would pass it: the recorded
+             * gradient's values must also be the backward kernel's (which
+             * the gradient cases check against differences of f). */
+            tg_tape *t = tg_tape_new();
+            tg_node *x = tg_tensor(t, TG_F64, 2, in.shape, v), *g;
+            tg_node *f = red_second_build(t, &x, 1, ctx);
+            assert_int_equal(tg_grad(f, 1, &x, &g), TG_OK);
+            assert_int_equal(tg_backward(f), TG_OK);
+            for (int64_t i = 0; i < 12; i++)
+                expect_near(tg_value_at(g, i), tg_grad_at(x, i), 1e-14, "recorded gradient", i);
+            tg_tape_free(t);
+        }
+    tg_node *(*no_rule[])(tg_node *) = {tg_max, tg_min, tg_prod, tg_norm};
+    const char *names[] = {"max", "min", "prod", "norm"};
+    tg_tape *t = tg_tape_new();
+    for (int k = 0; k < 4; k++) {
+        tg_tape_reset(t);
+        tg_node *x = vec(t, TG_F64, 3, (const double[]){1, 2, 3}), *g;
+        assert_int_equal(tg_grad(no_rule[k](x), 1, &x, &g), TG_ERR_STATE);
+        assert_non_null(strstr(tg_status_message(t), names[k]));
+    }
+    tg_tape_free(t);
+}
+
 #define TESTS_REDUCE                                                                       \
     cmocka_unit_test(test_reduce_values), cmocka_unit_test(test_reduce_bad_axis),          \
     cmocka_unit_test(test_reduce_ties), cmocka_unit_test(test_reduce_logsumexp_extremes),  \
     cmocka_unit_test(test_reduce_prod_zeros), cmocka_unit_test(test_reduce_norm_extremes), \
-    cmocka_unit_test(test_reduce_var_grad),
+    cmocka_unit_test(test_reduce_var_grad), cmocka_unit_test(test_reduce_second_order),
 
 #endif
