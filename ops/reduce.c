@@ -146,12 +146,12 @@ enum { R_SUM, R_MEAN, R_MAX, R_MIN, R_LOGSUMEXP, R_PROD, R_NORM, R_VAR, R_COUNT 
 const tg_op tg_reduce_ops[] = {
     [R_SUM] = {"sum", 1, reduce_shape, sum_forward, sum_backward, sum_vjp},
     [R_MEAN] = {"mean", 1, reduce_shape, mean_forward, mean_backward, mean_vjp},
-    [R_MAX] = {"max", 1, reduce_shape, max_forward, max_backward},
-    [R_MIN] = {"min", 1, reduce_shape, min_forward, min_backward},
+    [R_MAX] = {"max", 1, reduce_shape, max_forward, max_backward, NULL},
+    [R_MIN] = {"min", 1, reduce_shape, min_forward, min_backward, NULL},
     [R_LOGSUMEXP] = {"logsumexp", 1, reduce_shape, logsumexp_forward, logsumexp_backward,
                      logsumexp_vjp},
-    [R_PROD] = {"prod", 1, reduce_shape, prod_forward, prod_backward},
-    [R_NORM] = {"norm", 1, reduce_shape, norm_forward, norm_backward},
+    [R_PROD] = {"prod", 1, reduce_shape, prod_forward, prod_backward, NULL},
+    [R_NORM] = {"norm", 1, reduce_shape, norm_forward, norm_backward, NULL},
     [R_VAR] = {"var", 1, reduce_shape, var_forward, var_backward, var_vjp},
 };
 const int tg_reduce_count = R_COUNT;
