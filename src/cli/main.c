@@ -9,6 +9,7 @@ static const struct command {
     int (*run)(int argc, char **argv);
 } commands[] = {
     {"grad", "value and partial derivatives of an expression", tg_cli_grad},
+    {"hess", "value, gradient and Hessian matrix of an expression", tg_cli_hess},
     {"check", "gradient-check an expression against finite differences", tg_cli_check},
     {"train", "train an MLP on an MNIST-format dataset", tg_cli_train},
     {"eval", "evaluate a saved model on a dataset", tg_cli_eval},
