@@ -1311,9 +1311,10 @@ static void test_help(void **state) {
     assert_int_equal(r.code, 0);
     assert_non_null(strstr(r.out, "grad"));
     assert_non_null(strstr(r.out, "check"));
+    assert_non_null(strstr(r.out, "\n  hess   "));
     done(&r);
-    const char *cmds[] = {"grad", "check"};
-    for (int c = 0; c < 2; c++) {
+    const char *cmds[] = {"grad", "check", "hess"};
+    for (int c = 0; c < 3; c++) {
         for (int form = 0; form < 3; form++) {
             r = form == 0   ? run(cmds[c], "--help", NULL)
                 : form == 1 ? run(cmds[c], "-h", NULL)
@@ -1355,6 +1356,24 @@ static void test_help(void **state) {
     assert_non_null(strstr(r.out, "--eps"));
     assert_non_null(strstr(r.out, "--atol"));
     assert_non_null(strstr(r.out, "--rtol"));
+    assert_non_null(strstr(r.out, "--order N"));
+    assert_non_null(strstr(r.out, "tg_gradgradcheck"));
+    done(&r);
+    /* hess --help shows the output of its example, which must be what the
+     * program prints. */
+    r = run("hess", "--help", NULL);
+    assert_non_null(strstr(r.out, "--json"));
+    assert_non_null(strstr(r.out, "\"hessian\""));
+    result ex = run("hess", "x^2*y", "x=3", "y=2", NULL);
+    char *indented = malloc(2 * strlen(ex.out) + 1), *p = indented;
+    for (const char *q = ex.out; *q; q++) {
+        if (q == ex.out || q[-1] == '\n') p += sprintf(p, "  ");
+        *p++ = *q;
+    }
+    *p = '\0';
+    if (!strstr(r.out, indented)) fail_msg("hess --help's example is not the output:\n%s", indented);
+    free(indented);
+    done(&ex);
     done(&r);
 }
 
