@@ -229,6 +229,77 @@ TG_API tg_node *tg_softmax_xent(tg_node *z, tg_node *y);
 
 /* --- shape and indexing (ops/shape.c); batched matmul (ops/linalg.c) --- */
 /* (section shape) */
+/*
+ * Every op of this section moves elements without computing: its backward
+ * rule adds each output gradient back into the input element it came from,
+ * so an element used several times (index_select with a repeated index,
+ * broadcast_to) receives the sum. NaN and inf pass through unchanged (tril
+ * and triu write 0 outside their band, whatever the input holds there).
+ * Axes may be negative, counting from the end; an axis out of range is
+ * TG_ERR_ARG naming the op, the axis and the shape. Integer parameters that
+ * may be large (slice's start, index_select's indices, the diagonal offset
+ * of tril/triu) are recorded as constant input nodes of x's dtype, so they
+ * show in the graph and replay; float32 holds integers exactly up to 2^24,
+ * and a parameter float32 cannot hold exactly is refused (TG_ERR_ARG).
+ * Called by name (tg_call), an op gets axis 0 and x's own extent: slice(x,
+ * start) is all of axis 0 (start must be 0), concat(a, b) joins along axis 0,
+ * index_select(x, idx) picks along axis 0 (idx a 1-D tensor of x's dtype
+ * holding integers), broadcast_to(x) is a copy, permute(x) reverses the axes.
+ */
+
+/* x[..., start : start+length, ...] along axis: the same shape but length
+ * there. Gradient: the output's, added into that range of x (0 elsewhere).
+ * TG_ERR_ARG when start < 0, length < 1 or start + length passes the end. */
+TG_API tg_node *tg_slice(tg_node *x, int axis, int64_t start, int64_t length);
+
+/* inputs[0..n) joined along axis: equal shapes except there, equal dtypes.
+ * Recorded as a balanced tree of n - 1 binary "concat" nodes (a node has at
+ * most 3 inputs); n = 1 returns inputs[0] itself. Gradient: each input gets
+ * its part of the output's. NULL when n < 1 or no input is non-NULL (no tape
+ * to record on); a NULL among them is TG_ERR_NULL; a shape differing off the
+ * axis TG_ERR_SHAPE naming both inputs; a dtype mismatch TG_ERR_DTYPE. */
+TG_API tg_node *tg_concat(int n, tg_node *const *inputs, int axis);
+
+/* Gathers along axis: y[..., j, ...] = x[..., idx[j], ...] for j < n (n >= 1;
+ * indices may repeat, in any order). The shape of x with n along axis.
+ * Gradient: scattered back with +=, so a repeated index receives the sum of
+ * its rows' gradients (as torch.index_select). An index outside [0, the
+ * axis's length) is TG_ERR_ARG naming the index and its position; NULL idx
+ * TG_ERR_NULL. The indices are copied into a constant 1-D input node of x's
+ * dtype; if a caller overwrites one with an invalid value before
+ * tg_forward(), its rows become NaN (never a read out of bounds). */
+TG_API tg_node *tg_index_select(tg_node *x, int axis, const int64_t *idx, int64_t n);
+
+/* x broadcast to shape[0..ndim) by NumPy's rules: x's dimensions, aligned
+ * from the right, each equal to the target's or 1. Gradient: the output's
+ * summed over the broadcast dimensions. TG_ERR_SHAPE when x does not
+ * broadcast to the shape (naming both), or for ndim outside 0..4. */
+TG_API tg_node *tg_broadcast_to(tg_node *x, int ndim, const int64_t *shape);
+
+/* The axes of x reordered: output axis i is x's axis perm[i] (perm has ndim
+ * entries, a permutation of 0..ndim-1; negative entries count from the end),
+ * as torch.permute / numpy.transpose. Up to 4-D. Gradient: permuted back.
+ * TG_ERR_ARG for an entry out of range or repeated; perm may be NULL only for
+ * a 0-d x. */
+TG_API tg_node *tg_permute(tg_node *x, const int *perm);
+
+/* Lower / upper triangle of the last two dimensions of x (at least 2-D): an
+ * element [..., i, j] is kept when j - i <= k (tril) or j - i >= k (triu)
+ * and 0 otherwise; k = 0 is the main diagonal, k > 0 above it, k < 0 below,
+ * as numpy/torch. Gradient masked the same way. Any k is accepted. */
+TG_API tg_node *tg_tril(tg_node *x, int64_t k);
+TG_API tg_node *tg_triu(tg_node *x, int64_t k);
+
+/* Batched tg_matmul (declared above): besides 2-D operands, a 3-D or 4-D
+ * operand is a stack of matrices whose leading (batch) dimensions broadcast
+ * as NumPy's `@`: [2,1,m,k] x [3,k,n] -> [2,3,m,n], [b,m,k] x [k,n] ->
+ * [b,m,n]. Each output matrix is one call of the 2-D kernel (CBLAS gemm when
+ * available; [b,m,k] x [k,n] is a single [b*m,k] x [k,n] gemm). The gradient
+ * of an operand broadcast along a batch dimension is summed over it. 1-D
+ * operands are not supported (TG_ERR_SHAPE naming both shapes): reshape a
+ * vector to [1,k] or [k,1]. Batch dimensions that differ and are not 1 are
+ * TG_ERR_SHAPE naming the dimension. */
+
 
 
 /* --- activations and losses for training (ops/activation.c, ops/loss.c) --- */
