@@ -1,10 +1,17 @@
 /* Gradient cases and forward-value tests of the shape and indexing ops (ops/shape.c) and batched matmul (ops/linalg.c). Included by test_ops.c,
  * after its harness: see the comment above its case table.
  *
+ * test_ops.c includes it with TG_TEST_OPS defined: CASES_SHAPE is a list of
+ * gradient-case rows, TESTS_SHAPE a list of cmocka_unit_test() entries (each
+ * item ending in a comma). test_nonfinite.c includes it with
+ * TG_TEST_NONFINITE defined: REFS_SHAPE lists {name, arity, ref} rows for
+ * elementwise ops (ref computes the op's definition from libm in double),
+ * BUILDS_SHAPE {name, build, expect} rows for the other ops (see that file).
+ *
  * The expected values are computed here by index arithmetic on flat
  * row-major arrays (unravel the output index, map it to the input's, ravel),
  * independently of the kernels' runs, strides and GEMM calls. */
-#if defined(TG_TEST_OPS) || !defined(TG_TEST_NONFINITE)
+#ifdef TG_TEST_OPS
 
 /* ------------------------------------------------------------ builders -- */
 
@@ -451,6 +458,15 @@ static void test_shape_batched_matmul(void **state) {
             sh_expect_shape(y, nd, os, "batched matmul");
             expect_values(y, want, sh_count(nd, os), dt ? 1e-14 : 1e-6, "batched matmul");
         }
+    /* NaN in a[1] (batch 1, row 0) reaches row 0 of batch 1 only. */
+    double va[12], vb[6];
+    sh_ramp(t, TG_F64, 3, (const int64_t[]){2, 2, 3}, va);
+    tg_node *b = sh_ramp(t, TG_F64, 2, (const int64_t[]){3, 2}, vb);
+    va[7] = NAN;
+    tg_node *y = tg_matmul(tg_input(t, TG_F64, 3, (const int64_t[]){2, 2, 3}, va), b);
+    for (int i = 0; i < 8; i++)
+        if (isnan(tg_value_at(y, i)) != (i == 4 || i == 5))
+            fail_msg("batched matmul with NaN in a[1,0,1]: y[%d] = %g", i, tg_value_at(y, i));
     tg_tape_free(t);
 }
 
@@ -571,3 +587,38 @@ static void test_shape_errors(void **state) {
         cmocka_unit_test(test_shape_errors),
 
 #endif /* TG_TEST_OPS */
+
+#ifdef TG_TEST_NONFINITE
+/* None of these ops is elementwise. Inputs are filled with NaN; only tril
+ * and triu keep zeros (outside their band). */
+static tg_node *build_slice(tg_tape *t, tg_dtype dt, double fill) {
+    return tg_slice(filled(t, dt, 2, shape_3x4, fill), 1, 1, 2);
+}
+static tg_node *build_concat(tg_tape *t, tg_dtype dt, double fill) {
+    tg_node *in[3] = {filled(t, dt, 2, shape_3x4, fill), filled(t, dt, 2, shape_3x4, fill),
+                      filled(t, dt, 2, shape_3x4, fill)};
+    return tg_concat(3, in, -1);
+}
+static tg_node *build_index_select(tg_tape *t, tg_dtype dt, double fill) {
+    return tg_index_select(filled(t, dt, 2, shape_3x4, fill), 0, (const int64_t[]){2, 0, 2}, 3);
+}
+static tg_node *build_broadcast_to(tg_tape *t, tg_dtype dt, double fill) {
+    return tg_broadcast_to(filled(t, dt, 2, (const int64_t[]){3, 1}, fill), 3,
+                           (const int64_t[]){2, 3, 4});
+}
+static tg_node *build_permute(tg_tape *t, tg_dtype dt, double fill) {
+    return tg_permute(filled(t, dt, 3, (const int64_t[]){2, 3, 4}, fill), (const int[]){2, 0, 1});
+}
+static tg_node *build_tril(tg_tape *t, tg_dtype dt, double fill) {
+    return tg_tril(filled(t, dt, 2, shape_3x4, fill), 0);
+}
+static tg_node *build_triu(tg_tape *t, tg_dtype dt, double fill) {
+    return tg_triu(filled(t, dt, 3, (const int64_t[]){2, 3, 4}, fill), 1);
+}
+#define REFS_SHAPE
+#define BUILDS_SHAPE                                                                       \
+    {"slice", build_slice, NF_ALL}, {"concat", build_concat, NF_ALL},                      \
+        {"index_select", build_index_select, NF_ALL},                                      \
+        {"broadcast_to", build_broadcast_to, NF_ALL}, {"permute", build_permute, NF_ALL},  \
+        {"tril", build_tril, NF_ANY}, {"triu", build_triu, NF_ANY},
+#endif
