@@ -185,10 +185,16 @@ static void reshape_backward(tg_node *n) {
 }
 
 /* vjp rules (tg_grad). */
+/* The transpose of the last two dimensions (of each matrix of a stack). */
+static tg_node *mat_t(tg_node *x) {
+    static const int swap[3][4] = {{1, 0}, {0, 2, 1}, {0, 1, 3, 2}};
+    return x->ndim == 2 ? tg_transpose(x) : tg_permute(x, swap[x->ndim - 2]);
+}
+/* Batched: summed to each operand's shape over its broadcast batch dimensions. */
 static void matmul_vjp(tg_node *y, tg_node *g, tg_node **gin) {
     tg_node *a = tg_node_input(y, 0), *b = tg_node_input(y, 1);
-    if (tg_requires_grad(a)) gin[0] = tg_matmul(g, tg_transpose(b));
-    if (tg_requires_grad(b)) gin[1] = tg_matmul(tg_transpose(a), g);
+    if (tg_requires_grad(a)) gin[0] = tg__sum_to(tg_matmul(g, mat_t(b)), a);
+    if (tg_requires_grad(b)) gin[1] = tg__sum_to(tg_matmul(mat_t(a), g), b);
 }
 static void transpose_vjp(tg_node *y, tg_node *g, tg_node **gin) {
     (void)y;

@@ -20,6 +20,11 @@
  * kernels still clamp them, because a caller may overwrite a constant through
  * tg_value() before tg_forward(), and a forward cannot fail: no path reads
  * or writes out of bounds.
+ *
+ * The vjp rules (tg_grad, higher order) are the same moves written with
+ * public ops: slice pads with zeros by concat, concat slices, permute
+ * permutes back, broadcast_to sums, tril/triu mask, and index_select's
+ * scatter-add is a product with a constant 0/1 selection matrix.
  */
 #ifndef T
 #include "internal.h"
@@ -126,6 +131,26 @@ static void slice_backward(tg_node *n) {
                        at(n, x->grad, start * v.inner), v.len * v.inner, true);
 }
 
+/* A zero constant of x's shape with extent len along axis (len >= 1). */
+static tg_node *zeros_along(tg_node *x, int axis, int64_t len) {
+    int64_t shape[TG_MAX_DIMS];
+    int nd = tg_shape(x, shape);
+    shape[axis] = len;
+    return tg_input(x->tape, tg_node_dtype(x), nd, shape, NULL);
+}
+
+/* The gradient placed back into x's extent: [0s, g, 0s] along the axis. */
+static void slice_vjp(tg_node *y, tg_node *g, tg_node **gin) {
+    tg_node *x = y->in[0], *parts[3];
+    int k = y->aux, n = 0;
+    int64_t dim = x->u.shape[k], length = y->u.shape[k];
+    int64_t start = clamped(y->in[1], 0, dim - length), after = dim - start - length;
+    if (start) parts[n++] = zeros_along(x, k, start);
+    parts[n++] = g;
+    if (after) parts[n++] = zeros_along(x, k, after);
+    gin[0] = tg_concat(n, parts, k);
+}
+
 tg_node *tg_slice(tg_node *x, int axis, int64_t start, int64_t length) {
     if (!x || x->tape->status) return failed(x);
     int k = tg__axis(x, axis, "slice");
@@ -190,6 +215,14 @@ static void concat_move(tg_node *n, bool backward) {
 }
 static void concat_forward(tg_node *n) { concat_move(n, false); }
 static void concat_backward(tg_node *n) { concat_move(n, true); }
+
+/* Each input's part of the gradient. */
+static void concat_vjp(tg_node *y, tg_node *g, tg_node **gin) {
+    int k = y->aux;
+    int64_t la = y->in[0]->u.shape[k], lb = y->in[1]->u.shape[k];
+    if (tg_requires_grad(y->in[0])) gin[0] = tg_slice(g, k, 0, la);
+    if (tg_requires_grad(y->in[1])) gin[1] = tg_slice(g, k, la, lb);
+}
 
 /* n inputs as a balanced tree of binary concat nodes. A node has at most 3
  * inputs (and one with more would need storage past the 64-byte node), so
@@ -284,6 +317,39 @@ static void index_select_backward(tg_node *n) {
                           n->in[0]->grad);
 }
 
+/*
+ * The scatter-add as a product: with the axis moved last and the other axes
+ * flattened, g is [R, n], and x's gradient is g S for the constant [n, D]
+ * matrix S[j, idx[j]] = 1 (repeats add up in the product), then reshaped
+ * and permuted back. Linear in g, so differentiable again.
+ */
+static void index_select_vjp(tg_node *y, tg_node *g, tg_node **gin) {
+    tg_node *x = y->in[0], *idx = y->in[1];
+    tg_tape *t = x->tape;
+    int k = y->aux, nd = x->ndim, perm[4], inv[4];
+    for (int i = 0, j = 0; i < nd; i++)
+        if (i != k) perm[j++] = i;
+    perm[nd - 1] = k;
+    for (int i = 0; i < nd; i++) inv[perm[i]] = i;
+    int64_t n = y->u.shape[k], dim = x->u.shape[k], sel[2] = {n, dim}, flat[2] = {-1, n};
+    tg_node *s = tg_input(t, tg_node_dtype(x), 2, sel, NULL);
+    if (t->status) return;
+    for (int64_t j = 0; j < n; j++) {
+        double f = tg__f64(idx) ? ((const double *)idx->value)[j] : ((const float *)idx->value)[j];
+        if (!(f >= 0 && f < (double)dim)) continue; /* as the kernels: a bad index adds nothing */
+        if (tg__f64(x))
+            ((double *)s->value)[j * dim + (int64_t)f] = 1;
+        else
+            ((float *)s->value)[j * dim + (int64_t)f] = 1;
+    }
+    tg_node *gp = tg_permute(g, perm);
+    int64_t shape[TG_MAX_DIMS];
+    tg_shape(gp, shape);
+    shape[nd - 1] = dim;
+    tg_node *r = tg_matmul(tg_reshape(gp, 2, flat), s);
+    gin[0] = tg_permute(tg_reshape(r, nd, shape), inv);
+}
+
 tg_node *tg_index_select(tg_node *x, int axis, const int64_t *idx, int64_t n) {
     if (!x || x->tape->status) return failed(x);
     tg_tape *t = x->tape;
@@ -367,6 +433,10 @@ static int broadcast_to_shape(tg_node *out, char *why, size_t len) {
 static void broadcast_to_forward(tg_node *n) { walk_move(n, broadcast_walk(n), false); }
 static void broadcast_to_backward(tg_node *n) { walk_move(n, broadcast_walk(n), true); }
 
+static void broadcast_to_vjp(tg_node *y, tg_node *g, tg_node **gin) {
+    gin[0] = tg__sum_to(g, y->in[0]);
+}
+
 tg_node *tg_broadcast_to(tg_node *x, int ndim, const int64_t *shape) {
     if (!x || x->tape->status) return failed(x);
     char s[64];
@@ -435,6 +505,14 @@ static walk permute_walk(const tg_node *out) {
 static void permute_forward(tg_node *n) { walk_move(n, permute_walk(n), false); }
 static void permute_backward(tg_node *n) { walk_move(n, permute_walk(n), true); }
 
+/* Permuted back by the inverse permutation. */
+static void permute_vjp(tg_node *y, tg_node *g, tg_node **gin) {
+    int perm[4], inv[4];
+    perm_decode(y->aux, y->ndim, perm);
+    for (int i = 0; i < y->ndim; i++) inv[perm[i]] = i;
+    gin[0] = tg_permute(g, inv);
+}
+
 tg_node *tg_permute(tg_node *x, const int *perm) {
     if (!x || x->tape->status) return failed(x);
     char s[64], p[64] = "(";
@@ -487,6 +565,16 @@ static void tril_backward(tg_node *n) { tri_move(n, false, true); }
 static void triu_forward(tg_node *n) { tri_move(n, true, false); }
 static void triu_backward(tg_node *n) { tri_move(n, true, true); }
 
+static tg_node *tri(int op, tg_node *x, int64_t k);
+
+/* The same mask on the gradient. */
+static void tri_vjp(tg_node *y, tg_node *g, tg_node **gin, int op) {
+    size_t rows = (size_t)y->u.shape[y->ndim - 2], cols = (size_t)y->u.shape[y->ndim - 1];
+    gin[0] = tri(op, g, clamped(y->in[1], -(int64_t)rows, (int64_t)cols));
+}
+static void tril_vjp(tg_node *y, tg_node *g, tg_node **gin) { tri_vjp(y, g, gin, SH_TRIL); }
+static void triu_vjp(tg_node *y, tg_node *g, tg_node **gin) { tri_vjp(y, g, gin, SH_TRIU); }
+
 static tg_node *tri(int op, tg_node *x, int64_t k) {
     if (!x || x->tape->status) return failed(x);
     const char *who = tg_shape_ops[op].name;
@@ -508,15 +596,15 @@ tg_node *tg_tril(tg_node *x, int64_t k) { return tri(SH_TRIL, x, k); }
 tg_node *tg_triu(tg_node *x, int64_t k) { return tri(SH_TRIU, x, k); }
 
 const tg_op tg_shape_ops[] = {
-    [SH_SLICE] = {"slice", 2, slice_shape, slice_forward, slice_backward},
-    [SH_CONCAT] = {"concat", 2, concat_shape, concat_forward, concat_backward},
+    [SH_SLICE] = {"slice", 2, slice_shape, slice_forward, slice_backward, slice_vjp},
+    [SH_CONCAT] = {"concat", 2, concat_shape, concat_forward, concat_backward, concat_vjp},
     [SH_INDEX_SELECT] = {"index_select", 2, index_select_shape, index_select_forward,
-                         index_select_backward},
+                         index_select_backward, index_select_vjp},
     [SH_BROADCAST_TO] = {"broadcast_to", 1, broadcast_to_shape, broadcast_to_forward,
-                         broadcast_to_backward},
-    [SH_PERMUTE] = {"permute", 1, permute_shape, permute_forward, permute_backward},
-    [SH_TRIL] = {"tril", 2, tri_shape, tril_forward, tril_backward},
-    [SH_TRIU] = {"triu", 2, tri_shape, triu_forward, triu_backward},
+                         broadcast_to_backward, broadcast_to_vjp},
+    [SH_PERMUTE] = {"permute", 1, permute_shape, permute_forward, permute_backward, permute_vjp},
+    [SH_TRIL] = {"tril", 2, tri_shape, tril_forward, tril_backward, tril_vjp},
+    [SH_TRIU] = {"triu", 2, tri_shape, triu_forward, triu_backward, triu_vjp},
 };
 const int tg_shape_count = SH_COUNT;
 

@@ -470,6 +470,60 @@ static void test_shape_batched_matmul(void **state) {
     tg_tape_free(t);
 }
 
+/* ------------------------------------------------------- vjp rules -- */
+
+/* f = sum(w * sin(y)) for y the op of a gradient case: the sine makes the
+ * Hessian depend on the vjp rule (op^T diag(-w sin y) op). */
+static tg_node *sh_second_order(tg_tape *t, tg_node *const *in, int n, void *ctx) {
+    (void)n;
+    const gcase *c = ctx;
+    tg_node *y = c->build(in, c->p);
+    int64_t shape[4];
+    int nd = tg_shape(y, shape);
+    tg_node *w = tg_input(t, TG_F64, nd, shape, NULL);
+    for (int64_t i = 0; i < tg_numel(w); i++) ((double *)tg_value(w))[i] = 0.5 + 0.125 * (double)(i % 7);
+    return tg_sum(tg_mul(w, tg_sin(y)));
+}
+
+/* Every gradient case of this file through the vjp rules: tg_grad()'s
+ * gradient equals tg_backward()'s, and its derivatives (the Hessian) match
+ * central differences of the gradient (tg_gradgradcheck). */
+static void test_shape_vjp(void **state) {
+    (void)state;
+    static const gcase c[] = {CASES_SHAPE};
+    tg_tape *t = tg_tape_new();
+    for (size_t k = 0; k < sizeof c / sizeof *c; k++) {
+        double data[MAX_IN][48];
+        tg_gradcheck_input gi[MAX_IN];
+        tg_node *in[MAX_IN], *g[MAX_IN];
+        tg_tape_reset(t);
+        for (int i = 0; i < c[k].nin; i++) {
+            gi[i] = (tg_gradcheck_input){TG_F64, c[k].ndim[i], {1, 1, 1, 1}, data[i], 0};
+            memcpy(gi[i].shape, c[k].shape[i], sizeof gi[i].shape);
+            for (int64_t e = 0; e < sh_count(c[k].ndim[i], c[k].shape[i]); e++)
+                data[i][e] = c[k].dom[i].lo + (c[k].dom[i].hi - c[k].dom[i].lo) * uniform();
+            in[i] = tg_tensor(t, TG_F64, c[k].ndim[i], c[k].shape[i], data[i]);
+        }
+        tg_node *f = sh_second_order(t, in, c[k].nin, (void *)&c[k]);
+        assert_int_equal(tg_grad(f, c[k].nin, in, g), TG_OK);
+        assert_int_equal(tg_backward(f), TG_OK);
+        for (int i = 0; i < c[k].nin; i++)
+            for (int64_t e = 0; e < tg_numel(in[i]); e++)
+                if (fabs(tg_value_at(g[i], e) - tg_grad_at(in[i], e)) > 1e-14)
+                    fail_msg("%s (shape case %zu): tg_grad gives %.17g, backward %.17g at input "
+                             "%d [%lld]", c[k].op, k, tg_value_at(g[i], e), tg_grad_at(in[i], e),
+                             i, (long long)e);
+        tg_gradcheck_report rep;
+        assert_int_equal(tg_gradgradcheck(sh_second_order, c[k].nin, gi, (void *)&c[k], NULL, &rep),
+                         TG_OK);
+        if (!rep.passed)
+            fail_msg("%s (shape case %zu): second derivative of input %d [%lld]: analytic %.17g, "
+                     "numeric %.17g", c[k].op, k, rep.worst.input, (long long)rep.worst.index,
+                     rep.worst.analytic, rep.worst.numeric);
+    }
+    tg_tape_free(t);
+}
+
 /* ---------------------------------------------------------- errors -- */
 
 static void sh_expect_error(tg_tape *t, int code, const char *text) {
@@ -584,7 +638,7 @@ static void test_shape_errors(void **state) {
         cmocka_unit_test(test_shape_index_select), cmocka_unit_test(test_shape_replay_guard), \
         cmocka_unit_test(test_shape_broadcast_to), cmocka_unit_test(test_shape_permute),   \
         cmocka_unit_test(test_shape_tril_triu), cmocka_unit_test(test_shape_batched_matmul), \
-        cmocka_unit_test(test_shape_errors),
+        cmocka_unit_test(test_shape_vjp), cmocka_unit_test(test_shape_errors),
 
 #endif /* TG_TEST_OPS */
 
