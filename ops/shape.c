@@ -51,7 +51,7 @@ static double scalar_of(const tg_node *p) {
     return tg__f64(p) ? *(const double *)p->value : (double)*(const float *)p->value;
 }
 
-/* The one-element parameter p of op, integral; else why is written. */
+/* Whether p holds one integral value; else writes why. */
 static bool int_param_ok(const tg_node *p, const char *what, char *why, size_t len) {
     char s[64];
     if (tg__numel(p) != 1) {
@@ -105,7 +105,7 @@ static int slice_shape(tg_node *out, char *why, size_t len) {
     double start = scalar_of(out->in[1]);
     int32_t dim = x->u.shape[out->aux], length = out->u.shape[out->aux];
     if (start < 0 || start > (double)(dim - length)) {
-        snprintf(why, len, "start %g, length %d: outside axis %d of %s", start, (int)length,
+        snprintf(why, len, "start %.0f, length %d: outside axis %d of %s", start, (int)length,
                  out->aux, tg__shape_str(x, s));
         return TG_ERR_ARG;
     }
@@ -288,7 +288,7 @@ static int index_select_shape(tg_node *out, char *why, size_t len) {
     for (int32_t j = 0; j < idx->u.shape[0]; j++) {
         double v = tg__f64(idx) ? ((const double *)idx->value)[j] : ((const float *)idx->value)[j];
         if (!(v >= 0 && v < dim && v == floor(v))) {
-            snprintf(why, len, "index %g (position %d) is out of range for axis %d of %s", v,
+            snprintf(why, len, "index %.17g (position %d) is out of range for axis %d of %s", v,
                      (int)j, k, tg__shape_str(x, s));
             return TG_ERR_ARG;
         }
@@ -318,36 +318,45 @@ static void index_select_backward(tg_node *n) {
 }
 
 /*
- * The scatter-add as a product: with the axis moved last and the other axes
- * flattened, g is [R, n], and x's gradient is g S for the constant [n, D]
- * matrix S[j, idx[j]] = 1 (repeats add up in the product), then reshaped
- * and permuted back. Linear in g, so differentiable again.
+ * The scatter-add written with gathers: g gets a zero row appended along the
+ * axis (at position n); pass r gathers, for each row d of x, the r-th output
+ * row that picked d, or the zero row; x's gradient is the sum of m passes, m
+ * the largest number of times an index repeats. Only copies and adds, so an
+ * inf in g stays in its own row (a product with a 0/1 matrix would spread
+ * 0 * inf = NaN), and it is differentiable again.
  */
 static void index_select_vjp(tg_node *y, tg_node *g, tg_node **gin) {
     tg_node *x = y->in[0], *idx = y->in[1];
     tg_tape *t = x->tape;
-    int k = y->aux, nd = x->ndim, perm[4], inv[4];
-    for (int i = 0, j = 0; i < nd; i++)
-        if (i != k) perm[j++] = i;
-    perm[nd - 1] = k;
-    for (int i = 0; i < nd; i++) inv[perm[i]] = i;
-    int64_t n = y->u.shape[k], dim = x->u.shape[k], sel[2] = {n, dim}, flat[2] = {-1, n};
-    tg_node *s = tg_input(t, tg_node_dtype(x), 2, sel, NULL);
-    if (t->status) return;
-    for (int64_t j = 0; j < n; j++) {
-        double f = tg__f64(idx) ? ((const double *)idx->value)[j] : ((const float *)idx->value)[j];
-        if (!(f >= 0 && f < (double)dim)) continue; /* as the kernels: a bad index adds nothing */
-        if (tg__f64(x))
-            ((double *)s->value)[j * dim + (int64_t)f] = 1;
-        else
-            ((float *)s->value)[j * dim + (int64_t)f] = 1;
+    int k = y->aux;
+    int64_t n = y->u.shape[k], dim = x->u.shape[k];
+    int64_t *seen = tg__calloc((size_t)dim, sizeof *seen), *pick = tg__malloc((size_t)dim * 8);
+    if (!seen || !pick) {
+        tg_fail(t, TG_ERR_NOMEM, "index_select: out of memory recording the gradient");
+        tg__free(seen);
+        tg__free(pick);
+        return;
     }
-    tg_node *gp = tg_permute(g, perm);
-    int64_t shape[TG_MAX_DIMS];
-    tg_shape(gp, shape);
-    shape[nd - 1] = dim;
-    tg_node *r = tg_matmul(tg_reshape(gp, 2, flat), s);
-    gin[0] = tg_permute(tg_reshape(r, nd, shape), inv);
+    int64_t m = 0, *row = tg__malloc((size_t)n * 8);
+    for (int64_t j = 0; row && j < n; j++) {
+        double f = tg__f64(idx) ? ((const double *)idx->value)[j] : ((const float *)idx->value)[j];
+        row[j] = f >= 0 && f < (double)dim ? (int64_t)f : -1; /* a bad index adds nothing */
+        if (row[j] >= 0 && ++seen[row[j]] > m) m = seen[row[j]];
+    }
+    tg_node *parts[2] = {g, zeros_along(g, k, 1)}, *gz = tg_concat(2, parts, k), *sum = NULL;
+    for (int64_t r = 0; row && r < m && !t->status; r++) {
+        memset(seen, 0, (size_t)dim * sizeof *seen);
+        for (int64_t d = 0; d < dim; d++) pick[d] = n;
+        for (int64_t j = 0; j < n; j++)
+            if (row[j] >= 0 && seen[row[j]]++ == r) pick[row[j]] = j;
+        tg_node *pass = tg_index_select(gz, k, pick, dim);
+        sum = sum ? tg_add(sum, pass) : pass;
+    }
+    if (!row) tg_fail(t, TG_ERR_NOMEM, "index_select: out of memory recording the gradient");
+    tg__free(row);
+    tg__free(seen);
+    tg__free(pick);
+    gin[0] = sum;
 }
 
 tg_node *tg_index_select(tg_node *x, int axis, const int64_t *idx, int64_t n) {

@@ -521,6 +521,14 @@ static void test_shape_vjp(void **state) {
                      "numeric %.17g", c[k].op, k, rep.worst.input, (long long)rep.worst.index,
                      rep.worst.analytic, rep.worst.numeric);
     }
+    /* An infinite upstream gradient stays in the rows that picked it: x̄ of
+     * y = x[[0, 0, 2]] under f = sum(w y), w = (inf, 1, 2), is (inf, 0, 2). */
+    tg_tape_reset(t);
+    tg_node *x = tg_tensor(t, TG_F64, 1, (const int64_t[]){3}, NULL), *g;
+    tg_node *w = tg_input(t, TG_F64, 1, (const int64_t[]){3}, (const double[]){INFINITY, 1, 2});
+    tg_node *f = tg_sum(tg_mul(w, tg_index_select(x, 0, (const int64_t[]){0, 0, 2}, 3)));
+    assert_int_equal(tg_grad(f, 1, &x, &g), TG_OK);
+    expect_values(g, (const double[]){INFINITY, 0, 2}, 3, 0, "index_select vjp with inf");
     tg_tape_free(t);
 }
 
