@@ -245,6 +245,8 @@ TG_API tg_node *tg_softmax_xent(tg_node *z, tg_node *y);
  * start) is all of axis 0 (start must be 0), concat(a, b) joins along axis 0,
  * index_select(x, idx) picks along axis 0 (idx a 1-D tensor of x's dtype
  * holding integers), broadcast_to(x) is a copy, permute(x) reverses the axes.
+ * All of them, and batched matmul, have vjp rules: tg_grad() differentiates
+ * through them to any order.
  */
 
 /* x[..., start : start+length, ...] along axis: the same shape but length
