@@ -622,7 +622,7 @@ static void test_shape_errors(void **state) {
     tg_matmul(X(TG_F64, 3, s234), X(TG_F64, 2, s33));
     sh_expect_error(t, TG_ERR_SHAPE, "matmul: [2,3,4] x [3,3]: inner dimensions differ");
     tg_matmul(X(TG_F64, 1, s3), X(TG_F64, 2, s33));
-    sh_expect_error(t, TG_ERR_SHAPE, "matmul: [3] x [3,3]: operands must be 2-D, 3-D or 4-D");
+    sh_expect_error(t, TG_ERR_SHAPE, "matmul: [3] x [3,3]: both operands must be 2-D, 3-D or 4-D");
 
     /* float32 holds integers exactly only up to 2^24: a start beyond that
      * which it cannot hold is refused, not rounded. The buffer is never
