@@ -87,6 +87,11 @@ static void test_unrelated_is_zero(void **state) {
     expect_close(tg_value_scalar(g[0]), exp(2), "d exp(x)/dx");
     assert_int_equal(tg_numel(g[1]), 3);
     for (int i = 0; i < 3; i++) assert_true(tg_value_at(g[1], i) == 0);
+    /* a wrt node recorded after the output (found by fuzzing) */
+    tg_node *f = tg_exp(x), *later = tg_scalar(t, 1);
+    assert_int_equal(tg_grad(f, 2, (tg_node *[]){later, x}, g), TG_OK);
+    assert_true(tg_value_scalar(g[0]) == 0);
+    expect_close(tg_value_scalar(g[1]), exp(2), "d exp(x)/dx");
     tg_tape_free(t);
 }
 
