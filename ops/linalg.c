@@ -36,7 +36,8 @@ static int matmul_shape(tg_node *out, char *why, size_t len) {
     const tg_node *a = out->in[0], *b = out->in[1];
     char sa[64], sb[64];
     if (a->ndim < 2 || b->ndim < 2) {
-        snprintf(why, len, "%s x %s: both operands must be 2-D, 3-D or 4-D (1-D is not supported)",
+        snprintf(why, len,
+                 "%s x %s: both operands must be 2-D, 3-D or 4-D (1-D is not supported)",
                  tg__shape_str(a, sa), tg__shape_str(b, sb));
         return TG_ERR_SHAPE;
     }

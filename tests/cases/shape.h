@@ -258,7 +258,8 @@ static void test_shape_index_select(void **state) {
             expect_values(y, want, sh_count(nd, os), 0, "index_select");
             double w64[128];
             float w32[128];
-            for (int64_t o = 0; o < sh_count(nd, os); o++) w32[o] = (float)(w64[o] = (double)(o + 1));
+            for (int64_t o = 0; o < sh_count(nd, os); o++)
+                w32[o] = (float)(w64[o] = (double)(o + 1));
             assert_int_equal(tg_backward_seeded(y, dt ? (void *)w64 : (void *)w32), TG_OK);
             for (int64_t i = 0; i < sh_count(nd, c[k].shape); i++)
                 expect_near(tg_grad_at(x, i), gwant[i], 0, "index_select gradient", i);
@@ -298,7 +299,8 @@ static void test_shape_broadcast_to(void **state) {
         int nd, ond;
         int64_t shape[4], oshape[4];
     } c[] = {{0, 2, {0}, {2, 3}},         {1, 2, {3}, {2, 3}},         {2, 3, {2, 1}, {3, 2, 4}},
-             {2, 4, {3, 1}, {2, 1, 3, 4}}, {4, 4, {2, 1, 3, 1}, {2, 4, 3, 2}}, {2, 2, {2, 3}, {2, 3}}};
+             {2, 4, {3, 1}, {2, 1, 3, 4}}, {4, 4, {2, 1, 3, 1}, {2, 4, 3, 2}},
+             {2, 2, {2, 3}, {2, 3}}};
     tg_tape *t = tg_tape_new();
     for (int dt = 0; dt < 2; dt++)
         for (size_t k = 0; k < sizeof c / sizeof *c; k++) {
@@ -481,7 +483,8 @@ static tg_node *sh_second_order(tg_tape *t, tg_node *const *in, int n, void *ctx
     int64_t shape[4];
     int nd = tg_shape(y, shape);
     tg_node *w = tg_input(t, TG_F64, nd, shape, NULL);
-    for (int64_t i = 0; i < tg_numel(w); i++) ((double *)tg_value(w))[i] = 0.5 + 0.125 * (double)(i % 7);
+    for (int64_t i = 0; i < tg_numel(w); i++)
+        ((double *)tg_value(w))[i] = 0.5 + 0.125 * (double)(i % 7);
     return tg_sum(tg_mul(w, tg_sin(y)));
 }
 
@@ -580,9 +583,11 @@ static void test_shape_errors(void **state) {
     sh_expect_error(t, TG_ERR_SHAPE, "concat: [2,3] and [2,2] differ off axis 0");
 
     tg_index_select(X(TG_F64, 2, s23), 0, (const int64_t[]){0, 1, 5}, 3);
-    sh_expect_error(t, TG_ERR_ARG, "index_select: index 5 (position 2) is out of range for axis 0 of [2,3]");
+    sh_expect_error(t, TG_ERR_ARG,
+                    "index_select: index 5 (position 2) is out of range for axis 0 of [2,3]");
     tg_index_select(X(TG_F64, 2, s23), -1, (const int64_t[]){-1}, 1);
-    sh_expect_error(t, TG_ERR_ARG, "index_select: index -1 (position 0) is out of range for axis -1 of [2,3]");
+    sh_expect_error(t, TG_ERR_ARG,
+                    "index_select: index -1 (position 0) is out of range for axis -1 of [2,3]");
     tg_index_select(X(TG_F64, 2, s23), 2, (const int64_t[]){0}, 1);
     sh_expect_error(t, TG_ERR_ARG, "index_select: axis 2 is out of range for [2,3]");
     tg_index_select(X(TG_F64, 2, s23), 0, (const int64_t[]){0}, 0);
@@ -592,10 +597,12 @@ static void test_shape_errors(void **state) {
     tg_call("index_select", X(TG_F64, 2, s23), X(TG_F64, 2, s23));
     sh_expect_error(t, TG_ERR_SHAPE, "index_select: indices must be 1-D, got [2,3]");
     tg_call("index_select", X(TG_F64, 2, s23), vec(t, TG_F64, 2, (const double[]){1, 2.5}));
-    sh_expect_error(t, TG_ERR_ARG, "index_select: index 2.5 (position 1) is out of range for axis 0");
+    sh_expect_error(t, TG_ERR_ARG,
+                    "index_select: index 2.5 (position 1) is out of range for axis 0");
 
     tg_broadcast_to(X(TG_F64, 2, s23), 2, (const int64_t[]){4, 3});
-    sh_expect_error(t, TG_ERR_SHAPE, "broadcast_to: [2,3] to [4,3]: dimension -2 is 2, neither 1 nor 4");
+    sh_expect_error(t, TG_ERR_SHAPE,
+                    "broadcast_to: [2,3] to [4,3]: dimension -2 is 2, neither 1 nor 4");
     tg_broadcast_to(X(TG_F64, 2, s23), 1, (const int64_t[]){3});
     sh_expect_error(t, TG_ERR_SHAPE, "broadcast_to: [2,3] to [3]: the target has fewer dimensions");
     tg_broadcast_to(X(TG_F64, 2, s23), 5, (const int64_t[]){1, 1, 1, 2, 3});
@@ -618,7 +625,8 @@ static void test_shape_errors(void **state) {
     sh_expect_error(t, TG_ERR_ARG, "tril: diagonal offset nan is not an integer");
 
     tg_matmul(X(TG_F64, 3, s234), X(TG_F64, 3, (const int64_t[]){3, 4, 2}));
-    sh_expect_error(t, TG_ERR_SHAPE, "matmul: [2,3,4] x [3,4,2]: batch dimension -3 differs (2 vs 3)");
+    sh_expect_error(t, TG_ERR_SHAPE,
+                    "matmul: [2,3,4] x [3,4,2]: batch dimension -3 differs (2 vs 3)");
     tg_matmul(X(TG_F64, 3, s234), X(TG_F64, 2, s33));
     sh_expect_error(t, TG_ERR_SHAPE, "matmul: [2,3,4] x [3,3]: inner dimensions differ");
     tg_matmul(X(TG_F64, 1, s3), X(TG_F64, 2, s33));
@@ -635,7 +643,8 @@ static void test_shape_errors(void **state) {
     sh_expect_error(t, TG_ERR_ARG, "slice: start 16777217 is not exact in float32");
     v = tg_view(t, TG_F32, 1, &big, mem, NULL);
     tg_index_select(v, 0, (const int64_t[]){1}, 1);
-    sh_expect_error(t, TG_ERR_ARG, "index_select: axis 0 of float32 [33554436] is longer than 2^24");
+    sh_expect_error(t, TG_ERR_ARG,
+                    "index_select: axis 0 of float32 [33554436] is longer than 2^24");
     free(mem);
 #undef X
     tg_tape_free(t);
