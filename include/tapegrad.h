@@ -266,10 +266,12 @@ TG_API tg_node *tg_concat(int n, tg_node *const *inputs, int axis);
  * indices may repeat, in any order). The shape of x with n along axis.
  * Gradient: scattered back with +=, so a repeated index receives the sum of
  * its rows' gradients (as torch.index_select). An index outside [0, the
- * axis's length) is TG_ERR_ARG naming the index and its position; NULL idx
- * TG_ERR_NULL. The indices are copied into a constant 1-D input node of x's
- * dtype; if a caller overwrites one with an invalid value before
- * tg_forward(), its rows become NaN (never a read out of bounds). */
+ * axis's length) is TG_ERR_ARG naming the index and its position, as are
+ * n < 1 and, for float32 x, an axis longer than 2^24 (its indices would not
+ * be exact); NULL idx is TG_ERR_NULL. The indices are copied into a constant
+ * 1-D input node of x's dtype; if a caller overwrites one with an invalid
+ * value before tg_forward(), its rows become NaN (never a read out of
+ * bounds). */
 TG_API tg_node *tg_index_select(tg_node *x, int axis, const int64_t *idx, int64_t n);
 
 /* x broadcast to shape[0..ndim) by NumPy's rules: x's dimensions, aligned
@@ -288,7 +290,8 @@ TG_API tg_node *tg_permute(tg_node *x, const int *perm);
 /* Lower / upper triangle of the last two dimensions of x (at least 2-D): an
  * element [..., i, j] is kept when j - i <= k (tril) or j - i >= k (triu)
  * and 0 otherwise; k = 0 is the main diagonal, k > 0 above it, k < 0 below,
- * as numpy/torch. Gradient masked the same way. Any k is accepted. */
+ * as numpy/torch. Gradient masked the same way. Any k is accepted (it is
+ * recorded clamped to [-rows, cols], beyond which all k act alike). */
 TG_API tg_node *tg_tril(tg_node *x, int64_t k);
 TG_API tg_node *tg_triu(tg_node *x, int64_t k);
 
