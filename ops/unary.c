@@ -102,8 +102,8 @@ UNARY(tanh, tanh(x), 1 - y * y)
  * its degree-7 Taylor polynomial (error < 6e-9), and 2^k from exponent bits
  * in two halves, so that results below 2^-126 round once into subnormals.
  * Within 1.22 ulp of the exact value over every float in [-110, 0]. */
-static inline float exp_nonpos_f32(float t) {
-    t = t > -104.0f ? t : -104.0f;                            /* e^-104 rounds to 0 */
+static inline float exp_nonpos_f32(float x) {
+    float t = x > -104.0f ? x : -104.0f; /* e^-104 rounds to 0; NaN lands here too */
     float kf = (t * 1.44269504f + 12582912.0f) - 12582912.0f; /* round(t / ln 2) */
     float r = (t - kf * 0.693145752f) - kf * 1.42860677e-6f;  /* ln 2 in two parts */
     float p = 1.0f + r * (1.0f + r * (0.5f + r * (1.0f / 6 + r * (1.0f / 24 +
@@ -113,7 +113,10 @@ static inline float exp_nonpos_f32(float t) {
     float s1, s2;
     memcpy(&s1, &b1, sizeof s1);
     memcpy(&s2, &b2, sizeof s2);
-    return p * s1 * s2;
+    /* The clamp sent NaN to -104 (a NaN kf would make the int conversion
+     * undefined); this select gives it back and, being a select, keeps the
+     * loop vectorised. */
+    return x == x ? p * s1 * s2 : x;
 }
 #else
 static inline double exp_nonpos_f64(double t) { return exp(t); }
@@ -127,6 +130,8 @@ static inline T S(sigmoid_of)(T x) {
     return x >= 0 ? pos : neg;
 }
 UNARY(sigmoid, S(sigmoid_of)(x), y * (1 - y))
-UNARY(relu, x > 0 ? x : 0, x > 0)
+/* NaN fails x < 0 and passes through, as in PyTorch (relu(-0) = -0 too);
+ * relu'(0) = 0, and relu'(NaN) = 1 as PyTorch's rule (y <= 0 ? 0 : 1). */
+UNARY(relu, x < 0 ? 0 : x, !(x <= 0))
 
 #endif
