@@ -83,15 +83,64 @@
     }
 UNARY_OPS(UNARY_OP, UNARY_FORWARD)
 
-/* The backward rule of the step functions: their derivative is 0, so nothing
- * is added (not even an incoming NaN or inf times 0). */
+/* vjp rules (tg_grad): the derivatives above, recorded with ops. x is the
+ * input node, y the output node, g the gradient arriving at y. */
+#define VJP(name, EXPR)                                                                    \
+    static void name##_vjp(tg_node *y, tg_node *g, tg_node **gin) {                        \
+        tg_node *x = tg_node_input(y, 0);                                                  \
+        (void)x;                                                                           \
+        gin[0] = (EXPR);                                                                   \
+    }
+#define ONE(n) tg__const_like(n, 1)
+VJP(neg, tg_neg(g))
+VJP(exp, tg_mul(g, y))
+VJP(log, tg_div(g, x))
+VJP(sqrt, tg_div(tg_scale(g, 0.5), y))
+VJP(abs, tg_mul(g, tg_sign(x)))
+VJP(sin, tg_mul(g, tg_cos(x)))
+VJP(cos, tg_neg(tg_mul(g, tg_sin(x))))
+VJP(tanh, tg_mul(g, tg_sub(ONE(y), tg_mul(y, y))))
+VJP(sigmoid, tg_mul(g, tg_mul(y, tg_sub(ONE(y), y))))
+VJP(relu, tg_mul(g, tg_call("gt", x, tg__const_like(x, 0))))
+VJP(tan, tg_mul(g, tg_add(ONE(y), tg_square(y))))
+VJP(asin, tg_div(g, tg_sqrt(tg_mul(tg_sub(ONE(x), x), tg_add(ONE(x), x)))))
+VJP(acos, tg_neg(tg_div(g, tg_sqrt(tg_mul(tg_sub(ONE(x), x), tg_add(ONE(x), x))))))
+VJP(atan, tg_div(g, tg_add(ONE(x), tg_square(x))))
+VJP(sinh, tg_mul(g, tg_cosh(x)))
+VJP(cosh, tg_mul(g, tg_sinh(x)))
+VJP(asinh, tg_div(g, tg_sqrt(tg_add(tg_square(x), ONE(x)))))
+VJP(acosh, tg_div(g, tg_mul(tg_sqrt(tg_sub(x, ONE(x))), tg_sqrt(tg_add(x, ONE(x))))))
+VJP(atanh, tg_div(g, tg_mul(tg_sub(ONE(x), x), tg_add(ONE(x), x))))
+VJP(erf, tg_mul(g, tg_scale(tg_exp(tg_neg(tg_square(x))), TWO_SQRTPI)))
+VJP(erfc, tg_mul(g, tg_scale(tg_exp(tg_neg(tg_square(x))), -TWO_SQRTPI)))
+VJP(log1p, tg_div(g, tg_add(ONE(x), x)))
+VJP(expm1, tg_mul(g, tg_exp(x)))
+VJP(log2, tg_div(tg_scale(g, LOG2E), x))
+VJP(log10, tg_div(tg_scale(g, LOG10E), x))
+VJP(exp2, tg_mul(g, tg_scale(y, LN2)))
+VJP(cbrt, tg_div(g, tg_scale(tg_square(y), 3)))
+VJP(square, tg_mul(g, tg_scale(x, 2)))
+VJP(reciprocal, tg_neg(tg_mul(g, tg_square(y))))
+VJP(softplus, tg_mul(g, tg_sigmoid(x)))
+/* gelu' = Phi(x) + x phi(x) */
+VJP(gelu, tg_mul(g, tg_add(tg_scale(tg_erfc(tg_scale(x, -SQRT1_2)), 0.5),
+                           tg_mul(x, tg_scale(tg_exp(tg_scale(tg_square(x), -0.5)), INV_SQRT2PI)))))
+/* silu' = s (1 + x (1 - s)), s = sigmoid(x) */
+static void silu_vjp(tg_node *y, tg_node *g, tg_node **gin) {
+    tg_node *x = tg_node_input(y, 0), *s = tg_sigmoid(x);
+    gin[0] = tg_mul(g, tg_mul(s, tg_add(ONE(x), tg_mul(x, tg_sub(ONE(x), s)))));
+}
+
+/* The step functions: derivative 0, so the backward rule adds nothing (not
+ * even an incoming NaN or inf times 0), and the vjp rule records nothing. */
 static void no_gradient(tg_node *n) { (void)n; }
+static void no_gradient_vjp(tg_node *y, tg_node *g, tg_node **gin) { (void)y, (void)g, (void)gin; }
 
 #define ENUM_ROW(name) U_##name,
 enum { UNARY_OPS(ENUM_ROW, ENUM_ROW) U_COUNT };
 
-#define OP_ROW(name) [U_##name] = {#name, 1, NULL, name##_forward, name##_backward},
-#define STEP_ROW(name) [U_##name] = {#name, 1, NULL, name##_forward, no_gradient},
+#define OP_ROW(name) [U_##name] = {#name, 1, NULL, name##_forward, name##_backward, name##_vjp},
+#define STEP_ROW(name) [U_##name] = {#name, 1, NULL, name##_forward, no_gradient, no_gradient_vjp},
 const tg_op tg_unary_ops[] = {UNARY_OPS(OP_ROW, STEP_ROW)};
 const int tg_unary_count = U_COUNT;
 

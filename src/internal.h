@@ -184,6 +184,12 @@ static inline tg_node *tg__apply_as(const tg_op *op, tg_node *a, tg_node *b, int
     return tg__apply_n(op, 2, in, aux, ndim, shape);
 }
 
+/* Helpers of the vjp rules (grad.c). */
+tg_node *tg__const_like(tg_node *x, double v); /* a 0-d constant of x's dtype */
+tg_node *tg__sum_to(tg_node *g, const tg_node *like); /* undoes broadcasting */
+tg_node *tg__unreduce(tg_node *g, const tg_node *x, int axis); /* axis kept as 1 */
+tg_node *tg__expand_like(tg_node *g, tg_node *x);  /* g broadcast to x's shape */
+
 /* Registry (registry.c). */
 int tg__op_index(const tg_op *op); /* -1 when unregistered */
 extern const tg_op *tg__ops[256]; /* by index; [0] is NULL (leaves) */
