@@ -29,6 +29,12 @@ static const struct scalar_refusal {
     {"mean", "averages along axis 0 when called by name (as sum)"},
     {"softmax", "normalises along axis 0 when called by name (as sum)"},
     {"log_softmax", "along axis 0 when called by name (as sum)"},
+    {"max", "reduces along axis 0 when called by name (as sum)"},
+    {"min", "reduces along axis 0 when called by name (as sum)"},
+    {"logsumexp", "reduces along axis 0 when called by name (as sum)"},
+    {"prod", "reduces along axis 0 when called by name (as sum)"},
+    {"norm", "reduces along axis 0 when called by name (as sum)"},
+    {"var", "reduces along axis 0 when called by name (as sum)"},
     {"mse", "a loss over a batch: prediction and target must not be 0-d"},
     {"softmax_xent", "a loss over a batch of logit rows: not 0-d"},
 };
