@@ -217,6 +217,78 @@ TG_API tg_node *tg_softmax_xent(tg_node *z, tg_node *y);
 
 /* --- elementwise math of one input (ops/unary.c) --- */
 /* (section math) */
+/* Elementwise, output shape = input shape, both dtypes. Like C's libm, a value
+ * outside an op's domain is NaN (asin(2), acosh(0.5), atanh(2), log1p(-2),
+ * log2(-1)), a pole is an infinity (atanh(1) = inf, log1p(-1) = -inf,
+ * log2(0) = -inf, reciprocal(0) = inf), NaN in gives NaN out, and the limits
+ * at +-inf are exact (atan(inf) = pi/2, erf(-inf) = -1). Derivatives follow
+ * PyTorch's autograd: at the ends of a domain where the slope is vertical
+ * they are infinite, asin'(+-1) = +inf, acos'(+-1) = -inf, acosh'(1) = +inf,
+ * atanh'(+-1) = +inf, log1p'(-1) = +inf, log2'(0) = log10'(0) = +inf,
+ * cbrt'(0) = +inf (either side), reciprocal'(0) = -inf; outside the domain the
+ * formula's value is used as PyTorch does (atanh'(2) = -1/3, log1p'(-2) = -1,
+ * while the forward value is NaN). */
+
+/* tan x; derivative 1 + tan^2 x. */
+TG_API tg_node *tg_tan(tg_node *x);
+/* asin x and acos x on [-1, 1]; derivatives +-1 / sqrt(1 - x^2). */
+TG_API tg_node *tg_asin(tg_node *x);
+TG_API tg_node *tg_acos(tg_node *x);
+/* atan x; derivative 1 / (1 + x^2). */
+TG_API tg_node *tg_atan(tg_node *x);
+/* sinh x and cosh x; derivatives cosh x and sinh x. */
+TG_API tg_node *tg_sinh(tg_node *x);
+TG_API tg_node *tg_cosh(tg_node *x);
+/* asinh x; derivative 1 / sqrt(x^2 + 1), without overflow for huge |x|. */
+TG_API tg_node *tg_asinh(tg_node *x);
+/* acosh x on [1, inf); derivative 1 / sqrt(x^2 - 1). */
+TG_API tg_node *tg_acosh(tg_node *x);
+/* atanh x on [-1, 1]; derivative 1 / (1 - x^2). */
+TG_API tg_node *tg_atanh(tg_node *x);
+/* The error function erf x and its complement erfc x = 1 - erf x (accurate
+ * where erf x is near 1); derivatives +-2/sqrt(pi) e^(-x^2). */
+TG_API tg_node *tg_erf(tg_node *x);
+TG_API tg_node *tg_erfc(tg_node *x);
+/* ln(1 + x), accurate for tiny |x|; derivative 1 / (1 + x). */
+TG_API tg_node *tg_log1p(tg_node *x);
+/* e^x - 1, accurate for tiny |x|; derivative e^x. */
+TG_API tg_node *tg_expm1(tg_node *x);
+/* Logarithms to base 2 and 10; derivatives 1 / (x ln 2), 1 / (x ln 10). */
+TG_API tg_node *tg_log2(tg_node *x);
+TG_API tg_node *tg_log10(tg_node *x);
+/* 2^x; derivative 2^x ln 2. */
+TG_API tg_node *tg_exp2(tg_node *x);
+/* The real cube root (cbrt(-8) = -2); derivative 1 / (3 cbrt(x)^2). */
+TG_API tg_node *tg_cbrt(tg_node *x);
+/* x^2; derivative 2x. */
+TG_API tg_node *tg_square(tg_node *x);
+/* 1 / x; derivative -1 / x^2. */
+TG_API tg_node *tg_reciprocal(tg_node *x);
+/* softplus(x) = ln(1 + e^x) (PyTorch's default beta = 1, computed exactly
+ * rather than with its threshold), evaluated as max(x, 0) + log1p(e^-|x|):
+ * no overflow for any |x|, softplus(-800) = 0 and softplus(800) = 800.
+ * Derivative sigmoid(x). */
+TG_API tg_node *tg_softplus(tg_node *x);
+/* gelu(x) = x Phi(x), the exact (erf) form, Phi the standard normal CDF
+ * computed as erfc(-x / sqrt 2) / 2, without cancellation for x < 0.
+ * Derivative Phi(x) + x phi(x), phi the normal density. gelu(-inf) = -0 and
+ * its derivative is 0 at -inf and 1 at +inf (the limits, where PyTorch gives
+ * NaN). */
+TG_API tg_node *tg_gelu(tg_node *x);
+/* silu(x) = x sigmoid(x) (also called swish), without overflow for any |x|.
+ * Derivative s (1 + x (1 - s)), s = sigmoid(x). silu(-inf) = -0 and the
+ * derivative is 0 at -inf and 1 at +inf (the limits, where PyTorch gives
+ * NaN). */
+TG_API tg_node *tg_silu(tg_node *x);
+/* Step functions, derivative 0 everywhere (PyTorch's convention, also at
+ * the jumps): the backward rule adds nothing, so not even a NaN gradient
+ * flows through. sign(x) is -1, +0 or 1 (sign(-0) = +0 as PyTorch) and
+ * sign(NaN) = NaN (PyTorch gives 0). round(x) rounds halves to even, as
+ * PyTorch and rint do (round(2.5) = 2, round(-0.5) = -0), unlike C's round. */
+TG_API tg_node *tg_sign(tg_node *x);
+TG_API tg_node *tg_floor(tg_node *x);
+TG_API tg_node *tg_ceil(tg_node *x);
+TG_API tg_node *tg_round(tg_node *x);
 
 
 /* --- two-input math, comparisons, where and clamp (ops/binary.c, compare.c, select.c) --- */
