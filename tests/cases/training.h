@@ -1,12 +1,19 @@
 /* Gradient cases and forward-value tests of the activations (ops/activation.c) and losses (ops/loss.c) for training. Included by test_ops.c,
  * after its harness: see the comment above its case table.
  *
+ * test_ops.c includes it with TG_TEST_OPS defined: CASES_TRAINING is a list of
+ * gradient-case rows, TESTS_TRAINING a list of cmocka_unit_test() entries (each
+ * item ending in a comma). test_nonfinite.c includes it with
+ * TG_TEST_NONFINITE defined: REFS_TRAINING lists {name, arity, ref} rows for
+ * elementwise ops (ref computes the op's definition from libm in double),
+ * BUILDS_TRAINING {name, build, expect} rows for the other ops (see that file).
+ *
  * The expected values are hand formulas evaluated here with libm (and, where
  * noted, the number PyTorch 1.13 gave for the same call, computed with
  * /usr/bin/python3 while writing; each is re-derivable by hand from the
  * formula in the comment next to it). */
 
-#ifndef TG_TEST_NONFINITE /* ------------------------------------ test_ops.c -- */
+#ifdef TG_TEST_OPS /* --------------------------------------------- test_ops.c -- */
 
 /* Labels fixed by the builders: row r of logits [..., C] gets (3r + 1) mod C. */
 static tg_node *fixed_labels(tg_node *z) {
@@ -487,7 +494,9 @@ static void test_training_onehot_labels(void **state) {
     cmocka_unit_test(test_training_errors),                                                \
     cmocka_unit_test(test_training_onehot_labels),
 
-#else /* ------------------------------------------------ test_nonfinite.c -- */
+#endif
+
+#ifdef TG_TEST_NONFINITE /* ------------------------------------ test_nonfinite.c -- */
 
 /* The definitions, in double: y = x for x > 0, else p x or p (e^x - 1). */
 static double ref_leaky_relu(const double *x) { return x[0] > 0 ? x[0] : x[1] * x[0]; }
