@@ -71,23 +71,45 @@ static size_t param_stride(const tg_node *n) { return tg__numel(n->in[1]) == 1 ?
 ACTIVATION_OP(leaky_relu)
 ACTIVATION_OP(elu)
 
+/* vjp rules (tg_grad), with m = [x > 0] (a comparison: no gradient flows
+ * through it) and min(x, 0) written -relu(-x), which stays finite where x is
+ * infinite (x - relu(x) would be inf - inf):
+ *   leaky_relu: x' = g (p + m (1 - p)),               p' = g min(x, 0)
+ *   elu:        x' = g (m + (1 - m) p e^min(x, 0)),   p' = g elu(min(x, 0), 1)
+ * each summed back to its input's shape where p or x was broadcast. */
+static tg_node *min0(tg_node *x) { return tg_neg(tg_relu(tg_neg(x))); }
+static tg_node *positive(tg_node *x) { return tg_call("gt", x, tg__const_like(x, 0)); }
+static tg_node *one_minus(tg_node *v) { return tg_sub(tg__const_like(v, 1), v); }
+
+static void leaky_relu_vjp(tg_node *y, tg_node *g, tg_node **gin) {
+    tg_node *x = tg_node_input(y, 0), *p = tg_node_input(y, 1);
+    if (tg_requires_grad(x))
+        gin[0] = tg__sum_to(tg_mul(g, tg_add(p, tg_mul(positive(x), one_minus(p)))), x);
+    if (tg_requires_grad(p)) gin[1] = tg__sum_to(tg_mul(g, min0(x)), p);
+}
+
+static void elu_vjp(tg_node *y, tg_node *g, tg_node **gin) {
+    tg_node *x = tg_node_input(y, 0), *p = tg_node_input(y, 1);
+    if (tg_requires_grad(x)) {
+        tg_node *m = positive(x), *neg = tg_mul(p, tg_exp(min0(x)));
+        gin[0] = tg__sum_to(tg_mul(g, tg_add(m, tg_mul(one_minus(m), neg))), x);
+    }
+    if (tg_requires_grad(p)) gin[1] = tg__sum_to(tg_mul(g, tg_elu(min0(x), 1)), p);
+}
+
 enum { A_LEAKY_RELU, A_ELU, A_COUNT };
 const tg_op tg_activation_ops[] = {
-    [A_LEAKY_RELU] = {"leaky_relu", 2, param_shape, leaky_relu_forward, leaky_relu_backward},
-    [A_ELU] = {"elu", 2, param_shape, elu_forward, elu_backward},
+    [A_LEAKY_RELU] = {"leaky_relu", 2, param_shape, leaky_relu_forward, leaky_relu_backward,
+                      leaky_relu_vjp},
+    [A_ELU] = {"elu", 2, param_shape, elu_forward, elu_backward, elu_vjp},
 };
 const int tg_activation_count = A_COUNT;
 
-/* A constant parameter of x's dtype on x's tape, or NULL when x is NULL. */
-static tg_node *const_like(tg_node *x, double v) {
-    return x ? tg_const_as(x->tape, tg_node_dtype(x), v) : NULL;
-}
-
 tg_node *tg_leaky_relu(tg_node *x, double slope) {
-    return tg__apply(&tg_activation_ops[A_LEAKY_RELU], x, const_like(x, slope), 0);
+    return tg__apply(&tg_activation_ops[A_LEAKY_RELU], x, x ? tg__const_like(x, slope) : NULL, 0);
 }
 tg_node *tg_elu(tg_node *x, double alpha) {
-    return tg__apply(&tg_activation_ops[A_ELU], x, const_like(x, alpha), 0);
+    return tg__apply(&tg_activation_ops[A_ELU], x, x ? tg__const_like(x, alpha) : NULL, 0);
 }
 
 #else /* kernel pass, once per dtype */

@@ -209,23 +209,38 @@ tg_node *tg_labels(tg_node *logits, const int32_t *labels) {
     return l;
 }
 
-tg_node *tg_labels_from_onehot(tg_node *onehot) {
-    if (!onehot) return NULL;
-    tg_tape *t = onehot->tape;
-    if (t->status) return &t->poison;
-    if (tg__stale(onehot) || onehot->ndim < 1) /* tg_sum_axis names the problem */
-        return tg_sum_axis(onehot, -1);
-    int64_t k = onehot->u.shape[onehot->ndim - 1];
-    tg_node *index = tg_input(t, tg_node_dtype(onehot), 1, &k, NULL);
-    if (t->status) return index;
+/* The constant [0, 1, ..., k-1] of like's dtype on like's tape. */
+static tg_node *class_index(tg_node *like, int64_t k) {
+    tg_node *index = tg_input(like->tape, tg_node_dtype(like), 1, &k, NULL);
+    if (like->tape->status) return index;
     for (int64_t j = 0; j < k; j++) {
         if (tg__f64(index))
             ((double *)index->value)[j] = (double)j;
         else
             ((float *)index->value)[j] = (float)j;
     }
+    return index;
+}
+
+tg_node *tg_labels_from_onehot(tg_node *onehot) {
+    if (!onehot) return NULL;
+    tg_tape *t = onehot->tape;
+    if (t->status) return &t->poison;
+    if (tg__stale(onehot) || onehot->ndim < 1) /* tg_sum_axis names the problem */
+        return tg_sum_axis(onehot, -1);
+    tg_node *index = class_index(onehot, onehot->u.shape[onehot->ndim - 1]);
     /* Exact: a one-hot row holds one 1 and zeros, and sums run in double. */
     return tg_sum_axis(tg_mul(onehot, index), -1);
+}
+
+/* [j = label_r] of z's shape, recorded as eq(labels as [..., 1], [0..C-1])
+ * so that a replay follows new labels; no gradient flows into the labels. */
+static tg_node *onehot_of(tg_node *z, tg_node *labels) {
+    int64_t shape[TG_MAX_DIMS];
+    int nd = tg_shape(z, shape);
+    tg_node *index = class_index(z, shape[nd - 1]);
+    shape[nd - 1] = 1;
+    return tg_call("eq", tg_reshape(labels, nd, shape), index);
 }
 
 /* -------------------------------------------------------------- huber -- */
@@ -280,14 +295,49 @@ static void xent_vjp(tg_node *c, tg_node *g, tg_node **gin) {
     if (tg_requires_grad(y)) gin[1] = tg_neg(tg_mul(k, tg_log_softmax(z, last)));
 }
 
+/* The new costs' vjp rules: the derivatives in the comment at the top, with
+ * k = g / N or g / R; labels get none. huber's clamp(d, -delta, delta) is
+ * written delta - relu(2 delta - relu(d + delta)), which is +-delta (not
+ * NaN) for an infinite d and passes the second derivatives to delta. */
+static void bce_vjp(tg_node *c, tg_node *g, tg_node **gin) {
+    tg_node *z = tg_node_input(c, 0), *y = tg_node_input(c, 1);
+    tg_node *k = tg_scale(g, 1.0 / (double)tg__numel(z));
+    if (tg_requires_grad(z)) gin[0] = tg_mul(k, tg_sub(tg_sigmoid(z), y));
+    if (tg_requires_grad(y)) gin[1] = tg_neg(tg_mul(k, z));
+}
+static void nll_vjp(tg_node *c, tg_node *g, tg_node **gin) {
+    tg_node *p = tg_node_input(c, 0), *l = tg_node_input(c, 1);
+    if (tg_requires_grad(p))
+        gin[0] = tg_mul(tg_scale(g, -1.0 / (double)rows_of(p).outer), onehot_of(p, l));
+}
+static void ce_vjp(tg_node *c, tg_node *g, tg_node **gin) {
+    tg_node *z = tg_node_input(c, 0), *l = tg_node_input(c, 1);
+    if (!tg_requires_grad(z)) return;
+    tg_node *dz = tg_sub(tg_softmax(z, z->ndim - 1), onehot_of(z, l));
+    gin[0] = tg_mul(tg_scale(g, 1.0 / (double)rows_of(z).outer), dz);
+}
+static void huber_vjp(tg_node *c, tg_node *g, tg_node **gin) {
+    tg_node *a = tg_node_input(c, 0), *y = tg_node_input(c, 1), *delta = tg_node_input(c, 2);
+    tg_node *k = tg_scale(g, 1.0 / (double)tg__numel(a)), *d = tg_sub(a, y);
+    if (tg_requires_grad(a) || tg_requires_grad(y)) {
+        tg_node *inner = tg_relu(tg_add(d, delta));
+        tg_node *clamp = tg_sub(delta, tg_relu(tg_sub(tg_scale(delta, 2), inner)));
+        tg_node *ga = tg_mul(k, clamp);
+        if (tg_requires_grad(a)) gin[0] = ga;
+        if (tg_requires_grad(y)) gin[1] = tg_neg(ga);
+    }
+    if (tg_requires_grad(delta))
+        gin[2] = tg__sum_to(tg_mul(k, tg_sum(tg_relu(tg_sub(tg_abs(d), delta)))), delta);
+}
+
 enum { C_MSE, C_XENT, C_BCE, C_NLL, C_CE, C_HUBER, C_COUNT };
 const tg_op tg_loss_ops[] = {
     [C_MSE] = {"mse", 2, same_shapes_to_scalar, mse_forward, mse_backward, mse_vjp},
     [C_XENT] = {"softmax_xent", 2, same_shapes_to_scalar, xent_forward, xent_backward, xent_vjp},
-    [C_BCE] = {"bce_with_logits", 2, equal_shapes_to_mean, bce_forward, bce_backward},
-    [C_NLL] = {"nll_loss", 2, labels_shape, nll_forward, nll_backward},
-    [C_CE] = {"cross_entropy", 2, labels_shape, ce_forward, ce_backward},
-    [C_HUBER] = {"huber", 3, huber_shape, huber_forward, huber_backward},
+    [C_BCE] = {"bce_with_logits", 2, equal_shapes_to_mean, bce_forward, bce_backward, bce_vjp},
+    [C_NLL] = {"nll_loss", 2, labels_shape, nll_forward, nll_backward, nll_vjp},
+    [C_CE] = {"cross_entropy", 2, labels_shape, ce_forward, ce_backward, ce_vjp},
+    [C_HUBER] = {"huber", 3, huber_shape, huber_forward, huber_backward, huber_vjp},
 };
 const int tg_loss_count = C_COUNT;
 
@@ -305,7 +355,7 @@ tg_node *tg_cross_entropy(tg_node *logits, tg_node *labels) {
     return tg__apply(&tg_loss_ops[C_CE], logits, labels, 0);
 }
 tg_node *tg_huber(tg_node *a, tg_node *y, double delta) {
-    tg_node *d = a ? tg_const_as(a->tape, tg_node_dtype(a), delta) : NULL;
+    tg_node *d = a ? tg__const_like(a, delta) : NULL;
     return tg__apply3(&tg_loss_ops[C_HUBER], a, y, d, 0);
 }
 
