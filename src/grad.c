@@ -124,7 +124,8 @@ int tg_grad_nodes(tg_node *out, int n, tg_node *const *wrt, tg_node **grads) {
         tg__free(on);
         return tg_fail(t, TG_ERR_NOMEM, "grad: out of memory for %zu nodes", span);
     }
-    for (int i = 0; i < n; i++) on[wrt[i]->id - lo] = 1;
+    for (int i = 0; i < n; i++)
+        if (wrt[i]->id <= out->id) on[wrt[i]->id - lo] = 1; /* else out cannot depend on it */
     for (size_t i = lo; i <= out->id; i++) {
         tg_node *v = tg__node_at(t, i);
         for (int k = 0; v->op && !on[i - lo] && k < tg_node_arity(v); k++) {
@@ -153,7 +154,7 @@ int tg_grad_nodes(tg_node *out, int n, tg_node *const *wrt, tg_node **grads) {
         }
     }
     for (int i = 0; i < n && !t->status; i++) {
-        tg_node *g = acc[wrt[i]->id - lo];
+        tg_node *g = wrt[i]->id <= out->id ? acc[wrt[i]->id - lo] : NULL;
         grads[i] = g ? g : zeros_like(wrt[i]);
     }
     tg__free(acc);

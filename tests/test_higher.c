@@ -87,6 +87,11 @@ static void test_unrelated_is_zero(void **state) {
     expect_close(tg_value_scalar(g[0]), exp(2), "d exp(x)/dx");
     assert_int_equal(tg_numel(g[1]), 3);
     for (int i = 0; i < 3; i++) assert_true(tg_value_at(g[1], i) == 0);
+    /* a wrt node recorded after the output (found by fuzzing) */
+    tg_node *f = tg_exp(x), *later = tg_scalar(t, 1);
+    assert_int_equal(tg_grad(f, 2, (tg_node *[]){later, x}, g), TG_OK);
+    assert_true(tg_value_scalar(g[0]) == 0);
+    expect_close(tg_value_scalar(g[1]), exp(2), "d exp(x)/dx");
     tg_tape_free(t);
 }
 
@@ -199,6 +204,14 @@ static void cube_vjp_wrong(tg_node *y, tg_node *g, tg_node **gin) {
     tg_node *x0 = tg_const(tg_node_tape(x), tg_value_scalar(x));
     gin[0] = tg_mul(g, tg_scale(tg_mul(x, x0), 3));
 }
+/* ...and one wrong by a factor of 2, whose derivative is consistent with
+ * itself: only the comparison with the backward kernel catches it. */
+static void cube_vjp_twice(tg_node *y, tg_node *g, tg_node **gin) {
+    tg_node *x = tg_node_input(y, 0);
+    gin[0] = tg_mul(g, tg_scale(tg_mul(x, x), 6));
+}
+static const tg_op cube_twice = {"higher_cube_twice", 1, NULL, cube_forward, cube_backward,
+                                 cube_vjp_twice};
 static const tg_op cube_ok = {"higher_cube", 1, NULL, cube_forward, cube_backward, cube_vjp};
 static const tg_op cube_bad = {"higher_cube_bad", 1, NULL, cube_forward, cube_backward,
                                cube_vjp_wrong};
@@ -223,6 +236,11 @@ static void test_user_op_rules(void **state) {
     assert_int_equal(tg_gradgradcheck(apply_named, 1, &in, "higher_cube_bad", NULL, &rep), TG_OK);
     assert_false(rep.passed);
     expect_close(rep.worst.analytic, 3 * x, "the wrong rule's second derivative");
+    assert_int_equal(tg_op_register(&cube_twice), TG_OK);
+    assert_int_equal(tg_gradgradcheck(apply_named, 1, &in, "higher_cube_twice", NULL, &rep), TG_OK);
+    assert_false(rep.passed);
+    expect_close(rep.worst.analytic, 6 * x * x, "the recorded gradient");
+    expect_close(rep.worst.numeric, 3 * x * x, "the kernel's gradient");
     assert_int_equal(tg_gradgradcheck(apply_named, 1, &in, "higher_cube_none", NULL, &rep),
                      TG_ERR_STATE);
     assert_non_null(strstr(rep.message, "higher_cube_none"));
