@@ -127,7 +127,11 @@ static void describe_label(char *why, size_t len, size_t row, double label, size
 /* Labels have the logits' shape without the last (class) axis: one per row. */
 static int labels_shape(tg_node *out, char *why, size_t len) {
     const tg_node *z = out->in[0], *l = out->in[1];
-    bool fits = z->ndim >= 1 && l->ndim == z->ndim - 1;
+    if (z->ndim == 0) {
+        snprintf(why, len, "a 0-d input has no class axis (logits of shape [C] or [B, C])");
+        return TG_ERR_SHAPE;
+    }
+    bool fits = l->ndim == z->ndim - 1;
     for (int i = 0; fits && i < l->ndim; i++) fits = l->u.shape[i] == z->u.shape[i];
     if (!fits)
         return unequal_shapes(z, l, why, len,

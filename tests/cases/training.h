@@ -411,6 +411,9 @@ static void test_training_errors(void **state) {
         z = mat(t, d, 2, 3, zv);
         tg_cross_entropy(z, vec(t, d, 3, (const double[]){0, 0, 0}));
         expect_error(t, TG_ERR_SHAPE, (const char *[]){"cross_entropy", "[2,3]", "[3]", NULL});
+        tg_node *s0 = dt ? tg_const(t, 1) : tg_const_as(t, TG_F32, 1);
+        tg_cross_entropy(s0, s0);
+        expect_error(t, TG_ERR_SHAPE, (const char *[]){"cross_entropy", "0-d", "class axis", NULL});
         tg_labels(dt ? tg_const(t, 1) : tg_const_as(t, TG_F32, 1), (const int32_t[]){0});
         expect_error(t, TG_ERR_SHAPE, (const char *[]){"labels", "class axis", NULL});
 
