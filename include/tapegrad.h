@@ -431,6 +431,92 @@ TG_API tg_node *tg_triu(tg_node *x, int64_t k);
 /* --- activations and losses for training (ops/activation.c, ops/loss.c) --- */
 /* (section training) */
 
+/* Leaky ReLU, elementwise: y = x for x > 0, slope * x otherwise.
+ * dy/dx = 1 for x > 0, slope for x <= 0: at x = 0 the derivative is slope,
+ * PyTorch's rule. The slope is recorded as a constant input node (the op
+ * "leaky_relu" has two inputs: tg_call("leaky_relu", x, s) takes any node s
+ * of one element or of x's shape, and d y/d s = x for x <= 0, else 0).
+ * leaky_relu(NaN) = NaN. */
+TG_API tg_node *tg_leaky_relu(tg_node *x, double slope);
+
+/* ELU, elementwise: y = x for x > 0, alpha * (e^x - 1) otherwise (by expm1;
+ * elu(-inf) = -alpha). PyTorch's default is alpha = 1. dy/dx = 1 for x > 0,
+ * alpha * e^x for x <= 0: at x = 0 the derivative is alpha (PyTorch's
+ * rule; with alpha = 1 the function is C^1 there). alpha is a constant input
+ * node as for tg_leaky_relu (op "elu", two inputs; d y/d alpha = e^x - 1 for
+ * x <= 0, else 0). */
+TG_API tg_node *tg_elu(tg_node *x, double alpha);
+
+/* Binary cross-entropy on logits, averaged over all N elements (PyTorch's
+ * binary_cross_entropy_with_logits, reduction "mean"):
+ *   C = 1/N sum max(z, 0) - z y + log1p(e^-|z|),
+ * which is -y log sigmoid(z) - (1 - y) log(1 - sigmoid(z)) without overflow
+ * or loss of precision at any |z| (z = 1000, y = 0 costs 1000). z and y have
+ * equal shapes (0-d included); y is usually in [0, 1] but any value is
+ * accepted. dC/dz = (sigmoid(z) - y)/N, dC/dy = -z/N. A NaN in z or y makes
+ * C NaN. Errors: TG_ERR_SHAPE for unequal shapes. Returns a 0-d node. */
+TG_API tg_node *tg_bce_with_logits(tg_node *z, tg_node *y);
+
+/*
+ * Class labels for tg_nll_loss and tg_cross_entropy are a node of the
+ * logits' dtype and of the logits' shape without the last (class) axis: one
+ * integer in [0, C) per row (a 0-d node for logits of shape [C]). They get
+ * no gradient. A label that is not an integer in [0, C) is an error
+ * (TG_ERR_ARG) naming the op, the row (the flat index into the labels) and
+ * the label, e.g. "cross_entropy: row 1: label 3 is out of range for 3
+ * classes (0..2)": when the op is recorded (the poison node is returned),
+ * and again on replay by tg_forward() (the cost becomes NaN and the status
+ * is set) and by the backward sweep, so new labels written through
+ * tg_value() are checked too. A NaN label is an error, not a NaN cost.
+ */
+
+/* An input node holding labels[0..R) for logits (R = number of rows: the
+ * logits' elements over the last axis), on the logits' tape, of their dtype
+ * and of their shape without the last axis. labels is copied; NULL gives
+ * zeros, for replay to fill through tg_value(). Values are not checked here
+ * (the loss does). Integers above 2^24 are not exact in float32. Errors:
+ * TG_ERR_SHAPE for 0-d logits. */
+TG_API tg_node *tg_labels(tg_node *logits, const int32_t *labels);
+
+/* The labels of one-hot rows: sum(onehot * [0, 1, ..., C-1], last axis),
+ * recorded with public ops (so it is replayed with the one-hot input), of
+ * shape onehot's without the last axis. Exact for one-hot rows; other rows
+ * give a weighted index (a row of zeros gives 0), which the losses reject
+ * unless it happens to be a valid class. */
+TG_API tg_node *tg_labels_from_onehot(tg_node *onehot);
+
+/* Negative log-likelihood of class labels (PyTorch's nll_loss, reduction
+ * "mean", classes along the last axis): C = -1/R sum_r logp[r, label_r]
+ * over the R rows of logp ([B, C]: R = B; [C]: R = 1; [..., C]: every
+ * leading position is a row). logp is usually log_softmax(z, -1); only the
+ * labelled entries are read, so a NaN elsewhere does not reach C.
+ * dC/dlogp[r, j] = -1/R if j = label_r, else 0. See above for labels and
+ * their errors; TG_ERR_SHAPE when their shape does not fit. Returns 0-d. */
+TG_API tg_node *tg_nll_loss(tg_node *logp, tg_node *labels);
+
+/* Softmax cross-entropy of class labels (PyTorch's cross_entropy with
+ * integer targets, reduction "mean", classes along the last axis):
+ *   C = 1/R sum_r logsumexp(z_r) - z[r, label_r],
+ * as tg_nll_loss(tg_log_softmax(z, -1), labels) in one op, without one-hot
+ * targets. Each row is shifted by its maximum, so any finite logits give a
+ * finite cost ([1000, -1000] with label 1 costs 2000); a NaN logit makes C
+ * NaN. dC/dz[r, j] = (softmax(z_r)_j - [j = label_r]) / R. Labels and
+ * errors as for tg_nll_loss. Returns a 0-d node. */
+TG_API tg_node *tg_cross_entropy(tg_node *logits, tg_node *labels);
+
+/* Huber loss, averaged over all N elements (PyTorch's huber_loss, reduction
+ * "mean"): with d = a - y,
+ *   h(d) = d^2 / 2 for |d| < delta,  delta (|d| - delta/2) otherwise.
+ * dC/da = -dC/dy = clamp(d, -delta, delta) / N; at |d| = delta both pieces
+ * have value delta^2/2 and slope d, so the gradient is continuous (+-delta/N
+ * there, as PyTorch). delta is a constant input node (the op "huber" has
+ * three inputs; through tg_call_n it may be any one-element node, with
+ * dC/d delta = 1/N sum over |d| > delta of (|d| - delta)). a and y have
+ * equal shapes. Errors: TG_ERR_SHAPE for unequal shapes or a delta of more
+ * than one element, TG_ERR_ARG for delta <= 0 (checked when recorded; a NaN
+ * delta gives a NaN cost). Returns a 0-d node. */
+TG_API tg_node *tg_huber(tg_node *a, tg_node *y, double delta);
+
 
 /* -------------------------------------------------------------- running -- */
 
