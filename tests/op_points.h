@@ -40,6 +40,8 @@ static const struct scalar_refusal {
     {"prod", "reduces along axis 0 when called by name (as sum)"},
     {"norm", "reduces along axis 0 when called by name (as sum)"},
     {"var", "reduces along axis 0 when called by name (as sum)"},
+    {"nll_loss", "a loss over rows of class scores: needs a class axis, not 0-d"},
+    {"cross_entropy", "a loss over rows of logits: needs a class axis, not 0-d"},
     {"mse", "a loss over a batch: prediction and target must not be 0-d"},
     {"softmax_xent", "a loss over a batch of logit rows: not 0-d"},
 };
