@@ -458,6 +458,47 @@ static void test_select_atan2_hypot_gradient(void **state) {
     tg_tape_free(t);
 }
 
+/* Replay: a graph of where, a comparison, clamp and maximum on input leaves
+ * is re-evaluated by tg_forward after new data is written, and its gradient
+ * follows the new selection. y = clamp(where(x > 0, x, x/2), -1, hi) + max(x, 0). */
+static void test_select_replay(void **state) {
+    (void)state;
+    tg_tape *t = tg_tape_new();
+    for (int d = 0; d < 2; d++) {
+        tg_dtype dt = (tg_dtype)d;
+        tg_tape_reset(t);
+        const int64_t n = 4;
+        tg_node *x = tg_tensor(t, dt, 1, &n, NULL);
+        tg_node *hi = tg_input(t, dt, 0, NULL, NULL);
+        tg_node *zero = tg_const_as(t, dt, 0);
+        tg_node *w = tg_where(tg_gt(x, zero), x, tg_scale(x, 0.5));
+        tg_node *y = tg_add(tg_clamp(w, tg_const_as(t, dt, -1), hi), tg_maximum(x, zero));
+        tg_node *f = tg_sum(y);
+        const double xs[2][4] = {{-4, -1, 0.5, 3}, {3, 0.5, -1, -4}}, his[2] = {1, 0.25};
+        /* by hand: w = x or x/2; clamp to [-1, hi]; plus max(x, 0) */
+        const double want_y[2][4] = {{-1, -0.5, 1, 4}, {3.25, 0.75, -0.5, -1}};
+        const double want_g[2][4] = {{0, 0.5, 2, 1}, {1, 1, 0.5, 0}};
+        for (int step = 0; step < 2; step++) {
+            for (int i = 0; i < 4; i++) {
+                if (dt == TG_F64)
+                    ((double *)tg_value(x))[i] = xs[step][i];
+                else
+                    ((float *)tg_value(x))[i] = (float)xs[step][i];
+            }
+            if (dt == TG_F64)
+                *(double *)tg_value(hi) = his[step];
+            else
+                *(float *)tg_value(hi) = (float)his[step];
+            assert_int_equal(tg_forward(t), TG_OK);
+            expect_values(y, want_y[step], 4, 0, "replayed y");
+            tg_zero_grad(t);
+            assert_int_equal(tg_backward(f), TG_OK);
+            sel_expect_grad(x, want_g[step], 4, 0, "replayed d/dx");
+        }
+    }
+    tg_tape_free(t);
+}
+
 /* Broadcast mismatches name the dimension as a user counts it, for two and
  * three inputs; where's inputs share the dtype. */
 static void test_select_broadcast_errors(void **state) {
@@ -514,6 +555,7 @@ static void test_select_broadcast_errors(void **state) {
     cmocka_unit_test(test_select_clamp_forward),                                           \
     cmocka_unit_test(test_select_min_max_ties),                                            \
     cmocka_unit_test(test_select_atan2_hypot_gradient),                                    \
+    cmocka_unit_test(test_select_replay),                                                  \
     cmocka_unit_test(test_select_broadcast_errors),
 
 #else /* TG_TEST_NONFINITE: each op's definition in double, from libm */
