@@ -79,17 +79,41 @@ BINARY_OP(hypot)
 BINARY_OP(maximum)
 BINARY_OP(minimum)
 
+/* vjp rules (tg_grad): the derivatives above, recorded with ops and summed
+ * back to each input's shape where it was broadcast. */
+#define VJP(name, GA, GB)                                                                  \
+    static void name##_vjp(tg_node *y, tg_node *g, tg_node **gin) {                        \
+        tg_node *a = tg_node_input(y, 0), *b = tg_node_input(y, 1);                        \
+        if (tg_requires_grad(a)) gin[0] = tg__sum_to((GA), a);                             \
+        if (tg_requires_grad(b)) gin[1] = tg__sum_to((GB), b);                             \
+    }
+/* u / r^2 as (u / r) / r with r = hypot(a, b), as atan2's kernel forms it. */
+static tg_node *over_r2(tg_node *u, tg_node *a, tg_node *b) {
+    tg_node *r = tg_hypot(a, b);
+    return tg_div(tg_div(u, r), r);
+}
+/* g routed as by maximum and minimum: 0 where the operand loses (selected,
+ * not g * 0), half at a tie, else all of it. */
+static tg_node *route(tg_node *g, tg_node *loses, tg_node *a, tg_node *b) {
+    return tg_where(loses, tg__const_like(g, 0), tg_where(tg_eq(a, b), tg_scale(g, 0.5), g));
+}
+VJP(add, g, g)
+VJP(sub, g, tg_neg(g))
+VJP(mul, tg_mul(g, b), tg_mul(g, a))
+VJP(div, tg_div(g, b), tg_neg(tg_mul(g, tg_div(y, b))))
+VJP(pow, tg_mul(g, tg_mul(b, tg_call("pow", a, tg_sub(b, tg__const_like(b, 1))))),
+    tg_mul(g, tg_mul(y, tg_log(a))))
+VJP(atan2, tg_mul(g, over_r2(b, a, b)), tg_mul(g, over_r2(tg_neg(a), a, b)))
+VJP(hypot, tg_mul(g, tg_div(a, y)), tg_mul(g, tg_div(b, y)))
+VJP(maximum, route(g, tg_lt(a, b), a, b), route(g, tg_gt(a, b), a, b))
+VJP(minimum, route(g, tg_gt(a, b), a, b), route(g, tg_lt(a, b), a, b))
+
+#define ROW(name) {#name, 2, tg__broadcast_shape, name##_forward, name##_backward, name##_vjp}
 enum { B_ADD, B_SUB, B_MUL, B_DIV, B_POW, B_ATAN2, B_HYPOT, B_MAXIMUM, B_MINIMUM, B_COUNT };
 const tg_op tg_binary_ops[] = {
-    [B_ADD] = {"add", 2, tg__broadcast_shape, add_forward, add_backward},
-    [B_SUB] = {"sub", 2, tg__broadcast_shape, sub_forward, sub_backward},
-    [B_MUL] = {"mul", 2, tg__broadcast_shape, mul_forward, mul_backward},
-    [B_DIV] = {"div", 2, tg__broadcast_shape, div_forward, div_backward},
-    [B_POW] = {"pow", 2, tg__broadcast_shape, pow_forward, pow_backward},
-    [B_ATAN2] = {"atan2", 2, tg__broadcast_shape, atan2_forward, atan2_backward},
-    [B_HYPOT] = {"hypot", 2, tg__broadcast_shape, hypot_forward, hypot_backward},
-    [B_MAXIMUM] = {"maximum", 2, tg__broadcast_shape, maximum_forward, maximum_backward},
-    [B_MINIMUM] = {"minimum", 2, tg__broadcast_shape, minimum_forward, minimum_backward},
+    [B_ADD] = ROW(add),     [B_SUB] = ROW(sub),     [B_MUL] = ROW(mul),
+    [B_DIV] = ROW(div),     [B_POW] = ROW(pow),     [B_ATAN2] = ROW(atan2),
+    [B_HYPOT] = ROW(hypot), [B_MAXIMUM] = ROW(maximum), [B_MINIMUM] = ROW(minimum),
 };
 const int tg_binary_count = B_COUNT;
 

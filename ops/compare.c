@@ -38,17 +38,19 @@ CMP_OP(ge)
 CMP_OP(eq)
 CMP_OP(ne)
 
-/* The derivative is 0 wherever it exists: nothing to add. */
+/* The derivative is 0 wherever it exists: nothing to add, and no gradient
+ * node to record (tg_grad treats a NULL contribution as none). */
 static void no_gradient(tg_node *n) { (void)n; }
+static void no_vjp(tg_node *y, tg_node *g, tg_node **gin) { (void)y, (void)g, (void)gin; }
 
 enum { C_LT, C_LE, C_GT, C_GE, C_EQ, C_NE, C_COUNT };
 const tg_op tg_compare_ops[] = {
-    [C_LT] = {"lt", 2, tg__broadcast_shape, lt_forward, no_gradient},
-    [C_LE] = {"le", 2, tg__broadcast_shape, le_forward, no_gradient},
-    [C_GT] = {"gt", 2, tg__broadcast_shape, gt_forward, no_gradient},
-    [C_GE] = {"ge", 2, tg__broadcast_shape, ge_forward, no_gradient},
-    [C_EQ] = {"eq", 2, tg__broadcast_shape, eq_forward, no_gradient},
-    [C_NE] = {"ne", 2, tg__broadcast_shape, ne_forward, no_gradient},
+    [C_LT] = {"lt", 2, tg__broadcast_shape, lt_forward, no_gradient, no_vjp},
+    [C_LE] = {"le", 2, tg__broadcast_shape, le_forward, no_gradient, no_vjp},
+    [C_GT] = {"gt", 2, tg__broadcast_shape, gt_forward, no_gradient, no_vjp},
+    [C_GE] = {"ge", 2, tg__broadcast_shape, ge_forward, no_gradient, no_vjp},
+    [C_EQ] = {"eq", 2, tg__broadcast_shape, eq_forward, no_gradient, no_vjp},
+    [C_NE] = {"ne", 2, tg__broadcast_shape, ne_forward, no_gradient, no_vjp},
 };
 const int tg_compare_count = C_COUNT;
 

@@ -50,10 +50,31 @@
 SELECT_OP(where)
 SELECT_OP(clamp)
 
+/* vjp rules (tg_grad): g selected, by where itself, into each input's
+ * gradient where pick() chooses that input, then summed back to the input's
+ * shape where it was broadcast. The conditions are 0/1 comparisons, so the
+ * products and sums below are logical and/or. */
+static void where_vjp(tg_node *y, tg_node *g, tg_node **gin) {
+    tg_node *c = tg_node_input(y, 0), *a = tg_node_input(y, 1), *b = tg_node_input(y, 2);
+    tg_node *zero = tg__const_like(g, 0);
+    if (tg_requires_grad(a)) gin[1] = tg__sum_to(tg_where(c, g, zero), a);
+    if (tg_requires_grad(b)) gin[2] = tg__sum_to(tg_where(c, zero, g), b);
+}
+static void clamp_vjp(tg_node *y, tg_node *g, tg_node **gin) {
+    tg_node *x = tg_node_input(y, 0), *lo = tg_node_input(y, 1), *hi = tg_node_input(y, 2);
+    tg_node *zero = tg__const_like(g, 0);
+    if (tg_requires_grad(x))
+        gin[0] = tg__sum_to(tg_where(tg_mul(tg_le(lo, x), tg_le(x, hi)), g, zero), x);
+    if (tg_requires_grad(lo))
+        gin[1] = tg__sum_to(tg_where(tg_mul(tg_lt(x, lo), tg_lt(lo, hi)), g, zero), lo);
+    if (tg_requires_grad(hi))
+        gin[2] = tg__sum_to(tg_where(tg_add(tg_gt(x, hi), tg_lt(hi, lo)), g, zero), hi);
+}
+
 enum { S_WHERE, S_CLAMP, S_COUNT };
 const tg_op tg_select_ops[] = {
-    [S_WHERE] = {"where", 3, tg__broadcast_shape, where_forward, where_backward},
-    [S_CLAMP] = {"clamp", 3, tg__broadcast_shape, clamp_forward, clamp_backward},
+    [S_WHERE] = {"where", 3, tg__broadcast_shape, where_forward, where_backward, where_vjp},
+    [S_CLAMP] = {"clamp", 3, tg__broadcast_shape, clamp_forward, clamp_backward, clamp_vjp},
 };
 const int tg_select_count = S_COUNT;
 

@@ -3,10 +3,11 @@
  * comparisons lt le gt ge eq ne (ops/compare.c), where and clamp
  * (ops/select.c).
  *
- * Included by test_ops.c after its harness (see the comment above its case
- * table): gradient cases CASES_SELECT and forward/convention tests
- * TESTS_SELECT. Included by test_nonfinite.c with TG_TEST_NONFINITE defined:
- * REFS_SELECT, every op's definition in double from libm.
+ * Included by test_ops.c after its harness, with TG_TEST_OPS defined (see
+ * the comment above its case table): gradient cases CASES_SELECT and
+ * forward/convention tests TESTS_SELECT. Included by test_nonfinite.c with
+ * TG_TEST_NONFINITE defined: REFS_SELECT, every op's definition in double
+ * from libm (all these ops are elementwise, so BUILDS_SELECT is empty).
  *
  * Finite differences need a smooth neighbourhood, so the gradient cases keep
  * inputs 0.2 or more from every kink (ties of maximum/minimum, clamp's
@@ -15,7 +16,7 @@
  * by the convention tests below, with hand-derived values of PyTorch's rules
  * (written while checking them against PyTorch 1.13).
  */
-#ifndef TG_TEST_NONFINITE
+#ifdef TG_TEST_OPS
 
 /* ------------------------------------------------------- gradient cases -- */
 
@@ -499,6 +500,94 @@ static void test_select_replay(void **state) {
     tg_tape_free(t);
 }
 
+/* Each op's vjp rule (tg_grad): the gradient it records equals the backward
+ * kernels' (first order), and differentiated again it passes
+ * tg_gradgradcheck against central differences of the recorded gradient
+ * (second order), on functions with curvature through the op. The points
+ * stay away from the kinks, and b and c broadcast against a. */
+static tg_node *sel_second_order(tg_tape *t, tg_node *const *in, int n, void *ctx) {
+    (void)n;
+    tg_node *a = in[0], *b = in[1], *c = in[2];
+    tg_node *zero = tg_const(t, 0), *y;
+    switch (*(const int *)ctx) {
+    case 0: y = tg_atan2(a, b); break;
+    case 1: y = tg_hypot(a, b); break;
+    case 2: y = tg_mul(tg_maximum(a, b), tg_minimum(a, c)); break;
+    case 3: y = tg_mul(tg_lt(a, b), tg_mul(a, c)); break; /* lt passes nothing */
+    case 4: y = tg_where(tg_gt(a, zero), tg_mul(a, b), tg_mul(c, c)); break;
+    default: y = tg_mul(tg_clamp(a, b, c), tg_add(a, c)); break;
+    }
+    return tg_sum(y);
+}
+
+static void test_select_second_order(void **state) {
+    (void)state;
+    /* a [2,3]; b and c [3]: maximum/minimum/lt are 0.3 or more from ties,
+     * a from clamp's bounds b < c (below, inside, above), and from 0 */
+    const double a[6] = {-1.5, 0.4, 2.5, 0.9, -0.2, -3}, b[3] = {0.5, -1, 1.25},
+                 c[3] = {1.5, 0.6, 2};
+    const tg_gradcheck_input in[3] = {
+        {TG_F64, 2, {2, 3}, a, 0}, {TG_F64, 1, {3}, b, 0}, {TG_F64, 1, {3}, c, 0}};
+    static const char *const names[] = {"atan2", "hypot", "maximum/minimum", "lt", "where",
+                                        "clamp"};
+    tg_tape *t = tg_tape_new();
+    for (int k = 0; k < 6; k++) {
+        tg_tape_reset(t);
+        tg_node *x[3], *g[3];
+        for (int i = 0; i < 3; i++) x[i] = tg_tensor(t, TG_F64, in[i].ndim, in[i].shape, in[i].data);
+        tg_node *f = sel_second_order(t, x, 3, &k);
+        assert_int_equal(tg_grad(f, 3, x, g), TG_OK);
+        assert_int_equal(tg_backward(f), TG_OK);
+        for (int i = 0; i < 3; i++)
+            for (int64_t j = 0; j < tg_numel(x[i]); j++)
+                expect_near(tg_value_at(g[i], j), tg_grad_at(x[i], j), 1e-15, names[k], j);
+        tg_gradcheck_report rep;
+        assert_int_equal(tg_gradgradcheck(sel_second_order, 3, in, &k, NULL, &rep), TG_OK);
+        if (!rep.passed)
+            fail_msg("%s: second derivative of input %d [%lld]: analytic %.17g, numeric %.17g",
+                     names[k], rep.worst.input, (long long)rep.worst.index, rep.worst.analytic,
+                     rep.worst.numeric);
+        assert_int_equal(rep.kinks, 0);
+    }
+    tg_tape_free(t);
+}
+
+/* At the kinks the vjp rules follow the same conventions as the backward
+ * kernels (checked by hand above): tg_grad equals tg_backward, NaN for NaN,
+ * at the ties of maximum/minimum, clamp's boundary rows and where with
+ * non-finite values in the branch not taken. */
+static void sel_vjp_matches(tg_node *f, int n, tg_node *const *x, const char *what) {
+    tg_node *g[3];
+    assert_int_equal(tg_grad(f, n, x, g), TG_OK);
+    assert_int_equal(tg_backward(f), TG_OK);
+    for (int i = 0; i < n; i++)
+        for (int64_t j = 0; j < tg_numel(x[i]); j++)
+            expect_near(tg_value_at(g[i], j), tg_grad_at(x[i], j), 0, what, j);
+}
+
+static void test_select_vjp_conventions(void **state) {
+    (void)state;
+    tg_tape *t = tg_tape_new();
+    const double a[6] = {1, 2, 3, -0.0, INFINITY, NAN}, b[6] = {1, 5, 0, 0, INFINITY, 1};
+    for (int m = 0; m < 2; m++) {
+        tg_tape_reset(t);
+        tg_node *x[2] = {vec(t, TG_F64, 6, a), vec(t, TG_F64, 6, b)};
+        sel_vjp_matches(tg_sum(m ? tg_minimum(x[0], x[1]) : tg_maximum(x[0], x[1])), 2, x,
+                        m ? "minimum ties" : "maximum ties");
+    }
+    const double cx[7] = {0, 1, 0.5, 0.5, 2, NAN, 2}, clo[7] = {0, 0, 1, 1, NAN, 0, 1},
+                 chi[7] = {1, 1, 0, 1, 1, 1, 1};
+    tg_tape_reset(t);
+    tg_node *x[3] = {vec(t, TG_F64, 7, cx), vec(t, TG_F64, 7, clo), vec(t, TG_F64, 7, chi)};
+    sel_vjp_matches(tg_sum(tg_clamp(x[0], x[1], x[2])), 3, x, "clamp boundaries");
+    tg_tape_reset(t);
+    tg_node *c = vec(t, TG_F64, 4, (const double[]){1, 0, NAN, 0});
+    x[0] = vec(t, TG_F64, 4, (const double[]){1, INFINITY, 2, NAN});
+    x[1] = vec(t, TG_F64, 4, (const double[]){NAN, 2, -INFINITY, 3});
+    sel_vjp_matches(tg_sum(tg_where(c, x[0], x[1])), 2, x, "where, non-finite not taken");
+    tg_tape_free(t);
+}
+
 /* Broadcast mismatches name the dimension as a user counts it, for two and
  * three inputs; where's inputs share the dtype. */
 static void test_select_broadcast_errors(void **state) {
@@ -556,9 +645,13 @@ static void test_select_broadcast_errors(void **state) {
     cmocka_unit_test(test_select_min_max_ties),                                            \
     cmocka_unit_test(test_select_atan2_hypot_gradient),                                    \
     cmocka_unit_test(test_select_replay),                                                  \
+    cmocka_unit_test(test_select_second_order),                                            \
+    cmocka_unit_test(test_select_vjp_conventions),                                         \
     cmocka_unit_test(test_select_broadcast_errors),
 
-#else /* TG_TEST_NONFINITE: each op's definition in double, from libm */
+#endif /* TG_TEST_OPS */
+
+#ifdef TG_TEST_NONFINITE /* each op's definition in double, from libm */
 
 static double ref_atan2(const double *x) { return atan2(x[0], x[1]); }
 static double ref_hypot(const double *x) { return hypot(x[0], x[1]); }
