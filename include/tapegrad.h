@@ -282,6 +282,55 @@ TG_API tg_node *tg_clamp_const(tg_node *x, double lo, double hi);
 
 /* --- more reductions (ops/reduce.c) --- */
 /* (section reduce) */
+/* More reductions, each of all elements (a 0-d result) or along one axis
+ * (that axis removed; negative axes count from the end), as tg_sum() and
+ * tg_sum_axis(). Registered as one op per name ("max", "min", "logsumexp",
+ * "prod", "norm", "var"), the axis in the node's parameter; tg_call(name, x,
+ * NULL) reduces along axis 0. Errors: an axis outside [-ndim, ndim), and any
+ * axis of a 0-d input, give TG_ERR_ARG naming the op and the shape. NaN in a
+ * reduced run gives NaN out, in the value and in the gradient of that run
+ * (except where a rule below says 0). tg_grad() (differentiable gradients)
+ * goes through logsumexp and var; through max, min, prod and norm it fails
+ * for now with TG_ERR_STATE naming the op (their rules need a mask). */
+
+/* The largest / smallest element. NaN if the run holds a NaN (torch.amax).
+ * Ties: the gradient is split evenly among the elements equal to the result
+ * (PyTorch's rule for amax/amin): max([1, 3, 3]) passes 0, 1/2, 1/2. */
+TG_API tg_node *tg_max(tg_node *a);
+TG_API tg_node *tg_max_axis(tg_node *a, int axis);
+TG_API tg_node *tg_min(tg_node *a);
+TG_API tg_node *tg_min_axis(tg_node *a, int axis);
+
+/* log(sum(e^x)), evaluated as m + log(sum(e^(x - m))) with m the run's
+ * maximum, so it never overflows: logsumexp([1000, 1000]) = 1000 + ln 2.
+ * All -inf gives -inf; a +inf element gives +inf. Gradient e^(x - y) (the
+ * softmax); where x and y are both infinite it is NaN, as in PyTorch. */
+TG_API tg_node *tg_logsumexp(tg_node *a);
+TG_API tg_node *tg_logsumexp_axis(tg_node *a, int axis);
+
+/* The product of the elements. The gradient of element k is the product of
+ * the others, formed without dividing by zero: with one zero element, that
+ * element gets the product of the rest and the others 0; with two or more
+ * zeros every gradient is 0 (as PyTorch). Partial products are kept as
+ * mantissa and exponent, so neither the value nor the gradient overflows
+ * or underflows unless the true result does: prod([1e200, 1e200, 1e-200])
+ * is 1e200. A zero times an infinite element is NaN (IEEE). */
+TG_API tg_node *tg_prod(tg_node *a);
+TG_API tg_node *tg_prod_axis(tg_node *a, int axis);
+
+/* The L2 norm sqrt(sum(x^2)), scaled by a power of 2 when needed (as hypot
+ * does), so huge and tiny elements neither overflow nor underflow:
+ * norm([3e200, 4e200]) = 5e200. Gradient x / norm; at the zero vector the
+ * gradient is 0 (PyTorch's choice). An infinite element gives +inf, a NaN NaN. */
+TG_API tg_node *tg_norm(tg_node *a);
+TG_API tg_node *tg_norm_axis(tg_node *a, int axis);
+
+/* The population variance mean((x - mean(x))^2) (correction 0, i.e.
+ * torch.var(x, correction=0)), computed in two passes about the mean.
+ * Gradient 2 (x - mean(x)) / n; a run of one element has variance 0 and
+ * gradient 0. */
+TG_API tg_node *tg_var(tg_node *a);
+TG_API tg_node *tg_var_axis(tg_node *a, int axis);
 
 
 /* --- shape and indexing (ops/shape.c); batched matmul (ops/linalg.c) --- */
