@@ -25,6 +25,11 @@ static const struct scalar_refusal {
 } scalar_refusals[] = {
     {"matmul", "multiplies 2-D operands"},
     {"transpose", "transposes a 2-D operand"},
+    {"slice", "slices along axis 0 when called by name, and a 0-d input has no axis"},
+    {"concat", "joins along axis 0 when called by name (as slice)"},
+    {"index_select", "gathers along axis 0 by a 1-D index tensor (as slice)"},
+    {"tril", "masks the last two dimensions: needs at least 2"},
+    {"triu", "masks the last two dimensions: needs at least 2"},
     {"sum", "sums along axis 0 when called by name, and a 0-d input has no axis"},
     {"mean", "averages along axis 0 when called by name (as sum)"},
     {"softmax", "normalises along axis 0 when called by name (as sum)"},
@@ -35,6 +40,8 @@ static const struct scalar_refusal {
     {"prod", "reduces along axis 0 when called by name (as sum)"},
     {"norm", "reduces along axis 0 when called by name (as sum)"},
     {"var", "reduces along axis 0 when called by name (as sum)"},
+    {"nll_loss", "a loss over rows of class scores: needs a class axis, not 0-d"},
+    {"cross_entropy", "a loss over rows of logits: needs a class axis, not 0-d"},
     {"mse", "a loss over a batch: prediction and target must not be 0-d"},
     {"softmax_xent", "a loss over a batch of logit rows: not 0-d"},
 };
