@@ -785,10 +785,10 @@ static const char *signed_num(double v, char *buf, size_t len) {
 }
 
 /* The Hessian as an aligned matrix, names on the left and on top. */
-static void print_matrix(int n, const char *const *names, const double *h, int nh) {
+static int print_matrix(int n, const char *const *names, const double *h, int nh) {
     size_t wname = 0, *wcol = calloc((size_t)n, sizeof *wcol);
     char b[40];
-    if (!wcol) return;
+    if (!wcol) return -1;
     for (int j = 0; j < n; j++) {
         wcol[j] = strlen(names[j]) + 1;
         if (strlen(names[j]) > wname) wname = strlen(names[j]);
@@ -811,6 +811,7 @@ static void print_matrix(int n, const char *const *names, const double *h, int n
         printf("\n");
     }
     free(wcol);
+    return 0;
 }
 
 /* The value and the gradient (and with h, the Hessian of the used
@@ -853,8 +854,9 @@ static int print_derivatives(const cmd *c, const tg_node *f, const double *h) {
             printf("}");
         }
         printf("}");
-    } else if (c->kind == HESS && nv + nu) {
-        print_matrix(nv + nu, names, h, nv);
+    } else if (c->kind == HESS && nv + nu && print_matrix(nv + nu, names, h, nv)) {
+        free(names);
+        return die(c, "out of memory");
     }
     if (c->json) printf("}\n");
     free(names);
