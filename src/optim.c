@@ -161,7 +161,7 @@ int tg_optim_rollback(tg_optim *o) {
 }
 
 /* Updates elements [from, to) of the flat buffers with decay wd; nonzero
- * when some element's update was not finite (and was not written). */
+ * when some new value is not finite (it is written all the same). */
 static int update(tg_optim *o, int64_t from, int64_t to, double wd, double c1, double c2) {
     bool f64 = tg_params_dtype(o->ps) == TG_F64;
     size_t es = f64 ? 8 : 4, off = (size_t)from * es, n = (size_t)(to - from);
