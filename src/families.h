@@ -7,3 +7,11 @@ TG_FAMILY(tg_linalg)
 TG_FAMILY(tg_reduce)
 TG_FAMILY(tg_loss)
 TG_FAMILY(tg_softmax)
+
+TG_FAMILY(tg_compare)
+
+TG_FAMILY(tg_select)
+
+TG_FAMILY(tg_shape)
+
+TG_FAMILY(tg_activation)

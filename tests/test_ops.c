@@ -56,6 +56,56 @@ static uint64_t next_u64(void) {
 /* Uniform in [0, 1). */
 static double uniform(void) { return (double)(next_u64() >> 11) * 0x1.0p-53; }
 
+/* ------------------------------------------------ forward-value helpers -- */
+
+/* Names of the ops whose forward values were checked (by expect_values). */
+static const char *forward_checked[256];
+static int nforward_checked;
+
+static void forward_covered(const char *op) {
+    for (int i = 0; i < nforward_checked; i++)
+        if (strcmp(forward_checked[i], op) == 0) return;
+    assert_true(nforward_checked < 256);
+    forward_checked[nforward_checked++] = op;
+}
+
+/* |got - want| <= tol max(1, |want|), with infinities and NaN matched exactly. */
+static void expect_near(double got, double want, double tol, const char *what, int64_t i) {
+    bool ok;
+    if (isnan(want))
+        ok = isnan(got);
+    else if (isinf(want))
+        ok = got == want;
+    else
+        ok = fabs(got - want) <= tol * fmax(1, fabs(want));
+    if (!ok) fail_msg("%s [%lld]: got %.17g, want %.17g", what, (long long)i, got, want);
+}
+
+static void expect_values(tg_node *y, const double *want, int64_t n, double tol, const char *what) {
+    assert_non_null(y);
+    if (tg_status(tg_node_tape(y)))
+        fail_msg("%s: %s", what, tg_status_message(tg_node_tape(y)));
+    assert_int_equal(tg_numel(y), n);
+    for (int64_t i = 0; i < n; i++) expect_near(tg_value_at(y, i), want[i], tol, what, i);
+    forward_covered(tg_node_op_name(y));
+}
+
+static tg_node *vec(tg_tape *t, tg_dtype dt, int64_t n, const double *v) {
+    tg_node *x = tg_tensor(t, dt, 1, &n, NULL);
+    for (int64_t i = 0; i < n; i++) {
+        if (dt == TG_F64)
+            ((double *)tg_value(x))[i] = v[i];
+        else
+            ((float *)tg_value(x))[i] = (float)v[i];
+    }
+    return x;
+}
+
+static tg_node *mat(tg_tape *t, tg_dtype dt, int64_t r, int64_t c, const double *v) {
+    const int64_t s[2] = {r, c};
+    return tg_reshape(vec(t, dt, r * c, v), 2, s);
+}
+
 /* ------------------------------------------------------- the case table -- */
 
 /* Where an input's values are drawn: uniform magnitude in [lo, hi], with a
@@ -71,16 +121,18 @@ typedef struct domain {
 #define DIVISOR {0.5, 2, 1}
 #define PROB {0.05, 1, 0}
 
+#define MAX_IN 3
+
 typedef tg_node *(*builder)(tg_node *const *in, int p);
 
 typedef struct gcase {
     const char *op; /* the registered name the case covers */
     builder build;
     int p; /* a parameter for the builder: an axis, an exponent, a shape */
-    int nin;
-    int ndim[2];
-    int64_t shape[2][4];
-    domain dom[2];
+    int nin; /* 1 to MAX_IN inputs */
+    int ndim[MAX_IN];
+    int64_t shape[MAX_IN][4];
+    domain dom[MAX_IN];
 } gcase;
 
 #define ALL_AXES 99 /* p of a full reduction */
@@ -173,7 +225,23 @@ static tg_node *b_reshape(tg_node *const *in, int p) {
     {#name, b_##name, -1, 1, {3}, {{2, 3, 4}}, {ANY}},                                     \
     {#name, b_##name, 2, 1, {4}, {{2, 1, 3, 2}}, {ANY}}
 
+/* The op families of issue 11 keep their builders, gradient cases and
+ * forward-value tests in tests/cases/FAMILY.h; each defines CASES_FAMILY (a
+ * list of table rows, each ending in a comma) and TESTS_FAMILY (a list of
+ * cmocka_unit_test entries, each ending in a comma). */
+#define TG_TEST_OPS
+#include "cases/math.h"
+#include "cases/select.h"
+#include "cases/reduce.h"
+#include "cases/shape.h"
+#include "cases/training.h"
+
 static const gcase cases[] = {
+    CASES_MATH
+    CASES_SELECT
+    CASES_REDUCE
+    CASES_SHAPE
+    CASES_TRAINING
     UNARY_CASES(neg, ANY),
     UNARY_CASES(exp, ANY),
     UNARY_CASES(log, POS),
@@ -246,8 +314,8 @@ static int64_t numel_of(int ndim, const int64_t *shape) {
 
 /* The output of case c on float64 leaves holding vals (wanting gradients or
  * not), checked to be a node of c's op. */
-static tg_node *build_case(tg_tape *t, const gcase *c, double *const vals[2], bool leaves_want_grad,
-                           tg_node *in[2]) {
+static tg_node *build_case(tg_tape *t, const gcase *c, double *const vals[MAX_IN], bool leaves_want_grad,
+                           tg_node *in[MAX_IN]) {
     for (int k = 0; k < c->nin; k++)
         in[k] = leaves_want_grad ? tg_tensor(t, TG_F64, c->ndim[k], c->shape[k], vals[k])
                                  : tg_input(t, TG_F64, c->ndim[k], c->shape[k], vals[k]);
@@ -262,10 +330,10 @@ static tg_node *build_case(tg_tape *t, const gcase *c, double *const vals[2], bo
  * gradients must agree with the float64 gradients g64 of the same case at
  * the same point (inputs rounded to float) to float32 accuracy. */
 #define F32_RTOL 1e-4
-static void check_float32(tg_tape *t, const gcase *c, double *const vals[2], const double *w,
-                          tg_node *const g64[2]) {
+static void check_float32(tg_tape *t, const gcase *c, double *const vals[MAX_IN], const double *w,
+                          tg_node *const g64[MAX_IN]) {
     tg_tape_reset(t);
-    tg_node *in[2];
+    tg_node *in[MAX_IN];
     for (int k = 0; k < c->nin; k++) {
         in[k] = tg_tensor(t, TG_F32, c->ndim[k], c->shape[k], NULL);
         float *v = tg_value(in[k]);
@@ -293,8 +361,8 @@ static void check_float32(tg_tape *t, const gcase *c, double *const vals[2], con
 }
 
 /* L = sum_i w_i y_i of case c at vals, on a scratch tape. */
-static double projection(tg_tape *t, const gcase *c, double *const vals[2], const double *w) {
-    tg_node *in[2];
+static double projection(tg_tape *t, const gcase *c, double *const vals[MAX_IN], const double *w) {
+    tg_node *in[MAX_IN];
     tg_tape_reset(t);
     tg_node *y = build_case(t, c, vals, false, in);
     const double *v = tg_value(y);
@@ -310,9 +378,8 @@ static struct {
 } stats;
 
 /* Checks case c at one random point. */
-static void check_point(const gcase *c, tg_tape *t, tg_tape *scratch) {
-    double *vals[2] = {NULL, NULL};
-    int64_t n[2] = {0, 0};
+/* A random point of case c's domains: vals[k] (malloc'd) of n[k] values. */
+static void draw_point(const gcase *c, double **vals, int64_t *n) {
     for (int k = 0; k < c->nin; k++) {
         n[k] = numel_of(c->ndim[k], c->shape[k]);
         vals[k] = malloc((size_t)n[k] * sizeof(double));
@@ -323,8 +390,14 @@ static void check_point(const gcase *c, tg_tape *t, tg_tape *scratch) {
             vals[k][i] = v;
         }
     }
+}
+
+static void check_point(const gcase *c, tg_tape *t, tg_tape *scratch) {
+    double *vals[MAX_IN] = {NULL};
+    int64_t n[MAX_IN] = {0};
+    draw_point(c, vals, n);
     tg_tape_reset(t);
-    tg_node *in[2];
+    tg_node *in[MAX_IN];
     tg_node *y = build_case(t, c, vals, true, in);
     int64_t m = tg_numel(y);
     double *w = malloc((size_t)m * sizeof(double));
@@ -357,8 +430,7 @@ static void check_point(const gcase *c, tg_tape *t, tg_tape *scratch) {
         }
     }
     free(w);
-    free(vals[0]);
-    free(vals[1]);
+    for (int k = 0; k < MAX_IN; k++) free(vals[k]);
 }
 
 static void test_gradcheck_all_cases(void **state) {
@@ -372,6 +444,63 @@ static void test_gradcheck_all_cases(void **state) {
                   "error %.2e (%s) among components >= 1e-4\n",
                   NCASES, POINTS, stats.checks, stats.worst_rel,
                   stats.worst_op ? stats.worst_op : "-");
+}
+
+/* Second derivatives: every case at one random point through
+ * tg_gradgradcheck, on L = sum(w * y) for a fixed random w: tg_grad's vjp
+ * rules against central differences of the recorded gradient (float64), and
+ * the recorded gradient against the backward kernels. */
+typedef struct gg_case {
+    const gcase *c;
+    const double *w;
+} gg_case;
+
+static tg_node *gg_build(tg_tape *t, tg_node *const *in, int n, void *ctx) {
+    const gg_case *g = ctx;
+    (void)n;
+    tg_node *y = g->c->build(in, g->c->p);
+    int64_t shape[TG_MAX_DIMS];
+    int nd = tg_shape(y, shape);
+    return tg_sum(tg_mul(y, tg_input(t, TG_F64, nd, shape, g->w)));
+}
+
+static void test_gradgradcheck_all_cases(void **state) {
+    (void)state;
+    tg_gradcheck_opts o = tg_gradcheck_defaults();
+    o.rtol = 1e-6;
+    o.atol = 1e-8;
+    tg_tape *t = tg_tape_new();
+    long pairs = 0;
+    for (size_t i = 0; i < NCASES; i++) {
+        const gcase *c = &cases[i];
+        double *vals[MAX_IN] = {NULL};
+        int64_t n[MAX_IN] = {0};
+        draw_point(c, vals, n);
+        tg_tape_reset(t);
+        tg_node *in[MAX_IN];
+        int64_t m = tg_numel(build_case(t, c, vals, true, in));
+        double *w = malloc((size_t)m * sizeof(double));
+        for (int64_t j = 0; j < m; j++) w[j] = 2 * uniform() - 1;
+        tg_gradcheck_input inputs[MAX_IN];
+        for (int k = 0; k < c->nin; k++) {
+            inputs[k] = (tg_gradcheck_input){TG_F64, c->ndim[k], {0}, vals[k], 0};
+            memcpy(inputs[k].shape, c->shape[k], sizeof inputs[k].shape);
+        }
+        gg_case g = {c, w};
+        tg_gradcheck_report rep;
+        if (tg_gradgradcheck(gg_build, c->nin, inputs, &g, &o, &rep) != TG_OK)
+            fail_msg("%s (case %zu): gradgradcheck could not run: %s", c->op, i, rep.message);
+        if (!rep.passed)
+            fail_msg("%s (case %zu, p=%d): second derivative d/d input %d [%lld] (row %lld): "
+                     "tg_grad %.17g, numeric %.17g",
+                     c->op, i, c->p, rep.worst.input, (long long)rep.worst.index,
+                     (long long)rep.worst.row, rep.worst.analytic, rep.worst.numeric);
+        pairs += rep.checked;
+        free(w);
+        for (int k = 0; k < MAX_IN; k++) free(vals[k]);
+    }
+    tg_tape_free(t);
+    print_message("gradgradcheck: %zu cases, %ld second-derivative pairs\n", NCASES, pairs);
 }
 
 /* Every registered op has at least one gradient case, and every case names a
@@ -391,54 +520,6 @@ static void test_gradcheck_covers_registry(void **state) {
 }
 
 /* ------------------------------------------------------- forward values -- */
-
-/* Names of the ops whose forward values were checked below. */
-static const char *forward_checked[64];
-static int nforward_checked;
-
-static void forward_covered(const char *op) {
-    for (int i = 0; i < nforward_checked; i++)
-        if (strcmp(forward_checked[i], op) == 0) return;
-    assert_true(nforward_checked < 64);
-    forward_checked[nforward_checked++] = op;
-}
-
-/* |got - want| <= tol max(1, |want|), with infinities and NaN matched exactly. */
-static void expect_near(double got, double want, double tol, const char *what, int64_t i) {
-    bool ok;
-    if (isnan(want))
-        ok = isnan(got);
-    else if (isinf(want))
-        ok = got == want;
-    else
-        ok = fabs(got - want) <= tol * fmax(1, fabs(want));
-    if (!ok) fail_msg("%s [%lld]: got %.17g, want %.17g", what, (long long)i, got, want);
-}
-
-static void expect_values(tg_node *y, const double *want, int64_t n, double tol, const char *what) {
-    assert_non_null(y);
-    if (tg_status(tg_node_tape(y)))
-        fail_msg("%s: %s", what, tg_status_message(tg_node_tape(y)));
-    assert_int_equal(tg_numel(y), n);
-    for (int64_t i = 0; i < n; i++) expect_near(tg_value_at(y, i), want[i], tol, what, i);
-    forward_covered(tg_node_op_name(y));
-}
-
-static tg_node *vec(tg_tape *t, tg_dtype dt, int64_t n, const double *v) {
-    tg_node *x = tg_tensor(t, dt, 1, &n, NULL);
-    for (int64_t i = 0; i < n; i++) {
-        if (dt == TG_F64)
-            ((double *)tg_value(x))[i] = v[i];
-        else
-            ((float *)tg_value(x))[i] = (float)v[i];
-    }
-    return x;
-}
-
-static tg_node *mat(tg_tape *t, tg_dtype dt, int64_t r, int64_t c, const double *v) {
-    const int64_t s[2] = {r, c};
-    return tg_reshape(vec(t, dt, r * c, v), 2, s);
-}
 
 static double sigmoid_ref(double x) { return 1 / (1 + exp(-x)); }
 static double relu_ref(double x) { return x > 0 ? x : 0; }
@@ -728,12 +809,18 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_gradcheck_covers_registry),
         cmocka_unit_test(test_gradcheck_all_cases),
+        cmocka_unit_test(test_gradgradcheck_all_cases),
         cmocka_unit_test(test_forward_unary),
         cmocka_unit_test(test_forward_extremes),
         cmocka_unit_test(test_sigmoid_f32_accuracy),
         cmocka_unit_test(test_forward_binary),
         cmocka_unit_test(test_forward_linalg_reduce),
         cmocka_unit_test(test_forward_costs),
+        TESTS_MATH
+        TESTS_SELECT
+        TESTS_REDUCE
+        TESTS_SHAPE
+        TESTS_TRAINING
         cmocka_unit_test(test_forward_covers_registry), /* after the forward tests */
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

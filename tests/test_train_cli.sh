@@ -60,6 +60,9 @@ version=$(awk '/#define TAPEGRAD_VERSION_(MAJOR|MINOR|PATCH)/ { v = v (v == "" ?
 expect 0 "tapegrad $version" -- "$cli" --version
 [ "$(cat "$tmp/out")" = "tapegrad $version" ] || fail "--version prints '$(cat "$tmp/out")', the header says $version"
 expect 0 "predict" -- "$cli" --help
+expect 2 "unknown command 'trian' (did you mean train?)" -- "$cli" trian
+expect 2 "unknown command 'predcit' (did you mean predict?)" -- "$cli" predcit
+expect 2 "commands:" -- "$cli" frobnicate
 expect 0 "--no-labels" -- "$cli" predict --help
 expect 2 "--model FILE is required" -- "$cli" predict
 expect 2 "--index 'x'" -- "$cli" predict --model m --index x

@@ -4,6 +4,7 @@
 #include <tapegrad.h>
 
 #include "cli.h"
+#include "suggest.h"
 
 /* predict.c: tapegrad predict ... (declared here until cli.h, which another
  * change owns, gains it). */
@@ -50,8 +51,17 @@ int main(int argc, char **argv) {
                TAPEGRAD_VERSION_PATCH);
         return 0;
     }
-    for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
+    suggest s;
+    suggest_init(&s, argv[1]);
+    for (size_t i = 0; i < sizeof commands / sizeof *commands; i++) {
         if (!strcmp(argv[1], commands[i].name)) return commands[i].run(argc - 1, argv + 1);
+        suggest_consider(&s, commands[i].name);
+    }
+    const char *best = suggest_best(&s);
+    if (best) {
+        fprintf(stderr, "tapegrad: unknown command '%s' (did you mean %s?)\n", argv[1], best);
+        return 2;
+    }
     fprintf(stderr, "tapegrad: unknown command '%s'\n\n", argv[1]);
     usage(stderr);
     return 2;
