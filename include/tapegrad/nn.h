@@ -200,7 +200,8 @@ TG_API tg_node *tg_dense(tg_node *x, tg_node *W, tg_node *b, tg_activation act);
 
 typedef enum tg_loss {
     TG_LOSS_MSE, /* tg_mse: C = 1/(2B) sum (a - y)^2, the seeds' quadratic cost */
-    TG_LOSS_XENT /* tg_softmax_xent on logits: C = -1/B sum y log softmax(z) */
+    TG_LOSS_XENT /* cross-entropy of logits and integer labels (tg_cross_entropy, the
+                    labels taken from one-hot targets): C = -1/B sum log softmax(z)_label */
 } tg_loss;
 
 /* "mse", "xent"; parse also accepts "quadratic", "softmax_xent",

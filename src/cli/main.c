@@ -8,7 +8,6 @@
 
 /* predict.c: tapegrad predict ... (declared here until cli.h, which another
  * change owns, gains it). */
-int tg_cli_predict(int argc, char **argv);
 
 static const struct command {
     const char *name, *summary;
