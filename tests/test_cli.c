@@ -1311,7 +1311,7 @@ static void test_help(void **state) {
     assert_int_equal(r.code, 0);
     assert_non_null(strstr(r.out, "grad"));
     assert_non_null(strstr(r.out, "check"));
-    assert_non_null(strstr(r.out, "\n  hess   "));
+    assert_non_null(strstr(r.out, "\n  hess "));
     done(&r);
     const char *cmds[] = {"grad", "check", "hess"};
     for (int c = 0; c < 3; c++) {
