@@ -1,8 +1,9 @@
 /*
- * The tapegrad program's grad and check commands, run as a user would (the
- * path comes from TG_CLI): the circuit example; --json parsed by a strict
- * JSON reader and compared bit for bit with the library computing the same
- * expressions; operator precedence; more than 25 malformed inputs, each exit
+ * The tapegrad program's grad, hess and check commands, run as a user would
+ * (the path comes from TG_CLI): the circuit example; --json parsed by a
+ * strict JSON reader and compared bit for bit with the library computing the
+ * same expressions; hess and check --order 2 against hand-derived second
+ * derivatives, and hess against tg_hessian for every registered op; operator precedence; more than 25 malformed inputs, each exit
  * status 2 with one message on stderr and nothing on stdout (run this test in
  * a -DTG_SANITIZE=ON build to have each of them checked by ASan and LSan:
  * any report, leaks included, fails it);
@@ -1201,6 +1202,59 @@ static void test_hess_registry_walk(void **state) {
                       "a clear error checked): %s\n", refused);
 }
 
+/* Python's json reads hess --json and check --order 2 --json: keys in
+ * order, the Hessian of x^3*y + sin(x)*y^2 against the formulas in Python's
+ * math (libm). */
+static void test_hess_python(void **state) {
+    (void)state;
+    static const char python[] = "/usr/bin/python3";
+    if (access(python, X_OK)) {
+        print_message("%s not found: only the built-in JSON reader was used\n", python);
+        return;
+    }
+    char path[64];
+    snprintf(path, sizeof path, "%s/hess_json", tmpdir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    result r = run("hess", "--json", "x^3*y + sin(x)*y^2", "y=-1.3", "x=0.7", NULL);
+    assert_int_equal(r.code, 0);
+    fputs(r.out, f);
+    done(&r);
+    r = run("check", "--json", "--order", "2", "x^3*y + sin(x)*y^2", "y=-1.3", "x=0.7", NULL);
+    assert_int_equal(r.code, 0);
+    fputs(r.out, f);
+    done(&r);
+    fclose(f);
+    char *argv[] = {(char *)python, "-c",
+                    "import json, math, sys\n"
+                    "h, c = [json.loads(l) for l in sys.stdin.read().splitlines()]\n"
+                    "x, y = 0.7, -1.3\n"
+                    "H = {'x': {'x': 6*x*y - math.sin(x)*y*y, 'y': 3*x*x + 2*y*math.cos(x)},\n"
+                    "     'y': {'x': 3*x*x + 2*y*math.cos(x), 'y': 2*math.sin(x)}}\n"
+                    "assert list(h) == ['value', 'grad', 'hessian'], h\n"
+                    "assert list(h['grad']) == ['x', 'y'] and list(h['hessian']) == ['x', 'y'], h\n"
+                    "for a in 'xy':\n"
+                    "    assert list(h['hessian'][a]) == ['x', 'y'], h\n"
+                    "    for b in 'xy':\n"
+                    "        assert math.isclose(h['hessian'][a][b], H[a][b], rel_tol=1e-13), (a, b)\n"
+                    "assert list(c) == ['value', 'order', 'passed', 'failed', 'eps', 'atol',\n"
+                    "                   'rtol', 'hessian', 'grad_mismatch', 'unused'], c\n"
+                    "assert c['order'] == 2 and c['passed'] is True and c['failed'] == 0, c\n"
+                    "assert c['grad_mismatch'] is None and c['unused'] == [], c\n"
+                    "for a in 'xy':\n"
+                    "    assert list(c['hessian'][a]) == ['x', 'y'], c\n"
+                    "    for b in 'xy':\n"
+                    "        e = c['hessian'][a][b]\n"
+                    "        assert list(e) == ['analytic', 'numeric', 'abs_error', 'ok', 'kink'], e\n"
+                    "        assert e['analytic'] == h['hessian'][a][b], (a, b)\n"
+                    "        assert abs(e['numeric'] - H[a][b]) <= 1e-6, e\n"
+                    "        assert e['ok'] is True and e['kink'] is False, e\n",
+                    NULL};
+    result py = spawn(argv, 0, path);
+    if (py.code) fail_msg("python3's json disagrees:\n%s\n%s", slurp(path), py.err);
+    done(&py);
+}
+
 /* ------------------------------------------------- check --order 2 -- */
 
 /* check --order 2 --json, read and its keys checked in order. */
@@ -1533,6 +1587,7 @@ int main(void) {
         cmocka_unit_test(test_hess_text),
         cmocka_unit_test(test_hess_errors),
         cmocka_unit_test(test_hess_registry_walk),
+        cmocka_unit_test(test_hess_python),
         cmocka_unit_test(test_check_order2),
         cmocka_unit_test(test_help),
         cmocka_unit_test(test_dot_circuit),
