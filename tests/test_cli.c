@@ -307,16 +307,29 @@ static void test_json_matches_library(void **state) {
     }
 }
 
+/* Python's json module as a second, general-purpose reader of the output. */
+static const char python[] = "/usr/bin/python3";
+
+static int have_python(void) {
+    if (!access(python, X_OK)) return 1;
+    print_message("%s not found: only the built-in JSON reader was used\n", python);
+    return 0;
+}
+
+/* Runs script under Python with the file at path on its stdin; it must exit 0. */
+static void python_reads(const char *path, const char *script) {
+    char *argv[] = {(char *)python, "-c", (char *)script, NULL};
+    result py = spawn(argv, 0, path);
+    if (py.code) fail_msg("python3's json disagrees:\n%s\n%s", slurp(path), py.err);
+    done(&py);
+}
+
 /* A general-purpose JSON parser (Python's) agrees on the three kinds of
  * output: grad --json, check --json and an error object whose message holds
  * bytes that are not UTF-8 (written as U+FFFD), field by field. */
 static void test_json_python(void **state) {
     (void)state;
-    static const char python[] = "/usr/bin/python3";
-    if (access(python, X_OK)) {
-        print_message("%s not found: only the built-in JSON reader was used\n", python);
-        return;
-    }
+    if (!have_python()) return;
     char path[64];
     snprintf(path, sizeof path, "%s/json", tmpdir);
     FILE *f = fopen(path, "w");
@@ -339,34 +352,30 @@ static void test_json_python(void **state) {
     fputs(r.err, f);
     done(&r);
     fclose(f);
-    char *argv[] = {(char *)python, "-c",
-                    "import json, math, sys\n"
-                    "g, c, e, q = [json.loads(l) for l in sys.stdin.read().splitlines()]\n"
-                    "assert list(g) == ['value', 'grad'], g\n"
-                    "assert list(g['grad']) == ['x', 'y'], g\n"
-                    "assert g['value'] == 0.1 * 3e200 + 1e-300 * 0.1, g\n"
-                    "assert g['grad']['y'] == 0.1, g\n"
-                    "assert list(c) == ['value', 'passed', 'failed', 'eps', 'atol', 'rtol',\n"
-                    "                   'grad', 'unused'], c\n"
-                    "assert c['value'] == math.sin(0.5) * 2 and c['passed'] is True, c\n"
-                    "assert c['failed'] == 0 and c['unused'] == ['w'], c\n"
-                    "assert (c['eps'], c['atol'], c['rtol']) == (1e-6, 1e-5, 1e-3), c\n"
-                    "want = {'x': math.cos(0.5) * 2, 'y': math.sin(0.5)}\n"
-                    "assert list(c['grad']) == ['x', 'y'], c\n"
-                    "for k, d in c['grad'].items():\n"
-                    "    assert list(d) == ['analytic', 'numeric', 'abs_error', 'ok', 'kink'], d\n"
-                    "    assert math.isclose(d['analytic'], want[k], rel_tol=1e-15), d\n"
-                    "    assert abs(d['numeric'] - want[k]) <= 1e-8, d\n"
-                    "    assert d['abs_error'] == abs(d['analytic'] - d['numeric']), d\n"
-                    "    assert d['ok'] is True and d['kink'] is False, d\n"
-                    "assert list(e) == ['error'], e\n"
-                    "assert e['error'].startswith(\"unknown option '--bogus\\ufffd\\ufffd'\"), e\n"
-                    "assert list(q) == ['error', 'column'] and q['column'] == 5, q\n"
-                    "assert q['error'].startswith(\"syntax error: unexpected '\\\"'\"), q\n",
-                    NULL};
-    result py = spawn(argv, 0, path);
-    if (py.code) fail_msg("python3's json disagrees:\n%s\n%s", slurp(path), py.err);
-    done(&py);
+    python_reads(path,
+                 "import json, math, sys\n"
+                 "g, c, e, q = [json.loads(l) for l in sys.stdin.read().splitlines()]\n"
+                 "assert list(g) == ['value', 'grad'], g\n"
+                 "assert list(g['grad']) == ['x', 'y'], g\n"
+                 "assert g['value'] == 0.1 * 3e200 + 1e-300 * 0.1, g\n"
+                 "assert g['grad']['y'] == 0.1, g\n"
+                 "assert list(c) == ['value', 'passed', 'failed', 'eps', 'atol', 'rtol',\n"
+                 "                   'grad', 'unused'], c\n"
+                 "assert c['value'] == math.sin(0.5) * 2 and c['passed'] is True, c\n"
+                 "assert c['failed'] == 0 and c['unused'] == ['w'], c\n"
+                 "assert (c['eps'], c['atol'], c['rtol']) == (1e-6, 1e-5, 1e-3), c\n"
+                 "want = {'x': math.cos(0.5) * 2, 'y': math.sin(0.5)}\n"
+                 "assert list(c['grad']) == ['x', 'y'], c\n"
+                 "for k, d in c['grad'].items():\n"
+                 "    assert list(d) == ['analytic', 'numeric', 'abs_error', 'ok', 'kink'], d\n"
+                 "    assert math.isclose(d['analytic'], want[k], rel_tol=1e-15), d\n"
+                 "    assert abs(d['numeric'] - want[k]) <= 1e-8, d\n"
+                 "    assert d['abs_error'] == abs(d['analytic'] - d['numeric']), d\n"
+                 "    assert d['ok'] is True and d['kink'] is False, d\n"
+                 "assert list(e) == ['error'], e\n"
+                 "assert e['error'].startswith(\"unknown option '--bogus\\ufffd\\ufffd'\"), e\n"
+                 "assert list(q) == ['error', 'column'] and q['column'] == 5, q\n"
+                 "assert q['error'].startswith(\"syntax error: unexpected '\\\"'\"), q\n");
 }
 
 /* ------------------------------------------------------ registry walk -- */
@@ -1207,11 +1216,7 @@ static void test_hess_registry_walk(void **state) {
  * math (libm). */
 static void test_hess_python(void **state) {
     (void)state;
-    static const char python[] = "/usr/bin/python3";
-    if (access(python, X_OK)) {
-        print_message("%s not found: only the built-in JSON reader was used\n", python);
-        return;
-    }
+    if (!have_python()) return;
     char path[64];
     snprintf(path, sizeof path, "%s/hess_json", tmpdir);
     FILE *f = fopen(path, "w");
@@ -1225,34 +1230,30 @@ static void test_hess_python(void **state) {
     fputs(r.out, f);
     done(&r);
     fclose(f);
-    char *argv[] = {(char *)python, "-c",
-                    "import json, math, sys\n"
-                    "h, c = [json.loads(l) for l in sys.stdin.read().splitlines()]\n"
-                    "x, y = 0.7, -1.3\n"
-                    "H = {'x': {'x': 6*x*y - math.sin(x)*y*y, 'y': 3*x*x + 2*y*math.cos(x)},\n"
-                    "     'y': {'x': 3*x*x + 2*y*math.cos(x), 'y': 2*math.sin(x)}}\n"
-                    "assert list(h) == ['value', 'grad', 'hessian'], h\n"
-                    "assert list(h['grad']) == ['x', 'y'] and list(h['hessian']) == ['x', 'y'], h\n"
-                    "for a in 'xy':\n"
-                    "    assert list(h['hessian'][a]) == ['x', 'y'], h\n"
-                    "    for b in 'xy':\n"
-                    "        assert math.isclose(h['hessian'][a][b], H[a][b], rel_tol=1e-13), (a, b)\n"
-                    "assert list(c) == ['value', 'order', 'passed', 'failed', 'eps', 'atol',\n"
-                    "                   'rtol', 'hessian', 'grad_mismatch', 'unused'], c\n"
-                    "assert c['order'] == 2 and c['passed'] is True and c['failed'] == 0, c\n"
-                    "assert c['grad_mismatch'] is None and c['unused'] == [], c\n"
-                    "for a in 'xy':\n"
-                    "    assert list(c['hessian'][a]) == ['x', 'y'], c\n"
-                    "    for b in 'xy':\n"
-                    "        e = c['hessian'][a][b]\n"
-                    "        assert list(e) == ['analytic', 'numeric', 'abs_error', 'ok', 'kink'], e\n"
-                    "        assert e['analytic'] == h['hessian'][a][b], (a, b)\n"
-                    "        assert abs(e['numeric'] - H[a][b]) <= 1e-6, e\n"
-                    "        assert e['ok'] is True and e['kink'] is False, e\n",
-                    NULL};
-    result py = spawn(argv, 0, path);
-    if (py.code) fail_msg("python3's json disagrees:\n%s\n%s", slurp(path), py.err);
-    done(&py);
+    python_reads(path,
+                 "import json, math, sys\n"
+                 "h, c = [json.loads(l) for l in sys.stdin.read().splitlines()]\n"
+                 "x, y = 0.7, -1.3\n"
+                 "H = {'x': {'x': 6*x*y - math.sin(x)*y*y, 'y': 3*x*x + 2*y*math.cos(x)},\n"
+                 "     'y': {'x': 3*x*x + 2*y*math.cos(x), 'y': 2*math.sin(x)}}\n"
+                 "assert list(h) == ['value', 'grad', 'hessian'], h\n"
+                 "assert list(h['grad']) == ['x', 'y'] and list(h['hessian']) == ['x', 'y'], h\n"
+                 "for a in 'xy':\n"
+                 "    assert list(h['hessian'][a]) == ['x', 'y'], h\n"
+                 "    for b in 'xy':\n"
+                 "        assert math.isclose(h['hessian'][a][b], H[a][b], rel_tol=1e-13), (a, b)\n"
+                 "assert list(c) == ['value', 'order', 'passed', 'failed', 'eps', 'atol',\n"
+                 "                   'rtol', 'hessian', 'grad_mismatch', 'unused'], c\n"
+                 "assert c['order'] == 2 and c['passed'] is True and c['failed'] == 0, c\n"
+                 "assert c['grad_mismatch'] is None and c['unused'] == [], c\n"
+                 "for a in 'xy':\n"
+                 "    assert list(c['hessian'][a]) == ['x', 'y'], c\n"
+                 "    for b in 'xy':\n"
+                 "        e = c['hessian'][a][b]\n"
+                 "        assert list(e) == ['analytic', 'numeric', 'abs_error', 'ok', 'kink'], e\n"
+                 "        assert e['analytic'] == h['hessian'][a][b], (a, b)\n"
+                 "        assert abs(e['numeric'] - H[a][b]) <= 1e-6, e\n"
+                 "        assert e['ok'] is True and e['kink'] is False, e\n");
 }
 
 /* ------------------------------------------------- check --order 2 -- */
