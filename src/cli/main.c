@@ -33,6 +33,8 @@ static void usage(FILE *f) {
                "  tapegrad check 'sigmoid(w*x+b)' w=0.5 x=2 b=-1\n"
                "                                              derivatives vs finite differences\n"
                "  tapegrad grad --dot f.dot 'x*y' x=2 y=3     and a picture: dot -Tpng f.dot\n"
+               "  tapegrad hess 'x^3*y + sin(x)*y^2' x=0.7 y=-1.3\n"
+               "                                              the Hessian matrix too\n"
                "  tapegrad train --save m.tgm                 an MLP on Fashion-MNIST\n"
                "  tapegrad predict --model m.tgm --index 0    its prediction for a test image\n");
 }
