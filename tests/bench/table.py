@@ -7,6 +7,14 @@ tests/bench/run: the kind=best lines of every tool, ours included.
 One table per OpenBLAS setting. Ratios are tapegrad's figure over the best
 peer's (for speeds; higher is better) and over the sgemm limit.
 """
+
+HOW = ("How it is timed, the same for every tool: each process runs a first (cold) "
+       "repetition, then %s timed ones of the same work (W1: whole epochs of the training "
+       "loop, data loading excluded; W2: one record + sweep, or taping + gradient, from "
+       "scratch; W3 and the limits: 10 steps); a figure is the median of those timed "
+       "repetitions, for the fastest thread configuration, and the median of %s such "
+       "processes. The \"first\" rows are the cold first repetition alone (W1: the first "
+       "epoch), which a user pays once per run. Test accuracy is after the first epoch.\n")
 import sys
 
 PEERS = [("tapegrad", "tapegrad"), ("torch", "PyTorch"), ("numpy", "numpy"),
@@ -75,12 +83,17 @@ def main():
                   meta.get("avx512", "?"), meta.get("openblas", "?"), meta.get("torch", "?"),
                   meta.get("numpy", "?"), meta.get("fann", "?"), meta.get("adolc", "?"),
                   meta.get("date", "?"), meta.get("loadavg", "?")))
+    print(HOW % (meta.get("warm_reps", "3"), meta.get("reps", "3")))
     for core in cores:
         print("### OPENBLAS_CORETYPE=%s\n" % core)
         print(head)
         print(sep)
         for b in ("10", "128"):
             print(row(best, core, "W1", b, "W1 batch %s: samples/s" % b, "samples_per_s"))
+            print(row(best, core, "W1", b, "W1 batch %s: first epoch samples/s" % b,
+                      "first_samples_per_s"))
+            print(row(best, core, "W1", b, "W1 batch %s: first epoch / warm epoch time" % b,
+                      "first_over_warm", higher=False, peers_field={"sgemm": None}))
             print(row(best, core, "W1", b, "W1 batch %s: test accuracy" % b, "test_accuracy"))
             print(row(best, core, "W1", b, "W1 batch %s: backward / forward time" % b, "bwd_fwd",
                       higher=False))
@@ -88,16 +101,22 @@ def main():
                       higher=False))
         print(row(best, core, "W2", "", "W2: scalar-tape gradient ms (record + sweep)", "total_ms",
                   higher=False, peers_field={"adolc": "adolc_ms", "torch": None}))
+        print(row(best, core, "W2", "", "W2: first gradient ms (cold)", "first_total_ms",
+                  higher=False, peers_field={"adolc": "first_adolc_ms", "torch": None}))
         print(row(best, core, "W2", "", "W2: plain C function ms", "plain_ms", higher=False))
         print(row(best, core, "W2", "", "W2: hand-written gradient ms", "hand_ms", higher=False))
         print(row(best, core, "W2", "", "W2: scalar-tape gradient / plain C", "ratio_to_plain",
                   higher=False))
         print(row(best, core, "W2", "", "W2: tensor-op version ms", "tensor_ms", higher=False,
                   peers_field={"torch": "total_ms"}))
+        print(row(best, core, "W2", "", "W2: tensor-op version, first ms (cold)", "first_tensor_ms",
+                  higher=False, peers_field={"torch": "first_total_ms"}))
         print(row(best, core, "W2", "", "W2: bytes per node (per op)", "bytes_per_node",
                   higher=False, peers_field={"adolc": "bytes_per_op"}))
         print(row(best, core, "W2", "", "W2: peak RSS MB", "peak_rss_mb", higher=False))
         print(row(best, core, "W3", "1024", "W3 batch 1024: samples/s", "samples_per_s"))
+        print(row(best, core, "W3", "1024", "W3 batch 1024: first 10 steps samples/s",
+                  "first_samples_per_s"))
         print()
 
 

@@ -3,8 +3,10 @@
  *   f(x) = sum_{i<n-1} (x_i x_{i+1} + sin(x_i) exp(-x_{i+1}))
  * recorded term by term as scalar nodes, then one reverse sweep; compared
  * with the same function in plain C, a hand-written gradient, and the same
- * function written with tensor ops. Prints key=value lines (medians).
- *   usage: w2_scalar [n] [repetitions]
+ * function written with tensor ops. Timed as every tool in the benchmark:
+ * a first (cold) repetition, reported apart (first_*), then REPS timed ones,
+ * whose medians are the figures without a prefix. Prints one key=value line.
+ *   usage: w2_scalar [n] [REPS]
  */
 #include <math.h>
 #include <stdio.h>
@@ -51,6 +53,7 @@ int main(int argc, char **argv) {
     long n = argc > 1 ? atol(argv[1]) : 1000000;
     int reps = argc > 2 ? atoi(argv[2]) : 5;
     if (n < 2 || reps < 1 || reps > 100) return 2;
+    reps++; /* repetition 0 is the cold one */
     double *x = malloc((size_t)n * sizeof *x), *g = malloc((size_t)n * sizeof *g);
     tg_node **v = malloc((size_t)n * sizeof *v);
     double *t_plain = calloc((size_t)reps, sizeof(double)), *t_hand = calloc((size_t)reps, sizeof(double)),
@@ -104,13 +107,17 @@ int main(int argc, char **argv) {
     }
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
-    double plain = median(t_plain, reps), rec = median(t_rec, reps), sw = median(t_sweep, reps);
+    double first = t_rec[0] + t_sweep[0], first_vec = t_vec[0];
+    reps--;
+    double plain = median(t_plain + 1, reps), rec = median(t_rec + 1, reps),
+           sw = median(t_sweep + 1, reps);
     printf("peer=tapegrad workload=W2 n=%ld plain_ms=%.2f hand_ms=%.2f record_ms=%.2f "
-           "sweep_ms=%.2f total_ms=%.2f ratio_to_plain=%.2f tensor_ms=%.2f nodes=%.0f "
+           "sweep_ms=%.2f total_ms=%.2f first_total_ms=%.2f ratio_to_plain=%.2f tensor_ms=%.2f "
+           "first_tensor_ms=%.2f warm_reps=%d nodes=%.0f "
            "bytes_per_node=%.1f max_err=%.2e value_err=%.2e peak_rss_mb=%.0f\n",
-           n, 1e3 * plain, 1e3 * median(t_hand, reps), 1e3 * rec, 1e3 * sw, 1e3 * (rec + sw),
-           (rec + sw) / plain,
-           1e3 * median(t_vec, reps), nodes, bytes / nodes, max_err,
+           n, 1e3 * plain, 1e3 * median(t_hand + 1, reps), 1e3 * rec, 1e3 * sw, 1e3 * (rec + sw),
+           1e3 * first, (rec + sw) / plain, 1e3 * median(t_vec + 1, reps), 1e3 * first_vec, reps,
+           nodes, bytes / nodes, max_err,
            fabs(f_tape - plain_f(x, n)) / fabs(plain_f(x, n)), ru.ru_maxrss / 1024.0);
     tg_tape_free(t);
     free(x), free(g), free(v), free(t_plain), free(t_hand), free(t_rec), free(t_sweep), free(t_vec);

@@ -57,6 +57,38 @@ def peak_rss_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
+def median(v):
+    v = sorted(v)
+    k = len(v)
+    return v[k // 2] if k % 2 else 0.5 * (v[k // 2 - 1] + v[k // 2])
+
+
+def epochs(run, reps, samples):
+    """The timing every W1 tool follows: calls run() (one epoch, returning a
+    dict of seconds with train_s, the epoch's training loop) 1 + reps times
+    in this process. The first, cold epoch is reported apart (first_s,
+    first_samples_per_s); every other figure is the median over the reps
+    warm epochs. Returns the key=value fields."""
+    if reps < 1:
+        raise SystemExit("--reps must be at least 1")
+    runs = [run() for _ in range(1 + reps)]
+    warm = runs[1:]
+    out = {"warm_reps": reps}
+    ep = median([r["train_s"] for r in warm])
+    out["samples_per_s"] = samples / ep
+    out["first_samples_per_s"] = samples / runs[0]["train_s"]
+    out["epoch_s"] = ep
+    out["first_s"] = runs[0]["train_s"]
+    out["first_over_warm"] = runs[0]["train_s"] / ep
+    for k in runs[0]:
+        if k != "train_s":
+            out[k] = median([r[k] for r in warm])
+    if "fwd_s" in out and "bwd_s" in out:
+        out["bwd_fwd"] = out["bwd_s"] / out["fwd_s"]
+    out["epochs_s"] = ",".join("%.4f" % r["train_s"] for r in runs)
+    return out
+
+
 def fmt(**kv):
     """One machine-readable line of key=value pairs (floats with 6 significant digits)."""
     out = []

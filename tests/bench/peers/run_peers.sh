@@ -10,13 +10,15 @@
 #   2-core machine (much longer when other jobs load it).
 #
 # Environment knobs (all optional):
-#   PEER_REPS=3                  repetitions per configuration (median taken)
+#   PEER_REPS=3                  processes per configuration (median taken)
+#   PEER_WARM=3                  timed repetitions inside each process, after
+#                                its first (cold) one; see "Timing"
 #   PEER_CORETYPES="Haswell unset"  OpenBLAS settings to run: a core name for
 #                                OPENBLAS_CORETYPE, or "unset" to remove it
 #   PEER_ONLY="..."              run only these peer ids (default: all of
 #                                torch_w1 numpy_w1 fann_w1 sgemm_w1 adolc_w2
 #                                torch_w2 torch_w3 sgemm_w3)
-#   PEER_SAMPLES=N               train W1 peers on N samples instead of 60000
+#   PEER_SAMPLES=N               train W1 tools on N samples instead of 60000
 #   PEER_NO_INSTALL=1            do not call apt-get
 #   PEER_SCREEN=1                see "Screening" below
 #
@@ -42,12 +44,23 @@
 #       same fields as that config line plus configs=<how many were tried>.
 #   kind=error peer=<id> coretype=.. rc=<exit code> cmd=<command, spaces as _>
 #
+# Timing, the same for every tool and workload: each process runs a first
+# (cold) repetition (W1: the first epoch; W2: the first record + sweep or
+# taping + gradient; W3 and the sgemm limit: the first run of STEPS steps),
+# reported apart in first_* fields because a user pays it, then PEER_WARM
+# timed repetitions of the same work; the figures without a prefix are the
+# median over those.  Loading the data is never timed.  Every W1 tool
+# reports its test accuracy after the first epoch.  epochs_s lists the
+# epoch times of W1 processes, first_over_warm = first epoch / warm median.
+#
 # The fields per peer (all times in seconds unless the key ends in _ms):
-#   W1 (peer=torch|numpy|fann, workload=W1): batch samples epochs steps
-#       samples_per_s train_s test_accuracy peak_rss_mb; torch and numpy also
-#       fwd_s bwd_s upd_s bwd_fwd (= bwd_s/fwd_s) shuffle_s.  primary=samples_per_s.
-#       Timing is the training loop of one epoch (60000 samples unless
-#       samples=N says otherwise), not data loading.
+#   W1 (peer=tapegrad|torch|numpy|fann, workload=W1): batch samples steps
+#       warm_reps samples_per_s first_samples_per_s epoch_s first_s
+#       first_over_warm epochs_s test_accuracy peak_rss_mb; tapegrad, torch
+#       and numpy also fwd_s bwd_s bwd_fwd (= bwd_s/fwd_s); torch and numpy
+#       upd_s shuffle_s; tapegrad faults (minor page faults per epoch).
+#       primary=samples_per_s.  An epoch's time is its training loop (60000
+#       samples unless samples=N says otherwise), not data loading.
 #   limit (peer=sgemm, workload=W1|W3): batch sizes flops_per_sample steps
 #       step_us samples_per_s gflops corename blas_threads.  primary=samples_per_s.
 #       W3 rows time 10 steps per repetition (steps=10).
@@ -84,6 +97,7 @@ BUILD=$(mkdir -p "$1" && cd "$1" && pwd)/peers
 mkdir -p "$BUILD"
 PY=/usr/bin/python3
 REPS=${PEER_REPS:-3}
+WARM=${PEER_WARM:-3}
 CORETYPES=${PEER_CORETYPES:-"Haswell unset"}
 ONLY=${PEER_ONLY:-"torch_w1 numpy_w1 fann_w1 sgemm_w1 adolc_w2 torch_w2 torch_w3 sgemm_w3"}
 # tapegrad's own workloads join the same grid when TG_BENCH_BIN names the
@@ -126,7 +140,7 @@ if grep -qw avx512f /proc/cpuinfo; then AVX512=yes; else AVX512=no; fi
 echo "kind=meta date=$(date -u +%Y-%m-%dT%H:%M:%SZ) cpu=${CPU:-unknown} nproc=$(nproc)" \
      "avx512=$AVX512 openblas=$(ver libopenblas0) torch=$(ver python3-torch)" \
      "numpy=$(ver python3-numpy) fann=$(ver libfann2) adolc=$(ver libadolc2)" \
-     "reps=$REPS coretypes=$(echo $CORETYPES | tr ' ' ,) env_coretype=$ENV_CORETYPE" \
+     "reps=$REPS warm_reps=$WARM coretypes=$(echo $CORETYPES | tr ' ' ,) env_coretype=$ENV_CORETYPE" \
      "loadavg=$(cut -d' ' -f1 /proc/loadavg)"
 
 CONFIGS="$BUILD/configs.txt"
@@ -218,26 +232,26 @@ for core in $CORETYPES; do
     log "=== OPENBLAS_CORETYPE=$core ==="
     for B in 10 128; do
         want tapegrad_w1 && run_grid tapegrad_w1 "$core" samples_per_s max "$BLAS_GRID" \
-            "$OURS/w1_mlp" "$B"
+            "$OURS/w1_mlp" "$B" --reps "$WARM" --samples "$W1_SAMPLES"
         want torch_w1 && run_grid torch_w1 "$core" samples_per_s max "$TORCH_GRID" \
-            $PY "$HERE/torch_mlp.py" "$B" @T@ --samples "$W1_SAMPLES"
+            $PY "$HERE/torch_mlp.py" "$B" @T@ --reps "$WARM" --samples "$W1_SAMPLES"
         want numpy_w1 && run_grid numpy_w1 "$core" samples_per_s max "$BLAS_GRID" \
-            $PY "$HERE/numpy_mlp.py" "$B" --samples "$W1_SAMPLES"
+            $PY "$HERE/numpy_mlp.py" "$B" --reps "$WARM" --samples "$W1_SAMPLES"
         want fann_w1 && run_grid fann_w1 "$core" samples_per_s max "1,1" \
-            "$BUILD/fann_mlp" "$B" --samples "$W1_SAMPLES"
+            "$BUILD/fann_mlp" "$B" --reps "$WARM" --samples "$W1_SAMPLES"
         want sgemm_w1 && run_grid sgemm_w1 "$core" samples_per_s max "$BLAS_GRID" \
-            "$BUILD/sgemm_limit" "$B" 3
+            "$BUILD/sgemm_limit" "$B" "$WARM"
     done
-    want tapegrad_w2 && run_grid tapegrad_w2 "$core" total_ms min "1,1" "$OURS/w2_scalar" 1000000 5
+    want tapegrad_w2 && run_grid tapegrad_w2 "$core" total_ms min "1,1" "$OURS/w2_scalar" 1000000 "$WARM"
     want tapegrad_w3 && run_grid tapegrad_w3 "$core" samples_per_s max "$BLAS_GRID" \
-        "$OURS/w3_large" 10 1
-    want adolc_w2 && run_grid adolc_w2 "$core" adolc_ms min "1,1" "$BUILD/adolc_w2" 1000000 3
+        "$OURS/w3_large" 10 "$WARM"
+    want adolc_w2 && run_grid adolc_w2 "$core" adolc_ms min "1,1" "$BUILD/adolc_w2" 1000000 "$WARM"
     want torch_w2 && run_grid torch_w2 "$core" total_ms min "$TORCH_GRID" \
-        $PY "$HERE/torch_w2.py" @T@ --reps 10
+        $PY "$HERE/torch_w2.py" @T@ --reps "$WARM"
     want torch_w3 && run_grid torch_w3 "$core" samples_per_s max "$TORCH_GRID" \
-        $PY "$HERE/w3_torch.py" @T@
+        $PY "$HERE/w3_torch.py" @T@ --steps 10 --reps "$WARM"
     want sgemm_w3 && run_grid sgemm_w3 "$core" samples_per_s max "$BLAS_GRID" \
-        "$BUILD/sgemm_limit" 1024 1 784,1024,1024,10 10
+        "$BUILD/sgemm_limit" 1024 "$WARM" 784,1024,1024,10 10
 done
 
 $PY "$HERE/aggregate.py" best < "$CONFIGS"

@@ -18,7 +18,8 @@
  * a last partial batch is dropped.  The other operands are per-step buffers
  * reused across steps (as any framework would).  Reported: the median over
  * repetitions of (GEMM time per step), samples_per_s = B / that median, and
- * the achieved GFLOP/s.
+ * the achieved GFLOP/s; a first (cold) repetition runs before them and is
+ * reported apart as first_samples_per_s, as every tool's first epoch is.
  *
  * Usage: sgemm_limit BATCH [REPS] [SIZES] [MAXSTEPS]
  *        SIZES default "784,100,10"; MAXSTEPS caps the steps of one repetition
@@ -28,7 +29,7 @@
  *
  * Output, one line:
  * peer=sgemm workload=W1 batch=10 sizes=784,100,10 flops_per_sample=319600
- *   reps=5 steps=6000 step_us=... samples_per_s=... gflops=...
+ *   reps=5 steps=6000 step_us=... samples_per_s=... first_samples_per_s=... gflops=...
  *   corename=Haswell blas_threads=1
  * (workload=W3 when more than one hidden layer.)
  */
@@ -120,7 +121,7 @@ int main(int argc, char **argv)
     for (int l = 1; l <= L; l++)
         flops += 2.0 * n[l - 1] * n[l] * (l == 1 ? 2 : 3);
 
-    double *per_step = malloc(sizeof(double) * (reps + 1));
+    double *per_step = malloc(sizeof(double) * (reps + 1)), first = 0;
     for (int r = -1; r < reps; r++) { /* r = -1 is a warm-up repetition */
         double t0 = now();
         for (int s = 0; s < steps; s++) {
@@ -142,6 +143,8 @@ int main(int argc, char **argv)
         double t = now() - t0;
         if (r >= 0)
             per_step[r] = t / steps;
+        else
+            first = t / steps;
     }
     qsort(per_step, reps, sizeof(double), cmp_double);
     double med = reps % 2 ? per_step[reps / 2] : 0.5 * (per_step[reps / 2 - 1] + per_step[reps / 2]);
@@ -151,8 +154,9 @@ int main(int argc, char **argv)
     (void)sink;
 
     printf("peer=sgemm workload=%s batch=%d sizes=%s flops_per_sample=%.0f reps=%d steps=%d "
-           "step_us=%.6g samples_per_s=%.6g gflops=%.6g corename=%s blas_threads=%d\n",
-           L > 2 ? "W3" : "W1", B, sizes_s, flops, reps, steps, med * 1e6, B / med,
+           "step_us=%.6g samples_per_s=%.6g first_samples_per_s=%.6g gflops=%.6g corename=%s "
+           "blas_threads=%d\n",
+           L > 2 ? "W3" : "W1", B, sizes_s, flops, reps, steps, med * 1e6, B / med, B / first,
            flops * B / med * 1e-9, openblas_get_corename(), openblas_get_num_threads());
     return 0;
 }
