@@ -282,8 +282,8 @@ TG_API int64_t tg_numel(const tg_node *n);
 TG_API void *tg_value(const tg_node *n);
 
 /* The node's gradient after tg_backward(), or NULL when it has none (a
- * constant, or a node the sweep did not reach). */
-TG_API void *tg_grad(const tg_node *n);
+ * constant, or a node the sweep did not reach). Also spelled tg_grad(n). */
+TG_API void *tg_grad_data(const tg_node *n);
 
 /* Element i of the value / gradient as a double (0 <= i < numel). The
  * gradient of a node without one is 0. NaN for a bad index or NULL. */
@@ -304,6 +304,78 @@ TG_API tg_node *tg_node_input(const tg_node *n, int k);
 /* The node's position on its tape. */
 TG_API size_t tg_node_index(const tg_node *n);
 
+/* ------------------------------------------------ higher-order (grad.c) -- */
+
+/*
+ * Records d(out)/d(wrt[i]) for i < n as nodes of out's tape and stores them
+ * in grads[i] (a node of wrt[i]'s shape and dtype; a zero constant when out
+ * does not depend on wrt[i]). out must have one element; wrt[i] may be any
+ * node of the tape (a leaf or an interior node). Returns the tape's status;
+ * on failure every grads[i] is the poison node.
+ *
+ * The gradient nodes are ordinary nodes: their values are ready at once, they
+ * replay with tg_forward(), and tg_backward() or tg_grad() of an expression of
+ * them gives second derivatives (Hessian-vector products, gradient
+ * penalties, Newton steps). Cost: about the cost of one tg_backward() in
+ * time, plus the new nodes' memory, since each op's vjp rule records a few
+ * ops in place of running its backward kernel.
+ *
+ * Errors: TG_ERR_NULL (a NULL pointer), TG_ERR_ARG (n < 0, or a wrt node that
+ * does not want a gradient: a constant or tg_input()), TG_ERR_TAPE (a wrt
+ * node of another tape), TG_ERR_STATE (out has more than one element, a
+ * node was recorded before the last reset, or an op on the path has no vjp
+ * rule: a user op registered without one; the message names the op).
+ *
+ * tg_grad() with four arguments is this function; with one argument it is
+ * the accessor tg_grad_data() (a macro chooses by the number of arguments;
+ * take the address of tg_grad_nodes or tg_grad_data, not of tg_grad).
+ */
+TG_API int tg_grad_nodes(tg_node *out, int n, tg_node *const *wrt, tg_node **grads);
+
+/*
+ * Drivers. wrt[0..n) are nodes of out's tape that want gradients; the
+ * results are ordered as wrt, each node's elements row-major. Each returns
+ * the tape's status (errors as tg_grad(), TG_ERR_SHAPE for a v of the wrong
+ * shape) and records its work as nodes on the tape (freed by the next reset).
+ *
+ * tg_hvp: hv[i] = sum_j H_ij v[j], the Hessian of the one-element out times
+ *   the vector v (v[i] has wrt[i]'s shape), as differentiable nodes. Two
+ *   tg_grad() recordings (the gradient, then the gradient of g.v): about
+ *   3-4 times the cost of the function; the Hessian is never formed.
+ * tg_jvp: jv = J v, the directional derivative of out (any shape) along v, as
+ *   a node of out's shape (forward mode, built on tg_grad() by the double-vjp
+ *   construction: d/du [ (J^T u) . v ] = J v, for a variable u of out's
+ *   shape); J is never formed. About 3-5 times the cost of the function.
+ * tg_hessian: the dense Hessian of the one-element out, N x N (N = total
+ *   elements of wrt), row-major into h (float64). One tg_grad() recording, then
+ *   one seeded backward sweep per row: about N times 2-3 function costs, for
+ *   up to a few thousand variables.
+ * tg_jacobian: the dense Jacobian of out (M elements), M x N, row-major into
+ *   jac. By reverse sweeps (one per output element) when M <= N; by forward
+ *   mode (tg_jvp() recorded once, then one replay per input element with v a
+ *   unit vector) when N < M.
+ * The dense drivers leave every leaf gradient of the tape as it was (they
+ * save and restore them), and re-evaluate the tape (tg_forward) when
+ * tg_jacobian goes forward.
+ */
+TG_API int tg_hvp(tg_node *out, int n, tg_node *const *wrt, tg_node *const *v, tg_node **hv);
+TG_API int tg_jvp(tg_node *out, int n, tg_node *const *wrt, tg_node *const *v, tg_node **jv);
+TG_API int tg_hessian(tg_node *out, int n, tg_node *const *wrt, double *h);
+TG_API int tg_jacobian(tg_node *out, int n, tg_node *const *wrt, double *jac);
+
+/* One argument: the accessor; more: tg_grad_nodes (commas inside a compound
+ * literal argument count as more, which is why every count above one maps to
+ * tg_grad_nodes). */
+#define TG__ARG18(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, \
+                  a17, ...)                                                                \
+    a17
+#define tg_grad(...)                                                                       \
+    TG__ARG18(__VA_ARGS__, tg_grad_nodes, tg_grad_nodes, tg_grad_nodes, tg_grad_nodes,     \
+              tg_grad_nodes, tg_grad_nodes, tg_grad_nodes, tg_grad_nodes, tg_grad_nodes,   \
+              tg_grad_nodes, tg_grad_nodes, tg_grad_nodes, tg_grad_nodes, tg_grad_nodes,   \
+              tg_grad_nodes, tg_grad_nodes, tg_grad_data, tg_grad_data)                    \
+    (__VA_ARGS__)
+
 /* -------------------------------------------------------- op extensions -- */
 /*
  * Every op, built-in or user-defined, is a tg_op: a name, an arity and three
@@ -323,6 +395,14 @@ typedef struct tg_op {
     /* Adds d(loss)/d(input) into tg_grad(input) for each input whose
      * tg_grad() is non-NULL, from tg_grad(out) and the stored values. */
     void (*backward)(tg_node *out);
+    /* Optional: the same derivative recorded with ops, for tg_grad() (higher
+     * order). Given out and gout, a node of out's shape holding
+     * d(loss)/d(out), sets gin[k] to a node of input k's shape holding its
+     * contribution to d(loss)/d(input k), recorded on out's tape with public
+     * ops (gin[k] may stay NULL for an input that wants no gradient, see
+     * tg_requires_grad()). NULL: tg_grad() through this op fails with
+     * TG_ERR_STATE naming it; tg_backward() works regardless. */
+    void (*vjp)(tg_node *out, tg_node *gout, tg_node **gin);
 } tg_op;
 
 /* Registers a user op (the struct must outlive the process's use of it).

@@ -139,13 +139,28 @@ BINARY_OP(mul)
 BINARY_OP(div)
 BINARY_OP(pow)
 
+/* vjp rules (tg_grad): the derivatives above, recorded with ops and summed
+ * back to each input's shape where it was broadcast. */
+#define VJP(name, GA, GB)                                                                  \
+    static void name##_vjp(tg_node *y, tg_node *g, tg_node **gin) {                        \
+        tg_node *a = tg_node_input(y, 0), *b = tg_node_input(y, 1);                        \
+        if (tg_requires_grad(a)) gin[0] = tg__sum_to((GA), a);                             \
+        if (tg_requires_grad(b)) gin[1] = tg__sum_to((GB), b);                             \
+    }
+VJP(add, g, g)
+VJP(sub, g, tg_neg(g))
+VJP(mul, tg_mul(g, b), tg_mul(g, a))
+VJP(div, tg_div(g, b), tg_neg(tg_mul(g, tg_div(y, b))))
+VJP(pow, tg_mul(g, tg_mul(b, tg_call("pow", a, tg_sub(b, tg__const_like(b, 1))))),
+    tg_mul(g, tg_mul(y, tg_log(a))))
+
 enum { B_ADD, B_SUB, B_MUL, B_DIV, B_POW, B_COUNT };
 const tg_op tg_binary_ops[] = {
-    [B_ADD] = {"add", 2, broadcast_shape, add_forward, add_backward},
-    [B_SUB] = {"sub", 2, broadcast_shape, sub_forward, sub_backward},
-    [B_MUL] = {"mul", 2, broadcast_shape, mul_forward, mul_backward},
-    [B_DIV] = {"div", 2, broadcast_shape, div_forward, div_backward},
-    [B_POW] = {"pow", 2, broadcast_shape, pow_forward, pow_backward},
+    [B_ADD] = {"add", 2, broadcast_shape, add_forward, add_backward, add_vjp},
+    [B_SUB] = {"sub", 2, broadcast_shape, sub_forward, sub_backward, sub_vjp},
+    [B_MUL] = {"mul", 2, broadcast_shape, mul_forward, mul_backward, mul_vjp},
+    [B_DIV] = {"div", 2, broadcast_shape, div_forward, div_backward, div_vjp},
+    [B_POW] = {"pow", 2, broadcast_shape, pow_forward, pow_backward, pow_vjp},
 };
 const int tg_binary_count = B_COUNT;
 

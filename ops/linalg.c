@@ -87,11 +87,28 @@ static void reshape_backward(tg_node *n) {
     if (n->in[0]->grad) TG_KERNEL(n, axpy)(tg__numel(n), n->grad, n->in[0]->grad);
 }
 
+/* vjp rules (tg_grad). */
+static void matmul_vjp(tg_node *y, tg_node *g, tg_node **gin) {
+    tg_node *a = tg_node_input(y, 0), *b = tg_node_input(y, 1);
+    if (tg_requires_grad(a)) gin[0] = tg_matmul(g, tg_transpose(b));
+    if (tg_requires_grad(b)) gin[1] = tg_matmul(tg_transpose(a), g);
+}
+static void transpose_vjp(tg_node *y, tg_node *g, tg_node **gin) {
+    (void)y;
+    gin[0] = tg_transpose(g);
+}
+static void reshape_vjp(tg_node *y, tg_node *g, tg_node **gin) {
+    int64_t shape[TG_MAX_DIMS];
+    int nd = tg_shape(tg_node_input(y, 0), shape);
+    gin[0] = tg_reshape(g, nd, shape);
+}
+
 enum { L_MATMUL, L_TRANSPOSE, L_RESHAPE, L_COUNT };
 const tg_op tg_linalg_ops[] = {
-    [L_MATMUL] = {"matmul", 2, matmul_shape, matmul_forward, matmul_backward},
-    [L_TRANSPOSE] = {"transpose", 1, transpose_shape, transpose_forward, transpose_backward},
-    [L_RESHAPE] = {"reshape", 1, reshape_shape, reshape_forward, reshape_backward},
+    [L_MATMUL] = {"matmul", 2, matmul_shape, matmul_forward, matmul_backward, matmul_vjp},
+    [L_TRANSPOSE] = {"transpose", 1, transpose_shape, transpose_forward, transpose_backward,
+                     transpose_vjp},
+    [L_RESHAPE] = {"reshape", 1, reshape_shape, reshape_forward, reshape_backward, reshape_vjp},
 };
 const int tg_linalg_count = L_COUNT;
 

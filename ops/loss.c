@@ -56,10 +56,28 @@ static void xent_backward(tg_node *n) {
                            y->grad);
 }
 
+/* vjp rules (tg_grad): the derivatives in the comment at the top. */
+static void mse_vjp(tg_node *c, tg_node *g, tg_node **gin) {
+    tg_node *a = tg_node_input(c, 0), *y = tg_node_input(c, 1);
+    tg_node *ga = tg_mul(tg_scale(g, 1.0 / (double)batch_rows(a)), tg_sub(a, y));
+    if (tg_requires_grad(a)) gin[0] = ga;
+    if (tg_requires_grad(y)) gin[1] = tg_neg(ga);
+}
+static void xent_vjp(tg_node *c, tg_node *g, tg_node **gin) {
+    tg_node *z = tg_node_input(c, 0), *y = tg_node_input(c, 1);
+    tg_node *k = tg_scale(g, 1.0 / (double)batch_rows(z));
+    int last = z->ndim ? z->ndim - 1 : 0;
+    if (tg_requires_grad(z)) {
+        tg_node *ysum = z->ndim ? tg__unreduce(tg_sum_axis(y, last), z, last) : y;
+        gin[0] = tg_mul(k, tg_sub(tg_mul(tg_softmax(z, last), ysum), y));
+    }
+    if (tg_requires_grad(y)) gin[1] = tg_neg(tg_mul(k, tg_log_softmax(z, last)));
+}
+
 enum { C_MSE, C_XENT, C_COUNT };
 const tg_op tg_loss_ops[] = {
-    [C_MSE] = {"mse", 2, same_shapes_to_scalar, mse_forward, mse_backward},
-    [C_XENT] = {"softmax_xent", 2, same_shapes_to_scalar, xent_forward, xent_backward},
+    [C_MSE] = {"mse", 2, same_shapes_to_scalar, mse_forward, mse_backward, mse_vjp},
+    [C_XENT] = {"softmax_xent", 2, same_shapes_to_scalar, xent_forward, xent_backward, xent_vjp},
 };
 const int tg_loss_count = C_COUNT;
 

@@ -42,10 +42,22 @@ static void sum_backward(tg_node *n) { reduce_backward(n, false); }
 static void mean_forward(tg_node *n) { reduce_forward(n, true); }
 static void mean_backward(tg_node *n) { reduce_backward(n, true); }
 
+/* vjp rules (tg_grad): the gradient of the reduced node spread back over
+ * the reduced elements. */
+static void sum_vjp(tg_node *y, tg_node *g, tg_node **gin) {
+    tg_node *x = tg_node_input(y, 0);
+    gin[0] = tg__expand_like(tg__unreduce(g, x, y->aux), x);
+}
+static void mean_vjp(tg_node *y, tg_node *g, tg_node **gin) {
+    tg_node *x = tg_node_input(y, 0);
+    double n = (double)tg__numel(x) / (double)tg__numel(y);
+    gin[0] = tg__expand_like(tg__unreduce(tg_scale(g, 1 / n), x, y->aux), x);
+}
+
 enum { R_SUM, R_MEAN, R_COUNT };
 const tg_op tg_reduce_ops[] = {
-    [R_SUM] = {"sum", 1, reduce_shape, sum_forward, sum_backward},
-    [R_MEAN] = {"mean", 1, reduce_shape, mean_forward, mean_backward},
+    [R_SUM] = {"sum", 1, reduce_shape, sum_forward, sum_backward, sum_vjp},
+    [R_MEAN] = {"mean", 1, reduce_shape, mean_forward, mean_backward, mean_vjp},
 };
 const int tg_reduce_count = R_COUNT;
 

@@ -37,10 +37,24 @@ static void log_softmax_backward(tg_node *n) {
                                   n->in[0]->grad);
 }
 
+/* vjp rules (tg_grad), along the node's axis (aux):
+ * softmax: x' = y (g - sum(g y)); log_softmax: x' = g - e^y sum(g). */
+static void softmax_vjp(tg_node *y, tg_node *g, tg_node **gin) {
+    tg_node *x = tg_node_input(y, 0);
+    tg_node *s = tg__unreduce(tg_sum_axis(tg_mul(g, y), y->aux), x, y->aux);
+    gin[0] = tg_mul(y, tg_sub(g, s));
+}
+static void log_softmax_vjp(tg_node *y, tg_node *g, tg_node **gin) {
+    tg_node *x = tg_node_input(y, 0);
+    tg_node *s = tg__unreduce(tg_sum_axis(g, y->aux), x, y->aux);
+    gin[0] = tg_sub(g, tg_mul(tg_exp(y), s));
+}
+
 enum { SM_SOFTMAX, SM_LOG_SOFTMAX, SM_COUNT };
 const tg_op tg_softmax_ops[] = {
-    [SM_SOFTMAX] = {"softmax", 1, axis_shape, softmax_forward, softmax_backward},
-    [SM_LOG_SOFTMAX] = {"log_softmax", 1, axis_shape, log_softmax_forward, log_softmax_backward},
+    [SM_SOFTMAX] = {"softmax", 1, axis_shape, softmax_forward, softmax_backward, softmax_vjp},
+    [SM_LOG_SOFTMAX] = {"log_softmax", 1, axis_shape, log_softmax_forward,
+                         log_softmax_backward, log_softmax_vjp},
 };
 const int tg_softmax_count = SM_COUNT;
 

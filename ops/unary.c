@@ -60,18 +60,37 @@ UNARY_OP(tanh)
 UNARY_OP(sigmoid)
 UNARY_OP(relu)
 
+/* vjp rules (tg_grad): the derivatives above, recorded with ops. x is the
+ * input node, y the output node, g the gradient arriving at y. */
+#define VJP(name, EXPR)                                                                    \
+    static void name##_vjp(tg_node *y, tg_node *g, tg_node **gin) {                        \
+        tg_node *x = tg_node_input(y, 0);                                                  \
+        (void)x;                                                                           \
+        gin[0] = (EXPR);                                                                   \
+    }
+VJP(neg, tg_neg(g))
+VJP(exp, tg_mul(g, y))
+VJP(log, tg_div(g, x))
+VJP(sqrt, tg_div(tg_scale(g, 0.5), y))
+VJP(abs, tg_mul(g, tg_call("sign", x, NULL)))
+VJP(sin, tg_mul(g, tg_cos(x)))
+VJP(cos, tg_neg(tg_mul(g, tg_sin(x))))
+VJP(tanh, tg_mul(g, tg_sub(tg__const_like(y, 1), tg_mul(y, y))))
+VJP(sigmoid, tg_mul(g, tg_mul(y, tg_sub(tg__const_like(y, 1), y))))
+VJP(relu, tg_mul(g, tg_call("gt", x, tg__const_like(x, 0))))
+
 enum { U_NEG, U_EXP, U_LOG, U_SQRT, U_ABS, U_SIN, U_COS, U_TANH, U_SIGMOID, U_RELU, U_COUNT };
 const tg_op tg_unary_ops[] = {
-    [U_NEG] = {"neg", 1, NULL, neg_forward, neg_backward},
-    [U_EXP] = {"exp", 1, NULL, exp_forward, exp_backward},
-    [U_LOG] = {"log", 1, NULL, log_forward, log_backward},
-    [U_SQRT] = {"sqrt", 1, NULL, sqrt_forward, sqrt_backward},
-    [U_ABS] = {"abs", 1, NULL, abs_forward, abs_backward},
-    [U_SIN] = {"sin", 1, NULL, sin_forward, sin_backward},
-    [U_COS] = {"cos", 1, NULL, cos_forward, cos_backward},
-    [U_TANH] = {"tanh", 1, NULL, tanh_forward, tanh_backward},
-    [U_SIGMOID] = {"sigmoid", 1, NULL, sigmoid_forward, sigmoid_backward},
-    [U_RELU] = {"relu", 1, NULL, relu_forward, relu_backward},
+    [U_NEG] = {"neg", 1, NULL, neg_forward, neg_backward, neg_vjp},
+    [U_EXP] = {"exp", 1, NULL, exp_forward, exp_backward, exp_vjp},
+    [U_LOG] = {"log", 1, NULL, log_forward, log_backward, log_vjp},
+    [U_SQRT] = {"sqrt", 1, NULL, sqrt_forward, sqrt_backward, sqrt_vjp},
+    [U_ABS] = {"abs", 1, NULL, abs_forward, abs_backward, abs_vjp},
+    [U_SIN] = {"sin", 1, NULL, sin_forward, sin_backward, sin_vjp},
+    [U_COS] = {"cos", 1, NULL, cos_forward, cos_backward, cos_vjp},
+    [U_TANH] = {"tanh", 1, NULL, tanh_forward, tanh_backward, tanh_vjp},
+    [U_SIGMOID] = {"sigmoid", 1, NULL, sigmoid_forward, sigmoid_backward, sigmoid_vjp},
+    [U_RELU] = {"relu", 1, NULL, relu_forward, relu_backward, relu_vjp},
 };
 const int tg_unary_count = U_COUNT;
 

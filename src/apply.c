@@ -19,25 +19,63 @@ static int op_index(tg_tape *t, const tg_op *op) {
     return index;
 }
 
-/* Whether all n values are finite. */
-static bool all_finite(const tg_node *n, const void *data) {
+/* The index of the first non-finite element of data (numel(n) values of n's
+ * dtype), or -1. */
+static int64_t first_nonfinite(const tg_node *n, const void *data) {
     size_t k = tg__numel(n);
     if (tg__f64(n)) {
         const double *d = data;
         for (size_t i = 0; i < k; i++)
-            if (!isfinite(d[i])) return false;
+            if (!isfinite(d[i])) return (int64_t)i;
     } else {
         const float *f = data;
         for (size_t i = 0; i < k; i++)
-            if (!isfinite(f[i])) return false;
+            if (!isfinite(f[i])) return (int64_t)i;
     }
-    return true;
+    return -1;
 }
 
-void tg__check_finite(tg_node *n, const void *data, const char *what) {
-    if (data && !all_finite(n, data))
-        tg_fail(n->tape, TG_ERR_NUMERIC, "%s: node %u: non-finite %s", tg_node_op_name(n),
-                (unsigned)n->id, what);
+static double element_of(const tg_node *n, const void *data, size_t i) {
+    return tg__f64(n) ? ((const double *)data)[i] : ((const float *)data)[i];
+}
+
+/* "log(-1)": the op with its operands as a user writes them, each operand
+ * its element i when it has the output's size, its value when it has one
+ * element, its shape otherwise. */
+static void describe_call(const tg_node *n, size_t i, char *buf, size_t len) {
+    int k = snprintf(buf, len, "%s(", tg_node_op_name(n));
+    for (int j = 0; j < tg_node_arity(n) && k > 0 && (size_t)k < len; j++) {
+        const tg_node *in = tg__in(n, j);
+        char s[64];
+        size_t m = tg__numel(in);
+        if (m == 1 || m == tg__numel(n))
+            snprintf(s, sizeof s, "%.9g", element_of(in, in->value, m == 1 ? 0 : i));
+        else
+            tg__shape_str(in, s);
+        k += snprintf(buf + k, len - (size_t)k, j ? ", %s" : "%s", s);
+    }
+    if (k > 0 && (size_t)k < len) snprintf(buf + k, len - (size_t)k, ")");
+}
+
+void tg__check_finite(tg_node *n, int input) {
+    const tg_node *owner = input < 0 ? n : tg__in(n, input);
+    const void *data = input < 0 ? n->value : owner->grad;
+    int64_t i = data ? first_nonfinite(owner, data) : -1;
+    if (i < 0) return;
+    double v = element_of(owner, data, (size_t)i);
+    const char *name = isnan(v) ? "NaN" : v > 0 ? "inf" : "-inf";
+    char call[160], what[64];
+    describe_call(n, tg__numel(owner) == tg__numel(n) ? (size_t)i : 0, call, sizeof call);
+    if (input < 0)
+        snprintf(what, sizeof what, "value");
+    else
+        snprintf(what, sizeof what, "gradient of input %d", input);
+    if (tg__numel(owner) == 1)
+        tg_fail(n->tape, TG_ERR_NUMERIC, "%s: node %u: the %s of %s is %s", tg_node_op_name(n),
+                (unsigned)n->id, what, call, name);
+    else
+        tg_fail(n->tape, TG_ERR_NUMERIC, "%s: node %u: element %lld of the %s of %s is %s",
+                tg_node_op_name(n), (unsigned)n->id, (long long)i, what, call, name);
 }
 
 /* Checks the inputs of op: present, on t, alive, of one dtype. */
@@ -143,7 +181,7 @@ tg_node *tg__apply_n(const tg_op *op, int nin, tg_node *const *in, int aux, int 
         n->grad = NULL;
     }
     op->forward(n);
-    if (t->check_numerics) tg__check_finite(n, n->value, "value");
+    if (t->check_numerics) tg__check_finite(n, -1);
     return n;
 }
 

@@ -148,8 +148,9 @@ static inline int tg__alloc_grad(tg_node *n) {
     return 0;
 }
 
-/* Sets TG_ERR_NUMERIC if data (n's value or gradient) is not all finite. */
-void tg__check_finite(tg_node *n, const void *data, const char *what);
+/* Sets TG_ERR_NUMERIC, naming n's op with its operands ("log(-1)"), if n's
+ * value (input < 0) or the gradient of its input k is not all finite. */
+void tg__check_finite(tg_node *n, int input);
 
 /* A tensor seen as [outer, len, inner] around one axis (TG_AXIS_ALL: all
  * elements in one run of len), for reductions and softmax. */
@@ -182,6 +183,12 @@ static inline tg_node *tg__apply_as(const tg_op *op, tg_node *a, tg_node *b, int
     tg_node *in[2] = {a, b};
     return tg__apply_n(op, 2, in, aux, ndim, shape);
 }
+
+/* Helpers of the vjp rules (grad.c). */
+tg_node *tg__const_like(tg_node *x, double v); /* a 0-d constant of x's dtype */
+tg_node *tg__sum_to(tg_node *g, const tg_node *like); /* undoes broadcasting */
+tg_node *tg__unreduce(tg_node *g, const tg_node *x, int axis); /* axis kept as 1 */
+tg_node *tg__expand_like(tg_node *g, tg_node *x);  /* g broadcast to x's shape */
 
 /* Registry (registry.c). */
 int tg__op_index(const tg_op *op); /* -1 when unregistered */

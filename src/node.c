@@ -106,7 +106,7 @@ static bool refused_stale(const tg_node *n, const char *who) {
 }
 
 void *tg_value(const tg_node *n) { return n && !refused_stale(n, "value") ? n->value : NULL; }
-void *tg_grad(const tg_node *n) { return n && !refused_stale(n, "grad") ? n->grad : NULL; }
+void *tg_grad_data(const tg_node *n) { return n && !refused_stale(n, "grad") ? n->grad : NULL; }
 int tg_requires_grad(const tg_node *n) { return n && (n->flags & TG_F_NEEDS_GRAD); }
 size_t tg_node_index(const tg_node *n) { return n ? n->id : SIZE_MAX; }
 

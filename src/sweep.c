@@ -54,8 +54,7 @@ static int sweep(tg_node *out, const void *seed) {
             if (t->check_numerics)
                 for (int k = 0, nin = tg__nin(n); k < nin; k++) {
                     tg_node *in = tg__in(n, k);
-                    if (in && in->grad && (in->flags & TG_F_NEEDS_GRAD))
-                        tg__check_finite(n, in->grad, "gradient");
+                    if (in && in->grad && (in->flags & TG_F_NEEDS_GRAD)) tg__check_finite(n, k);
                 }
         }
     }
@@ -101,7 +100,7 @@ int tg_forward(tg_tape *t) {
         tg_node *n = tg__node_at(t, i);
         if (!n->op) continue;
         tg__op(n->op)->forward(n);
-        if (t->check_numerics) tg__check_finite(n, n->value, "value");
+        if (t->check_numerics) tg__check_finite(n, -1);
     }
     return t->status;
 }

@@ -97,7 +97,7 @@ static void test_nomem_on_first_use(void **state) {
     /* A user op registered while the built-ins could not be indexed (the
      * second allocation fails, later ones would not) must not take a
      * built-in's name and index. */
-    static const tg_op fake_add = {"add", 2, NULL, triple_forward, triple_backward};
+    static const tg_op fake_add = {"add", 2, NULL, triple_forward, triple_backward, NULL};
     budget = (struct budget){.left = 1L << 30, .only = 2};
     tg_set_allocator(&failing);
     int rc = tg_op_register(&fake_add);
@@ -422,14 +422,14 @@ static void test_unknown_op(void **state) {
 
 static void test_register_duplicate(void **state) {
     (void)state;
-    static const tg_op triple = {"errors_test_triple", 1, NULL, triple_forward, triple_backward};
-    static const tg_op again = {"errors_test_triple", 1, NULL, triple_forward, triple_backward};
-    static const tg_op fake_add = {"add", 2, NULL, triple_forward, triple_backward};
-    static const tg_op no_name = {"", 1, NULL, triple_forward, triple_backward};
-    static const tg_op four = {"errors_test_four", 4, NULL, triple_forward, triple_backward};
-    static const tg_op no_fwd = {"errors_test_nofwd", 1, NULL, NULL, triple_backward};
+    static const tg_op triple = {"errors_test_triple", 1, NULL, triple_forward, triple_backward, NULL};
+    static const tg_op again = {"errors_test_triple", 1, NULL, triple_forward, triple_backward, NULL};
+    static const tg_op fake_add = {"add", 2, NULL, triple_forward, triple_backward, NULL};
+    static const tg_op no_name = {"", 1, NULL, triple_forward, triple_backward, NULL};
+    static const tg_op four = {"errors_test_four", 4, NULL, triple_forward, triple_backward, NULL};
+    static const tg_op no_fwd = {"errors_test_nofwd", 1, NULL, NULL, triple_backward, NULL};
     static const tg_op unregistered = {"errors_test_unreg", 1, NULL, triple_forward,
-                                       triple_backward};
+                                       triple_backward, NULL};
     int count = tg_op_count();
     assert_int_equal(tg_op_register(&fake_add), TG_ERR_ARG);
     assert_int_equal(tg_op_register(NULL), TG_ERR_ARG);
@@ -549,7 +549,7 @@ static int fma_shape(tg_node *out, char *why, size_t len) {
 
 static void test_three_inputs(void **state) {
     (void)state;
-    static const tg_op fma_op = {"errors_test_fma", 3, fma_shape, fma_forward, fma_backward};
+    static const tg_op fma_op = {"errors_test_fma", 3, fma_shape, fma_forward, fma_backward, NULL};
     assert_int_equal(tg_op_register(&fma_op), TG_OK);
     for (int ndim = 0; ndim <= 1; ndim++) {
         tg_tape *t = tg_tape_new();

@@ -224,8 +224,39 @@ static void test_null(void **state) {
     tg_set_check_numerics(NULL, 1);
 }
 
+/* Messages name the op with its operands, as a user writes them. */
+static void test_messages_name_operands(void **state) {
+    (void)state;
+    static const struct {
+        const char *want;
+        int tensor; /* 0: scalars; 1: 1-D tensors [1, 0] and [2, 0]; 2: backward */
+    } cases[] = {
+        {"log: node 1: the value of log(-1) is NaN", 0},
+        {"div: node 2: element 1 of the value of div(0, 0) is NaN", 1},
+        {"sqrt: node 1: the gradient of input 0 of sqrt(0) is inf", 2},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        tg_tape *t = tg_tape_new();
+        tg_set_check_numerics(t, 1);
+        if (cases[i].tensor == 0) {
+            tg_log(tg_scalar(t, -1));
+        } else if (cases[i].tensor == 1) {
+            int64_t n = 2;
+            tg_div(tg_tensor(t, TG_F64, 1, &n, (double[]){1, 0}),
+                   tg_tensor(t, TG_F64, 1, &n, (double[]){2, 0}));
+        } else {
+            tg_backward(tg_sqrt(tg_scalar(t, 0)));
+        }
+        assert_int_equal(tg_status(t), TG_ERR_NUMERIC);
+        if (strcmp(tg_status_message(t), cases[i].want) != 0)
+            fail_msg("message \"%s\", want \"%s\"", tg_status_message(t), cases[i].want);
+        tg_tape_free(t);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_messages_name_operands),
         cmocka_unit_test(test_off_by_default),  cmocka_unit_test(test_log_negative),
         cmocka_unit_test(test_log_zero),        cmocka_unit_test(test_div_by_zero),
         cmocka_unit_test(test_sqrt_zero_backward), cmocka_unit_test(test_pow_backward_f32),

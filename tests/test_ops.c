@@ -229,6 +229,7 @@ static tg_node *b_reshape(tg_node *const *in, int p) {
  * forward-value tests in tests/cases/FAMILY.h; each defines CASES_FAMILY (a
  * list of table rows, each ending in a comma) and TESTS_FAMILY (a list of
  * cmocka_unit_test entries, each ending in a comma). */
+#define TG_TEST_OPS
 #include "cases/math.h"
 #include "cases/select.h"
 #include "cases/reduce.h"

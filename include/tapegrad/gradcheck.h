@@ -151,6 +151,23 @@ TG_API tg_gradcheck_opts tg_gradcheck_defaults(void);
 TG_API int tg_gradcheck(tg_gradcheck_build build, int ninputs, const tg_gradcheck_input *inputs,
                         void *ctx, const tg_gradcheck_opts *opts, tg_gradcheck_report *report);
 
+/*
+ * Checks second derivatives: for a build whose output has one element,
+ * compares the derivatives of its gradient, recorded by tg_grad() and swept
+ * backward (the Hessian), with central differences of the gradient in
+ * float64. With one input that wants a gradient the gradient itself is the
+ * checked output (the whole Hessian when it has at most opts->max_jacobian
+ * elements, else random projections); with several, the projection
+ * sum_k sum(g_k * w_k) with fixed random w (opts->seed), so H w is checked
+ * for every input element. The report and errors are tg_gradcheck()'s; in
+ * addition a build whose output has more than one element is TG_ERR_SHAPE,
+ * and an op without a vjp rule on the path is TG_ERR_STATE naming it.
+ * Cost: tg_gradcheck()'s, each build also recording the gradient.
+ */
+TG_API int tg_gradgradcheck(tg_gradcheck_build build, int ninputs,
+                            const tg_gradcheck_input *inputs, void *ctx,
+                            const tg_gradcheck_opts *opts, tg_gradcheck_report *report);
+
 /* A scalar function of n doubles, and its gradient (written to grad[n]),
  * for tg_gradcheck_fn(). */
 typedef double (*tg_gradcheck_f)(const double *x, int64_t n, void *ctx);

@@ -3,7 +3,8 @@
  * from random leaves (any dtype, 0 to 5 dimensions, sizes including 0,
  * negative and absurd ones, owned or caller memory) and random ops (every
  * public op, and every registered op by name with the right or the wrong
- * number of inputs), then sweeps backward, replays forward and sweeps again.
+ * number of inputs), records gradients with tg_grad, sweeps backward, replays
+ * forward and sweeps again.
  *
  * What must hold for every input: no crash, no sanitizer report; a tape in
  * error keeps a non-empty message naming something; a replay (tg_forward)
@@ -164,16 +165,22 @@ static void step(prog *g) {
         push(g, tg_reshape(x, ndim, (op & 0x40) && ndim ? NULL : shape));
         break;
     }
-    case 9: { /* any registered op by name, with 1 or 2 inputs */
+    case 9: { /* any registered op by name, with 1, 2 or 3 inputs */
         int n = tg_op_count();
         const tg_op *o = tg_op_at((int)(byte(&g->r) % (unsigned)(n + 1)) - (op & 0x80 ? 1 : 0));
-        tg_node *a = pick(g), *b = (op & 0x40) ? pick(g) : NULL;
-        push(g, tg_call(o ? o->name : (op & 0x20 ? "no-such-op" : NULL), a, b));
+        tg_node *in[3] = {pick(g), (op & 0x40) ? pick(g) : NULL, (op & 0x10) ? pick(g) : NULL};
+        push(g, tg_call_n(o ? o->name : (op & 0x20 ? "no-such-op" : NULL), 3, in));
         break;
     }
-    case 10: { /* a sweep in the middle of recording */
+    case 10: { /* a sweep in the middle of recording, or a recorded gradient */
         tg_node *x = pick(g);
-        if (x && tg_numel(x) == 1)
+        if (op & 0x10) {
+            tg_node *wrt[2] = {pick(g), pick(g)}, *grads[2];
+            if (x && tg_grad(x, 1 + (op & 1), wrt, grads) == TG_OK) {
+                push(g, grads[0]);
+                if (op & 1) push(g, grads[1]);
+            }
+        } else if (x && tg_numel(x) == 1)
             tg_backward(x);
         else if (x && tg_numel(x) <= SMALL) {
             double seed[SMALL];

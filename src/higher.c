@@ -1,0 +1,250 @@
+/*
+ * Drivers on top of tg_grad(): Hessian-vector products, directional
+ * derivatives (forward mode by the double-vjp construction), dense Hessians
+ * and Jacobians.
+ *
+ * Forward mode without tangent rules: for y = f(x) and a variable u of y's
+ * shape, g(u) = d(u.y)/dx = J^T u is linear in u, so d(g(u).v)/du = J v. Two
+ * tg_grad() calls record J v as nodes; u's value never matters (it is 0).
+ * Every op with a vjp rule therefore has forward mode too.
+ */
+#include "internal.h"
+
+#include <string.h>
+
+/* Validates a (out, n, wrt) triple the way tg_grad() does, for the drivers
+ * that read values before calling it. */
+static int check_args(tg_node *out, int n, tg_node *const *wrt, const char *who) {
+    if (!out) return TG_ERR_NULL;
+    tg_tape *t = out->tape;
+    if (t->status) return t->status;
+    if (n < 1 || !wrt) return tg_fail(t, n < 1 ? TG_ERR_ARG : TG_ERR_NULL, "%s: %s", who,
+                                      n < 1 ? "no wrt nodes (n < 1)" : "wrt is NULL");
+    for (int i = 0; i < n; i++) {
+        if (!wrt[i]) return tg_fail(t, TG_ERR_NULL, "%s: wrt[%d] is NULL", who, i);
+        if (wrt[i]->tape != t)
+            return tg_fail(t, TG_ERR_TAPE, "%s: wrt[%d] is on another tape than the output", who, i);
+        if (tg__stale(wrt[i]) || tg__stale(out))
+            return tg_fail(t, TG_ERR_STATE, "%s: a node was recorded before tg_tape_reset()", who);
+        if (!(wrt[i]->flags & TG_F_NEEDS_GRAD))
+            return tg_fail(t, TG_ERR_ARG, "%s: wrt[%d] does not want a gradient", who, i);
+    }
+    return TG_OK;
+}
+
+/* sum_i sum(a[i] * b[i]): the inner product of two lists of nodes. */
+static tg_node *inner(int n, tg_node *const *a, tg_node *const *b) {
+    tg_node *s = NULL;
+    for (int i = 0; i < n; i++) {
+        tg_node *p = tg_sum(tg_mul(a[i], b[i]));
+        s = s ? tg_add(s, p) : p;
+    }
+    return s;
+}
+
+static int check_like(tg_tape *t, int n, tg_node *const *wrt, tg_node *const *v, const char *who) {
+    if (!v) return tg_fail(t, TG_ERR_NULL, "%s: v is NULL", who);
+    for (int i = 0; i < n; i++) {
+        char sa[64], sb[64];
+        if (!v[i]) return tg_fail(t, TG_ERR_NULL, "%s: v[%d] is NULL", who, i);
+        if (v[i]->ndim != wrt[i]->ndim ||
+            memcmp(v[i]->u.shape, wrt[i]->u.shape, sizeof(int32_t) * v[i]->ndim))
+            return tg_fail(t, TG_ERR_SHAPE, "%s: v[%d] has shape %s, wrt[%d] has %s", who, i,
+                           tg__shape_str(v[i], sa), i, tg__shape_str(wrt[i], sb));
+    }
+    return TG_OK;
+}
+
+int tg_hvp(tg_node *out, int n, tg_node *const *wrt, tg_node *const *v, tg_node **hv) {
+    int rc = check_args(out, n, wrt, "hvp");
+    if (rc) return rc;
+    tg_tape *t = out->tape;
+    if (!hv) return tg_fail(t, TG_ERR_NULL, "hvp: hv is NULL");
+    if ((rc = check_like(t, n, wrt, v, "hvp"))) return rc;
+    tg_node **g = tg__malloc(sizeof *g * (size_t)n);
+    if (!g) return tg_fail(t, TG_ERR_NOMEM, "hvp: out of memory");
+    if (!tg_grad_nodes(out, n, wrt, g)) tg_grad_nodes(inner(n, g, v), n, wrt, hv);
+    tg__free(g);
+    return t->status;
+}
+
+int tg_jvp(tg_node *out, int n, tg_node *const *wrt, tg_node *const *v, tg_node **jv) {
+    int rc = check_args(out, n, wrt, "jvp");
+    if (rc) return rc;
+    tg_tape *t = out->tape;
+    if (!jv) return tg_fail(t, TG_ERR_NULL, "jvp: jv is NULL");
+    if ((rc = check_like(t, n, wrt, v, "jvp"))) return rc;
+    int64_t shape[TG_MAX_DIMS];
+    int nd = tg_shape(out, shape);
+    tg_node *u = tg_tensor(t, tg_node_dtype(out), nd, shape, NULL);
+    tg_node **g = tg__malloc(sizeof *g * (size_t)n);
+    if (!g) return tg_fail(t, TG_ERR_NOMEM, "jvp: out of memory");
+    if (!tg_grad_nodes(tg_sum(tg_mul(out, u)), n, wrt, g)) tg_grad_nodes(inner(n, g, v), 1, &u, jv);
+    tg__free(g);
+    return t->status;
+}
+
+/* ------------------------------------------------ dense matrices -- */
+
+/* Leaf gradients saved before the sweeps of a dense driver and put back
+ * after, so that the driver leaves the tape's gradients as it found them. */
+typedef struct saved_grads {
+    size_t count;
+    void **ptr;      /* the leaves' gradient memory, NULL where there was none */
+    unsigned char *data;
+} saved_grads;
+
+static int save_grads(tg_tape *t, saved_grads *s) {
+    size_t bytes = 0;
+    s->count = t->nnodes;
+    for (size_t i = 0; i < t->nnodes; i++) {
+        tg_node *n = tg__node_at(t, i);
+        if (!n->op && n->grad) bytes += tg__numel(n) * tg__dsize(n);
+    }
+    s->ptr = tg__calloc(s->count ? s->count : 1, sizeof *s->ptr);
+    s->data = tg__malloc(bytes ? bytes : 1);
+    if (!s->ptr || !s->data) {
+        tg__free(s->ptr);
+        tg__free(s->data);
+        return tg_fail(t, TG_ERR_NOMEM, "out of memory saving %zu bytes of gradients", bytes);
+    }
+    unsigned char *p = s->data;
+    for (size_t i = 0; i < t->nnodes; i++) {
+        tg_node *n = tg__node_at(t, i);
+        if (n->op || !n->grad) continue;
+        size_t k = tg__numel(n) * tg__dsize(n);
+        memcpy(p, n->grad, k);
+        s->ptr[i] = n->grad;
+        p += k;
+    }
+    return TG_OK;
+}
+
+/* Puts the saved gradients back; leaves that had none get zeros. */
+static void restore_grads(tg_tape *t, saved_grads *s) {
+    unsigned char *p = s->data;
+    for (size_t i = 0; i < s->count; i++) {
+        tg_node *n = tg__node_at(t, i);
+        if (n->op || !n->grad) continue;
+        size_t k = tg__numel(n) * tg__dsize(n);
+        if (s->ptr[i] == n->grad) {
+            memcpy(n->grad, p, k);
+            p += k;
+        } else {
+            tg__clear_grad(n);
+        }
+    }
+    tg__free(s->ptr);
+    tg__free(s->data);
+}
+
+static double elem(const tg_node *n, const void *data, size_t i) {
+    return tg__f64(n) ? ((const double *)data)[i] : ((const float *)data)[i];
+}
+
+/* Writes into row the gradients of the wrt nodes after one sweep seeded at a
+ * unit vector, and clears them for the next (leaf gradients accumulate, and
+ * an interior node's is only rewritten when a sweep reaches it). */
+static void read_row(int n, tg_node *const *wrt, double *row) {
+    size_t c = 0;
+    for (int i = 0; i < n; i++) {
+        size_t k = tg__numel(wrt[i]);
+        for (size_t j = 0; j < k; j++) row[c + j] = wrt[i]->grad ? elem(wrt[i], wrt[i]->grad, j) : 0;
+        if (wrt[i]->grad) tg__clear_grad(wrt[i]);
+        c += k;
+    }
+}
+
+/* Rows of d(ys)/d(wrt) by one seeded sweep per element of the nodes ys[0..m):
+ * the dense engine of tg_hessian (ys = the gradient nodes) and the reverse
+ * tg_jacobian (ys = the output). */
+static int reverse_rows(tg_tape *t, int m, tg_node *const *ys, int n, tg_node *const *wrt,
+                        double *out, size_t cols, const char *who) {
+    size_t maxel = 1;
+    for (int k = 0; k < m; k++)
+        if (tg__numel(ys[k]) > maxel) maxel = tg__numel(ys[k]);
+    double *seed = tg__calloc(maxel, sizeof(double));
+    saved_grads saved;
+    if (!seed || save_grads(t, &saved)) {
+        tg__free(seed);
+        return t->status ? t->status : tg_fail(t, TG_ERR_NOMEM, "%s: out of memory", who);
+    }
+    for (int i = 0; i < n; i++)
+        if (wrt[i]->grad) tg__clear_grad(wrt[i]);
+    size_t r = 0;
+    for (int k = 0; k < m && !t->status; k++) {
+        size_t len = tg__numel(ys[k]);
+        for (size_t j = 0; j < len && !t->status; j++, r++) {
+            if (tg__f64(ys[k]))
+                seed[j] = 1;
+            else
+                ((float *)seed)[j] = 1;
+            int rc = tg_backward_seeded(ys[k], seed);
+            memset(seed, 0, maxel * sizeof(double));
+            if (!rc) read_row(n, wrt, out + r * cols);
+        }
+    }
+    restore_grads(t, &saved);
+    tg__free(seed);
+    return t->status;
+}
+
+static size_t total_numel(int n, tg_node *const *wrt) {
+    size_t k = 0;
+    for (int i = 0; i < n; i++) k += tg__numel(wrt[i]);
+    return k;
+}
+
+int tg_hessian(tg_node *out, int n, tg_node *const *wrt, double *h) {
+    int rc = check_args(out, n, wrt, "hessian");
+    if (rc) return rc;
+    tg_tape *t = out->tape;
+    if (!h) return tg_fail(t, TG_ERR_NULL, "hessian: h is NULL");
+    tg_node **g = tg__malloc(sizeof *g * (size_t)n);
+    if (!g) return tg_fail(t, TG_ERR_NOMEM, "hessian: out of memory");
+    size_t cols = total_numel(n, wrt);
+    if (!tg_grad_nodes(out, n, wrt, g)) reverse_rows(t, n, g, n, wrt, h, cols, "hessian");
+    tg__free(g);
+    return t->status;
+}
+
+/* Columns of J by replaying the jvp graph with each unit vector. */
+static int forward_columns(tg_node *out, int n, tg_node *const *wrt, double *jac, size_t cols) {
+    tg_tape *t = out->tape;
+    tg_node **v = tg__malloc(sizeof *v * (size_t)n);
+    if (!v) return tg_fail(t, TG_ERR_NOMEM, "jacobian: out of memory");
+    for (int i = 0; i < n; i++) {
+        int64_t shape[TG_MAX_DIMS];
+        int nd = tg_shape(wrt[i], shape);
+        v[i] = tg_input(t, tg_node_dtype(wrt[i]), nd, shape, NULL);
+    }
+    tg_node *jv = NULL;
+    if (!tg_jvp(out, n, wrt, v, &jv)) {
+        size_t c = 0, m = tg__numel(out);
+        for (int i = 0; i < n && !t->status; i++) {
+            for (size_t j = 0; j < tg__numel(v[i]) && !t->status; j++, c++) {
+                size_t d = tg__dsize(v[i]);
+                memset((char *)v[i]->value + j * d, 0, d);
+                if (tg__f64(v[i]))
+                    ((double *)v[i]->value)[j] = 1;
+                else
+                    ((float *)v[i]->value)[j] = 1;
+                tg_forward(t);
+                for (size_t r = 0; r < m; r++) jac[r * cols + c] = elem(jv, jv->value, r);
+                memset((char *)v[i]->value + j * d, 0, d);
+            }
+        }
+    }
+    tg__free(v);
+    return t->status;
+}
+
+int tg_jacobian(tg_node *out, int n, tg_node *const *wrt, double *jac) {
+    int rc = check_args(out, n, wrt, "jacobian");
+    if (rc) return rc;
+    tg_tape *t = out->tape;
+    if (!jac) return tg_fail(t, TG_ERR_NULL, "jacobian: jac is NULL");
+    size_t cols = total_numel(n, wrt);
+    if (cols < tg__numel(out)) return forward_columns(out, n, wrt, jac, cols);
+    return reverse_rows(t, 1, &out, n, wrt, jac, cols, "jacobian");
+}
