@@ -9,9 +9,12 @@
  *   op can refuse its input, since forward and backward cannot fail;
  * - in backward, *add* into each input's gradient that exists, and sum the
  *   gradient over the elements that a broadcast input was spread to, so that
- *   its gradient keeps its own shape.
+ *   its gradient keeps its own shape;
+ * - optionally, give the same derivative as ops (vjp), so that tg_grad() can
+ *   differentiate through the op again (second derivatives).
  * The program checks the op against the same function built from built-in
- * ops, in float64 and float32, and against finite differences.
+ * ops, in float64 and float32, to first and second order, and against finite
+ * differences.
  */
 #include <math.h>
 #include <stdio.h>
@@ -57,6 +60,19 @@ static void sqdiff_backward(tg_node *out) {
     (tg_node_dtype(out) == TG_F64 ? sqdiff_backward_double : sqdiff_backward_float)(out);
 }
 
+/* The derivative recorded with ops, for tg_grad(): d/da = 2 (a - b) gout and
+ * d/db its negative, summed back to b's one element when b was broadcast. */
+static void sqdiff_vjp(tg_node *out, tg_node *gout, tg_node **gin) {
+    tg_node *a = tg_node_input(out, 0), *b = tg_node_input(out, 1);
+    tg_node *ga = tg_mul(tg_scale(tg_sub(a, b), 2), gout);
+    if (tg_requires_grad(a)) gin[0] = ga;
+    if (tg_requires_grad(b)) {
+        int64_t sb[TG_MAX_DIMS];
+        int nb = tg_shape(b, sb);
+        gin[1] = tg_numel(b) == 1 ? tg_reshape(tg_sum(tg_neg(ga)), nb, sb) : tg_neg(ga);
+    }
+}
+
 /* The output starts with a's dtype and shape, which is right; only b needs
  * checking (tg_apply has checked already that a and b share the dtype). */
 static int sqdiff_shape(tg_node *out, char *why, size_t len) {
@@ -69,7 +85,8 @@ static int sqdiff_shape(tg_node *out, char *why, size_t len) {
     return TG_ERR_SHAPE;
 }
 
-static const tg_op sqdiff = {"sqdiff", 2, sqdiff_shape, sqdiff_forward, sqdiff_backward};
+static const tg_op sqdiff = {"sqdiff", 2, sqdiff_shape, sqdiff_forward, sqdiff_backward,
+                             sqdiff_vjp};
 
 /* sum(w * sqdiff(a, b)) on tape t, or with built-in ops when builtin is set;
  * w weights the elements so that every gradient element differs. */
@@ -89,13 +106,14 @@ static tg_node *leaf(tg_tape *t, tg_dtype dt, int ndim, const int64_t *shape, co
 }
 
 /* The largest relative difference between the op and the built-in version,
- * over the value and both gradients, in one dtype and with b of nb (1 or 6)
- * elements. */
+ * over the value, both gradients (by tg_backward) and both rows of a
+ * Hessian-vector product (by tg_hvp, through the vjp rules), in one dtype and
+ * with b of nb (1 or 6) elements. */
 static double compare(tg_dtype dt, int nb) {
     static const double av[6] = {0.5, -1.25, 2, 3.5, -0.75, 1}, bv[6] = {1, 0.25, -2, 3, 0, 0.5};
     static const double wv[6] = {1, 2, 3, 4, 5, 6};
     const int64_t shape[2] = {2, 3}, one[1] = {1};
-    double got[2][1 + 6 + 6] = {{0}}, worst = 0;
+    double got[2][1 + 2 * (6 + 6)] = {{0}}, worst = 0;
     for (int builtin = 0; builtin < 2; builtin++) {
         tg_tape *t = tg_tape_new();
         tg_node *a = leaf(t, dt, 2, shape, av, 6, 1), *w = leaf(t, dt, 2, shape, wv, 6, 0);
@@ -108,9 +126,20 @@ static double compare(tg_dtype dt, int nb) {
         got[builtin][0] = tg_value_scalar(f);
         for (int i = 0; i < 6; i++) got[builtin][1 + i] = tg_grad_at(a, i);
         for (int i = 0; i < nb; i++) got[builtin][7 + i] = tg_grad_at(b, i);
+        /* H v along v = (w, ones): second derivatives through the vjp rule
+         * (v's parts must differ: along (w, w) the product is 0). */
+        static const double ones[6] = {1, 1, 1, 1, 1, 1};
+        tg_node *v[2] = {w, nb == 1 ? leaf(t, dt, 1, one, ones, 1, 0)
+                                    : leaf(t, dt, 2, shape, ones, 6, 0)}, *hv[2];
+        if (tg_hvp(f, 2, (tg_node *[]){a, b}, v, hv)) {
+            fprintf(stderr, "%s\n", tg_status_message(t));
+            return INFINITY;
+        }
+        for (int i = 0; i < 6; i++) got[builtin][13 + i] = tg_value_at(hv[0], i);
+        for (int i = 0; i < nb; i++) got[builtin][19 + i] = tg_value_at(hv[1], i);
         tg_tape_free(t);
     }
-    for (int i = 0; i < 13; i++)
+    for (int i = 0; i < 25; i++)
         worst = fmax(worst, fabs(got[0][i] - got[1][i]) / fmax(1, fabs(got[1][i])));
     return worst;
 }
@@ -137,8 +166,8 @@ int main(void) {
         double d = compare(cases[i].dt, cases[i].nb);
         int ok = d <= cases[i].tol;
         bad |= !ok;
-        printf("%s: %s vs (a-b)*(a-b), largest relative difference %.1e\n", ok ? "PASS" : "FAIL",
-               cases[i].what, d);
+        printf("%s: %s vs (a-b)*(a-b), to second order, largest relative difference %.1e\n",
+               ok ? "PASS" : "FAIL", cases[i].what, d);
     }
 
     /* Finite differences, in float64, with a broadcast b. */

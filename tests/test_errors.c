@@ -598,32 +598,32 @@ static void test_three_inputs(void **state) {
  * registry), with the op's arity in words. */
 static void test_register_messages(void **state) {
     (void)state;
-    static const tg_op twice = {"errors_msg_twice", 1, NULL, triple_forward, triple_backward};
-    static const tg_op twin = {"errors_msg_twice", 2, NULL, triple_forward, triple_backward};
-    static const tg_op fresh = {"errors_msg_fresh", 1, NULL, triple_forward, triple_backward};
+    static const tg_op twice = {"errors_msg_twice", 1, NULL, triple_forward, triple_backward, NULL};
+    static const tg_op twin = {"errors_msg_twice", 2, NULL, triple_forward, triple_backward, NULL};
+    static const tg_op fresh = {"errors_msg_fresh", 1, NULL, triple_forward, triple_backward, NULL};
     static const struct {
         tg_op op;
         bool null_op;
         const char *want; /* the whole message */
     } cases[] = {
         {{0}, true, "tg_op_register: op is NULL"},
-        {{NULL, 1, NULL, triple_forward, triple_backward}, false,
+        {{NULL, 1, NULL, triple_forward, triple_backward, NULL}, false,
          "tg_op_register: the op's name is NULL"},
-        {{"", 1, NULL, triple_forward, triple_backward}, false,
+        {{"", 1, NULL, triple_forward, triple_backward, NULL}, false,
          "tg_op_register: the op's name is empty"},
-        {{"errors_msg_a0", 0, NULL, triple_forward, triple_backward}, false,
+        {{"errors_msg_a0", 0, NULL, triple_forward, triple_backward, NULL}, false,
          "tg_op_register: op \"errors_msg_a0\": arity 0 is not 1, 2 or 3"},
-        {{"errors_msg_a4", 4, NULL, triple_forward, triple_backward}, false,
+        {{"errors_msg_a4", 4, NULL, triple_forward, triple_backward, NULL}, false,
          "tg_op_register: op \"errors_msg_a4\": arity 4 is not 1, 2 or 3"},
-        {{"errors_msg_nofwd", 1, NULL, NULL, triple_backward}, false,
+        {{"errors_msg_nofwd", 1, NULL, NULL, triple_backward, NULL}, false,
          "tg_op_register: op \"errors_msg_nofwd\": forward is NULL"},
-        {{"errors_msg_nobwd", 2, NULL, triple_forward, NULL}, false,
+        {{"errors_msg_nobwd", 2, NULL, triple_forward, NULL, NULL}, false,
          "tg_op_register: op \"errors_msg_nobwd\": backward is NULL (an op without a "
          "gradient still needs one that adds nothing)"},
-        {{"sin", 1, NULL, triple_forward, triple_backward}, false,
+        {{"sin", 1, NULL, triple_forward, triple_backward, NULL}, false,
          "tg_op_register: the name \"sin\" is taken by the built-in unary op of ops/unary.c; "
          "choose another name"},
-        {{"matmul", 1, NULL, triple_forward, triple_backward}, false,
+        {{"matmul", 1, NULL, triple_forward, triple_backward, NULL}, false,
          "tg_op_register: the name \"matmul\" is taken by the built-in binary op of "
          "ops/linalg.c; choose another name"},
     };
@@ -664,7 +664,7 @@ static void test_register_messages(void **state) {
     int builtins = 0;
     for (int i = 0; i < count; i++) {
         const tg_op *op = tg_op_at(i);
-        tg_op fake = {op->name, 1, NULL, triple_forward, triple_backward};
+        tg_op fake = {op->name, 1, NULL, triple_forward, triple_backward, NULL};
         assert_int_equal(tg_op_register_err(&fake, &e), TG_ERR_ARG);
         char file[64], path[4096], want[256];
         const char *at = strstr(e.message, " op of ops/");
@@ -703,7 +703,7 @@ struct clear_fx {
 
 static int c_op_register(struct clear_fx *fx, tg_error *e) {
     (void)fx;
-    static const tg_op op = {"errors_clear_op", 1, NULL, triple_forward, triple_backward};
+    static const tg_op op = {"errors_clear_op", 1, NULL, triple_forward, triple_backward, NULL};
     return tg_op_register_err(&op, e);
 }
 static int c_params_add(struct clear_fx *fx, tg_error *e) {
