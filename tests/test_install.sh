@@ -129,7 +129,8 @@ EOF
     local version
     version=$(pkg-config --modversion tapegrad)
     if [ "$version" != "$project_version" ]; then
-        echo "FAIL: $label: pkg-config --modversion tapegrad is '$version', the project's is '$project_version'"
+        echo "FAIL: $label: pkg-config --modversion tapegrad is '$version'," \
+            "the project's is '$project_version'"
         fail=1
     else
         echo "ok: $label: pkg-config --modversion tapegrad: $version"
@@ -221,7 +222,9 @@ check_man() {
     fi
     # Every command of the program's usage, and every option of its --help.
     local commands
-    commands=$("$prog" --help | awk '/^commands:/ { on = 1; next } on && /^  [a-z]/ { print $1 } on && /^$/ { on = 0 }')
+    commands=$("$prog" --help | awk '/^commands:/ { on = 1; next }
+                                    on && /^  [a-z]/ { print $1 }
+                                    on && /^$/ { on = 0 }')
     if [ -z "$commands" ]; then
         echo "FAIL: tapegrad --help lists no commands"
         fail=1
@@ -229,7 +232,8 @@ check_man() {
     local missing=""
     for cmd in $commands; do
         grep -qE "^\.SS \"?$cmd( |\"|$)" "$man" || missing+=" $cmd"
-        for opt in $("$prog" "$cmd" --help 2>/dev/null | grep -oE -- '--[a-z][a-z0-9-]*' | sort -u); do
+        for opt in $("$prog" "$cmd" --help 2>/dev/null | grep -oE -- '--[a-z][a-z0-9-]*' |
+            sort -u); do
             grep -qF -- "$opt" <<<"$text" || missing+=" $cmd:$opt"
         done
     done
