@@ -29,6 +29,9 @@
 
 #include <tapegrad.h>
 
+#include "json_reader.h"
+#include "op_points.h"
+
 extern char **environ;
 
 static const char *cli;   /* the program under test */
@@ -158,70 +161,20 @@ static void test_order_and_precedence(void **state) {
 
 /* ---------------------------------------------------------------- JSON -- */
 
-/* A strict reader of exactly {"value": N, "grad": {"name": N, ...}}, with
- * the JSON grammar's number and string rules. */
-typedef struct json {
-    const char *s;
-    size_t i;
-} json;
-
-static void js_space(json *j) {
-    while (j->s[j->i] == ' ' || j->s[j->i] == '\t' || j->s[j->i] == '\n' || j->s[j->i] == '\r')
-        j->i++;
-}
-
-static int js_char(json *j, char c) {
-    js_space(j);
-    if (j->s[j->i] != c) return 0;
-    j->i++;
-    return 1;
-}
-
-/* A string without escapes (the program only prints identifiers). */
-static int js_string(json *j, char *buf, size_t len) {
-    if (!js_char(j, '"')) return 0;
-    size_t k = 0;
-    while (j->s[j->i] && j->s[j->i] != '"') {
-        unsigned char c = (unsigned char)j->s[j->i++];
-        if (c < 0x20 || c == '\\' || k + 1 >= len) return 0;
-        buf[k++] = (char)c;
-    }
-    buf[k] = '\0';
-    return js_char(j, '"');
-}
-
-/* A JSON number; also checks that it is the %.17g form of its value. */
-static int js_number(json *j, double *v) {
-    js_space(j);
-    const char *s = j->s + j->i;
-    size_t k = 0;
-    if (s[k] == '-') k++;
-    if (s[k] == '0')
-        k++;
-    else if (s[k] >= '1' && s[k] <= '9')
-        while (s[k] >= '0' && s[k] <= '9') k++;
-    else
-        return 0;
-    if (s[k] == '.') {
-        k++;
-        if (!(s[k] >= '0' && s[k] <= '9')) return 0;
-        while (s[k] >= '0' && s[k] <= '9') k++;
-    }
-    if (s[k] == 'e' || s[k] == 'E') {
-        k++;
-        if (s[k] == '+' || s[k] == '-') k++;
-        if (!(s[k] >= '0' && s[k] <= '9')) return 0;
-        while (s[k] >= '0' && s[k] <= '9') k++;
-    }
-    char tok[64];
-    if (k >= sizeof tok) return 0;
-    memcpy(tok, s, k);
-    tok[k] = '\0';
-    *v = strtod(tok, NULL);
+/* A number of the output: a JSON number printed as %.17g (17 significant
+ * digits, which read back exactly). */
+static int is_exact_number(const jv *v) {
     char again[64];
-    snprintf(again, sizeof again, "%.17g", *v);
-    if (strcmp(again, tok)) return 0; /* not printed with 17 significant digits */
-    j->i += k;
+    if (!v || v->type != JV_NUM) return 0;
+    snprintf(again, sizeof again, "%.17g", v->num);
+    return !strcmp(again, v->text);
+}
+
+/* Whether the object v has exactly the keys given, in that order. */
+static int has_keys(const jv *v, int n, const char *const *keys) {
+    if (!v || v->type != JV_OBJ || v->n != n) return 0;
+    for (int k = 0; k < n; k++)
+        if (strcmp(v->keys[k], keys[k])) return 0;
     return 1;
 }
 
@@ -233,26 +186,24 @@ typedef struct parsed {
     double grad[MAX_VARS];
 } parsed;
 
+/* Reads exactly one line holding {"value": N, "grad": {"name": N, ...}}. */
 static int parse_output(const char *s, parsed *p) {
-    json j = {s, 0};
-    char key[32];
-    p->n = 0;
-    if (!js_char(&j, '{') || !js_string(&j, key, sizeof key) || strcmp(key, "value") ||
-        !js_char(&j, ':') || !js_number(&j, &p->value) || !js_char(&j, ',') ||
-        !js_string(&j, key, sizeof key) || strcmp(key, "grad") || !js_char(&j, ':') ||
-        !js_char(&j, '{'))
-        return 0;
-    if (!js_char(&j, '}')) {
-        do {
-            if (p->n == MAX_VARS || !js_string(&j, p->name[p->n], sizeof p->name[0]) ||
-                !js_char(&j, ':') || !js_number(&j, &p->grad[p->n]))
-                return 0;
-            p->n++;
-        } while (js_char(&j, ','));
-        if (!js_char(&j, '}')) return 0;
+    static const char *const keys[] = {"value", "grad"};
+    const char *nl = strchr(s, '\n');
+    jv v;
+    if (!nl || nl[1] || !jv_parse(s, &v)) return 0;
+    const jv *g = jv_get(&v, "grad");
+    int ok = has_keys(&v, 2, keys) && is_exact_number(&v.item[0]) && g->type == JV_OBJ &&
+             g->n <= MAX_VARS;
+    p->value = ok ? v.item[0].num : 0;
+    p->n = ok ? g->n : 0;
+    for (int k = 0; ok && k < g->n; k++) {
+        ok = is_exact_number(&g->item[k]) && strlen(g->keys[k]) < sizeof p->name[0];
+        if (ok) snprintf(p->name[k], sizeof p->name[k], "%s", g->keys[k]);
+        p->grad[k] = g->item[k].num;
     }
-    if (!js_char(&j, '}')) return 0;
-    return strcmp(j.s + j.i, "\n") == 0; /* exactly one object, one newline */
+    jv_free(&v);
+    return ok;
 }
 
 /* The same expressions written with the library's C API: the oracle. Each
@@ -355,32 +306,350 @@ static void test_json_matches_library(void **state) {
     }
 }
 
-/* A general-purpose JSON parser agrees, when python3 is there. */
+/* A general-purpose JSON parser (Python's) agrees on the three kinds of
+ * output: grad --json, check --json and an error object whose message holds
+ * bytes that are not UTF-8 (written as U+FFFD), field by field. */
 static void test_json_python(void **state) {
     (void)state;
-    if (!getenv("PATH") || system("command -v python3 >/dev/null 2>&1") != 0) {
-        print_message("python3 not found: only the built-in JSON reader was used\n");
+    static const char python[] = "/usr/bin/python3";
+    if (access(python, X_OK)) {
+        print_message("%s not found: only the built-in JSON reader was used\n", python);
         return;
     }
-    result r = run("grad", "--json", "x*y + 1e-300*x", "x=0.1", "y=3e200", NULL);
-    assert_int_equal(r.code, 0);
     char path[64];
     snprintf(path, sizeof path, "%s/json", tmpdir);
     FILE *f = fopen(path, "w");
     assert_non_null(f);
+    result r = run("grad", "--json", "x*y + 1e-300*x", "x=0.1", "y=3e200", NULL);
+    assert_int_equal(r.code, 0);
     fputs(r.out, f);
+    done(&r);
+    r = run("check", "--json", "--allow-unused", "sin(x)*y", "x=0.5", "y=2", "w=1", NULL);
+    assert_int_equal(r.code, 0);
+    fputs(r.out, f);
+    done(&r);
+    r = run("grad", "--json", "x", "x=1", "--bogus\xff\xce", NULL);
+    assert_int_equal(r.code, 2);
+    assert_string_equal(r.out, "");
+    fputs(r.err, f);
+    done(&r);
+    r = run("grad", "--json", "x + \"y\"", "x=1", NULL);
+    assert_int_equal(r.code, 2);
+    fputs(r.err, f);
+    done(&r);
     fclose(f);
-    char *argv[] = {"python3", "-c",
-                    "import json, sys\n"
-                    "d = json.load(sys.stdin)\n"
-                    "assert set(d) == {'value', 'grad'}, d\n"
-                    "assert list(d['grad']) == ['x', 'y'], d\n"
-                    "assert d['value'] == 0.1 * 3e200 + 1e-300 * 0.1, d\n"
-                    "assert d['grad']['y'] == 0.1, d\n",
+    char *argv[] = {(char *)python, "-c",
+                    "import json, math, sys\n"
+                    "g, c, e, q = [json.loads(l) for l in sys.stdin.read().splitlines()]\n"
+                    "assert list(g) == ['value', 'grad'], g\n"
+                    "assert list(g['grad']) == ['x', 'y'], g\n"
+                    "assert g['value'] == 0.1 * 3e200 + 1e-300 * 0.1, g\n"
+                    "assert g['grad']['y'] == 0.1, g\n"
+                    "assert list(c) == ['value', 'passed', 'failed', 'eps', 'atol', 'rtol',\n"
+                    "                   'grad', 'unused'], c\n"
+                    "assert c['value'] == math.sin(0.5) * 2 and c['passed'] is True, c\n"
+                    "assert c['failed'] == 0 and c['unused'] == ['w'], c\n"
+                    "assert (c['eps'], c['atol'], c['rtol']) == (1e-6, 1e-5, 1e-3), c\n"
+                    "want = {'x': math.cos(0.5) * 2, 'y': math.sin(0.5)}\n"
+                    "assert list(c['grad']) == ['x', 'y'], c\n"
+                    "for k, d in c['grad'].items():\n"
+                    "    assert list(d) == ['analytic', 'numeric', 'abs_error', 'ok', 'kink'], d\n"
+                    "    assert math.isclose(d['analytic'], want[k], rel_tol=1e-15), d\n"
+                    "    assert abs(d['numeric'] - want[k]) <= 1e-8, d\n"
+                    "    assert d['abs_error'] == abs(d['analytic'] - d['numeric']), d\n"
+                    "    assert d['ok'] is True and d['kink'] is False, d\n"
+                    "assert list(e) == ['error'], e\n"
+                    "assert e['error'].startswith(\"unknown option '--bogus\\ufffd\\ufffd'\"), e\n"
+                    "assert list(q) == ['error', 'column'] and q['column'] == 5, q\n"
+                    "assert q['error'].startswith(\"syntax error: unexpected '\\\"'\"), q\n",
                     NULL};
-    result py = spawn(argv, 1, path);
-    if (py.code) fail_msg("python3's json rejects '%s': %s", r.out, py.err);
+    result py = spawn(argv, 0, path);
+    if (py.code) fail_msg("python3's json disagrees:\n%s\n%s", slurp(path), py.err);
     done(&py);
+}
+
+/* ------------------------------------------------------ registry walk -- */
+
+/* Every op of the registry called by name through the program: grad --json
+ * at a point where the C API gives finite numbers must print, bit for bit,
+ * the value and derivatives of tg_call_n at the same scalars; an op that
+ * refuses 0-d inputs (tests/op_points.h) must give the library's message as
+ * the JSON error, at column 1. An op the expression language cannot call
+ * fails here. (test_expr.c walks the registry in-process too, with test ops
+ * of arity 3.) */
+static void test_registry_walk(void **state) {
+    (void)state;
+    static const char *const vars[] = {"x", "y", "z"};
+    int n = tg_op_count(), walked = 0;
+    for (int i = 0; i < n; i++) {
+        const tg_op *op = tg_op_at(i);
+        char src[96], msg[256], bind[3][64];
+        const char *arg[3] = {NULL, NULL, NULL};
+        double pt[3], value, grad[3];
+        op_call_text(op, src, sizeof src);
+        const char *reason = scalar_refusal_of(op->name);
+        if (reason)
+            op_point(0, pt);
+        else if (op_finite_point(op, pt) < 0)
+            fail_msg("op %s has no finite point among the candidates of tests/op_points.h: "
+                     "add it to the table there, with the reason", op->name);
+        for (int k = 0; k < op->arity; k++) {
+            snprintf(bind[k], sizeof bind[k], "%s=%.17g", vars[k], pt[k]);
+            arg[k] = bind[k];
+        }
+        int rc = op_by_api(op, pt, &value, grad, msg);
+        result r = run("grad", "--json", src, arg[0], arg[1], arg[2], NULL);
+        assert_clean(&r, src);
+        jv v;
+        if (reason) {
+            static const char *const keys[] = {"error", "column"};
+            char want[320];
+            snprintf(want, sizeof want, "%s (the variables here are scalars)", msg);
+            if (!rc) fail_msg("%s is listed as refusing scalars (%s) but accepts them", op->name,
+                              reason);
+            if (r.code != 2 || *r.out || !jv_parse(r.err, &v))
+                fail_msg("'%s': exit %d, stdout '%s', stderr '%s'", src, r.code, r.out, r.err);
+            if (!has_keys(&v, 2, keys) || strcmp(v.item[0].text, want) || v.item[1].num != 1)
+                fail_msg("'%s': %s, wanted the error '%s' at column 1", src, r.err, want);
+            jv_free(&v);
+        } else {
+            parsed p;
+            assert_int_equal(rc, TG_OK);
+            if (r.code || !parse_output(r.out, &p))
+                fail_msg("'%s' at (%s %s %s): exit %d\n%s%s", src, bind[0], arg[1] ? bind[1] : "",
+                         arg[2] ? bind[2] : "", r.code, r.out, r.err);
+            if (memcmp(&p.value, &value, sizeof value))
+                fail_msg("'%s': value %.17g, the C API gives %.17g", src, p.value, value);
+            assert_int_equal(p.n, op->arity);
+            for (int k = 0; k < op->arity; k++) {
+                assert_string_equal(p.name[k], vars[k]);
+                if (memcmp(&p.grad[k], &grad[k], sizeof grad[k]))
+                    fail_msg("'%s': df/d%s %.17g, the C API gives %.17g", src, vars[k],
+                             p.grad[k], grad[k]);
+            }
+            walked++;
+        }
+        done(&r);
+    }
+    print_message("%d of %d registered ops evaluated through the program\n", walked, n);
+}
+
+/* ------------------------------------------------------- JSON errors -- */
+
+/* With --json every error is one line on stderr, the object
+ * {"error": MESSAGE, "column": N} (column only for errors with a place in
+ * the expression), the same message as the text form's; exit status 2. */
+static void test_error_json(void **state) {
+    (void)state;
+    static const struct {
+        const char *argv[6]; /* the command, then its arguments (--json is added) */
+        const char *error;
+        int column; /* 0: none */
+    } cases[] = {
+        {{"grad", "sin(x) + foo(y)", "x=1", "y=2"},
+         "unknown function 'foo' (tapegrad grad --help lists them)", 10},
+        {{"grad", "sigmod(x)", "x=1"}, "unknown function 'sigmod' (did you mean sigmoid?)", 1},
+        {{"check", "2*sigmoidd(x)", "x=1"}, "unknown function 'sigmoidd' (did you mean sigmoid?)", 3},
+        {{"grad", "x**2", "x=1"}, "syntax error: '**' is not an operator: write x^y for a power", 2},
+        {{"grad", "log(x)", "x=-1"}, "domain error: log(-1) is NaN (outside the domain of log)", 1},
+        {{"grad", "1 + 1/x", "x=0"}, "domain error: 1 / 0 is inf (division by zero)", 6},
+        {{"grad", "x + \xce\xbb", "x=1"}, "syntax error: unexpected '\xce\xbb': expected a number, "
+                                          "a variable, a function call or '('", 5},
+        {{"grad", "\xce\xbb\xce\xbb + y)", "y=1"}, "syntax error: unexpected '\xce\xbb': "
+                                                   "expected a number, a variable, a function "
+                                                   "call or '('", 1},
+        {{"grad", "(x", "x=1"}, "syntax error: missing ')' to close the '(' at column 1", 3},
+        {{"check", "sqrt(x)", "x=0"}, "not differentiable here: the derivative of sqrt(0) is "
+                                      "inf, so df/dx is inf", 1},
+        {{"grad", "PI*x", "x=1"}, "unbound variable 'PI': give its value as PI=NUMBER (or did "
+                                  "you mean pi?)", 1},
+        {{"grad", "x", "x=1", "w=2"}, "variable 'w' is given but the expression does not use it "
+                                      "(--allow-unused allows it)", 0},
+        {{"grad", "x", "x=abc"}, "bad number for variable 'x': 'abc'", 0},
+        {{"check", "--eps", "0", "x", "x=1"}, "--eps must be positive, got 0", 0},
+        {{"grad", "x", "e=1"}, "'e' is a constant (2.718281828459045) and cannot be bound: name "
+                               "the variable otherwise", 0},
+        {{"grad"}, "missing expression (see tapegrad grad --help)", 0},
+        {{"check", "\"quoted\"\\"}, "syntax error: unexpected '\"': expected a number, a "
+                                    "variable, a function call or '('", 1},
+    };
+    static const char *const with_column[] = {"error", "column"}, *const without[] = {"error"};
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        for (int json = 0; json < 2; json++) {
+            char *argv[10] = {(char *)cli, (char *)cases[i].argv[0]};
+            int k = 2;
+            if (json) argv[k++] = "--json";
+            for (int a = 1; a < 6 && cases[i].argv[a]; a++) argv[k++] = (char *)cases[i].argv[a];
+            argv[k] = NULL;
+            result r = spawn(argv, 0, NULL);
+            const char *what = cases[i].argv[1] ? cases[i].argv[1] : cases[i].argv[0];
+            assert_clean(&r, what);
+            if (r.code != 2 || *r.out)
+                fail_msg("'%s': exit %d, stdout '%s'", what, r.code, r.out);
+            if (!json) {
+                /* The text form: "tapegrad CMD: MESSAGE" on its first line. */
+                char first[512];
+                snprintf(first, sizeof first, "tapegrad %s: %s\n", cases[i].argv[0],
+                         cases[i].error);
+                if (strncmp(r.err, first, strlen(first)))
+                    fail_msg("'%s': stderr\n%s\nwanted it to start with\n%s", what, r.err, first);
+                done(&r);
+                continue;
+            }
+            jv v;
+            const char *nl = strchr(r.err, '\n');
+            if (!nl || nl[1] || !jv_parse(r.err, &v))
+                fail_msg("'%s': not one line of JSON on stderr: '%s'", what, r.err);
+            int col = cases[i].column;
+            if (!has_keys(&v, col ? 2 : 1, col ? with_column : without))
+                fail_msg("'%s': keys of %s", what, r.err);
+            if (strcmp(v.item[0].text, cases[i].error))
+                fail_msg("'%s': error '%s', wanted '%s'", what, v.item[0].text, cases[i].error);
+            if (col && !(is_exact_number(&v.item[1]) && v.item[1].num == col))
+                fail_msg("'%s': column %s, wanted %d", what, v.item[1].text, col);
+            jv_free(&v);
+            done(&r);
+        }
+    }
+}
+
+/* ----------------------------------------------------------- check --json -- */
+
+typedef struct check_out {
+    jv v;
+    const jv *grad, *unused;
+} check_out;
+
+/* Runs check --json and reads its object, checking its keys and their order. */
+static check_out check_json(int status, const char *a, const char *b, const char *c,
+                            const char *d, const char *e) {
+    static const char *const keys[] = {"value", "passed", "failed", "eps",
+                                       "atol",  "rtol",   "grad",   "unused"};
+    static const char *const entry[] = {"analytic", "numeric", "abs_error", "ok", "kink"};
+    result r = run("check", "--json", a, b, c, d, e, NULL);
+    assert_clean(&r, a);
+    if (r.code != status) fail_msg("check --json %s: exit %d: %s", a, r.code, r.err);
+    check_out o;
+    const char *nl = strchr(r.out, '\n');
+    if (!nl || nl[1] || !jv_parse(r.out, &o.v) || !has_keys(&o.v, 8, keys))
+        fail_msg("check --json %s: not the documented object: '%s'", a, r.out);
+    assert_string_equal(r.err, "");
+    o.grad = jv_get(&o.v, "grad");
+    o.unused = jv_get(&o.v, "unused");
+    assert_int_equal(o.grad->type, JV_OBJ);
+    assert_int_equal(o.unused->type, JV_ARR);
+    for (int k = 0; k < o.grad->n; k++)
+        if (!has_keys(&o.grad->item[k], 5, entry)) fail_msg("check --json %s: %s", a, r.out);
+    done(&r);
+    return o;
+}
+
+static double num(const jv *v, const char *key) {
+    const jv *x = jv_get(v, key);
+    if (!x || (x->type != JV_NUM && x->type != JV_BOOL)) fail_msg("%s is not a number", key);
+    if (x->type == JV_NUM && !is_exact_number(x)) fail_msg("%s: %s is not %%.17g", key, x->text);
+    return x->num;
+}
+
+static void test_check_json(void **state) {
+    (void)state;
+    tg_gradcheck_opts def = tg_gradcheck_defaults();
+    double x = 0.5, y = 2, h = def.eps;
+    /* sin(x)*y: value and analytic derivatives from the library, numeric
+     * ones from the central difference written out here. */
+    check_out o = check_json(0, "sin(x)*y", "x=0.5", "y=2", NULL, NULL);
+    tg_tape *t = tg_tape_new();
+    tg_node *vx = tg_scalar(t, x), *vy = tg_scalar(t, y), *f = tg_mul(tg_sin(vx), vy);
+    assert_int_equal(tg_backward(f), TG_OK);
+    assert_true(num(&o.v, "value") == tg_value_scalar(f));
+    assert_int_equal(jv_get(&o.v, "passed")->type, JV_BOOL);
+    assert_true(num(&o.v, "passed") == 1 && num(&o.v, "failed") == 0);
+    assert_true(num(&o.v, "eps") == def.eps && num(&o.v, "atol") == def.atol &&
+                num(&o.v, "rtol") == def.rtol);
+    assert_int_equal(o.grad->n, 2);
+    assert_string_equal(o.grad->keys[0], "x");
+    assert_string_equal(o.grad->keys[1], "y");
+    double analytic[2] = {tg_grad_scalar(vx), tg_grad_scalar(vy)};
+    double numeric[2] = {(sin(x + h) * y - sin(x - h) * y) / (2 * h),
+                         (sin(x) * (y + h) - sin(x) * (y - h)) / (2 * h)};
+    for (int k = 0; k < 2; k++) {
+        const jv *e = &o.grad->item[k];
+        double a = num(e, "analytic"), n = num(e, "numeric");
+        assert_true(a == analytic[k]);
+        if (fabs(n - numeric[k]) > 1e-9) fail_msg("numeric %.17g, wanted %.17g", n, numeric[k]);
+        assert_true(num(e, "abs_error") == fabs(a - n));
+        assert_true(num(e, "ok") == 1 && num(e, "kink") == 0);
+    }
+    assert_int_equal(o.unused->n, 0);
+    tg_tape_free(t);
+    jv_free(&o.v);
+
+    /* A step too large for exp: numeric sinh(h)/h at 0; the check fails. */
+    o = check_json(1, "--eps", "0.5", "exp(x)", "x=0", NULL);
+    const jv *e = &o.grad->item[0];
+    assert_true(num(&o.v, "passed") == 0 && num(&o.v, "failed") == 1 && num(&o.v, "eps") == 0.5);
+    assert_true(num(e, "analytic") == 1 && fabs(num(e, "numeric") - sinh(0.5) / 0.5) < 1e-15);
+    assert_true(num(e, "ok") == 0);
+    jv_free(&o.v);
+
+    /* A kink: ok, and said so. */
+    o = check_json(0, "relu(x)*y", "x=0", "y=2", NULL, NULL);
+    assert_true(num(&o.grad->item[0], "kink") == 1 && num(&o.grad->item[0], "ok") == 1);
+    assert_true(num(&o.grad->item[1], "kink") == 0);
+    jv_free(&o.v);
+
+    /* A numeric derivative that does not exist is null, as is its error. */
+    o = check_json(1, "sqrt(x)", "x=1e-7", NULL, NULL, NULL);
+    e = &o.grad->item[0];
+    assert_int_equal(jv_get(e, "numeric")->type, JV_NULL);
+    assert_int_equal(jv_get(e, "abs_error")->type, JV_NULL);
+    assert_true(num(e, "ok") == 0 && num(&o.v, "passed") == 0);
+    jv_free(&o.v);
+
+    /* --allow-unused: w is listed as unused, not checked. */
+    o = check_json(0, "--allow-unused", "x*y", "w=3", "x=1", "y=2");
+    assert_int_equal(o.grad->n, 2);
+    assert_int_equal(o.unused->n, 1);
+    assert_string_equal(o.unused->item[0].text, "w");
+    jv_free(&o.v);
+}
+
+/* ------------------------------------------------- the language's extras -- */
+
+static void test_allow_unused_and_constants(void **state) {
+    (void)state;
+    static const struct {
+        const char *argv[6], *out;
+    } cases[] = {
+        /* Unused bindings are listed last, in binding order, with derivative 0. */
+        {{"grad", "--allow-unused", "x*y", "w=3", "y=2", "x=5"}, "f = 10\ndf/dx = 2\ndf/dy = 5\ndf/dw = 0\n"},
+        {{"grad", "x*y", "x=5", "--allow-unused", "y=2"}, "f = 10\ndf/dx = 2\ndf/dy = 5\n"},
+        {{"grad", "--json", "--allow-unused", "2*x", "x=1", "v=7"}, "{\"value\": 2, \"grad\": {\"x\": 2, \"v\": 0}}\n"},
+        {{"grad", "--allow-unused", "3", "v=7"}, "f = 3\ndf/dv = 0\n"},
+        /* The doubles nearest to pi and e; constants have no derivative. */
+        {{"grad", "pi"}, "f = 3.141592653589793\n"},
+        {{"grad", "e"}, "f = 2.718281828459045\n"},
+        {{"grad", "2*pi*r", "r=0.5"}, "f = 3.141592653589793\ndf/dr = 6.283185307179586\n"},
+        {{"grad", "log(e^x)", "x=2"}, "f = 2\ndf/dx = 1\n"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        const char *const *a = cases[i].argv;
+        result r = run(a[0], a[1], a[2], a[3], a[4], a[5], NULL);
+        assert_clean(&r, a[1]);
+        if (r.code || strcmp(r.out, cases[i].out))
+            fail_msg("%s %s: exit %d\n%s\nwanted\n%s\n%s", a[0], a[1], r.code, r.out,
+                     cases[i].out, r.err);
+        done(&r);
+    }
+    /* The oracle for the constants: libm. */
+    char want[64];
+    result r = run("grad", "--json", "pi + 0*e", NULL);
+    snprintf(want, sizeof want, "{\"value\": %.17g, \"grad\": {}}\n", acos(-1.0));
+    assert_string_equal(r.out, want);
+    done(&r);
+    r = run("grad", "--json", "e", NULL);
+    snprintf(want, sizeof want, "{\"value\": %.17g, \"grad\": {}}\n", exp(1.0));
+    assert_string_equal(r.out, want);
     done(&r);
 }
 
@@ -462,7 +731,18 @@ static void test_malformed(void **state) {
         {{"check", "--eps", "0", "x", "x=1"}, "--eps must be positive", 0},
         {{"check", "--atol", "abc", "x", "x=1"}, "bad number for --atol: 'abc'", 0},
         {{"check", "--rtol=-1", "x", "x=1"}, "--rtol must be 0 or more", 0},
-        {{"check", "--json", "x", "x=1"}, "unknown option '--json'", 0},
+        {{"check", "--json=1", "x", "x=1"}, "unknown option '--json=1'", 0},
+        {{"grad", "x**2", "x=1"}, "'**' is not an operator: write x^y for a power", 1},
+        {{"grad", "sigmod(x)", "x=1"}, "unknown function 'sigmod' (did you mean sigmoid?)", 1},
+        {{"grad", "tahn(x)", "x=1"}, "(did you mean tanh?)", 1},
+        {{"grad", "PI*x", "x=1"}, "unbound variable 'PI': give its value as PI=NUMBER (or did "
+                                  "you mean pi?)", 1},
+        {{"grad", "x", "x=1", "e=2"}, "'e' is a constant (2.718281828459045) and cannot be bound", 0},
+        {{"grad", "pi(x)", "x=1"}, "'pi' is a constant, not a function", 1},
+        {{"grad", "x = 1", "x=1"}, "'=' is not an operator: write == to compare", 1},
+        {{"grad", "exp(x, x, x, x)", "x=1"}, "'exp' takes 1 argument, given 4", 1},
+        {{"grad", "x", "x=1", "y=2"}, "(--allow-unused allows it)", 0},
+        {{"check", "--allow-unused", "2+3", "x=1"}, "nothing to check", 0},
         {{"check", "log(x)", "x=-1"}, "log(-1) is NaN", 1},
         {{"nonsense"}, "unknown command", 0},
     };
@@ -596,11 +876,24 @@ static void test_help(void **state) {
             assert_non_null(strstr(r.out, "--dot FILE"));
             assert_non_null(strstr(r.out, "exit status"));
             assert_non_null(strstr(r.out, "right"));
-            /* Every function of the registry is listed. */
+            /* Every function of the registry is listed under its arity:
+             * the block from "N argument(s):" to the next line indented
+             * less than the list's continuation lines. */
             for (int i = 0; i < tg_op_count(); i++) {
-                char word[40];
-                snprintf(word, sizeof word, "%s ", tg_op_at(i)->name);
-                if (!strstr(r.out, word)) fail_msg("%s --help does not list %s", cmds[c], word);
+                const tg_op *op = tg_op_at(i);
+                char word[40], label[32];
+                snprintf(word, sizeof word, " %s ", op->name);
+                snprintf(label, sizeof label, "%d argument%s", op->arity,
+                         op->arity == 1 ? ": " : "s:");
+                const char *from = strstr(r.out, label), *to = from;
+                if (!from) fail_msg("%s --help lacks '%s'", cmds[c], label);
+                while ((to = strchr(to + 1, '\n')) && !strncmp(to + 1, "                           ", 27))
+                    ;
+                if (!to) to = from + strlen(from);
+                char *block = strndup(from, (size_t)(to - from));
+                if (!strstr(block, word))
+                    fail_msg("%s --help does not list%sunder '%s'", cmds[c], word, label);
+                free(block);
             }
             done(&r);
         }
@@ -761,6 +1054,10 @@ int main(void) {
         cmocka_unit_test(test_order_and_precedence),
         cmocka_unit_test(test_json_matches_library),
         cmocka_unit_test(test_json_python),
+        cmocka_unit_test(test_registry_walk),
+        cmocka_unit_test(test_error_json),
+        cmocka_unit_test(test_check_json),
+        cmocka_unit_test(test_allow_unused_and_constants),
         cmocka_unit_test(test_malformed),
         cmocka_unit_test(test_caret_position),
         cmocka_unit_test(test_check),

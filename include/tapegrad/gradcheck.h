@@ -159,7 +159,11 @@ TG_API int tg_gradcheck(tg_gradcheck_build build, int ninputs, const tg_gradchec
  * checked output (the whole Hessian when it has at most opts->max_jacobian
  * elements, else random projections); with several, the projection
  * sum_k sum(g_k * w_k) with fixed random w (opts->seed), so H w is checked
- * for every input element. The report and errors are tg_gradcheck()'s; in
+ * for every input element. When that passes, the recorded gradient's values
+ * are also compared with the backward kernels' gradient at the point (same
+ * tolerances; a mismatch clears passed and sets worst with row -1, analytic =
+ * recorded, numeric = kernel), since a rule wrong by a constant factor has a
+ * consistent derivative. The report and errors are tg_gradcheck()'s; in
  * addition a build whose output has more than one element is TG_ERR_SHAPE,
  * and an op without a vjp rule on the path is TG_ERR_STATE naming it.
  * Cost: tg_gradcheck()'s, each build also recording the gradient.

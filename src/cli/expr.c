@@ -2,15 +2,19 @@
  * A recursive-descent parser that records the expression on a tape as it
  * parses: each grammar rule returns the node of what it parsed.
  *
- *   expr    := term (('+' | '-') term)*
+ *   expr    := sum (cmp sum)?                   cmp: < <= > >= == != (no chains)
+ *   sum     := term (('+' | '-') term)*
  *   term    := unary (('*' | '/') unary)*
  *   unary   := ('-' | '+') unary | power
  *   power   := primary ('^' unary)?            right-associative; -x^2 = -(x^2)
  *   primary := number | name | name '(' args ')' | '(' expr ')'
- *   args    := expr (',' expr)*
+ *   args    := expr (',' expr)*                 1 to 3 of them
  *
- * Operators are ops of the registry (add sub mul div pow neg) and so are
- * functions, looked up by name, so any op registered later is callable.
+ * Operators are ops of the registry (add sub mul div pow neg lt le gt ge eq
+ * ne, from the table binops) and so are functions, looked up by name, so
+ * any op registered later is callable. A name is a constant (pi, e), a
+ * variable, or, before '(', a function: an op of the registry or one of the
+ * other spellings of the table names (max(a, b) is maximum(a, b)).
  */
 #include "expr.h"
 
@@ -27,6 +31,77 @@ static int oom; /* set by uthash when an insertion runs out of memory */
 #include <uthash.h>
 
 #define MAX_DEPTH 200 /* nesting of parentheses, calls and unary signs */
+#define MAX_ARGS 3     /* the largest arity of an op */
+
+/* ------------------------------------------------------------ the tables -- */
+
+/* Binary operators by precedence level, loosest first. '^' is parsed by
+ * parse_power (right-associative, unary operand); it is here for its name.
+ * Longer texts come before their prefixes ("<=" before "<"). */
+enum { LEVEL_CMP, LEVEL_ADD, LEVEL_MUL, LEVEL_POW };
+
+static const struct binop {
+    const char *text, *op;
+    int level;
+} binops[] = {
+    {"<=", "le", LEVEL_CMP}, {">=", "ge", LEVEL_CMP}, {"==", "eq", LEVEL_CMP},
+    {"!=", "ne", LEVEL_CMP}, {"<", "lt", LEVEL_CMP},  {">", "gt", LEVEL_CMP},
+    {"+", "add", LEVEL_ADD}, {"-", "sub", LEVEL_ADD}, {"*", "mul", LEVEL_MUL},
+    {"/", "div", LEVEL_MUL}, {"^", "pow", LEVEL_POW},
+};
+#define NBINOPS (sizeof binops / sizeof *binops)
+
+/* The binary operator at s, or NULL. */
+static const struct binop *binop_at(const char *s) {
+    for (size_t i = 0; i < NBINOPS; i++)
+        if (!strncmp(s, binops[i].text, strlen(binops[i].text))) return &binops[i];
+    return NULL;
+}
+
+const char *expr_operator_symbol(const char *op) {
+    for (size_t i = 0; op && i < NBINOPS; i++)
+        if (!strcmp(binops[i].op, op)) return binops[i].text;
+    return NULL;
+}
+
+/* Names beside the registry's: other spellings of ops, and constants (the
+ * doubles nearest to pi and e). */
+static const expr_name names[] = {
+    {"max", 2, "maximum", 0},
+    {"min", 2, "minimum", 0},
+    {"pi", 0, NULL, 3.14159265358979323846},
+    {"e", 0, NULL, 2.71828182845904523536},
+};
+#define NNAMES (int)(sizeof names / sizeof *names)
+
+const expr_name *expr_names(int *n) {
+    *n = NNAMES;
+    return names;
+}
+
+/* The constant called s[0..len), or NULL. */
+static const expr_name *constant(const char *s, size_t len) {
+    for (int i = 0; i < NNAMES; i++)
+        if (!names[i].nargs && strlen(names[i].name) == len && !memcmp(names[i].name, s, len))
+            return &names[i];
+    return NULL;
+}
+
+/* The numbers of arguments a call of name accepts, as bits (1 << n). */
+static unsigned call_arities(const char *name) {
+    const tg_op *op = tg_op_find(name);
+    unsigned bits = op && op->arity >= 1 && op->arity <= MAX_ARGS ? 1u << op->arity : 0;
+    for (int i = 0; i < NNAMES; i++)
+        if (names[i].nargs && !strcmp(names[i].name, name)) bits |= 1u << names[i].nargs;
+    return bits;
+}
+
+/* The registry op that a call of name with nargs arguments records. */
+static const char *call_target(const char *name, int nargs) {
+    for (int i = 0; i < NNAMES; i++)
+        if (names[i].nargs == nargs && !strcmp(names[i].name, name)) return names[i].op;
+    return name;
+}
 
 typedef struct var {
     char *name;
@@ -66,6 +141,7 @@ void expr_env_free(expr_env *e) {
 }
 
 int expr_env_bind(expr_env *e, const char *name, size_t len, double value) {
+    if (constant(name, len)) return -3;
     var *v;
     HASH_FIND(hh, e->table, name, len, v);
     if (v) return -1;
@@ -103,11 +179,13 @@ const char *expr_env_name(const expr_env *e, int i) { return e->used[i]->name; }
 double expr_env_value(const expr_env *e, int i) { return e->used[i]->value; }
 tg_node *expr_env_node(const expr_env *e, int i) { return e->used[i]->node; }
 
-const char *expr_env_unused(const expr_env *e) {
+const char *expr_env_unused_at(const expr_env *e, int k) {
     for (size_t i = 0; i < e->nbound; i++)
-        if (!e->bound[i]->node) return e->bound[i]->name;
+        if (!e->bound[i]->node && k-- == 0) return e->bound[i]->name;
     return NULL;
 }
+
+const char *expr_env_unused(const expr_env *e) { return expr_env_unused_at(e, 0); }
 
 const char *expr_env_name_of(const expr_env *e, const tg_node *n) {
     for (size_t i = 0; n && i < e->nused; i++)
@@ -195,10 +273,9 @@ static void skip_space(parser *p) {
     while (is_space((unsigned char)p->src[p->pos])) p->pos++;
 }
 
-/* The 1-based column of byte offset pos (UTF-8 characters count once). */
-static size_t column(const char *s, size_t pos) {
+size_t expr_column(const char *s, size_t pos) {
     size_t col = 1;
-    for (size_t i = 0; i < pos; i++) col += ((unsigned char)s[i] & 0xC0) != 0x80;
+    for (size_t i = 0; i < pos && s[i]; i++) col += ((unsigned char)s[i] & 0xC0) != 0x80;
     return col;
 }
 
@@ -262,8 +339,12 @@ static tg_node *want_operand(parser *p) {
         return error(p, EXPR_SYNTAX, pos, 0, "the expression ends where an operand is expected");
     if (p->src[pos] == ')')
         return error(p, EXPR_SYNTAX, pos, 1, "an operand is missing before ')'");
-    if (strchr("+-*/^,", p->src[pos]))
-        return error(p, EXPR_SYNTAX, pos, 1, "an operand is missing before '%c'", p->src[pos]);
+    const struct binop *o = binop_at(p->src + pos);
+    if (o || p->src[pos] == ',') {
+        size_t n = o ? strlen(o->text) : 1;
+        return error(p, EXPR_SYNTAX, pos, n, "an operand is missing before '%.*s'", (int)n,
+                     p->src + pos);
+    }
     return error(p, EXPR_SYNTAX, pos, token_len(p->src, pos),
                  "unexpected %s: expected a number, a variable, a function call or '('",
                  describe(p->src, pos, d, sizeof d));
@@ -275,6 +356,10 @@ static tg_node *want_operator(parser *p, const char *closers) {
     char d[64];
     size_t pos = p->pos;
     unsigned char c = (unsigned char)p->src[pos];
+    if (c == '=')
+        return error(p, EXPR_SYNTAX, pos, 1,
+                     "'=' is not an operator: write == to compare (a binding NAME=VALUE is "
+                     "a separate argument after the expression)");
     if (starts_operand(c))
         return error(p, EXPR_SYNTAX, pos, token_len(p->src, pos),
                      "expected an operator (+ - * / ^)%s before %s", closers,
@@ -283,11 +368,15 @@ static tg_node *want_operator(parser *p, const char *closers) {
                  describe(p->src, pos, d, sizeof d));
 }
 
-/* Records the registered op `name` on a (and b) for the text at pos. The
+/* Records the registered op `name` on in[0..n) for the text at pos. The
  * callers pass operands they have checked. */
-static tg_node *apply(parser *p, const char *name, tg_node *a, tg_node *b, size_t pos,
+static tg_node *apply(parser *p, const char *name, tg_node *const *in, int n, size_t pos,
                       size_t len) {
-    tg_node *n = tg_call(name, a, b);
+    if (!tg_op_find(name))
+        return error(p, EXPR_MISSING_OP, pos, len,
+                     "'%.*s' is the op '%s', which this build of tapegrad does not have",
+                     (int)(len > 40 ? 40 : len), p->src + pos, name);
+    tg_node *out = tg_call_n(name, n, in);
     if (tg_status(p->t)) return error(p, tg_status(p->t), pos, len, "%s", tg_status_message(p->t));
     if (p->env->nsites == p->env->cap_sites) {
         size_t cap = p->env->cap_sites ? 2 * p->env->cap_sites : 32;
@@ -296,12 +385,14 @@ static tg_node *apply(parser *p, const char *name, tg_node *a, tg_node *b, size_
         p->env->sites = s;
         p->env->cap_sites = cap;
     }
-    p->env->sites[p->env->nsites++] = (site){tg_node_index(n), pos, len};
-    return n;
+    p->env->sites[p->env->nsites++] = (site){tg_node_index(out), pos, len};
+    return out;
 }
 
-static tg_node *parse_expr(parser *p);
+static tg_node *parse_binary(parser *p, int level);
 static tg_node *parse_unary(parser *p);
+
+static tg_node *parse_expr(parser *p) { return parse_binary(p, LEVEL_CMP); }
 
 /* Guards recursion: every nesting level passes through here. */
 static bool enter(parser *p) {
@@ -341,6 +432,13 @@ static tg_node *parse_number(parser *p) {
 }
 
 static tg_node *parse_variable(parser *p, size_t start, size_t len) {
+    const expr_name *k = constant(p->src + start, len);
+    if (k) {
+        tg_node *n = tg_const(p->t, k->value);
+        if (tg_status(p->t))
+            return error(p, tg_status(p->t), start, len, "%s", tg_status_message(p->t));
+        return n;
+    }
     var *v;
     HASH_FIND(hh, p->env->table, p->src + start, len, v);
     if (!v) {
@@ -348,12 +446,12 @@ static tg_node *parse_variable(parser *p, size_t start, size_t len) {
             char name[64];
             memcpy(name, p->src + start, len);
             name[len] = '\0';
-            if (tg_op_find(name))
+            if (call_arities(name))
                 return error(p, EXPR_SYNTAX, start, len,
                              "'%s' is a function: call it as %s(...)", name, name);
         }
         return error(p, EXPR_UNBOUND, start, len,
-                     "unbound variable '%.*s' (give its value as %.*s=NUMBER)",
+                     "unbound variable '%.*s': give its value as %.*s=NUMBER",
                      (int)(len > 64 ? 64 : len), p->src + start, (int)(len > 64 ? 64 : len),
                      p->src + start);
     }
@@ -380,12 +478,12 @@ static tg_node *parse_call(parser *p, size_t start, size_t len) {
                      p->src + start);
     memcpy(name, p->src + start, len);
     name[len] = '\0';
-    const tg_op *op = tg_op_find(name);
-    if (!op)
-        return error(p, EXPR_UNKNOWN_FUNC, start, len,
-                     "unknown function '%s' (tapegrad grad --help lists them)", name);
+    unsigned arities = call_arities(name);
+    if (!arities && constant(name, len))
+        return error(p, EXPR_SYNTAX, start, len, "'%s' is a constant, not a function", name);
+    if (!arities) return error(p, EXPR_UNKNOWN_FUNC, start, len, "unknown function '%s'", name);
     size_t open = p->pos++;
-    tg_node *args[2] = {NULL, NULL};
+    tg_node *args[MAX_ARGS] = {NULL, NULL, NULL};
     int nargs = 0;
     skip_space(p);
     if (p->src[p->pos] == ')') {
@@ -394,7 +492,7 @@ static tg_node *parse_call(parser *p, size_t start, size_t len) {
         for (;;) {
             tg_node *a = parse_expr(p);
             if (!a) return NULL;
-            if (nargs < 2) args[nargs] = a;
+            if (nargs < MAX_ARGS) args[nargs] = a;
             nargs++;
             skip_space(p);
             char c = p->src[p->pos];
@@ -409,14 +507,22 @@ static tg_node *parse_call(parser *p, size_t start, size_t len) {
             if (!c)
                 return error(p, EXPR_SYNTAX, p->pos, 0,
                              "missing ')' to close the call of '%s' at column %zu", name,
-                             column(p->src, open));
+                             expr_column(p->src, open));
             return want_operator(p, ", ',' or ')'");
         }
     }
-    if (nargs != op->arity)
-        return error(p, EXPR_SYNTAX, start, len, "'%s' takes %d argument%s, given %d", name,
-                     op->arity, op->arity == 1 ? "" : "s", nargs);
-    return apply(p, name, args[0], args[1], start, len);
+    if (nargs > MAX_ARGS || !(arities >> nargs & 1)) {
+        char counts[32] = "";
+        int k = 0;
+        for (int n = 0; n <= MAX_ARGS; n++) {
+            if (!(arities >> n & 1)) continue;
+            bool more = arities >> (n + 1) != 0;
+            k += snprintf(counts + k, sizeof counts - (size_t)k, "%s%d", !k ? "" : more ? ", " : " or ", n);
+        }
+        return error(p, EXPR_SYNTAX, start, len, "'%s' takes %s argument%s, given %d", name,
+                     counts, arities == 2 ? "" : "s", nargs);
+    }
+    return apply(p, call_target(name, nargs), args, nargs, start, len);
 }
 
 static tg_node *parse_primary(parser *p) {
@@ -451,7 +557,7 @@ static tg_node *parse_primary(parser *p) {
         }
         if (!p->src[p->pos])
             return error(p, EXPR_SYNTAX, p->pos, 0, "missing ')' to close the '(' at column %zu",
-                         column(p->src, open));
+                         expr_column(p->src, open));
         return want_operator(p, " or ')'");
     }
     return want_operand(p);
@@ -466,7 +572,7 @@ static tg_node *parse_power(parser *p) {
     if (!enter(p)) return NULL;
     tg_node *e = parse_unary(p);
     p->depth--;
-    return e ? apply(p, "pow", base, e, at, 1) : NULL;
+    return e ? apply(p, "pow", (tg_node *[]){base, e}, 2, at, 1) : NULL;
 }
 
 /* Whether n is a number literal just recorded (a constant leaf at the end of
@@ -491,32 +597,30 @@ static tg_node *parse_unary(parser *p) {
         *v = -*v;
         return x;
     }
-    return apply(p, "neg", x, NULL, at, 1);
+    return apply(p, "neg", &x, 1, at, 1);
 }
 
-static tg_node *parse_term(parser *p) {
-    tg_node *lhs = parse_unary(p);
+/* One level of left-associative binary operators (the table binops); a
+ * comparison takes one operator at most. */
+static tg_node *parse_binary(parser *p, int level) {
+    tg_node *lhs = level == LEVEL_MUL ? parse_unary(p) : parse_binary(p, level + 1);
+    bool compared = false;
     for (;;) {
         if (!lhs) return NULL;
         skip_space(p);
-        char c = p->src[p->pos];
-        if (c != '*' && c != '/') return lhs;
-        size_t at = p->pos++;
-        tg_node *rhs = parse_unary(p);
-        lhs = rhs ? apply(p, c == '*' ? "mul" : "div", lhs, rhs, at, 1) : NULL;
-    }
-}
-
-static tg_node *parse_expr(parser *p) {
-    tg_node *lhs = parse_term(p);
-    for (;;) {
-        if (!lhs) return NULL;
-        skip_space(p);
-        char c = p->src[p->pos];
-        if (c != '+' && c != '-') return lhs;
-        size_t at = p->pos++;
-        tg_node *rhs = parse_term(p);
-        lhs = rhs ? apply(p, c == '+' ? "add" : "sub", lhs, rhs, at, 1) : NULL;
+        const char *s = p->src + p->pos;
+        if (level == LEVEL_MUL && s[0] == '*' && s[1] == '*')
+            return error(p, EXPR_SYNTAX, p->pos, 2, "'**' is not an operator: write x^y for a power");
+        const struct binop *o = binop_at(s);
+        if (!o || o->level != level) return lhs;
+        size_t at = p->pos, len = strlen(o->text);
+        if (compared)
+            return error(p, EXPR_SYNTAX, at, len,
+                         "comparisons do not chain: write (a < b) * (b < c) for a < b < c");
+        p->pos += len;
+        tg_node *rhs = level == LEVEL_MUL ? parse_unary(p) : parse_binary(p, level + 1);
+        lhs = rhs ? apply(p, o->op, (tg_node *[]){lhs, rhs}, 2, at, len) : NULL;
+        compared = level == LEVEL_CMP;
     }
 }
 

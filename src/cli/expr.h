@@ -4,9 +4,11 @@
  *
  * expr_build() parses an expression and records it on a tape as it goes:
  * numbers become constants, variables become float64 scalar leaves (one per
- * distinct name, shared by every use), operators and function calls become
- * ops found by name in the registry (tg_call), so every registered op is
- * callable. Variables get their values from an environment of bindings.
+ * distinct name, shared by every use), the constants pi and e become
+ * constants, operators and function calls become ops found by name in the
+ * registry (tg_call_n), so every registered op is callable with its arity
+ * (1 to 3 arguments). Variables get their values from an environment of
+ * bindings.
  */
 #ifndef TG_CLI_EXPR_H
 #define TG_CLI_EXPR_H
@@ -19,9 +21,10 @@
 enum {
     EXPR_OK = 0,
     EXPR_SYNTAX = 100,   /* malformed text */
-    EXPR_UNKNOWN_FUNC,   /* a call of a name no op has */
+    EXPR_UNKNOWN_FUNC,   /* a call of a name no op has; the span is the name */
     EXPR_UNBOUND,        /* a variable without a value */
     EXPR_NOMEM,          /* out of memory */
+    EXPR_MISSING_OP,     /* an operator whose op this build does not register */
 };
 
 typedef struct expr_error {
@@ -36,7 +39,8 @@ typedef struct expr_env expr_env;
 expr_env *expr_env_new(void); /* NULL when out of memory */
 void expr_env_free(expr_env *e);
 
-/* Binds name[0..len) to value. 0, -1 when already bound, -2 out of memory. */
+/* Binds name[0..len) to value. 0, -1 when already bound, -2 out of memory,
+ * -3 when the name is a constant of the language (pi, e). */
 int expr_env_bind(expr_env *e, const char *name, size_t len, double value);
 
 /* After a successful build: the number of distinct variables used, and each
@@ -48,6 +52,8 @@ tg_node *expr_env_node(const expr_env *e, int i);
 
 /* A bound variable the latest build did not use, or NULL (first in binding order). */
 const char *expr_env_unused(const expr_env *e);
+/* The k-th (0-based) of those in binding order, or NULL past the last. */
+const char *expr_env_unused_at(const expr_env *e, int k);
 
 /* The variable whose leaf n is on the latest build, or NULL. */
 const char *expr_env_name_of(const expr_env *e, const tg_node *n);
@@ -65,6 +71,25 @@ int expr_site(const expr_env *e, size_t i, size_t *pos, size_t *len);
  */
 tg_node *expr_build(const char *src, tg_tape *t, expr_env *env, tg_node *const *inputs,
                     int ninputs, expr_error *err);
+
+/* The names the language adds to the registry's ops: other spellings of
+ * ops (max(a, b) is the op maximum) and constants (pi, e). */
+typedef struct expr_name {
+    const char *name;
+    int nargs;      /* the spelling's number of arguments; 0 for a constant */
+    const char *op; /* the registry op it calls; NULL for a constant */
+    double value;   /* the constant's value */
+} expr_name;
+
+/* The table of those names; *n is set to its length. */
+const expr_name *expr_names(int *n);
+
+/* The infix symbol of a registry op written as an operator ("add" -> "+",
+ * "le" -> "<="), or NULL. */
+const char *expr_operator_symbol(const char *op);
+
+/* The 1-based column of byte offset pos of s (UTF-8 characters count once). */
+size_t expr_column(const char *s, size_t pos);
 
 /* Whether s (len bytes) is an identifier: [A-Za-z_][A-Za-z0-9_]*. */
 int expr_is_ident(const char *s, size_t len);

@@ -5,7 +5,8 @@
  * Both build the expression on a float64 tape through the parser of expr.c
  * and sweep it backward once. Every error (usage, syntax, unknown name,
  * malformed number, a value or derivative that is not finite) is one message
- * on stderr and exit status 2; nothing is printed on stdout then.
+ * on stderr (with --json, one JSON object) and exit status 2; nothing is
+ * printed on stdout then.
  */
 #define _POSIX_C_SOURCE 200809L /* getpid */
 
@@ -22,6 +23,8 @@
 
 #include "cli.h"
 #include "expr.h"
+#include "report.h"
+#include "suggest.h"
 
 enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
 
@@ -29,25 +32,69 @@ typedef struct cmd {
     const char *name; /* "grad" or "check" */
     const char *expr;
     const char *dot;
-    bool json;
+    bool json;         /* output, and errors, as JSON */
+    bool allow_unused; /* a binding the expression does not use is no error */
     tg_gradcheck_opts gc;
     expr_env *env;
     tg_tape *tape;
 } cmd;
 
+#define NO_POS ((size_t)-1) /* an error without a position in the expression */
+
+static void show_position(const char *src, size_t pos, size_t len);
+
+/* Reports an error and returns EXIT_USAGE: one line on stderr, then the
+ * expression with a caret under [pos, pos + len) unless pos is NO_POS; with
+ * --json, the object {"error": MESSAGE, "column": N} (column only with a
+ * position) on one line instead. */
+static int vfail_at(const cmd *c, size_t pos, size_t len, const char *fmt, va_list ap) {
+    char msg[1024];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    if (c->json) {
+        fputs("{\"error\": ", stderr);
+        tg_json_string(stderr, msg);
+        if (pos != NO_POS) fprintf(stderr, ", \"column\": %zu", expr_column(c->expr, pos));
+        fputs("}\n", stderr);
+    } else {
+        fprintf(stderr, "tapegrad %s: %s\n", c->name, msg);
+        if (pos != NO_POS) show_position(c->expr, pos, len);
+    }
+    return EXIT_USAGE;
+}
+
+static int fail_at(const cmd *c, size_t pos, size_t len, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 4, 5)))
+#endif
+    ;
+static int fail_at(const cmd *c, size_t pos, size_t len, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = vfail_at(c, pos, len, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+/* An error without a position. */
 static int die(const cmd *c, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 2, 3)))
 #endif
     ;
 static int die(const cmd *c, const char *fmt, ...) {
-    fprintf(stderr, "tapegrad %s: ", c->name);
     va_list ap;
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    int rc = vfail_at(c, NO_POS, 0, fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
-    return EXIT_USAGE;
+    return rc;
+}
+
+/* A number as JSON: %.17g (reads back exactly), null when not finite. */
+static void json_num(double v) {
+    if (isfinite(v))
+        printf("%.17g", v);
+    else
+        printf("null");
 }
 
 /* The shortest %g form of v that reads back as the same double, without an
@@ -73,16 +120,18 @@ static const char *fmt_num(double v, char *buf, size_t len) {
 /* The registered ops of one arity, wrapped, indented to `indent`. */
 static void list_ops(FILE *f, int arity, int indent) {
     int col = indent;
+    bool first = true;
     for (int i = 0; i < tg_op_count(); i++) {
         const tg_op *op = tg_op_at(i);
         if (!op || op->arity != arity) continue;
         int w = (int)strlen(op->name) + 1;
-        if (col + w > 78) {
+        if (col + w > 78 && !first) {
             fprintf(f, "\n%*s", indent, "");
             col = indent;
         }
         fprintf(f, "%s ", op->name);
         col += w;
+        first = false;
     }
     fputc('\n', f);
 }
@@ -90,24 +139,39 @@ static void list_ops(FILE *f, int arity, int indent) {
 static void help_expressions(FILE *f) {
     fputs("expressions:\n"
           "  numbers     3  -2.5  1e-3  .5  (decimal; a leading - is part of the number)\n"
+          "  constants   pi e  (they cannot be bound as variables)\n"
           "  variables   letters, digits and _, not starting with a digit: x  w_1  Tau\n"
-          "  operators   + - * / ^ and unary - and +, with the usual precedence: ^ binds\n"
-          "              tightest and groups to the right (2^3^2 = 2^9), -x^2 = -(x^2);\n"
-          "              parentheses group; spaces are ignored\n"
-          "  functions   NAME(ARG) or NAME(ARG, ARG), any op of tapegrad's registry,\n"
-          "              found by name, so ops added to the library are callable at once.\n"
-          "              One argument: ",
+          "  operators   from loosest to tightest: the comparisons < <= > >= == !=\n"
+          "              (1 when true, 0 when false; no gradient flows through them;\n"
+          "              a < b < c is an error), then + -, then * /, then unary - and +,\n"
+          "              then ^, which groups to the right (2^3^2 = 2^9); -x^2 = -(x^2).\n"
+          "              Parentheses group; spaces are ignored. x**y is an error: x^y.\n"
+          "  functions   NAME(ARG, ...): any op of tapegrad's registry, found by name,\n"
+          "              so ops added to the library are callable at once:\n",
           f);
-    list_ops(f, 1, 29);
-    fputs("              Two arguments: ", f);
-    list_ops(f, 2, 29);
+    for (int arity = 1; arity <= 3; arity++) {
+        bool any = false;
+        for (int i = 0; i < tg_op_count() && !any; i++) any = tg_op_at(i)->arity == arity;
+        if (!any) continue;
+        fprintf(f, "              %d argument%s ", arity, arity == 1 ? ": " : "s:");
+        list_ops(f, arity, 27);
+    }
+    int n;
+    const expr_name *names = expr_names(&n);
+    for (int i = 0; i < n; i++)
+        if (names[i].nargs && tg_op_find(names[i].op))
+            fprintf(f, "              %s(%s) is %s(%s)\n", names[i].name,
+                    names[i].nargs == 2 ? "a, b" : "...", names[i].op,
+                    names[i].nargs == 2 ? "a, b" : "...");
+    if (tg_op_find("where") && tg_op_find("gt"))
+        fputs("              e.g. where(x > 0, x, 0.1*x) is x when x > 0, else 0.1*x\n", f);
     fputs("              (ops on tensors, such as matmul or sum, fail on scalars with a\n"
           "              message.) x^p is pow(x, p); its derivative in p needs x > 0.\n",
           f);
 }
 
 static void help_grad(FILE *f) {
-    fputs("usage: tapegrad grad [--json] [--dot FILE] EXPR [NAME=VALUE ...]\n"
+    fputs("usage: tapegrad grad [--json] [--allow-unused] [--dot FILE] EXPR [NAME=VALUE ...]\n"
           "\n"
           "Evaluates EXPR at the point given by the NAME=VALUE bindings and prints its\n"
           "value and its partial derivative with respect to every variable, computed by\n"
@@ -120,13 +184,18 @@ static void help_grad(FILE *f) {
           "  df/dz = 3\n"
           "\n"
           "Variables are float64 scalars, listed in order of first appearance in EXPR.\n"
-          "Every variable needs a value and every value given must be used. Numbers\n"
-          "print in the shortest form that reads back as the same double.\n"
+          "Every variable needs a value and every value given must be used (unless\n"
+          "--allow-unused). Numbers print in the shortest form that reads back as the\n"
+          "same double.\n"
           "\n"
           "options:\n"
           "  --json       print exactly one JSON object instead:\n"
           "                 {\"value\": V, \"grad\": {\"x\": GX, ...}}\n"
-          "               every number with 17 significant digits (reads back exactly)\n"
+          "               every number with 17 significant digits (reads back exactly);\n"
+          "               an error is then the object {\"error\": MESSAGE, \"column\": N}\n"
+          "               on stderr (column: where in EXPR, when the error has a place)\n"
+          "  --allow-unused  a binding EXPR does not use is no error (for exploring); its\n"
+          "               derivative, 0, is listed after the others\n"
           "  --dot FILE   also write the tape as a Graphviz DOT graph to FILE: one box per\n"
           "               node with its op, value (green) and gradient (red), edges from\n"
           "               inputs to outputs. Render it: dot -Tpng FILE -o graph.png\n"
@@ -138,16 +207,16 @@ static void help_grad(FILE *f) {
     fputs("\n"
           "exit status: 0 on success; 2 on any error, with one message on stderr: a\n"
           "usage error, a syntax error (the expression is shown with a caret under the\n"
-          "position), an unknown function, an unbound or unused variable, a malformed\n"
-          "number, or a value or derivative that is not finite (log(-1) is NaN, 1/0 is\n"
-          "inf, sqrt has no derivative at 0).\n"
+          "position), an unknown function (with the closest name: did you mean ...?),\n"
+          "an unbound or unused variable, a malformed number, or a value or derivative\n"
+          "that is not finite (log(-1) is NaN, 1/0 is inf, sqrt has no derivative at 0).\n"
           "See also: tapegrad check --help; docs/cli.md.\n",
           f);
 }
 
 static void help_check(FILE *f) {
-    fputs("usage: tapegrad check [--eps H] [--atol A] [--rtol R] [--dot FILE]\n"
-          "                      EXPR [NAME=VALUE ...]\n"
+    fputs("usage: tapegrad check [--eps H] [--atol A] [--rtol R] [--json] [--allow-unused]\n"
+          "                      [--dot FILE] EXPR [NAME=VALUE ...]\n"
           "\n"
           "Checks the derivatives of `tapegrad grad` against finite differences: runs\n"
           "tg_gradcheck, which compares each partial derivative from the tape (analytic)\n"
@@ -166,6 +235,13 @@ static void help_check(FILE *f) {
           "               (rounding); H near 1e-5 * scale balances them.\n"
           "  --atol A     absolute tolerance (default 1e-5)\n"
           "  --rtol R     relative tolerance (default 1e-3)\n"
+          "  --json       print one JSON object instead (docs/cli.md describes it):\n"
+          "                 {\"value\": V, \"passed\": B, \"failed\": N, \"eps\": H,\n"
+          "                  \"atol\": A, \"rtol\": R, \"grad\": {\"x\": {\"analytic\": G,\n"
+          "                  \"numeric\": G, \"abs_error\": E, \"ok\": B, \"kink\": B}, ...},\n"
+          "                  \"unused\": [NAME, ...]}\n"
+          "               errors as for grad --json\n"
+          "  --allow-unused  a binding EXPR does not use is no error; it is not checked\n"
           "  --dot FILE   also write the tape as a Graphviz DOT graph (see grad --help)\n"
           "  -h, --help   this help\n"
           "  --           the end of the options\n"
@@ -219,6 +295,14 @@ static int parse_binding(cmd *c, const char *arg) {
     if (parse_value(c, what, eq + 1, &v)) return EXIT_USAGE;
     int rc = expr_env_bind(c->env, arg, len, v);
     if (rc == -1) return die(c, "variable '%.*s' is given twice", (int)(len > 60 ? 60 : len), arg);
+    if (rc == -3) {
+        char b[32];
+        int n;
+        const expr_name *k = expr_names(&n);
+        while (strlen(k->name) != len || memcmp(k->name, arg, len)) k++;
+        return die(c, "'%s' is a constant (%s) and cannot be bound: name the variable otherwise",
+                   k->name, fmt_num(k->value, b, sizeof b));
+    }
     if (rc) return die(c, "out of memory");
     return EXIT_OK;
 }
@@ -250,8 +334,10 @@ static int parse_args(cmd *c, int argc, char **argv) {
             if (len >= sizeof name) len = sizeof name - 1;
             memcpy(name, a + 2, len);
             name[len] = '\0';
-            if (!check && !strcmp(name, "json") && !eq) {
+            if (!strcmp(name, "json") && !eq) {
                 c->json = true;
+            } else if (!strcmp(name, "allow-unused") && !eq) {
+                c->allow_unused = true;
             } else if (!strcmp(name, "dot")) {
                 if (!(c->dot = option_value(c, argv, argc, &i, eq, name))) return EXIT_USAGE;
                 if (!*c->dot) return die(c, "option --dot needs a file name");
@@ -316,43 +402,62 @@ static void show_position(const char *src, size_t pos, size_t len) {
     fputc('\n', stderr);
 }
 
+/* The known name closest to the unknown one at [pos, pos + len) of the
+ * expression: a function (the registry's ops and the language's other
+ * spellings of them) or, for a variable, a constant. NULL when none is close. */
+static const char *closest_name(const cmd *c, size_t pos, size_t len, bool function) {
+    char word[SUGGEST_MAX_LEN + 1];
+    if (len > SUGGEST_MAX_LEN) return NULL;
+    memcpy(word, c->expr + pos, len);
+    word[len] = '\0';
+    suggest s;
+    suggest_init(&s, word);
+    for (int i = 0; function && i < tg_op_count(); i++) suggest_consider(&s, tg_op_at(i)->name);
+    int n;
+    const expr_name *names = expr_names(&n);
+    for (int i = 0; i < n; i++)
+        if (function ? names[i].nargs && tg_op_find(names[i].op) : !names[i].nargs)
+            suggest_consider(&s, names[i].name);
+    return suggest_best(&s);
+}
+
 static int expr_failed(const cmd *c, const expr_error *e) {
     bool shapes = e->code == TG_ERR_SHAPE || e->code == TG_ERR_ARG;
-    die(c, "%s%s%s", e->code == EXPR_SYNTAX ? "syntax error: " : "", e->msg,
-        shapes ? " (the variables here are scalars)" : "");
-    show_position(c->expr, e->pos, e->len);
-    return EXIT_USAGE;
+    const char *near = NULL;
+    if (e->code == EXPR_UNKNOWN_FUNC || e->code == EXPR_UNBOUND)
+        near = closest_name(c, e->pos, e->len, e->code == EXPR_UNKNOWN_FUNC);
+    char hint[96] = "";
+    if (near)
+        snprintf(hint, sizeof hint, " (%sdid you mean %s?)", e->code == EXPR_UNBOUND ? "or " : "",
+                 near);
+    else if (e->code == EXPR_UNKNOWN_FUNC)
+        snprintf(hint, sizeof hint, " (tapegrad %s --help lists them)", c->name);
+    else if (shapes)
+        snprintf(hint, sizeof hint, " (the variables here are scalars)");
+    return fail_at(c, e->pos, e->len, "%s%s%s", e->code == EXPR_SYNTAX ? "syntax error: " : "",
+                   e->msg, hint);
 }
 
-static bool is_infix(const char *op) {
-    return !strcmp(op, "add") || !strcmp(op, "sub") || !strcmp(op, "mul") ||
-           !strcmp(op, "div") || !strcmp(op, "pow");
-}
-
-static const char *infix_symbol(const char *op) {
-    return !strcmp(op, "add")   ? "+"
-           : !strcmp(op, "sub") ? "-"
-           : !strcmp(op, "mul") ? "*"
-           : !strcmp(op, "div") ? "/"
-                                : "^";
-}
-
-/* A node's operation with its operands' values: "log(-1)", "1 / 0", "-(2)". */
+/* A node's operation with its operands' values: "log(-1)", "1 / 0", "-(2)",
+ * "clamp(2, 0, 1)". */
 static void describe_op(const tg_node *n, char *buf, size_t len) {
-    const char *op = tg_node_op_name(n);
-    char a[32], b[32];
-    const tg_node *x = tg_node_input(n, 0), *y = tg_node_input(n, 1);
-    fmt_num(tg_value_scalar(x), a, sizeof a);
-    if (y) fmt_num(tg_value_scalar(y), b, sizeof b);
-    if (y && is_infix(op))
-        snprintf(buf, len, "%s%s%s %s %s%s%s", a[0] == '-' ? "(" : "", a, a[0] == '-' ? ")" : "",
-                 infix_symbol(op), b[0] == '-' ? "(" : "", b, b[0] == '-' ? ")" : "");
-    else if (y)
-        snprintf(buf, len, "%s(%s, %s)", op, a, b);
+    const char *op = tg_node_op_name(n), *sym = expr_operator_symbol(op);
+    int arity = tg_node_arity(n);
+    char v[3][32];
+    for (int k = 0; k < arity && k < 3; k++)
+        fmt_num(tg_value_scalar(tg_node_input(n, k)), v[k], sizeof v[k]);
+    if (arity == 2 && sym)
+        snprintf(buf, len, "%s%s%s %s %s%s%s", v[0][0] == '-' ? "(" : "", v[0],
+                 v[0][0] == '-' ? ")" : "", sym, v[1][0] == '-' ? "(" : "", v[1],
+                 v[1][0] == '-' ? ")" : "");
+    else if (arity == 3)
+        snprintf(buf, len, "%s(%s, %s, %s)", op, v[0], v[1], v[2]);
+    else if (arity == 2)
+        snprintf(buf, len, "%s(%s, %s)", op, v[0], v[1]);
     else if (!strcmp(op, "neg"))
-        snprintf(buf, len, "-(%s)", a);
+        snprintf(buf, len, "-(%s)", v[0]);
     else
-        snprintf(buf, len, "%s(%s)", op, a);
+        snprintf(buf, len, "%s(%s)", op, v[0]);
 }
 
 static const char *nonfinite_name(double v) { return isnan(v) ? "NaN" : v > 0 ? "inf" : "-inf"; }
@@ -377,7 +482,7 @@ static int value_failed(const cmd *c, double value) {
         if (isnan(v) && !strcmp(op, "pow"))
             snprintf(why, sizeof why, "a negative base needs an integer exponent");
         else if (isnan(v))
-            snprintf(why, sizeof why, is_infix(op) ? "undefined" : "outside the domain of %s",
+            snprintf(why, sizeof why, expr_operator_symbol(op) ? "undefined" : "outside the domain of %s",
                      op);
         else if (!strcmp(op, "div") && b == 0)
             snprintf(why, sizeof why, "division by zero");
@@ -385,10 +490,9 @@ static int value_failed(const cmd *c, double value) {
             snprintf(why, sizeof why, "a pole");
         else
             snprintf(why, sizeof why, "overflow");
-        die(c, "domain error: %s is %s (%s)", what, nonfinite_name(v), why);
-        size_t pos, len;
-        if (expr_site(c->env, i, &pos, &len)) show_position(c->expr, pos, len);
-        return EXIT_USAGE;
+        size_t pos = NO_POS, len = 0;
+        expr_site(c->env, i, &pos, &len);
+        return fail_at(c, pos, len, "domain error: %s is %s (%s)", what, nonfinite_name(v), why);
     }
     return die(c, "the value of the expression is %s", nonfinite_name(value));
 }
@@ -404,15 +508,15 @@ static int grad_failed(const cmd *c, const char *var, double g) {
         /* The op alone on a scratch tape, at the same operand values. */
         tg_tape *s = tg_tape_new();
         if (!s) return die(c, "out of memory");
-        tg_node *in[2] = {NULL, NULL};
-        for (int k = 0; k < arity; k++) {
+        tg_node *in[3] = {NULL, NULL, NULL};
+        for (int k = 0; k < arity && k < 3; k++) {
             double v = tg_value_scalar(tg_node_input(n, k));
             in[k] = tg_requires_grad(tg_node_input(n, k)) ? tg_scalar(s, v) : tg_const(s, v);
         }
-        tg_backward(tg_call(tg_node_op_name(n), in[0], in[1]));
+        tg_backward(tg_call_n(tg_node_op_name(n), arity, in));
         int bad = -1;
         double d = 0;
-        for (int k = 0; k < arity && bad < 0 && !tg_status(s); k++) {
+        for (int k = 0; k < arity && k < 3 && bad < 0 && !tg_status(s); k++) {
             d = tg_grad_scalar(in[k]);
             if (tg_requires_grad(in[k]) && !isfinite(d)) bad = k;
         }
@@ -423,13 +527,15 @@ static int grad_failed(const cmd *c, const char *var, double g) {
         const char *op = tg_node_op_name(n);
         const char *wrt = arity == 1              ? ""
                           : !strcmp(op, "pow")    ? (bad ? " with respect to the exponent" : " with respect to the base")
-                          : is_infix(op)          ? (bad ? " with respect to the right operand" : " with respect to the left operand")
-                                                  : (bad ? " with respect to the second argument" : " with respect to the first argument");
-        die(c, "not differentiable here: the derivative of %s%s is %s, so df/d%s is %s", what,
-            wrt, nonfinite_name(d), var, nonfinite_name(g));
-        size_t pos, len;
-        if (expr_site(c->env, i, &pos, &len)) show_position(c->expr, pos, len);
-        return EXIT_USAGE;
+                          : expr_operator_symbol(op) ? (bad ? " with respect to the right operand" : " with respect to the left operand")
+                          : bad == 0 ? " with respect to the first argument"
+                          : bad == 1 ? " with respect to the second argument"
+                                     : " with respect to the third argument";
+        size_t pos = NO_POS, len = 0;
+        expr_site(c->env, i, &pos, &len);
+        return fail_at(c, pos, len,
+                       "not differentiable here: the derivative of %s%s is %s, so df/d%s is %s",
+                       what, wrt, nonfinite_name(d), var, nonfinite_name(g));
     }
     return die(c, "df/d%s is %s (the gradient overflows)", var, nonfinite_name(g));
 }
@@ -474,7 +580,11 @@ static int evaluate(cmd *c, tg_node **out) {
     tg_node *f = expr_build(c->expr, c->tape, c->env, NULL, 0, &err);
     if (!f) return expr_failed(c, &err);
     const char *unused = expr_env_unused(c->env);
-    if (unused) return die(c, "variable '%.60s' is given but the expression does not use it", unused);
+    if (unused && !c->allow_unused)
+        return die(c,
+                   "variable '%.60s' is given but the expression does not use it "
+                   "(--allow-unused allows it)",
+                   unused);
     if (tg_numel(f) != 1) return die(c, "the expression's value is not a scalar");
     double v = tg_value_scalar(f);
     if (!isfinite(v)) return value_failed(c, v);
@@ -488,21 +598,28 @@ static int evaluate(cmd *c, tg_node **out) {
     return EXIT_OK;
 }
 
+/* The variables in order of first appearance, then (--allow-unused) the
+ * unused ones in binding order, whose derivative is 0. */
 static int print_grad(const cmd *c, const tg_node *f) {
-    int nv = expr_env_used(c->env);
-    if (c->json) {
+    int nv = expr_env_used(c->env), nu = 0;
+    while (expr_env_unused_at(c->env, nu)) nu++;
+    char b[32];
+    if (c->json)
         printf("{\"value\": %.17g, \"grad\": {", tg_value_scalar(f));
-        for (int i = 0; i < nv; i++)
-            printf("%s\"%s\": %.17g", i ? ", " : "", expr_env_name(c->env, i),
-                   tg_grad_scalar(expr_env_node(c->env, i)));
-        printf("}}\n");
-    } else {
-        char b[32];
+    else
         printf("f = %s\n", fmt_num(tg_value_scalar(f), b, sizeof b));
-        for (int i = 0; i < nv; i++)
-            printf("df/d%s = %s\n", expr_env_name(c->env, i),
-                   fmt_num(tg_grad_scalar(expr_env_node(c->env, i)), b, sizeof b));
+    for (int i = 0; i < nv + nu; i++) {
+        const char *name = i < nv ? expr_env_name(c->env, i) : expr_env_unused_at(c->env, i - nv);
+        double g = i < nv ? tg_grad_scalar(expr_env_node(c->env, i)) : 0.0;
+        if (c->json) {
+            printf("%s", i ? ", " : "");
+            tg_json_string(stdout, name);
+            printf(": %.17g", g);
+        } else {
+            printf("df/d%s = %s\n", name, fmt_num(g, b, sizeof b));
+        }
     }
+    if (c->json) printf("}}\n");
     return fflush(stdout) || ferror(stdout) ? die(c, "cannot write the output") : EXIT_OK;
 }
 
@@ -518,6 +635,37 @@ static tg_node *build_expr(tg_tape *t, tg_node *const *inputs, int n, void *ctx)
     tg_node *f = expr_build(cc->expr, t, cc->env, inputs, n, &err);
     if (!f && !tg_status(t)) tg_fail(t, TG_ERR_ARG, "%s", err.msg);
     return f;
+}
+
+/* check --json: one object, the fields of docs/cli.md. */
+static void print_check_json(const cmd *c, double value, const tg_gradcheck_elem *entries,
+                             const tg_gradcheck_report *rep) {
+    int nv = expr_env_used(c->env);
+    printf("{\"value\": ");
+    json_num(value);
+    printf(", \"passed\": %s, \"failed\": %lld, \"eps\": %.17g, \"atol\": %.17g, "
+           "\"rtol\": %.17g, \"grad\": {",
+           rep->passed ? "true" : "false", (long long)rep->failed, c->gc.eps, c->gc.atol,
+           c->gc.rtol);
+    for (int i = 0; i < nv; i++) {
+        const tg_gradcheck_elem *e = &entries[i];
+        printf("%s", i ? ", " : "");
+        tg_json_string(stdout, expr_env_name(c->env, i));
+        printf(": {\"analytic\": ");
+        json_num(e->analytic);
+        printf(", \"numeric\": ");
+        json_num(e->numeric);
+        printf(", \"abs_error\": ");
+        json_num(e->abs_err);
+        printf(", \"ok\": %s, \"kink\": %s}", e->ok ? "true" : "false",
+               e->kink ? "true" : "false");
+    }
+    printf("}, \"unused\": [");
+    for (int k = 0; expr_env_unused_at(c->env, k); k++) {
+        printf("%s", k ? ", " : "");
+        tg_json_string(stdout, expr_env_unused_at(c->env, k));
+    }
+    printf("]}\n");
 }
 
 static int run_check(cmd *c, const tg_node *f) {
@@ -549,6 +697,11 @@ static int run_check(cmd *c, const tg_node *f) {
         die(c, "the check could not run: %s", rep.message);
         goto done;
     }
+    rc = rep.passed ? EXIT_OK : EXIT_FAIL;
+    if (c->json) {
+        print_check_json(c, value, entries, &rep);
+        goto written;
+    }
     printf("f = %s\n", fmt_num(value, b1, sizeof b1));
     printf("%-*s  %-24s  %-24s  %s\n", (int)width, "", "analytic (tape)",
            "numeric (central diff.)", "abs error");
@@ -567,13 +720,15 @@ static int run_check(cmd *c, const tg_node *f) {
             printf("note: f has a kink in %s here (its one-sided slopes differ); any "
                    "derivative between them passes\n",
                    expr_env_name(c->env, i));
+    for (int k = 0; expr_env_unused_at(c->env, k); k++)
+        printf("note: %s is not used by the expression (its derivative is 0); not checked\n",
+               expr_env_unused_at(c->env, k));
     snprintf(b1, sizeof b1, "%g", c->gc.atol);
     snprintf(b2, sizeof b2, "%g", c->gc.rtol);
     snprintf(b4, sizeof b4, "%g", c->gc.eps);
     if (rep.passed) {
         printf("PASS: %d partial derivative%s agree%s within %s + %s * |numeric| (eps %s)\n",
                nv, nv == 1 ? "" : "s", nv == 1 ? "s" : "", b1, b2, b4);
-        rc = EXIT_OK;
     } else {
         const tg_gradcheck_elem *w = &rep.worst;
         printf("FAIL: %lld of %d partial derivative%s disagree%s beyond %s + %s * |numeric| "
@@ -584,8 +739,8 @@ static int run_check(cmd *c, const tg_node *f) {
         if (!isfinite(w->numeric))
             printf("note: the expression is not defined within eps of the point, so the "
                    "numeric derivative is not finite\n");
-        rc = EXIT_FAIL;
     }
+written:
     if (fflush(stdout) || ferror(stdout)) rc = die(c, "cannot write the output");
 done:
     free(in);
@@ -597,11 +752,13 @@ done:
 static int run(const char *name, int argc, char **argv) {
     cmd c = {.name = name, .gc = tg_gradcheck_defaults()};
     bool check = !strcmp(name, "check");
-    for (int i = 1; i < argc && strcmp(argv[i], "--"); i++)
+    for (int i = 1; i < argc && strcmp(argv[i], "--"); i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             (check ? help_check : help_grad)(stdout);
             return EXIT_OK;
         }
+        c.json |= !strcmp(argv[i], "--json"); /* errors before it are JSON too */
+    }
     c.env = expr_env_new();
     c.tape = tg_tape_new();
     int rc;

@@ -1,4 +1,5 @@
-/* Progress bar, metrics log and gnuplot picture of `tapegrad train`. */
+/* Progress bar, metrics log and gnuplot picture of `tapegrad train`; JSON
+ * strings for the commands' --json output. */
 #define _POSIX_C_SOURCE 200809L
 #include "report.h"
 
@@ -138,4 +139,38 @@ int tg_plot(const char *csv, const char *png, int epochs) {
         return -1;
     }
     return 0;
+}
+
+/* The length of the valid UTF-8 sequence at s (1 to 4), or 0 (RFC 3629:
+ * no overlong forms, no surrogates, nothing above U+10FFFF). */
+static int utf8_len(const unsigned char *s) {
+    unsigned char c = s[0];
+    int n = c < 0x80 ? 1 : c >= 0xC2 && c <= 0xDF ? 2 : c >= 0xE0 && c <= 0xEF ? 3
+                                                 : c >= 0xF0 && c <= 0xF4 ? 4 : 0;
+    /* The second byte's range depends on the first. */
+    unsigned char lo = c == 0xE0 ? 0xA0 : c == 0xF0 ? 0x90 : 0x80;
+    unsigned char hi = c == 0xED ? 0x9F : c == 0xF4 ? 0x8F : 0xBF;
+    for (int i = 1; i < n; i++)
+        if (s[i] < (i == 1 ? lo : 0x80) || s[i] > (i == 1 ? hi : 0xBF)) return 0;
+    return n;
+}
+
+void tg_json_string(FILE *f, const char *s) {
+    const unsigned char *u = (const unsigned char *)s;
+    fputc('"', f);
+    while (*u) {
+        int n = utf8_len(u);
+        if (!n) {
+            fputs("\\ufffd", f);
+            u++;
+        } else if (*u == '"' || *u == '\\') {
+            fprintf(f, "\\%c", *u++);
+        } else if (*u < 0x20 || *u == 0x7f) {
+            fprintf(f, "\\u%04x", *u++);
+        } else {
+            fwrite(u, 1, (size_t)n, f);
+            u += n;
+        }
+    }
+    fputc('"', f);
 }

@@ -1,5 +1,5 @@
-/* Reporting for `tapegrad train`: the progress bar, the metrics log and the
- * gnuplot picture (report.c). */
+/* Reporting for the tapegrad commands: the progress bar, the metrics log and
+ * the gnuplot picture of `tapegrad train`, and JSON strings (report.c). */
 #ifndef TG_CLI_REPORT_H
 #define TG_CLI_REPORT_H
 
@@ -46,5 +46,11 @@ bool tg_cli_have_program(const char *name);
 /* Draws the loss and accuracy curves of the CSV log csv (epochs rows) into
  * png with gnuplot. Returns 0, or -1 after printing why to stderr. */
 int tg_plot(const char *csv, const char *png, int epochs);
+
+/* Writes s as a JSON string, quotes included: '"', '\\' and control
+ * characters escaped, and every byte that is not part of valid UTF-8 (a
+ * message may hold a user's argument cut in the middle of a character)
+ * written as U+FFFD, so that the output is always valid JSON. */
+void tg_json_string(FILE *f, const char *s);
 
 #endif
