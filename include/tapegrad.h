@@ -227,22 +227,362 @@ TG_API tg_node *tg_softmax_xent(tg_node *z, tg_node *y);
 
 /* --- elementwise math of one input (ops/unary.c) --- */
 /* (section math) */
+/* Elementwise, output shape = input shape, both dtypes. Like C's libm, a value
+ * outside an op's domain is NaN (asin(2), acosh(0.5), atanh(2), log1p(-2),
+ * log2(-1)), a pole is an infinity (atanh(1) = inf, log1p(-1) = -inf,
+ * log2(0) = -inf, reciprocal(0) = inf), NaN in gives NaN out, and the limits
+ * at +-inf are exact (atan(inf) = pi/2, erf(-inf) = -1). Derivatives follow
+ * PyTorch's autograd: at the ends of a domain where the slope is vertical
+ * they are infinite, asin'(+-1) = +inf, acos'(+-1) = -inf, acosh'(1) = +inf,
+ * atanh'(+-1) = +inf, log1p'(-1) = +inf, log2'(0) = log10'(0) = +inf,
+ * cbrt'(0) = +inf (either side), reciprocal'(0) = -inf; outside the domain the
+ * formula's value is used as PyTorch does (atanh'(2) = -1/3, log1p'(-2) = -1,
+ * while the forward value is NaN). */
+
+/* tan x; derivative 1 + tan^2 x. */
+TG_API tg_node *tg_tan(tg_node *x);
+/* asin x and acos x on [-1, 1]; derivatives +-1 / sqrt(1 - x^2). */
+TG_API tg_node *tg_asin(tg_node *x);
+TG_API tg_node *tg_acos(tg_node *x);
+/* atan x; derivative 1 / (1 + x^2). */
+TG_API tg_node *tg_atan(tg_node *x);
+/* sinh x and cosh x; derivatives cosh x and sinh x. */
+TG_API tg_node *tg_sinh(tg_node *x);
+TG_API tg_node *tg_cosh(tg_node *x);
+/* asinh x; derivative 1 / sqrt(x^2 + 1), without overflow for huge |x|. */
+TG_API tg_node *tg_asinh(tg_node *x);
+/* acosh x on [1, inf); derivative 1 / sqrt(x^2 - 1). */
+TG_API tg_node *tg_acosh(tg_node *x);
+/* atanh x on [-1, 1]; derivative 1 / (1 - x^2). */
+TG_API tg_node *tg_atanh(tg_node *x);
+/* The error function erf x and its complement erfc x = 1 - erf x (accurate
+ * where erf x is near 1); derivatives +-2/sqrt(pi) e^(-x^2). */
+TG_API tg_node *tg_erf(tg_node *x);
+TG_API tg_node *tg_erfc(tg_node *x);
+/* ln(1 + x), accurate for tiny |x|; derivative 1 / (1 + x). */
+TG_API tg_node *tg_log1p(tg_node *x);
+/* e^x - 1, accurate for tiny |x|; derivative e^x. */
+TG_API tg_node *tg_expm1(tg_node *x);
+/* Logarithms to base 2 and 10; derivatives 1 / (x ln 2), 1 / (x ln 10). */
+TG_API tg_node *tg_log2(tg_node *x);
+TG_API tg_node *tg_log10(tg_node *x);
+/* 2^x; derivative 2^x ln 2. */
+TG_API tg_node *tg_exp2(tg_node *x);
+/* The real cube root (cbrt(-8) = -2); derivative 1 / (3 cbrt(x)^2). */
+TG_API tg_node *tg_cbrt(tg_node *x);
+/* x^2; derivative 2x. */
+TG_API tg_node *tg_square(tg_node *x);
+/* 1 / x; derivative -1 / x^2. */
+TG_API tg_node *tg_reciprocal(tg_node *x);
+/* softplus(x) = ln(1 + e^x) (PyTorch's default beta = 1, computed exactly
+ * rather than with its threshold), evaluated as max(x, 0) + log1p(e^-|x|):
+ * no overflow for any |x|, softplus(-800) = 0 and softplus(800) = 800.
+ * Derivative sigmoid(x). */
+TG_API tg_node *tg_softplus(tg_node *x);
+/* gelu(x) = x Phi(x), the exact (erf) form, Phi the standard normal CDF
+ * computed as erfc(-x / sqrt 2) / 2, without cancellation for x < 0.
+ * Derivative Phi(x) + x phi(x), phi the normal density. gelu(-inf) = -0 and
+ * its derivative is 0 at -inf and 1 at +inf (the limits, where PyTorch gives
+ * NaN). */
+TG_API tg_node *tg_gelu(tg_node *x);
+/* silu(x) = x sigmoid(x) (also called swish), without overflow for any |x|.
+ * Derivative s (1 + x (1 - s)), s = sigmoid(x). silu(-inf) = -0 and the
+ * derivative is 0 at -inf and 1 at +inf (the limits, where PyTorch gives
+ * NaN). */
+TG_API tg_node *tg_silu(tg_node *x);
+/* Step functions, derivative 0 everywhere (PyTorch's convention, also at
+ * the jumps): the backward rule adds nothing, so not even a NaN gradient
+ * flows through. sign(x) is -1, +0 or 1 (sign(-0) = +0 as PyTorch) and
+ * sign(NaN) = NaN (PyTorch gives 0). round(x) rounds halves to even, as
+ * PyTorch and rint do (round(2.5) = 2, round(-0.5) = -0), unlike C's round. */
+TG_API tg_node *tg_sign(tg_node *x);
+TG_API tg_node *tg_floor(tg_node *x);
+TG_API tg_node *tg_ceil(tg_node *x);
+TG_API tg_node *tg_round(tg_node *x);
 
 
 /* --- two-input math, comparisons, where and clamp (ops/binary.c, compare.c, select.c) --- */
 /* (section select) */
+/*
+ * All of these are elementwise and broadcast every input by NumPy's rules,
+ * as tg_add() does (a mismatch is TG_ERR_SHAPE naming the dimension, e.g.
+ * "add: [2,3] and [4]: the last dimension differs (3 vs 4) and neither is 1");
+ * the inputs must share one dtype (TG_ERR_DTYPE). Where a convention is a
+ * choice, it is PyTorch's ("Gradients for non-differentiable functions").
+ */
+
+/* The angle atan2(y, x) in [-pi, pi] of the point (x, y), as C's atan2
+ * (atan2(+-0, -0) = +-pi, atan2(+-0, +0) = +-0). dy: x / (x^2 + y^2),
+ * dx: -y / (x^2 + y^2), formed without overflowing x^2 + y^2. At the origin
+ * both are NaN (0/0), as in PyTorch. */
+TG_API tg_node *tg_atan2(tg_node *y, tg_node *x);
+
+/* sqrt(x^2 + y^2) without overflow or underflow, as C's hypot (hypot(+-inf,
+ * NaN) = inf). dx: x / hypot, dy: y / hypot; at the origin both are NaN
+ * (0/0), as in PyTorch. */
+TG_API tg_node *tg_hypot(tg_node *x, tg_node *y);
+
+/* The larger / smaller of a and b. NaN in either gives NaN (unlike C's fmax
+ * and fmin); for equal operands the result is a (so maximum(-0, +0) = -0).
+ * The gradient goes to the operand that is the result; at a tie a == b each
+ * operand gets half; with a NaN operand each gets all of it (PyTorch). */
+TG_API tg_node *tg_maximum(tg_node *a, tg_node *b);
+TG_API tg_node *tg_minimum(tg_node *a, tg_node *b);
+
+/* Comparisons a < b, a <= b, a > b, a >= b, a == b, a != b: 1 where the
+ * relation holds, else 0, in the operands' dtype. A NaN compares as in C
+ * (every relation is false, except a != b which is true). No gradient flows
+ * through a comparison: its backward adds nothing to a or b. */
+TG_API tg_node *tg_lt(tg_node *a, tg_node *b);
+TG_API tg_node *tg_le(tg_node *a, tg_node *b);
+TG_API tg_node *tg_gt(tg_node *a, tg_node *b);
+TG_API tg_node *tg_ge(tg_node *a, tg_node *b);
+TG_API tg_node *tg_eq(tg_node *a, tg_node *b);
+TG_API tg_node *tg_ne(tg_node *a, tg_node *b);
+
+/* a where cond is nonzero, b elsewhere; a NaN cond counts as nonzero (as in
+ * C). Typically cond is a comparison: tg_where(tg_gt(x, zero), x, tg_scale(x,
+ * 0.1)). The gradient of each element goes to the input it was taken from,
+ * unscaled, and none to cond: a NaN or inf in the branch not taken never
+ * reaches a gradient through where (no 0 * inf). An op *below* that branch
+ * still multiplies the 0 it receives by its own derivative (as in PyTorch:
+ * where(x > 0, sqrt(x), 0) has gradient 0 * inf = NaN at x = 0); feed such a
+ * branch a safe input (sqrt(where(x > 0, x, 1))). */
+TG_API tg_node *tg_where(tg_node *cond, tg_node *a, tg_node *b);
+
+/* minimum(maximum(x, lo), hi), elementwise: NaN in any input gives NaN, and
+ * when lo > hi the result is hi. The gradient, as PyTorch's clamp with
+ * tensor bounds: to x where lo <= x <= hi (bounds included), to lo where
+ * x < lo < hi, to hi where x > hi or hi < lo; to no input where x < lo == hi
+ * or an input is NaN (and hi < lo sends it to hi even then). */
+TG_API tg_node *tg_clamp(tg_node *x, tg_node *lo, tg_node *hi);
+
+/* tg_clamp() with constant bounds, recorded as constant nodes of x's dtype.
+ * NULL when x is NULL. */
+TG_API tg_node *tg_clamp_const(tg_node *x, double lo, double hi);
 
 
 /* --- more reductions (ops/reduce.c) --- */
 /* (section reduce) */
+/* More reductions, each of all elements (a 0-d result) or along one axis
+ * (that axis removed; negative axes count from the end), as tg_sum() and
+ * tg_sum_axis(). Registered as one op per name ("max", "min", "logsumexp",
+ * "prod", "norm", "var"), the axis in the node's parameter; tg_call(name, x,
+ * NULL) reduces along axis 0. Errors: an axis outside [-ndim, ndim), and any
+ * axis of a 0-d input, give TG_ERR_ARG naming the op and the shape. NaN in a
+ * reduced run gives NaN out, in the value and in the gradient of that run
+ * (except where a rule below says 0). tg_grad() (differentiable gradients)
+ * goes through logsumexp and var; through max, min, prod and norm it fails
+ * for now with TG_ERR_STATE naming the op (their rules need a mask). */
+
+/* The largest / smallest element. NaN if the run holds a NaN (torch.amax).
+ * Ties: the gradient is split evenly among the elements equal to the result
+ * (PyTorch's rule for amax/amin): max([1, 3, 3]) passes 0, 1/2, 1/2. */
+TG_API tg_node *tg_max(tg_node *a);
+TG_API tg_node *tg_max_axis(tg_node *a, int axis);
+TG_API tg_node *tg_min(tg_node *a);
+TG_API tg_node *tg_min_axis(tg_node *a, int axis);
+
+/* log(sum(e^x)), evaluated as m + log(sum(e^(x - m))) with m the run's
+ * maximum, so it never overflows: logsumexp([1000, 1000]) = 1000 + ln 2.
+ * All -inf gives -inf; a +inf element gives +inf. Gradient e^(x - y) (the
+ * softmax); where x and y are both infinite it is NaN, as in PyTorch. */
+TG_API tg_node *tg_logsumexp(tg_node *a);
+TG_API tg_node *tg_logsumexp_axis(tg_node *a, int axis);
+
+/* The product of the elements. The gradient of element k is the product of
+ * the others, formed without dividing by zero: with one zero element, that
+ * element gets the product of the rest and the others 0; with two or more
+ * zeros every gradient is 0 (as PyTorch). Partial products are kept as
+ * mantissa and exponent, so neither the value nor the gradient overflows
+ * or underflows unless the true result does: prod([1e200, 1e200, 1e-200])
+ * is 1e200. A zero times an infinite element is NaN (IEEE). */
+TG_API tg_node *tg_prod(tg_node *a);
+TG_API tg_node *tg_prod_axis(tg_node *a, int axis);
+
+/* The L2 norm sqrt(sum(x^2)), scaled by a power of 2 when needed (as hypot
+ * does), so huge and tiny elements neither overflow nor underflow:
+ * norm([3e200, 4e200]) = 5e200. Gradient x / norm; at the zero vector the
+ * gradient is 0 (PyTorch's choice). An infinite element gives +inf, a NaN NaN. */
+TG_API tg_node *tg_norm(tg_node *a);
+TG_API tg_node *tg_norm_axis(tg_node *a, int axis);
+
+/* The population variance mean((x - mean(x))^2) (correction 0, i.e.
+ * torch.var(x, correction=0)), computed in two passes about the mean.
+ * Gradient 2 (x - mean(x)) / n; a run of one element has variance 0 and
+ * gradient 0. */
+TG_API tg_node *tg_var(tg_node *a);
+TG_API tg_node *tg_var_axis(tg_node *a, int axis);
 
 
 /* --- shape and indexing (ops/shape.c); batched matmul (ops/linalg.c) --- */
 /* (section shape) */
+/*
+ * Every op of this section moves elements without computing: its backward
+ * rule adds each output gradient back into the input element it came from,
+ * so an element used several times (index_select with a repeated index,
+ * broadcast_to) receives the sum. NaN and inf pass through unchanged (tril
+ * and triu write 0 outside their band, whatever the input holds there).
+ * Axes may be negative, counting from the end; an axis out of range is
+ * TG_ERR_ARG naming the op, the axis and the shape. Integer parameters that
+ * may be large (slice's start, index_select's indices, the diagonal offset
+ * of tril/triu) are recorded as constant input nodes of x's dtype, so they
+ * show in the graph and replay; float32 holds integers exactly up to 2^24,
+ * and a parameter float32 cannot hold exactly is refused (TG_ERR_ARG).
+ * Called by name (tg_call), an op gets axis 0 and x's own extent: slice(x,
+ * start) is all of axis 0 (start must be 0), concat(a, b) joins along axis 0,
+ * index_select(x, idx) picks along axis 0 (idx a 1-D tensor of x's dtype
+ * holding integers), broadcast_to(x) is a copy, permute(x) reverses the axes.
+ * All of them, and batched matmul, have vjp rules: tg_grad() differentiates
+ * through them to any order.
+ */
+
+/* x[..., start : start+length, ...] along axis: the same shape but length
+ * there. Gradient: the output's, added into that range of x (0 elsewhere).
+ * TG_ERR_ARG when start < 0, length < 1 or start + length passes the end. */
+TG_API tg_node *tg_slice(tg_node *x, int axis, int64_t start, int64_t length);
+
+/* inputs[0..n) joined along axis: equal shapes except there, equal dtypes.
+ * Recorded as a balanced tree of n - 1 binary "concat" nodes (a node has at
+ * most 3 inputs); n = 1 returns inputs[0] itself. Gradient: each input gets
+ * its part of the output's. NULL when n < 1 or no input is non-NULL (no tape
+ * to record on); a NULL among them is TG_ERR_NULL; a shape differing off the
+ * axis TG_ERR_SHAPE naming both inputs; a dtype mismatch TG_ERR_DTYPE. */
+TG_API tg_node *tg_concat(int n, tg_node *const *inputs, int axis);
+
+/* Gathers along axis: y[..., j, ...] = x[..., idx[j], ...] for j < n (n >= 1;
+ * indices may repeat, in any order). The shape of x with n along axis.
+ * Gradient: scattered back with +=, so a repeated index receives the sum of
+ * its rows' gradients (as torch.index_select). An index outside [0, the
+ * axis's length) is TG_ERR_ARG naming the index and its position, as are
+ * n < 1 and, for float32 x, an axis longer than 2^24 (its indices would not
+ * be exact); NULL idx is TG_ERR_NULL. The indices are copied into a constant
+ * 1-D input node of x's dtype; if a caller overwrites one with an invalid
+ * value before tg_forward(), its rows become NaN (never a read out of
+ * bounds). */
+TG_API tg_node *tg_index_select(tg_node *x, int axis, const int64_t *idx, int64_t n);
+
+/* x broadcast to shape[0..ndim) by NumPy's rules: x's dimensions, aligned
+ * from the right, each equal to the target's or 1. Gradient: the output's
+ * summed over the broadcast dimensions. TG_ERR_SHAPE when x does not
+ * broadcast to the shape (naming both), or for ndim outside 0..4. */
+TG_API tg_node *tg_broadcast_to(tg_node *x, int ndim, const int64_t *shape);
+
+/* The axes of x reordered: output axis i is x's axis perm[i] (perm has ndim
+ * entries, a permutation of 0..ndim-1; negative entries count from the end),
+ * as torch.permute / numpy.transpose. Up to 4-D. Gradient: permuted back.
+ * TG_ERR_ARG for an entry out of range or repeated; perm may be NULL only for
+ * a 0-d x. */
+TG_API tg_node *tg_permute(tg_node *x, const int *perm);
+
+/* Lower / upper triangle of the last two dimensions of x (at least 2-D): an
+ * element [..., i, j] is kept when j - i <= k (tril) or j - i >= k (triu)
+ * and 0 otherwise; k = 0 is the main diagonal, k > 0 above it, k < 0 below,
+ * as numpy/torch. Gradient masked the same way. Any k is accepted (it is
+ * recorded clamped to [-rows, cols], beyond which all k act alike). */
+TG_API tg_node *tg_tril(tg_node *x, int64_t k);
+TG_API tg_node *tg_triu(tg_node *x, int64_t k);
+
+/* Batched tg_matmul (declared above): besides 2-D operands, a 3-D or 4-D
+ * operand is a stack of matrices whose leading (batch) dimensions broadcast
+ * as NumPy's `@`: [2,1,m,k] x [3,k,n] -> [2,3,m,n], [b,m,k] x [k,n] ->
+ * [b,m,n]. Each output matrix is one call of the 2-D kernel (CBLAS gemm when
+ * available; [b,m,k] x [k,n] is a single [b*m,k] x [k,n] gemm). The gradient
+ * of an operand broadcast along a batch dimension is summed over it. 1-D
+ * operands are not supported (TG_ERR_SHAPE naming both shapes): reshape a
+ * vector to [1,k] or [k,1]. Batch dimensions that differ and are not 1 are
+ * TG_ERR_SHAPE naming the dimension. */
+
 
 
 /* --- activations and losses for training (ops/activation.c, ops/loss.c) --- */
 /* (section training) */
+
+/* Leaky ReLU, elementwise: y = x for x > 0, slope * x otherwise.
+ * dy/dx = 1 for x > 0, slope for x <= 0: at x = 0 the derivative is slope,
+ * PyTorch's rule. The slope is recorded as a constant input node (the op
+ * "leaky_relu" has two inputs: tg_call("leaky_relu", x, s) takes any node s
+ * of one element or of x's shape, and d y/d s = x for x <= 0, else 0).
+ * leaky_relu(NaN) = NaN. */
+TG_API tg_node *tg_leaky_relu(tg_node *x, double slope);
+
+/* ELU, elementwise: y = x for x > 0, alpha * (e^x - 1) otherwise (by expm1;
+ * elu(-inf) = -alpha). PyTorch's default is alpha = 1. dy/dx = 1 for x > 0,
+ * alpha * e^x for x <= 0: at x = 0 the derivative is alpha (PyTorch's
+ * rule; with alpha = 1 the function is C^1 there). alpha is a constant input
+ * node as for tg_leaky_relu (op "elu", two inputs; d y/d alpha = e^x - 1 for
+ * x <= 0, else 0). */
+TG_API tg_node *tg_elu(tg_node *x, double alpha);
+
+/* Binary cross-entropy on logits, averaged over all N elements (PyTorch's
+ * binary_cross_entropy_with_logits, reduction "mean"):
+ *   C = 1/N sum max(z, 0) - z y + log1p(e^-|z|),
+ * which is -y log sigmoid(z) - (1 - y) log(1 - sigmoid(z)) without overflow
+ * or loss of precision at any |z| (z = 1000, y = 0 costs 1000). z and y have
+ * equal shapes (0-d included); y is usually in [0, 1] but any value is
+ * accepted. dC/dz = (sigmoid(z) - y)/N, dC/dy = -z/N. A NaN in z or y makes
+ * C NaN. Errors: TG_ERR_SHAPE for unequal shapes. Returns a 0-d node. */
+TG_API tg_node *tg_bce_with_logits(tg_node *z, tg_node *y);
+
+/*
+ * Class labels for tg_nll_loss and tg_cross_entropy are a node of the
+ * logits' dtype and of the logits' shape without the last (class) axis: one
+ * integer in [0, C) per row (a 0-d node for logits of shape [C]). They get
+ * no gradient. A label that is not an integer in [0, C) is an error
+ * (TG_ERR_ARG) naming the op, the row (the flat index into the labels) and
+ * the label, e.g. "cross_entropy: row 1: label 3 is out of range for 3
+ * classes (0..2)": when the op is recorded (the poison node is returned),
+ * and again on replay by tg_forward() (the cost becomes NaN and the status
+ * is set) and by the backward sweep, so new labels written through
+ * tg_value() are checked too. A NaN label is an error, not a NaN cost.
+ */
+
+/* An input node holding labels[0..R) for logits (R = number of rows: the
+ * logits' elements over the last axis), on the logits' tape, of their dtype
+ * and of their shape without the last axis. labels is copied; NULL gives
+ * zeros, for replay to fill through tg_value(). Values are not checked here
+ * (the loss does). Integers above 2^24 are not exact in float32. Errors:
+ * TG_ERR_SHAPE for 0-d logits. */
+TG_API tg_node *tg_labels(tg_node *logits, const int32_t *labels);
+
+/* The labels of one-hot rows: sum(onehot * [0, 1, ..., C-1], last axis),
+ * recorded with public ops (so it is replayed with the one-hot input), of
+ * shape onehot's without the last axis. Exact for one-hot rows; other rows
+ * give a weighted index (a row of zeros gives 0), which the losses reject
+ * unless it happens to be a valid class. */
+TG_API tg_node *tg_labels_from_onehot(tg_node *onehot);
+
+/* Negative log-likelihood of class labels (PyTorch's nll_loss, reduction
+ * "mean", classes along the last axis): C = -1/R sum_r logp[r, label_r]
+ * over the R rows of logp ([B, C]: R = B; [C]: R = 1; [..., C]: every
+ * leading position is a row). logp is usually log_softmax(z, -1); only the
+ * labelled entries are read, so a NaN elsewhere does not reach C.
+ * dC/dlogp[r, j] = -1/R if j = label_r, else 0. See above for labels and
+ * their errors; TG_ERR_SHAPE when their shape does not fit. Returns 0-d. */
+TG_API tg_node *tg_nll_loss(tg_node *logp, tg_node *labels);
+
+/* Softmax cross-entropy of class labels (PyTorch's cross_entropy with
+ * integer targets, reduction "mean", classes along the last axis):
+ *   C = 1/R sum_r logsumexp(z_r) - z[r, label_r],
+ * as tg_nll_loss(tg_log_softmax(z, -1), labels) in one op, without one-hot
+ * targets. Each row is shifted by its maximum, so any finite logits give a
+ * finite cost ([1000, -1000] with label 1 costs 2000); a NaN logit makes C
+ * NaN. dC/dz[r, j] = (softmax(z_r)_j - [j = label_r]) / R. Labels and
+ * errors as for tg_nll_loss. Returns a 0-d node. */
+TG_API tg_node *tg_cross_entropy(tg_node *logits, tg_node *labels);
+
+/* Huber loss, averaged over all N elements (PyTorch's huber_loss, reduction
+ * "mean"): with d = a - y,
+ *   h(d) = d^2 / 2 for |d| < delta,  delta (|d| - delta/2) otherwise.
+ * dC/da = -dC/dy = clamp(d, -delta, delta) / N; at |d| = delta both pieces
+ * have value delta^2/2 and slope d, so the gradient is continuous (+-delta/N
+ * there, as PyTorch). delta is a constant input node (the op "huber" has
+ * three inputs; through tg_call_n it may be any one-element node, with
+ * dC/d delta = 1/N sum over |d| > delta of (|d| - delta)). a and y have
+ * equal shapes. Errors: TG_ERR_SHAPE for unequal shapes or a delta of more
+ * than one element, TG_ERR_ARG for delta <= 0 (checked when recorded; a NaN
+ * delta gives a NaN cost). Returns a 0-d node. */
+TG_API tg_node *tg_huber(tg_node *a, tg_node *y, double delta);
 
 
 /* -------------------------------------------------------------- running -- */

@@ -1,5 +1,6 @@
 /*
- * Linear algebra and layout: matmul, transpose, reshape.
+ * Linear algebra and layout: matmul (2-D, and batched over up to two
+ * broadcasting leading dimensions), transpose, reshape.
  *
  * matmul's backward multiplies by the transposed operands through GEMM's
  * transpose flags, never materialising a transpose: dA += dC B^T and
@@ -17,34 +18,151 @@
 #define cblas_gemm_f64 cblas_dgemm
 #include "dtypes.h"
 
+/*
+ * matmul of 2-D operands is one GEMM. A 3-D or 4-D operand is a stack of
+ * matrices over its leading (batch) dimensions, which broadcast as NumPy's
+ * `@` does: [2,1,m,k] x [3,k,n] -> [2,3,m,n]. The batched path calls the
+ * same 2-D kernel once per output matrix; the backward rule accumulates
+ * (beta = 1) into the operand matrix each output matrix came from, which
+ * sums over the batch dimensions an operand was broadcast along.
+ */
+typedef struct batches {
+    int m, k, n;       /* each product is [m,k] x [k,n] */
+    size_t d[2];       /* output batch dimensions, padded on the left with 1 */
+    size_t sa[2], sb[2]; /* operand matrix strides along them, 0 where broadcast */
+} batches;
+
+/* aux of a 2-D matmul: which stored operands are used transposed. Only the
+ * vjp rules record such nodes (so that a gradient never copies a transpose);
+ * the public constructor always records aux 0. */
+enum { MM_TA = 1, MM_TB = 2 };
+
 static int matmul_shape(tg_node *out, char *why, size_t len) {
     const tg_node *a = out->in[0], *b = out->in[1];
     char sa[64], sb[64];
-    if (a->ndim != 2 || b->ndim != 2) {
-        snprintf(why, len, "%s x %s: both operands must be 2-D", tg__shape_str(a, sa),
-                 tg__shape_str(b, sb));
+    if (out->aux) { /* 2-D, from a vjp rule: op(A) [m,k] x op(B) [k,n] */
+        bool ta = out->aux & MM_TA, tb = out->aux & MM_TB;
+        if (a->ndim != 2 || b->ndim != 2 || a->u.shape[!ta] != b->u.shape[tb]) {
+            snprintf(why, len, "%s%s x %s%s: inner dimensions differ", tg__shape_str(a, sa),
+                     ta ? "^T" : "", tg__shape_str(b, sb), tb ? "^T" : "");
+            return TG_ERR_SHAPE;
+        }
+        out->u.shape[0] = a->u.shape[ta];
+        out->u.shape[1] = b->u.shape[!tb];
+        return TG_OK;
+    }
+    if (a->ndim < 2 || b->ndim < 2) {
+        snprintf(why, len,
+                 "%s x %s: both operands must be 2-D, 3-D or 4-D (1-D is not supported)",
+                 tg__shape_str(a, sa), tg__shape_str(b, sb));
         return TG_ERR_SHAPE;
     }
-    if (a->u.shape[1] != b->u.shape[0]) {
+    if (a->u.shape[a->ndim - 1] != b->u.shape[b->ndim - 2]) {
         snprintf(why, len, "%s x %s: inner dimensions differ", tg__shape_str(a, sa),
                  tg__shape_str(b, sb));
         return TG_ERR_SHAPE;
     }
-    out->u.shape[1] = b->u.shape[1];
+    if (a->ndim == 2 && b->ndim == 2) { /* the output already has a's shape */
+        out->u.shape[1] = b->u.shape[1];
+        return TG_OK;
+    }
+    int nd = a->ndim > b->ndim ? a->ndim : b->ndim;
+    int64_t shape[TG_MAX_DIMS];
+    for (int i = 0; i < nd - 2; i++) {
+        int ka = a->ndim - nd + i, kb = b->ndim - nd + i;
+        int32_t da = ka >= 0 ? a->u.shape[ka] : 1, db = kb >= 0 ? b->u.shape[kb] : 1;
+        if (da != db && da != 1 && db != 1) {
+            snprintf(why, len, "%s x %s: batch dimension %d differs (%d vs %d) and neither is 1",
+                     tg__shape_str(a, sa), tg__shape_str(b, sb), i - nd, (int)da, (int)db);
+            return TG_ERR_SHAPE;
+        }
+        shape[i] = da > db ? da : db;
+    }
+    shape[nd - 2] = a->u.shape[a->ndim - 2];
+    shape[nd - 1] = b->u.shape[b->ndim - 1];
+    if (tg_set_shape(out, nd, shape) != TG_OK) {
+        snprintf(why, len, "%s x %s: too many elements", tg__shape_str(a, sa),
+                 tg__shape_str(b, sb));
+        return TG_ERR_SHAPE;
+    }
     return TG_OK;
+}
+
+/* An operand's matrix strides along the output's two batch dimensions. */
+static void batch_strides(const tg_node *x, size_t s[2]) {
+    size_t step = (size_t)x->u.shape[x->ndim - 2] * (size_t)x->u.shape[x->ndim - 1];
+    for (int i = 1; i >= 0; i--) {
+        int k = x->ndim - 4 + i;
+        size_t d = k >= 0 ? (size_t)x->u.shape[k] : 1;
+        s[i] = d == 1 ? 0 : step;
+        step *= d;
+    }
+}
+
+static batches make_batches(const tg_node *n) {
+    const tg_node *a = n->in[0], *b = n->in[1];
+    batches bt = {a->u.shape[a->ndim - 2], a->u.shape[a->ndim - 1], b->u.shape[b->ndim - 1],
+                  {1, 1}, {0, 0}, {0, 0}};
+    for (int i = 0; i < 2; i++) {
+        int k = n->ndim - 4 + i;
+        bt.d[i] = k >= 0 ? (size_t)n->u.shape[k] : 1;
+    }
+    batch_strides(a, bt.sa);
+    batch_strides(b, bt.sb);
+    /* One shared right operand and a left one not broadcast ([B,m,k] x
+     * [k,n], a layer applied to a batch of sequences): the stack of left
+     * matrices is one [B*m,k] matrix, so one GEMM does all. */
+    size_t nb = bt.d[0] * bt.d[1];
+    if (!bt.sb[0] && !bt.sb[1] && tg__numel(a) == nb * (size_t)bt.m * (size_t)bt.k &&
+        nb * (size_t)bt.m <= INT32_MAX) {
+        bt.m *= (int)nb;
+        bt.d[0] = bt.d[1] = 1;
+    }
+    return bt;
 }
 
 static void matmul_forward(tg_node *n) {
     const tg_node *a = n->in[0], *b = n->in[1];
-    int m = a->u.shape[0], k = a->u.shape[1], c = b->u.shape[1];
-    TG_KERNEL(n, gemm)(false, false, m, c, k, a->value, b->value, 0, n->value);
+    if (n->ndim == 2) {
+        bool ta = n->aux & MM_TA, tb = n->aux & MM_TB;
+        int m = n->u.shape[0], k = a->u.shape[!ta], c = n->u.shape[1];
+        TG_KERNEL(n, gemm)(ta, tb, m, c, k, a->value, b->value, 0, n->value);
+        return;
+    }
+    batches bt = make_batches(n);
+    size_t o = 0, sy = (size_t)bt.m * (size_t)bt.n, ds = tg__dsize(n);
+    for (size_t i = 0; i < bt.d[0]; i++)
+        for (size_t j = 0; j < bt.d[1]; j++, o += sy) {
+            size_t ia = i * bt.sa[0] + j * bt.sa[1], ib = i * bt.sb[0] + j * bt.sb[1];
+            TG_KERNEL(n, gemm)(false, false, bt.m, bt.n, bt.k, (char *)a->value + ia * ds,
+                               (char *)b->value + ib * ds, 0, (char *)n->value + o * ds);
+        }
 }
 
 static void matmul_backward(tg_node *n) {
     const tg_node *a = n->in[0], *b = n->in[1];
-    int m = a->u.shape[0], k = a->u.shape[1], c = b->u.shape[1];
-    if (a->grad) TG_KERNEL(n, gemm)(false, true, m, k, c, n->grad, b->value, 1, a->grad);
-    if (b->grad) TG_KERNEL(n, gemm)(true, false, k, c, m, a->value, n->grad, 1, b->grad);
+    if (n->ndim == 2) { /* C = op(A) op(B): dop(A) = dC op(B)^T, dop(B) = op(A)^T dC */
+        bool ta = n->aux & MM_TA, tb = n->aux & MM_TB;
+        int m = n->u.shape[0], k = a->u.shape[!ta], c = n->u.shape[1];
+        if (a->grad && !ta) TG_KERNEL(n, gemm)(false, !tb, m, k, c, n->grad, b->value, 1, a->grad);
+        if (a->grad && ta) TG_KERNEL(n, gemm)(tb, true, k, m, c, b->value, n->grad, 1, a->grad);
+        if (b->grad && !tb) TG_KERNEL(n, gemm)(!ta, false, k, c, m, a->value, n->grad, 1, b->grad);
+        if (b->grad && tb) TG_KERNEL(n, gemm)(true, ta, c, k, m, n->grad, a->value, 1, b->grad);
+        return;
+    }
+    batches bt = make_batches(n);
+    size_t o = 0, sy = (size_t)bt.m * (size_t)bt.n, ds = tg__dsize(n);
+    for (size_t i = 0; i < bt.d[0]; i++)
+        for (size_t j = 0; j < bt.d[1]; j++, o += sy) {
+            size_t ia = (i * bt.sa[0] + j * bt.sa[1]) * ds, ib = (i * bt.sb[0] + j * bt.sb[1]) * ds;
+            char *g = (char *)n->grad + o * ds;
+            if (a->grad)
+                TG_KERNEL(n, gemm)(false, true, bt.m, bt.k, bt.n, g, (char *)b->value + ib, 1,
+                                   (char *)a->grad + ia);
+            if (b->grad)
+                TG_KERNEL(n, gemm)(true, false, bt.k, bt.n, bt.m, (char *)a->value + ia, g, 1,
+                                   (char *)b->grad + ib);
+        }
 }
 
 static int transpose_shape(tg_node *out, char *why, size_t len) {
@@ -88,10 +206,29 @@ static void reshape_backward(tg_node *n) {
 }
 
 /* vjp rules (tg_grad). */
+enum { L_MATMUL, L_TRANSPOSE, L_RESHAPE, L_COUNT };
+extern const tg_op tg_linalg_ops[];
+/* The transpose of the last two dimensions (of each matrix of a stack). */
+static tg_node *mat_t(tg_node *x) {
+    static const int swap[3][4] = {{1, 0}, {0, 2, 1}, {0, 1, 3, 2}};
+    return x->ndim == 2 ? tg_transpose(x) : tg_permute(x, swap[x->ndim - 2]);
+}
+static tg_node *matmul_t(tg_node *a, tg_node *b, bool ta, bool tb) {
+    return tg__apply(&tg_linalg_ops[L_MATMUL], a, b, (ta ? MM_TA : 0) | (tb ? MM_TB : 0));
+}
+/* 2-D: the backward kernel's products, through the transpose flags (no
+ * transpose is copied). Batched: summed to each operand's shape over its
+ * broadcast batch dimensions. */
 static void matmul_vjp(tg_node *y, tg_node *g, tg_node **gin) {
     tg_node *a = tg_node_input(y, 0), *b = tg_node_input(y, 1);
-    if (tg_requires_grad(a)) gin[0] = tg_matmul(g, tg_transpose(b));
-    if (tg_requires_grad(b)) gin[1] = tg_matmul(tg_transpose(a), g);
+    bool ta = y->aux & MM_TA, tb = y->aux & MM_TB;
+    if (y->ndim == 2) {
+        if (tg_requires_grad(a)) gin[0] = ta ? matmul_t(b, g, tb, true) : matmul_t(g, b, false, !tb);
+        if (tg_requires_grad(b)) gin[1] = tb ? matmul_t(g, a, true, ta) : matmul_t(a, g, !ta, false);
+        return;
+    }
+    if (tg_requires_grad(a)) gin[0] = tg__sum_to(tg_matmul(g, mat_t(b)), a);
+    if (tg_requires_grad(b)) gin[1] = tg__sum_to(tg_matmul(mat_t(a), g), b);
 }
 static void transpose_vjp(tg_node *y, tg_node *g, tg_node **gin) {
     (void)y;
@@ -103,7 +240,6 @@ static void reshape_vjp(tg_node *y, tg_node *g, tg_node **gin) {
     gin[0] = tg_reshape(g, nd, shape);
 }
 
-enum { L_MATMUL, L_TRANSPOSE, L_RESHAPE, L_COUNT };
 const tg_op tg_linalg_ops[] = {
     [L_MATMUL] = {"matmul", 2, matmul_shape, matmul_forward, matmul_backward, matmul_vjp},
     [L_TRANSPOSE] = {"transpose", 1, transpose_shape, transpose_forward, transpose_backward,

@@ -1,9 +1,26 @@
 /*
- * Costs, each averaged over the B batch rows and returning a 0-d node.
- *   mse:           C = 1/(2B) sum (a - y)^2          dC/da = (a - y)/B
- *   softmax_xent:  C = -1/B sum y log_softmax(z)      dC/dz = (softmax(z) sum_row y - y)/B
- * The cross-entropy recomputes each row's log-sum-exp in backward rather
- * than keep a softmax buffer on the tape.
+ * Costs, each returning a 0-d node.
+ *   mse:             C = 1/(2B) sum (a - y)^2        dC/da = (a - y)/B
+ *   softmax_xent:    C = -1/B sum y log_softmax(z)    dC/dz = (softmax(z) sum_row y - y)/B
+ *   bce_with_logits: C = 1/N sum max(z,0) - z y + log1p(e^-|z|)
+ *                                                     dC/dz = (sigmoid(z) - y)/N, dC/dy = -z/N
+ *   nll_loss:        C = -1/R sum_r p[r, label_r]     dC/dp[r, label_r] = -1/R
+ *   cross_entropy:   C = 1/R sum_r lse(z_r) - z[r, label_r]
+ *                                                     dC/dz = (softmax(z) - onehot(label))/R
+ *   huber:           C = 1/N sum h(a - y), h(d) = d^2/2 for |d| < delta, else
+ *                    delta (|d| - delta/2)            dC/da = clamp(a - y, -delta, delta)/N
+ * B: batch rows (shape[0] of a matrix or batch); N: all elements; R: the
+ * rows of the class-label losses, one per label (the logits' elements over
+ * the last axis). The cross-entropies recompute each row's log-sum-exp in
+ * backward rather than keep a softmax buffer on the tape.
+ *
+ * Class labels are a node of the logits' dtype holding integers (tg_labels()
+ * copies an int32 array into one), so a replayed graph takes new labels
+ * through tg_value() like any input. They are checked where they are read:
+ * by the shape rule when the op is recorded, by forward on replay and by
+ * backward (a label written after the forward must not index out of the
+ * row); a bad one is an error naming the row and the label, never a read
+ * or write out of bounds.
  */
 #ifndef T
 #include "internal.h"
@@ -15,16 +32,34 @@
 /* Batch rows: the leading dimension of a matrix or batch of tensors. */
 static size_t batch_rows(const tg_node *a) { return a->ndim >= 2 ? (size_t)a->u.shape[0] : 1; }
 
+static bool same_shape(const tg_node *a, const tg_node *b) {
+    if (a->ndim != b->ndim) return false;
+    for (int i = 0; i < a->ndim; i++)
+        if (a->u.shape[i] != b->u.shape[i]) return false;
+    return true;
+}
+
+static int unequal_shapes(const tg_node *a, const tg_node *b, char *why, size_t len,
+                          const char *need) {
+    char sa[64], sb[64];
+    snprintf(why, len, "%s and %s: %s", tg__shape_str(a, sa), tg__shape_str(b, sb), need);
+    return TG_ERR_SHAPE;
+}
+
 static int same_shapes_to_scalar(tg_node *out, char *why, size_t len) {
     const tg_node *a = out->in[0], *b = out->in[1];
-    bool same = a->ndim == b->ndim;
-    for (int i = 0; same && i < a->ndim; i++) same = a->u.shape[i] == b->u.shape[i];
-    if (!same || a->ndim == 0) {
-        char sa[64], sb[64];
-        snprintf(why, len, "%s and %s: prediction and target need equal, non-scalar shapes",
-                 tg__shape_str(a, sa), tg__shape_str(b, sb));
-        return TG_ERR_SHAPE;
-    }
+    if (!same_shape(a, b) || a->ndim == 0)
+        return unequal_shapes(a, b, why, len,
+                              "prediction and target need equal, non-scalar shapes");
+    out->ndim = 0;
+    return TG_OK;
+}
+
+/* Inputs of equal shapes, 0-d included; the mean over their elements. */
+static int equal_shapes_to_mean(tg_node *out, char *why, size_t len) {
+    const tg_node *a = out->in[0], *b = out->in[1];
+    if (!same_shape(a, b))
+        return unequal_shapes(a, b, why, len, "prediction and target need equal shapes");
     out->ndim = 0;
     return TG_OK;
 }
@@ -56,6 +91,196 @@ static void xent_backward(tg_node *n) {
                            y->grad);
 }
 
+static void bce_forward(tg_node *n) {
+    TG_KERNEL(n, bce_fwd)(tg__numel(n->in[0]), n->in[0]->value, n->in[1]->value, n->value);
+}
+
+static void bce_backward(tg_node *n) {
+    const tg_node *z = n->in[0], *y = n->in[1];
+    TG_KERNEL(n, bce_bwd)(tg__numel(z), z->value, y->value, n->grad, z->grad, y->grad);
+}
+
+/* ------------------------------------------------------ class labels -- */
+
+/* The first of v.outer labels that is not an integer in [0, v.len), or
+ * v.outer when all are; its value in *bad. */
+static size_t bad_label(const tg_node *labels, tg_axis_view v, double *bad) {
+    for (size_t r = 0; r < v.outer; r++) {
+        double l = tg__f64(labels) ? ((const double *)labels->value)[r]
+                                   : ((const float *)labels->value)[r];
+        if (!(l >= 0 && l < (double)v.len && l == floor(l))) {
+            *bad = l;
+            return r;
+        }
+    }
+    return v.outer;
+}
+
+static void describe_label(char *why, size_t len, size_t row, double label, size_t classes) {
+    if (label == floor(label))
+        snprintf(why, len, "row %zu: label %.10g is out of range for %zu classes (0..%zu)", row,
+                 label, classes, classes - 1);
+    else
+        snprintf(why, len, "row %zu: label %.10g is not an integer class index", row, label);
+}
+
+/* Labels have the logits' shape without the last (class) axis: one per row. */
+static int labels_shape(tg_node *out, char *why, size_t len) {
+    const tg_node *z = out->in[0], *l = out->in[1];
+    if (z->ndim == 0) {
+        snprintf(why, len, "a 0-d input has no class axis (logits of shape [C] or [B, C])");
+        return TG_ERR_SHAPE;
+    }
+    bool fits = l->ndim == z->ndim - 1;
+    for (int i = 0; fits && i < l->ndim; i++) fits = l->u.shape[i] == z->u.shape[i];
+    if (!fits)
+        return unequal_shapes(z, l, why, len,
+                              "labels need the input's shape without its last (class) axis");
+    double bad;
+    tg_axis_view v = rows_of(z);
+    size_t r = bad_label(l, v, &bad);
+    if (r < v.outer) {
+        describe_label(why, len, r, bad, v.len);
+        return TG_ERR_ARG;
+    }
+    out->ndim = 0;
+    return TG_OK;
+}
+
+/* Whether n's labels are valid now; else records the error. On replay the
+ * labels are new data, so forward and backward check them again. */
+static bool labels_valid(tg_node *n) {
+    double bad;
+    tg_axis_view v = rows_of(n->in[0]);
+    size_t r = bad_label(n->in[1], v, &bad);
+    if (r == v.outer) return true;
+    char why[160];
+    describe_label(why, sizeof why, r, bad, v.len);
+    tg_fail(n->tape, TG_ERR_ARG, "%s: %s", tg_node_op_name(n), why);
+    return false;
+}
+
+static void set_nan(tg_node *n) {
+    if (tg__f64(n))
+        *(double *)n->value = NAN;
+    else
+        *(float *)n->value = NAN;
+}
+
+/* The label losses: kernels fwd(view, z, labels, cost), bwd(view, z, labels,
+ * cost grad, z grad), run only on valid labels. */
+#define LABELLED_OP(name)                                                                  \
+    static void name##_forward(tg_node *n) {                                               \
+        if (!labels_valid(n)) {                                                            \
+            set_nan(n);                                                                    \
+            return;                                                                        \
+        }                                                                                  \
+        TG_KERNEL(n, name##_fwd)(rows_of(n->in[0]), n->in[0]->value, n->in[1]->value,      \
+                                 n->value);                                                \
+    }                                                                                      \
+    static void name##_backward(tg_node *n) {                                              \
+        tg_node *z = n->in[0];                                                             \
+        if (!z->grad || !labels_valid(n)) return;                                          \
+        TG_KERNEL(n, name##_bwd)(rows_of(z), z->value, n->in[1]->value, n->grad, z->grad); \
+    }
+LABELLED_OP(nll)
+LABELLED_OP(ce)
+
+tg_node *tg_labels(tg_node *logits, const int32_t *labels) {
+    if (!logits) return NULL;
+    tg_tape *t = logits->tape;
+    if (t->status) return &t->poison;
+    if (tg__stale(logits)) {
+        tg_fail(t, TG_ERR_STATE,
+                "labels: the logits (node %u) were recorded before tg_tape_reset() and are gone",
+                (unsigned)logits->id);
+        return &t->poison;
+    }
+    if (logits->ndim < 1) {
+        tg_fail(t, TG_ERR_SHAPE, "labels: 0-d logits have no class axis");
+        return &t->poison;
+    }
+    int64_t shape[TG_MAX_DIMS];
+    for (int i = 0; i + 1 < logits->ndim; i++) shape[i] = logits->u.shape[i];
+    tg_node *l = tg_input(t, tg_node_dtype(logits), logits->ndim - 1, shape, NULL);
+    if (t->status || !labels) return l;
+    for (size_t r = 0, rows = tg__numel(l); r < rows; r++) {
+        if (tg__f64(l))
+            ((double *)l->value)[r] = labels[r];
+        else
+            ((float *)l->value)[r] = (float)labels[r];
+    }
+    return l;
+}
+
+/* The constant [0, 1, ..., k-1] of like's dtype on like's tape. */
+static tg_node *class_index(tg_node *like, int64_t k) {
+    tg_node *index = tg_input(like->tape, tg_node_dtype(like), 1, &k, NULL);
+    if (like->tape->status) return index;
+    for (int64_t j = 0; j < k; j++) {
+        if (tg__f64(index))
+            ((double *)index->value)[j] = (double)j;
+        else
+            ((float *)index->value)[j] = (float)j;
+    }
+    return index;
+}
+
+tg_node *tg_labels_from_onehot(tg_node *onehot) {
+    if (!onehot) return NULL;
+    tg_tape *t = onehot->tape;
+    if (t->status) return &t->poison;
+    if (tg__stale(onehot) || onehot->ndim < 1) /* tg_sum_axis names the problem */
+        return tg_sum_axis(onehot, -1);
+    tg_node *index = class_index(onehot, onehot->u.shape[onehot->ndim - 1]);
+    /* Exact: a one-hot row holds one 1 and zeros, and sums run in double. */
+    return tg_sum_axis(tg_mul(onehot, index), -1);
+}
+
+/* [j = label_r] of z's shape, recorded as eq(labels as [..., 1], [0..C-1])
+ * so that a replay follows new labels; no gradient flows into the labels. */
+static tg_node *onehot_of(tg_node *z, tg_node *labels) {
+    int64_t shape[TG_MAX_DIMS];
+    int nd = tg_shape(z, shape);
+    tg_node *index = class_index(z, shape[nd - 1]);
+    shape[nd - 1] = 1;
+    return tg_call("eq", tg_reshape(labels, nd, shape), index);
+}
+
+/* -------------------------------------------------------------- huber -- */
+
+/* a and y of equal shapes; delta one element, > 0 as in PyTorch (checked
+ * when recorded; a NaN delta passes and makes the cost NaN). */
+static int huber_shape(tg_node *out, char *why, size_t len) {
+    const tg_node *a = out->in[0], *y = out->in[1], *delta = tg__in(out, 2);
+    if (!same_shape(a, y))
+        return unequal_shapes(a, y, why, len, "prediction and target need equal shapes");
+    char sd[64];
+    if (tg__numel(delta) != 1) {
+        snprintf(why, len, "delta %s: needs one element", tg__shape_str(delta, sd));
+        return TG_ERR_SHAPE;
+    }
+    double d = tg__f64(delta) ? *(const double *)delta->value : *(const float *)delta->value;
+    if (d <= 0) {
+        snprintf(why, len, "delta %.10g: must be > 0", d);
+        return TG_ERR_ARG;
+    }
+    out->ndim = 0;
+    return TG_OK;
+}
+
+static void huber_forward(tg_node *n) {
+    const tg_node *a = n->in[0];
+    TG_KERNEL(n, huber_fwd)(tg__numel(a), a->value, n->in[1]->value, tg__in(n, 2)->value,
+                            n->value);
+}
+
+static void huber_backward(tg_node *n) {
+    const tg_node *a = n->in[0], *y = n->in[1], *delta = tg__in(n, 2);
+    TG_KERNEL(n, huber_bwd)(tg__numel(a), a->value, y->value, delta->value, n->grad, a->grad,
+                            y->grad, delta->grad);
+}
+
 /* vjp rules (tg_grad): the derivatives in the comment at the top. */
 static void mse_vjp(tg_node *c, tg_node *g, tg_node **gin) {
     tg_node *a = tg_node_input(c, 0), *y = tg_node_input(c, 1);
@@ -74,16 +299,68 @@ static void xent_vjp(tg_node *c, tg_node *g, tg_node **gin) {
     if (tg_requires_grad(y)) gin[1] = tg_neg(tg_mul(k, tg_log_softmax(z, last)));
 }
 
-enum { C_MSE, C_XENT, C_COUNT };
+/* The new costs' vjp rules: the derivatives in the comment at the top, with
+ * k = g / N or g / R; labels get none. huber's clamp(d, -delta, delta) is
+ * written delta - relu(2 delta - relu(d + delta)), which is +-delta (not
+ * NaN) for an infinite d and passes the second derivatives to delta. */
+static void bce_vjp(tg_node *c, tg_node *g, tg_node **gin) {
+    tg_node *z = tg_node_input(c, 0), *y = tg_node_input(c, 1);
+    tg_node *k = tg_scale(g, 1.0 / (double)tg__numel(z));
+    if (tg_requires_grad(z)) gin[0] = tg_mul(k, tg_sub(tg_sigmoid(z), y));
+    if (tg_requires_grad(y)) gin[1] = tg_neg(tg_mul(k, z));
+}
+static void nll_vjp(tg_node *c, tg_node *g, tg_node **gin) {
+    tg_node *p = tg_node_input(c, 0), *l = tg_node_input(c, 1);
+    if (tg_requires_grad(p))
+        gin[0] = tg_mul(tg_scale(g, -1.0 / (double)rows_of(p).outer), onehot_of(p, l));
+}
+static void ce_vjp(tg_node *c, tg_node *g, tg_node **gin) {
+    tg_node *z = tg_node_input(c, 0), *l = tg_node_input(c, 1);
+    if (!tg_requires_grad(z)) return;
+    tg_node *dz = tg_sub(tg_softmax(z, z->ndim - 1), onehot_of(z, l));
+    gin[0] = tg_mul(tg_scale(g, 1.0 / (double)rows_of(z).outer), dz);
+}
+static void huber_vjp(tg_node *c, tg_node *g, tg_node **gin) {
+    tg_node *a = tg_node_input(c, 0), *y = tg_node_input(c, 1), *delta = tg_node_input(c, 2);
+    tg_node *k = tg_scale(g, 1.0 / (double)tg__numel(a)), *d = tg_sub(a, y);
+    if (tg_requires_grad(a) || tg_requires_grad(y)) {
+        tg_node *inner = tg_relu(tg_add(d, delta));
+        tg_node *clamp = tg_sub(delta, tg_relu(tg_sub(tg_scale(delta, 2), inner)));
+        tg_node *ga = tg_mul(k, clamp);
+        if (tg_requires_grad(a)) gin[0] = ga;
+        if (tg_requires_grad(y)) gin[1] = tg_neg(ga);
+    }
+    if (tg_requires_grad(delta))
+        gin[2] = tg__sum_to(tg_mul(k, tg_sum(tg_relu(tg_sub(tg_abs(d), delta)))), delta);
+}
+
+enum { C_MSE, C_XENT, C_BCE, C_NLL, C_CE, C_HUBER, C_COUNT };
 const tg_op tg_loss_ops[] = {
     [C_MSE] = {"mse", 2, same_shapes_to_scalar, mse_forward, mse_backward, mse_vjp},
     [C_XENT] = {"softmax_xent", 2, same_shapes_to_scalar, xent_forward, xent_backward, xent_vjp},
+    [C_BCE] = {"bce_with_logits", 2, equal_shapes_to_mean, bce_forward, bce_backward, bce_vjp},
+    [C_NLL] = {"nll_loss", 2, labels_shape, nll_forward, nll_backward, nll_vjp},
+    [C_CE] = {"cross_entropy", 2, labels_shape, ce_forward, ce_backward, ce_vjp},
+    [C_HUBER] = {"huber", 3, huber_shape, huber_forward, huber_backward, huber_vjp},
 };
 const int tg_loss_count = C_COUNT;
 
 tg_node *tg_mse(tg_node *a, tg_node *y) { return tg__apply(&tg_loss_ops[C_MSE], a, y, 0); }
 tg_node *tg_softmax_xent(tg_node *z, tg_node *y) {
     return tg__apply(&tg_loss_ops[C_XENT], z, y, 0);
+}
+tg_node *tg_bce_with_logits(tg_node *z, tg_node *y) {
+    return tg__apply(&tg_loss_ops[C_BCE], z, y, 0);
+}
+tg_node *tg_nll_loss(tg_node *logp, tg_node *labels) {
+    return tg__apply(&tg_loss_ops[C_NLL], logp, labels, 0);
+}
+tg_node *tg_cross_entropy(tg_node *logits, tg_node *labels) {
+    return tg__apply(&tg_loss_ops[C_CE], logits, labels, 0);
+}
+tg_node *tg_huber(tg_node *a, tg_node *y, double delta) {
+    tg_node *d = a ? tg__const_like(a, delta) : NULL;
+    return tg__apply3(&tg_loss_ops[C_HUBER], a, y, d, 0);
 }
 
 #else /* kernel pass, once per dtype */
@@ -106,13 +383,24 @@ static void S(mse_bwd)(size_t n, size_t rows, const void *va, const void *vy, co
     }
 }
 
-/* log sum_k e^(z_k) of one row, shifted by the row's maximum. */
-static T S(row_lse)(const T *z, size_t k) {
-    T m = z[0];
-    for (size_t j = 1; j < k; j++) m = z[j] > m ? z[j] : m;
+/* log sum_k e^(z_k - m) of one row, with m the row's maximum in *m: the
+ * shift keeps every exponent <= 0, and the maximum's own term 1 is left out
+ * of the sum and added by log1p, so a row with one dominant logit keeps its
+ * tiny log-sum (log1p(e^-40) = 4.2e-18, where log(1 + e^-40) rounds to 0).
+ * A NaN anywhere makes it NaN. */
+static T S(row_shifted_lse)(const T *z, size_t k, T *m) {
+    size_t top = 0;
+    for (size_t j = 1; j < k; j++) top = z[j] > z[top] ? j : top;
+    *m = z[top];
     T s = 0;
-    for (size_t j = 0; j < k; j++) s += exp(z[j] - m);
-    return m + log(s);
+    for (size_t j = 0; j < k; j++) s += j == top ? 0 : exp(z[j] - *m);
+    return log1p(s);
+}
+
+/* log sum_k e^(z_k) of one row. */
+static T S(row_lse)(const T *z, size_t k) {
+    T m, l = S(row_shifted_lse)(z, k, &m);
+    return m + l;
 }
 
 static void S(xent_fwd)(tg_axis_view v, size_t rows, const void *vz, const void *vy, void *vc) {
@@ -140,6 +428,103 @@ static void S(xent_bwd)(tg_axis_view v, size_t rows, const void *vz, const void 
             if (gy) gy[r * v.len + j] -= k * (zr[j] - lse);
         }
     }
+}
+
+/* e^-|z| never overflows: max(z, 0) - z y is z (1 - y) or -z y by the sign
+ * of z (so z = +inf, y = 0 gives +inf, as PyTorch), and the log term is at
+ * most log 2. */
+static inline T S(bce_term)(T z, T y) {
+    return (z > 0 ? z * (1 - y) : -z * y) + log1p(exp(-fabs(z)));
+}
+
+static inline T S(sigmoid_of)(T z) {
+    T e = exp(-fabs(z));
+    return z >= 0 ? 1 / (1 + e) : e / (1 + e);
+}
+
+static void S(bce_fwd)(size_t n, const void *vz, const void *vy, void *vc) {
+    const T *z = vz, *y = vy;
+    double c = 0;
+    for (size_t i = 0; i < n; i++) c += S(bce_term)(z[i], y[i]);
+    *(T *)vc = (T)(c / (double)n);
+}
+
+static void S(bce_bwd)(size_t n, const void *vz, const void *vy, const void *vg, void *vgz,
+                       void *vgy) {
+    const T *z = vz, *y = vy;
+    T *gz = vgz, *gy = vgy, k = *(const T *)vg / (T)n;
+    for (size_t i = 0; i < n; i++) {
+        if (gz) gz[i] += k * (S(sigmoid_of)(z[i]) - y[i]);
+        if (gy) gy[i] -= k * z[i];
+    }
+}
+
+/* The labels were checked: each is an integer in [0, v.len). */
+static void S(nll_fwd)(tg_axis_view v, const void *vp, const void *vl, void *vc) {
+    const T *p = vp, *l = vl;
+    double c = 0;
+    for (size_t r = 0; r < v.outer; r++) c -= p[r * v.len + (size_t)l[r]];
+    *(T *)vc = (T)(c / (double)v.outer);
+}
+
+static void S(nll_bwd)(tg_axis_view v, const void *vp, const void *vl, const void *vg,
+                       void *vgp) {
+    (void)vp; /* the gradient does not depend on the values */
+    const T *l = vl;
+    T *gp = vgp, k = *(const T *)vg / (T)v.outer;
+    for (size_t r = 0; r < v.outer; r++) gp[r * v.len + (size_t)l[r]] -= k;
+}
+
+/* Row r costs (m - z_label) + log sum e^(z - m): no rounding of m + log s
+ * before the subtraction, so a confident correct row keeps its small cost. */
+static void S(ce_fwd)(tg_axis_view v, const void *vz, const void *vl, void *vc) {
+    const T *z = vz, *l = vl;
+    double c = 0;
+    for (size_t r = 0; r < v.outer; r++) {
+        const T *zr = z + r * v.len;
+        T m, lse = S(row_shifted_lse)(zr, v.len, &m);
+        c += (double)(m - zr[(size_t)l[r]]) + lse;
+    }
+    *(T *)vc = (T)(c / (double)v.outer);
+}
+
+static void S(ce_bwd)(tg_axis_view v, const void *vz, const void *vl, const void *vg, void *vgz) {
+    const T *z = vz, *l = vl;
+    T *gz = vgz, k = *(const T *)vg / (T)v.outer;
+    for (size_t r = 0; r < v.outer; r++) {
+        const T *zr = z + r * v.len;
+        T *gr = gz + r * v.len;
+        T m, lse = S(row_shifted_lse)(zr, v.len, &m);
+        for (size_t j = 0; j < v.len; j++) gr[j] += k * exp(zr[j] - m - lse);
+        gr[(size_t)l[r]] -= k;
+    }
+}
+
+/* At |d| = delta both pieces give delta^2/2 and the slope d: the cost is
+ * C^1, and PyTorch's gradient clamp(d, -delta, delta) is the derivative. */
+static void S(huber_fwd)(size_t n, const void *va, const void *vy, const void *vd, void *vc) {
+    const T *a = va, *y = vy, delta = *(const T *)vd;
+    double c = 0;
+    for (size_t i = 0; i < n; i++) {
+        T d = a[i] - y[i], ad = fabs(d);
+        c += ad < delta ? (T)0.5 * d * d : delta * (ad - (T)0.5 * delta);
+    }
+    *(T *)vc = (T)(c / (double)n);
+}
+
+static void S(huber_bwd)(size_t n, const void *va, const void *vy, const void *vd, const void *vg,
+                         void *vga, void *vgy, void *vgd) {
+    const T *a = va, *y = vy, delta = *(const T *)vd;
+    T *ga = vga, *gy = vgy, k = *(const T *)vg / (T)n;
+    double gd = 0;
+    for (size_t i = 0; i < n; i++) {
+        T d = a[i] - y[i], ad = fabs(d);
+        T slope = ad > delta ? copysign(delta, d) : d; /* a NaN d stays NaN */
+        if (ga) ga[i] += k * slope;
+        if (gy) gy[i] -= k * slope;
+        gd += ad <= delta ? 0 : ad - delta; /* d cost / d delta, NaN for a NaN d */
+    }
+    if (vgd) *(T *)vgd += k * (T)gd;
 }
 
 #endif

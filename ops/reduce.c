@@ -1,11 +1,55 @@
 /*
- * Reductions: sum and mean, of all elements or along one axis.
+ * Reductions, of all elements or along one axis: sum mean max min logsumexp
+ * prod norm var.
  *
  * A reduction views its input as [outer, len, inner] around the reduced axis
  * (len = all elements for a full reduction); the output is [outer, inner].
+ * Each output element reduces one *run*: len elements at stride inner. Apart
+ * from sum and mean (whole-tensor loops), an op is two run kernels over T, a
+ * forward one returning the run's value and a backward one adding the run's
+ * gradient, which RUN_OP wraps into the op's forward and backward.
  */
 #ifndef T
 #include "internal.h"
+
+#include <tgmath.h>
+
+/* The product of a run's nonzero elements as m 2^e, renormalised after every
+ * factor (frexp), so that no partial product overflows or underflows when
+ * the whole one would not: [1e200, 1e200, 1e-200] is 1e200, and the
+ * gradient of [1e-200, 1e-200] is not flushed to 0. Zeros are counted
+ * instead of multiplied in, which is what the gradient needs. */
+typedef struct scaled_prod {
+    double m;         /* in [0.5, 1) in magnitude; inf or NaN after such an element */
+    int64_t e;        /* |e| <= 1100 len, far inside int64 */
+    size_t zeros;     /* number of zero elements */
+    double zero_sign; /* the product of the zeros' signs, +-1 */
+} scaled_prod;
+
+/* m 2^e, with e clamped into int (beyond +-4000 the result is 0 or inf anyway). */
+static double scaled_value(double m, int64_t e) {
+    return ldexp(m, (int)(e < -4000 ? -4000 : e > 4000 ? 4000 : e));
+}
+
+static void scaled_mul(scaled_prod *p, double v) {
+    if (v == 0) {
+        p->zeros++;
+        p->zero_sign *= copysign(1.0, v);
+        return;
+    }
+    int ev = 0, ep = 0; /* frexp leaves them unspecified for inf and NaN, which m carries */
+    double mv = frexp(v, &ev);
+    p->m = frexp(p->m * mv, &ep);
+    p->e += ev + ep;
+}
+
+/* The product of the run, as exact multiplication rounded once would give
+ * it: a signed 0 when a zero is present and the rest is finite (0 x inf and
+ * anything x NaN are NaN). */
+static double scaled_prod_value(scaled_prod p) {
+    if (!p.zeros) return scaled_value(p.m, p.e);
+    return isfinite(p.m) ? copysign(0.0, p.zero_sign * p.m) : 0.0 * p.m;
+}
 
 #include "dtypes.h"
 
@@ -42,6 +86,34 @@ static void sum_backward(tg_node *n) { reduce_backward(n, false); }
 static void mean_forward(tg_node *n) { reduce_forward(n, true); }
 static void mean_backward(tg_node *n) { reduce_backward(n, true); }
 
+/* name_fwd(x, len, stride) -> the run's value; name_bwd(x, len, stride, y, g,
+ * gx) adds the run's gradient, given the run's stored value y and its
+ * adjoint g. */
+#define RUN_OP(name)                                                                       \
+    static void name##_forward(tg_node *n) {                                               \
+        tg_axis_view v = tg__axis_view(n->in[0], n->aux);                                  \
+        if (tg__f64(n))                                                                    \
+            runs_fwd_f64(v, name##_fwd_f64, n->in[0]->value, n->value);                    \
+        else                                                                               \
+            runs_fwd_f32(v, name##_fwd_f32, n->in[0]->value, n->value);                    \
+    }                                                                                      \
+    static void name##_backward(tg_node *n) {                                              \
+        if (!n->in[0]->grad) return;                                                       \
+        tg_axis_view v = tg__axis_view(n->in[0], n->aux);                                  \
+        if (tg__f64(n))                                                                    \
+            runs_bwd_f64(v, name##_bwd_f64, n->in[0]->value, n->value, n->grad,            \
+                         n->in[0]->grad);                                                  \
+        else                                                                               \
+            runs_bwd_f32(v, name##_bwd_f32, n->in[0]->value, n->value, n->grad,            \
+                         n->in[0]->grad);                                                  \
+    }
+RUN_OP(max)
+RUN_OP(min)
+RUN_OP(logsumexp)
+RUN_OP(prod)
+RUN_OP(norm)
+RUN_OP(var)
+
 /* vjp rules (tg_grad): the gradient of the reduced node spread back over
  * the reduced elements. */
 static void sum_vjp(tg_node *y, tg_node *g, tg_node **gin) {
@@ -53,11 +125,74 @@ static void mean_vjp(tg_node *y, tg_node *g, tg_node **gin) {
     double n = (double)tg__numel(x) / (double)tg__numel(y);
     gin[0] = tg__expand_like(tg__unreduce(tg_scale(g, 1 / n), x, y->aux), x);
 }
+/* g e^(x - y), through y itself, so that the second derivative sees y's
+ * dependence on x. */
+static void logsumexp_vjp(tg_node *y, tg_node *g, tg_node **gin) {
+    tg_node *x = tg_node_input(y, 0);
+    gin[0] = tg_mul(tg__unreduce(g, x, y->aux), tg_exp(tg_sub(x, tg__unreduce(y, x, y->aux))));
+}
+/* g 2 (x - mean) / n, the mean recorded as an op of x. */
+static void var_vjp(tg_node *y, tg_node *g, tg_node **gin) {
+    tg_node *x = tg_node_input(y, 0);
+    double n = (double)tg__numel(x) / (double)tg__numel(y);
+    tg_node *mean = y->aux == TG_AXIS_ALL ? tg_mean(x) : tg_mean_axis(x, y->aux);
+    gin[0] = tg_mul(tg__unreduce(tg_scale(g, 2 / n), x, y->aux),
+                    tg_sub(x, tg__unreduce(mean, x, y->aux)));
+}
+/* v reduced as y was (sum or prod), and spread back over x's shape. */
+static tg_node *sum_like(const tg_node *y, tg_node *v) {
+    return y->aux == TG_AXIS_ALL ? tg_sum(v) : tg_sum_axis(v, y->aux);
+}
+static tg_node *prod_like(const tg_node *y, tg_node *v) {
+    return y->aux == TG_AXIS_ALL ? tg_prod(v) : tg_prod_axis(v, y->aux);
+}
+static tg_node *spread(tg_node *v, tg_node *y) {
+    return tg__unreduce(v, tg_node_input(y, 0), y->aux);
+}
 
-enum { R_SUM, R_MEAN, R_COUNT };
+/* max, min: g split evenly among the elements equal to y (the kernels' tie
+ * rule); NaN everywhere in a run whose extremum is NaN, as the kernels. */
+static void extremum_vjp(tg_node *y, tg_node *g, tg_node **gin) {
+    tg_node *x = tg_node_input(y, 0), *yx = spread(y, y);
+    tg_node *hit = tg_eq(x, yx);
+    tg_node *share = spread(tg_div(g, sum_like(y, hit)), y);
+    tg_node *off = tg_where(tg_ne(yx, yx), tg__const_like(x, NAN), tg__const_like(x, 0));
+    gin[0] = tg_where(hit, share, off);
+}
+#define max_vjp extremum_vjp
+#define min_vjp extremum_vjp
+
+/* prod: g times the product of the other elements, without dividing by a
+ * zero: y / x where x != 0; at a zero, the product of the nonzero elements
+ * when it is the run's only zero, else 0. (Where y underflows to 0 while
+ * no element is 0, y / x is 0, unlike the kernel's exact product.) */
+static void prod_vjp(tg_node *y, tg_node *g, tg_node **gin) {
+    tg_node *x = tg_node_input(y, 0), *zero = tg__const_like(x, 0), *one = tg__const_like(x, 1);
+    tg_node *is0 = tg_eq(x, zero);
+    tg_node *nonzeros = spread(prod_like(y, tg_where(is0, one, x)), y);
+    tg_node *lone = tg_eq(spread(sum_like(y, is0), y), one);
+    tg_node *others = tg_where(is0, tg_where(lone, nonzeros, zero), tg_div(spread(y, y), x));
+    gin[0] = tg_mul(spread(g, y), others);
+}
+
+/* norm: g x / y, and 0 at the zero vector (the kernel's convention). */
+static void norm_vjp(tg_node *y, tg_node *g, tg_node **gin) {
+    tg_node *x = tg_node_input(y, 0), *yx = spread(y, y);
+    tg_node *unit = tg_where(tg_eq(yx, tg__const_like(x, 0)), tg__const_like(x, 0), tg_div(x, yx));
+    gin[0] = tg_mul(spread(g, y), unit);
+}
+
+enum { R_SUM, R_MEAN, R_MAX, R_MIN, R_LOGSUMEXP, R_PROD, R_NORM, R_VAR, R_COUNT };
 const tg_op tg_reduce_ops[] = {
     [R_SUM] = {"sum", 1, reduce_shape, sum_forward, sum_backward, sum_vjp},
     [R_MEAN] = {"mean", 1, reduce_shape, mean_forward, mean_backward, mean_vjp},
+    [R_MAX] = {"max", 1, reduce_shape, max_forward, max_backward, max_vjp},
+    [R_MIN] = {"min", 1, reduce_shape, min_forward, min_backward, min_vjp},
+    [R_LOGSUMEXP] = {"logsumexp", 1, reduce_shape, logsumexp_forward, logsumexp_backward,
+                     logsumexp_vjp},
+    [R_PROD] = {"prod", 1, reduce_shape, prod_forward, prod_backward, prod_vjp},
+    [R_NORM] = {"norm", 1, reduce_shape, norm_forward, norm_backward, norm_vjp},
+    [R_VAR] = {"var", 1, reduce_shape, var_forward, var_backward, var_vjp},
 };
 const int tg_reduce_count = R_COUNT;
 
@@ -74,6 +209,18 @@ tg_node *tg_sum(tg_node *a) { return reduce(R_SUM, a, true, 0); }
 tg_node *tg_mean(tg_node *a) { return reduce(R_MEAN, a, true, 0); }
 tg_node *tg_sum_axis(tg_node *a, int axis) { return reduce(R_SUM, a, false, axis); }
 tg_node *tg_mean_axis(tg_node *a, int axis) { return reduce(R_MEAN, a, false, axis); }
+tg_node *tg_max(tg_node *a) { return reduce(R_MAX, a, true, 0); }
+tg_node *tg_max_axis(tg_node *a, int axis) { return reduce(R_MAX, a, false, axis); }
+tg_node *tg_min(tg_node *a) { return reduce(R_MIN, a, true, 0); }
+tg_node *tg_min_axis(tg_node *a, int axis) { return reduce(R_MIN, a, false, axis); }
+tg_node *tg_logsumexp(tg_node *a) { return reduce(R_LOGSUMEXP, a, true, 0); }
+tg_node *tg_logsumexp_axis(tg_node *a, int axis) { return reduce(R_LOGSUMEXP, a, false, axis); }
+tg_node *tg_prod(tg_node *a) { return reduce(R_PROD, a, true, 0); }
+tg_node *tg_prod_axis(tg_node *a, int axis) { return reduce(R_PROD, a, false, axis); }
+tg_node *tg_norm(tg_node *a) { return reduce(R_NORM, a, true, 0); }
+tg_node *tg_norm_axis(tg_node *a, int axis) { return reduce(R_NORM, a, false, axis); }
+tg_node *tg_var(tg_node *a) { return reduce(R_VAR, a, true, 0); }
+tg_node *tg_var_axis(tg_node *a, int axis) { return reduce(R_VAR, a, false, axis); }
 
 #else /* kernel pass, once per dtype */
 
@@ -97,6 +244,162 @@ static void S(sum_bwd)(tg_axis_view v, double scale, const void *vg, void *vgx) 
         for (size_t k = 0; k < v.len; k++)
             for (size_t i = 0; i < v.inner; i++)
                 gx[(o * v.len + k) * v.inner + i] += (T)(scale * g[o * v.inner + i]);
+}
+
+/* ---- the run kernels: len elements of x at stride s ---- */
+
+static void S(runs_fwd)(tg_axis_view v, double (*f)(const T *, size_t, size_t), const void *vx,
+                        void *vy) {
+    const T *x = vx;
+    T *y = vy;
+    for (size_t o = 0; o < v.outer; o++)
+        for (size_t i = 0; i < v.inner; i++)
+            y[o * v.inner + i] = (T)f(x + o * v.len * v.inner + i, v.len, v.inner);
+}
+
+static void S(runs_bwd)(tg_axis_view v,
+                        void (*f)(const T *, size_t, size_t, double, double, T *),
+                        const void *vx, const void *vy, const void *vg, void *vgx) {
+    const T *x = vx, *y = vy, *g = vg;
+    T *gx = vgx;
+    for (size_t o = 0; o < v.outer; o++)
+        for (size_t i = 0; i < v.inner; i++) {
+            size_t r = o * v.len * v.inner + i, j = o * v.inner + i;
+            f(x + r, v.len, v.inner, y[j], g[j], gx + r);
+        }
+}
+
+/* max and min: a NaN anywhere in the run makes the result NaN (torch.amax),
+ * since once m is NaN no comparison replaces it. */
+#define EXTREME(name, BEATS)                                                               \
+    static double S(name##_fwd)(const T *x, size_t len, size_t s) {                        \
+        T m = x[0];                                                                        \
+        for (size_t k = 1; k < len; k++) {                                                 \
+            T v = x[k * s];                                                                \
+            m = (BEATS) || v != v ? v : m;                                                 \
+        }                                                                                  \
+        return m;                                                                          \
+    }                                                                                      \
+    static void S(name##_bwd)(const T *x, size_t len, size_t s, double y, double g, T *gx) { \
+        S(ties_bwd)(x, len, s, y, g, gx);                                                  \
+    }
+
+/* The adjoint split evenly among the elements equal to the result (PyTorch's
+ * rule for amax/amin). When the result is NaN no element equals it: the
+ * share g/0 is inf or NaN and 0 x share makes every gradient NaN, as in
+ * PyTorch, whose rule is the same product mask x g / count. */
+static void S(ties_bwd)(const T *x, size_t len, size_t s, double y, double g, T *gx) {
+    size_t ties = 0;
+    for (size_t k = 0; k < len; k++) ties += x[k * s] == y;
+    double share = g / (double)ties;
+    for (size_t k = 0; k < len; k++) gx[k * s] += (T)((double)(x[k * s] == y) * share);
+}
+
+EXTREME(max, v > m)
+EXTREME(min, v < m)
+#undef EXTREME
+
+/* log sum e^x shifted by the run's maximum m, so no exp overflows. An
+ * infinite m is not subtracted (inf - inf is NaN): all -inf gives
+ * log 0 = -inf, a +inf element gives +inf; a NaN passes through m. */
+static double S(logsumexp_fwd)(const T *x, size_t len, size_t s) {
+    double m = S(max_fwd)(x, len, s), sum = 0;
+    if (isinf(m)) m = 0;
+    for (size_t k = 0; k < len; k++) sum += exp((double)x[k * s] - m);
+    return m + log(sum);
+}
+
+/* d/dx_k = e^(x_k - y), the softmax. */
+static void S(logsumexp_bwd)(const T *x, size_t len, size_t s, double y, double g, T *gx) {
+    for (size_t k = 0; k < len; k++) gx[k * s] += (T)(g * exp((double)x[k * s] - y));
+}
+
+static scaled_prod S(prod_of)(const T *x, size_t len, size_t s) {
+    scaled_prod p = {1, 0, 0, 1};
+    for (size_t k = 0; k < len; k++) scaled_mul(&p, x[k * s]);
+    return p;
+}
+
+static double S(prod_fwd)(const T *x, size_t len, size_t s) {
+    return scaled_prod_value(S(prod_of)(x, len, s));
+}
+
+/* d/dx_k = the product of the other elements, never a division by 0:
+ * without zeros it is m 2^e / x_k (torch's y / x_k, without its overflow);
+ * with one zero, the product of the nonzero elements for the zero and 0 for
+ * the rest; with two or more zeros, 0 everywhere. */
+static void S(prod_bwd)(const T *x, size_t len, size_t s, double y, double g, T *gx) {
+    (void)y; /* may have overflowed or underflowed where m 2^e did not */
+    scaled_prod p = S(prod_of)(x, len, s);
+    double rest = scaled_value(p.m, p.e);
+    for (size_t k = 0; k < len; k++) {
+        double v = x[k * s], others;
+        if (v != 0) {
+            int ev = 0;
+            double mv = frexp(v, &ev);
+            others = p.zeros ? 0 : scaled_value(p.m / mv, p.e - ev);
+        } else {
+            others = p.zeros == 1 ? rest : 0;
+        }
+        gx[k * s] += (T)(g * others);
+    }
+}
+
+/* sqrt(sum x^2) in double. Float runs and ordinary double runs take the
+ * first loop only; when the sum of squares overflowed, or was small enough
+ * that squares may have underflowed, or is 0, inf or NaN, the run is
+ * summed again scaled by a power of 2 near its largest |x|, which is exact
+ * (as hypot does). */
+static double S(norm_fwd)(const T *x, size_t len, size_t s) {
+    double q = 0;
+    for (size_t k = 0; k < len; k++) q += (double)x[k * s] * (double)x[k * s];
+    if (q >= 0x1p-900 && q <= 0x1p900) return sqrt(q);
+    double a = 0;
+    for (size_t k = 0; k < len; k++) {
+        double v = fabs((double)x[k * s]);
+        a = v > a || v != v ? v : a;
+    }
+    if (a == 0 || !isfinite(a)) return a; /* the zero vector; inf; NaN */
+    int ea;
+    frexp(a, &ea);
+    q = 0;
+    for (size_t k = 0; k < len; k++) {
+        double v = ldexp((double)x[k * s], -ea);
+        q += v * v;
+    }
+    return ldexp(sqrt(q), ea);
+}
+
+/* d/dx_k = x_k / y, and 0 at the zero vector (PyTorch's choice, the
+ * minimum-norm subgradient). A float32 result that overflowed (the norm of
+ * [2e38, 2e38]) is recomputed in double, where it is finite. */
+static void S(norm_bwd)(const T *x, size_t len, size_t s, double y, double g, T *gx) {
+    if (isinf(y)) y = S(norm_fwd)(x, len, s);
+    if (y == 0) return;
+    for (size_t k = 0; k < len; k++) gx[k * s] += (T)(g * ((double)x[k * s] / y));
+}
+
+static double S(mean_of)(const T *x, size_t len, size_t s) {
+    double sum = 0;
+    for (size_t k = 0; k < len; k++) sum += x[k * s];
+    return sum / (double)len;
+}
+
+/* Population variance (correction 0), two passes about the mean. */
+static double S(var_fwd)(const T *x, size_t len, size_t s) {
+    double mean = S(mean_of)(x, len, s), q = 0;
+    for (size_t k = 0; k < len; k++) {
+        double d = (double)x[k * s] - mean;
+        q += d * d;
+    }
+    return q / (double)len;
+}
+
+/* d/dx_k = 2 (x_k - mean) / len: the terms through the mean sum to 0. */
+static void S(var_bwd)(const T *x, size_t len, size_t s, double y, double g, T *gx) {
+    (void)y;
+    double mean = S(mean_of)(x, len, s), c = 2 * g / (double)len;
+    for (size_t k = 0; k < len; k++) gx[k * s] += (T)(c * ((double)x[k * s] - mean));
 }
 
 #endif

@@ -1,5 +1,707 @@
-/* Shape and indexing ops (issue 11; being written). */
+/*
+ * Shape and indexing ops: slice, concat, index_select, broadcast_to, permute,
+ * tril, triu.
+ *
+ * None of them computes: each moves elements, and its backward rule is the
+ * adjoint move with +=. Three kernels serve them all, written once over T:
+ * runs (copy or add runs of contiguous elements: slice, concat), a gather /
+ * scatter by index (index_select), and a 4-D strided walk (broadcast_to,
+ * permute); tril and triu copy a band of each row.
+ *
+ * Parameters. An axis, or permute's packed permutation, is the node's aux.
+ * An integer that can be large (slice's start, index_select's indices,
+ * tril/triu's diagonal offset) is a constant input node of x's dtype: it
+ * shows in the graph and the DOT export, survives replay, can be given by
+ * name (tg_call("slice", x, start)) with the op's arity, and later rules
+ * written with public ops (issue 12) can read it like any input. Such values
+ * are exact in float32 up to 2^24; a larger one that float32 cannot hold is
+ * refused by the constructor rather than rounded. The shape rules validate
+ * parameters for every path (constructor, tg_call, tg_apply); the forward
+ * kernels still clamp them, because a caller may overwrite a constant through
+ * tg_value() before tg_forward(), and a forward cannot fail: no path reads
+ * or writes out of bounds.
+ *
+ * The vjp rules (tg_grad, higher order) are the same moves written with
+ * public ops: slice pads with zeros by concat, concat slices, permute
+ * permutes back, broadcast_to sums, tril/triu mask, and index_select's
+ * scatter-add is a product with a constant 0/1 selection matrix.
+ */
+#ifndef T
 #include "internal.h"
 
-const tg_op tg_shape_ops[1] = {{0}};
-const int tg_shape_count = 0;
+#include <math.h>
+
+/* A 4-D walk over an output: its dimensions (padded on the left with 1) and
+ * the source's element stride along each, 0 where the source is broadcast. */
+typedef struct walk {
+    size_t d[4], s[4];
+} walk;
+
+#include "dtypes.h"
+
+enum { SH_SLICE, SH_CONCAT, SH_INDEX_SELECT, SH_BROADCAST_TO, SH_PERMUTE, SH_TRIL, SH_TRIU,
+       SH_COUNT };
+extern const tg_op tg_shape_ops[];
+
+/* ------------------------------------------------------------ helpers -- */
+
+static void *at(const tg_node *n, void *base, size_t i) { return (char *)base + i * tg__dsize(n); }
+
+static double scalar_of(const tg_node *p) {
+    return tg__f64(p) ? *(const double *)p->value : (double)*(const float *)p->value;
+}
+
+/* Whether p holds one integral value; else writes why. */
+static bool int_param_ok(const tg_node *p, const char *what, char *why, size_t len) {
+    char s[64];
+    if (tg__numel(p) != 1) {
+        snprintf(why, len, "%s must have one element, got %s", what, tg__shape_str(p, s));
+        return false;
+    }
+    double v = scalar_of(p);
+    if (v != floor(v) || !isfinite(v)) {
+        snprintf(why, len, "%s %g is not an integer", what, v);
+        return false;
+    }
+    return true;
+}
+
+/* p's value clamped to [lo, hi]: for forwards, which cannot fail. */
+static int64_t clamped(const tg_node *p, int64_t lo, int64_t hi) {
+    double v = fmin(fmax(scalar_of(p), (double)lo), (double)hi); /* NaN gives lo */
+    return (int64_t)v;
+}
+
+/* A constant of x's dtype holding v, or NULL after recording that float32
+ * cannot hold v exactly. */
+static tg_node *int_const(tg_node *x, const char *who, const char *what, int64_t v) {
+    if (!tg__f64(x) && (double)(float)v != (double)v) {
+        tg_fail(x->tape, TG_ERR_ARG,
+                "%s: %s %lld is not exact in float32 (integers beyond 2^24 are not); use "
+                "float64",
+                who, what, (long long)v);
+        return NULL;
+    }
+    return tg_const_as(x->tape, tg_node_dtype(x), (double)v);
+}
+
+/* What a constructor returns after an error: x's tape's poison node, or
+ * NULL for a NULL x (no tape to record on). */
+static tg_node *failed(tg_node *x) { return x ? &x->tape->poison : NULL; }
+
+/* ------------------------------------------------------------- slice -- */
+
+/* y = x[..., start : start + length, ...] along axis aux; start is input 1,
+ * length is the output's dimension there (x's own under tg_call, so a slice
+ * by name is whole: start 0). */
+static int slice_shape(tg_node *out, char *why, size_t len) {
+    const tg_node *x = out->in[0];
+    char s[64];
+    if (out->aux < 0 || out->aux >= x->ndim) {
+        snprintf(why, len, "axis %d is out of range for %s", out->aux, tg__shape_str(x, s));
+        return TG_ERR_ARG;
+    }
+    if (!int_param_ok(out->in[1], "start", why, len)) return TG_ERR_ARG;
+    double start = scalar_of(out->in[1]);
+    int32_t dim = x->u.shape[out->aux], length = out->u.shape[out->aux];
+    if (start < 0 || start > (double)(dim - length)) {
+        snprintf(why, len, "start %.0f, length %d: outside axis %d of %s", start, (int)length,
+                 out->aux, tg__shape_str(x, s));
+        return TG_ERR_ARG;
+    }
+    return TG_OK;
+}
+
+static void slice_forward(tg_node *n) {
+    const tg_node *x = n->in[0];
+    tg_axis_view v = tg__axis_view(x, n->aux);
+    size_t length = (size_t)n->u.shape[n->aux];
+    size_t start = (size_t)clamped(n->in[1], 0, (int64_t)(v.len - length));
+    TG_KERNEL(n, runs)(v.outer, length * v.inner, at(n, x->value, start * v.inner),
+                       v.len * v.inner, n->value, length * v.inner, false);
+}
+
+static void slice_backward(tg_node *n) {
+    const tg_node *x = n->in[0];
+    if (!x->grad) return;
+    tg_axis_view v = tg__axis_view(x, n->aux);
+    size_t length = (size_t)n->u.shape[n->aux];
+    size_t start = (size_t)clamped(n->in[1], 0, (int64_t)(v.len - length));
+    TG_KERNEL(n, runs)(v.outer, length * v.inner, n->grad, length * v.inner,
+                       at(n, x->grad, start * v.inner), v.len * v.inner, true);
+}
+
+/* A zero constant of x's shape with extent len along axis (len >= 1). */
+static tg_node *zeros_along(tg_node *x, int axis, int64_t len) {
+    int64_t shape[TG_MAX_DIMS];
+    int nd = tg_shape(x, shape);
+    shape[axis] = len;
+    return tg_input(x->tape, tg_node_dtype(x), nd, shape, NULL);
+}
+
+/* The gradient placed back into x's extent: [0s, g, 0s] along the axis. */
+static void slice_vjp(tg_node *y, tg_node *g, tg_node **gin) {
+    tg_node *x = y->in[0], *parts[3];
+    int k = y->aux, n = 0;
+    int64_t dim = x->u.shape[k], length = y->u.shape[k];
+    int64_t start = clamped(y->in[1], 0, dim - length), after = dim - start - length;
+    if (start) parts[n++] = zeros_along(x, k, start);
+    parts[n++] = g;
+    if (after) parts[n++] = zeros_along(x, k, after);
+    gin[0] = tg_concat(n, parts, k);
+}
+
+tg_node *tg_slice(tg_node *x, int axis, int64_t start, int64_t length) {
+    if (!x || x->tape->status) return failed(x);
+    int k = tg__axis(x, axis, "slice");
+    if (k < 0) return failed(x);
+    int64_t dim = x->u.shape[k], shape[TG_MAX_DIMS];
+    if (start < 0 || length < 1 || length > dim || start > dim - length) {
+        char s[64];
+        tg_fail(x->tape, TG_ERR_ARG, "slice: start %lld, length %lld: outside axis %d of %s",
+                (long long)start, (long long)length, axis, tg__shape_str(x, s));
+        return failed(x);
+    }
+    for (int i = 0; i < x->ndim; i++) shape[i] = x->u.shape[i];
+    shape[k] = length;
+    tg_node *p = int_const(x, "slice", "start", start);
+    return p ? tg__apply_as(&tg_shape_ops[SH_SLICE], x, p, k, x->ndim, shape) : failed(x);
+}
+
+/* ------------------------------------------------------------ concat -- */
+
+/* Binary: y = [a, b] along axis aux. */
+static int concat_shape(tg_node *out, char *why, size_t len) {
+    const tg_node *a = out->in[0], *b = out->in[1];
+    char sa[64], sb[64];
+    int k = out->aux;
+    if (k < 0 || k >= a->ndim) {
+        snprintf(why, len, "axis %d is out of range for %s", k, tg__shape_str(a, sa));
+        return TG_ERR_ARG;
+    }
+    bool same = a->ndim == b->ndim;
+    for (int i = 0; i < a->ndim && same; i++) same = i == k || a->u.shape[i] == b->u.shape[i];
+    if (!same) {
+        snprintf(why, len, "%s and %s differ off axis %d", tg__shape_str(a, sa),
+                 tg__shape_str(b, sb), k);
+        return TG_ERR_SHAPE;
+    }
+    int64_t shape[TG_MAX_DIMS];
+    for (int i = 0; i < a->ndim; i++) shape[i] = a->u.shape[i];
+    shape[k] += b->u.shape[k];
+    if (tg_set_shape(out, a->ndim, shape) != TG_OK) {
+        snprintf(why, len, "%s and %s along axis %d: too many elements", tg__shape_str(a, sa),
+                 tg__shape_str(b, sb), k);
+        return TG_ERR_SHAPE;
+    }
+    return TG_OK;
+}
+
+/* Moves a's and b's runs into (or, backward, out of) y's rows of la + lb runs. */
+static void concat_move(tg_node *n, bool backward) {
+    tg_node *in[2] = {n->in[0], n->in[1]};
+    tg_axis_view v = tg__axis_view(n, n->aux);
+    size_t off = 0;
+    for (int k = 0; k < 2; k++) {
+        size_t run = (size_t)in[k]->u.shape[n->aux] * v.inner;
+        if (!backward)
+            TG_KERNEL(n, runs)(v.outer, run, in[k]->value, run, at(n, n->value, off),
+                               v.len * v.inner, false);
+        else if (in[k]->grad)
+            TG_KERNEL(n, runs)(v.outer, run, at(n, n->grad, off), v.len * v.inner, in[k]->grad,
+                               run, true);
+        off += run;
+    }
+}
+static void concat_forward(tg_node *n) { concat_move(n, false); }
+static void concat_backward(tg_node *n) { concat_move(n, true); }
+
+/* Each input's part of the gradient. */
+static void concat_vjp(tg_node *y, tg_node *g, tg_node **gin) {
+    int k = y->aux;
+    int64_t la = y->in[0]->u.shape[k], lb = y->in[1]->u.shape[k];
+    if (tg_requires_grad(y->in[0])) gin[0] = tg_slice(g, k, 0, la);
+    if (tg_requires_grad(y->in[1])) gin[1] = tg_slice(g, k, la, lb);
+}
+
+/* n inputs as a balanced tree of binary concat nodes. A node has at most 3
+ * inputs (and one with more would need storage past the 64-byte node), so
+ * the n-ary op is a tree of n - 1 binary ones; balanced rather than a chain,
+ * each element is copied about log2(n) times instead of up to n - 1, forward
+ * and backward. */
+static tg_node *concat_tree(tg_node *const *in, int n, int axis) {
+    if (n == 1) return in[0];
+    tg_node *a = concat_tree(in, n / 2, axis), *b = concat_tree(in + n / 2, n - n / 2, axis);
+    return tg__apply(&tg_shape_ops[SH_CONCAT], a, b, axis);
+}
+
+tg_node *tg_concat(int n, tg_node *const *inputs, int axis) {
+    tg_node *first = NULL;
+    for (int k = 0; inputs && k < n && !first; k++) first = inputs[k];
+    if (!first || first->tape->status) return failed(first);
+    tg_tape *t = first->tape;
+    char s0[64], sk[64];
+    for (int k = 0; k < n; k++)
+        if (!inputs[k]) {
+            tg_fail(t, TG_ERR_NULL, "concat: input %d of %d is NULL", k, n);
+            return &t->poison;
+        }
+    int ax = tg__axis(inputs[0], axis, "concat");
+    if (ax < 0) return &t->poison;
+    /* Checked for all inputs here, so that the message names the caller's
+     * inputs rather than an inner node of the tree. */
+    for (int k = 1; k < n; k++) {
+        const tg_node *a = inputs[0], *b = inputs[k];
+        bool same = a->ndim == b->ndim;
+        for (int i = 0; i < a->ndim && same; i++) same = i == ax || a->u.shape[i] == b->u.shape[i];
+        if (!same) {
+            tg_fail(t, TG_ERR_SHAPE, "concat: input 0 %s and input %d %s differ off axis %d",
+                    tg__shape_str(a, s0), k, tg__shape_str(b, sk), axis);
+            return &t->poison;
+        }
+    }
+    return concat_tree(inputs, n, ax);
+}
+
+/* ------------------------------------------------------ index_select -- */
+
+/* y[..., j, ...] = x[..., idx[j], ...] along axis aux; idx is input 1, a 1-D
+ * tensor of x's dtype holding integers. */
+static int index_select_shape(tg_node *out, char *why, size_t len) {
+    const tg_node *x = out->in[0], *idx = out->in[1];
+    char s[64];
+    int k = out->aux;
+    if (k < 0 || k >= x->ndim) {
+        snprintf(why, len, "axis %d is out of range for %s", k, tg__shape_str(x, s));
+        return TG_ERR_ARG;
+    }
+    int32_t dim = x->u.shape[k];
+    if (!tg__f64(x) && dim > (1 << 24)) {
+        snprintf(why, len, "axis %d of float32 %s is longer than 2^24, past float32's exact "
+                 "integers; use float64", k, tg__shape_str(x, s));
+        return TG_ERR_ARG;
+    }
+    if (idx->ndim != 1) {
+        snprintf(why, len, "indices must be 1-D, got %s", tg__shape_str(idx, s));
+        return TG_ERR_SHAPE;
+    }
+    for (int32_t j = 0; j < idx->u.shape[0]; j++) {
+        double v = tg__f64(idx) ? ((const double *)idx->value)[j] : ((const float *)idx->value)[j];
+        if (!(v >= 0 && v < dim && v == floor(v))) {
+            snprintf(why, len, "index %.17g (position %d) is out of range for axis %d of %s", v,
+                     (int)j, k, tg__shape_str(x, s));
+            return TG_ERR_ARG;
+        }
+    }
+    int64_t shape[TG_MAX_DIMS];
+    for (int i = 0; i < x->ndim; i++) shape[i] = x->u.shape[i];
+    shape[k] = idx->u.shape[0];
+    if (tg_set_shape(out, x->ndim, shape) != TG_OK) {
+        snprintf(why, len, "%d indices into %s: too many elements", (int)idx->u.shape[0],
+                 tg__shape_str(x, s));
+        return TG_ERR_SHAPE;
+    }
+    return TG_OK;
+}
+
+static void index_select_forward(tg_node *n) {
+    tg_axis_view v = tg__axis_view(n->in[0], n->aux);
+    TG_KERNEL(n, gather)(v, (size_t)n->u.shape[n->aux], n->in[1]->value, n->in[0]->value,
+                         n->value);
+}
+
+static void index_select_backward(tg_node *n) {
+    if (!n->in[0]->grad) return;
+    tg_axis_view v = tg__axis_view(n->in[0], n->aux);
+    TG_KERNEL(n, scatter)(v, (size_t)n->u.shape[n->aux], n->in[1]->value, n->grad,
+                          n->in[0]->grad);
+}
+
+/*
+ * The scatter-add written with gathers: g gets a zero row appended along the
+ * axis (at position n); pass r gathers, for each row d of x, the r-th output
+ * row that picked d, or the zero row; x's gradient is the sum of m passes, m
+ * the largest number of times an index repeats. Only copies and adds, so an
+ * inf in g stays in its own row (a product with a 0/1 matrix would spread
+ * 0 * inf = NaN), and it is differentiable again.
+ */
+static void index_select_vjp(tg_node *y, tg_node *g, tg_node **gin) {
+    tg_node *x = y->in[0], *idx = y->in[1];
+    tg_tape *t = x->tape;
+    int k = y->aux;
+    int64_t n = y->u.shape[k], dim = x->u.shape[k];
+    int64_t *seen = tg__calloc((size_t)dim, sizeof *seen), *pick = tg__malloc((size_t)dim * 8);
+    if (!seen || !pick) {
+        tg_fail(t, TG_ERR_NOMEM, "index_select: out of memory recording the gradient");
+        tg__free(seen);
+        tg__free(pick);
+        return;
+    }
+    int64_t m = 0, *row = tg__malloc((size_t)n * 8);
+    for (int64_t j = 0; row && j < n; j++) {
+        double f = tg__f64(idx) ? ((const double *)idx->value)[j] : ((const float *)idx->value)[j];
+        row[j] = f >= 0 && f < (double)dim ? (int64_t)f : -1; /* a bad index adds nothing */
+        if (row[j] >= 0 && ++seen[row[j]] > m) m = seen[row[j]];
+    }
+    tg_node *parts[2] = {g, zeros_along(g, k, 1)}, *gz = tg_concat(2, parts, k), *sum = NULL;
+    for (int64_t r = 0; row && r < m && !t->status; r++) {
+        memset(seen, 0, (size_t)dim * sizeof *seen);
+        for (int64_t d = 0; d < dim; d++) pick[d] = n;
+        for (int64_t j = 0; j < n; j++)
+            if (row[j] >= 0 && seen[row[j]]++ == r) pick[row[j]] = j;
+        tg_node *pass = tg_index_select(gz, k, pick, dim);
+        sum = sum ? tg_add(sum, pass) : pass;
+    }
+    if (!row) tg_fail(t, TG_ERR_NOMEM, "index_select: out of memory recording the gradient");
+    tg__free(row);
+    tg__free(seen);
+    tg__free(pick);
+    gin[0] = sum;
+}
+
+tg_node *tg_index_select(tg_node *x, int axis, const int64_t *idx, int64_t n) {
+    if (!x || x->tape->status) return failed(x);
+    tg_tape *t = x->tape;
+    int k = tg__axis(x, axis, "index_select");
+    if (k < 0) return &t->poison;
+    char s[64];
+    if (n < 1 || n > TG_MAX_NUMEL) {
+        tg_fail(t, TG_ERR_ARG, "index_select: %lld indices into %s: at least 1 is needed",
+                (long long)n, tg__shape_str(x, s));
+        return &t->poison;
+    }
+    if (!idx) {
+        tg_fail(t, TG_ERR_NULL, "index_select: indices are NULL");
+        return &t->poison;
+    }
+    /* Checked here on the exact integers, before they become x's dtype. */
+    for (int64_t j = 0; j < n; j++)
+        if (idx[j] < 0 || idx[j] >= x->u.shape[k]) {
+            tg_fail(t, TG_ERR_ARG, "index_select: index %lld (position %lld) is out of range "
+                    "for axis %d of %s", (long long)idx[j], (long long)j, axis,
+                    tg__shape_str(x, s));
+            return &t->poison;
+        }
+    tg_node *in = tg_input(t, tg_node_dtype(x), 1, &n, NULL);
+    if (t->status) return &t->poison;
+    for (int64_t j = 0; j < n; j++) {
+        if (tg__f64(x))
+            ((double *)in->value)[j] = (double)idx[j];
+        else
+            ((float *)in->value)[j] = (float)idx[j];
+    }
+    return tg__apply(&tg_shape_ops[SH_INDEX_SELECT], x, in, k);
+}
+
+/* y[o] = x[offset(o)] along the walk, or backward x̄[offset(o)] += ȳ[o]. */
+static void walk_move(tg_node *n, walk w, bool backward) {
+    if (!backward)
+        TG_KERNEL(n, walk_gather)(&w, n->in[0]->value, n->value);
+    else if (n->in[0]->grad)
+        TG_KERNEL(n, walk_scatter)(&w, n->grad, n->in[0]->grad);
+}
+
+/* ------------------------------------------------------ broadcast_to -- */
+
+/* x's strides over the output's dimensions, aligned from the right; 0 where
+ * x has no such dimension or a 1 there. */
+static walk broadcast_walk(const tg_node *out) {
+    const tg_node *x = out->in[0];
+    walk w;
+    size_t step = 1;
+    for (int i = 3; i >= 0; i--) {
+        int ko = out->ndim - 4 + i, kx = x->ndim - 4 + i;
+        w.d[i] = ko >= 0 ? (size_t)out->u.shape[ko] : 1;
+        size_t dx = kx >= 0 ? (size_t)x->u.shape[kx] : 1;
+        w.s[i] = dx == 1 ? 0 : step;
+        step *= dx;
+    }
+    return w;
+}
+
+/* The target shape arrives from tg_broadcast_to() through tg__apply_as(). */
+static int broadcast_to_shape(tg_node *out, char *why, size_t len) {
+    const tg_node *x = out->in[0];
+    char sx[64], so[64];
+    if (out->ndim < x->ndim) {
+        snprintf(why, len, "%s to %s: the target has fewer dimensions", tg__shape_str(x, sx),
+                 tg__shape_str(out, so));
+        return TG_ERR_SHAPE;
+    }
+    for (int i = 1; i <= x->ndim; i++) {
+        int32_t dx = x->u.shape[x->ndim - i], d = out->u.shape[out->ndim - i];
+        if (dx != d && dx != 1) {
+            snprintf(why, len, "%s to %s: dimension %d is %d, neither 1 nor %d",
+                     tg__shape_str(x, sx), tg__shape_str(out, so), -i, (int)dx, (int)d);
+            return TG_ERR_SHAPE;
+        }
+    }
+    return TG_OK;
+}
+
+static void broadcast_to_forward(tg_node *n) { walk_move(n, broadcast_walk(n), false); }
+static void broadcast_to_backward(tg_node *n) { walk_move(n, broadcast_walk(n), true); }
+
+static void broadcast_to_vjp(tg_node *y, tg_node *g, tg_node **gin) {
+    gin[0] = tg__sum_to(g, y->in[0]);
+}
+
+tg_node *tg_broadcast_to(tg_node *x, int ndim, const int64_t *shape) {
+    if (!x || x->tape->status) return failed(x);
+    char s[64];
+    if (ndim < 0 || ndim > TG_MAX_DIMS) {
+        tg_fail(x->tape, TG_ERR_SHAPE, "broadcast_to: %s to %d dimensions: 0 to %d are supported",
+                tg__shape_str(x, s), ndim, TG_MAX_DIMS);
+        return failed(x);
+    }
+    if (ndim > 0 && !shape) {
+        tg_fail(x->tape, TG_ERR_NULL, "broadcast_to: shape is NULL");
+        return failed(x);
+    }
+    return tg__apply_as(&tg_shape_ops[SH_BROADCAST_TO], x, NULL, 0, ndim, shape);
+}
+
+/* ----------------------------------------------------------- permute -- */
+
+/*
+ * The permutation is aux, 2 bits per output axis i < ndim: the code
+ * (perm[i] - (ndim - 1 - i)) mod 4. The offset makes aux 0 the reversal of
+ * the axes (NumPy's transpose without arguments), so that permute called by
+ * name, whose aux is 0, means that; and 4 axes x 2 bits fill the int8.
+ */
+static void perm_decode(int aux, int ndim, int perm[4]) {
+    unsigned bits = (uint8_t)aux;
+    for (int i = 0; i < 4; i++) perm[i] = (int)((bits >> (2 * i)) + (unsigned)(ndim - 1 - i)) & 3;
+}
+
+static int perm_encode(int ndim, const int perm[4]) {
+    unsigned bits = 0;
+    for (int i = 0; i < ndim; i++) bits |= ((unsigned)(perm[i] - (ndim - 1 - i)) & 3) << (2 * i);
+    return bits > 127 ? (int)bits - 256 : (int)bits;
+}
+
+static int permute_shape(tg_node *out, char *why, size_t len) {
+    const tg_node *x = out->in[0];
+    int perm[4], seen = 0;
+    perm_decode(out->aux, x->ndim, perm);
+    for (int i = 0; i < x->ndim; i++) seen |= perm[i] < x->ndim ? 1 << perm[i] : 0;
+    if (seen != (1 << x->ndim) - 1 || perm_encode(x->ndim, perm) != out->aux) {
+        snprintf(why, len, "aux %d is no permutation of %d axes", out->aux, x->ndim);
+        return TG_ERR_ARG;
+    }
+    for (int i = 0; i < x->ndim; i++) out->u.shape[i] = x->u.shape[perm[i]];
+    return TG_OK;
+}
+
+/* Output axis i walks x's axis perm[i]. */
+static walk permute_walk(const tg_node *out) {
+    const tg_node *x = out->in[0];
+    int perm[4], pad = 4 - x->ndim;
+    perm_decode(out->aux, x->ndim, perm);
+    size_t stride[4], step = 1;
+    for (int i = x->ndim - 1; i >= 0; i--) {
+        stride[i] = step;
+        step *= (size_t)x->u.shape[i];
+    }
+    walk w = {{1, 1, 1, 1}, {0, 0, 0, 0}};
+    for (int i = 0; i < x->ndim; i++) {
+        w.d[pad + i] = (size_t)out->u.shape[i];
+        w.s[pad + i] = stride[perm[i]];
+    }
+    return w;
+}
+
+static void permute_forward(tg_node *n) { walk_move(n, permute_walk(n), false); }
+static void permute_backward(tg_node *n) { walk_move(n, permute_walk(n), true); }
+
+/* Permuted back by the inverse permutation. */
+static void permute_vjp(tg_node *y, tg_node *g, tg_node **gin) {
+    int perm[4], inv[4];
+    perm_decode(y->aux, y->ndim, perm);
+    for (int i = 0; i < y->ndim; i++) inv[perm[i]] = i;
+    gin[0] = tg_permute(g, inv);
+}
+
+tg_node *tg_permute(tg_node *x, const int *perm) {
+    if (!x || x->tape->status) return failed(x);
+    char s[64], p[64] = "(";
+    if (!perm && x->ndim) {
+        tg_fail(x->tape, TG_ERR_NULL, "permute: perm is NULL");
+        return failed(x);
+    }
+    int k[4], seen = 0;
+    size_t used = 1;
+    for (int i = 0; i < x->ndim; i++) {
+        k[i] = perm[i] < 0 ? perm[i] + x->ndim : perm[i];
+        seen |= k[i] >= 0 && k[i] < x->ndim ? 1 << k[i] : 0;
+        used += (size_t)snprintf(p + used, sizeof p - used, i ? ",%d" : "%d", perm[i]);
+        if (used >= sizeof p) used = sizeof p - 1;
+    }
+    snprintf(p + used, sizeof p - used, ")");
+    if (seen != (1 << x->ndim) - 1) {
+        tg_fail(x->tape, TG_ERR_ARG, "permute: %s by %s: not a permutation of its %d axes",
+                tg__shape_str(x, s), p, x->ndim);
+        return failed(x);
+    }
+    return tg__apply(&tg_shape_ops[SH_PERMUTE], x, NULL, perm_encode(x->ndim, k));
+}
+
+/* ---------------------------------------------------------- tril/triu -- */
+
+/* x with an integer diagonal offset k as input 1, on the last two axes. */
+static int tri_shape(tg_node *out, char *why, size_t len) {
+    char s[64];
+    if (out->ndim < 2) {
+        snprintf(why, len, "%s: needs at least 2 dimensions", tg__shape_str(out->in[0], s));
+        return TG_ERR_SHAPE;
+    }
+    return int_param_ok(out->in[1], "diagonal offset", why, len) ? TG_OK : TG_ERR_ARG;
+}
+
+/* Row i of each matrix keeps columns [lo, hi): j - i <= k for tril, j - i >= k for triu. */
+static void tri_move(tg_node *n, bool upper, bool backward) {
+    if (backward && !n->in[0]->grad) return;
+    size_t rows = (size_t)n->u.shape[n->ndim - 2], cols = (size_t)n->u.shape[n->ndim - 1];
+    int64_t k = clamped(n->in[1], -(int64_t)rows, (int64_t)cols);
+    size_t mats = tg__numel(n) / (rows * cols);
+    if (backward)
+        TG_KERNEL(n, band)(mats, rows, cols, k, upper, n->grad, n->in[0]->grad, true);
+    else
+        TG_KERNEL(n, band)(mats, rows, cols, k, upper, n->in[0]->value, n->value, false);
+}
+static void tril_forward(tg_node *n) { tri_move(n, false, false); }
+static void tril_backward(tg_node *n) { tri_move(n, false, true); }
+static void triu_forward(tg_node *n) { tri_move(n, true, false); }
+static void triu_backward(tg_node *n) { tri_move(n, true, true); }
+
+static tg_node *tri(int op, tg_node *x, int64_t k);
+
+/* The same mask on the gradient. */
+static void tri_vjp(tg_node *y, tg_node *g, tg_node **gin, int op) {
+    size_t rows = (size_t)y->u.shape[y->ndim - 2], cols = (size_t)y->u.shape[y->ndim - 1];
+    gin[0] = tri(op, g, clamped(y->in[1], -(int64_t)rows, (int64_t)cols));
+}
+static void tril_vjp(tg_node *y, tg_node *g, tg_node **gin) { tri_vjp(y, g, gin, SH_TRIL); }
+static void triu_vjp(tg_node *y, tg_node *g, tg_node **gin) { tri_vjp(y, g, gin, SH_TRIU); }
+
+static tg_node *tri(int op, tg_node *x, int64_t k) {
+    if (!x || x->tape->status) return failed(x);
+    const char *who = tg_shape_ops[op].name;
+    if (x->ndim < 2) { /* the shape rule says so too; here k is not yet clamped */
+        char s[64];
+        tg_fail(x->tape, TG_ERR_SHAPE, "%s: %s: needs at least 2 dimensions", who,
+                tg__shape_str(x, s));
+        return failed(x);
+    }
+    /* Beyond these bounds every k acts alike (all kept or none), and the
+     * clamped k is exact in float32 for any matrix of 2^24 rows and columns. */
+    int64_t rows = x->u.shape[x->ndim - 2], cols = x->u.shape[x->ndim - 1];
+    k = k < -rows ? -rows : k > cols ? cols : k;
+    tg_node *p = int_const(x, who, "diagonal offset", k);
+    return p ? tg__apply(&tg_shape_ops[op], x, p, 0) : failed(x);
+}
+
+tg_node *tg_tril(tg_node *x, int64_t k) { return tri(SH_TRIL, x, k); }
+tg_node *tg_triu(tg_node *x, int64_t k) { return tri(SH_TRIU, x, k); }
+
+const tg_op tg_shape_ops[] = {
+    [SH_SLICE] = {"slice", 2, slice_shape, slice_forward, slice_backward, slice_vjp},
+    [SH_CONCAT] = {"concat", 2, concat_shape, concat_forward, concat_backward, concat_vjp},
+    [SH_INDEX_SELECT] = {"index_select", 2, index_select_shape, index_select_forward,
+                         index_select_backward, index_select_vjp},
+    [SH_BROADCAST_TO] = {"broadcast_to", 1, broadcast_to_shape, broadcast_to_forward,
+                         broadcast_to_backward, broadcast_to_vjp},
+    [SH_PERMUTE] = {"permute", 1, permute_shape, permute_forward, permute_backward, permute_vjp},
+    [SH_TRIL] = {"tril", 2, tri_shape, tril_forward, tril_backward, tril_vjp},
+    [SH_TRIU] = {"triu", 2, tri_shape, triu_forward, triu_backward, triu_vjp},
+};
+const int tg_shape_count = SH_COUNT;
+
+#else /* kernel pass, once per dtype */
+
+/* outer runs of len elements: d[o*ds + i] = s[o*ss + i], or += when add. */
+static void S(runs)(size_t outer, size_t len, const void *vs, size_t ss, void *vd, size_t ds,
+                    bool add) {
+    for (size_t o = 0; o < outer; o++) {
+        const T *s = (const T *)vs + o * ss;
+        T *d = (T *)vd + o * ds;
+        if (add)
+            for (size_t i = 0; i < len; i++) d[i] += s[i];
+        else
+            memcpy(d, s, len * sizeof(T));
+    }
+}
+
+/* y[o,j,:] = x[o,idx[j],:] for x viewed as v; an index a caller made invalid
+ * after recording gives NaN, not a read out of bounds. */
+static void S(gather)(tg_axis_view v, size_t n, const void *vi, const void *vx, void *vy) {
+    const T *idx = vi, *x = vx;
+    T *y = vy;
+    for (size_t o = 0; o < v.outer; o++)
+        for (size_t j = 0; j < n; j++) {
+            T f = idx[j];
+            T *d = y + (o * n + j) * v.inner;
+            if (f >= 0 && f < (T)v.len)
+                memcpy(d, x + (o * v.len + (size_t)f) * v.inner, v.inner * sizeof(T));
+            else
+                for (size_t i = 0; i < v.inner; i++) d[i] = (T)NAN;
+        }
+}
+
+/* gx[o,idx[j],:] += g[o,j,:]: a repeated index receives the sum. */
+static void S(scatter)(tg_axis_view v, size_t n, const void *vi, const void *vg, void *vgx) {
+    const T *idx = vi, *g = vg;
+    T *gx = vgx;
+    for (size_t o = 0; o < v.outer; o++)
+        for (size_t j = 0; j < n; j++) {
+            T f = idx[j];
+            if (!(f >= 0 && f < (T)v.len)) continue;
+            T *d = gx + (o * v.len + (size_t)f) * v.inner;
+            const T *s = g + (o * n + j) * v.inner;
+            for (size_t i = 0; i < v.inner; i++) d[i] += s[i];
+        }
+}
+
+/* y[o] = x[offset(o)] over the walk's output, in row-major order. */
+static void S(walk_gather)(const walk *w, const void *vx, void *vy) {
+    const T *x = vx;
+    T *y = vy;
+    for (size_t i0 = 0; i0 < w->d[0]; i0++)
+        for (size_t i1 = 0; i1 < w->d[1]; i1++)
+            for (size_t i2 = 0; i2 < w->d[2]; i2++) {
+                const T *s = x + i0 * w->s[0] + i1 * w->s[1] + i2 * w->s[2];
+                for (size_t i3 = 0; i3 < w->d[3]; i3++) *y++ = s[i3 * w->s[3]];
+            }
+}
+
+/* gx[offset(o)] += g[o]: broadcast elements receive the sum of their copies. */
+static void S(walk_scatter)(const walk *w, const void *vg, void *vgx) {
+    const T *g = vg;
+    T *gx = vgx;
+    for (size_t i0 = 0; i0 < w->d[0]; i0++)
+        for (size_t i1 = 0; i1 < w->d[1]; i1++)
+            for (size_t i2 = 0; i2 < w->d[2]; i2++) {
+                T *d = gx + i0 * w->s[0] + i1 * w->s[1] + i2 * w->s[2];
+                for (size_t i3 = 0; i3 < w->d[3]; i3++) d[i3 * w->s[3]] += *g++;
+            }
+}
+
+/* Each row i of mats [rows, cols] matrices keeps columns [lo, hi) (lower:
+ * j <= i + k; upper: j >= i + k) and zeroes the rest, or, when add, adds
+ * its kept columns only. */
+static void S(band)(size_t mats, size_t rows, size_t cols, int64_t k, bool upper, const void *vs,
+                    void *vd, bool add) {
+    const T *s = vs;
+    T *d = vd;
+    for (size_t m = 0; m < mats; m++)
+        for (size_t i = 0; i < rows; i++, s += cols, d += cols) {
+            int64_t edge = (int64_t)i + k + (upper ? 0 : 1);
+            size_t e = edge < 0 ? 0 : edge > (int64_t)cols ? cols : (size_t)edge;
+            size_t lo = upper ? e : 0, hi = upper ? cols : e;
+            for (size_t j = 0; j < lo && !add; j++) d[j] = 0;
+            for (size_t j = lo; j < hi; j++) d[j] = add ? d[j] + s[j] : s[j];
+            for (size_t j = hi; j < cols && !add; j++) d[j] = 0;
+        }
+}
+
+#endif

@@ -204,6 +204,14 @@ static void cube_vjp_wrong(tg_node *y, tg_node *g, tg_node **gin) {
     tg_node *x0 = tg_const(tg_node_tape(x), tg_value_scalar(x));
     gin[0] = tg_mul(g, tg_scale(tg_mul(x, x0), 3));
 }
+/* ...and one wrong by a factor of 2, whose derivative is consistent with
+ * itself: only the comparison with the backward kernel catches it. */
+static void cube_vjp_twice(tg_node *y, tg_node *g, tg_node **gin) {
+    tg_node *x = tg_node_input(y, 0);
+    gin[0] = tg_mul(g, tg_scale(tg_mul(x, x), 6));
+}
+static const tg_op cube_twice = {"higher_cube_twice", 1, NULL, cube_forward, cube_backward,
+                                 cube_vjp_twice};
 static const tg_op cube_ok = {"higher_cube", 1, NULL, cube_forward, cube_backward, cube_vjp};
 static const tg_op cube_bad = {"higher_cube_bad", 1, NULL, cube_forward, cube_backward,
                                cube_vjp_wrong};
@@ -228,6 +236,11 @@ static void test_user_op_rules(void **state) {
     assert_int_equal(tg_gradgradcheck(apply_named, 1, &in, "higher_cube_bad", NULL, &rep), TG_OK);
     assert_false(rep.passed);
     expect_close(rep.worst.analytic, 3 * x, "the wrong rule's second derivative");
+    assert_int_equal(tg_op_register(&cube_twice), TG_OK);
+    assert_int_equal(tg_gradgradcheck(apply_named, 1, &in, "higher_cube_twice", NULL, &rep), TG_OK);
+    assert_false(rep.passed);
+    expect_close(rep.worst.analytic, 6 * x * x, "the recorded gradient");
+    expect_close(rep.worst.numeric, 3 * x * x, "the kernel's gradient");
     assert_int_equal(tg_gradgradcheck(apply_named, 1, &in, "higher_cube_none", NULL, &rep),
                      TG_ERR_STATE);
     assert_non_null(strstr(rep.message, "higher_cube_none"));
