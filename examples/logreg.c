@@ -32,20 +32,6 @@ static void make_data(tg_rng *r, int n, float *x, float *y) {
     }
 }
 
-/* The mean binary cross-entropy of the logits z against the 0/1 targets y,
- * both [B,1]: per sample -y log sigmoid(z) - (1 - y) log(1 - sigmoid(z)),
- * written as z (1/2 - y) + |z| / 2 + log(1 + exp(-|z|)), which never
- * overflows (exp of a negative number) and whose gradient is sigmoid(z) - y
- * everywhere, at z = 0 too (where d|z|/dz = 0). */
-static tg_node *bce_with_logits(tg_node *z, tg_node *y) {
-    tg_tape *t = tg_node_tape(z);
-    tg_node *half = tg_const_as(t, TG_F32, 0.5), *one = tg_const_as(t, TG_F32, 1);
-    tg_node *a = tg_abs(z);
-    tg_node *loss = tg_add(tg_add(tg_mul(z, tg_sub(half, y)), tg_scale(a, 0.5)),
-                           tg_log(tg_add(one, tg_exp(tg_neg(a)))));
-    return tg_mean(loss);
-}
-
 /* The fraction of the n points that the model classifies right:
  * p > 1/2 exactly when the logit is positive. */
 static double accuracy(const tg_params *ps, int n, const float *x, const float *y) {
@@ -88,7 +74,9 @@ int main(void) {
     tg_node *x = tg_input(t, TG_F32, 2, (const int64_t[]){BATCH, 2}, NULL);
     tg_node *y = tg_input(t, TG_F32, 2, (const int64_t[]){BATCH, 1}, NULL);
     tg_node *z = tg_add(tg_matmul(x, tg_param(t, ps, "w")), tg_param(t, ps, "b"));
-    tg_node *loss = bce_with_logits(z, y);
+    /* The mean binary cross-entropy -y log p - (1 - y) log(1 - p) of
+     * p = sigmoid(z), computed from the logits without overflow. */
+    tg_node *loss = tg_bce_with_logits(z, y);
     if (tg_status(t)) {
         fprintf(stderr, "%s\n", tg_status_message(t));
         return 1;

@@ -239,6 +239,7 @@ int tg_params_copy(tg_params *dst, const tg_params *src, tg_error *err) {
 }
 
 int tg_params_check_finite(const tg_params *ps, tg_error *err) {
+    tg__err_clear(err);
     if (!ps) return tg__err(err, TG_ERR_NULL, "params_check_finite: the store is NULL");
     for (int i = 0; i < ps->count; i++) {
         const param *p = ps->list[i];

@@ -18,7 +18,8 @@
 # library links it) as pkg-config modules or -l flags, never as paths; the
 # man page renders without a warning (groff -ww, man -l) and has a section
 # for every command that the installed program's --help lists and mentions
-# every option of each command's --help.
+# every option of each command's --help; the installed program prints its
+# version, trains on a CSV file and predicts it back with tapegrad predict.
 #
 # The consumers are compiled with the build's own compiler, and with its
 # sanitizer flags when it was configured with TG_SANITIZE=ON (an instrumented
@@ -245,6 +246,55 @@ check_man() {
     fi
 }
 
+# check_program PREFIX: the installed program itself: --version, and a CSV
+# training whose saved model tapegrad predict reads back.
+check_program() {
+    local prog=$1/bin/tapegrad dir=$work/program out
+    [ -x "$prog" ] || return 0
+    mkdir -p "$dir"
+    out=$("$prog" --version 2>&1) || true
+    if [ "$out" != "tapegrad $project_version" ]; then
+        echo "FAIL: installed tapegrad --version printed '$out', want 'tapegrad $project_version'"
+        fail=1
+    else
+        echo "ok: installed tapegrad --version: $out"
+    fi
+    # Two blobs far apart (label, x0, x1): any trained model separates them.
+    awk 'BEGIN { srand(3); print "label,x0,x1"
+                 for (i = 0; i < 200; i++) { c = i % 2; s = c ? 2 : -2
+                     printf "%d,%.3f,%.3f\n", c, s + rand() - 0.5, s + rand() - 0.5 } }' \
+        >"$dir/blobs.csv"
+    if ! "$prog" train --data "$dir/blobs.csv" --layers 2,4,2 --loss xent --optimizer adam \
+        --lr 0.05 --batch 10 --epochs 20 --save "$dir/m.tgm" >"$dir/train.out" 2>&1; then
+        echo "FAIL: installed tapegrad train on a CSV file:"
+        sed 's/^/    /' "$dir/train.out"
+        fail=1
+        return
+    fi
+    if ! "$prog" predict --model "$dir/m.tgm" --data "$dir/blobs.csv" >"$dir/predict.out" 2>&1; then
+        echo "FAIL: installed tapegrad predict:"
+        sed 's/^/    /' "$dir/predict.out"
+        fail=1
+        return
+    fi
+    # Every line: the predicted class is the most probable, the probabilities
+    # sum to 1, the label is the CSV's; the accuracy is 1 on these blobs.
+    if ! awk -F'[ =,]' -v csv="$dir/blobs.csv" '
+        BEGIN { getline < csv; n = 0; while ((getline l < csv) > 0) { split(l, f, ","); lab[n++] = f[1] } }
+        /^index=/ { i = $2; p = $4; l = $6; best = 0; sum = 0
+                    for (k = 8; k <= NF; k++) { sum += $k; if ($k > $(8 + best)) best = k - 8 }
+                    if (best != p || l != lab[i] || sum < 0.999 || sum > 1.001) bad++; lines++ }
+        /^accuracy=/ { acc = $2 }
+        END { exit !(lines == n && !bad && acc == 1) }' "$dir/predict.out"; then
+        echo "FAIL: installed tapegrad predict printed (want $(($(wc -l <"$dir/blobs.csv") - 1)) consistent lines and accuracy=1):"
+        head -n 5 "$dir/predict.out" | sed 's/^/    /'
+        tail -n 1 "$dir/predict.out" | sed 's/^/    /'
+        fail=1
+    else
+        echo "ok: installed tapegrad trains on a CSV file and predicts it back (accuracy 1)"
+    fi
+}
+
 # The version, from CMakeLists.txt's project() line and from the header.
 project_version=$(sed -n 's/^project(tapegrad VERSION \([0-9.]*\).*/\1/p' "$TG_SOURCE_DIR/CMakeLists.txt")
 header_version=$(awk '/^#define TAPEGRAD_VERSION_(MAJOR|MINOR|PATCH) / { v = v (v == "" ? "" : ".") $3 }
@@ -266,6 +316,7 @@ done
 consume "$prefix" installed
 check_pc "$prefix"
 check_man "$prefix"
+check_program "$prefix"
 
 # Relocate: move the prefix and build against it afresh. No installed text
 # file may still name the first prefix.
