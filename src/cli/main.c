@@ -14,6 +14,7 @@ static const struct command {
     int (*run)(int argc, char **argv);
 } commands[] = {
     {"grad", "value and partial derivatives of an expression", tg_cli_grad},
+    {"hess", "value, gradient and Hessian matrix of an expression", tg_cli_hess},
     {"check", "gradient-check an expression against finite differences", tg_cli_check},
     {"train", "train an MLP on an MNIST-format dataset or a CSV file", tg_cli_train},
     {"eval", "evaluate a saved model on a dataset", tg_cli_eval},
@@ -32,6 +33,8 @@ static void usage(FILE *f) {
                "  tapegrad check 'sigmoid(w*x+b)' w=0.5 x=2 b=-1\n"
                "                                              derivatives vs finite differences\n"
                "  tapegrad grad --dot f.dot 'x*y' x=2 y=3     and a picture: dot -Tpng f.dot\n"
+               "  tapegrad hess 'x^3*y + sin(x)*y^2' x=0.7 y=-1.3\n"
+               "                                              the Hessian matrix too\n"
                "  tapegrad train --save m.tgm                 an MLP on Fashion-MNIST\n"
                "  tapegrad predict --model m.tgm --index 0    its prediction for a test image\n");
 }
