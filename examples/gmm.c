@@ -35,7 +35,8 @@ typedef struct gmm {
     int64_t d, k, n;
     double gamma, m;                  /* the Wishart prior */
     double *alphas, *means, *icf, *x; /* [K], [K,D], [K,T], [N,D]; T = D(D+1)/2 */
-    int64_t *lidx; /* [D*D]: where L[r,c] comes from in the row [0 | exp(q) | icf] */
+    double *ones;  /* [N] of 1 */
+    int64_t *lidx; /* [D*D]: where L^T[c,r] comes from in the row [0 | exp(q) | icf] */
 } gmm;
 
 /* log Gamma_D(a), the multivariate log-gamma function. */
@@ -49,29 +50,36 @@ static double log_mgamma(double a, int64_t d) {
 static tg_node *gmm_objective(tg_tape *t, const gmm *g, tg_node *alphas, tg_node *means,
                               tg_node *icf) {
     const int64_t D = g->d, K = g->k, N = g->n;
-    tg_node *xt = tg_transpose(tg_input(t, TG_F64, 2, (int64_t[]){N, D}, g->x)); /* [D,N] */
+    tg_node *x = tg_input(t, TG_F64, 2, (int64_t[]){N, D}, g->x);
 
-    /* L [K,D,D]: one gather from [0 | exp(q_k) | icf_k] per row k puts the
-     * diagonal exp(q), the strictly-lower entries, and zeros above. */
+    /* Lt [K,D,D], the transposed factors L_k^T: one gather from the row
+     * [0 | exp(q_k) | icf_k] puts exp(q) on the diagonal, the strictly-lower
+     * entries of L_k above it, and zeros below. */
     tg_node *q = tg_slice(icf, 1, 0, D); /* [K,D] */
     tg_node *zero = tg_input(t, TG_F64, 2, (int64_t[]){K, 1}, NULL);
     tg_node *row = tg_concat(3, (tg_node *[]){zero, tg_exp(q), icf}, 1);
-    tg_node *L = tg_reshape(tg_index_select(row, 1, g->lidx, D * D), 3, (int64_t[]){K, D, D});
+    tg_node *Lt = tg_reshape(tg_index_select(row, 1, g->lidx, D * D), 3, (int64_t[]){K, D, D});
 
-    /* L_k (x_i - mu_k) = L_k x_i - L_k mu_k: the first term is a single
-     * [K*D, D] x [D, N] product for all components at once. */
-    tg_node *mu = tg_reshape(means, 3, (int64_t[]){K, D, 1});
-    tg_node *lx = tg_sub(tg_matmul(L, xt), tg_matmul(L, mu));    /* [K,D,N] */
-    tg_node *sqnorm = tg_sum_axis(tg_square(lx), 1);               /* [K,N] */
-    tg_node *logdet = tg_sum_axis(q, 1);                           /* [K] log det L_k */
+    /* (L_k (x_i - mu_k))^T = [x_i^T 1] [L_k^T; -mu_k^T L_k^T]: one [N, D+1]
+     * by [D+1, D] matrix product per component, no centred copy of x. */
+    tg_node *ones = tg_input(t, TG_F64, 2, (int64_t[]){N, 1}, g->ones);
+    tg_node *x1 = tg_concat(2, (tg_node *[]){x, ones}, 1); /* [N,D+1] */
+    tg_node *mut = tg_reshape(means, 3, (int64_t[]){K, 1, D});
+    tg_node *At = tg_concat(2, (tg_node *[]){Lt, tg_neg(tg_matmul(mut, Lt))}, 1); /* [K,D+1,D] */
+    tg_node *lx = tg_matmul(x1, At); /* [K,N,D] */
+
+    /* |L_k (x_i - mu_k)|^2 as a squared norm: one pass over [K,N,D] each way
+     * where square then sum takes two (the gradient 2v is right at v = 0 too). */
+    tg_node *sqnorm = tg_square(tg_norm_axis(lx, 2)); /* [K,N] */
+    tg_node *logdet = tg_sum_axis(q, 1);                /* [K]: log det L_k */
     tg_node *a = tg_reshape(tg_add(alphas, logdet), 2, (int64_t[]){K, 1});
-    tg_node *inner = tg_sub(a, tg_scale(sqnorm, 0.5));             /* [K,N] */
+    tg_node *inner = tg_sub(a, tg_scale(sqnorm, 0.5)); /* [K,N] */
     tg_node *loglik = tg_sub(tg_sum(tg_logsumexp_axis(inner, 0)),
                              tg_scale(tg_logsumexp(alphas), (double)N));
 
     /* Wishart prior: |L_k|_F^2 = |exp(q_k)|^2 + |strictly-lower part|^2. */
     tg_node *prior = tg_sub(tg_scale(tg_sum(logdet), g->m),
-                            tg_scale(tg_sum(tg_square(L)), 0.5 * g->gamma * g->gamma));
+                            tg_scale(tg_sum(tg_square(Lt)), 0.5 * g->gamma * g->gamma));
     double nw = (double)D + g->m + 1;
     double c = -0.5 * (double)(N * D) * log(2 * 3.14159265358979323846) +
                (double)K * (nw * (double)D * log(g->gamma / sqrt(2.0)) - log_mgamma(0.5 * nw, D));
@@ -79,15 +87,16 @@ static tg_node *gmm_objective(tg_tape *t, const gmm *g, tg_node *alphas, tg_node
 }
 /* ---- end of the objective ---- */
 
-/* The gather table of gmm_objective: L[r,c] is element lidx[r*D+c] of
- * [0 | exp(q) (D entries) | icf (T entries)]: exp(q_r) on the diagonal, and
- * below it the entry of icf at D + (the position of (r,c) column by column). */
+/* The gather table of gmm_objective: Lt[c,r] = L[r,c] is element
+ * lidx[c*D+r] of [0 | exp(q) (D entries) | icf (T entries)]: exp(q_r) on
+ * the diagonal, and for r > c the entry of icf at D + (the position of
+ * (r,c) when the strictly-lower part is read column by column). */
 static void fill_lidx(gmm *g) {
     const int64_t D = g->d;
     for (int64_t r = 0; r < D; r++)
         for (int64_t c = 0; c < D; c++) {
             int64_t col_start = c * (D - 1) - c * (c - 1) / 2;
-            g->lidx[r * D + c] = r == c ? 1 + r : r > c ? 1 + 2 * D + col_start + (r - c - 1) : 0;
+            g->lidx[c * D + r] = r == c ? 1 + r : r > c ? 1 + 2 * D + col_start + (r - c - 1) : 0;
         }
 }
 
@@ -105,10 +114,15 @@ static double gen(double s) {
 
 static int gmm_init(gmm *g, int64_t d, int64_t k, int64_t n, double gamma, double m) {
     int64_t tsz = d * (d + 1) / 2;
-    *g = (gmm){d, k, n, gamma, m, malloc(sizeof(double) * (size_t)k),
-               malloc(sizeof(double) * (size_t)(k * d)), malloc(sizeof(double) * (size_t)(k * tsz)),
-               malloc(sizeof(double) * (size_t)(n * d)), malloc(sizeof(int64_t) * (size_t)(d * d))};
-    if (!g->alphas || !g->means || !g->icf || !g->x || !g->lidx) return -1;
+    *g = (gmm){.d = d, .k = k, .n = n, .gamma = gamma, .m = m};
+    g->alphas = malloc(sizeof(double) * (size_t)k);
+    g->means = malloc(sizeof(double) * (size_t)(k * d));
+    g->icf = malloc(sizeof(double) * (size_t)(k * tsz));
+    g->x = malloc(sizeof(double) * (size_t)(n * d));
+    g->ones = malloc(sizeof(double) * (size_t)n);
+    g->lidx = malloc(sizeof(int64_t) * (size_t)(d * d));
+    if (!g->alphas || !g->means || !g->icf || !g->x || !g->ones || !g->lidx) return -1;
+    for (int64_t i = 0; i < n; i++) g->ones[i] = 1;
     sm_state = 42;
     for (int64_t i = 0; i < k; i++) g->alphas[i] = gen(1);
     for (int64_t i = 0; i < k * d; i++) g->means[i] = gen(1);
@@ -119,7 +133,7 @@ static int gmm_init(gmm *g, int64_t d, int64_t k, int64_t n, double gamma, doubl
 }
 
 static void gmm_free(gmm *g) {
-    free(g->alphas), free(g->means), free(g->icf), free(g->x), free(g->lidx);
+    free(g->alphas), free(g->means), free(g->icf), free(g->x), free(g->ones), free(g->lidx);
 }
 
 /* Records the objective on t (reset first). With grad, the parameters want
@@ -202,7 +216,8 @@ int main(int argc, char **argv) {
             const char *names[3] = {"alphas", "means", "icf"};
             for (int i = 0; i < 3; i++) {
                 double s = 0;
-                for (int64_t j = 0; j < tg_numel(p[i]); j++) s += tg_grad_at(p[i], j) * tg_grad_at(p[i], j);
+                for (int64_t j = 0; j < tg_numel(p[i]); j++)
+                    s += tg_grad_at(p[i], j) * tg_grad_at(p[i], j);
                 printf("|d objective / d %s| = %.12g\n", names[i], sqrt(s));
             }
         }

@@ -64,9 +64,9 @@ def objective(alphas, means, icf, x, gamma, m):
               - n * torch.logsumexp(alphas, 0))
     nw = d + m + 1
     frob = (torch.exp(q)**2).sum() + (icf[:, d:]**2).sum()
+    lmgamma = torch.special.multigammaln(torch.tensor(0.5 * nw, dtype=torch.float64), d)
     log_prior = (-0.5 * gamma**2 * frob + m * q.sum()
-                 + k * (nw * d * math.log(gamma / math.sqrt(2))
-                        - torch.special.multigammaln(torch.tensor(0.5 * nw, dtype=torch.float64), d)))
+                 + k * (nw * d * math.log(gamma / math.sqrt(2)) - lmgamma))
     return loglik + log_prior
 
 
