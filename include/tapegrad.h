@@ -293,6 +293,63 @@ TG_API tg_node *tg_round(tg_node *x);
 
 /* --- two-input math, comparisons, where and clamp (ops/binary.c, compare.c, select.c) --- */
 /* (section select) */
+/*
+ * All of these are elementwise and broadcast every input by NumPy's rules,
+ * as tg_add() does (a mismatch is TG_ERR_SHAPE naming the dimension, e.g.
+ * "add: [2,3] and [4]: the last dimension differs (3 vs 4) and neither is 1");
+ * the inputs must share one dtype (TG_ERR_DTYPE). Where a convention is a
+ * choice, it is PyTorch's ("Gradients for non-differentiable functions").
+ */
+
+/* The angle atan2(y, x) in [-pi, pi] of the point (x, y), as C's atan2
+ * (atan2(+-0, -0) = +-pi, atan2(+-0, +0) = +-0). dy: x / (x^2 + y^2),
+ * dx: -y / (x^2 + y^2), formed without overflowing x^2 + y^2. At the origin
+ * both are NaN (0/0), as in PyTorch. */
+TG_API tg_node *tg_atan2(tg_node *y, tg_node *x);
+
+/* sqrt(x^2 + y^2) without overflow or underflow, as C's hypot (hypot(+-inf,
+ * NaN) = inf). dx: x / hypot, dy: y / hypot; at the origin both are NaN
+ * (0/0), as in PyTorch. */
+TG_API tg_node *tg_hypot(tg_node *x, tg_node *y);
+
+/* The larger / smaller of a and b. NaN in either gives NaN (unlike C's fmax
+ * and fmin); for equal operands the result is a (so maximum(-0, +0) = -0).
+ * The gradient goes to the operand that is the result; at a tie a == b each
+ * operand gets half; with a NaN operand each gets all of it (PyTorch). */
+TG_API tg_node *tg_maximum(tg_node *a, tg_node *b);
+TG_API tg_node *tg_minimum(tg_node *a, tg_node *b);
+
+/* Comparisons a < b, a <= b, a > b, a >= b, a == b, a != b: 1 where the
+ * relation holds, else 0, in the operands' dtype. A NaN compares as in C
+ * (every relation is false, except a != b which is true). No gradient flows
+ * through a comparison: its backward adds nothing to a or b. */
+TG_API tg_node *tg_lt(tg_node *a, tg_node *b);
+TG_API tg_node *tg_le(tg_node *a, tg_node *b);
+TG_API tg_node *tg_gt(tg_node *a, tg_node *b);
+TG_API tg_node *tg_ge(tg_node *a, tg_node *b);
+TG_API tg_node *tg_eq(tg_node *a, tg_node *b);
+TG_API tg_node *tg_ne(tg_node *a, tg_node *b);
+
+/* a where cond is nonzero, b elsewhere; a NaN cond counts as nonzero (as in
+ * C). Typically cond is a comparison: tg_where(tg_gt(x, zero), x, tg_scale(x,
+ * 0.1)). The gradient of each element goes to the input it was taken from,
+ * unscaled, and none to cond: a NaN or inf in the branch not taken never
+ * reaches a gradient through where (no 0 * inf). An op *below* that branch
+ * still multiplies the 0 it receives by its own derivative (as in PyTorch:
+ * where(x > 0, sqrt(x), 0) has gradient 0 * inf = NaN at x = 0); feed such a
+ * branch a safe input (sqrt(where(x > 0, x, 1))). */
+TG_API tg_node *tg_where(tg_node *cond, tg_node *a, tg_node *b);
+
+/* minimum(maximum(x, lo), hi), elementwise: NaN in any input gives NaN, and
+ * when lo > hi the result is hi. The gradient, as PyTorch's clamp with
+ * tensor bounds: to x where lo <= x <= hi (bounds included), to lo where
+ * x < lo < hi, to hi where x > hi or hi < lo; to no input where x < lo == hi
+ * or an input is NaN (and hi < lo sends it to hi even then). */
+TG_API tg_node *tg_clamp(tg_node *x, tg_node *lo, tg_node *hi);
+
+/* tg_clamp() with constant bounds, recorded as constant nodes of x's dtype.
+ * NULL when x is NULL. */
+TG_API tg_node *tg_clamp_const(tg_node *x, double lo, double hi);
 
 
 /* --- more reductions (ops/reduce.c) --- */

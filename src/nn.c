@@ -55,7 +55,7 @@ int tg_loss_parse(const char *name) {
 tg_node *tg_cost(tg_node *a, tg_node *y, tg_loss loss) {
     switch (loss) {
     case TG_LOSS_MSE: return tg_mse(a, y);
-    case TG_LOSS_XENT: return tg_softmax_xent(a, y);
+    case TG_LOSS_XENT: return tg_cross_entropy(a, tg_labels_from_onehot(y));
     }
     tg_node *first = a ? a : y;
     if (!first) return NULL;

@@ -236,6 +236,22 @@ int tg_params_copy(tg_params *dst, const tg_params *src, tg_error *err) {
     return TG_OK;
 }
 
+int tg_params_check_finite(const tg_params *ps, tg_error *err) {
+    if (!ps) return tg__err(err, TG_ERR_NULL, "params_check_finite: the store is NULL");
+    for (int i = 0; i < ps->count; i++) {
+        const param *p = ps->list[i];
+        for (int64_t k = 0; k < p->numel; k++) {
+            double x = ps->dtype == TG_F64 ? ((const double *)ps->value)[p->offset + k]
+                                           : ((const float *)ps->value)[p->offset + k];
+            if (!isfinite(x))
+                return tg__err(err, TG_ERR_NUMERIC, "parameter %s holds %s at element %lld of %lld",
+                               p->name, isnan(x) ? "NaN" : x > 0 ? "inf" : "-inf", (long long)k,
+                               (long long)p->numel);
+        }
+    }
+    return TG_OK;
+}
+
 int tg_params_set_meta(tg_params *ps, const char *text) {
     if (!ps) return TG_ERR_NULL;
     size_t len = text ? strlen(text) : 0;
