@@ -19,3 +19,7 @@ TG_BUILD_DEPS=(build-essential cmake pkg-config uthash-dev libcmocka-dev libopen
 # The reliability checks of tests/run: clang (warnings, ThreadSanitizer),
 # libFuzzer and the sanitizer runtimes (libclang-rt), valgrind.
 TG_CHECK_DEPS=(clang libclang-rt-14-dev valgrind)
+# Oracles and tools of single tests (each skips, saying so, without its
+# package): PyTorch for the GMM comparison, numpy for predict's forward pass,
+# gnuplot for the training plots.
+TG_ORACLE_DEPS=(python3-torch python3-numpy gnuplot-nox)
