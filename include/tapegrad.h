@@ -180,7 +180,17 @@ TG_API tg_node *tg_tanh(tg_node *x);
 TG_API tg_node *tg_sigmoid(tg_node *x);
 TG_API tg_node *tg_relu(tg_node *x);
 
-/* x raised to a constant power p, elementwise. */
+/* Powers, two ways: the op "pow" of the registry, recorded either way.
+ *   tg_pow(x, p)             x^p with a constant exponent p (a double): a
+ *                            constant leaf of x's dtype holds p, so only x
+ *                            gets a gradient, d/dx = p x^(p-1) (0 when p is 0).
+ *   tg_call("pow", x, y)     x^y with a variable exponent y, a node of x's
+ *                            dtype that broadcasts with x (NumPy's rules) and
+ *                            gets a gradient too: d/dy = x^y log x, which is
+ *                            NaN for x < 0 and 0 at x = 0 (y > 0); d/dx as
+ *                            above. It is formed only when y wants a gradient.
+ * The values are C's pow: a negative x to a non-integer power is NaN. The
+ * command line's x^y is the second form. */
 TG_API tg_node *tg_pow(tg_node *x, double p);
 
 /* x times a constant s, elementwise. */
@@ -736,9 +746,28 @@ typedef struct tg_op {
 } tg_op;
 
 /* Registers a user op (the struct must outlive the process's use of it).
- * Returns TG_OK, TG_ERR_ARG when the name is taken or the op malformed,
- * TG_ERR_NOMEM. Thread-safe. At most 255 ops in all. */
+ * Returns TG_OK; TG_ERR_ARG when op is NULL, its name NULL, empty or taken
+ * (by a built-in op or by another tg_op struct; registering the same struct
+ * twice is refused too), its arity not 1..3, or its forward or backward NULL;
+ * TG_ERR_NOMEM when memory or the table is exhausted (at most 255 ops in
+ * all). Thread-safe. tg_op_register(op) is tg_op_register_err(op, NULL). */
 TG_API int tg_op_register(const tg_op *op);
+
+/* As tg_op_register(), and when err is non-NULL it says why: on failure
+ * err->code is the return value and err->message a sentence naming the op
+ * and the fault, e.g. 'tg_op_register: the name "sin" is taken by the
+ * built-in unary op of ops/unary.c; choose another name'; on success err is
+ * cleared (TG_OK, ""), as by every call that takes a tg_error.
+ *
+ * Why an out-parameter and not a thread-local "last error" string: a call
+ * that has no tape reports through a tg_error the caller owns, as every
+ * call of tapegrad/nn.h does, so there is one mechanism to learn; the
+ * message stays where the caller put it until the caller's next call with
+ * that tg_error, instead of being overwritten by whatever tapegrad call runs
+ * next on the thread (a callback, a library in between); and the library
+ * keeps no per-thread state. tg_error is defined in tapegrad/nn.h. */
+struct tg_error;
+TG_API int tg_op_register_err(const tg_op *op, struct tg_error *err);
 
 /* The registered op of that name, or NULL. Thread-safe. */
 TG_API const tg_op *tg_op_find(const char *name);

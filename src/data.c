@@ -164,6 +164,7 @@ fail:
 
 tg_dataset *tg_dataset_read_idx(const char *images, const char *labels, int classes,
                                 tg_error *err) {
+    tg__err_clear(err);
     if (!images || !labels) {
         tg__err(err, TG_ERR_NULL, "read_idx: a file name is NULL");
         return NULL;
@@ -208,6 +209,7 @@ done:
 
 tg_dataset *tg_dataset_read_mnist(const char *dir, const char *prefix, int classes,
                                   tg_error *err) {
+    tg__err_clear(err);
     if (!dir || !prefix) {
         tg__err(err, TG_ERR_NULL, "read_mnist: directory or prefix is NULL");
         return NULL;
@@ -297,6 +299,7 @@ static bool blank(const char *s) {
 
 tg_dataset *tg_dataset_read_csv(const char *path, int label_col, double scale, int classes,
                                 tg_error *err) {
+    tg__err_clear(err);
     if (!path) {
         tg__err(err, TG_ERR_NULL, "read_csv: path is NULL");
         return NULL;
@@ -401,6 +404,7 @@ done:
 
 tg_dataset *tg_dataset_new(size_t n, int64_t d, int classes, const float *x,
                            const int32_t *labels, tg_error *err) {
+    tg__err_clear(err);
     if ((n && (!x || !labels))) {
         tg__err(err, TG_ERR_NULL, "dataset_new: data is NULL");
         return NULL;
@@ -450,6 +454,7 @@ void tg_dataset_truncate(tg_dataset *ds, size_t n) {
 }
 
 tg_dataset *tg_dataset_split(tg_dataset *ds, size_t n, tg_error *err) {
+    tg__err_clear(err);
     if (!ds) {
         tg__err(err, TG_ERR_NULL, "dataset_split: dataset is NULL");
         return NULL;

@@ -57,6 +57,7 @@ tg_optim_config tg_optim_defaults(tg_optimizer kind) {
 static bool in01(double x) { return x >= 0 && x < 1; }
 
 tg_optim *tg_optim_new(tg_params *ps, const tg_optim_config *cfg, tg_error *err) {
+    tg__err_clear(err);
     if (!ps || !cfg) {
         tg__err(err, TG_ERR_NULL, "optim: %s is NULL", ps ? "the config" : "the store");
         return NULL;

@@ -42,6 +42,7 @@ void tg_batch_graph_free(tg_batch_graph *g) {
 
 int tg_batch_graph_build(tg_batch_graph *g, tg_params *ps, const tg_mlp *m, tg_loss loss,
                          size_t rows, tg_error *err) {
+    tg__err_clear(err);
     if (!g || !ps || !m) return tg__err(err, TG_ERR_NULL, "batch graph: an argument is NULL");
     tg_batch_graph_free(g);
     if (!(g->tape = tg_tape_new())) return tg__err(err, TG_ERR_NOMEM, "batch graph: out of memory");
@@ -61,6 +62,7 @@ int tg_batch_graph_build(tg_batch_graph *g, tg_params *ps, const tg_mlp *m, tg_l
 }
 
 int tg_mlp_check_data(const tg_mlp *m, const tg_dataset *ds, tg_error *err) {
+    tg__err_clear(err);
     if (!m || !ds) return tg__err(err, TG_ERR_NULL, "train: %s is NULL", m ? "dataset" : "network");
     if (tg_dataset_features(ds) != m->sizes[0])
         return tg__err(err, TG_ERR_SHAPE,
@@ -75,6 +77,7 @@ int tg_mlp_check_data(const tg_mlp *m, const tg_dataset *ds, tg_error *err) {
 
 tg_trainer *tg_trainer_new(tg_params *ps, const tg_mlp *m, tg_loss loss, int batch,
                            tg_optim *opt, tg_error *err) {
+    tg__err_clear(err);
     if (!ps || !m || !opt) {
         tg__err(err, TG_ERR_NULL, "trainer: %s is NULL",
                 !ps ? "the store" : !m ? "the network" : "the optimiser");
@@ -173,6 +176,7 @@ static int diverged(tg_trainer *tr, const tg_dataset *ds, size_t k, size_t snap,
 
 int tg_trainer_epoch(tg_trainer *tr, const tg_dataset *ds, tg_rng *r, double *mean_loss,
                      tg_progress_fn progress, void *ctx, tg_error *err) {
+    tg__err_clear(err);
     if (!tr) return tg__err(err, TG_ERR_NULL, "train: trainer is NULL");
     int rc = tg_mlp_check_data(&tr->m, ds, err);
     if (rc) return rc;
@@ -232,6 +236,7 @@ static int64_t argmax(const void *row, int64_t k, tg_dtype dt) {
 
 int tg_evaluate(tg_params *ps, const tg_mlp *m, tg_loss loss, const tg_dataset *ds,
                 double *accuracy, double *mean_loss, int64_t *confusion, tg_error *err) {
+    tg__err_clear(err);
     if (!ps || !m) return tg__err(err, TG_ERR_NULL, "evaluate: argument is NULL");
     int rc = tg_mlp_check_data(m, ds, err);
     if (rc) return rc;

@@ -34,6 +34,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -805,6 +806,50 @@ static void test_forward_covers_registry(void **state) {
     }
 }
 
+/* The whole text of a file of the source tree (TG_SOURCE_DIR, else the
+ * parent of tests/, where ctest runs), or NULL. The caller frees it. */
+static char *source_file(const char *rel) {
+    const char *root = getenv("TG_SOURCE_DIR");
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", root ? root : "..", rel);
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    char *text = NULL;
+    size_t len = 0, cap = 0, got;
+    do {
+        if (len + 4096 + 1 > cap) text = realloc(text, cap = 2 * cap + 4096 + 1);
+        got = fread(text + len, 1, 4096, f);
+        len += got;
+    } while (got > 0);
+    fclose(f);
+    text[len] = '\0';
+    return text;
+}
+
+/* Every registered op has a row in docs/ops.md (a table line whose first
+ * cell names it in backquotes) and a constructor tg_NAME in the header. */
+static void test_docs_cover_registry(void **state) {
+    (void)state;
+    char *doc = source_file("docs/ops.md"), *hdr = source_file("include/tapegrad.h");
+    if (!doc || !hdr) fail_msg("cannot read docs/ops.md or include/tapegrad.h from the source tree");
+    for (int i = 0; i < tg_op_count(); i++) {
+        const char *name = tg_op_at(i)->name;
+        char quoted[80], call[80];
+        snprintf(quoted, sizeof quoted, "`%s`", name);
+        snprintf(call, sizeof call, "tg_%s(", name);
+        bool row = false;
+        for (const char *p = strstr(doc, quoted); p && !row; p = strstr(p + 1, quoted)) {
+            const char *line = p;
+            while (line > doc && line[-1] != '\n') line--;
+            row = line[0] == '|' && !memchr(line + 1, '|', (size_t)(p - line - 1));
+        }
+        if (!row) fail_msg("registered op \"%s\" has no row in docs/ops.md", name);
+        if (!strstr(hdr, call)) fail_msg("registered op \"%s\" has no %s...) in tapegrad.h", name, call);
+    }
+    free(doc);
+    free(hdr);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_gradcheck_covers_registry),
@@ -822,6 +867,7 @@ int main(void) {
         TESTS_SHAPE
         TESTS_TRAINING
         cmocka_unit_test(test_forward_covers_registry), /* after the forward tests */
+        cmocka_unit_test(test_docs_cover_registry),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -29,7 +29,10 @@ extern "C" {
 #endif
 
 /* An error report of a call that has no tape: code is a tg_status_code,
- * message a sentence such as "model.tgm: truncated (1200 of 318120 bytes)". */
+ * message a sentence such as "model.tgm: truncated (1200 of 318120 bytes)".
+ * Every function taking a tg_error *err (NULL allowed) sets it on failure
+ * and clears it (code TG_OK, message "") when it succeeds, so a report
+ * never outlives the call that made it. */
 typedef struct tg_error {
     int code;
     char message[512];

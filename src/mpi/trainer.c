@@ -32,6 +32,7 @@ struct tg_mpi_trainer {
 
 tg_mpi_trainer *tg_mpi_trainer_new(tg_params *ps, const tg_mlp *m, tg_loss loss, int batch,
                                    tg_optim *opt, MPI_Comm comm, tg_error *err) {
+    if (err) *err = (tg_error){TG_OK, ""}; /* success leaves no stale message */
     if (!ps || !m || !opt) {
         tg__mpi_err(err, TG_ERR_NULL, "mpi trainer: %s is NULL",
                     !ps ? "the store" : !m ? "the network" : "the optimiser");
@@ -305,6 +306,7 @@ static int finish(tg_mpi_trainer *tr, const tg_dataset *ds, const trouble *t, in
 
 int tg_mpi_trainer_epoch(tg_mpi_trainer *tr, const tg_dataset *ds, tg_rng *r,
                          double *mean_loss, tg_progress_fn progress, void *ctx, tg_error *err) {
+    if (err) *err = (tg_error){TG_OK, ""}; /* success leaves no stale message */
     if (!tr) return tg__mpi_err(err, TG_ERR_NULL, "mpi train: trainer is NULL");
     if (tg__mpi_ready(tr->comm)) return tg__mpi_err(err, TG_ERR_STATE, "mpi train: MPI is not initialised");
     const int rank = tr->rank, size = tr->size;
