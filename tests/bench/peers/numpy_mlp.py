@@ -123,5 +123,6 @@ def main():
                      steps=-(-samples // B), **timing, test_accuracy=acc,
                      peak_rss_mb=fmnist.peak_rss_mb(), numpy=np.__version__))
 
+
 if __name__ == "__main__":
     main()

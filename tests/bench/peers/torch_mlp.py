@@ -114,5 +114,6 @@ def main():
                      samples=samples, steps=-(-samples // B), **timing, test_accuracy=acc,
                      peak_rss_mb=fmnist.peak_rss_mb(), torch=torch.__version__))
 
+
 if __name__ == "__main__":
     main()
