@@ -336,32 +336,52 @@ static inline T S(gelu_slope_from)(T x, T g, T c) {
 }
 ELEMENTS(gelu, S(gelu_from)(x, exp(x * x * (T)-0.5), erfc(S(gelu_z)(x))),
          S(gelu_slope_from)(x, S(exp_neg_sq)(x, (T)0.5), erfc(S(gelu_z)(x))))
-/* The loops: g and c from two vector calls on two buffers. */
-#define GELU_LOOP(name, G_ARG, OUT)                                                        \
-    static void S(name)(size_t n, const T *px, const T *pg, T *out) {                      \
-        T g[VBLOCK], c[VBLOCK];                                                            \
-        BLOCKS(n, i0, m) {                                                                 \
-            for (size_t i = 0; i < m; i++) {                                               \
-                T x = px[i0 + i];                                                          \
-                g[i] = (G_ARG);                                                            \
-                c[i] = S(gelu_z)(x);                                                       \
-            }                                                                              \
-            S(tg__vexp)(m, g, g);                                                          \
-            S(tg__verfc)(m, c, c);                                                         \
-            for (size_t i = 0; i < m; i++) {                                               \
-                T x = px[i0 + i];                                                          \
-                (void)pg;                                                                  \
-                OUT;                                                                       \
-            }                                                                              \
-        }                                                                                  \
+/* The forward loop: g and c from two vector calls on two buffers. */
+static void S(gelu_fwd)(size_t n, const void *vx, void *vy) {
+    const T *px = vx;
+    T *py = vy, g[VBLOCK], c[VBLOCK];
+    BLOCKS(n, i0, m) {
+        for (size_t i = 0; i < m; i++) {
+            T x = px[i0 + i];
+            g[i] = x * x * (T)-0.5;
+            c[i] = S(gelu_z)(x);
+        }
+        S(tg__vexp)(m, g, g);
+        S(tg__verfc)(m, c, c);
+        for (size_t i = 0; i < m; i++) py[i0 + i] = S(gelu_from)(px[i0 + i], g[i], c[i]);
     }
-GELU_LOOP(gelu_values, x * x * (T)-0.5, out[i0 + i] = S(gelu_from)(x, g[i], c[i]))
-GELU_LOOP(gelu_grads, (T)-0.5 * (x * x),
-          out[i0 + i] += pg[i0 + i] * S(gelu_slope_from)(x, S(neg_sq_fix)(x, (T)0.5, g[i]), c[i]))
-static void S(gelu_fwd)(size_t n, const void *vx, void *vy) { S(gelu_values)(n, vx, NULL, vy); }
+}
+/* The backward loop takes Phi(x) = y / x from the stored output (erfc is
+ * the costly part) wherever y holds all of T's digits (not 0, subnormal or
+ * near it: x = 0, tiny x, x << 0) and x is finite; a block with another
+ * element (or a NaN) computes erfc as the forward loop does. */
+#define Y_FULL (TG_PASS_F32 ? 0x1p-102 : 0x1p-969) /* least normal times 2^(digits) */
+static inline int S(phi_from_y)(T x, T y) { return fabs(y) >= (T)Y_FULL && x - x == 0; }
 static void S(gelu_bwd)(size_t n, const void *vx, const void *vy, const void *vg, void *vgx) {
-    (void)vy;
-    S(gelu_grads)(n, vx, vg, vgx);
+    const T *px = vx, *py = vy, *pg = vg;
+    T *gx = vgx, g[VBLOCK], c[VBLOCK];
+    BLOCKS(n, i0, m) {
+        int all = 1;
+        for (size_t i = 0; i < m; i++) {
+            T x = px[i0 + i];
+            g[i] = (T)-0.5 * (x * x);
+            all &= S(phi_from_y)(x, py[i0 + i]);
+        }
+        S(tg__vexp)(m, g, g);
+        if (all) {
+            for (size_t i = 0; i < m; i++) {
+                T x = px[i0 + i], e = S(neg_sq_fix)(x, (T)0.5, g[i]);
+                gx[i0 + i] += pg[i0 + i] * (py[i0 + i] / x + x * e * (T)INV_SQRT2PI);
+            }
+            continue;
+        }
+        for (size_t i = 0; i < m; i++) c[i] = S(gelu_z)(px[i0 + i]);
+        S(tg__verfc)(m, c, c);
+        for (size_t i = 0; i < m; i++) {
+            T x = px[i0 + i];
+            gx[i0 + i] += pg[i0 + i] * S(gelu_slope_from)(x, S(neg_sq_fix)(x, (T)0.5, g[i]), c[i]);
+        }
+    }
 }
 
 /* silu(x) = x sigmoid(x) = x / (1 + e) for x >= 0, x e / (1 + e) below,
