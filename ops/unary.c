@@ -396,10 +396,13 @@ static void S(gelu_bwd)(size_t n, const void *vx, const void *vy, const void *vg
 #define SHIFT_C (TG_PASS_F32 ? 0.999999878102132232 : 0.999999999999994378763)
 static inline T S(silu_arg)(T x) { return x < -SHIFT_AT ? x + (T)SHIFT_KH : -fabs(x); }
 static inline T S(silu_from)(T x, T v) {
-    T shifted = x < -SHIFT_AT, m = shifted ? v * (T)SHIFT_C : v, p = x * m;
+    int shifted = x < -SHIFT_AT, neg = x < 0; /* selects only: the loop vectorises */
+    T m = v * (shifted ? (T)SHIFT_C : 1), p = x * m;
     /* x e = p + lo exactly, passed on (|x| <= SHIFT_AT: no overflow) */
-    T lo = x < 0 && !shifted ? S(mul_lo)(x, m, p) : 0;
-    T num = x >= 0 ? x : m != 0 ? p * (shifted ? (T)0x1p-64 : 1) : -(T)0;
+    T lo = S(mul_lo)(x, m, p);
+    lo = neg & !shifted ? lo : 0;
+    T num = p * (shifted ? (T)0x1p-64 : 1);
+    num = neg ? (m != 0 ? num : -(T)0) : x;
     return S(over_1pe)(num, lo, shifted ? 0 : v);
 }
 /* silu'(x) = s + x s (1 - s) with s = sigmoid(x), and s (1 - s) = e / (1 + e)^2

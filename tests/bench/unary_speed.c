@@ -4,8 +4,9 @@
  * tg_forward and one tg_backward_seeded per run. The same inputs as
  * peers/torch_unary.py (x_i = lo + (hi - lo) frac(i phi), a range where the
  * op is finite). Prints one key=value line per op: the median of reps runs
- * after two warm-ups, in milliseconds, and the vector math level in use
- * (src/vmath.h; TG_VMATH=scalar|sse2|avx2|avx512 forces one).
+ * after two warm-ups, in milliseconds, and the vector math level asked for
+ * (auto: the best the CPU has; TG_VMATH=scalar|sse2|avx2|avx512 forces one,
+ * see src/vmath.h).
  *   usage: unary_speed [reps] [n]
  */
 #include <stdio.h>
@@ -62,8 +63,9 @@ int main(int argc, char **argv) {
             return 1;
         }
         qsort(ts, (size_t)reps, sizeof *ts, cmp);
-        printf("tool=tapegrad workload=U1 op=%s n=%ld fwd_bwd_ms=%.3f\n", ops[k].op, n,
-               1e3 * ts[reps / 2]);
+        const char *level = getenv("TG_VMATH");
+        printf("tool=tapegrad workload=U1 op=%s n=%ld fwd_bwd_ms=%.3f vmath=%s\n", ops[k].op, n,
+               1e3 * ts[reps / 2], level ? level : "auto");
         tg_tape_free(t);
     }
     free(x), free(gx), free(seed), free(ts);
