@@ -400,7 +400,7 @@ static inline T S(silu_from)(T x, T v) {
     T m = v * (shifted ? (T)SHIFT_C : 1), p = x * m;
     /* x e = p + lo exactly, passed on (|x| <= SHIFT_AT: no overflow) */
     T lo = S(mul_lo)(x, m, p);
-    lo = neg & !shifted ? lo : 0;
+    lo = (neg & !shifted) ? lo : 0;
     T num = p * (shifted ? (T)0x1p-64 : 1);
     num = neg ? (m != 0 ? num : -(T)0) : x;
     return S(over_1pe)(num, lo, shifted ? 0 : v);
