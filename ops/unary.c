@@ -60,7 +60,8 @@
 /* The vectorised ops (src/vmath.h) keep their element functions for the
  * float64 scalars, and run tensors through loops over blocks of VBLOCK
  * elements: a vector math call over the block, then a plain loop that
- * finishes the formula (it vectorises, having no calls). VUNARY: the
+ * finishes the formula (it vectorises, having no calls; for the widest
+ * vector unit, through TG_VMATH_CLONES). VUNARY: the
  * forward value is the vector function itself. */
 #define VBLOCK 256
 #define BLOCKS(n, i0, m)                                                                   \
@@ -85,13 +86,13 @@
         }                                                                                  \
     }
 #define VFWD(name, ARG, fn, EXPR)                                                          \
-    static void S(name##_fwd)(size_t n, const void *vx, void *vy) {                         \
+    TG_VMATH_CLONES static void S(name##_fwd)(size_t n, const void *vx, void *vy) {                         \
         const T *px = vx;                                                                  \
         T *py = vy, v[VBLOCK];                                                             \
         VLOOP(ARG, fn, py[i0 + i] = (EXPR))                                                \
     }
 #define VBWD(name, ARG, fn, EXPR)                                                          \
-    static void S(name##_bwd)(size_t n, const void *vx, const void *vy, const void *vg,    \
+    TG_VMATH_CLONES static void S(name##_bwd)(size_t n, const void *vx, const void *vy, const void *vg,    \
                               void *vgx) {                                                 \
         const T *px = vx, *pg = vg;                                                        \
         T *gx = vgx, v[VBLOCK];                                                            \
@@ -217,10 +218,11 @@ BWD_LOOP(tanh)
 /* (num + lo) / (1 + e) for 0 <= e <= 1, lo a rounding error of num, with
  * the rounding of 1 + e put back: 1 + e = s + t exactly (Fast2Sum), and
  * (num + lo) / (s + t) = q + (lo - q t) / s to first order, q = num / s.
- * Where the correction is NaN (q is inf or NaN) or 0, q is the result. Saves up to
- * an ulp, which sigmoid, silu and softplus' need to stay within 2. */
+ * Where the correction is NaN (q is inf or NaN) or 0, q is the result. Saves
+ * up to an ulp, which sigmoid, silu and softplus' need to stay within 2. */
 static inline T S(over_1pe)(T num, T lo, T e) {
-    T s = 1 + e, t = (1 - s) + e, q = num / s, fix = (lo - q * t) / s;
+    T s = 1 + e, t = (1 - s) + e, q = num / s;
+    T fix = (lo - q * t) / s;
     return fix == fix && fix != 0 ? q + fix : q; /* q + 0 would turn -0 into +0 */
 }
 /* sigmoid from e = e^-|x|, which never overflows whatever |x|: 1 / (1 + e)
@@ -292,7 +294,7 @@ UNARY(reciprocal, 1 / x, -y * y)
  * sigmoid(x). The forward loop's two vector calls are chained: e, then
  * log1p(e), in place. */
 ELEMENTS(softplus, (x > 0 ? x : 0) + log1p(exp(-fabs(x))), S(sigmoid_from)(x, exp(-fabs(x))))
-static void S(softplus_fwd)(size_t n, const void *vx, void *vy) {
+TG_VMATH_CLONES static void S(softplus_fwd)(size_t n, const void *vx, void *vy) {
     const T *px = vx;
     T *py = vy, v[VBLOCK];
     BLOCKS(n, i0, m) {
@@ -337,7 +339,7 @@ static inline T S(gelu_slope_from)(T x, T g, T c) {
 ELEMENTS(gelu, S(gelu_from)(x, exp(x * x * (T)-0.5), erfc(S(gelu_z)(x))),
          S(gelu_slope_from)(x, S(exp_neg_sq)(x, (T)0.5), erfc(S(gelu_z)(x))))
 /* The forward loop: g and c from two vector calls on two buffers. */
-static void S(gelu_fwd)(size_t n, const void *vx, void *vy) {
+TG_VMATH_CLONES static void S(gelu_fwd)(size_t n, const void *vx, void *vy) {
     const T *px = vx;
     T *py = vy, g[VBLOCK], c[VBLOCK];
     BLOCKS(n, i0, m) {
@@ -357,7 +359,7 @@ static void S(gelu_fwd)(size_t n, const void *vx, void *vy) {
  * element (or a NaN) computes erfc as the forward loop does. */
 #define Y_FULL (TG_PASS_F32 ? 0x1p-102 : 0x1p-969) /* least normal times 2^(digits) */
 static inline int S(phi_from_y)(T x, T y) { return fabs(y) >= (T)Y_FULL && x - x == 0; }
-static void S(gelu_bwd)(size_t n, const void *vx, const void *vy, const void *vg, void *vgx) {
+TG_VMATH_CLONES static void S(gelu_bwd)(size_t n, const void *vx, const void *vy, const void *vg, void *vgx) {
     const T *px = vx, *py = vy, *pg = vg;
     T *gx = vgx, g[VBLOCK], c[VBLOCK];
     BLOCKS(n, i0, m) {

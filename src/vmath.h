@@ -24,6 +24,15 @@
 TG_VMATH_FUNCS(TG_VMATH_DECL)
 #undef TG_VMATH_DECL
 
+/* For the loops that finish a formula around the vector calls (ops/unary.c):
+ * compiled for AVX-512F, AVX2 and the baseline, the loader picking one for
+ * the CPU (function multiversioning, an ifunc: GCC and clang on Linux). */
+#if defined(__x86_64__) && defined(__linux__) && !defined(TG_NO_CLONES)
+#define TG_VMATH_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define TG_VMATH_CLONES
+#endif
+
 /* The levels, in order of preference from the last. */
 enum { TG_VMATH_SCALAR, TG_VMATH_SSE2, TG_VMATH_AVX2, TG_VMATH_AVX512, TG_VMATH_LEVELS };
 
