@@ -7,7 +7,7 @@
  * after two warm-ups, in milliseconds, and the vector math level asked for
  * (auto: the best the CPU has; TG_VMATH=scalar|sse2|avx2|avx512 forces one,
  * see src/vmath.h).
- *   usage: unary_speed [reps] [n]
+ *   usage: unary_speed [reps] [n] [op...]     (default: all 13 ops)
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,6 +45,9 @@ int main(int argc, char **argv) {
     if (!x || !gx || !seed || !ts) return 1;
     for (long i = 0; i < n; i++) seed[i] = 1;
     for (size_t k = 0; k < sizeof ops / sizeof *ops; k++) {
+        int wanted = argc <= 3;
+        for (int a = 3; a < argc; a++) wanted |= !strcmp(argv[a], ops[k].op);
+        if (!wanted) continue;
         for (long i = 0; i < n; i++) {
             double f = (double)i * 0.6180339887498949;
             x[i] = ops[k].lo + (ops[k].hi - ops[k].lo) * (f - (double)(long)f);

@@ -1,7 +1,7 @@
 """U1 for PyTorch: forward + backward of y = op(x) on a 1-D float64 tensor of
 10^6 elements with dy = 1 (y.backward(ones)), one thread, the same inputs
 and ranges as tests/bench/unary_speed.c. Medians after two warm-ups.
-    usage: /usr/bin/python3 torch_unary.py [reps] [n]"""
+    usage: /usr/bin/python3 torch_unary.py [reps] [n] [op...]   (default: all)"""
 import math
 import statistics
 import sys
@@ -21,7 +21,10 @@ ops = [("exp", torch.exp, -5, 5), ("log", torch.log, 0.01, 10), ("sin", torch.si
 i = torch.arange(n, dtype=torch.float64) * 0.6180339887498949
 frac = i - torch.floor(i)
 ones = torch.ones(n, dtype=torch.float64)
+wanted = sys.argv[3:]
 for name, fn, lo, hi in ops:
+    if wanted and name not in wanted:
+        continue
     x = (lo + (hi - lo) * frac).requires_grad_(True)
     ts = []
     for r in range(reps + 2):
