@@ -180,7 +180,17 @@ TG_API tg_node *tg_tanh(tg_node *x);
 TG_API tg_node *tg_sigmoid(tg_node *x);
 TG_API tg_node *tg_relu(tg_node *x);
 
-/* x raised to a constant power p, elementwise. */
+/* Powers, two ways: the op "pow" of the registry, recorded either way.
+ *   tg_pow(x, p)             x^p with a constant exponent p (a double): a
+ *                            constant leaf of x's dtype holds p, so only x
+ *                            gets a gradient, d/dx = p x^(p-1) (0 when p is 0).
+ *   tg_call("pow", x, y)     x^y with a variable exponent y, a node of x's
+ *                            dtype that broadcasts with x (NumPy's rules) and
+ *                            gets a gradient too: d/dy = x^y log x, which is
+ *                            NaN for x < 0 and 0 at x = 0 (y > 0); d/dx as
+ *                            above. It is formed only when y wants a gradient.
+ * The values are C's pow: a negative x to a non-integer power is NaN. The
+ * command line's x^y is the second form. */
 TG_API tg_node *tg_pow(tg_node *x, double p);
 
 /* x times a constant s, elementwise. */
@@ -293,6 +303,63 @@ TG_API tg_node *tg_round(tg_node *x);
 
 /* --- two-input math, comparisons, where and clamp (ops/binary.c, compare.c, select.c) --- */
 /* (section select) */
+/*
+ * All of these are elementwise and broadcast every input by NumPy's rules,
+ * as tg_add() does (a mismatch is TG_ERR_SHAPE naming the dimension, e.g.
+ * "add: [2,3] and [4]: the last dimension differs (3 vs 4) and neither is 1");
+ * the inputs must share one dtype (TG_ERR_DTYPE). Where a convention is a
+ * choice, it is PyTorch's ("Gradients for non-differentiable functions").
+ */
+
+/* The angle atan2(y, x) in [-pi, pi] of the point (x, y), as C's atan2
+ * (atan2(+-0, -0) = +-pi, atan2(+-0, +0) = +-0). dy: x / (x^2 + y^2),
+ * dx: -y / (x^2 + y^2), formed without overflowing x^2 + y^2. At the origin
+ * both are NaN (0/0), as in PyTorch. */
+TG_API tg_node *tg_atan2(tg_node *y, tg_node *x);
+
+/* sqrt(x^2 + y^2) without overflow or underflow, as C's hypot (hypot(+-inf,
+ * NaN) = inf). dx: x / hypot, dy: y / hypot; at the origin both are NaN
+ * (0/0), as in PyTorch. */
+TG_API tg_node *tg_hypot(tg_node *x, tg_node *y);
+
+/* The larger / smaller of a and b. NaN in either gives NaN (unlike C's fmax
+ * and fmin); for equal operands the result is a (so maximum(-0, +0) = -0).
+ * The gradient goes to the operand that is the result; at a tie a == b each
+ * operand gets half; with a NaN operand each gets all of it (PyTorch). */
+TG_API tg_node *tg_maximum(tg_node *a, tg_node *b);
+TG_API tg_node *tg_minimum(tg_node *a, tg_node *b);
+
+/* Comparisons a < b, a <= b, a > b, a >= b, a == b, a != b: 1 where the
+ * relation holds, else 0, in the operands' dtype. A NaN compares as in C
+ * (every relation is false, except a != b which is true). No gradient flows
+ * through a comparison: its backward adds nothing to a or b. */
+TG_API tg_node *tg_lt(tg_node *a, tg_node *b);
+TG_API tg_node *tg_le(tg_node *a, tg_node *b);
+TG_API tg_node *tg_gt(tg_node *a, tg_node *b);
+TG_API tg_node *tg_ge(tg_node *a, tg_node *b);
+TG_API tg_node *tg_eq(tg_node *a, tg_node *b);
+TG_API tg_node *tg_ne(tg_node *a, tg_node *b);
+
+/* a where cond is nonzero, b elsewhere; a NaN cond counts as nonzero (as in
+ * C). Typically cond is a comparison: tg_where(tg_gt(x, zero), x, tg_scale(x,
+ * 0.1)). The gradient of each element goes to the input it was taken from,
+ * unscaled, and none to cond: a NaN or inf in the branch not taken never
+ * reaches a gradient through where (no 0 * inf). An op *below* that branch
+ * still multiplies the 0 it receives by its own derivative (as in PyTorch:
+ * where(x > 0, sqrt(x), 0) has gradient 0 * inf = NaN at x = 0); feed such a
+ * branch a safe input (sqrt(where(x > 0, x, 1))). */
+TG_API tg_node *tg_where(tg_node *cond, tg_node *a, tg_node *b);
+
+/* minimum(maximum(x, lo), hi), elementwise: NaN in any input gives NaN, and
+ * when lo > hi the result is hi. The gradient, as PyTorch's clamp with
+ * tensor bounds: to x where lo <= x <= hi (bounds included), to lo where
+ * x < lo < hi, to hi where x > hi or hi < lo; to no input where x < lo == hi
+ * or an input is NaN (and hi < lo sends it to hi even then). */
+TG_API tg_node *tg_clamp(tg_node *x, tg_node *lo, tg_node *hi);
+
+/* tg_clamp() with constant bounds, recorded as constant nodes of x's dtype.
+ * NULL when x is NULL. */
+TG_API tg_node *tg_clamp_const(tg_node *x, double lo, double hi);
 
 
 /* --- more reductions (ops/reduce.c) --- */
@@ -679,9 +746,28 @@ typedef struct tg_op {
 } tg_op;
 
 /* Registers a user op (the struct must outlive the process's use of it).
- * Returns TG_OK, TG_ERR_ARG when the name is taken or the op malformed,
- * TG_ERR_NOMEM. Thread-safe. At most 255 ops in all. */
+ * Returns TG_OK; TG_ERR_ARG when op is NULL, its name NULL, empty or taken
+ * (by a built-in op or by another tg_op struct; registering the same struct
+ * twice is refused too), its arity not 1..3, or its forward or backward NULL;
+ * TG_ERR_NOMEM when memory or the table is exhausted (at most 255 ops in
+ * all). Thread-safe. tg_op_register(op) is tg_op_register_err(op, NULL). */
 TG_API int tg_op_register(const tg_op *op);
+
+/* As tg_op_register(), and when err is non-NULL it says why: on failure
+ * err->code is the return value and err->message a sentence naming the op
+ * and the fault, e.g. 'tg_op_register: the name "sin" is taken by the
+ * built-in unary op of ops/unary.c; choose another name'; on success err is
+ * cleared (TG_OK, ""), as by every call that takes a tg_error.
+ *
+ * Why an out-parameter and not a thread-local "last error" string: a call
+ * that has no tape reports through a tg_error the caller owns, as every
+ * call of tapegrad/nn.h does, so there is one mechanism to learn; the
+ * message stays where the caller put it until the caller's next call with
+ * that tg_error, instead of being overwritten by whatever tapegrad call runs
+ * next on the thread (a callback, a library in between); and the library
+ * keeps no per-thread state. tg_error is defined in tapegrad/nn.h. */
+struct tg_error;
+TG_API int tg_op_register_err(const tg_op *op, struct tg_error *err);
 
 /* The registered op of that name, or NULL. Thread-safe. */
 TG_API const tg_op *tg_op_find(const char *name);

@@ -1,5 +1,73 @@
-/* Comparisons lt le gt ge eq ne (issue 11; being written). */
-#include "internal.h"
+/*
+ * Comparisons lt le gt ge eq ne, elementwise with NumPy broadcasting.
+ *
+ * The result is 1 where the relation holds and 0 elsewhere, in the operands'
+ * dtype, so it can scale or select (tg_where) directly. A NaN operand
+ * compares as in C: every relation is false except ne. The result is
+ * piecewise constant, so no gradient flows through a comparison: the
+ * backward rule adds nothing (PyTorch's comparisons are not differentiable).
+ * Each op is one line CMP(name, relation of a and b) over a type T; the file
+ * includes itself once per dtype (see binary.c).
+ */
+#ifndef T
+#include "broadcast.h"
 
-const tg_op tg_compare_ops[1] = {{0}};
-const int tg_compare_count = 0;
+#define CMP(name, REL)                                                                     \
+    static void S(name##_fwd)(const tg_bcast *bc, const void *va, const void *vb,          \
+                              void *vy) {                                                  \
+        const T *pa = va, *pb = vb;                                                        \
+        T *py = vy;                                                                        \
+        TG_BCAST_FOR(bc, {                                                                 \
+            const T a = pa[ia], b = pb[ib];                                                \
+            py[o] = (REL) ? 1 : 0;                                                         \
+        });                                                                                \
+    }
+
+#include "dtypes.h"
+
+#define CMP_OP(name)                                                                       \
+    static void name##_forward(tg_node *n) {                                               \
+        tg_bcast bc;                                                                       \
+        tg__bcast_init(n, &bc);                                                            \
+        TG_KERNEL(n, name##_fwd)(&bc, n->in[0]->value, n->in[1]->value, n->value);         \
+    }
+CMP_OP(lt)
+CMP_OP(le)
+CMP_OP(gt)
+CMP_OP(ge)
+CMP_OP(eq)
+CMP_OP(ne)
+
+/* The derivative is 0 wherever it exists: nothing to add, and no gradient
+ * node to record (tg_grad treats a NULL contribution as none). */
+static void no_gradient(tg_node *n) { (void)n; }
+static void no_vjp(tg_node *y, tg_node *g, tg_node **gin) { (void)y, (void)g, (void)gin; }
+
+enum { C_LT, C_LE, C_GT, C_GE, C_EQ, C_NE, C_COUNT };
+const tg_op tg_compare_ops[] = {
+    [C_LT] = {"lt", 2, tg__broadcast_shape, lt_forward, no_gradient, no_vjp},
+    [C_LE] = {"le", 2, tg__broadcast_shape, le_forward, no_gradient, no_vjp},
+    [C_GT] = {"gt", 2, tg__broadcast_shape, gt_forward, no_gradient, no_vjp},
+    [C_GE] = {"ge", 2, tg__broadcast_shape, ge_forward, no_gradient, no_vjp},
+    [C_EQ] = {"eq", 2, tg__broadcast_shape, eq_forward, no_gradient, no_vjp},
+    [C_NE] = {"ne", 2, tg__broadcast_shape, ne_forward, no_gradient, no_vjp},
+};
+const int tg_compare_count = C_COUNT;
+
+tg_node *tg_lt(tg_node *a, tg_node *b) { return tg__apply(&tg_compare_ops[C_LT], a, b, 0); }
+tg_node *tg_le(tg_node *a, tg_node *b) { return tg__apply(&tg_compare_ops[C_LE], a, b, 0); }
+tg_node *tg_gt(tg_node *a, tg_node *b) { return tg__apply(&tg_compare_ops[C_GT], a, b, 0); }
+tg_node *tg_ge(tg_node *a, tg_node *b) { return tg__apply(&tg_compare_ops[C_GE], a, b, 0); }
+tg_node *tg_eq(tg_node *a, tg_node *b) { return tg__apply(&tg_compare_ops[C_EQ], a, b, 0); }
+tg_node *tg_ne(tg_node *a, tg_node *b) { return tg__apply(&tg_compare_ops[C_NE], a, b, 0); }
+
+#else /* kernel pass, once per dtype */
+
+CMP(lt, a < b)
+CMP(le, a <= b)
+CMP(gt, a > b)
+CMP(ge, a >= b)
+CMP(eq, a == b)
+CMP(ne, a != b)
+
+#endif

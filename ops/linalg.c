@@ -32,9 +32,25 @@ typedef struct batches {
     size_t sa[2], sb[2]; /* operand matrix strides along them, 0 where broadcast */
 } batches;
 
+/* aux of a 2-D matmul: which stored operands are used transposed. Only the
+ * vjp rules record such nodes (so that a gradient never copies a transpose);
+ * the public constructor always records aux 0. */
+enum { MM_TA = 1, MM_TB = 2 };
+
 static int matmul_shape(tg_node *out, char *why, size_t len) {
     const tg_node *a = out->in[0], *b = out->in[1];
     char sa[64], sb[64];
+    if (out->aux) { /* 2-D, from a vjp rule: op(A) [m,k] x op(B) [k,n] */
+        bool ta = out->aux & MM_TA, tb = out->aux & MM_TB;
+        if (a->ndim != 2 || b->ndim != 2 || a->u.shape[!ta] != b->u.shape[tb]) {
+            snprintf(why, len, "%s%s x %s%s: inner dimensions differ", tg__shape_str(a, sa),
+                     ta ? "^T" : "", tg__shape_str(b, sb), tb ? "^T" : "");
+            return TG_ERR_SHAPE;
+        }
+        out->u.shape[0] = a->u.shape[ta];
+        out->u.shape[1] = b->u.shape[!tb];
+        return TG_OK;
+    }
     if (a->ndim < 2 || b->ndim < 2) {
         snprintf(why, len,
                  "%s x %s: both operands must be 2-D, 3-D or 4-D (1-D is not supported)",
@@ -108,8 +124,9 @@ static batches make_batches(const tg_node *n) {
 static void matmul_forward(tg_node *n) {
     const tg_node *a = n->in[0], *b = n->in[1];
     if (n->ndim == 2) {
-        int m = a->u.shape[0], k = a->u.shape[1], c = b->u.shape[1];
-        TG_KERNEL(n, gemm)(false, false, m, c, k, a->value, b->value, 0, n->value);
+        bool ta = n->aux & MM_TA, tb = n->aux & MM_TB;
+        int m = n->u.shape[0], k = a->u.shape[!ta], c = n->u.shape[1];
+        TG_KERNEL(n, gemm)(ta, tb, m, c, k, a->value, b->value, 0, n->value);
         return;
     }
     batches bt = make_batches(n);
@@ -124,10 +141,13 @@ static void matmul_forward(tg_node *n) {
 
 static void matmul_backward(tg_node *n) {
     const tg_node *a = n->in[0], *b = n->in[1];
-    if (n->ndim == 2) {
-        int m = a->u.shape[0], k = a->u.shape[1], c = b->u.shape[1];
-        if (a->grad) TG_KERNEL(n, gemm)(false, true, m, k, c, n->grad, b->value, 1, a->grad);
-        if (b->grad) TG_KERNEL(n, gemm)(true, false, k, c, m, a->value, n->grad, 1, b->grad);
+    if (n->ndim == 2) { /* C = op(A) op(B): dop(A) = dC op(B)^T, dop(B) = op(A)^T dC */
+        bool ta = n->aux & MM_TA, tb = n->aux & MM_TB;
+        int m = n->u.shape[0], k = a->u.shape[!ta], c = n->u.shape[1];
+        if (a->grad && !ta) TG_KERNEL(n, gemm)(false, !tb, m, k, c, n->grad, b->value, 1, a->grad);
+        if (a->grad && ta) TG_KERNEL(n, gemm)(tb, true, k, m, c, b->value, n->grad, 1, a->grad);
+        if (b->grad && !tb) TG_KERNEL(n, gemm)(!ta, false, k, c, m, a->value, n->grad, 1, b->grad);
+        if (b->grad && tb) TG_KERNEL(n, gemm)(true, ta, c, k, m, n->grad, a->value, 1, b->grad);
         return;
     }
     batches bt = make_batches(n);
@@ -186,14 +206,27 @@ static void reshape_backward(tg_node *n) {
 }
 
 /* vjp rules (tg_grad). */
+enum { L_MATMUL, L_TRANSPOSE, L_RESHAPE, L_COUNT };
+extern const tg_op tg_linalg_ops[];
 /* The transpose of the last two dimensions (of each matrix of a stack). */
 static tg_node *mat_t(tg_node *x) {
     static const int swap[3][4] = {{1, 0}, {0, 2, 1}, {0, 1, 3, 2}};
     return x->ndim == 2 ? tg_transpose(x) : tg_permute(x, swap[x->ndim - 2]);
 }
-/* Batched: summed to each operand's shape over its broadcast batch dimensions. */
+static tg_node *matmul_t(tg_node *a, tg_node *b, bool ta, bool tb) {
+    return tg__apply(&tg_linalg_ops[L_MATMUL], a, b, (ta ? MM_TA : 0) | (tb ? MM_TB : 0));
+}
+/* 2-D: the backward kernel's products, through the transpose flags (no
+ * transpose is copied). Batched: summed to each operand's shape over its
+ * broadcast batch dimensions. */
 static void matmul_vjp(tg_node *y, tg_node *g, tg_node **gin) {
     tg_node *a = tg_node_input(y, 0), *b = tg_node_input(y, 1);
+    bool ta = y->aux & MM_TA, tb = y->aux & MM_TB;
+    if (y->ndim == 2) {
+        if (tg_requires_grad(a)) gin[0] = ta ? matmul_t(b, g, tb, true) : matmul_t(g, b, false, !tb);
+        if (tg_requires_grad(b)) gin[1] = tb ? matmul_t(g, a, true, ta) : matmul_t(a, g, !ta, false);
+        return;
+    }
     if (tg_requires_grad(a)) gin[0] = tg__sum_to(tg_matmul(g, mat_t(b)), a);
     if (tg_requires_grad(b)) gin[1] = tg__sum_to(tg_matmul(mat_t(a), g), b);
 }
@@ -207,7 +240,6 @@ static void reshape_vjp(tg_node *y, tg_node *g, tg_node **gin) {
     gin[0] = tg_reshape(g, nd, shape);
 }
 
-enum { L_MATMUL, L_TRANSPOSE, L_RESHAPE, L_COUNT };
 const tg_op tg_linalg_ops[] = {
     [L_MATMUL] = {"matmul", 2, matmul_shape, matmul_forward, matmul_backward, matmul_vjp},
     [L_TRANSPOSE] = {"transpose", 1, transpose_shape, transpose_forward, transpose_backward,

@@ -139,19 +139,59 @@ static void var_vjp(tg_node *y, tg_node *g, tg_node **gin) {
     gin[0] = tg_mul(tg__unreduce(tg_scale(g, 2 / n), x, y->aux),
                     tg_sub(x, tg__unreduce(mean, x, y->aux)));
 }
-/* max, min, prod and norm have no vjp rule yet: theirs need a mask (x == y,
- * x == 0, y == 0), which the comparison and where ops will give. */
+/* v reduced as y was (sum or prod), and spread back over x's shape. */
+static tg_node *sum_like(const tg_node *y, tg_node *v) {
+    return y->aux == TG_AXIS_ALL ? tg_sum(v) : tg_sum_axis(v, y->aux);
+}
+static tg_node *prod_like(const tg_node *y, tg_node *v) {
+    return y->aux == TG_AXIS_ALL ? tg_prod(v) : tg_prod_axis(v, y->aux);
+}
+static tg_node *spread(tg_node *v, tg_node *y) {
+    return tg__unreduce(v, tg_node_input(y, 0), y->aux);
+}
+
+/* max, min: g split evenly among the elements equal to y (the kernels' tie
+ * rule); NaN everywhere in a run whose extremum is NaN, as the kernels. */
+static void extremum_vjp(tg_node *y, tg_node *g, tg_node **gin) {
+    tg_node *x = tg_node_input(y, 0), *yx = spread(y, y);
+    tg_node *hit = tg_eq(x, yx);
+    tg_node *share = spread(tg_div(g, sum_like(y, hit)), y);
+    tg_node *off = tg_where(tg_ne(yx, yx), tg__const_like(x, NAN), tg__const_like(x, 0));
+    gin[0] = tg_where(hit, share, off);
+}
+#define max_vjp extremum_vjp
+#define min_vjp extremum_vjp
+
+/* prod: g times the product of the other elements, without dividing by a
+ * zero: y / x where x != 0; at a zero, the product of the nonzero elements
+ * when it is the run's only zero, else 0. (Where y underflows to 0 while
+ * no element is 0, y / x is 0, unlike the kernel's exact product.) */
+static void prod_vjp(tg_node *y, tg_node *g, tg_node **gin) {
+    tg_node *x = tg_node_input(y, 0), *zero = tg__const_like(x, 0), *one = tg__const_like(x, 1);
+    tg_node *is0 = tg_eq(x, zero);
+    tg_node *nonzeros = spread(prod_like(y, tg_where(is0, one, x)), y);
+    tg_node *lone = tg_eq(spread(sum_like(y, is0), y), one);
+    tg_node *others = tg_where(is0, tg_where(lone, nonzeros, zero), tg_div(spread(y, y), x));
+    gin[0] = tg_mul(spread(g, y), others);
+}
+
+/* norm: g x / y, and 0 at the zero vector (the kernel's convention). */
+static void norm_vjp(tg_node *y, tg_node *g, tg_node **gin) {
+    tg_node *x = tg_node_input(y, 0), *yx = spread(y, y);
+    tg_node *unit = tg_where(tg_eq(yx, tg__const_like(x, 0)), tg__const_like(x, 0), tg_div(x, yx));
+    gin[0] = tg_mul(spread(g, y), unit);
+}
 
 enum { R_SUM, R_MEAN, R_MAX, R_MIN, R_LOGSUMEXP, R_PROD, R_NORM, R_VAR, R_COUNT };
 const tg_op tg_reduce_ops[] = {
     [R_SUM] = {"sum", 1, reduce_shape, sum_forward, sum_backward, sum_vjp},
     [R_MEAN] = {"mean", 1, reduce_shape, mean_forward, mean_backward, mean_vjp},
-    [R_MAX] = {"max", 1, reduce_shape, max_forward, max_backward, NULL},
-    [R_MIN] = {"min", 1, reduce_shape, min_forward, min_backward, NULL},
+    [R_MAX] = {"max", 1, reduce_shape, max_forward, max_backward, max_vjp},
+    [R_MIN] = {"min", 1, reduce_shape, min_forward, min_backward, min_vjp},
     [R_LOGSUMEXP] = {"logsumexp", 1, reduce_shape, logsumexp_forward, logsumexp_backward,
                      logsumexp_vjp},
-    [R_PROD] = {"prod", 1, reduce_shape, prod_forward, prod_backward, NULL},
-    [R_NORM] = {"norm", 1, reduce_shape, norm_forward, norm_backward, NULL},
+    [R_PROD] = {"prod", 1, reduce_shape, prod_forward, prod_backward, prod_vjp},
+    [R_NORM] = {"norm", 1, reduce_shape, norm_forward, norm_backward, norm_vjp},
     [R_VAR] = {"var", 1, reduce_shape, var_forward, var_backward, var_vjp},
 };
 const int tg_reduce_count = R_COUNT;

@@ -128,6 +128,7 @@ static int write_all(int fd, const unsigned char *p, size_t n) {
 }
 
 int tg_checkpoint_save(const tg_params *ps, const char *path, tg_error *err) {
+    tg__err_clear(err);
     if (!ps || !path) return tg__err(err, TG_ERR_NULL, "checkpoint_save: argument is NULL");
     if (!*path) return tg__err(err, TG_ERR_IO, "checkpoint_save: empty file name");
     struct stat st;
@@ -384,6 +385,7 @@ static char *shape_text(char *buf, size_t len, int ndim, const int64_t *shape) {
 }
 
 int tg_checkpoint_load(tg_params *ps, const char *path, tg_error *err) {
+    tg__err_clear(err);
     if (!ps || !path) return tg__err(err, TG_ERR_NULL, "checkpoint_load: argument is NULL");
     parsed f;
     int rc = parse(path, &f, err);
@@ -436,6 +438,7 @@ int tg_checkpoint_load(tg_params *ps, const char *path, tg_error *err) {
 }
 
 tg_params *tg_checkpoint_read(const char *path, tg_error *err) {
+    tg__err_clear(err);
     if (!path) {
         tg__err(err, TG_ERR_NULL, "checkpoint_read: path is NULL");
         return NULL;

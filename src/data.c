@@ -164,6 +164,7 @@ fail:
 
 tg_dataset *tg_dataset_read_idx(const char *images, const char *labels, int classes,
                                 tg_error *err) {
+    tg__err_clear(err);
     if (!images || !labels) {
         tg__err(err, TG_ERR_NULL, "read_idx: a file name is NULL");
         return NULL;
@@ -208,6 +209,7 @@ done:
 
 tg_dataset *tg_dataset_read_mnist(const char *dir, const char *prefix, int classes,
                                   tg_error *err) {
+    tg__err_clear(err);
     if (!dir || !prefix) {
         tg__err(err, TG_ERR_NULL, "read_mnist: directory or prefix is NULL");
         return NULL;
@@ -297,11 +299,12 @@ static bool blank(const char *s) {
 
 tg_dataset *tg_dataset_read_csv(const char *path, int label_col, double scale, int classes,
                                 tg_error *err) {
+    tg__err_clear(err);
     if (!path) {
         tg__err(err, TG_ERR_NULL, "read_csv: path is NULL");
         return NULL;
     }
-    if (label_col < 0 || classes < 0 || !isfinite(scale)) {
+    if (label_col < -1 || classes < 0 || !isfinite(scale)) {
         tg__err(err, TG_ERR_ARG, "%s: label column %d, classes %d, scale %g: out of range", path,
                 label_col, classes, scale);
         return NULL;
@@ -334,7 +337,7 @@ tg_dataset *tg_dataset_read_csv(const char *path, int label_col, double scale, i
         }
         if (width < 0) {
             width = k;
-            if (label_col >= width || width < 2) {
+            if (label_col >= width || width - (label_col >= 0) < 1) {
                 tg__err(err, TG_ERR_FORMAT,
                         "%s:%ld: %ld fields; need a label column %d and at least one feature",
                         path, lineno, k, label_col);
@@ -345,7 +348,7 @@ tg_dataset *tg_dataset_read_csv(const char *path, int label_col, double scale, i
                     lineno, k, width);
             goto done;
         }
-        double lv = vals[label_col];
+        double lv = label_col >= 0 ? vals[label_col] : 0; /* no labels: all 0 */
         if (lv != floor(lv) || lv < 0 || lv > 65535 || (classes && lv >= classes)) {
             if (lv != floor(lv))
                 tg__err(err, TG_ERR_FORMAT, "%s:%ld: label %g is not an integer", path, lineno, lv);
@@ -356,7 +359,7 @@ tg_dataset *tg_dataset_read_csv(const char *path, int label_col, double scale, i
         }
         if (n == ncap) {
             size_t c = ncap ? 2 * ncap : 1024;
-            float *nx = tg__realloc(x, c * (size_t)(width - 1) * sizeof *nx);
+            float *nx = tg__realloc(x, c * (size_t)(width - (label_col >= 0)) * sizeof *nx);
             if (nx) x = nx;
             int32_t *ny = nx ? tg__realloc(y, c * sizeof *ny) : NULL;
             if (ny) y = ny;
@@ -366,7 +369,7 @@ tg_dataset *tg_dataset_read_csv(const char *path, int label_col, double scale, i
             }
             ncap = c;
         }
-        float *row = x + n * (size_t)(width - 1);
+        float *row = x + n * (size_t)(width - (label_col >= 0));
         for (long j = 0, o = 0; j < width; j++)
             if (j != label_col) row[o++] = (float)(vals[j] * scale);
         y[n++] = (int32_t)lv;
@@ -382,7 +385,7 @@ tg_dataset *tg_dataset_read_csv(const char *path, int label_col, double scale, i
         goto done;
     }
     ds->n = n;
-    ds->d = width - 1;
+    ds->d = width - (label_col >= 0);
     ds->classes = classes ? classes : maxl + 1;
     ds->x = x;
     ds->y = y;
@@ -401,6 +404,7 @@ done:
 
 tg_dataset *tg_dataset_new(size_t n, int64_t d, int classes, const float *x,
                            const int32_t *labels, tg_error *err) {
+    tg__err_clear(err);
     if ((n && (!x || !labels))) {
         tg__err(err, TG_ERR_NULL, "dataset_new: data is NULL");
         return NULL;
@@ -416,6 +420,18 @@ tg_dataset *tg_dataset_new(size_t n, int64_t d, int classes, const float *x,
             tg__err(err, TG_ERR_ARG, "dataset_new: label %d of sample %zu is out of range "
                     "[0, %d)", (int)labels[i], i, classes);
             return NULL;
+        }
+    /* As the CSV reader does: a NaN or an infinity would poison every
+     * parameter it meets in training, far from its cause. */
+    for (size_t i = 0; i < n; i++)
+        for (int64_t j = 0; j < d; j++) {
+            float v = x[i * (size_t)d + (size_t)j];
+            if (!isfinite(v)) {
+                tg__err(err, TG_ERR_ARG, "dataset_new: feature %lld of sample %zu is %s; "
+                        "features must be finite", (long long)j, i,
+                        isnan(v) ? "NaN" : v > 0 ? "inf" : "-inf");
+                return NULL;
+            }
         }
     tg_dataset *ds = dataset_alloc(n, d, err, "dataset_new");
     if (!ds) return NULL;
@@ -438,6 +454,7 @@ void tg_dataset_truncate(tg_dataset *ds, size_t n) {
 }
 
 tg_dataset *tg_dataset_split(tg_dataset *ds, size_t n, tg_error *err) {
+    tg__err_clear(err);
     if (!ds) {
         tg__err(err, TG_ERR_NULL, "dataset_split: dataset is NULL");
         return NULL;

@@ -55,7 +55,7 @@ int tg_loss_parse(const char *name) {
 tg_node *tg_cost(tg_node *a, tg_node *y, tg_loss loss) {
     switch (loss) {
     case TG_LOSS_MSE: return tg_mse(a, y);
-    case TG_LOSS_XENT: return tg_softmax_xent(a, y);
+    case TG_LOSS_XENT: return tg_cross_entropy(a, tg_labels_from_onehot(y));
     }
     tg_node *first = a ? a : y;
     if (!first) return NULL;
@@ -69,6 +69,7 @@ static bool valid_act(tg_activation a) { return (unsigned)a <= TG_ACT_RELU; }
 
 int tg_mlp_parse(tg_mlp *m, const char *sizes, tg_activation hidden, tg_activation output,
                  tg_error *err) {
+    tg__err_clear(err);
     if (!m || !sizes) return tg__err(err, TG_ERR_NULL, "layers: argument is NULL");
     if (!valid_act(hidden) || !valid_act(output))
         return tg__err(err, TG_ERR_ARG, "layers: unknown activation");
@@ -120,6 +121,7 @@ int tg_mlp_format_sizes(const tg_mlp *m, char *buf, size_t len) {
 static void layer_name(char *buf, int l, char what) { sprintf(buf, "layer%d.%c", l + 1, what); }
 
 int tg_mlp_from_params(tg_mlp *m, const tg_params *ps, tg_error *err) {
+    tg__err_clear(err);
     if (!m || !ps) return tg__err(err, TG_ERR_NULL, "mlp: argument is NULL");
     int64_t sizes[TG_MLP_MAX_LAYERS + 1];
     int n = 0;
@@ -167,6 +169,7 @@ static int check_mlp(const tg_mlp *m, tg_error *err) {
 
 int tg_mlp_init(tg_params *ps, const tg_mlp *m, tg_init winit, tg_init binit, uint64_t seed,
                 tg_error *err) {
+    tg__err_clear(err);
     int rc = check_mlp(m, err);
     if (rc) return rc;
     if (!ps) return tg__err(err, TG_ERR_NULL, "mlp_init: the store is NULL");

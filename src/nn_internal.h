@@ -13,7 +13,9 @@ int tg__err(tg_error *err, int code, const char *fmt, ...)
 #endif
     ;
 
-/* Clears err to TG_OK and an empty message. */
+/* Clears err to TG_OK and an empty message. Every public function that
+ * takes a tg_error calls it first, so that a call that succeeds leaves no
+ * stale message from an earlier failure; a failure then overwrites it. */
 void tg__err_clear(tg_error *err);
 
 /* A node over parameter i of ps on tape t, wanting a gradient or not. */

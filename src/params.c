@@ -147,6 +147,7 @@ int tg__params_add_data(tg_params *ps, const char *name, int ndim, const int64_t
 
 int tg_params_add(tg_params *ps, const char *name, int ndim, const int64_t *shape,
                   tg_error *err) {
+    tg__err_clear(err);
     return tg__params_add_data(ps, name, ndim, shape, NULL, err);
 }
 
@@ -218,6 +219,7 @@ void tg_params_zero_grad(tg_params *ps) {
 }
 
 int tg_params_copy(tg_params *dst, const tg_params *src, tg_error *err) {
+    tg__err_clear(err);
     if (!dst || !src) return tg__err(err, TG_ERR_NULL, "params_copy: a store is NULL");
     if (dst->dtype != src->dtype)
         return tg__err(err, TG_ERR_DTYPE, "params_copy: dtypes differ");
@@ -233,6 +235,23 @@ int tg_params_copy(tg_params *dst, const tg_params *src, tg_error *err) {
                            a->name, b->name);
     }
     if (dst->size) memcpy(dst->value, src->value, (size_t)dst->size * esize(dst));
+    return TG_OK;
+}
+
+int tg_params_check_finite(const tg_params *ps, tg_error *err) {
+    tg__err_clear(err);
+    if (!ps) return tg__err(err, TG_ERR_NULL, "params_check_finite: the store is NULL");
+    for (int i = 0; i < ps->count; i++) {
+        const param *p = ps->list[i];
+        for (int64_t k = 0; k < p->numel; k++) {
+            double x = ps->dtype == TG_F64 ? ((const double *)ps->value)[p->offset + k]
+                                           : ((const float *)ps->value)[p->offset + k];
+            if (!isfinite(x))
+                return tg__err(err, TG_ERR_NUMERIC, "parameter %s holds %s at element %lld of %lld",
+                               p->name, isnan(x) ? "NaN" : x > 0 ? "inf" : "-inf", (long long)k,
+                               (long long)p->numel);
+        }
+    }
     return TG_OK;
 }
 

@@ -1,6 +1,6 @@
 /* The op registry: every op, built-in or user-defined, by name (uthash) and
  * by the small index a node stores. Index 0 means "leaf". */
-#include "internal.h"
+#include "nn_internal.h" /* tg__err */
 
 #include <pthread.h>
 #include <string.h>
@@ -18,6 +18,7 @@
 typedef struct entry {
     const tg_op *op;
     int index;
+    const char *family; /* "binary" for ops/binary.c; NULL for a user op */
     UT_hash_handle hh;
 } entry;
 
@@ -31,35 +32,77 @@ static int nops = 1;
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static bool builtins_ready; /* under the lock: every built-in op is indexed */
 
-/* Called with the lock held. */
-static int add(const tg_op *op) {
-    if (!op || !op->name || !*op->name || op->arity < 1 || op->arity > 3 || !op->forward ||
-        !op->backward)
-        return TG_ERR_ARG;
+static const char *arity_word(int arity) {
+    return arity == 1 ? "unary" : arity == 2 ? "binary" : "ternary";
+}
+
+/* Why op cannot be registered: a tg_error filled (when err is given) with a
+ * message naming the op and the fault, or TG_OK. Called with the lock held,
+ * as it reads the table. */
+static int refuse(const tg_op *op, tg_error *err) {
+    static const char who[] = "tg_op_register";
+    if (!op) return tg__err(err, TG_ERR_ARG, "%s: op is NULL", who);
+    if (!op->name) return tg__err(err, TG_ERR_ARG, "%s: the op's name is NULL", who);
+    if (!*op->name) return tg__err(err, TG_ERR_ARG, "%s: the op's name is empty", who);
+    const char *name = op->name;
+    if (op->arity < 1 || op->arity > 3)
+        return tg__err(err, TG_ERR_ARG, "%s: op \"%s\": arity %d is not 1, 2 or 3", who, name,
+                       op->arity);
+    if (!op->forward)
+        return tg__err(err, TG_ERR_ARG, "%s: op \"%s\": forward is NULL", who, name);
+    if (!op->backward)
+        return tg__err(err, TG_ERR_ARG,
+                       "%s: op \"%s\": backward is NULL (an op without a gradient still "
+                       "needs one that adds nothing)",
+                       who, name);
     entry *e;
-    HASH_FIND_STR(by_name, op->name, e);
-    if (e) return TG_ERR_ARG;
-    if (nops == MAX_OPS) return TG_ERR_NOMEM;
-    e = &entries[nops];
+    HASH_FIND_STR(by_name, name, e);
+    if (e && e->op == op)
+        return tg__err(err, TG_ERR_ARG, "%s: op \"%s\" is already registered (this same tg_op)",
+                       who, name);
+    if (e && e->family)
+        return tg__err(err, TG_ERR_ARG,
+                       "%s: the name \"%s\" is taken by the built-in %s op of ops/%s.c; "
+                       "choose another name",
+                       who, name, arity_word(e->op->arity), e->family);
+    if (e)
+        return tg__err(err, TG_ERR_ARG,
+                       "%s: the name \"%s\" is taken by a %s user op registered earlier "
+                       "(another tg_op struct); choose another name",
+                       who, name, arity_word(e->op->arity));
+    if (nops == MAX_OPS)
+        return tg__err(err, TG_ERR_NOMEM, "%s: op \"%s\": the registry is full (%d ops)", who,
+                       name, MAX_OPS - 1);
+    return TG_OK;
+}
+
+/* Called with the lock held. */
+static int add(const tg_op *op, const char *family, tg_error *err) {
+    int rc = refuse(op, err);
+    if (rc) return rc;
+    entry *e = &entries[nops];
     e->op = op;
     e->index = nops;
+    e->family = family;
     tg__ops[nops] = op;
     int oom = 0;
 #undef uthash_nonfatal_oom
 #define uthash_nonfatal_oom(obj) (oom = 1)
     HASH_ADD_KEYPTR(hh, by_name, op->name, strlen(op->name), e);
-    if (oom) return TG_ERR_NOMEM;
+    if (oom)
+        return tg__err(err, TG_ERR_NOMEM, "tg_op_register: op \"%s\": out of memory", op->name);
     nops++;
     return TG_OK;
 }
 
 /* Indexes the built-in ops, called with the lock held. An allocation failure
  * (the hash table's first allocation) undoes the partial work, so that the
- * next call retries rather than leave the library unusable for good. */
+ * next call retries rather than leave the library unusable for good. The
+ * family's name without its "tg_" is its file in ops/ (families.h). */
 static int add_builtins(void) {
     int rc = TG_OK;
 #define TG_FAMILY(name)                                                         \
-    for (int i = 0; i < name##_count && !rc; i++) rc = add(&name##_ops[i]);
+    for (int i = 0; i < name##_count && !rc; i++) rc = add(&name##_ops[i], &#name[3], NULL);
 #include "families.h"
 #undef TG_FAMILY
     if (rc) {
@@ -78,16 +121,21 @@ int tg__registry_init(void) {
     return rc;
 }
 
-int tg_op_register(const tg_op *op) {
+int tg_op_register_err(const tg_op *op, tg_error *err) {
     /* The built-ins come first: a user op added while they could not be
      * indexed would take a built-in's name and index. */
     int rc = tg__registry_init();
-    if (rc) return rc;
+    if (rc)
+        return tg__err(err, rc, "tg_op_register: the built-in ops could not be indexed (%s)",
+                       rc == TG_ERR_NOMEM ? "out of memory" : tg_status_name(rc));
     pthread_mutex_lock(&lock);
-    rc = add(op);
+    rc = add(op, NULL, err);
     pthread_mutex_unlock(&lock);
+    if (!rc) tg__err_clear(err);
     return rc;
 }
+
+int tg_op_register(const tg_op *op) { return tg_op_register_err(op, NULL); }
 
 const tg_op *tg_op_find(const char *name) {
     if (!name) return NULL;

@@ -3,12 +3,24 @@
  * replayed for every batch (gather, forward, backward, an optimiser step
  * that also clears the gradients), so a step allocates nothing. Evaluation replays a
  * forward-only graph over chunks of the dataset.
+ *
+ * Divergence is caught at two points, neither costing a pass of its own:
+ * the batch's cost is checked after the forward pass (one scalar; a NaN or
+ * an inf anywhere in the outputs reaches it), before any gradient is
+ * computed; and tg_optim_step reports an update that made a value
+ * non-finite (its loop checks as it writes). The store is then brought back
+ * to the parameters of the last finite step: untouched after a bad cost; a
+ * bad update is undone from a snapshot taken every TG_SNAPSHOT_STEPS steps
+ * (a copy per 64 steps instead of one per step) and the steps since are
+ * replayed.
  */
 #include "nn_internal.h"
 
+#include <math.h>
 #include <string.h>
 
 #define EVAL_CHUNK 1000
+#define TG_SNAPSHOT_STEPS 64
 
 struct tg_trainer {
     tg_params *ps;
@@ -19,6 +31,7 @@ struct tg_trainer {
     tg_batch_graph full, rest; /* batch rows; the short last batch */
     uint32_t *idx;
     size_t idx_cap;
+    int epoch; /* epochs started, for messages */
 };
 
 void tg_batch_graph_free(tg_batch_graph *g) {
@@ -29,6 +42,7 @@ void tg_batch_graph_free(tg_batch_graph *g) {
 
 int tg_batch_graph_build(tg_batch_graph *g, tg_params *ps, const tg_mlp *m, tg_loss loss,
                          size_t rows, tg_error *err) {
+    tg__err_clear(err);
     if (!g || !ps || !m) return tg__err(err, TG_ERR_NULL, "batch graph: an argument is NULL");
     tg_batch_graph_free(g);
     if (!(g->tape = tg_tape_new())) return tg__err(err, TG_ERR_NOMEM, "batch graph: out of memory");
@@ -48,6 +62,7 @@ int tg_batch_graph_build(tg_batch_graph *g, tg_params *ps, const tg_mlp *m, tg_l
 }
 
 int tg_mlp_check_data(const tg_mlp *m, const tg_dataset *ds, tg_error *err) {
+    tg__err_clear(err);
     if (!m || !ds) return tg__err(err, TG_ERR_NULL, "train: %s is NULL", m ? "dataset" : "network");
     if (tg_dataset_features(ds) != m->sizes[0])
         return tg__err(err, TG_ERR_SHAPE,
@@ -62,6 +77,7 @@ int tg_mlp_check_data(const tg_mlp *m, const tg_dataset *ds, tg_error *err) {
 
 tg_trainer *tg_trainer_new(tg_params *ps, const tg_mlp *m, tg_loss loss, int batch,
                            tg_optim *opt, tg_error *err) {
+    tg__err_clear(err);
     if (!ps || !m || !opt) {
         tg__err(err, TG_ERR_NULL, "trainer: %s is NULL",
                 !ps ? "the store" : !m ? "the network" : "the optimiser");
@@ -96,30 +112,75 @@ void tg_trainer_free(tg_trainer *tr) {
     tg__free(tr);
 }
 
-/* One optimiser step on samples idx[0..g->rows); adds the batch's cost
- * times its rows to *sum. */
+/* What a step found wrong with its numbers. */
+enum { STEP_FINITE, STEP_BAD_LOSS, STEP_BAD_UPDATE };
+
+/* One optimiser step on samples idx[0..g->rows): adds the batch's cost
+ * times its rows to *sum. Returns TG_OK, with *bad telling whether the cost
+ * or the update went non-finite (the step is then not counted), or a
+ * tape error in err. */
 static int step(tg_trainer *tr, tg_batch_graph *g, const tg_dataset *ds, const uint32_t *idx,
-                double *sum, tg_error *err) {
+                double *sum, int *bad, tg_error *err) {
     tg_dtype dt = tg_params_dtype(tr->ps);
     int rc = tg_dataset_gather(ds, idx, g->rows, dt, tg_value(g->x), tg_value(g->y),
                                tr->m.sizes[tr->m.nlayers]);
     if (rc) return tg__err(err, rc, "train: a batch could not be gathered");
-    tg_forward(g->tape);
+    if (tg_forward(g->tape))
+        return tg__err(err, tg_status(g->tape), "train: %s", tg_status_message(g->tape));
+    double cost = tg_value_scalar(g->cost);
+    *bad = isfinite(cost) ? STEP_FINITE : STEP_BAD_LOSS;
+    if (*bad) return TG_OK;
     /* The gradients are zero: the previous step consumed them (tg_optim_step),
      * and tg_trainer_epoch clears them before its first step. */
     if (tg_backward(g->cost))
         return tg__err(err, tg_status(g->tape), "train: %s", tg_status_message(g->tape));
-    if ((rc = tg_optim_step(tr->opt)))
-        return tg__err(err, rc, "train: the optimiser's store gained parameters");
-    *sum += tg_value_scalar(g->cost) * (double)g->rows;
+    if ((rc = tg_optim_step(tr->opt)) == TG_ERR_NUMERIC) {
+        *bad = STEP_BAD_UPDATE;
+        return TG_OK;
+    }
+    if (rc) return tg__err(err, rc, "train: the optimiser's store gained parameters");
+    *sum += cost * (double)g->rows;
     return TG_OK;
+}
+
+/* After step k (1-based in the epoch) went non-finite, puts back the
+ * parameters of step k - 1: none changed when the loss was bad; a bad
+ * update is undone by rolling back to the snapshot taken before step
+ * snap + 1 and replaying the steps up to k - 1 (full batches, the same
+ * samples, so the same numbers). Returns TG_ERR_NUMERIC with the message. */
+static int diverged(tg_trainer *tr, const tg_dataset *ds, size_t k, size_t snap, int bad,
+                    const char *what, tg_error *err) {
+    if (bad == STEP_BAD_LOSS && tg_optim_steps(tr->opt) == 0)
+        return tg__err(err, TG_ERR_NUMERIC,
+                       "epoch %d, step %zu: %s before any update: check the data and the "
+                       "initial parameters", tr->epoch, k, what);
+    size_t kept = k - 1;
+    if (bad == STEP_BAD_UPDATE) {
+        double sum = 0;
+        int again = STEP_FINITE, rc = tg_optim_rollback(tr->opt);
+        for (size_t j = snap + 1; !rc && !again && j < k; j++)
+            rc = step(tr, &tr->full, ds, tr->idx + (j - 1) * tr->batch, &sum, &again, NULL);
+        if (rc || again) { /* cannot happen with a deterministic BLAS */
+            tg_optim_rollback(tr->opt);
+            kept = snap;
+        }
+        tg_params_zero_grad(tr->ps);
+    }
+    char after[64] = "as the epoch began";
+    if (kept) snprintf(after, sizeof after, "after step %zu", kept);
+    return tg__err(err, TG_ERR_NUMERIC,
+                   "epoch %d, step %zu: %s; the learning rate %g may be too large (the "
+                   "parameters are kept as they were %s)",
+                   tr->epoch, k, what, tg_optim_lr(tr->opt), after);
 }
 
 int tg_trainer_epoch(tg_trainer *tr, const tg_dataset *ds, tg_rng *r, double *mean_loss,
                      tg_progress_fn progress, void *ctx, tg_error *err) {
+    tg__err_clear(err);
     if (!tr) return tg__err(err, TG_ERR_NULL, "train: trainer is NULL");
     int rc = tg_mlp_check_data(&tr->m, ds, err);
     if (rc) return rc;
+    tr->epoch++;
     size_t n = tg_dataset_size(ds);
     if (n == 0) return tg__err(err, TG_ERR_ARG, "train: the dataset is empty");
     if (n > tr->idx_cap) {
@@ -136,10 +197,23 @@ int tg_trainer_epoch(tg_trainer *tr, const tg_dataset *ds, tg_rng *r, double *me
         (rc = tg_batch_graph_build(&tr->rest, tr->ps, &tr->m, tr->loss, rem, err)))
         return rc;
     double sum = 0;
-    size_t done = 0;
-    while (done < n) {
+    size_t done = 0, snap = 0;
+    for (size_t k = 1; done < n; k++) {
+        if ((k - 1) % TG_SNAPSHOT_STEPS == 0) {
+            if ((rc = tg_optim_snapshot(tr->opt)))
+                return tg__err(err, rc, "train: out of memory for a copy of the parameters");
+            snap = k - 1;
+        }
         tg_batch_graph *g = n - done >= tr->batch ? &tr->full : &tr->rest;
-        if ((rc = step(tr, g, ds, tr->idx + done, &sum, err))) return rc;
+        int bad;
+        if ((rc = step(tr, g, ds, tr->idx + done, &sum, &bad, err))) return rc;
+        if (bad == STEP_BAD_LOSS)
+            return diverged(tr, ds, k, snap, bad,
+                            isnan(tg_value_scalar(g->cost)) ? "the loss is NaN" : "the loss is inf",
+                            err);
+        if (bad == STEP_BAD_UPDATE)
+            return diverged(tr, ds, k, snap, bad, "the update made a parameter NaN or infinite",
+                            err);
         done += g->rows;
         if (progress) progress(ctx, done, n);
     }
@@ -162,9 +236,15 @@ static int64_t argmax(const void *row, int64_t k, tg_dtype dt) {
 
 int tg_evaluate(tg_params *ps, const tg_mlp *m, tg_loss loss, const tg_dataset *ds,
                 double *accuracy, double *mean_loss, int64_t *confusion, tg_error *err) {
+    tg__err_clear(err);
     if (!ps || !m) return tg__err(err, TG_ERR_NULL, "evaluate: argument is NULL");
     int rc = tg_mlp_check_data(m, ds, err);
     if (rc) return rc;
+    /* A NaN weight would make every output NaN and every argmax 0: an
+     * accuracy that means nothing. One pass over the store. */
+    tg_error fe;
+    if ((rc = tg_params_check_finite(ps, &fe)))
+        return tg__err(err, rc, "evaluate: %s", fe.message);
     size_t n = tg_dataset_size(ds);
     if (n == 0) return tg__err(err, TG_ERR_ARG, "evaluate: the dataset is empty");
     int64_t out = m->sizes[m->nlayers];
@@ -194,6 +274,13 @@ int tg_evaluate(tg_params *ps, const tg_mlp *m, tg_loss loss, const tg_dataset *
             rc = tg__err(err, tg_status(g->tape), "evaluate: %s", tg_status_message(g->tape));
             break;
         }
+        double cost = tg_value_scalar(g->cost);
+        if (!isfinite(cost)) {
+            rc = tg__err(err, TG_ERR_NUMERIC,
+                         "evaluate: the cost of samples %zu to %zu is %s (the outputs overflow)",
+                         done, done + g->rows - 1, isnan(cost) ? "NaN" : "inf");
+            break;
+        }
         const char *o = tg_value(g->out);
         for (size_t i = 0; i < g->rows; i++) {
             int64_t p = argmax(o + i * (size_t)out * es, out, dt);
@@ -201,7 +288,7 @@ int tg_evaluate(tg_params *ps, const tg_mlp *m, tg_loss loss, const tg_dataset *
             correct += p == y;
             if (confusion) confusion[y * out + p]++;
         }
-        sum += tg_value_scalar(g->cost) * (double)g->rows;
+        sum += cost * (double)g->rows;
         done += g->rows;
     }
     tg_batch_graph_free(&full);

@@ -6,7 +6,10 @@
  *       float64 networks for 20 steps each with tg_mpi_trainer at per-rank
  *       batch B, and rank 0 trains the same networks alone with tg_trainer
  *       at batch N*B: the parameters must agree to 1e-6 relative, and be
- *       bit-identical on every rank. Exit 0 when every check passes.
+ *       bit-identical on every rank; then two diverging trainings (a cost
+ *       that overflows on one rank, an update that overflows on all) stop
+ *       every rank at the same step with the same message, keeping the
+ *       parameters of the step before. Exit 0 when every check passes.
  *   mpi_equiv --write-idx DIR TRAIN TEST
  *       writes a small learnable MNIST-format dataset (28x28, 10 classes)
  *       to DIR for the command-line checks; no MPI.
@@ -266,6 +269,100 @@ static void check_failing_rank(void) {
     tg_dataset_free(ds);
 }
 
+/* ---------------------------------------------------------- divergence -- */
+
+/* n samples of 4 small features (scale 1e-3) and labels i % 3; on the ranks
+ * in `on` (a bit mask), samples p and p + 1 have every feature = poison,
+ * with labels 0 and 1 (so that one of them is not the largest output, whose
+ * cross-entropy gradient would vanish). */
+static tg_dataset *poisoned(size_t n, size_t p, float poison, unsigned on) {
+    float *x = malloc(n * 4 * sizeof *x);
+    int32_t *y = malloc(n * sizeof *y);
+    for (size_t i = 0; i < n; i++) {
+        y[i] = (int32_t)(i % 3);
+        for (size_t j = 0; j < 4; j++) x[i * 4 + j] = 1e-3f * (float)((i * 7 + j * 3) % 11);
+    }
+    if (on >> rank & 1)
+        for (size_t i = p; i < p + 2 && i < n; i++) {
+            y[i] = (int32_t)(i - p);
+            for (size_t j = 0; j < 4; j++) x[i * 4 + j] = poison;
+        }
+    tg_dataset *ds = tg_dataset_new(n, 4, 3, x, y, NULL);
+    free(x);
+    free(y);
+    return ds;
+}
+
+typedef struct run {
+    tg_mlp m;
+    tg_params *ps;
+    tg_optim *opt;
+    tg_mpi_trainer *tr;
+} run;
+
+/* One float32 identity layer 4 -> 3 from seed 7, SGD at lr, per-rank batch
+ * b, trained for one epoch over ds; returns the status. */
+static int run_epoch(run *r, tg_loss loss, double lr, int b, const tg_dataset *ds, tg_error *e) {
+    tg_mlp_parse(&r->m, "4,3", TG_ACT_IDENTITY, TG_ACT_IDENTITY, e);
+    r->ps = tg_params_new(TG_F32);
+    tg_mlp_init(r->ps, &r->m, TG_INIT_SCALED, TG_INIT_NORMAL, 7, e);
+    tg_optim_config oc = tg_optim_defaults(TG_OPT_SGD);
+    oc.lr = lr;
+    r->opt = tg_optim_new(r->ps, &oc, e);
+    r->tr = tg_mpi_trainer_new(r->ps, &r->m, loss, b, r->opt, MPI_COMM_WORLD, e);
+    CHECK(ds && r->tr, "divergence: set-up");
+    return tg_mpi_trainer_epoch(r->tr, ds, NULL, NULL, NULL, NULL, e);
+}
+
+static void run_free(run *r) {
+    tg_mpi_trainer_free(r->tr);
+    tg_optim_free(r->opt);
+    tg_params_free(r->ps);
+}
+
+/* Every rank stops at the same step with the same status and message, and
+ * keeps exactly (bit for bit) the parameters that the ranks reach when they
+ * train on the samples before the bad step only; those are the same on
+ * every rank. The bad step is 70 (global batches of N * 2), after the
+ * snapshot of step 64, so that a bad update is undone by replaying steps 65
+ * to 69. */
+static void check_divergence(tg_loss loss, double lr, float poison, unsigned on,
+                             const char *want) {
+    enum { B = 2, STEP = 70 };
+    const size_t global = (size_t)(B * nranks), p = (STEP - 1) * global + (size_t)(nranks - 1) * B;
+    tg_error e, ce;
+    tg_dataset *ds = poisoned(p + 4 * global, p, poison, on);
+    tg_dataset *clean = poisoned((STEP - 1) * global, 0, 0, 0);
+    run a, b;
+    int rc = run_epoch(&a, loss, lr, B, ds, &e);
+    CHECK(run_epoch(&b, loss, lr, B, clean, &ce) == TG_OK, "the clean run: %s", ce.message);
+    char step[64];
+    snprintf(step, sizeof step, "epoch 1, step %d: ", STEP);
+    CHECK(rc == TG_ERR_NUMERIC && strstr(e.message, step) && strstr(e.message, want) &&
+              strstr(e.message, "after step 69"),
+          "divergence: rc %d, '%s' lacks '%s%s'", rc, e.message, step, want);
+    /* The same message on every rank: compare with rank 0's. */
+    char msg[sizeof e.message];
+    memcpy(msg, e.message, sizeof msg);
+    MPI_Bcast(msg, (int)sizeof msg, MPI_CHAR, 0, MPI_COMM_WORLD);
+    CHECK(!strcmp(msg, e.message), "rank %d says '%s', rank 0 '%s'", rank, e.message, msg);
+    size_t bytes = (size_t)tg_params_size(a.ps) * sizeof(float);
+    CHECK(tg_params_check_finite(a.ps, &ce) == TG_OK, "divergence: %s", ce.message);
+    CHECK(!memcmp(tg_params_data(a.ps), tg_params_data(b.ps), bytes),
+          "divergence: the kept parameters are not those of the clean run");
+    char *zero = malloc(bytes);
+    memcpy(zero, tg_params_data(a.ps), bytes);
+    MPI_Bcast(zero, (int)bytes, MPI_BYTE, 0, MPI_COMM_WORLD);
+    CHECK(!memcmp(zero, tg_params_data(a.ps), bytes), "divergence: rank %d differs from rank 0",
+          rank);
+    if (rank == 0) printf("%d ranks, a bad step %d: %s\n", nranks, STEP, e.message);
+    free(zero);
+    run_free(&a);
+    run_free(&b);
+    tg_dataset_free(ds);
+    tg_dataset_free(clean);
+}
+
 /* ------------------------------------------------------------ no MPI -- */
 
 static void put32(FILE *f, uint32_t v) {
@@ -363,6 +460,15 @@ int main(int argc, char **argv) {
     };
     for (size_t i = 0; i < sizeof cs / sizeof *cs; i++) check_equivalence(&cs[i]);
     check_failing_rank();
+    /* The cost of the last rank's share overflows (1e30 squared in float32)
+     * on that rank only. Then every rank's update overflows: the logits of
+     * -1e37 keep the cross-entropy finite, but its weight gradient (~1e36)
+     * times lr 1000 does not fit in a float. */
+    char on_last[64];
+    snprintf(on_last, sizeof on_last, nranks > 1 ? "the loss is inf on rank %d of %d" : "the loss is inf",
+             nranks - 1, nranks);
+    check_divergence(TG_LOSS_MSE, 0.1, 1e30f, 1u << (nranks - 1), on_last);
+    check_divergence(TG_LOSS_XENT, 1000, -1e37f, ~0u, "the update made a parameter NaN or infinite");
 
     int all = failures;
     MPI_Allreduce(MPI_IN_PLACE, &all, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD);

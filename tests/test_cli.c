@@ -1,8 +1,9 @@
 /*
- * The tapegrad program's grad and check commands, run as a user would (the
- * path comes from TG_CLI): the circuit example; --json parsed by a strict
- * JSON reader and compared bit for bit with the library computing the same
- * expressions; operator precedence; more than 25 malformed inputs, each exit
+ * The tapegrad program's grad, hess and check commands, run as a user would
+ * (the path comes from TG_CLI): the circuit example; --json parsed by a
+ * strict JSON reader and compared bit for bit with the library computing the
+ * same expressions; hess and check --order 2 against hand-derived second
+ * derivatives, and hess against tg_hessian for every registered op; operator precedence; more than 25 malformed inputs, each exit
  * status 2 with one message on stderr and nothing on stdout (run this test in
  * a -DTG_SANITIZE=ON build to have each of them checked by ASan and LSan:
  * any report, leaks included, fails it);
@@ -306,16 +307,29 @@ static void test_json_matches_library(void **state) {
     }
 }
 
+/* Python's json module as a second, general-purpose reader of the output. */
+static const char python[] = "/usr/bin/python3";
+
+static int have_python(void) {
+    if (!access(python, X_OK)) return 1;
+    print_message("%s not found: only the built-in JSON reader was used\n", python);
+    return 0;
+}
+
+/* Runs script under Python with the file at path on its stdin; it must exit 0. */
+static void python_reads(const char *path, const char *script) {
+    char *argv[] = {(char *)python, "-c", (char *)script, NULL};
+    result py = spawn(argv, 0, path);
+    if (py.code) fail_msg("python3's json disagrees:\n%s\n%s", slurp(path), py.err);
+    done(&py);
+}
+
 /* A general-purpose JSON parser (Python's) agrees on the three kinds of
  * output: grad --json, check --json and an error object whose message holds
  * bytes that are not UTF-8 (written as U+FFFD), field by field. */
 static void test_json_python(void **state) {
     (void)state;
-    static const char python[] = "/usr/bin/python3";
-    if (access(python, X_OK)) {
-        print_message("%s not found: only the built-in JSON reader was used\n", python);
-        return;
-    }
+    if (!have_python()) return;
     char path[64];
     snprintf(path, sizeof path, "%s/json", tmpdir);
     FILE *f = fopen(path, "w");
@@ -338,34 +352,30 @@ static void test_json_python(void **state) {
     fputs(r.err, f);
     done(&r);
     fclose(f);
-    char *argv[] = {(char *)python, "-c",
-                    "import json, math, sys\n"
-                    "g, c, e, q = [json.loads(l) for l in sys.stdin.read().splitlines()]\n"
-                    "assert list(g) == ['value', 'grad'], g\n"
-                    "assert list(g['grad']) == ['x', 'y'], g\n"
-                    "assert g['value'] == 0.1 * 3e200 + 1e-300 * 0.1, g\n"
-                    "assert g['grad']['y'] == 0.1, g\n"
-                    "assert list(c) == ['value', 'passed', 'failed', 'eps', 'atol', 'rtol',\n"
-                    "                   'grad', 'unused'], c\n"
-                    "assert c['value'] == math.sin(0.5) * 2 and c['passed'] is True, c\n"
-                    "assert c['failed'] == 0 and c['unused'] == ['w'], c\n"
-                    "assert (c['eps'], c['atol'], c['rtol']) == (1e-6, 1e-5, 1e-3), c\n"
-                    "want = {'x': math.cos(0.5) * 2, 'y': math.sin(0.5)}\n"
-                    "assert list(c['grad']) == ['x', 'y'], c\n"
-                    "for k, d in c['grad'].items():\n"
-                    "    assert list(d) == ['analytic', 'numeric', 'abs_error', 'ok', 'kink'], d\n"
-                    "    assert math.isclose(d['analytic'], want[k], rel_tol=1e-15), d\n"
-                    "    assert abs(d['numeric'] - want[k]) <= 1e-8, d\n"
-                    "    assert d['abs_error'] == abs(d['analytic'] - d['numeric']), d\n"
-                    "    assert d['ok'] is True and d['kink'] is False, d\n"
-                    "assert list(e) == ['error'], e\n"
-                    "assert e['error'].startswith(\"unknown option '--bogus\\ufffd\\ufffd'\"), e\n"
-                    "assert list(q) == ['error', 'column'] and q['column'] == 5, q\n"
-                    "assert q['error'].startswith(\"syntax error: unexpected '\\\"'\"), q\n",
-                    NULL};
-    result py = spawn(argv, 0, path);
-    if (py.code) fail_msg("python3's json disagrees:\n%s\n%s", slurp(path), py.err);
-    done(&py);
+    python_reads(path,
+                 "import json, math, sys\n"
+                 "g, c, e, q = [json.loads(l) for l in sys.stdin.read().splitlines()]\n"
+                 "assert list(g) == ['value', 'grad'], g\n"
+                 "assert list(g['grad']) == ['x', 'y'], g\n"
+                 "assert g['value'] == 0.1 * 3e200 + 1e-300 * 0.1, g\n"
+                 "assert g['grad']['y'] == 0.1, g\n"
+                 "assert list(c) == ['value', 'passed', 'failed', 'eps', 'atol', 'rtol',\n"
+                 "                   'grad', 'unused'], c\n"
+                 "assert c['value'] == math.sin(0.5) * 2 and c['passed'] is True, c\n"
+                 "assert c['failed'] == 0 and c['unused'] == ['w'], c\n"
+                 "assert (c['eps'], c['atol'], c['rtol']) == (1e-6, 1e-5, 1e-3), c\n"
+                 "want = {'x': math.cos(0.5) * 2, 'y': math.sin(0.5)}\n"
+                 "assert list(c['grad']) == ['x', 'y'], c\n"
+                 "for k, d in c['grad'].items():\n"
+                 "    assert list(d) == ['analytic', 'numeric', 'abs_error', 'ok', 'kink'], d\n"
+                 "    assert math.isclose(d['analytic'], want[k], rel_tol=1e-15), d\n"
+                 "    assert abs(d['numeric'] - want[k]) <= 1e-8, d\n"
+                 "    assert d['abs_error'] == abs(d['analytic'] - d['numeric']), d\n"
+                 "    assert d['ok'] is True and d['kink'] is False, d\n"
+                 "assert list(e) == ['error'], e\n"
+                 "assert e['error'].startswith(\"unknown option '--bogus\\ufffd\\ufffd'\"), e\n"
+                 "assert list(q) == ['error', 'column'] and q['column'] == 5, q\n"
+                 "assert q['error'].startswith(\"syntax error: unexpected '\\\"'\"), q\n");
 }
 
 /* ------------------------------------------------------ registry walk -- */
@@ -854,6 +864,500 @@ static void test_check(void **state) {
     done(&r);
 }
 
+/* ------------------------------------------------------------ hess -- */
+
+/* hess --json, read: {"value": V, "grad": {...}, "hessian": {a: {b: ...}}}
+ * with the same variables, in the same order, in grad, in hessian and in
+ * each of its rows, every number printed %.17g. */
+typedef struct hess_out {
+    parsed p;             /* value and grad */
+    double h[MAX_VARS][MAX_VARS];
+} hess_out;
+
+static int parse_hess(const char *s, hess_out *o) {
+    static const char *const keys[] = {"value", "grad", "hessian"};
+    const char *nl = strchr(s, '\n');
+    jv v;
+    if (!nl || nl[1] || !jv_parse(s, &v)) return 0;
+    const jv *g = jv_get(&v, "grad"), *h = jv_get(&v, "hessian");
+    int ok = has_keys(&v, 3, keys) && is_exact_number(&v.item[0]) && g->type == JV_OBJ &&
+             g->n <= MAX_VARS && h->type == JV_OBJ && h->n == g->n;
+    o->p.value = ok ? v.item[0].num : 0;
+    o->p.n = ok ? g->n : 0;
+    for (int i = 0; ok && i < g->n; i++) {
+        ok = is_exact_number(&g->item[i]) && strlen(g->keys[i]) < sizeof o->p.name[0] &&
+             !strcmp(h->keys[i], g->keys[i]) && has_keys(&h->item[i], g->n, (const char *const *)g->keys);
+        if (ok) snprintf(o->p.name[i], sizeof o->p.name[i], "%s", g->keys[i]);
+        o->p.grad[i] = g->item[i].num;
+        for (int j = 0; ok && j < g->n; j++) {
+            ok = is_exact_number(&h->item[i].item[j]);
+            o->h[i][j] = h->item[i].item[j].num;
+        }
+    }
+    jv_free(&v);
+    return ok;
+}
+
+/* Hand-derived value, gradient and Hessian of the cases below, at v. */
+static void hand_poly_trig(const double *v, double *f, double *g, double *h) {
+    double x = v[0], y = v[1]; /* x^3*y + sin(x)*y^2 */
+    *f = x * x * x * y + sin(x) * y * y;
+    g[0] = 3 * x * x * y + cos(x) * y * y, g[1] = x * x * x + 2 * y * sin(x);
+    h[0] = 6 * x * y - sin(x) * y * y, h[1] = h[2] = 3 * x * x + 2 * y * cos(x);
+    h[3] = 2 * sin(x);
+}
+static void hand_exp_xy(const double *v, double *f, double *g, double *h) {
+    double x = v[0], y = v[1], e = exp(x * y); /* exp(x*y) */
+    *f = e;
+    g[0] = y * e, g[1] = x * e;
+    h[0] = y * y * e, h[1] = h[2] = (1 + x * y) * e, h[3] = x * x * e;
+}
+static void hand_three(const double *v, double *f, double *g, double *h) {
+    double x = v[0], y = v[1], z = v[2]; /* x*y*z + log(x)/z, 3 x 3 */
+    *f = x * y * z + log(x) / z;
+    g[0] = y * z + 1 / (x * z), g[1] = x * z, g[2] = x * y - log(x) / (z * z);
+    double hh[9] = {-1 / (x * x * z), z, y - 1 / (x * z * z),
+                    z, 0, x,
+                    y - 1 / (x * z * z), x, 2 * log(x) / (z * z * z)};
+    memcpy(h, hh, sizeof hh);
+}
+static void hand_sigmoid(const double *v, double *f, double *g, double *h) {
+    double s = 1 / (1 + exp(-v[0])); /* sigmoid(x): s' = s(1-s), s'' = s(1-s)(1-2s) */
+    *f = s, g[0] = s * (1 - s), h[0] = s * (1 - s) * (1 - 2 * s);
+}
+static void hand_order(const double *v, double *f, double *g, double *h) {
+    double z = v[0], y = v[1], x = v[2]; /* z*(y+x)^2: variables z, y, x */
+    *f = z * (y + x) * (y + x);
+    g[0] = (y + x) * (y + x), g[1] = g[2] = 2 * z * (y + x);
+    double hh[9] = {0, 2 * (y + x), 2 * (y + x), 2 * (y + x), 2 * z, 2 * z, 2 * (y + x), 2 * z, 2 * z};
+    memcpy(h, hh, sizeof hh);
+}
+
+typedef void (*hand_fn)(const double *v, double *f, double *g, double *h);
+static const struct hess_case {
+    const char *expr;
+    int n;
+    const char *names[3]; /* in order of first appearance */
+    double values[3];
+    hand_fn hand;
+} hess_cases[] = {
+    {"x^3*y + sin(x)*y^2", 2, {"x", "y"}, {0.7, -1.3}, hand_poly_trig},
+    {"exp(x*y)", 2, {"x", "y"}, {0.3, 1.7}, hand_exp_xy},
+    {"x*y*z + log(x)/z", 3, {"x", "y", "z"}, {1.8, -0.6, 2.5}, hand_three},
+    {"sigmoid(x)", 1, {"x"}, {0.4}, hand_sigmoid},
+    {"z*(y+x)^2", 3, {"z", "y", "x"}, {1.5, 0.25, -2}, hand_order},
+};
+
+/* Agreement with a hand-derived formula: rounding differs, so 1e-13 relative
+ * (or absolute near 0). */
+static void assert_close(const char *what, double got, double want) {
+    if (!(fabs(got - want) <= 1e-13 * (1 + fabs(want))))
+        fail_msg("%s: %.17g, the hand-derived formula gives %.17g", what, got, want);
+}
+
+/* Bindings "NAME=%.17g" of a case, given in reverse order of appearance so
+ * that the output's order can only come from the expression. */
+static void hess_bindings(const struct hess_case *c, char bind[3][64], const char *arg[3]) {
+    for (int i = 0; i < 3; i++) arg[i] = NULL;
+    for (int i = 0; i < c->n; i++) {
+        snprintf(bind[i], sizeof bind[i], "%s=%.17g", c->names[i], c->values[i]);
+        arg[c->n - 1 - i] = bind[i];
+    }
+}
+
+static void test_hess_hand_derived(void **state) {
+    (void)state;
+    for (size_t c = 0; c < sizeof hess_cases / sizeof *hess_cases; c++) {
+        const struct hess_case *k = &hess_cases[c];
+        char bind[3][64];
+        const char *arg[3];
+        hess_bindings(k, bind, arg);
+        result r = run("hess", "--json", k->expr, arg[0], arg[1], arg[2], NULL);
+        assert_clean(&r, k->expr);
+        hess_out o;
+        if (r.code || !parse_hess(r.out, &o))
+            fail_msg("hess --json '%s': exit %d, not the documented object:\n%s%s", k->expr,
+                     r.code, r.out, r.err);
+        assert_string_equal(r.err, "");
+        double f, g[3], h[9];
+        k->hand(k->values, &f, g, h);
+        assert_int_equal(o.p.n, k->n);
+        assert_close(k->expr, o.p.value, f);
+        for (int i = 0; i < k->n; i++) {
+            char what[128];
+            assert_string_equal(o.p.name[i], k->names[i]); /* first appearance */
+            snprintf(what, sizeof what, "%s: df/d%s", k->expr, k->names[i]);
+            assert_close(what, o.p.grad[i], g[i]);
+            for (int j = 0; j < k->n; j++) {
+                snprintf(what, sizeof what, "%s: d2f/d%s d%s", k->expr, k->names[i], k->names[j]);
+                assert_close(what, o.h[i][j], h[i * k->n + j]);
+            }
+        }
+        /* The value and gradient are grad --json's, byte for byte. */
+        result gr = run("grad", "--json", k->expr, arg[0], arg[1], arg[2], NULL);
+        assert_int_equal(gr.code, 0);
+        size_t len = strlen(gr.out) - 2; /* without the closing "}\n" */
+        if (strncmp(r.out, gr.out, len) || strncmp(r.out + len, ", \"hessian\": {", 14))
+            fail_msg("hess --json '%s' does not begin as grad --json:\n%s%s", k->expr, r.out,
+                     gr.out);
+        done(&gr);
+        done(&r);
+    }
+}
+
+/* The text form: an aligned matrix after grad's lines; unused variables
+ * (--allow-unused) get rows and columns of 0; no variables, no matrix. */
+static void test_hess_text(void **state) {
+    (void)state;
+    static const struct {
+        const char *argv[6], *out;
+    } cases[] = {
+        /* x^2*y: f_x = 2xy, f_y = x^2; f_xx = 2y, f_xy = 2x, f_yy = 0. */
+        {{"x^2*y", "x=3", "y=2"},
+         "f = 18\ndf/dx = 12\ndf/dy = 9\nhessian (row a, column b: d2f/da db):\n"
+         "      x   y\n  x   4   6\n  y   6   0\n"},
+        /* Negative entries keep the digits of a column aligned; long names widen it. */
+        {{"-x*long_name^2", "x=0.5", "long_name=3"},
+         "f = -4.5\ndf/dx = -9\ndf/dlong_name = -3\nhessian (row a, column b: d2f/da db):\n"
+         "              x   long_name\n"
+         "  x           0  -6\n"
+         "  long_name  -6  -1\n"},
+        {{"--allow-unused", "x*x", "w=1", "x=-1.5"},
+         "f = 2.25\ndf/dx = -3\ndf/dw = 0\nhessian (row a, column b: d2f/da db):\n"
+         "      x   w\n  x   2   0\n  w   0   0\n"},
+        {{"2*pi"}, "f = 6.283185307179586\n"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        const char *const *a = cases[i].argv;
+        result r = run("hess", a[0], a[1], a[2], a[3], NULL);
+        assert_clean(&r, a[0]);
+        if (r.code || strcmp(r.out, cases[i].out))
+            fail_msg("hess %s: exit %d\n%s\nwanted\n%s\n%s", a[0], r.code, r.out, cases[i].out,
+                     r.err);
+        done(&r);
+    }
+    result r = run("hess", "--json", "--allow-unused", "3*y", "y=2", "w=1", NULL);
+    assert_string_equal(r.out, "{\"value\": 6, \"grad\": {\"y\": 3, \"w\": 0}, \"hessian\": "
+                               "{\"y\": {\"y\": 0, \"w\": 0}, \"w\": {\"y\": 0, \"w\": 0}}}\n");
+    done(&r);
+    r = run("hess", "--json", "e", NULL);
+    char want[96];
+    snprintf(want, sizeof want, "{\"value\": %.17g, \"grad\": {}, \"hessian\": {}}\n", exp(1.0));
+    assert_string_equal(r.out, want);
+    done(&r);
+}
+
+/* hess's errors are grad's, with the same messages and columns, plus the
+ * second derivative that is not finite (the op named). Text and --json. */
+static void test_hess_errors(void **state) {
+    (void)state;
+    static const struct {
+        const char *argv[5];
+        const char *error;
+        int column; /* 0: none */
+    } cases[] = {
+        {{"hess", "log(x)", "x=-1"}, "domain error: log(-1) is NaN (outside the domain of log)", 1},
+        {{"hess", "sigmod(x)", "x=1"}, "unknown function 'sigmod' (did you mean sigmoid?)", 1},
+        {{"hess", "PI*x", "x=1"}, "unbound variable 'PI': give its value as PI=NUMBER (or did "
+                                  "you mean pi?)", 1},
+        {{"hess", "x", "x=1", "w=2"}, "variable 'w' is given but the expression does not use it "
+                                      "(--allow-unused allows it)", 0},
+        {{"hess", "sqrt(x)", "x=0"}, "not differentiable here: the derivative of sqrt(0) is "
+                                     "inf, so df/dx is inf", 1},
+        /* (x^1.5)'' = 0.75 / sqrt(x): finite value and gradient, infinite curvature. */
+        {{"hess", "y*x^1.5", "x=0", "y=2"}, "not twice differentiable here: the second "
+         "derivative of 0 ^ 1.5 with respect to the base is inf, so d2f/dx^2 is inf", 4},
+        {{"hess", "x", "x=abc"}, "bad number for variable 'x': 'abc'", 0},
+        {{"hess", "--order", "2", "x", "x=1"}, "unknown option '--order' (see tapegrad hess "
+         "--help; an expression starting with -- goes after the argument --)", 0},
+        {{"hess"}, "missing expression (see tapegrad hess --help)", 0},
+        {{"check", "--order", "3", "x", "x=1"}, "--order must be 1 or 2, got '3'", 0},
+        {{"check", "--order"}, "option --order needs a value", 0},
+        {{"check", "--order=2", "2+3"}, "nothing to check: the expression has no variables", 0},
+        {{"check", "--order=2", "y*x^1.5", "x=0", "y=2"}, "not twice differentiable here: the "
+         "second derivative of 0 ^ 1.5 with respect to the base is inf, so d2f/dx^2 is inf", 4},
+    };
+    static const char *const with_column[] = {"error", "column"}, *const without[] = {"error"};
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        for (int json = 0; json < 2; json++) {
+            char *argv[10] = {(char *)cli, (char *)cases[i].argv[0]};
+            int k = 2;
+            if (json) argv[k++] = "--json";
+            for (int a = 1; a < 5 && cases[i].argv[a]; a++) argv[k++] = (char *)cases[i].argv[a];
+            argv[k] = NULL;
+            result r = spawn(argv, 0, NULL);
+            const char *what = cases[i].argv[1] ? cases[i].argv[1] : cases[i].argv[0];
+            assert_clean(&r, what);
+            if (r.code != 2 || *r.out) fail_msg("'%s': exit %d, stdout '%s'", what, r.code, r.out);
+            int col = cases[i].column;
+            if (!json) {
+                char first[512];
+                snprintf(first, sizeof first, "tapegrad %s: %s\n", cases[i].argv[0],
+                         cases[i].error);
+                if (strncmp(r.err, first, strlen(first)))
+                    fail_msg("'%s': stderr\n%s\nwanted it to start with\n%s", what, r.err, first);
+                int lines = 0;
+                for (const char *c = r.err; *c; c++) lines += *c == '\n';
+                if (lines != (col ? 3 : 1)) fail_msg("'%s': %d lines:\n%s", what, lines, r.err);
+                done(&r);
+                continue;
+            }
+            jv v;
+            const char *nl = strchr(r.err, '\n');
+            if (!nl || nl[1] || !jv_parse(r.err, &v))
+                fail_msg("'%s': not one line of JSON on stderr: '%s'", what, r.err);
+            if (!has_keys(&v, col ? 2 : 1, col ? with_column : without))
+                fail_msg("'%s': keys of %s", what, r.err);
+            if (strcmp(v.item[0].text, cases[i].error))
+                fail_msg("'%s': error '%s', wanted '%s'", what, v.item[0].text, cases[i].error);
+            if (col && v.item[1].num != col)
+                fail_msg("'%s': column %s, wanted %d", what, v.item[1].text, col);
+            jv_free(&v);
+            done(&r);
+        }
+    }
+}
+
+/* Every registered op through `tapegrad hess --json`, at the point of
+ * tests/op_points.h, against tg_hessian of tg_call_n at the same scalars,
+ * bit for bit (value, gradient, Hessian). An op whose Hessian the C API
+ * cannot give (no vjp rule yet, or a rule that needs an op this build lacks)
+ * must give exit 2 and a JSON error naming the op or carrying the library's
+ * message; those ops are listed, not failed. Ops that refuse scalars must
+ * give the library's message, as for grad. */
+static void test_hess_registry_walk(void **state) {
+    (void)state;
+    static const char *const vars[] = {"x", "y", "z"};
+    int n = tg_op_count(), walked = 0;
+    char refused[1024] = "";
+    for (int i = 0; i < n; i++) {
+        const tg_op *op = tg_op_at(i);
+        char src[96], msg[256], bind[3][64];
+        const char *arg[3] = {NULL, NULL, NULL};
+        double pt[3], h[9];
+        op_call_text(op, src, sizeof src);
+        const char *reason = scalar_refusal_of(op->name);
+        if (reason)
+            op_point(0, pt);
+        else if (op_finite_point(op, pt) < 0)
+            fail_msg("op %s has no finite point among the candidates of tests/op_points.h", op->name);
+        for (int k = 0; k < op->arity; k++) {
+            snprintf(bind[k], sizeof bind[k], "%s=%.17g", vars[k], pt[k]);
+            arg[k] = bind[k];
+        }
+        /* The oracle: the C API on a new tape. */
+        tg_tape *t = tg_tape_new();
+        tg_node *in[3] = {NULL, NULL, NULL};
+        for (int k = 0; k < op->arity; k++) in[k] = tg_scalar(t, pt[k]);
+        tg_node *f = tg_call_n(op->name, op->arity, in);
+        int built = tg_status(t);
+        double value = built ? 0 : tg_value_scalar(f), grad[3];
+        if (!built) assert_int_equal(tg_backward(f), TG_OK);
+        for (int k = 0; k < op->arity && !built; k++) grad[k] = tg_grad_scalar(in[k]);
+        int rc = built ? built : tg_hessian(f, op->arity, in, h);
+        snprintf(msg, sizeof msg, "%s", tg_status_message(t));
+        tg_tape_free(t);
+
+        result r = run("hess", "--json", src, arg[0], arg[1], arg[2], NULL);
+        assert_clean(&r, src);
+        int finite = !rc;
+        for (int e = 0; finite && e < op->arity * op->arity; e++) finite = isfinite(h[e]) != 0;
+        if (rc || !finite) {
+            jv v = {0};
+            char named[96];
+            snprintf(named, sizeof named, "op '%s'", op->name);
+            if (r.code != 2 || *r.out || !jv_parse(r.err, &v) || v.type != JV_OBJ || v.n < 1 ||
+                v.item[0].type != JV_STR)
+                fail_msg("'%s': the C API fails (%s) but hess gives exit %d, stdout '%s', "
+                         "stderr '%s'", src, rc ? msg : "a Hessian that is not finite", r.code,
+                         r.out, r.err);
+            const char *e = v.item[0].text;
+            if (reason ? !strstr(e, msg)
+                : rc == TG_ERR_STATE ? !strstr(e, named)
+                : rc ? !strstr(e, msg) : !strstr(e, "not twice differentiable"))
+                fail_msg("'%s': unclear error '%s' (the library says '%s')", src, e, msg);
+            if (!reason && rc) {
+                size_t len = strlen(refused);
+                snprintf(refused + len, sizeof refused - len, "%s%s", len ? ", " : "", op->name);
+            }
+            jv_free(&v);
+            done(&r);
+            continue;
+        }
+        hess_out o;
+        if (r.code || !parse_hess(r.out, &o))
+            fail_msg("'%s' at (%s %s %s): exit %d\n%s%s", src, bind[0], arg[1] ? bind[1] : "",
+                     arg[2] ? bind[2] : "", r.code, r.out, r.err);
+        if (memcmp(&o.p.value, &value, sizeof value))
+            fail_msg("'%s': value %.17g, the C API gives %.17g", src, o.p.value, value);
+        assert_int_equal(o.p.n, op->arity);
+        for (int a = 0; a < op->arity; a++) {
+            assert_string_equal(o.p.name[a], vars[a]);
+            if (memcmp(&o.p.grad[a], &grad[a], sizeof grad[a]))
+                fail_msg("'%s': df/d%s %.17g, the C API gives %.17g", src, vars[a], o.p.grad[a],
+                         grad[a]);
+            for (int b = 0; b < op->arity; b++)
+                if (memcmp(&o.h[a][b], &h[a * op->arity + b], sizeof(double)))
+                    fail_msg("'%s': d2f/d%s d%s %.17g, tg_hessian gives %.17g", src, vars[a],
+                             vars[b], o.h[a][b], h[a * op->arity + b]);
+        }
+        walked++;
+        done(&r);
+    }
+    print_message("%d of %d registered ops: the Hessian through the program is tg_hessian's\n",
+                  walked, n);
+    if (*refused)
+        print_message("no Hessian yet (no vjp rule, or a rule needing an op this build lacks; "
+                      "a clear error checked): %s\n", refused);
+}
+
+/* Python's json reads hess --json and check --order 2 --json: keys in
+ * order, the Hessian of x^3*y + sin(x)*y^2 against the formulas in Python's
+ * math (libm). */
+static void test_hess_python(void **state) {
+    (void)state;
+    if (!have_python()) return;
+    char path[64];
+    snprintf(path, sizeof path, "%s/hess_json", tmpdir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    result r = run("hess", "--json", "x^3*y + sin(x)*y^2", "y=-1.3", "x=0.7", NULL);
+    assert_int_equal(r.code, 0);
+    fputs(r.out, f);
+    done(&r);
+    r = run("check", "--json", "--order", "2", "x^3*y + sin(x)*y^2", "y=-1.3", "x=0.7", NULL);
+    assert_int_equal(r.code, 0);
+    fputs(r.out, f);
+    done(&r);
+    fclose(f);
+    python_reads(path,
+                 "import json, math, sys\n"
+                 "h, c = [json.loads(l) for l in sys.stdin.read().splitlines()]\n"
+                 "x, y = 0.7, -1.3\n"
+                 "H = {'x': {'x': 6*x*y - math.sin(x)*y*y, 'y': 3*x*x + 2*y*math.cos(x)},\n"
+                 "     'y': {'x': 3*x*x + 2*y*math.cos(x), 'y': 2*math.sin(x)}}\n"
+                 "assert list(h) == ['value', 'grad', 'hessian'], h\n"
+                 "assert list(h['grad']) == ['x', 'y'] and list(h['hessian']) == ['x', 'y'], h\n"
+                 "for a in 'xy':\n"
+                 "    assert list(h['hessian'][a]) == ['x', 'y'], h\n"
+                 "    for b in 'xy':\n"
+                 "        assert math.isclose(h['hessian'][a][b], H[a][b], rel_tol=1e-13), (a, b)\n"
+                 "assert list(c) == ['value', 'order', 'passed', 'failed', 'eps', 'atol',\n"
+                 "                   'rtol', 'hessian', 'grad_mismatch', 'unused'], c\n"
+                 "assert c['order'] == 2 and c['passed'] is True and c['failed'] == 0, c\n"
+                 "assert c['grad_mismatch'] is None and c['unused'] == [], c\n"
+                 "for a in 'xy':\n"
+                 "    assert list(c['hessian'][a]) == ['x', 'y'], c\n"
+                 "    for b in 'xy':\n"
+                 "        e = c['hessian'][a][b]\n"
+                 "        assert list(e) == ['analytic', 'numeric', 'abs_error', 'ok', 'kink'], e\n"
+                 "        assert e['analytic'] == h['hessian'][a][b], (a, b)\n"
+                 "        assert abs(e['numeric'] - H[a][b]) <= 1e-6, e\n"
+                 "        assert e['ok'] is True and e['kink'] is False, e\n");
+}
+
+/* ------------------------------------------------- check --order 2 -- */
+
+/* check --order 2 --json, read and its keys checked in order. */
+static jv check2_json(int status, const char *a, const char *b, const char *c, const char *d) {
+    static const char *const keys[] = {"value", "order", "passed", "failed", "eps", "atol",
+                                       "rtol", "hessian", "grad_mismatch", "unused"};
+    static const char *const entry[] = {"analytic", "numeric", "abs_error", "ok", "kink"};
+    result r = run("check", "--order", "2", "--json", a, b, c, d, NULL);
+    assert_clean(&r, a);
+    if (r.code != status) fail_msg("check --order 2 --json %s: exit %d: %s", a, r.code, r.err);
+    jv v;
+    const char *nl = strchr(r.out, '\n');
+    if (!nl || nl[1] || !jv_parse(r.out, &v) || !has_keys(&v, 10, keys))
+        fail_msg("check --order 2 --json %s: not the documented object: '%s'", a, r.out);
+    const jv *h = jv_get(&v, "hessian");
+    for (int i = 0; i < h->n; i++) {
+        if (!has_keys(&h->item[i], h->n, (const char *const *)h->keys))
+            fail_msg("check --order 2 --json %s: row %s: %s", a, h->keys[i], r.out);
+        for (int j = 0; j < h->n; j++)
+            if (!has_keys(&h->item[i].item[j], 5, entry)) fail_msg("%s: %s", a, r.out);
+    }
+    assert_string_equal(r.err, "");
+    done(&r);
+    return v;
+}
+
+static void test_check_order2(void **state) {
+    (void)state;
+    tg_gradcheck_opts def = tg_gradcheck_defaults();
+    /* The hand-derived cases pass; each entry's analytic value is the
+     * Hessian, its numeric one close to it. */
+    for (size_t c = 0; c < sizeof hess_cases / sizeof *hess_cases; c++) {
+        const struct hess_case *k = &hess_cases[c];
+        char bind[3][64];
+        const char *arg[3];
+        hess_bindings(k, bind, arg);
+        jv v = check2_json(0, k->expr, arg[0], arg[1], arg[2]);
+        double f, g[3], h[9];
+        k->hand(k->values, &f, g, h);
+        assert_close(k->expr, num(&v, "value"), f);
+        assert_true(num(&v, "order") == 2 && num(&v, "passed") == 1 && num(&v, "failed") == 0);
+        assert_true(num(&v, "eps") == def.eps && num(&v, "atol") == def.atol &&
+                    num(&v, "rtol") == def.rtol);
+        assert_int_equal(jv_get(&v, "grad_mismatch")->type, JV_NULL);
+        assert_int_equal(jv_get(&v, "unused")->n, 0);
+        const jv *hj = jv_get(&v, "hessian");
+        assert_int_equal(hj->n, k->n);
+        for (int i = 0; i < k->n; i++) {
+            assert_string_equal(hj->keys[i], k->names[i]);
+            for (int j = 0; j < k->n; j++) {
+                const jv *e = &hj->item[i].item[j];
+                double a = num(e, "analytic"), nm = num(e, "numeric"), want = h[i * k->n + j];
+                char what[128];
+                snprintf(what, sizeof what, "check --order 2 '%s' d2f/d%s d%s", k->expr,
+                         k->names[i], k->names[j]);
+                assert_close(what, a, want);
+                /* Central differences of the gradient: error ~ h^2 + 1e-16/h. */
+                if (!(fabs(nm - want) <= 1e-6 * (1 + fabs(want))))
+                    fail_msg("%s: numeric %.17g, wanted about %.17g", what, nm, want);
+                assert_true(num(e, "abs_error") == fabs(a - nm));
+                assert_true(num(e, "ok") == 1 && num(e, "kink") == 0);
+            }
+        }
+        jv_free(&v);
+        /* The text form passes too. */
+        result r = run("check", "--order=2", k->expr, arg[0], arg[1], arg[2], NULL);
+        char pass[64];
+        snprintf(pass, sizeof pass, "PASS: %d second derivative%s agree", k->n * k->n,
+                 k->n == 1 ? "" : "s");
+        if (r.code || !strstr(r.out, pass)) fail_msg("check --order 2 %s:\n%s", k->expr, r.out);
+        done(&r);
+    }
+
+    /* A step far too large for exp's curvature: the numeric second
+     * derivative of exp at 0 is sinh(h)/h; the check fails, exit 1. */
+    jv v = check2_json(1, "--eps=0.5", "exp(x)", "x=0", NULL);
+    assert_true(num(&v, "passed") == 0 && num(&v, "failed") == 1);
+    const jv *e = &jv_get(&v, "hessian")->item[0].item[0];
+    assert_true(num(e, "analytic") == 1 && num(e, "ok") == 0);
+    assert_true(fabs(num(e, "numeric") - sinh(0.5) / 0.5) < 1e-14);
+    jv_free(&v);
+    result r = run("check", "--order", "2", "--eps", "0.5", "exp(x)", "x=0", NULL);
+    assert_int_equal(r.code, 1);
+    assert_non_null(strstr(r.out, "d2f/dx^2    1                         1.04219061098749"));
+    assert_non_null(strstr(r.out, "FAIL: 1 of 1 second derivative disagrees"));
+    done(&r);
+
+    /* --allow-unused: listed, not checked; order 1 stays as it was. */
+    v = check2_json(0, "--allow-unused", "x*x", "w=3", "x=1");
+    assert_int_equal(jv_get(&v, "hessian")->n, 1);
+    assert_true(num(&jv_get(&v, "hessian")->item[0].item[0], "analytic") == 2);
+    assert_string_equal(jv_get(&v, "unused")->item[0].text, "w");
+    jv_free(&v);
+    result r1 = run("check", "sin(x)*y", "x=0.5", "y=2", NULL);
+    result r2 = run("check", "--order", "1", "sin(x)*y", "x=0.5", "y=2", NULL);
+    assert_int_equal(r1.code, 0);
+    assert_string_equal(r1.out, r2.out);
+    assert_non_null(strstr(r1.out, "df/dx "));
+    done(&r1);
+    done(&r2);
+}
+
 /* ----------------------------------------------------------------- help -- */
 
 static void test_help(void **state) {
@@ -862,9 +1366,10 @@ static void test_help(void **state) {
     assert_int_equal(r.code, 0);
     assert_non_null(strstr(r.out, "grad"));
     assert_non_null(strstr(r.out, "check"));
+    assert_non_null(strstr(r.out, "\n  hess "));
     done(&r);
-    const char *cmds[] = {"grad", "check"};
-    for (int c = 0; c < 2; c++) {
+    const char *cmds[] = {"grad", "check", "hess"};
+    for (int c = 0; c < 3; c++) {
         for (int form = 0; form < 3; form++) {
             r = form == 0   ? run(cmds[c], "--help", NULL)
                 : form == 1 ? run(cmds[c], "-h", NULL)
@@ -906,6 +1411,24 @@ static void test_help(void **state) {
     assert_non_null(strstr(r.out, "--eps"));
     assert_non_null(strstr(r.out, "--atol"));
     assert_non_null(strstr(r.out, "--rtol"));
+    assert_non_null(strstr(r.out, "--order N"));
+    assert_non_null(strstr(r.out, "tg_gradgradcheck"));
+    done(&r);
+    /* hess --help shows the output of its example, which must be what the
+     * program prints. */
+    r = run("hess", "--help", NULL);
+    assert_non_null(strstr(r.out, "--json"));
+    assert_non_null(strstr(r.out, "\"hessian\""));
+    result ex = run("hess", "x^2*y", "x=3", "y=2", NULL);
+    char *indented = malloc(2 * strlen(ex.out) + 1), *p = indented;
+    for (const char *q = ex.out; *q; q++) {
+        if (q == ex.out || q[-1] == '\n') p += sprintf(p, "  ");
+        *p++ = *q;
+    }
+    *p = '\0';
+    if (!strstr(r.out, indented)) fail_msg("hess --help's example is not the output:\n%s", indented);
+    free(indented);
+    done(&ex);
     done(&r);
 }
 
@@ -1061,6 +1584,12 @@ int main(void) {
         cmocka_unit_test(test_malformed),
         cmocka_unit_test(test_caret_position),
         cmocka_unit_test(test_check),
+        cmocka_unit_test(test_hess_hand_derived),
+        cmocka_unit_test(test_hess_text),
+        cmocka_unit_test(test_hess_errors),
+        cmocka_unit_test(test_hess_registry_walk),
+        cmocka_unit_test(test_hess_python),
+        cmocka_unit_test(test_check_order2),
         cmocka_unit_test(test_help),
         cmocka_unit_test(test_dot_circuit),
         cmocka_unit_test(test_dot_write),

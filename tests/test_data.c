@@ -10,6 +10,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <float.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -308,11 +310,62 @@ static void test_gather_split(void **state) {
     assert_non_null(strstr(e.message, "out of range"));
 }
 
+/* tg_dataset_new refuses what the CSV reader refuses: a NaN or an
+ * infinity, named with its sample and feature. */
+static void test_new_refuses_non_finite(void **state) {
+    (void)state;
+    const struct {
+        size_t at;
+        float value;
+        const char *want;
+    } cases[] = {
+        {0, NAN, "dataset_new: feature 0 of sample 0 is NaN"},
+        {5, INFINITY, "dataset_new: feature 2 of sample 1 is inf"},
+        {11, -INFINITY, "dataset_new: feature 2 of sample 3 is -inf"},
+    };
+    const int32_t y[4] = {0, 1, 2, 0};
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        float x[4 * 3];
+        for (int k = 0; k < 12; k++) x[k] = (float)k;
+        x[cases[i].at] = cases[i].value;
+        tg_error e;
+        expect_error(tg_dataset_new(4, 3, 3, x, y, &e), &e, TG_ERR_ARG, cases[i].want, NULL);
+    }
+    /* The largest finite values are data like any other. */
+    float x[3] = {FLT_MAX, -FLT_MAX, 1e-45f};
+    tg_error e;
+    tg_dataset *ds = tg_dataset_new(1, 3, 1, x, y, &e);
+    assert_non_null(ds);
+    tg_dataset_free(ds);
+}
+
+/* label_col -1: a CSV of features only (for prediction); labels all 0. */
+static void test_csv_without_labels(void **state) {
+    (void)state;
+    const char *text = "a,b\n1,2\n3,4\n5,6\n";
+    write_file("nolab.csv", text, strlen(text), 0);
+    tg_error e;
+    tg_dataset *ds = tg_dataset_read_csv(path_of("nolab.csv"), -1, 0.5, 0, &e);
+    assert_non_null(ds);
+    assert_int_equal(tg_dataset_size(ds), 3);
+    assert_int_equal(tg_dataset_features(ds), 2);
+    assert_int_equal(tg_dataset_classes(ds), 1);
+    assert_memory_equal(tg_dataset_x(ds), ((float[]){0.5f, 1, 1.5f, 2, 2.5f, 3}), 6 * sizeof(float));
+    assert_memory_equal(tg_dataset_labels(ds), ((int32_t[]){0, 0, 0}), 3 * sizeof(int32_t));
+    tg_dataset_free(ds);
+    ds = tg_dataset_read_csv(path_of("nolab.csv"), -1, 1, 10, &e);
+    assert_int_equal(tg_dataset_classes(ds), 10);
+    tg_dataset_free(ds);
+    expect_error(tg_dataset_read_csv(path_of("nolab.csv"), -2, 1, 0, &e), &e, TG_ERR_ARG,
+                 "label column -2", NULL);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_idx_plain_and_gz), cmocka_unit_test(test_mnist_dir),
         cmocka_unit_test(test_idx_bad_files),   cmocka_unit_test(test_csv),
-        cmocka_unit_test(test_gather_split),
+        cmocka_unit_test(test_gather_split),    cmocka_unit_test(test_new_refuses_non_finite),
+        cmocka_unit_test(test_csv_without_labels),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -589,6 +589,396 @@ static void test_three_inputs(void **state) {
     }
 }
 
+/* ------------------------------------------- messages of tape-less calls -- */
+
+/* Whether text holds name as a whole word (not inside a longer identifier). */
+static bool holds_word(const char *text, const char *name) {
+    size_t len = strlen(name);
+    for (const char *at = strstr(text, name); at; at = strstr(at + 1, name)) {
+        char before = at > text ? at[-1] : ' ', after = at[len];
+        bool ident_b = before == '_' || (before >= 'a' && before <= 'z') ||
+                       (before >= 'A' && before <= 'Z') || (before >= '0' && before <= '9');
+        bool ident_a = after == '_' || (after >= 'a' && after <= 'z') ||
+                       (after >= 'A' && after <= 'Z') || (after >= '0' && after <= '9');
+        if (!ident_b && !ident_a) return true;
+    }
+    return false;
+}
+
+/* tg_op_register_err says why it refuses an op. The messages are the
+ * header's contract written out; for a name taken by a built-in op, every
+ * registered built-in is tried, and the file the message names must exist
+ * and hold the op's name as a word (read from the source tree, not from the
+ * registry), with the op's arity in words. */
+static void test_register_messages(void **state) {
+    (void)state;
+    static const tg_op twice = {"errors_msg_twice", 1, NULL, triple_forward, triple_backward, NULL};
+    static const tg_op twin = {"errors_msg_twice", 2, NULL, triple_forward, triple_backward, NULL};
+    static const tg_op fresh = {"errors_msg_fresh", 1, NULL, triple_forward, triple_backward, NULL};
+    static const struct {
+        tg_op op;
+        bool null_op;
+        const char *want; /* the whole message */
+    } cases[] = {
+        {{0}, true, "tg_op_register: op is NULL"},
+        {{NULL, 1, NULL, triple_forward, triple_backward, NULL}, false,
+         "tg_op_register: the op's name is NULL"},
+        {{"", 1, NULL, triple_forward, triple_backward, NULL}, false,
+         "tg_op_register: the op's name is empty"},
+        {{"errors_msg_a0", 0, NULL, triple_forward, triple_backward, NULL}, false,
+         "tg_op_register: op \"errors_msg_a0\": arity 0 is not 1, 2 or 3"},
+        {{"errors_msg_a4", 4, NULL, triple_forward, triple_backward, NULL}, false,
+         "tg_op_register: op \"errors_msg_a4\": arity 4 is not 1, 2 or 3"},
+        {{"errors_msg_nofwd", 1, NULL, NULL, triple_backward, NULL}, false,
+         "tg_op_register: op \"errors_msg_nofwd\": forward is NULL"},
+        {{"errors_msg_nobwd", 2, NULL, triple_forward, NULL, NULL}, false,
+         "tg_op_register: op \"errors_msg_nobwd\": backward is NULL (an op without a "
+         "gradient still needs one that adds nothing)"},
+        {{"sin", 1, NULL, triple_forward, triple_backward, NULL}, false,
+         "tg_op_register: the name \"sin\" is taken by the built-in unary op of ops/unary.c; "
+         "choose another name"},
+        {{"matmul", 1, NULL, triple_forward, triple_backward, NULL}, false,
+         "tg_op_register: the name \"matmul\" is taken by the built-in binary op of "
+         "ops/linalg.c; choose another name"},
+    };
+    int count = tg_op_count();
+    tg_error e;
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        e = (tg_error){TG_OK, "untouched"};
+        int rc = tg_op_register_err(cases[i].null_op ? NULL : &cases[i].op, &e);
+        if (rc != TG_ERR_ARG || e.code != TG_ERR_ARG || strcmp(e.message, cases[i].want))
+            fail_msg("case %zu: want TG_ERR_ARG \"%s\", got %s (err %s) \"%s\"", i,
+                     cases[i].want, tg_status_name(rc), tg_status_name(e.code), e.message);
+    }
+    assert_int_equal(tg_op_count(), count);
+
+    /* Success clears a stale message; the same struct again, or another one
+     * of that name, is refused with a message saying which. */
+    e = (tg_error){TG_ERR_IO, "stale"};
+    assert_int_equal(tg_op_register_err(&twice, &e), TG_OK);
+    assert_int_equal(e.code, TG_OK);
+    assert_string_equal(e.message, "");
+    assert_int_equal(tg_op_register_err(&twice, &e), TG_ERR_ARG);
+    assert_string_equal(e.message,
+                        "tg_op_register: op \"errors_msg_twice\" is already registered "
+                        "(this same tg_op)");
+    assert_int_equal(tg_op_register_err(&twin, &e), TG_ERR_ARG);
+    assert_string_equal(e.message,
+                        "tg_op_register: the name \"errors_msg_twice\" is taken by a unary user "
+                        "op registered earlier (another tg_op struct); choose another name");
+    assert_int_equal(tg_op_register_err(&fresh, &e), TG_OK);
+    assert_string_equal(e.message, "");
+    assert_int_equal(tg_op_register_err(&fresh, NULL), TG_ERR_ARG); /* err is optional */
+    assert_int_equal(tg_op_count(), count + 2);
+
+    /* Every built-in op's name: the message names its file and arity. */
+    const char *src = getenv("TG_SOURCE_DIR");
+    if (!src) src = "..";
+    static const char *const words[] = {"", "unary", "binary", "ternary"};
+    int builtins = 0;
+    for (int i = 0; i < count; i++) {
+        const tg_op *op = tg_op_at(i);
+        tg_op fake = {op->name, 1, NULL, triple_forward, triple_backward, NULL};
+        assert_int_equal(tg_op_register_err(&fake, &e), TG_ERR_ARG);
+        char file[64], path[4096], want[256];
+        const char *at = strstr(e.message, " op of ops/");
+        if (!at) continue; /* a user op of an earlier test */
+        builtins++;
+        if (sscanf(at, " op of ops/%63[a-z_0-9].c;", file) != 1)
+            fail_msg("op %s: no file in \"%s\"", op->name, e.message);
+        snprintf(want, sizeof want, "the name \"%s\" is taken by the built-in %s op of ops/%s.c",
+                 op->name, words[op->arity], file);
+        if (!strstr(e.message, want)) fail_msg("op %s: \"%s\"", op->name, e.message);
+        snprintf(path, sizeof path, "%s/ops/%s.c", src, file);
+        FILE *f = fopen(path, "rb");
+        if (!f) fail_msg("op %s: the message names %s, which does not open", op->name, path);
+        static char text[1 << 20];
+        size_t n = fread(text, 1, sizeof text - 1, f);
+        fclose(f);
+        text[n] = '\0';
+        if (!holds_word(text, op->name)) fail_msg("op %s: %s does not name it", op->name, path);
+    }
+    assert_true(builtins > 20);
+}
+
+/* Every call that takes a tg_error, made to succeed with a stale message in
+ * its tg_error, must clear it (code TG_OK, message ""). The calls are found
+ * in the installed headers' text (tapegrad.h and the headers it includes;
+ * not mpi.h, whose library this test does not link), so that a new one
+ * without a case fails here. */
+struct clear_fx {
+    tg_mlp m;
+    tg_params *ps;
+    tg_optim *opt;
+    tg_dataset *ds;
+    char dir[2048], idx_images[4096], idx_labels[4096], csv[4096], model[4096];
+};
+
+static int c_op_register(struct clear_fx *fx, tg_error *e) {
+    (void)fx;
+    static const tg_op op = {"errors_clear_op", 1, NULL, triple_forward, triple_backward, NULL};
+    return tg_op_register_err(&op, e);
+}
+static int c_params_add(struct clear_fx *fx, tg_error *e) {
+    (void)fx;
+    tg_params *ps = tg_params_new(TG_F32);
+    int rc = tg_params_add(ps, "w", 1, (const int64_t[]){3}, e);
+    tg_params_free(ps);
+    return rc;
+}
+static int c_params_check_finite(struct clear_fx *fx, tg_error *e) {
+    return tg_params_check_finite(fx->ps, e);
+}
+static int c_params_copy(struct clear_fx *fx, tg_error *e) {
+    tg_params *ps = tg_params_new(TG_F32);
+    int rc = tg_mlp_init(ps, &fx->m, TG_INIT_ZERO, TG_INIT_ZERO, 1, NULL);
+    if (!rc) rc = tg_params_copy(ps, fx->ps, e);
+    tg_params_free(ps);
+    return rc;
+}
+static int c_mlp_parse(struct clear_fx *fx, tg_error *e) {
+    (void)fx;
+    tg_mlp m;
+    return tg_mlp_parse(&m, "4,3,2", TG_ACT_SIGMOID, TG_ACT_SIGMOID, e);
+}
+static int c_mlp_from_params(struct clear_fx *fx, tg_error *e) {
+    tg_mlp m;
+    return tg_mlp_from_params(&m, fx->ps, e);
+}
+static int c_mlp_init(struct clear_fx *fx, tg_error *e) {
+    tg_params *ps = tg_params_new(TG_F32);
+    int rc = tg_mlp_init(ps, &fx->m, TG_INIT_SCALED, TG_INIT_NORMAL, 1, e);
+    tg_params_free(ps);
+    return rc;
+}
+static int c_optim_new(struct clear_fx *fx, tg_error *e) {
+    tg_optim_config cfg = tg_optim_defaults(TG_OPT_ADAM);
+    tg_optim *o = tg_optim_new(fx->ps, &cfg, e);
+    tg_optim_free(o);
+    return o ? TG_OK : -1;
+}
+static int c_dataset_read_idx(struct clear_fx *fx, tg_error *e) {
+    tg_dataset *ds = tg_dataset_read_idx(fx->idx_images, fx->idx_labels, 2, e);
+    tg_dataset_free(ds);
+    return ds ? TG_OK : -1;
+}
+static int c_dataset_read_mnist(struct clear_fx *fx, tg_error *e) {
+    tg_dataset *ds = tg_dataset_read_mnist(fx->dir, "errors_clear", 2, e);
+    tg_dataset_free(ds);
+    return ds ? TG_OK : -1;
+}
+static int c_dataset_read_csv(struct clear_fx *fx, tg_error *e) {
+    tg_dataset *ds = tg_dataset_read_csv(fx->csv, 0, 1, 2, e);
+    tg_dataset_free(ds);
+    return ds ? TG_OK : -1;
+}
+static int c_dataset_new(struct clear_fx *fx, tg_error *e) {
+    (void)fx;
+    float x[4] = {0, 1, 2, 3};
+    int32_t y[1] = {1};
+    tg_dataset *ds = tg_dataset_new(1, 4, 2, x, y, e);
+    tg_dataset_free(ds);
+    return ds ? TG_OK : -1;
+}
+static int c_dataset_split(struct clear_fx *fx, tg_error *e) {
+    tg_dataset *ds = tg_dataset_new(tg_dataset_size(fx->ds), 4, 2, tg_dataset_x(fx->ds),
+                                    tg_dataset_labels(fx->ds), NULL);
+    tg_dataset *v = tg_dataset_split(ds, 1, e);
+    tg_dataset_free(ds);
+    tg_dataset_free(v);
+    return v ? TG_OK : -1;
+}
+static int c_mlp_check_data(struct clear_fx *fx, tg_error *e) {
+    return tg_mlp_check_data(&fx->m, fx->ds, e);
+}
+static int c_batch_graph_build(struct clear_fx *fx, tg_error *e) {
+    tg_batch_graph g = {0};
+    int rc = tg_batch_graph_build(&g, fx->ps, &fx->m, TG_LOSS_MSE, 2, e);
+    tg_batch_graph_free(&g);
+    return rc;
+}
+static int c_trainer_new(struct clear_fx *fx, tg_error *e) {
+    tg_trainer *tr = tg_trainer_new(fx->ps, &fx->m, TG_LOSS_MSE, 2, fx->opt, e);
+    tg_trainer_free(tr);
+    return tr ? TG_OK : -1;
+}
+static int c_trainer_epoch(struct clear_fx *fx, tg_error *e) {
+    tg_trainer *tr = tg_trainer_new(fx->ps, &fx->m, TG_LOSS_MSE, 2, fx->opt, NULL);
+    tg_rng r;
+    tg_rng_seed(&r, 1);
+    double loss;
+    int rc = tr ? tg_trainer_epoch(tr, fx->ds, &r, &loss, NULL, NULL, e) : -1;
+    tg_trainer_free(tr);
+    return rc;
+}
+static int c_evaluate(struct clear_fx *fx, tg_error *e) {
+    double acc;
+    return tg_evaluate(fx->ps, &fx->m, TG_LOSS_MSE, fx->ds, &acc, NULL, NULL, e);
+}
+static int c_checkpoint_save(struct clear_fx *fx, tg_error *e) {
+    return tg_checkpoint_save(fx->ps, fx->model, e);
+}
+static int c_checkpoint_load(struct clear_fx *fx, tg_error *e) {
+    return tg_checkpoint_load(fx->ps, fx->model, e);
+}
+static int c_checkpoint_read(struct clear_fx *fx, tg_error *e) {
+    tg_params *ps = tg_checkpoint_read(fx->model, e);
+    tg_params_free(ps);
+    return ps ? TG_OK : -1;
+}
+
+static const struct {
+    const char *name;
+    int (*call)(struct clear_fx *fx, tg_error *e);
+} clear_cases[] = {
+    {"tg_op_register_err", c_op_register},
+    {"tg_params_add", c_params_add},
+    {"tg_params_copy", c_params_copy},
+    {"tg_params_check_finite", c_params_check_finite},
+    {"tg_mlp_parse", c_mlp_parse},
+    {"tg_mlp_from_params", c_mlp_from_params},
+    {"tg_mlp_init", c_mlp_init},
+    {"tg_optim_new", c_optim_new},
+    {"tg_dataset_read_idx", c_dataset_read_idx},
+    {"tg_dataset_read_mnist", c_dataset_read_mnist},
+    {"tg_dataset_read_csv", c_dataset_read_csv},
+    {"tg_dataset_new", c_dataset_new},
+    {"tg_dataset_split", c_dataset_split},
+    {"tg_mlp_check_data", c_mlp_check_data},
+    {"tg_batch_graph_build", c_batch_graph_build},
+    {"tg_trainer_new", c_trainer_new},
+    {"tg_trainer_epoch", c_trainer_epoch},
+    {"tg_evaluate", c_evaluate},
+    {"tg_checkpoint_save", c_checkpoint_save}, /* before load and read: writes the file */
+    {"tg_checkpoint_load", c_checkpoint_load},
+    {"tg_checkpoint_read", c_checkpoint_read},
+};
+
+/* Reads a text file whole into buf (NUL-terminated); false when it cannot. */
+static bool slurp_text(const char *path, char *buf, size_t cap) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return false;
+    size_t n = fread(buf, 1, cap - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    return true;
+}
+
+/* Appends to names (separated by spaces) each function declared with TG_API
+ * in the header text whose parameters include a tg_error *. Comments are
+ * blanked first, so that prose mentioning tg_error does not count. */
+static void declared_with_err(char *text, char *names, size_t cap) {
+    for (char *c = strstr(text, "/*"); c; c = strstr(c, "/*")) {
+        char *end = strstr(c + 2, "*/");
+        if (!end) end = c + strlen(c) - 2;
+        memset(c, ' ', (size_t)(end + 2 - c));
+    }
+    for (char *decl = strtok(text, ";{}"); decl; decl = strtok(NULL, ";{}")) {
+        char *api = strstr(decl, "TG_API"), *paren = api ? strchr(api, '(') : NULL;
+        if (!paren || !strstr(paren, "tg_error *")) continue;
+        char *end = paren;
+        while (end > api && end[-1] == ' ') end--;
+        char *start = end;
+        while (start > api && (start[-1] == '_' || (start[-1] >= 'a' && start[-1] <= 'z') ||
+                               (start[-1] >= '0' && start[-1] <= '9')))
+            start--;
+        size_t len = strlen(names);
+        snprintf(names + len, cap - len, " %.*s", (int)(end - start), start);
+    }
+}
+
+static void write_bytes(const char *path, const unsigned char *b, size_t n) {
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(b, 1, n, f), n);
+    assert_int_equal(fclose(f), 0);
+}
+
+static void test_error_cleared_on_success(void **state) {
+    (void)state;
+    /* The headers' list of calls, against the table. */
+    const char *src = getenv("TG_SOURCE_DIR");
+    if (!src) src = "..";
+    static char text[1 << 20], names[8192];
+    char path[4096];
+    names[0] = '\0';
+    snprintf(path, sizeof path, "%s/include/tapegrad.h", src);
+    assert_true(slurp_text(path, text, sizeof text));
+    static char umbrella[1 << 20];
+    memcpy(umbrella, text, sizeof text);
+    declared_with_err(text, names, sizeof names);
+    for (char *inc = strstr(umbrella, "#include \"tapegrad/"); inc;
+         inc = strstr(inc + 1, "#include \"tapegrad/")) {
+        char header[256];
+        if (sscanf(inc, "#include \"%255[a-z_0-9/].h\"", header) != 1) continue;
+        snprintf(path, sizeof path, "%s/include/%s.h", src, header);
+        assert_true(slurp_text(path, text, sizeof text));
+        declared_with_err(text, names, sizeof names);
+    }
+    size_t ncases = sizeof clear_cases / sizeof *clear_cases, found = 0;
+    for (char *name = strtok(names, " "); name; name = strtok(NULL, " ")) {
+        bool have = false;
+        for (size_t i = 0; i < ncases; i++) have |= !strcmp(clear_cases[i].name, name);
+        if (!have) fail_msg("%s takes a tg_error but has no case in clear_cases[]", name);
+        found++;
+    }
+    assert_int_equal(found, ncases); /* and no case for a call that is gone */
+
+    /* The fixture: a 4-3-2 network, 4 samples of 4 features, the same
+     * samples as IDX (2x2 images) and CSV files in the build's tests dir
+     * (or $TMPDIR or /tmp when run by hand). */
+    struct clear_fx fx = {0};
+    const char *build = getenv("TG_BUILD_DIR"), *tmp = getenv("TMPDIR");
+    assert_true(snprintf(fx.dir, sizeof fx.dir, "%s%s", build ? build : tmp ? tmp : "/tmp",
+                         build ? "/tests" : "") < (int)sizeof fx.dir);
+    snprintf(fx.idx_images, sizeof fx.idx_images, "%s/errors_clear-images-idx3-ubyte", fx.dir);
+    snprintf(fx.idx_labels, sizeof fx.idx_labels, "%s/errors_clear-labels-idx1-ubyte", fx.dir);
+    snprintf(fx.csv, sizeof fx.csv, "%s/errors_clear.csv", fx.dir);
+    snprintf(fx.model, sizeof fx.model, "%s/errors_clear.tgm", fx.dir);
+    const unsigned char images[16 + 16] = {0, 0, 8, 3, 0, 0, 0, 4, 0, 0, 0, 2, 0, 0, 0, 2,
+                                           0, 255, 0, 255, 255, 0, 255, 0,
+                                           10, 200, 30, 220, 240, 5, 250, 15};
+    const unsigned char labels[8 + 4] = {0, 0, 8, 1, 0, 0, 0, 4, 0, 1, 0, 1};
+    write_bytes(fx.idx_images, images, sizeof images);
+    write_bytes(fx.idx_labels, labels, sizeof labels);
+    const char csv[] = "label,a,b,c,d\n0,0,1,0,1\n1,1,0,1,0\n";
+    write_bytes(fx.csv, (const unsigned char *)csv, strlen(csv));
+    float x[16] = {0, 1, 0, 1, 1, 0, 1, 0, 0, 1, 0, 1, 1, 0, 1, 0};
+    int32_t y[4] = {0, 1, 0, 1};
+    fx.ds = tg_dataset_new(4, 4, 2, x, y, NULL);
+    fx.ps = tg_params_new(TG_F32);
+    assert_int_equal(tg_mlp_parse(&fx.m, "4,3,2", TG_ACT_SIGMOID, TG_ACT_SIGMOID, NULL), TG_OK);
+    assert_int_equal(tg_mlp_init(fx.ps, &fx.m, TG_INIT_SCALED, TG_INIT_NORMAL, 1, NULL), TG_OK);
+    tg_optim_config cfg = tg_optim_defaults(TG_OPT_SGD);
+    fx.opt = tg_optim_new(fx.ps, &cfg, NULL);
+    assert_non_null(fx.ds);
+    assert_non_null(fx.opt);
+
+    for (size_t i = 0; i < ncases; i++) {
+        tg_error e = {TG_ERR_IO, "stale: a message from an earlier failure"};
+        int rc = clear_cases[i].call(&fx, &e);
+        if (rc != TG_OK)
+            fail_msg("%s failed (%d): %s", clear_cases[i].name, rc, e.message);
+        if (e.code != TG_OK || e.message[0])
+            fail_msg("%s succeeded but left %s \"%s\"", clear_cases[i].name,
+                     tg_status_name(e.code), e.message);
+    }
+    /* A failure after a success fills it again. */
+    tg_error e;
+    assert_int_equal(tg_mlp_parse(&fx.m, "4,3,2", TG_ACT_SIGMOID, TG_ACT_SIGMOID, &e), TG_OK);
+    assert_int_equal(tg_mlp_parse(&fx.m, "4,x", TG_ACT_SIGMOID, TG_ACT_SIGMOID, &e), TG_ERR_ARG);
+    assert_int_equal(e.code, TG_ERR_ARG);
+    assert_non_null(strstr(e.message, "4,x"));
+
+    tg_optim_free(fx.opt);
+    tg_params_free(fx.ps);
+    tg_dataset_free(fx.ds);
+    remove(fx.idx_images);
+    remove(fx.idx_labels);
+    remove(fx.csv);
+    remove(fx.model);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_nomem_on_first_use), /* must stay first */
@@ -607,6 +997,8 @@ int main(void) {
         cmocka_unit_test(test_check_numerics),
         cmocka_unit_test(test_stale_nodes),
         cmocka_unit_test(test_three_inputs),
+        cmocka_unit_test(test_register_messages),
+        cmocka_unit_test(test_error_cleared_on_success),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

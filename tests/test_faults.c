@@ -14,7 +14,9 @@
  *   registry  the library's first use: indexing the built-in ops;
  *   core      a 2-layer MLP of tg_tensor / tg_input leaves, forward,
  *             backward, three replay steps, a reset and a float32 rebuild,
- *             and a 75,000-node scalar chain (the tape's chunk table grows);
+ *             a 75,000-node scalar chain (the tape's chunk table grows), and
+ *             where, clamp, slice, concat, index_select, cross_entropy and
+ *             logsumexp under tg_grad and tg_hessian;
  *   nn        a parameter store and MLP, optimiser, dataset, trainer, one
  *             epoch with a short last batch, evaluation, an atomic
  *             checkpoint save (over an existing file, which must survive a
@@ -152,12 +154,13 @@ static void test_registry(void **state) {
 
 enum { B = 8, I = 5, H = 7, O = 3, CHAIN = 25000 };
 
+#define NPHASES 4
 typedef struct core_result {
     bool created;
-    int status[3];     /* per phase: MLP f64 + replay, f32 rebuild, chain */
-    long first[3];     /* allocation count at the start of each phase */
-    double loss[3], grad[3];
-    char message[3][256];
+    int status[NPHASES]; /* per phase: MLP f64 + replay, f32 rebuild, chain, op set + tg_grad */
+    long first[NPHASES]; /* allocation count at the start of each phase */
+    double loss[NPHASES], grad[NPHASES];
+    char message[NPHASES][256];
 } core_result;
 
 static void fill(double *d, size_t n, double scale, unsigned seed) {
@@ -235,6 +238,27 @@ static void core_scenario(core_result *r) {
     r->loss[2] = tg_value_scalar(s);
     r->grad[2] = tg_grad_scalar(x);
     snprintf(r->message[2], sizeof r->message[2], "%s", tg_status_message(t));
+
+    /* Phase 3: ops of three inputs, shape ops and label losses, then
+     * second derivatives (tg_grad, tg_hessian) through them. */
+    tg_tape_reset(t);
+    r->first[3] = count;
+    const int64_t s34[2] = {3, 4};
+    double xv[12], h[12 * 12];
+    fill(xv, 12, 1.5, 11);
+    tg_node *z = tg_tensor(t, TG_F64, 2, s34, xv);
+    tg_node *w = tg_where(tg_gt(z, tg_const(t, 0)), tg_tanh(z), tg_clamp_const(z, -1, 1));
+    tg_node *cat = tg_concat(2, (tg_node *[]){tg_slice(w, 1, 1, 2), tg_index_select(w, 1,
+                             (const int64_t[]){0, 0, 3}, 3)}, 1);
+    tg_node *f = tg_add(tg_cross_entropy(cat, tg_labels(cat, (const int32_t[]){4, 0, 2})),
+                        tg_sum(tg_logsumexp_axis(tg_mul(z, z), 0)));
+    tg_node *g;
+    tg_grad(f, 1, &z, &g);
+    tg_hessian(f, 1, &z, h);
+    r->status[3] = tg_status(t);
+    r->loss[3] = tg_value_scalar(f);
+    r->grad[3] = tg_value_at(g, 5) + h[5 * 12 + 6];
+    snprintf(r->message[3], sizeof r->message[3], "%s", tg_status_message(t));
     tg_tape_free(t);
 }
 
@@ -245,7 +269,7 @@ static void test_core(void **state) {
     arm(0);
     core_scenario(&ref);
     long total = count;
-    for (int p = 0; p < 3; p++) {
+    for (int p = 0; p < NPHASES; p++) {
         if (ref.status[p]) fail_msg("reference phase %d: %s", p, ref.message[p]);
         assert_true(isfinite(ref.loss[p]) && isfinite(ref.grad[p]) && ref.grad[p] != 0);
     }
@@ -273,8 +297,9 @@ static void test_core(void **state) {
         }
         /* The phase in which allocation k happened reports it; the others
          * are untouched (a reset clears the status and the next phase runs). */
-        int phase = k > r.first[2] ? 2 : k > r.first[1] ? 1 : 0;
-        for (int p = 0; p < 3; p++) {
+        int phase = 0;
+        while (phase + 1 < NPHASES && k > r.first[phase + 1]) phase++;
+        for (int p = 0; p < NPHASES; p++) {
             if (p == phase) {
                 if (r.status[p] != TG_ERR_NOMEM || !strstr(r.message[p], "out of memory"))
                     fail_msg("k = %ld, phase %d: status %s \"%s\"", k, p,

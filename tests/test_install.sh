@@ -6,9 +6,20 @@
 #      tapegrad::tapegrad_static;
 #   2. through pkg-config --cflags --libs tapegrad (shared, with an rpath),
 #      and pkg-config --static --libs with the static archive;
+#   3. through pkg-config without an rpath, run with LD_LIBRARY_PATH (the
+#      README's advice for a prefix the dynamic linker does not search);
 # then moves the whole prefix elsewhere and does it all again: the package
 # files must not remember where they were installed. Each program must print
 # f = -12, df/dx = -4, df/dy = -4, df/dz = 3.
+#
+# It also checks the package itself: pkg-config --modversion and the
+# installed man page's version are the project's (CMakeLists.txt) and the
+# header's; tapegrad.pc names its private dependencies (OpenBLAS, when the
+# library links it) as pkg-config modules or -l flags, never as paths; the
+# man page renders without a warning (groff -ww, man -l) and has a section
+# for every command that the installed program's --help lists and mentions
+# every option of each command's --help; the installed program prints its
+# version, trains on a CSV file and predicts it back with tapegrad predict.
 #
 # The consumers are compiled with the build's own compiler, and with its
 # sanitizer flags when it was configured with TG_SANITIZE=ON (an instrumented
@@ -35,10 +46,11 @@ trap 'rm -rf "$work"' EXIT
 example=$TG_SOURCE_DIR/examples/expression.c
 fail=0
 
-# check NAME PROGRAM: runs PROGRAM and checks its four lines.
+# check NAME PROGRAM [ARGS...]: runs PROGRAM and checks its four lines.
 check() {
     local name=$1 out line
-    if ! out=$("$2" 2>&1); then
+    shift
+    if ! out=$("$@" 2>&1); then
         echo "FAIL: $name: exited with an error:"
         echo "$out" | sed 's/^/    /'
         fail=1
@@ -115,6 +127,25 @@ EOF
         sed 's/^/    /' "$dir/pc.log"
         fail=1
     fi
+    local version
+    version=$(pkg-config --modversion tapegrad)
+    if [ "$version" != "$project_version" ]; then
+        echo "FAIL: $label: pkg-config --modversion tapegrad is '$version'," \
+            "the project's is '$project_version'"
+        fail=1
+    else
+        echo "ok: $label: pkg-config --modversion tapegrad: $version"
+    fi
+    # No rpath: the README says to run it with LD_LIBRARY_PATH.
+    # shellcheck disable=SC2086
+    if $cc $san $cflags "$example" -o "$dir/expression_ld" $libs >"$dir/ld.log" 2>&1; then
+        check "$label: pkg-config, shared, LD_LIBRARY_PATH" \
+            env LD_LIBRARY_PATH="$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" "$dir/expression_ld"
+    else
+        echo "FAIL: $label: $cc $cflags ... $libs (no rpath) failed:"
+        sed 's/^/    /' "$dir/ld.log"
+        fail=1
+    fi
     # The static archive, with the private dependencies pkg-config lists.
     # shellcheck disable=SC2086
     if $cc $san $cflags "$example" -o "$dir/expression_pc_static" \
@@ -128,6 +159,151 @@ EOF
     unset PKG_CONFIG_PATH
 }
 
+# check_pc PREFIX: tapegrad.pc's private dependencies are names, not paths,
+# and OpenBLAS is among them when the installed library links it.
+check_pc() {
+    local pc requires libs lib
+    pc=$(find "$1" -name tapegrad.pc -print -quit)
+    requires=$(sed -n 's/^Requires\.private: *//p' "$pc")
+    libs=$(sed -n 's/^Libs\.private: *//p' "$pc")
+    if grep -qE '(^| )/' <<<"$requires $libs"; then
+        echo "FAIL: tapegrad.pc names a private dependency by its path:"
+        grep -E '^(Requires|Libs)\.private' "$pc" | sed 's/^/    /'
+        fail=1
+    fi
+    lib=$(find "$1" -name 'libtapegrad.so.*.*' -print -quit)
+    if [ -n "$lib" ] && command -v objdump >/dev/null &&
+        objdump -p "$lib" | grep -qE 'NEEDED +libopenblas'; then
+        if grep -qwE 'openblas' <<<"$requires" || grep -qw -- '-lopenblas' <<<"$libs"; then
+            echo "ok: tapegrad.pc: Requires.private: $requires; Libs.private: $libs"
+        else
+            echo "FAIL: the library links OpenBLAS but tapegrad.pc does not name it:"
+            grep -E '^(Requires|Libs)\.private' "$pc" | sed 's/^/    /'
+            fail=1
+        fi
+    else
+        echo "ok: tapegrad.pc: Requires.private: $requires; Libs.private: $libs (no OpenBLAS linked)"
+    fi
+}
+
+# check_man PREFIX: the installed man page of the installed program.
+check_man() {
+    local man=$1/share/man/man1/tapegrad.1 prog=$1/bin/tapegrad text err cmd opt th
+    if [ ! -x "$prog" ]; then
+        echo "ok: no tapegrad program built, so no man page to check"
+        return
+    fi
+    if [ ! -f "$man" ]; then
+        echo "FAIL: the man page was not installed as share/man/man1/tapegrad.1"
+        fail=1
+        return
+    fi
+    th=$(sed -n 's/^\.TH TAPEGRAD 1 [^ ]* "tapegrad \([0-9.]*\)".*/\1/p' "$man")
+    if [ "$th" != "$project_version" ]; then
+        echo "FAIL: tapegrad.1 says version '$th' in .TH; the project is $project_version"
+        fail=1
+    fi
+    if ! command -v groff >/dev/null; then
+        echo "FAIL: groff is not installed (Debian: groff-base; tests/deps.sh lists it)"
+        fail=1
+        return
+    fi
+    text=$(groff -man -Tutf8 -ww "$man" 2>"$work/groff.err" | col -bx)
+    if [ -s "$work/groff.err" ] || [ -z "$text" ]; then
+        echo "FAIL: groff -man -ww warns about tapegrad.1:"
+        sed 's/^/    /' "$work/groff.err"
+        fail=1
+    fi
+    if command -v man >/dev/null; then
+        if ! MANWIDTH=80 man -l "$man" >/dev/null 2>"$work/man.err" || [ -s "$work/man.err" ]; then
+            echo "FAIL: man -l tapegrad.1:"
+            sed 's/^/    /' "$work/man.err"
+            fail=1
+        fi
+    fi
+    # Every command of the program's usage, and every option of its --help.
+    local commands
+    commands=$("$prog" --help | awk '/^commands:/ { on = 1; next }
+                                    on && /^  [a-z]/ { print $1 }
+                                    on && /^$/ { on = 0 }')
+    if [ -z "$commands" ]; then
+        echo "FAIL: tapegrad --help lists no commands"
+        fail=1
+    fi
+    local missing=""
+    for cmd in $commands; do
+        grep -qE "^\.SS \"?$cmd( |\"|$)" "$man" || missing+=" $cmd"
+        for opt in $("$prog" "$cmd" --help 2>/dev/null | grep -oE -- '--[a-z][a-z0-9-]*' |
+            sort -u); do
+            grep -qF -- "$opt" <<<"$text" || missing+=" $cmd:$opt"
+        done
+    done
+    if [ -n "$missing" ]; then
+        echo "FAIL: tapegrad.1 does not describe:$missing"
+        fail=1
+    else
+        echo "ok: the man page renders cleanly and describes" $commands
+    fi
+}
+
+# check_program PREFIX: the installed program itself: --version, and a CSV
+# training whose saved model tapegrad predict reads back.
+check_program() {
+    local prog=$1/bin/tapegrad dir=$work/program out
+    [ -x "$prog" ] || return 0
+    mkdir -p "$dir"
+    out=$("$prog" --version 2>&1) || true
+    if [ "$out" != "tapegrad $project_version" ]; then
+        echo "FAIL: installed tapegrad --version printed '$out', want 'tapegrad $project_version'"
+        fail=1
+    else
+        echo "ok: installed tapegrad --version: $out"
+    fi
+    # Two blobs far apart (label, x0, x1): any trained model separates them.
+    awk 'BEGIN { srand(3); print "label,x0,x1"
+                 for (i = 0; i < 200; i++) { c = i % 2; s = c ? 2 : -2
+                     printf "%d,%.3f,%.3f\n", c, s + rand() - 0.5, s + rand() - 0.5 } }' \
+        >"$dir/blobs.csv"
+    if ! "$prog" train --data "$dir/blobs.csv" --layers 2,4,2 --loss xent --optimizer adam \
+        --lr 0.05 --batch 10 --epochs 20 --save "$dir/m.tgm" >"$dir/train.out" 2>&1; then
+        echo "FAIL: installed tapegrad train on a CSV file:"
+        sed 's/^/    /' "$dir/train.out"
+        fail=1
+        return
+    fi
+    if ! "$prog" predict --model "$dir/m.tgm" --data "$dir/blobs.csv" >"$dir/predict.out" 2>&1; then
+        echo "FAIL: installed tapegrad predict:"
+        sed 's/^/    /' "$dir/predict.out"
+        fail=1
+        return
+    fi
+    # Every line: the predicted class is the most probable, the probabilities
+    # sum to 1, the label is the CSV's; the accuracy is 1 on these blobs.
+    if ! awk -F'[ =,]' -v csv="$dir/blobs.csv" '
+        BEGIN { getline < csv; n = 0; while ((getline l < csv) > 0) { split(l, f, ","); lab[n++] = f[1] } }
+        /^index=/ { i = $2; p = $4; l = $6; best = 0; sum = 0
+                    for (k = 8; k <= NF; k++) { sum += $k; if ($k > $(8 + best)) best = k - 8 }
+                    if (best != p || l != lab[i] || sum < 0.999 || sum > 1.001) bad++; lines++ }
+        /^accuracy=/ { acc = $2 }
+        END { exit !(lines == n && !bad && acc == 1) }' "$dir/predict.out"; then
+        echo "FAIL: installed tapegrad predict printed (want $(($(wc -l <"$dir/blobs.csv") - 1)) consistent lines and accuracy=1):"
+        head -n 5 "$dir/predict.out" | sed 's/^/    /'
+        tail -n 1 "$dir/predict.out" | sed 's/^/    /'
+        fail=1
+    else
+        echo "ok: installed tapegrad trains on a CSV file and predicts it back (accuracy 1)"
+    fi
+}
+
+# The version, from CMakeLists.txt's project() line and from the header.
+project_version=$(sed -n 's/^project(tapegrad VERSION \([0-9.]*\).*/\1/p' "$TG_SOURCE_DIR/CMakeLists.txt")
+header_version=$(awk '/^#define TAPEGRAD_VERSION_(MAJOR|MINOR|PATCH) / { v = v (v == "" ? "" : ".") $3 }
+                      END { print v }' "$TG_SOURCE_DIR/include/tapegrad.h")
+if [ -z "$project_version" ] || [ "$project_version" != "$header_version" ]; then
+    echo "FAIL: CMakeLists.txt says version '$project_version', include/tapegrad.h '$header_version'"
+    fail=1
+fi
+
 prefix=$work/prefix
 if ! cmake --install "$TG_BUILD_DIR" --prefix "$prefix" >"$work/install.log" 2>&1; then
     echo "FAIL: cmake --install $TG_BUILD_DIR --prefix $prefix:"
@@ -138,6 +314,9 @@ for f in include/tapegrad.h; do
     [ -f "$prefix/$f" ] || { echo "FAIL: $f was not installed"; fail=1; }
 done
 consume "$prefix" installed
+check_pc "$prefix"
+check_man "$prefix"
+check_program "$prefix"
 
 # Relocate: move the prefix and build against it afresh. No installed text
 # file may still name the first prefix.

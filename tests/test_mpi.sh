@@ -8,10 +8,14 @@
 #   2. tapegrad train under mpirun -np 2 --batch 5 against tapegrad train
 #      --batch 10 on a small generated dataset: the same epoch lines, one
 #      copy of them (rank 0 prints), the saved models equal to 1e-6;
-#   3. one rank given a bad --data path (rank 1, then rank 0): every rank
+#   3. a diverging training (linear units, lr 1000) under mpirun -np 2:
+#      both ranks stop within the timeout, exit non-zero, one message names
+#      the step, nothing is saved (tests/mpi_equiv.c checks the library's
+#      side: the same step, message and parameters on every rank);
+#   4. one rank given a bad --data path (rank 1, then rank 0): every rank
 #      exits non-zero within the timeout, with a message naming the path
 #      and the failed rank;
-#   4. the installed CMake package: a project with find_package(tapegrad
+#   5. the installed CMake package: a project with find_package(tapegrad
 #      COMPONENTS mpi) links tapegrad::tapegrad_mpi and _static and runs.
 # Skips (exit 77) when tapegrad was built without MPI or mpirun is missing.
 set -uo pipefail
@@ -111,7 +115,23 @@ cli_checks() {
         fi
     fi
 
-    # --- 3. a rank with a bad --data path stops every rank
+    # --- 3. a diverging training stops both ranks at the same step, one message
+    rm -f "$work/diverged.tgm"
+    run diverge "${mpi[@]}" -np 2 "$TG_CLI" train --data "$data" --layers 784,30,10 \
+        --activation identity --lr 1000 --epochs 2 --batch 5 --save "$work/diverged.tgm"
+    if [ $rc -ne 124 ] && [ $rc -ne 137 ]; then
+        msgs=$(grep -cE '^tapegrad train: epoch 1, step [0-9]+: .*the learning rate 1000 may be too large' "$work/diverge.out")
+        if [ $rc -eq 0 ] || [ "$msgs" -ne 1 ] || [ -e "$work/diverged.tgm" ]; then
+            echo "FAIL: a diverging training under mpirun -np 2 (exit $rc, $msgs messages, saved: $([ -e "$work/diverged.tgm" ] && echo yes || echo no)):"
+            sed 's/^/    /' "$work/diverge.out"
+            fail=1
+        else
+            grep -E '^tapegrad train:' "$work/diverge.out" | sed 's/^/    /'
+            echo "ok: a diverging training stops both ranks with one message (exit $rc)"
+        fi
+    fi
+
+    # --- 4. a rank with a bad --data path stops every rank
     for bad in 1 0; do
         args0=(--data "$data") args1=(--data "$data")
         if [ $bad -eq 0 ]; then args0=(--data /nonexistent/fashion); else args1=(--data /nonexistent/fashion); fi
@@ -141,7 +161,7 @@ else
     echo "note: TG_CLI is not set; the command-line checks are skipped"
 fi
 
-# --- 4. the installed package: find_package(tapegrad COMPONENTS mpi)
+# --- 5. the installed package: find_package(tapegrad COMPONENTS mpi)
 cc=$(sed -n 's/^CMAKE_C_COMPILER:[A-Z]*=//p' "$TG_BUILD_DIR/CMakeCache.txt" 2>/dev/null)
 san=""
 if grep -q '^TG_SANITIZE:BOOL=ON$' "$TG_BUILD_DIR/CMakeCache.txt" 2>/dev/null; then

@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include <math.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <tapegrad.h>
@@ -411,6 +412,91 @@ static void test_adam_f32(void **state) {
     tg_params_free(ps);
 }
 
+/* Sets every gradient of a store (either dtype) from step t: a fixed,
+ * finite pattern. */
+static void set_grads_any(tg_params *ps, int t) {
+    for (int64_t k = 0; k < tg_params_size(ps); k++) {
+        double g = 0.3 * (double)(k % 5) - 0.5 * t;
+        if (tg_params_dtype(ps) == TG_F64)
+            ((double *)tg_params_grads(ps))[k] = g;
+        else
+            ((float *)tg_params_grads(ps))[k] = (float)g;
+    }
+}
+
+static tg_params *store_of(tg_dtype dt) {
+    tg_params *ps = tg_params_new(dt);
+    int64_t ws[2] = {3, 5}, bs[1] = {5};
+    assert_int_equal(tg_params_add(ps, "W", 2, ws, NULL), TG_OK);
+    assert_int_equal(tg_params_add(ps, "b", 1, bs, NULL), TG_OK);
+    tg_rng r;
+    tg_rng_seed(&r, 3);
+    assert_int_equal(tg_params_init(ps, 0, TG_INIT_NORMAL, &r), TG_OK);
+    assert_int_equal(tg_params_init(ps, 1, TG_INIT_NORMAL, &r), TG_OK);
+    return ps;
+}
+
+/* A step whose new values are not finite reports TG_ERR_NUMERIC, for every
+ * optimiser, with and without weight decay, in both dtypes; rolling back to
+ * the snapshot gives back the values and the state: the steps that follow
+ * are bit for bit those of an optimiser that never saw the bad gradient. */
+static void test_optimiser_non_finite_and_rollback(void **state) {
+    (void)state;
+    /* grad 0 stands for a finite gradient that overflows with lr 1e10:
+     * 1e30 in float32, 1e300 in float64. */
+    const struct {
+        double grad, lr;
+        bool adam; /* Adam's steps are bounded by lr: no overflow */
+    } cases[] = {{NAN, 0.1, true}, {INFINITY, 0.1, true}, {-INFINITY, 0.1, true},
+                 {0, 1e10, false}};
+    for (size_t ci = 0; ci < sizeof cases / sizeof *cases; ci++)
+        for (int kind = 0; kind < 3; kind++)
+            for (int decay = 0; decay < 2; decay++)
+                for (int dt = 0; dt < 2; dt++) {
+                    if (kind == TG_OPT_ADAM && !cases[ci].adam) continue;
+                    tg_params *ps = store_of((tg_dtype)dt), *ref = store_of((tg_dtype)dt);
+                    size_t bytes = (size_t)tg_params_size(ps) * (dt ? 8 : 4);
+                    tg_optim_config c = tg_optim_defaults((tg_optimizer)kind);
+                    c.lr = 0.1;
+                    c.weight_decay = decay ? 0.01 : 0;
+                    tg_optim *o = tg_optim_new(ps, &c, NULL), *r = tg_optim_new(ref, &c, NULL);
+                    assert_int_equal(tg_optim_rollback(o), TG_ERR_STATE); /* no snapshot */
+                    for (int t = 1; t <= 2; t++) {
+                        set_grads_any(ps, t);
+                        set_grads_any(ref, t);
+                        assert_int_equal(tg_optim_step(o), TG_OK);
+                        assert_int_equal(tg_optim_step(r), TG_OK);
+                    }
+                    assert_int_equal(tg_optim_snapshot(o), TG_OK);
+                    set_grads_any(ps, 3); /* one bad element, in b */
+                    double g = cases[ci].grad != 0 ? cases[ci].grad : dt ? 1e300 : 1e30;
+                    if (dt)
+                        ((double *)tg_params_grad(ps, 1))[2] = g;
+                    else
+                        ((float *)tg_params_grad(ps, 1))[2] = (float)g;
+                    assert_int_equal(tg_optim_set_lr(o, cases[ci].lr), TG_OK);
+                    assert_int_equal(tg_optim_step(o), TG_ERR_NUMERIC);
+                    assert_int_equal(tg_optim_steps(o), 3);
+                    char zero[64] = {0};
+                    assert_memory_equal(tg_params_grad(ps, 1), zero, 5 * (dt ? 8 : 4));
+                    assert_int_equal(tg_optim_rollback(o), TG_OK);
+                    assert_int_equal(tg_optim_set_lr(o, 0.1), TG_OK);
+                    assert_int_equal(tg_optim_steps(o), 2);
+                    assert_memory_equal(tg_params_data(ps), tg_params_data(ref), bytes);
+                    for (int t = 3; t <= 4; t++) {
+                        set_grads_any(ps, t);
+                        set_grads_any(ref, t);
+                        assert_int_equal(tg_optim_step(o), TG_OK);
+                        assert_int_equal(tg_optim_step(r), TG_OK);
+                    }
+                    assert_memory_equal(tg_params_data(ps), tg_params_data(ref), bytes);
+                    tg_optim_free(o);
+                    tg_optim_free(r);
+                    tg_params_free(ps);
+                    tg_params_free(ref);
+                }
+}
+
 static void test_optimiser_errors(void **state) {
     (void)state;
     tg_params *ps = small_store();
@@ -710,6 +796,7 @@ int main(void) {
         cmocka_unit_test(test_optimiser_formulas),
         cmocka_unit_test(test_adam_f32),
         cmocka_unit_test(test_optimiser_errors),
+        cmocka_unit_test(test_optimiser_non_finite_and_rollback),
         cmocka_unit_test(test_params_store),
         cmocka_unit_test(test_dense_and_mlp),
         cmocka_unit_test(test_training_is_deterministic),

@@ -34,6 +34,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -378,9 +379,8 @@ static struct {
 } stats;
 
 /* Checks case c at one random point. */
-static void check_point(const gcase *c, tg_tape *t, tg_tape *scratch) {
-    double *vals[MAX_IN] = {NULL};
-    int64_t n[MAX_IN] = {0};
+/* A random point of case c's domains: vals[k] (malloc'd) of n[k] values. */
+static void draw_point(const gcase *c, double **vals, int64_t *n) {
     for (int k = 0; k < c->nin; k++) {
         n[k] = numel_of(c->ndim[k], c->shape[k]);
         vals[k] = malloc((size_t)n[k] * sizeof(double));
@@ -391,6 +391,12 @@ static void check_point(const gcase *c, tg_tape *t, tg_tape *scratch) {
             vals[k][i] = v;
         }
     }
+}
+
+static void check_point(const gcase *c, tg_tape *t, tg_tape *scratch) {
+    double *vals[MAX_IN] = {NULL};
+    int64_t n[MAX_IN] = {0};
+    draw_point(c, vals, n);
     tg_tape_reset(t);
     tg_node *in[MAX_IN];
     tg_node *y = build_case(t, c, vals, true, in);
@@ -439,6 +445,63 @@ static void test_gradcheck_all_cases(void **state) {
                   "error %.2e (%s) among components >= 1e-4\n",
                   NCASES, POINTS, stats.checks, stats.worst_rel,
                   stats.worst_op ? stats.worst_op : "-");
+}
+
+/* Second derivatives: every case at one random point through
+ * tg_gradgradcheck, on L = sum(w * y) for a fixed random w: tg_grad's vjp
+ * rules against central differences of the recorded gradient (float64), and
+ * the recorded gradient against the backward kernels. */
+typedef struct gg_case {
+    const gcase *c;
+    const double *w;
+} gg_case;
+
+static tg_node *gg_build(tg_tape *t, tg_node *const *in, int n, void *ctx) {
+    const gg_case *g = ctx;
+    (void)n;
+    tg_node *y = g->c->build(in, g->c->p);
+    int64_t shape[TG_MAX_DIMS];
+    int nd = tg_shape(y, shape);
+    return tg_sum(tg_mul(y, tg_input(t, TG_F64, nd, shape, g->w)));
+}
+
+static void test_gradgradcheck_all_cases(void **state) {
+    (void)state;
+    tg_gradcheck_opts o = tg_gradcheck_defaults();
+    o.rtol = 1e-6;
+    o.atol = 1e-8;
+    tg_tape *t = tg_tape_new();
+    long pairs = 0;
+    for (size_t i = 0; i < NCASES; i++) {
+        const gcase *c = &cases[i];
+        double *vals[MAX_IN] = {NULL};
+        int64_t n[MAX_IN] = {0};
+        draw_point(c, vals, n);
+        tg_tape_reset(t);
+        tg_node *in[MAX_IN];
+        int64_t m = tg_numel(build_case(t, c, vals, true, in));
+        double *w = malloc((size_t)m * sizeof(double));
+        for (int64_t j = 0; j < m; j++) w[j] = 2 * uniform() - 1;
+        tg_gradcheck_input inputs[MAX_IN];
+        for (int k = 0; k < c->nin; k++) {
+            inputs[k] = (tg_gradcheck_input){TG_F64, c->ndim[k], {0}, vals[k], 0};
+            memcpy(inputs[k].shape, c->shape[k], sizeof inputs[k].shape);
+        }
+        gg_case g = {c, w};
+        tg_gradcheck_report rep;
+        if (tg_gradgradcheck(gg_build, c->nin, inputs, &g, &o, &rep) != TG_OK)
+            fail_msg("%s (case %zu): gradgradcheck could not run: %s", c->op, i, rep.message);
+        if (!rep.passed)
+            fail_msg("%s (case %zu, p=%d): second derivative d/d input %d [%lld] (row %lld): "
+                     "tg_grad %.17g, numeric %.17g",
+                     c->op, i, c->p, rep.worst.input, (long long)rep.worst.index,
+                     (long long)rep.worst.row, rep.worst.analytic, rep.worst.numeric);
+        pairs += rep.checked;
+        free(w);
+        for (int k = 0; k < MAX_IN; k++) free(vals[k]);
+    }
+    tg_tape_free(t);
+    print_message("gradgradcheck: %zu cases, %ld second-derivative pairs\n", NCASES, pairs);
 }
 
 /* Every registered op has at least one gradient case, and every case names a
@@ -743,10 +806,55 @@ static void test_forward_covers_registry(void **state) {
     }
 }
 
+/* The whole text of a file of the source tree (TG_SOURCE_DIR, else the
+ * parent of tests/, where ctest runs), or NULL. The caller frees it. */
+static char *source_file(const char *rel) {
+    const char *root = getenv("TG_SOURCE_DIR");
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", root ? root : "..", rel);
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    char *text = NULL;
+    size_t len = 0, cap = 0, got;
+    do {
+        if (len + 4096 + 1 > cap) text = realloc(text, cap = 2 * cap + 4096 + 1);
+        got = fread(text + len, 1, 4096, f);
+        len += got;
+    } while (got > 0);
+    fclose(f);
+    text[len] = '\0';
+    return text;
+}
+
+/* Every registered op has a row in docs/ops.md (a table line whose first
+ * cell names it in backquotes) and a constructor tg_NAME in the header. */
+static void test_docs_cover_registry(void **state) {
+    (void)state;
+    char *doc = source_file("docs/ops.md"), *hdr = source_file("include/tapegrad.h");
+    if (!doc || !hdr) fail_msg("cannot read docs/ops.md or include/tapegrad.h from the source tree");
+    for (int i = 0; i < tg_op_count(); i++) {
+        const char *name = tg_op_at(i)->name;
+        char quoted[80], call[80];
+        snprintf(quoted, sizeof quoted, "`%s`", name);
+        snprintf(call, sizeof call, "tg_%s(", name);
+        bool row = false;
+        for (const char *p = strstr(doc, quoted); p && !row; p = strstr(p + 1, quoted)) {
+            const char *line = p;
+            while (line > doc && line[-1] != '\n') line--;
+            row = line[0] == '|' && !memchr(line + 1, '|', (size_t)(p - line - 1));
+        }
+        if (!row) fail_msg("registered op \"%s\" has no row in docs/ops.md", name);
+        if (!strstr(hdr, call)) fail_msg("registered op \"%s\" has no %s...) in tapegrad.h", name, call);
+    }
+    free(doc);
+    free(hdr);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_gradcheck_covers_registry),
         cmocka_unit_test(test_gradcheck_all_cases),
+        cmocka_unit_test(test_gradgradcheck_all_cases),
         cmocka_unit_test(test_forward_unary),
         cmocka_unit_test(test_forward_extremes),
         cmocka_unit_test(test_sigmoid_f32_accuracy),
@@ -759,6 +867,7 @@ int main(void) {
         TESTS_SHAPE
         TESTS_TRAINING
         cmocka_unit_test(test_forward_covers_registry), /* after the forward tests */
+        cmocka_unit_test(test_docs_cover_registry),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

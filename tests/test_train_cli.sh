@@ -1,10 +1,16 @@
 #!/usr/bin/env bash
-# tapegrad train / eval: output format, train --save then eval gives the
-# accuracy the training ended with, the same seed prints identical
-# test_accuracy lines, and bad input (options, data, model files) gives a
-# clear message and an exit status, never a crash. The runs use --limit (the
-# first N training samples) to stay fast; the data-free checks run even
-# without the dataset, the rest skips (77) when it is missing.
+# tapegrad train / eval / predict / --version: output format, train --save
+# then eval gives the accuracy the training ended with, the same seed prints
+# identical test_accuracy lines, and bad input (options, data, model files)
+# gives a clear message and an exit status, never a crash. On a generated
+# CSV dataset (always run): CSV training, a network that does not fit the
+# data refused, a diverging training stopped with a message naming the step
+# and nothing saved, predict's probabilities against numpy's forward pass of
+# the saved weights (when /usr/bin/python3 has numpy), the progress line on
+# a terminal (under script(1)), --plot's formats and its one-epoch picture
+# without a gnuplot warning (when gnuplot is installed). The Fashion-MNIST
+# runs use --limit (the first N training samples) to stay fast and skip (77)
+# when the dataset is missing.
 set -u
 cli=${TG_CLI:?TG_CLI is not set}
 data=/usr/share/datasets/fashion-mnist
@@ -47,6 +53,138 @@ expect 1 "is a directory" -- "$cli" eval --model "$tmp"
 expect 1 "No such file" -- "$cli" eval --model "$tmp/missing.tgm"
 printf 'not a model at all\n' >"$tmp/text.tgm"
 expect 1 "not a tapegrad model" -- "$cli" eval --model "$tmp/text.tgm"
+
+# --- --version: the header's version -----------------------------------------
+hdr=${TG_SOURCE_DIR:-..}/include/tapegrad.h
+version=$(awk '/#define TAPEGRAD_VERSION_(MAJOR|MINOR|PATCH)/ { v = v (v == "" ? "" : ".") $3 } END { print v }' "$hdr")
+expect 0 "tapegrad $version" -- "$cli" --version
+[ "$(cat "$tmp/out")" = "tapegrad $version" ] || fail "--version prints '$(cat "$tmp/out")', the header says $version"
+expect 0 "predict" -- "$cli" --help
+expect 2 "unknown command 'trian' (did you mean train?)" -- "$cli" trian
+expect 2 "unknown command 'predcit' (did you mean predict?)" -- "$cli" predcit
+expect 2 "commands:" -- "$cli" frobnicate
+expect 0 "--no-labels" -- "$cli" predict --help
+expect 2 "--model FILE is required" -- "$cli" predict
+expect 2 "--index 'x'" -- "$cli" predict --model m --index x
+expect 2 "must end in .png, .svg, .pdf or .eps" -- "$cli" train --plot "$tmp/curves.jpg"
+expect 2 "must end in" -- "$cli" train --plot "$tmp/curves"
+
+# --- a CSV dataset: 3 blobs in 2-D, a header, the label last -----------------
+awk 'BEGIN { srand(7); print "x,y,label";
+             for (i = 0; i < 600; i++) { c = i % 3;
+                 printf "%.4f,%.4f,%d\n", 3 * c + rand() - 0.5, 6 - 3 * c + rand() - 0.5, c } }' >"$tmp/blobs.csv"
+csv=(--data "$tmp/blobs.csv" --label-col 2 --scale 1/6)
+expect 0 "test_accuracy=" -- "$cli" train "${csv[@]}" --layers 2,8,3 --epochs 3 --loss xent \
+    --optimizer adam --lr 0.05 --save "$tmp/blobs.tgm"
+grep -q "the last 60 samples of $tmp/blobs.csv are the test set" "$tmp/out" || fail "no note of the held-out test set"
+acc=$(sed -n 's/^test_accuracy=//p' "$tmp/out")
+awk -v a="$acc" 'BEGIN { exit !(a > 0.9) }' || fail "CSV blobs: test accuracy $acc"
+expect 0 "test_accuracy=" -- "$cli" train "${csv[@]}" --layers 2,8,3 --epochs 1 --test "$tmp/blobs.csv"
+grep -q "are the test set" "$tmp/out" && fail "--test given, yet a part of the data held out"
+expect 2 "the last layer has 4 outputs, but the data has 3 classes (labels 0 to 2); make the last size 3" -- \
+    "$cli" train "${csv[@]}" --layers 2,8,4
+expect 2 "the first layer takes 784 inputs, but the data has 2 features per sample" -- \
+    "$cli" train "${csv[@]}"
+expect 1 "blobs.csv:2: label" -- "$cli" train --data "$tmp/blobs.csv" --layers 2,8,3
+grep -q -- "--label-col N names another" "$tmp/out" || fail "no hint of --label-col: $(cat "$tmp/out")"
+expect 2 "--scale 'x/0'" -- "$cli" train "${csv[@]}" --scale x/0
+expect 2 "apply to CSV data" -- "$cli" train --data "$tmp" --label-col 1
+
+# --- divergence: linear units and lr 1000 overflow within a few steps ---------
+rm -f "$tmp/diverged.tgm"
+expect 1 "may be too large" -- "$cli" train "${csv[@]}" --layers 2,8,3 --activation identity \
+    --lr 1000 --epochs 2 --save "$tmp/diverged.tgm"
+grep -Eq '^tapegrad train: epoch 1, step [0-9]+: the (loss is (NaN|inf)|update made a parameter NaN or infinite); the learning rate 1000 may be too large .*; nothing was saved$' "$tmp/out" ||
+    fail "divergence message: $(cat "$tmp/out")"
+[ -e "$tmp/diverged.tgm" ] && fail "a diverged training saved its model"
+
+# --- predict: the saved weights' forward pass in numpy ------------------------
+expect 0 '"predictions"' -- "$cli" predict --model "$tmp/blobs.tgm" --data "$tmp/blobs.csv" \
+    --label-col 2 --scale 1/6 --json
+cp "$tmp/out" "$tmp/pred.json"
+expect 0 "index=5 predicted=" -- "$cli" predict --model "$tmp/blobs.tgm" --data "$tmp/blobs.csv" \
+    --label-col 2 --scale 1/6 --index 5
+grep -q '^accuracy=' "$tmp/out" && fail "one sample, yet an accuracy line"
+expect 2 "--index 600: $tmp/blobs.csv has 600 samples (0 to 599)" -- "$cli" predict \
+    --model "$tmp/blobs.tgm" --data "$tmp/blobs.csv" --label-col 2 --index 600
+cut -d, -f1,2 "$tmp/blobs.csv" >"$tmp/nolabels.csv"
+expect 1 "without labels: --no-labels" -- "$cli" predict --model "$tmp/blobs.tgm" \
+    --data "$tmp/nolabels.csv"
+awk -F, 'NR > 1 { print 1 "," $1 }' "$tmp/blobs.csv" >"$tmp/one.csv" # a label, 1 feature
+expect 2 "if the file has no label column, add --no-labels" -- "$cli" predict \
+    --model "$tmp/blobs.tgm" --data "$tmp/one.csv"
+expect 0 "index=599 predicted=" -- "$cli" predict --model "$tmp/blobs.tgm" \
+    --data "$tmp/nolabels.csv" --no-labels --scale 1/6
+grep -q 'label=' "$tmp/out" && fail "--no-labels, yet labels printed"
+if /usr/bin/python3 -c 'import numpy' 2>/dev/null; then
+    /usr/bin/python3 - "$tmp/blobs.tgm" "$tmp/blobs.csv" "$tmp/pred.json" <<'PY' || fail "predict disagrees with numpy"
+import json, struct, sys
+import numpy as np
+model, csv, pred = sys.argv[1:]
+b = open(model, "rb").read()
+dtype, count, meta_len = struct.unpack_from("<III", b, 12)
+meta = b[32:32 + meta_len].decode()
+off, shapes = 32 + meta_len, []
+for _ in range(count):
+    (nl,) = struct.unpack_from("<H", b, off); name = b[off + 2:off + 2 + nl].decode(); off += 2 + nl
+    nd = b[off]; off += 2
+    shapes.append((name, struct.unpack_from("<%dq" % nd, b, off))); off += 8 * nd
+params = {}
+for name, shape in shapes:
+    n = int(np.prod(shape)); t = "<f8" if dtype else "<f4"
+    params[name] = np.frombuffer(b, t, n, off).astype(np.float64).reshape(shape); off += n * (8 if dtype else 4)
+assert "loss=xent" in meta and "output=identity" in meta, meta
+act = dict(kv.split("=") for kv in meta.split())["activation"]
+f = {"sigmoid": lambda z: 1 / (1 + np.exp(-z)), "tanh": np.tanh, "relu": lambda z: np.maximum(z, 0),
+     "identity": lambda z: z}[act]
+data = np.loadtxt(csv, delimiter=",", skiprows=1)
+x, y = data[:, :2] / 6, data[:, 2].astype(int)
+layers = len(shapes) // 2
+for l in range(1, layers + 1):
+    x = x @ params["layer%d.W" % l] + params["layer%d.b" % l]
+    if l < layers: x = f(x)
+p = np.exp(x - x.max(axis=1, keepdims=True)); p /= p.sum(axis=1, keepdims=True)
+got = json.load(open(pred))
+rows = got["predictions"]
+assert got["classes"] == 3 and len(rows) == len(y), (got["classes"], len(rows))
+for i, r in enumerate(rows):
+    assert r["index"] == i and r["label"] == y[i], r
+    assert r["predicted"] == int(np.argmax(p[i])), (i, r, p[i])
+    err = np.max(np.abs(np.array(r["probabilities"]) - p[i]))
+    assert err < 1e-5, (i, r["probabilities"], p[i], err)
+acc = float(np.mean(np.argmax(p, axis=1) == y))
+assert abs(got["accuracy"] - acc) < 1e-12, (got["accuracy"], acc)
+print("predict: %d samples' probabilities agree with numpy (float64) to 1e-5; accuracy %.4f" % (len(y), acc))
+PY
+else
+    echo "note: /usr/bin/python3 with numpy is not there: predict's numbers were not checked"
+fi
+
+# --- the progress line on a terminal, none through a pipe ---------------------
+if command -v script >/dev/null; then
+    script -qec "$(printf '%q ' "$cli" train "${csv[@]}" --layers 2,8,3 --epochs 2 --valid 50)" /dev/null \
+        >"$tmp/tty" 2>&1 || fail "train under script exited $?"
+    for text in "loading $tmp/blobs.csv ..." "epoch 2/2 [" " left" "evaluating on the test set ..." \
+        "evaluating on the validation set ..."; do
+        grep -qF -- "$text" "$tmp/tty" || fail "the terminal shows no '$text'"
+    done
+    "$cli" train "${csv[@]}" --layers 2,8,3 --epochs 2 >"$tmp/pipe" 2>/dev/null
+    grep -q $'\r' "$tmp/pipe" && fail "a progress line went into a pipe"
+else
+    echo "note: script(1) is not installed: the progress line was not checked"
+fi
+
+# --- --plot: the format of the extension; one epoch without a warning -------
+if command -v gnuplot >/dev/null; then
+    expect 0 "test_accuracy=" -- "$cli" train "${csv[@]}" --layers 2,8,3 --epochs 1 --plot "$tmp/one.png"
+    grep -qi "warning" "$tmp/out" && fail "a one-epoch --plot printed: $(cat "$tmp/out")"
+    head -c 8 "$tmp/one.png" | grep -q PNG || fail "--plot one.png is no PNG"
+    expect 0 "test_accuracy=" -- "$cli" train "${csv[@]}" --layers 2,8,3 --epochs 2 --plot "$tmp/two.svg"
+    grep -q "<svg" "$tmp/two.svg" || fail "--plot two.svg is no SVG"
+    grep -qi "warning" "$tmp/out" && fail "--plot printed: $(cat "$tmp/out")"
+    expect 0 "test_accuracy=" -- "$cli" train "${csv[@]}" --layers 2,8,3 --epochs 2 --plot "$tmp/two.PDF"
+    head -c 5 "$tmp/two.PDF" | grep -q '%PDF' || fail "--plot two.PDF is no PDF"
+fi
 
 if [ ! -e "$data/train-images-idx3-ubyte.gz" ]; then
     [ "$failures" -eq 0 ] || exit 1
@@ -103,9 +241,20 @@ expect 2 "--valid" -- "$cli" train --limit 100 --epochs 1 --valid 100
 if command -v gnuplot >/dev/null; then
     expect 0 "test_accuracy=" -- "$cli" train --limit 500 --epochs 2 --plot "$tmp/loss.png"
     [ -s "$tmp/loss.png" ] || fail "--plot drew nothing"
+    expect 0 "test_accuracy=" -- "$cli" train --limit 500 --epochs 1 --plot "$tmp/one.png"
+    grep -qi "warning" "$tmp/out" && fail "a one-epoch --plot printed: $(cat "$tmp/out")"
 else
     expect 0 "gnuplot is not installed" -- "$cli" train --limit 500 --epochs 1 --plot "$tmp/loss.png"
 fi
+
+# --- predict over the test set gives eval's accuracy --------------------------
+expect 0 "accuracy=" -- "$cli" predict --model "$tmp/m.tgm"
+[ "$(grep -c '^index=' "$tmp/out")" -eq 10000 ] || fail "predict printed $(grep -c '^index=' "$tmp/out") rows, not 10000"
+[ "$(tail -n 1 "$tmp/out" | sed 's/^accuracy=/test_accuracy=/')" = "$last" ] ||
+    fail "predict says $(tail -n 1 "$tmp/out"), eval $last"
+expect 0 '"index": 0, "predicted": ' -- "$cli" predict --model "$tmp/m.tgm" --index 0 --json
+expect 2 "--label-col, --no-labels and --scale apply to CSV data" -- "$cli" predict --model "$tmp/m.tgm" --no-labels
+expect 2 "the last layer has 5 outputs, but the data has 10 classes" -- "$cli" train --layers 784,30,5 --epochs 1
 
 [ "$failures" -eq 0 ] || exit 1
 echo "train_cli: all checks passed"

@@ -116,12 +116,25 @@ TG_API void tg_mpi_trainer_free(tg_mpi_trainer *tr);
  * size; normally every rank has read the same files). Before the first
  * step, one MPI_Allreduce checks that every rank is ready (its dataset fits
  * the network, its graphs are built) and that the ranks agree on the
- * dataset size, the per-rank batch and the store's layout. A rank whose
- * step fails (a tape error) goes on taking part in the remaining steps'
- * collectives with zero gradients, so that no rank waits forever, and the
- * failure is shared at the end. So either every rank returns TG_OK or every
- * rank returns an error (TG_ERR_STATE with a message naming the first
- * failing rank, on the ranks that did not fail themselves).
+ * dataset size, the per-rank batch and the store's layout.
+ *
+ * Every rank stops at the same step when one of them is in trouble, with
+ * no extra message per step: a rank whose step fails (a tape error, or a
+ * cost that is not finite, checked before its backward pass) sends zero
+ * gradients with a NaN in the first element; NaN absorbs every sum, so
+ * after the reduction every rank sees it and none updates. An update that
+ * went non-finite (a NaN gradient, an overflow: tg_optim_step reports it
+ * on every rank alike, the ranks' numbers being equal) stops them at the
+ * next step. At the end one MPI_Allreduce names the first trouble, and
+ * every rank returns the same status and message: the failing rank's own
+ * error, prefixed "rank R of N: "; or TG_ERR_NUMERIC as tg_trainer_epoch
+ * (nn.h) gives it, naming the rank whose cost was not finite ("epoch 3,
+ * step 12: the loss is NaN on rank 1 of 2; the learning rate 30 may be
+ * too large (the parameters are kept as they were after step 11)"). The
+ * parameters are then those of the last finite step on every rank: a bad
+ * update is undone, as by tg_trainer, from a snapshot taken every 64 steps
+ * and a collective replay of the steps since.
+ *
  * *mean_loss (when not NULL) receives the mean cost over all n samples, the
  * same on every rank. progress (may be NULL) is called after each global
  * step with the number of samples of the epoch done by all ranks together

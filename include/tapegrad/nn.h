@@ -29,7 +29,10 @@ extern "C" {
 #endif
 
 /* An error report of a call that has no tape: code is a tg_status_code,
- * message a sentence such as "model.tgm: truncated (1200 of 318120 bytes)". */
+ * message a sentence such as "model.tgm: truncated (1200 of 318120 bytes)".
+ * Every function taking a tg_error *err (NULL allowed) sets it on failure
+ * and clears it (code TG_OK, message "") when it succeeds, so a report
+ * never outlives the call that made it. */
 typedef struct tg_error {
     int code;
     char message[512];
@@ -124,6 +127,12 @@ TG_API int64_t tg_params_size(const tg_params *ps);
 /* Sets every gradient to zero: one memset over the flat gradient buffer. */
 TG_API void tg_params_zero_grad(tg_params *ps);
 
+/* TG_OK when every value of the store is finite; else TG_ERR_NUMERIC with
+ * err naming the first parameter and element that is NaN or infinite
+ * ("parameter layer1.W holds NaN at element 12 of 78400"). One pass over
+ * the values. TG_ERR_NULL for a NULL store. */
+TG_API int tg_params_check_finite(const tg_params *ps, tg_error *err);
+
 /* Copies every value (not the gradients) of src into dst, which must hold
  * the same names, shapes (in the same order) and dtype. Returns TG_OK or
  * TG_ERR_SHAPE / TG_ERR_DTYPE / TG_ERR_NULL with dst unchanged. */
@@ -194,7 +203,8 @@ TG_API tg_node *tg_dense(tg_node *x, tg_node *W, tg_node *b, tg_activation act);
 
 typedef enum tg_loss {
     TG_LOSS_MSE, /* tg_mse: C = 1/(2B) sum (a - y)^2, the seeds' quadratic cost */
-    TG_LOSS_XENT /* tg_softmax_xent on logits: C = -1/B sum y log softmax(z) */
+    TG_LOSS_XENT /* cross-entropy of logits and integer labels (tg_cross_entropy, the
+                    labels taken from one-hot targets): C = -1/B sum log softmax(z)_label */
 } tg_loss;
 
 /* "mse", "xent"; parse also accepts "quadratic", "softmax_xent",
@@ -289,16 +299,39 @@ TG_API void tg_optim_free(tg_optim *o);
 /* One update of every parameter from the gradients in the store, which it
  * consumes: they are zero afterwards, ready for the next backward sweep
  * (this saves a pass over the store per step). One fused loop over the flat
- * buffers. Returns TG_OK,
- * TG_ERR_NULL, or TG_ERR_STATE if parameters were added after tg_optim_new. */
+ * buffers, which also checks the new values at no extra pass. Returns
+ * TG_OK, TG_ERR_NULL, TG_ERR_STATE if parameters were added after
+ * tg_optim_new, or TG_ERR_NUMERIC when a new value is NaN or infinite (a
+ * NaN gradient, or a learning rate so large that the values overflow). The
+ * step is not undone then (keeping the old values would cost a copy per
+ * step): the store holds the bad values until tg_optim_rollback() puts back
+ * the last snapshot. */
 TG_API int tg_optim_step(tg_optim *o);
+
+/* Keeps a copy of every parameter value and of the optimiser's state
+ * (moments, step count), replacing the previous copy. The first call
+ * allocates it (the store's size, times 2 for momentum, 3 for Adam). A
+ * copy every few dozen steps costs little per step; after a step that went
+ * non-finite, tg_optim_rollback() and a replay of the steps since the
+ * snapshot give exactly the parameters of the last finite step (tg_trainer
+ * does this). Returns TG_OK, TG_ERR_NULL, TG_ERR_NOMEM, or TG_ERR_STATE if
+ * parameters were added after tg_optim_new. */
+TG_API int tg_optim_snapshot(tg_optim *o);
+
+/* Puts back the values and state of the last tg_optim_snapshot(); the
+ * gradients and the learning rate are left alone. TG_OK, TG_ERR_NULL, or
+ * TG_ERR_STATE when no snapshot was taken or the store gained parameters. */
+TG_API int tg_optim_rollback(tg_optim *o);
 
 /* Changes the learning rate for later steps (a schedule); TG_ERR_ARG unless
  * lr > 0 and finite. */
 TG_API int tg_optim_set_lr(tg_optim *o, double lr);
 
-/* Number of steps taken. */
+/* Number of steps taken (a rollback sets it back to the snapshot's). */
 TG_API int64_t tg_optim_steps(const tg_optim *o);
+
+/* The current learning rate; 0 for NULL. */
+TG_API double tg_optim_lr(const tg_optim *o);
 
 /* ------------------------------------------------------------- datasets -- */
 
@@ -326,6 +359,8 @@ TG_API tg_dataset *tg_dataset_read_mnist(const char *dir, const char *prefix, in
 /* Reads a CSV file (gzipped or not): one sample per line, numbers separated
  * by commas, the label in column label_col (0-based) and the features in the
  * other columns, each multiplied by scale (1/255.0 for pixels, 1 for none).
+ * label_col -1 reads a file without labels (every column a feature; every
+ * label 0, for prediction).
  * A first line that is not all numbers is a header and skipped; blank lines
  * are skipped. classes as for IDX. Refuses, naming the file and line: a
  * field that is not a number, a line of another width, a label that is not
@@ -334,7 +369,9 @@ TG_API tg_dataset *tg_dataset_read_csv(const char *path, int label_col, double s
                                        int classes, tg_error *err);
 
 /* A dataset copied from memory: n samples of d features (row-major x) and
- * labels in [0, classes). NULL on bad arguments or no memory. */
+ * labels in [0, classes). NULL on bad arguments (TG_ERR_ARG; a label out
+ * of range or a feature that is NaN or infinite, named with its sample and
+ * feature, as the CSV reader does) or no memory. */
 TG_API tg_dataset *tg_dataset_new(size_t n, int64_t d, int classes, const float *x,
                                   const int32_t *labels, tg_error *err);
 
@@ -398,7 +435,8 @@ TG_API void tg_batch_graph_free(tg_batch_graph *g);
  * Mini-batch training by replay. The trainer records the graph
  *   x [batch, in], y [batch, out] -> tg_cost(tg_mlp_forward(x), y)
  * once on its own tape and replays it for every batch: gather the batch into
- * x and y, tg_forward, zero the gradients, tg_backward, optimiser step. The
+ * x and y, tg_forward, check the cost, zero the gradients, tg_backward,
+ * optimiser step. The
  * last batch of an epoch, when the dataset size is not a multiple of batch,
  * runs through a second graph recorded for that size, so its cost is
  * averaged over its own rows exactly like the seeds' update_mini_batch on a
@@ -419,7 +457,25 @@ TG_API void tg_trainer_free(tg_trainer *tr);
  * the mean cost of the epoch's batches (weighted by their sizes) to
  * *mean_loss when not NULL. progress may be NULL. Returns TG_OK, or an
  * error (dataset width differs from the network, a label >= the output
- * size, a tape error) with err filled. */
+ * size, a tape error) with err filled.
+ *
+ * Divergence stops the epoch with TG_ERR_NUMERIC and a message naming the
+ * epoch (counted by this trainer from 1) and the step within it: "epoch 3,
+ * step 1204: the loss is NaN; the learning rate 30 may be too large (the
+ * parameters are kept as they were after step 1203)". The store then holds
+ * exactly the parameters of the last finite step, so that saving it writes
+ * no NaN. Detection costs no pass of its own: the batch's cost (one scalar,
+ * which any NaN or inf of the outputs reaches) is checked after the forward
+ * pass, before the gradients are computed; and tg_optim_step reports an
+ * update that made a value non-finite (a NaN gradient behind a finite cost,
+ * or an overflow; the cost alone would miss an infinite weight behind a
+ * saturated sigmoid). After a bad cost nothing has changed; a bad update is
+ * undone with tg_optim_rollback() to a snapshot the trainer takes every 64
+ * steps (one copy of the store and the optimiser's state per 64 steps; the
+ * first allocates it) and the steps since are replayed, which gives the
+ * same numbers as long as the BLAS is deterministic (OpenBLAS is, for a
+ * given thread count). The optimiser's state is that of the same step.
+ * Then lower the learning rate (tg_optim_set_lr) and go on, or save. */
 TG_API int tg_trainer_epoch(tg_trainer *tr, const tg_dataset *ds, tg_rng *r,
                             double *mean_loss, tg_progress_fn progress, void *ctx,
                             tg_error *err);
@@ -429,7 +485,10 @@ TG_API int tg_trainer_epoch(tg_trainer *tr, const tg_dataset *ds, tg_rng *r,
  * label into *accuracy, the mean cost into *mean_loss, and, when confusion
  * is not NULL, counts into confusion[label * out + predicted] (out x out,
  * zeroed first, out = m->sizes[m->nlayers]). Any output pointer may be
- * NULL. Allocates its tapes per call. Returns TG_OK or an error. */
+ * NULL. Allocates its tapes per call. Returns TG_OK or an error; a store
+ * holding a NaN or an infinity (tg_params_check_finite), or outputs whose
+ * cost is not finite, give TG_ERR_NUMERIC rather than an accuracy that
+ * means nothing. */
 TG_API int tg_evaluate(tg_params *ps, const tg_mlp *m, tg_loss loss, const tg_dataset *ds,
                        double *accuracy, double *mean_loss, int64_t *confusion,
                        tg_error *err);

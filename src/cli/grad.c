@@ -1,12 +1,14 @@
 /*
  * tapegrad grad EXPR x=... : the value and every partial derivative.
- * tapegrad check EXPR x=...: the same derivatives checked by tg_gradcheck.
+ * tapegrad hess EXPR x=... : the same, and the Hessian matrix (tg_hessian).
+ * tapegrad check EXPR x=...: the derivatives checked by tg_gradcheck, or with
+ *                            --order 2 the Hessian by tg_gradgradcheck.
  *
- * Both build the expression on a float64 tape through the parser of expr.c
+ * All build the expression on a float64 tape through the parser of expr.c
  * and sweep it backward once. Every error (usage, syntax, unknown name,
- * malformed number, a value or derivative that is not finite) is one message
- * on stderr (with --json, one JSON object) and exit status 2; nothing is
- * printed on stdout then.
+ * malformed number, a value or derivative that is not finite, an op without
+ * a rule for second derivatives) is one message on stderr (with --json, one
+ * JSON object) and exit status 2; nothing is printed on stdout then.
  */
 #define _POSIX_C_SOURCE 200809L /* getpid */
 
@@ -28,12 +30,17 @@
 
 enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
 
+enum kind { GRAD, HESS, CHECK };
+
 typedef struct cmd {
-    const char *name; /* "grad" or "check" */
+    const char *name; /* "grad", "hess" or "check" */
+    enum kind kind;
     const char *expr;
     const char *dot;
     bool json;         /* output, and errors, as JSON */
     bool allow_unused; /* a binding the expression does not use is no error */
+    int order;         /* check: 1 (gradient) or 2 (Hessian) */
+    size_t expr_nodes; /* nodes the expression itself recorded on tape */
     tg_gradcheck_opts gc;
     expr_env *env;
     tg_tape *tape;
@@ -215,8 +222,8 @@ static void help_grad(FILE *f) {
 }
 
 static void help_check(FILE *f) {
-    fputs("usage: tapegrad check [--eps H] [--atol A] [--rtol R] [--json] [--allow-unused]\n"
-          "                      [--dot FILE] EXPR [NAME=VALUE ...]\n"
+    fputs("usage: tapegrad check [--order 1|2] [--eps H] [--atol A] [--rtol R] [--json]\n"
+          "                      [--allow-unused] [--dot FILE] EXPR [NAME=VALUE ...]\n"
           "\n"
           "Checks the derivatives of `tapegrad grad` against finite differences: runs\n"
           "tg_gradcheck, which compares each partial derivative from the tape (analytic)\n"
@@ -229,7 +236,17 @@ static void help_check(FILE *f) {
           "(relu or abs at 0) the one-sided slopes differ; the derivative passes when it\n"
           "lies between them, and the line says so.\n"
           "\n"
+          "With --order 2 it checks second derivatives instead: runs tg_gradgradcheck,\n"
+          "which records the gradient with tg_grad (each op's vjp rule), sweeps it\n"
+          "backward for every entry d2f/da db of the Hessian (analytic) and compares it\n"
+          "with the central difference of df/da in b (numeric); then it compares the\n"
+          "recorded gradient with the backward kernels' (a rule wrong by a constant\n"
+          "factor has a consistent derivative):\n"
+          "\n"
+          "  $ tapegrad check --order 2 'x^3*y + sin(x)*y^2' x=0.7 y=-1.3\n"
+          "\n"
           "options:\n"
+          "  --order N    1: first derivatives (the default); 2: the Hessian\n"
           "  --eps H      the step of the differences (default 1e-6). Central differences\n"
           "               err by about H^2 |f'''| / 6 (truncation) plus 1e-16 |f| / H\n"
           "               (rounding); H near 1e-5 * scale balances them.\n"
@@ -240,6 +257,9 @@ static void help_check(FILE *f) {
           "                  \"atol\": A, \"rtol\": R, \"grad\": {\"x\": {\"analytic\": G,\n"
           "                  \"numeric\": G, \"abs_error\": E, \"ok\": B, \"kink\": B}, ...},\n"
           "                  \"unused\": [NAME, ...]}\n"
+          "               with --order 2: {\"value\": V, \"order\": 2, \"passed\": B, ...,\n"
+          "                  \"hessian\": {\"x\": {\"y\": {\"analytic\": H, ...}, ...}, ...},\n"
+          "                  \"grad_mismatch\": null, \"unused\": [...]}\n"
           "               errors as for grad --json\n"
           "  --allow-unused  a binding EXPR does not use is no error; it is not checked\n"
           "  --dot FILE   also write the tape as a Graphviz DOT graph (see grad --help)\n"
@@ -250,8 +270,51 @@ static void help_check(FILE *f) {
     help_expressions(f);
     fputs("\n"
           "exit status: 0 when every derivative passes, 1 when one fails, 2 on an error\n"
-          "(the same errors as tapegrad grad; see tapegrad grad --help).\n"
-          "See also: docs/gradcheck.md, docs/cli.md.\n",
+          "(the same errors as tapegrad grad, and with --order 2 as tapegrad hess; see\n"
+          "tapegrad grad --help).\n"
+          "See also: docs/gradcheck.md, docs/higher.md, docs/cli.md.\n",
+          f);
+}
+
+static void help_hess(FILE *f) {
+    fputs("usage: tapegrad hess [--json] [--allow-unused] [--dot FILE] EXPR [NAME=VALUE ...]\n"
+          "\n"
+          "As tapegrad grad, and then the Hessian matrix of second derivatives, computed\n"
+          "by tg_hessian: the gradient recorded on the tape as an expression (tg_grad,\n"
+          "each op's vjp rule), then one backward sweep of it per variable:\n"
+          "\n"
+          "  $ tapegrad hess 'x^2*y' x=3 y=2\n"
+          "  f = 18\n"
+          "  df/dx = 12\n"
+          "  df/dy = 9\n"
+          "  hessian (row a, column b: d2f/da db):\n"
+          "        x   y\n"
+          "    x   4   6\n"
+          "    y   6   0\n"
+          "\n"
+          "Entry (a, b) is the derivative in b of df/da. Variables are float64 scalars,\n"
+          "rows and columns in order of first appearance in EXPR.\n"
+          "\n"
+          "options:\n"
+          "  --json       print exactly one JSON object instead:\n"
+          "                 {\"value\": V, \"grad\": {\"x\": GX, ...},\n"
+          "                  \"hessian\": {\"x\": {\"x\": HXX, \"y\": HXY}, \"y\": {...}}}\n"
+          "               every number with 17 significant digits (reads back exactly);\n"
+          "               errors as for grad --json\n"
+          "  --allow-unused  a binding EXPR does not use is no error; its row and column,\n"
+          "               all 0, come after the others\n"
+          "  --dot FILE   also write the tape of f as a Graphviz DOT graph (see grad --help)\n"
+          "  -h, --help   this help\n"
+          "  --           the end of the options\n"
+          "\n",
+          f);
+    help_expressions(f);
+    fputs("\n"
+          "exit status: 0 on success; 2 on an error: those of tapegrad grad (see tapegrad\n"
+          "grad --help), a second derivative that is not finite (the op is named:\n"
+          "x^1.5 at 0), or an op on the path without a rule for second derivatives\n"
+          "(tg_op.vjp; the op is named).\n"
+          "See also: tapegrad check --order 2; docs/higher.md, docs/cli.md.\n",
           f);
 }
 
@@ -319,7 +382,7 @@ static const char *option_value(const cmd *c, char **argv, int argc, int *i, con
 }
 
 static int parse_args(cmd *c, int argc, char **argv) {
-    bool check = !strcmp(c->name, "check");
+    bool check = c->kind == CHECK;
     bool options = true;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -352,6 +415,12 @@ static int parse_args(cmd *c, int argc, char **argv) {
                     return die(c, "--%s must be %s, got %s", name,
                                name[0] == 'e' ? "positive" : "0 or more", v);
                 *(name[0] == 'e' ? &c->gc.eps : name[0] == 'a' ? &c->gc.atol : &c->gc.rtol) = x;
+            } else if (check && !strcmp(name, "order")) {
+                const char *v = option_value(c, argv, argc, &i, eq, name);
+                if (!v) return EXIT_USAGE;
+                if (strcmp(v, "1") && strcmp(v, "2"))
+                    return die(c, "--order must be 1 or 2, got '%.40s'", v);
+                c->order = v[0] - '0';
             } else {
                 return die(c,
                            "unknown option '%.40s%s' (see tapegrad %s --help; an expression "
@@ -462,6 +531,15 @@ static void describe_op(const tg_node *n, char *buf, size_t len) {
 
 static const char *nonfinite_name(double v) { return isnan(v) ? "NaN" : v > 0 ? "inf" : "-inf"; }
 
+/* Operand k of a node of two or three operands, as a derivative's message
+ * names it: "the base", "the right operand", "the second argument". */
+static const char *operand_name(const tg_node *n, int k) {
+    const char *op = tg_node_op_name(n);
+    if (!strcmp(op, "pow")) return k ? "the exponent" : "the base";
+    if (expr_operator_symbol(op)) return k ? "the right operand" : "the left operand";
+    return k == 0 ? "the first argument" : k == 1 ? "the second argument" : "the third argument";
+}
+
 /* The value is not finite: names the first op whose operands are finite and
  * whose result is not. */
 static int value_failed(const cmd *c, double value) {
@@ -524,13 +602,9 @@ static int grad_failed(const cmd *c, const char *var, double g) {
         if (bad < 0) continue;
         char what[128];
         describe_op(n, what, sizeof what);
-        const char *op = tg_node_op_name(n);
-        const char *wrt = arity == 1              ? ""
-                          : !strcmp(op, "pow")    ? (bad ? " with respect to the exponent" : " with respect to the base")
-                          : expr_operator_symbol(op) ? (bad ? " with respect to the right operand" : " with respect to the left operand")
-                          : bad == 0 ? " with respect to the first argument"
-                          : bad == 1 ? " with respect to the second argument"
-                                     : " with respect to the third argument";
+        char wrt[64] = "";
+        if (arity > 1)
+            snprintf(wrt, sizeof wrt, " with respect to %s", operand_name(n, bad));
         size_t pos = NO_POS, len = 0;
         expr_site(c->env, i, &pos, &len);
         return fail_at(c, pos, len,
@@ -538,6 +612,109 @@ static int grad_failed(const cmd *c, const char *var, double g) {
                        what, wrt, nonfinite_name(d), var, nonfinite_name(g));
     }
     return die(c, "df/d%s is %s (the gradient overflows)", var, nonfinite_name(g));
+}
+
+/* "d2f/dx^2" or "d2f/dx dy": entry (a, b) of the Hessian. */
+static void second_name(const cmd *c, int a, int b, char *buf, size_t len) {
+    const char *na = expr_env_name(c->env, a), *nb = expr_env_name(c->env, b);
+    if (a == b)
+        snprintf(buf, len, "d2f/d%.60s^2", na);
+    else
+        snprintf(buf, len, "d2f/d%.60s d%.60s", na, nb);
+}
+
+/* tg_hessian failed: an op on the path has no vjp rule (the sweep of
+ * tg_grad runs backward from the output, so the last such op is the one it
+ * met), or the tape failed otherwise. */
+static int hessian_refused(const cmd *c) {
+    for (size_t i = c->expr_nodes; i-- > 0;) {
+        tg_node *n = tg_tape_node(c->tape, i);
+        if (!tg_node_arity(n) || !tg_requires_grad(n)) continue;
+        const tg_op *op = tg_op_find(tg_node_op_name(n));
+        if (!op || op->vjp) continue;
+        size_t pos = NO_POS, len = 0;
+        expr_site(c->env, i, &pos, &len);
+        return fail_at(c, pos, len,
+                       "no second derivatives: op '%s' has no differentiable backward rule "
+                       "(tg_op.vjp) yet, so its derivative cannot be differentiated",
+                       op->name);
+    }
+    return die(c, "%s", tg_status_message(c->tape));
+}
+
+/* Entry (a, b) of the Hessian is not finite (value hv): names the first op
+ * whose own second derivative with respect to operands on a variable's path
+ * is not finite, found by tg_hessian of the op alone on a scratch tape. */
+static int hessian_failed(const cmd *c, int a, int b, double hv) {
+    char entry[160];
+    second_name(c, a, b, entry, sizeof entry);
+    for (size_t i = 0; i < c->expr_nodes; i++) {
+        tg_node *n = tg_tape_node(c->tape, i);
+        int arity = tg_node_arity(n);
+        if (!arity || !tg_requires_grad(n)) continue;
+        tg_tape *s = tg_tape_new();
+        if (!s) return die(c, "out of memory");
+        tg_node *in[3] = {NULL, NULL, NULL}, *wrt[3];
+        int which[3], m = 0;
+        for (int k = 0; k < arity && k < 3; k++) {
+            double v = tg_value_scalar(tg_node_input(n, k));
+            bool var = tg_requires_grad(tg_node_input(n, k));
+            in[k] = var ? tg_scalar(s, v) : tg_const(s, v);
+            if (var) which[m] = k, wrt[m++] = in[k];
+        }
+        double h[9];
+        int bad = -1;
+        if (!tg_hessian(tg_call_n(tg_node_op_name(n), arity, in), m, wrt, h))
+            for (int e = 0; e < m * m && bad < 0; e++)
+                if (!isfinite(h[e])) bad = e;
+        tg_tape_free(s);
+        if (bad < 0) continue;
+        char what[128], wrt_text[96] = "";
+        describe_op(n, what, sizeof what);
+        int p = which[bad / m], q = which[bad % m];
+        if (arity > 1 && p == q)
+            snprintf(wrt_text, sizeof wrt_text, " with respect to %s", operand_name(n, p));
+        else if (arity > 1)
+            snprintf(wrt_text, sizeof wrt_text, " with respect to %s and %s", operand_name(n, p),
+                     operand_name(n, q));
+        size_t pos = NO_POS, len = 0;
+        expr_site(c->env, i, &pos, &len);
+        return fail_at(c, pos, len,
+                       "not twice differentiable here: the second derivative of %s%s is %s, "
+                       "so %s is %s",
+                       what, wrt_text, nonfinite_name(h[bad]), entry, nonfinite_name(hv));
+    }
+    return die(c, "%s is %s (the Hessian overflows)", entry, nonfinite_name(hv));
+}
+
+/* The Hessian of f with respect to the variables used, nv x nv row-major in
+ * a new array (*out; NULL when there are no variables), every entry finite. */
+static int hessian_of(const cmd *c, tg_node *f, double **out) {
+    int nv = expr_env_used(c->env);
+    *out = NULL;
+    if (!nv) return EXIT_OK;
+    double *h = malloc(sizeof *h * (size_t)nv * (size_t)nv);
+    tg_node **wrt = malloc(sizeof *wrt * (size_t)nv);
+    if (!h || !wrt) {
+        free(h);
+        free(wrt);
+        return die(c, "out of memory");
+    }
+    for (int i = 0; i < nv; i++) wrt[i] = expr_env_node(c->env, i);
+    int rc = tg_hessian(f, nv, wrt, h);
+    free(wrt);
+    if (rc == TG_ERR_STATE)
+        rc = hessian_refused(c);
+    else if (rc)
+        rc = die(c, "the gradient could not be recorded for second derivatives: %s",
+                 tg_status_message(c->tape));
+    for (int e = 0; !rc && e < nv * nv; e++)
+        if (!isfinite(h[e])) rc = hessian_failed(c, e / nv, e % nv, h[e]);
+    if (rc)
+        free(h);
+    else
+        *out = h;
+    return rc;
 }
 
 /* ------------------------------------------------------------- building -- */
@@ -579,6 +756,7 @@ static int evaluate(cmd *c, tg_node **out) {
     expr_error err;
     tg_node *f = expr_build(c->expr, c->tape, c->env, NULL, 0, &err);
     if (!f) return expr_failed(c, &err);
+    c->expr_nodes = tg_tape_size(c->tape);
     const char *unused = expr_env_unused(c->env);
     if (unused && !c->allow_unused)
         return die(c,
@@ -598,43 +776,142 @@ static int evaluate(cmd *c, tg_node **out) {
     return EXIT_OK;
 }
 
-/* The variables in order of first appearance, then (--allow-unused) the
- * unused ones in binding order, whose derivative is 0. */
-static int print_grad(const cmd *c, const tg_node *f) {
+/* A column of the Hessian's text form: v with a space in place of the sign
+ * when it is not negative, so that the digits of a column line up. */
+static const char *signed_num(double v, char *buf, size_t len) {
+    char b[32];
+    snprintf(buf, len, "%s%s", signbit(v) ? "" : " ", fmt_num(v, b, sizeof b));
+    return buf;
+}
+
+/* The Hessian as an aligned matrix, names on the left and on top. */
+static int print_matrix(int n, const char *const *names, const double *h, int nh) {
+    size_t wname = 0, *wcol = calloc((size_t)n, sizeof *wcol);
+    char b[40];
+    if (!wcol) return -1;
+    for (int j = 0; j < n; j++) {
+        wcol[j] = strlen(names[j]) + 1;
+        if (strlen(names[j]) > wname) wname = strlen(names[j]);
+        for (int i = 0; i < n; i++) {
+            double v = i < nh && j < nh ? h[i * nh + j] : 0.0;
+            size_t w = strlen(signed_num(v, b, sizeof b));
+            if (w > wcol[j]) wcol[j] = w;
+        }
+    }
+    printf("hessian (row a, column b: d2f/da db):\n  %*s", (int)wname, "");
+    for (int j = 0; j < n; j++)
+        printf("  %s%-*s", " ", j + 1 < n ? (int)wcol[j] - 1 : 0, names[j]);
+    printf("\n");
+    for (int i = 0; i < n; i++) {
+        printf("  %-*s", (int)wname, names[i]);
+        for (int j = 0; j < n; j++) {
+            double v = i < nh && j < nh ? h[i * nh + j] : 0.0;
+            printf("  %-*s", j + 1 < n ? (int)wcol[j] : 0, signed_num(v, b, sizeof b));
+        }
+        printf("\n");
+    }
+    free(wcol);
+    return 0;
+}
+
+/* The value and the gradient (and with h, the Hessian of the used
+ * variables): the variables in order of first appearance, then
+ * (--allow-unused) the unused ones in binding order, whose derivatives are 0. */
+static int print_derivatives(const cmd *c, const tg_node *f, const double *h) {
     int nv = expr_env_used(c->env), nu = 0;
     while (expr_env_unused_at(c->env, nu)) nu++;
+    const char **names = malloc(sizeof *names * (size_t)(nv + nu + 1));
+    if (!names) return die(c, "out of memory");
+    for (int i = 0; i < nv + nu; i++)
+        names[i] = i < nv ? expr_env_name(c->env, i) : expr_env_unused_at(c->env, i - nv);
     char b[32];
     if (c->json)
         printf("{\"value\": %.17g, \"grad\": {", tg_value_scalar(f));
     else
         printf("f = %s\n", fmt_num(tg_value_scalar(f), b, sizeof b));
     for (int i = 0; i < nv + nu; i++) {
-        const char *name = i < nv ? expr_env_name(c->env, i) : expr_env_unused_at(c->env, i - nv);
         double g = i < nv ? tg_grad_scalar(expr_env_node(c->env, i)) : 0.0;
         if (c->json) {
             printf("%s", i ? ", " : "");
-            tg_json_string(stdout, name);
+            tg_json_string(stdout, names[i]);
             printf(": %.17g", g);
         } else {
-            printf("df/d%s = %s\n", name, fmt_num(g, b, sizeof b));
+            printf("df/d%s = %s\n", names[i], fmt_num(g, b, sizeof b));
         }
     }
-    if (c->json) printf("}}\n");
+    if (c->json) printf("}");
+    if (c->kind == HESS && c->json) {
+        printf(", \"hessian\": {");
+        for (int i = 0; i < nv + nu; i++) {
+            printf("%s", i ? ", " : "");
+            tg_json_string(stdout, names[i]);
+            printf(": {");
+            for (int j = 0; j < nv + nu; j++) {
+                printf("%s", j ? ", " : "");
+                tg_json_string(stdout, names[j]);
+                printf(": %.17g", i < nv && j < nv ? h[i * nv + j] : 0.0);
+            }
+            printf("}");
+        }
+        printf("}");
+    } else if (c->kind == HESS && nv + nu && print_matrix(nv + nu, names, h, nv)) {
+        free(names);
+        return die(c, "out of memory");
+    }
+    if (c->json) printf("}\n");
+    free(names);
     return fflush(stdout) || ferror(stdout) ? die(c, "cannot write the output") : EXIT_OK;
 }
 
-/* tg_gradcheck's build callback: the same expression over its input leaves. */
+/* tg_gradcheck's build callback: the same expression over its input leaves.
+ * At order 2 the one input is the vector of the variables, each variable
+ * taken out of it as sum(v * e_k) (exact: products by 1 and 0, sums with
+ * 0), so that tg_gradgradcheck checks the gradient vector's full Jacobian,
+ * the Hessian, entry by entry rather than a random projection of it. */
 typedef struct check_ctx {
     const char *expr;
     expr_env *env;
+    int order, nv;
+    tg_node **split; /* room for nv nodes */
 } check_ctx;
 
 static tg_node *build_expr(tg_tape *t, tg_node *const *inputs, int n, void *ctx) {
     check_ctx *cc = ctx;
+    if (cc->order == 2) {
+        int64_t len = cc->nv;
+        for (int k = 0; k < cc->nv; k++) {
+            tg_node *e = tg_input(t, TG_F64, 1, &len, NULL);
+            if (tg_status(t)) return NULL;
+            double *d = tg_value(e);
+            for (int j = 0; j < cc->nv; j++) d[j] = j == k;
+            cc->split[k] = tg_sum(tg_mul(inputs[0], e));
+        }
+        inputs = cc->split;
+        n = cc->nv;
+    }
     expr_error err;
     tg_node *f = expr_build(cc->expr, t, cc->env, inputs, n, &err);
     if (!f && !tg_status(t)) tg_fail(t, TG_ERR_ARG, "%s", err.msg);
     return f;
+}
+
+/* The label of compared pair e: "df/dx", or at order 2 "d2f/dx dy". */
+static void entry_name(const cmd *c, int64_t e, char *buf, size_t len) {
+    int nv = expr_env_used(c->env);
+    if (c->order == 2)
+        second_name(c, (int)(e / nv), (int)(e % nv), buf, len);
+    else
+        snprintf(buf, len, "df/d%.80s", expr_env_name(c->env, (int)e));
+}
+
+static void print_entry_json(const tg_gradcheck_elem *e) {
+    printf("{\"analytic\": ");
+    json_num(e->analytic);
+    printf(", \"numeric\": ");
+    json_num(e->numeric);
+    printf(", \"abs_error\": ");
+    json_num(e->abs_err);
+    printf(", \"ok\": %s, \"kink\": %s}", e->ok ? "true" : "false", e->kink ? "true" : "false");
 }
 
 /* check --json: one object, the fields of docs/cli.md. */
@@ -643,24 +920,47 @@ static void print_check_json(const cmd *c, double value, const tg_gradcheck_elem
     int nv = expr_env_used(c->env);
     printf("{\"value\": ");
     json_num(value);
+    if (c->order == 2) printf(", \"order\": 2");
     printf(", \"passed\": %s, \"failed\": %lld, \"eps\": %.17g, \"atol\": %.17g, "
-           "\"rtol\": %.17g, \"grad\": {",
+           "\"rtol\": %.17g, \"%s\": {",
            rep->passed ? "true" : "false", (long long)rep->failed, c->gc.eps, c->gc.atol,
-           c->gc.rtol);
+           c->gc.rtol, c->order == 2 ? "hessian" : "grad");
     for (int i = 0; i < nv; i++) {
-        const tg_gradcheck_elem *e = &entries[i];
         printf("%s", i ? ", " : "");
         tg_json_string(stdout, expr_env_name(c->env, i));
-        printf(": {\"analytic\": ");
-        json_num(e->analytic);
-        printf(", \"numeric\": ");
-        json_num(e->numeric);
-        printf(", \"abs_error\": ");
-        json_num(e->abs_err);
-        printf(", \"ok\": %s, \"kink\": %s}", e->ok ? "true" : "false",
-               e->kink ? "true" : "false");
+        printf(": ");
+        if (c->order == 1) {
+            print_entry_json(&entries[i]);
+            continue;
+        }
+        printf("{");
+        for (int j = 0; j < nv; j++) {
+            printf("%s", j ? ", " : "");
+            tg_json_string(stdout, expr_env_name(c->env, j));
+            printf(": ");
+            print_entry_json(&entries[i * nv + j]);
+        }
+        printf("}");
     }
-    printf("}, \"unused\": [");
+    printf("}");
+    if (c->order == 2) {
+        /* tg_gradgradcheck's comparison of the recorded gradient with the
+         * kernels' sets worst with row -1 when they disagree. */
+        const tg_gradcheck_elem *w = &rep->worst;
+        printf(", \"grad_mismatch\": ");
+        if (w->row == -1 && w->input >= 0) {
+            printf("{\"variable\": ");
+            tg_json_string(stdout, expr_env_name(c->env, (int)w->index));
+            printf(", \"recorded\": ");
+            json_num(w->analytic);
+            printf(", \"kernel\": ");
+            json_num(w->numeric);
+            printf("}");
+        } else {
+            printf("null");
+        }
+    }
+    printf(", \"unused\": [");
     for (int k = 0; expr_env_unused_at(c->env, k); k++) {
         printf("%s", k ? ", " : "");
         tg_json_string(stdout, expr_env_unused_at(c->env, k));
@@ -668,32 +968,50 @@ static void print_check_json(const cmd *c, double value, const tg_gradcheck_elem
     printf("]}\n");
 }
 
-static int run_check(cmd *c, const tg_node *f) {
+/* check: tg_gradcheck of the expression, or at order 2 tg_gradgradcheck. */
+static int run_check(cmd *c, tg_node *f) {
     int nv = expr_env_used(c->env);
     char b1[32], b2[32], b3[32], b4[32], b5[32];
     if (!nv) return die(c, "nothing to check: the expression has no variables");
-    tg_gradcheck_input *in = calloc((size_t)nv, sizeof *in);
+    if (c->order == 2) { /* the Hessian's own errors first, as tapegrad hess reports them */
+        double *h;
+        if (hessian_of(c, f, &h)) return EXIT_USAGE;
+        free(h);
+    }
+    int nin = c->order == 2 ? 1 : nv;
+    int64_t nent = c->order == 2 ? (int64_t)nv * nv : nv;
+    tg_gradcheck_input *in = calloc((size_t)nin, sizeof *in);
     double *values = calloc((size_t)nv, sizeof *values);
-    tg_gradcheck_elem *entries = calloc((size_t)nv, sizeof *entries);
+    tg_gradcheck_elem *entries = calloc((size_t)nent, sizeof *entries);
+    tg_node **split = calloc((size_t)nv, sizeof *split);
     size_t width = 8;
     int rc = EXIT_USAGE;
-    if (!in || !values || !entries) {
+    if (!in || !values || !entries || !split) {
         die(c, "out of memory");
         goto done;
     }
     for (int i = 0; i < nv; i++) {
         values[i] = expr_env_value(c->env, i);
-        in[i] = (tg_gradcheck_input){.dtype = TG_F64, .ndim = 0, .data = &values[i]};
-        size_t w = strlen(expr_env_name(c->env, i)) + 4;
-        if (w > width) width = w;
+        if (c->order == 1)
+            in[i] = (tg_gradcheck_input){.dtype = TG_F64, .ndim = 0, .data = &values[i]};
+    }
+    if (c->order == 2) {
+        in[0] = (tg_gradcheck_input){.dtype = TG_F64, .ndim = 1, .shape = {nv}, .data = values};
+        if (c->gc.max_jacobian < nv) c->gc.max_jacobian = nv; /* every row of the Hessian */
+    }
+    for (int64_t e = 0; e < nent; e++) {
+        char name[200];
+        entry_name(c, e, name, sizeof name);
+        if (strlen(name) + 2 > width) width = strlen(name) + 2;
     }
     double value = tg_value_scalar(f);
     /* The parser's nodes now belong to gradcheck's tapes; only names stay valid. */
     c->gc.entries = entries;
-    c->gc.max_entries = nv;
-    check_ctx cc = {c->expr, c->env};
+    c->gc.max_entries = nent;
+    check_ctx cc = {c->expr, c->env, c->order, nv, split};
     tg_gradcheck_report rep;
-    if (tg_gradcheck(build_expr, nv, in, &cc, &c->gc, &rep) != TG_OK) {
+    if ((c->order == 2 ? tg_gradgradcheck : tg_gradcheck)(build_expr, nin, in, &cc, &c->gc,
+                                                          &rep) != TG_OK) {
         die(c, "the check could not run: %s", rep.message);
         goto done;
     }
@@ -705,37 +1023,51 @@ static int run_check(cmd *c, const tg_node *f) {
     printf("f = %s\n", fmt_num(value, b1, sizeof b1));
     printf("%-*s  %-24s  %-24s  %s\n", (int)width, "", "analytic (tape)",
            "numeric (central diff.)", "abs error");
-    for (int i = 0; i < nv; i++) {
-        const tg_gradcheck_elem *e = &entries[i];
-        char name[96];
-        snprintf(name, sizeof name, "df/d%s", expr_env_name(c->env, i));
+    for (int64_t k = 0; k < nent; k++) {
+        const tg_gradcheck_elem *e = &entries[k];
+        char name[200];
+        entry_name(c, k, name, sizeof name);
         printf("%-*s  %-24s  %-24s  %-9s  %s%s\n", (int)width, name,
                fmt_num(e->analytic, b1, sizeof b1), fmt_num(e->numeric, b2, sizeof b2),
                isfinite(e->abs_err) ? (snprintf(b3, sizeof b3, "%.2g", e->abs_err), b3) : "-",
                e->ok ? "ok" : "FAIL",
                e->kink ? " (kink)" : "");
     }
-    for (int i = 0; i < nv; i++)
-        if (entries[i].kink)
+    for (int64_t k = 0; k < nent; k++) {
+        if (!entries[k].kink) continue;
+        if (c->order == 1)
             printf("note: f has a kink in %s here (its one-sided slopes differ); any "
                    "derivative between them passes\n",
-                   expr_env_name(c->env, i));
+                   expr_env_name(c->env, (int)k));
+        else
+            printf("note: df/d%s has a kink in %s here (its one-sided slopes differ); any "
+                   "derivative between them passes\n",
+                   expr_env_name(c->env, (int)(k / nv)), expr_env_name(c->env, (int)(k % nv)));
+    }
     for (int k = 0; expr_env_unused_at(c->env, k); k++)
         printf("note: %s is not used by the expression (its derivative is 0); not checked\n",
                expr_env_unused_at(c->env, k));
     snprintf(b1, sizeof b1, "%g", c->gc.atol);
     snprintf(b2, sizeof b2, "%g", c->gc.rtol);
     snprintf(b4, sizeof b4, "%g", c->gc.eps);
+    const char *what = c->order == 2 ? "second derivative" : "partial derivative";
+    const tg_gradcheck_elem *w = &rep.worst;
     if (rep.passed) {
-        printf("PASS: %d partial derivative%s agree%s within %s + %s * |numeric| (eps %s)\n",
-               nv, nv == 1 ? "" : "s", nv == 1 ? "s" : "", b1, b2, b4);
-    } else {
-        const tg_gradcheck_elem *w = &rep.worst;
-        printf("FAIL: %lld of %d partial derivative%s disagree%s beyond %s + %s * |numeric| "
-               "(eps %s); worst df/d%s: analytic %s, numeric %s\n",
-               (long long)rep.failed, nv, nv == 1 ? "" : "s", rep.failed == 1 ? "s" : "", b1,
-               b2, b4, expr_env_name(c->env, w->input), fmt_num(w->analytic, b3, sizeof b3),
+        printf("PASS: %lld %s%s agree%s within %s + %s * |numeric| (eps %s)\n", (long long)nent,
+               what, nent == 1 ? "" : "s", nent == 1 ? "s" : "", b1, b2, b4);
+    } else if (c->order == 2 && w->row == -1) {
+        printf("FAIL: the gradient tg_grad records (the ops' vjp rules) disagrees with the "
+               "backward kernels': df/d%s is %s recorded, %s by the kernels\n",
+               expr_env_name(c->env, (int)w->index), fmt_num(w->analytic, b3, sizeof b3),
                fmt_num(w->numeric, b5, sizeof b5));
+    } else {
+        char name[200];
+        entry_name(c, c->order == 2 ? w->row * nv + w->index : w->input, name, sizeof name);
+        printf("FAIL: %lld of %lld %s%s disagree%s beyond %s + %s * |numeric| "
+               "(eps %s); worst %s: analytic %s, numeric %s\n",
+               (long long)rep.failed, (long long)nent, what, nent == 1 ? "" : "s",
+               rep.failed == 1 ? "s" : "", b1, b2, b4, name,
+               fmt_num(w->analytic, b3, sizeof b3), fmt_num(w->numeric, b5, sizeof b5));
         if (!isfinite(w->numeric))
             printf("note: the expression is not defined within eps of the point, so the "
                    "numeric derivative is not finite\n");
@@ -746,15 +1078,17 @@ done:
     free(in);
     free(values);
     free(entries);
+    free(split);
     return rc;
 }
 
-static int run(const char *name, int argc, char **argv) {
-    cmd c = {.name = name, .gc = tg_gradcheck_defaults()};
-    bool check = !strcmp(name, "check");
+static int run(const char *name, enum kind kind, int argc, char **argv) {
+    cmd c = {.name = name, .kind = kind, .order = 1, .gc = tg_gradcheck_defaults()};
+    static void (*const help[])(FILE *) = {[GRAD] = help_grad, [HESS] = help_hess,
+                                           [CHECK] = help_check};
     for (int i = 1; i < argc && strcmp(argv[i], "--"); i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            (check ? help_check : help_grad)(stdout);
+            help[kind](stdout);
             return EXIT_OK;
         }
         c.json |= !strcmp(argv[i], "--json"); /* errors before it are JSON too */
@@ -763,14 +1097,21 @@ static int run(const char *name, int argc, char **argv) {
     c.tape = tg_tape_new();
     int rc;
     tg_node *f = NULL;
+    double *h = NULL;
     if (!c.env || !c.tape)
         rc = die(&c, "out of memory");
-    else if (!(rc = parse_args(&c, argc, argv)) && !(rc = evaluate(&c, &f)))
-        rc = check ? run_check(&c, f) : print_grad(&c, f);
+    else if (!(rc = parse_args(&c, argc, argv)) && !(rc = evaluate(&c, &f))) {
+        if (kind == CHECK)
+            rc = run_check(&c, f);
+        else if (kind == GRAD || !(rc = hessian_of(&c, f, &h)))
+            rc = print_derivatives(&c, f, h);
+    }
+    free(h);
     tg_tape_free(c.tape);
     expr_env_free(c.env);
     return rc;
 }
 
-int tg_cli_grad(int argc, char **argv) { return run("grad", argc, argv); }
-int tg_cli_check(int argc, char **argv) { return run("check", argc, argv); }
+int tg_cli_grad(int argc, char **argv) { return run("grad", GRAD, argc, argv); }
+int tg_cli_hess(int argc, char **argv) { return run("hess", HESS, argc, argv); }
+int tg_cli_check(int argc, char **argv) { return run("check", CHECK, argc, argv); }

@@ -1,9 +1,11 @@
-/* Progress bar, metrics log and gnuplot picture of `tapegrad train`; JSON
+/* Progress line, metrics log and gnuplot picture of `tapegrad train`; JSON
  * strings for the commands' --json output. */
 #define _POSIX_C_SOURCE 200809L
 #include "report.h"
 
 #include <dlfcn.h>
+#include <stdarg.h>
+#include <strings.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -16,11 +18,25 @@ double tg_cli_now(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-void tg_progress_begin(tg_progress *p, int epoch, int epochs) {
-    p->on = isatty(STDOUT_FILENO);
+void tg_progress_begin(tg_progress *p, int epochs) {
+    *p = (tg_progress){.on = isatty(STDOUT_FILENO), .epochs = epochs};
+}
+
+void tg_progress_status(tg_progress *p, const char *fmt, ...) {
+    if (!p->on) return;
+    va_list ap;
+    va_start(ap, fmt);
+    printf("\r");
+    vprintf(fmt, ap);
+    printf("\033[K");
+    va_end(ap);
+    fflush(stdout);
+}
+
+void tg_progress_epoch(tg_progress *p, int epoch) {
     p->epoch = epoch;
-    p->epochs = epochs;
     p->start = tg_cli_now();
+    if (epoch == 1) p->run_start = p->start;
     p->last_draw = 0;
 }
 
@@ -31,15 +47,18 @@ void tg_progress_update(void *ctx, size_t done, size_t total) {
     if (now - p->last_draw < 0.1 && done < total) return;
     p->last_draw = now;
     double el = now - p->start, rate = el > 0 ? (double)done / el : 0;
-    double left = rate > 0 ? (double)(total - done) / rate : 0;
+    /* Fractions of the whole run's samples. */
+    double all = (double)total * p->epochs, past = (double)total * (p->epoch - 1) + (double)done;
+    double run = now - p->run_start, left = past > 0 ? run * (all - past) / past : 0;
     enum { WIDTH = 30 };
     char bar[WIDTH + 1];
     int full = total ? (int)((double)WIDTH * (double)done / (double)total) : WIDTH;
     for (int i = 0; i < WIDTH; i++) bar[i] = i < full ? '#' : '.';
     bar[WIDTH] = '\0';
-    printf("\repoch %d/%d [%s] %5.1f%% %8.0f samples/s %3d:%02d left\033[K", p->epoch,
+    int secs = (int)(left + 0.5);
+    printf("\repoch %d/%d [%s] %5.1f%% %8.0f samples/s %d:%02d:%02d left\033[K", p->epoch,
            p->epochs, bar, total ? 100.0 * (double)done / (double)total : 100.0, rate,
-           (int)left / 60, (int)left % 60);
+           secs / 3600, secs / 60 % 60, secs % 60);
     fflush(stdout);
 }
 
@@ -105,12 +124,37 @@ static void quoted(FILE *f, const char *s) {
     fputc('\'', f);
 }
 
-int tg_plot(const char *csv, const char *png, int epochs) {
+static const struct {
+    const char *ext, *terminal;
+} formats[] = {
+    {".png", "pngcairo size 1000,420"},
+    {".svg", "svg size 1000,420"},
+    {".pdf", "pdfcairo size 10in,4.2in"},
+    {".eps", "epscairo size 10in,4.2in"},
+};
+const char tg_plot_formats[] = ".png, .svg, .pdf or .eps";
+
+const char *tg_plot_terminal(const char *path) {
+    size_t len = strlen(path);
+    for (size_t i = 0; i < sizeof formats / sizeof *formats; i++) {
+        size_t el = strlen(formats[i].ext);
+        if (len > el && !strcasecmp(path + len - el, formats[i].ext)) return formats[i].terminal;
+    }
+    return NULL;
+}
+
+int tg_plot(const char *csv, const char *out, int epochs) {
+    const char *terminal = tg_plot_terminal(out);
+    if (!terminal) {
+        fprintf(stderr, "tapegrad train: --plot %s: the name must end in %s\n", out,
+                tg_plot_formats);
+        return -1;
+    }
     if (!tg_cli_have_program("gnuplot")) {
         fprintf(stderr,
                 "tapegrad train: --plot: gnuplot is not installed, so %s was not drawn "
                 "(apt-get install gnuplot-nox)\n",
-                png);
+                out);
         return -1;
     }
     FILE *g = popen("gnuplot", "w");
@@ -118,24 +162,28 @@ int tg_plot(const char *csv, const char *png, int epochs) {
         perror("tapegrad train: --plot: cannot run gnuplot");
         return -1;
     }
-    fprintf(g, "set terminal pngcairo size 1000,420 noenhanced\nset output ");
-    quoted(g, png);
-    /* Whole epochs on the x axis, about ten tics at most. */
+    fprintf(g, "set terminal %s noenhanced\nset output ", terminal);
+    quoted(g, out);
+    /* Whole epochs on the x axis, about ten tics at most. One epoch gives
+     * ranges of one value, which gnuplot widens with a warning: fix them. */
     fprintf(g,
             "\nset datafile separator ','\nset key autotitle columnhead\n"
-            "set multiplot layout 1,2\nset xlabel 'epoch'\nset grid\nset xtics %d\n"
-            "set title 'loss'\nplot ",
+            "set multiplot layout 1,2\nset xlabel 'epoch'\nset grid\nset xtics %d\n",
             epochs > 10 ? (epochs + 9) / 10 : 1);
+    if (epochs == 1) fprintf(g, "set xrange [0.5:1.5]\nset yrange [0:*]\n");
+    fprintf(g, "set title 'loss'\nplot ");
     quoted(g, csv);
     fprintf(g, " using 1:2 with linespoints title 'train', '' using 1:3 with linespoints "
-               "title 'test'\nset title 'test accuracy'\nset key bottom right\nplot ");
+               "title 'test'\nset title 'test accuracy'\nset key bottom right\n");
+    if (epochs == 1) fprintf(g, "set yrange [0:1]\n");
+    fprintf(g, "plot ");
     quoted(g, csv);
     fprintf(g, " using 1:4 with linespoints title 'test accuracy'\nunset multiplot\n"
                "set output\n");
     int st = pclose(g);
     if (st != 0) {
         fprintf(stderr, "tapegrad train: --plot: gnuplot failed (status %d); %s may be missing\n",
-                WIFEXITED(st) ? WEXITSTATUS(st) : st, png);
+                WIFEXITED(st) ? WEXITSTATUS(st) : st, out);
         return -1;
     }
     return 0;

@@ -1,6 +1,7 @@
 /*
  * tapegrad train / tapegrad eval: train an MLP on an MNIST-format dataset
- * through the library's replay trainer, save it, evaluate a saved model.
+ * or a CSV file through the library's replay trainer, save it, evaluate a
+ * saved model.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
@@ -13,17 +14,19 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "model.h"
 #include "mpi_cli.h"
 #include "report.h"
 
-#define DEFAULT_DATA "/usr/share/datasets/fashion-mnist"
+#define DEFAULT_DATA TG_CLI_DEFAULT_DATA
 
 typedef struct train_opts {
-    const char *data, *layers, *save, *log, *plot;
+    const char *data, *test, *layers, *save, *log, *plot;
     int act, output; /* output -1: the default for the loss */
     int loss, optimizer, winit, binit; /* inits -1: the default for the activation */
-    double lr, lr_decay, momentum, weight_decay;
-    long batch, epochs, limit, valid, threads;
+    double lr, lr_decay, momentum, weight_decay, scale;
+    long batch, epochs, limit, valid, threads, label_col;
+    bool csv_options; /* --label-col or --scale given */
     unsigned long long seed;
     tg_dtype dtype;
 } train_opts;
@@ -31,32 +34,44 @@ typedef struct train_opts {
 static const train_opts seeds_recipe = {
     .data = DEFAULT_DATA, .layers = "784,100,10", .act = TG_ACT_SIGMOID, .output = -1,
     .loss = TG_LOSS_MSE, .optimizer = TG_OPT_SGD, .winit = -1, .binit = -1, .lr = 3.0, .lr_decay = 1,
-    .momentum = 0.9, .batch = 10, .epochs = 10, .seed = 1, .dtype = TG_F32};
+    .momentum = 0.9, .scale = 1, .batch = 10, .epochs = 10, .seed = 1, .dtype = TG_F32};
 
 /* The recipe of --preset best: measured at 0.89+ test accuracy on
  * Fashion-MNIST (docs/tutorial.md has the figures). */
 static const train_opts best_recipe = {
     .data = DEFAULT_DATA, .layers = "784,256,128,10", .act = TG_ACT_RELU, .output = -1,
     .loss = TG_LOSS_XENT, .optimizer = TG_OPT_ADAM, .winit = -1, .binit = -1, .lr = 1e-3, .lr_decay = 0.8,
-    .momentum = 0.9, .batch = 64, .epochs = 15, .seed = 1, .dtype = TG_F32};
+    .momentum = 0.9, .scale = 1, .batch = 64, .epochs = 15, .seed = 1, .dtype = TG_F32};
 
 static void train_usage(FILE *f) {
     fprintf(f,
             "usage: tapegrad train [OPTIONS]\n"
             "\n"
-            "Trains an MLP on an MNIST-format dataset by mini-batch gradient descent and\n"
-            "prints one line per epoch, then the final test accuracy:\n"
+            "Trains an MLP on an MNIST-format dataset or a CSV file by mini-batch gradient\n"
+            "descent and prints one line per epoch, then the final test accuracy:\n"
             "  epoch=E train_loss=L test_accuracy=A seconds=S\n"
             "  ...\n"
             "  test_accuracy=A\n"
-            "On a terminal a progress bar shows samples/s and the time left.\n"
+            "On a terminal a progress line shows what is being done, samples/s and the\n"
+            "time left for the whole run. Training that diverges (a loss or a parameter\n"
+            "that becomes NaN or infinite) stops with a message naming the epoch and the\n"
+            "step, and exit status 1; nothing is saved then.\n"
             "The defaults are the seeds' network: 784-100-10, sigmoid, quadratic cost,\n"
             "SGD with eta 3.0, mini-batches of 10, 10 epochs.\n"
             "\n"
             "options:\n"
-            "  --data DIR          dataset directory holding {train,t10k}-{images-idx3,\n"
-            "                      labels-idx1}-ubyte[.gz] (default %s)\n"
-            "  --layers LIST       layer sizes, e.g. 784,100,10\n"
+            "  --data DIR|FILE     a dataset directory holding {train,t10k}-{images-idx3,\n"
+            "                      labels-idx1}-ubyte[.gz] (default %s),\n"
+            "                      or a CSV file (gzipped or not): one sample per line,\n"
+            "                      the label and the features; a header line is skipped\n"
+            "  --label-col N       CSV: the label's column, from 0 (default 0)\n"
+            "  --scale X           CSV: multiply the features by X, e.g. 1/255 for pixels\n"
+            "                      (default 1)\n"
+            "  --test DIR|FILE     the test set: a directory's t10k files or a CSV file\n"
+            "                      (default: DIR's t10k files; for a CSV --data, its\n"
+            "                      last 10%% of samples)\n"
+            "  --layers LIST       layer sizes, e.g. 784,100,10: as many inputs as the\n"
+            "                      data has features, as many outputs as it has classes\n"
             "  --activation ACT    hidden layers: sigmoid, tanh, relu or identity\n"
             "  --output ACT        output layer (default: ACT with mse, identity with xent)\n"
             "  --loss LOSS         mse (quadratic cost) or xent (softmax cross-entropy)\n"
@@ -79,7 +94,8 @@ static void train_usage(FILE *f) {
             "                      OPENBLAS_NUM_THREADS or OMP_NUM_THREADS is set)\n"
             "  --save FILE         save the trained model (see tapegrad eval)\n"
             "  --log FILE          write the per-epoch figures as CSV\n"
-            "  --plot FILE.png     draw the loss and accuracy curves (needs gnuplot)\n"
+            "  --plot FILE         draw the loss and accuracy curves with gnuplot, in the\n"
+            "                      format of FILE's extension: .png, .svg, .pdf or .eps\n"
             "  --preset NAME       seeds: the defaults; best: 784-256-128-10 relu,\n"
             "                      softmax cross-entropy, Adam lr 0.001 decayed by 0.8\n"
             "                      per epoch, batch 64, 15 epochs. Other options given\n"
@@ -112,29 +128,6 @@ static void eval_usage(FILE *f) {
 
 /* ---------------------------------------------------------- arguments -- */
 
-static bool parse_long(const char *s, long lo, long hi, long *out) {
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi) return false;
-    *out = v;
-    return true;
-}
-
-static bool parse_double(const char *s, double *out) {
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno || end == s || *end || !isfinite(v)) return false;
-    *out = v;
-    return true;
-}
-
-static int bad_value(const char *cmd, const char *opt, const char *val, const char *want) {
-    fprintf(stderr, "tapegrad %s: %s '%s': %s\n", cmd, opt, val, want);
-    return 2;
-}
-
 /* Applies option argv[*i] (and its value) to o; returns 0, or the exit
  * status after printing the problem. */
 static int train_option(train_opts *o, int argc, char **argv, int *i) {
@@ -150,36 +143,48 @@ static int train_option(train_opts *o, int argc, char **argv, int *i) {
     (*i)++;
     if (!strcmp(opt, "--data")) {
         o->data = v;
+    } else if (!strcmp(opt, "--test")) {
+        o->test = v;
+    } else if (!strcmp(opt, "--label-col")) {
+        if (!tg_cli_parse_long(v, 0, 1 << 20, &n))
+            return tg_cli_bad_value("train", opt, v, "expected a column number >= 0");
+        o->label_col = n;
+        o->csv_options = true;
+    } else if (!strcmp(opt, "--scale")) {
+        if (!tg_cli_parse_scale(v, &x) || x == 0)
+            return tg_cli_bad_value("train", opt, v, "expected a number other than 0, or A/B");
+        o->scale = x;
+        o->csv_options = true;
     } else if (!strcmp(opt, "--layers")) {
         o->layers = v;
     } else if (!strcmp(opt, "--activation")) {
         if ((k = tg_activation_parse(v)) < 0)
-            return bad_value("train", opt, v, "expected sigmoid, tanh, relu or identity");
+            return tg_cli_bad_value("train", opt, v, "expected sigmoid, tanh, relu or identity");
         o->act = k;
     } else if (!strcmp(opt, "--output")) {
         if ((k = tg_activation_parse(v)) < 0)
-            return bad_value("train", opt, v, "expected sigmoid, tanh, relu or identity");
+            return tg_cli_bad_value("train", opt, v, "expected sigmoid, tanh, relu or identity");
         o->output = k;
     } else if (!strcmp(opt, "--loss")) {
-        if ((k = tg_loss_parse(v)) < 0) return bad_value("train", opt, v, "expected mse or xent");
+        if ((k = tg_loss_parse(v)) < 0) return tg_cli_bad_value("train", opt, v, "expected mse or xent");
         o->loss = k;
     } else if (!strcmp(opt, "--optimizer") || !strcmp(opt, "--optimiser")) {
         if ((k = tg_optimizer_parse(v)) < 0)
-            return bad_value("train", opt, v, "expected sgd, momentum or adam");
+            return tg_cli_bad_value("train", opt, v, "expected sgd, momentum or adam");
         o->optimizer = k;
     } else if (!strcmp(opt, "--lr")) {
-        if (!parse_double(v, &x) || x <= 0) return bad_value("train", opt, v, "expected a number > 0");
+        if (!tg_cli_parse_double(v, &x) || x <= 0) return tg_cli_bad_value("train", opt, v, "expected a number > 0");
         o->lr = x;
     } else if (!strcmp(opt, "--lr-decay")) {
-        if (!parse_double(v, &x) || x <= 0 || x > 1)
-            return bad_value("train", opt, v, "expected a number in (0, 1]");
+        if (!tg_cli_parse_double(v, &x) || x <= 0 || x > 1)
+            return tg_cli_bad_value("train", opt, v, "expected a number in (0, 1]");
         o->lr_decay = x;
     } else if (!strcmp(opt, "--momentum")) {
-        if (!parse_double(v, &x) || x < 0 || x >= 1)
-            return bad_value("train", opt, v, "expected a number in [0, 1)");
+        if (!tg_cli_parse_double(v, &x) || x < 0 || x >= 1)
+            return tg_cli_bad_value("train", opt, v, "expected a number in [0, 1)");
         o->momentum = x;
     } else if (!strcmp(opt, "--weight-decay")) {
-        if (!parse_double(v, &x) || x < 0) return bad_value("train", opt, v, "expected a number >= 0");
+        if (!tg_cli_parse_double(v, &x) || x < 0) return tg_cli_bad_value("train", opt, v, "expected a number >= 0");
         o->weight_decay = x;
     } else if (!strcmp(opt, "--init")) {
         char w[32] = "", b[32] = "";
@@ -189,30 +194,30 @@ static int train_option(train_opts *o, int argc, char **argv, int *i) {
         if (comma && strlen(comma + 1) < sizeof b) strcpy(b, comma + 1);
         int wi = tg_init_parse(w), bi = comma ? tg_init_parse(b) : -2;
         if (wi < 0 || bi == -1)
-            return bad_value("train", opt, v, "expected W[,B] from normal, scaled, xavier, he, zero");
+            return tg_cli_bad_value("train", opt, v, "expected W[,B] from normal, scaled, xavier, he, zero");
         o->winit = wi;
         if (bi >= 0) o->binit = bi;
     } else if (!strcmp(opt, "--batch")) {
-        if (!parse_long(v, 1, 1 << 20, &n)) return bad_value("train", opt, v, "expected 1 to 1048576");
+        if (!tg_cli_parse_long(v, 1, 1 << 20, &n)) return tg_cli_bad_value("train", opt, v, "expected 1 to 1048576");
         o->batch = n;
     } else if (!strcmp(opt, "--epochs")) {
-        if (!parse_long(v, 0, 100000, &n)) return bad_value("train", opt, v, "expected 0 to 100000");
+        if (!tg_cli_parse_long(v, 0, 100000, &n)) return tg_cli_bad_value("train", opt, v, "expected 0 to 100000");
         o->epochs = n;
     } else if (!strcmp(opt, "--limit")) {
-        if (!parse_long(v, 1, 1L << 31, &n)) return bad_value("train", opt, v, "expected a count >= 1");
+        if (!tg_cli_parse_long(v, 1, 1L << 31, &n)) return tg_cli_bad_value("train", opt, v, "expected a count >= 1");
         o->limit = n;
     } else if (!strcmp(opt, "--threads")) {
-        if (!parse_long(v, 1, 1024, &n)) return bad_value("train", opt, v, "expected 1 to 1024");
+        if (!tg_cli_parse_long(v, 1, 1024, &n)) return tg_cli_bad_value("train", opt, v, "expected 1 to 1024");
         o->threads = n;
     } else if (!strcmp(opt, "--valid")) {
-        if (!parse_long(v, 0, 1L << 31, &n)) return bad_value("train", opt, v, "expected a count >= 0");
+        if (!tg_cli_parse_long(v, 0, 1L << 31, &n)) return tg_cli_bad_value("train", opt, v, "expected a count >= 0");
         o->valid = n;
     } else if (!strcmp(opt, "--seed")) {
         char *end;
         errno = 0;
         unsigned long long s = strtoull(v, &end, 10);
         if (errno || end == v || *end || *v == '-')
-            return bad_value("train", opt, v, "expected a non-negative integer");
+            return tg_cli_bad_value("train", opt, v, "expected a non-negative integer");
         o->seed = s;
     } else if (!strcmp(opt, "--dtype")) {
         if (!strcmp(v, "f32") || !strcmp(v, "float32"))
@@ -220,12 +225,17 @@ static int train_option(train_opts *o, int argc, char **argv, int *i) {
         else if (!strcmp(v, "f64") || !strcmp(v, "float64"))
             o->dtype = TG_F64;
         else
-            return bad_value("train", opt, v, "expected f32 or f64");
+            return tg_cli_bad_value("train", opt, v, "expected f32 or f64");
     } else if (!strcmp(opt, "--save")) {
         o->save = v;
     } else if (!strcmp(opt, "--log")) {
         o->log = v;
     } else if (!strcmp(opt, "--plot")) {
+        if (!tg_plot_terminal(v)) {
+            fprintf(stderr, "tapegrad train: --plot '%s': the name must end in %s (the "
+                    "picture's format)\n", v, tg_plot_formats);
+            return 2;
+        }
         o->plot = v;
     } else if (!strcmp(opt, "--preset")) {
         /* handled before the other options */
@@ -237,44 +247,67 @@ static int train_option(train_opts *o, int argc, char **argv, int *i) {
     return 0;
 }
 
-/* Prints why the data could not be read, and how to get some. */
-static void no_data(const char *cmd, const char *dir, const tg_error *e) {
-    fprintf(stderr, "tapegrad %s: %s\n", cmd, e->message);
-    if (e->code == TG_ERR_IO)
-        fprintf(stderr,
-                "  --data wants a directory holding train-images-idx3-ubyte.gz,\n"
-                "  train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz and\n"
-                "  t10k-labels-idx1-ubyte.gz (gzipped or not; MNIST works too).\n"
-                "  Fashion-MNIST, the default (%s), comes with:\n"
-                "    apt-get install dataset-fashion-mnist\n",
-                DEFAULT_DATA);
-    (void)dir;
-}
+/* ---------------------------------------------------------------- data -- */
 
-/* The architecture text kept in a checkpoint's meta, read back by eval. */
-static void describe(char *buf, size_t len, const tg_mlp *m, tg_loss loss) {
-    char sizes[256];
-    tg_mlp_format_sizes(m, sizes, sizeof sizes);
-    snprintf(buf, len, "layers=%s activation=%s output=%s loss=%s", sizes,
-             tg_activation_name(m->act[0]), tg_activation_name(m->act[m->nlayers - 1]),
-             tg_loss_name(loss));
-}
-
-/* The value of key in meta text "k=v k=v", copied into out; false if absent. */
-static bool meta_get(const char *meta, const char *key, char *out, size_t len) {
-    size_t kl = strlen(key);
-    for (const char *p = meta; *p;) {
-        p += strspn(p, " \t\n");
-        size_t tl = strcspn(p, " \t\n");
-        if (tl > kl && !strncmp(p, key, kl) && p[kl] == '=') {
-            size_t vl = tl - kl - 1 < len - 1 ? tl - kl - 1 : len - 1;
-            memcpy(out, p + kl + 1, vl);
-            out[vl] = '\0';
-            return true;
-        }
-        p += tl;
+/* Reads the training and test sets of o, with a status line on bar. The
+ * classes are the training set's (its largest label + 1); the test set's
+ * labels must be below. Returns 0, or the exit status after printing why. */
+static int read_sets(const train_opts *o, tg_progress *bar, tg_dataset **train,
+                     tg_dataset **test) {
+    const bool dir = tg_cli_is_dir(o->data);
+    if (dir && o->csv_options) {
+        fprintf(stderr, "tapegrad train: --label-col and --scale apply to CSV data; %s is a "
+                "directory of IDX files\n", o->data);
+        return 2;
     }
-    return false;
+    tg_cli_data d = {o->data, (int)o->label_col, o->scale};
+    tg_error e;
+    tg_progress_status(bar, "loading %s ...", o->data);
+    *train = tg_cli_read_data(&d, "train", 0, &e);
+    if (!*train) {
+        tg_progress_end(bar);
+        tg_cli_no_data("train", &d, &e);
+        return 1;
+    }
+    int classes = tg_dataset_classes(*train);
+    if (o->test) {
+        d.path = o->test;
+        tg_progress_status(bar, "loading %s ...", o->test);
+        *test = tg_cli_read_data(&d, "t10k", classes, &e);
+    } else if (dir) {
+        *test = tg_dataset_read_mnist(o->data, "t10k", classes, &e);
+    } else {
+        size_t n = tg_dataset_size(*train), k = n / 10 ? n / 10 : 1;
+        *test = tg_dataset_split(*train, k, &e);
+        if (*test && tg_cli_mpi_rank() == 0)
+            fprintf(stderr, "tapegrad train: the last %zu samples of %s are the test set "
+                    "(--test FILE names another)\n", k, o->data);
+    }
+    tg_progress_end(bar);
+    if (!*test) {
+        tg_cli_no_data("train", &d, &e);
+        return 1;
+    }
+    return 0;
+}
+
+/* Whether the network m fits the data: exit status 2 after saying what to
+ * change, or 0. */
+static int check_fit(const train_opts *o, const tg_mlp *m, const tg_dataset *ds) {
+    long long in = m->sizes[0], out = m->sizes[m->nlayers];
+    long long features = tg_dataset_features(ds), classes = tg_dataset_classes(ds);
+    if (features != in) {
+        fprintf(stderr, "tapegrad train: --layers %s: the first layer takes %lld inputs, but "
+                "the data has %lld features per sample\n", o->layers, in, features);
+        return 2;
+    }
+    if (classes != out) {
+        fprintf(stderr, "tapegrad train: --layers %s: the last layer has %lld outputs, but the "
+                "data has %lld classes (labels 0 to %lld); make the last size %lld\n",
+                o->layers, out, classes, classes - 1, classes);
+        return 2;
+    }
+    return 0;
 }
 
 /* -------------------------------------------------------------- train -- */
@@ -305,7 +338,7 @@ static int train(int argc, char **argv) {
             else if (!strcmp(argv[i + 1], "seeds"))
                 o = seeds_recipe;
             else
-                return bad_value("train", "--preset", argv[i + 1], "expected best or seeds");
+                return tg_cli_bad_value("train", "--preset", argv[i + 1], "expected best or seeds");
             i++;
         }
     }
@@ -329,12 +362,6 @@ static int train(int argc, char **argv) {
         fprintf(stderr, "tapegrad train: --layers: %s\n", e.message);
         return 2;
     }
-    int64_t outputs = m.sizes[m.nlayers];
-    if (outputs > 256) {
-        fprintf(stderr, "tapegrad train: --layers: %lld outputs; a classifier of IDX labels has "
-                "at most 256\n", (long long)outputs);
-        return 2;
-    }
     tg_init winit = o.winit >= 0 ? (tg_init)o.winit
                     : o.act == TG_ACT_RELU ? TG_INIT_HE
                                            : TG_INIT_SCALED;
@@ -342,36 +369,27 @@ static int train(int argc, char **argv) {
                     : o.act == TG_ACT_RELU ? TG_INIT_ZERO
                                            : TG_INIT_NORMAL;
 
-    tg_dataset *train = tg_dataset_read_mnist(o.data, "train", (int)outputs, &e);
-    if (!train) {
-        no_data("train", o.data, &e);
-        return 1;
-    }
-    tg_dataset *test = tg_dataset_read_mnist(o.data, "t10k", (int)outputs, &e);
-    if (!test) {
-        no_data("train", o.data, &e);
-        tg_dataset_free(train);
-        return 1;
-    }
+    tg_progress bar;
+    tg_progress_begin(&bar, (int)o.epochs);
+    bar.on = bar.on && !tg_cli_mpi_active(); /* mpirun's pty is no sign of a terminal */
+    tg_dataset *train = NULL, *test = NULL, *valid = NULL;
+    int status = read_sets(&o, &bar, &train, &test);
+    if (status) return status;
+    status = 1;
     if (o.limit) tg_dataset_truncate(train, (size_t)o.limit);
-    tg_dataset *valid = NULL;
-    int status = 1;
     tg_params *ps = NULL;
     tg_optim *opt = NULL;
     tg_cli_trainer *tr = NULL;
     FILE *log = NULL;
+    char tmp_log[] = "/tmp/tapegrad-metrics-XXXXXX";
+    const char *log_path = root ? o.log : NULL;
     if (o.valid && !(valid = tg_dataset_split(train, (size_t)o.valid, &e))) {
         fprintf(stderr, "tapegrad train: --valid: %s\n", e.message);
         status = 2;
         goto done;
     }
-    if (tg_dataset_features(train) != m.sizes[0]) {
-        fprintf(stderr, "tapegrad train: --layers: the data has %lld features per sample, the "
-                "network %lld inputs\n", (long long)tg_dataset_features(train),
-                (long long)m.sizes[0]);
-        status = 2;
-        goto done;
-    }
+    if ((status = check_fit(&o, &m, train)) != 0) goto done;
+    status = 1;
     tg_optim_config oc = tg_optim_defaults((tg_optimizer)o.optimizer);
     oc.lr = o.lr;
     oc.momentum = o.momentum;
@@ -385,8 +403,6 @@ static int train(int argc, char **argv) {
     if (root && o.plot && !o.log && !tg_cli_have_program("gnuplot"))
         fprintf(stderr, "tapegrad train: --plot: gnuplot is not installed, so %s will not be "
                 "drawn (apt-get install gnuplot-nox)\n", o.plot);
-    char tmp_log[] = "/tmp/tapegrad-metrics-XXXXXX";
-    const char *log_path = root ? o.log : NULL;
     if (log_path && !(log = fopen(o.log, "w"))) {
         fprintf(stderr, "tapegrad train: --log %s: %s\n", o.log, strerror(errno));
         goto done;
@@ -405,23 +421,32 @@ static int train(int argc, char **argv) {
     double total_train = 0, acc = 0;
     size_t n = tg_dataset_size(train);
     for (int ep = 1; ep <= o.epochs; ep++) {
-        tg_progress bar;
-        tg_progress_begin(&bar, ep, (int)o.epochs);
-        bar.on = bar.on && !tg_cli_mpi_active(); /* mpirun's pty is no sign of a terminal */
+        tg_progress_epoch(&bar, ep);
         double t0 = tg_cli_now(), train_loss = 0;
         int rc = tg_cli_trainer_epoch(tr, train, &rng, &train_loss, tg_progress_update, &bar, &e);
         double secs = tg_cli_now() - t0;
         tg_progress_end(&bar);
         if (rc) {
-            fprintf(stderr, "tapegrad train: epoch %d: %s\n", ep, e.message);
+            /* Every rank has the same message: rank 0 tells it. */
+            if (root && rc == TG_ERR_NUMERIC)
+                fprintf(stderr, "tapegrad train: %s%s\n", e.message,
+                        o.save ? "; nothing was saved" : "");
+            else if (root)
+                fprintf(stderr, "tapegrad train: epoch %d: %s\n", ep, e.message);
             goto done;
         }
         total_train += secs;
         tg_epoch_row row = {ep, train_loss, 0, 0, 0, secs};
-        if (tg_evaluate(ps, &m, (tg_loss)o.loss, test, &row.test_accuracy, &row.test_loss,
-                        NULL, &e) ||
-            (valid && tg_evaluate(ps, &m, (tg_loss)o.loss, valid, &row.valid_accuracy, NULL,
-                                  NULL, &e))) {
+        tg_progress_status(&bar, "epoch %d/%d: evaluating on the test set ...", ep, (int)o.epochs);
+        rc = tg_evaluate(ps, &m, (tg_loss)o.loss, test, &row.test_accuracy, &row.test_loss, NULL,
+                         &e);
+        if (!rc && valid) {
+            tg_progress_status(&bar, "epoch %d/%d: evaluating on the validation set ...", ep,
+                               (int)o.epochs);
+            rc = tg_evaluate(ps, &m, (tg_loss)o.loss, valid, &row.valid_accuracy, NULL, NULL, &e);
+        }
+        tg_progress_end(&bar);
+        if (rc) {
             fprintf(stderr, "tapegrad train: evaluating epoch %d: %s\n", ep, e.message);
             goto done;
         }
@@ -434,9 +459,14 @@ static int train(int argc, char **argv) {
         if (log) tg_log_row(log, &row, valid != NULL);
         if (o.lr_decay != 1) tg_optim_set_lr(opt, o.lr * pow(o.lr_decay, ep));
     }
-    if (o.epochs == 0 && tg_evaluate(ps, &m, (tg_loss)o.loss, test, &acc, NULL, NULL, &e)) {
-        fprintf(stderr, "tapegrad train: evaluating: %s\n", e.message);
-        goto done;
+    if (o.epochs == 0) {
+        tg_progress_status(&bar, "evaluating on the test set ...");
+        int rc = tg_evaluate(ps, &m, (tg_loss)o.loss, test, &acc, NULL, NULL, &e);
+        tg_progress_end(&bar);
+        if (rc) {
+            fprintf(stderr, "tapegrad train: evaluating: %s\n", e.message);
+            goto done;
+        }
     }
     if (log) {
         int bad = ferror(log);
@@ -445,10 +475,9 @@ static int train(int argc, char **argv) {
         if (bad && o.log) fprintf(stderr, "tapegrad train: --log %s: write error\n", o.log);
     }
     if (o.plot && log_path && o.epochs > 0) tg_plot(log_path, o.plot, (int)o.epochs);
-    if (log_path == tmp_log) unlink(tmp_log);
     if (root && o.save) {
         char meta[512];
-        describe(meta, sizeof meta, &m, (tg_loss)o.loss);
+        tg_cli_model_describe(meta, sizeof meta, &m, (tg_loss)o.loss);
         if (tg_params_set_meta(ps, meta) || tg_checkpoint_save(ps, o.save, &e)) {
             fprintf(stderr, "tapegrad train: --save: %s\n", e.message);
             goto done;
@@ -462,6 +491,7 @@ static int train(int argc, char **argv) {
     status = 0;
 done:
     if (log) fclose(log);
+    if (log_path == tmp_log) unlink(tmp_log);
     tg_cli_trainer_free(tr);
     tg_optim_free(opt);
     tg_params_free(ps);
@@ -498,41 +528,20 @@ int tg_cli_eval(int argc, char **argv) {
         fprintf(stderr, "tapegrad eval: --model FILE is required (tapegrad eval --help)\n");
         return 2;
     }
-    tg_error e;
-    tg_params *ps = tg_checkpoint_read(model, &e);
-    if (!ps) {
-        fprintf(stderr, "tapegrad eval: %s\n", e.message);
-        return 1;
-    }
+    tg_cli_model mdl;
+    if (tg_cli_model_read(&mdl, model, "eval")) return 1;
     int status = 1;
     tg_dataset *test = NULL;
     int64_t *confusion = NULL;
-    tg_mlp m;
-    char act[32] = "sigmoid", out[32] = "", loss[32] = "mse";
-    const char *meta = tg_params_meta(ps);
-    meta_get(meta, "activation", act, sizeof act);
-    meta_get(meta, "loss", loss, sizeof loss);
-    if (!meta_get(meta, "output", out, sizeof out)) strcpy(out, act);
-    int a = tg_activation_parse(act), oa = tg_activation_parse(out), lo = tg_loss_parse(loss);
-    if (a < 0 || oa < 0 || lo < 0) {
-        fprintf(stderr, "tapegrad eval: %s: unknown activation or loss in its description '%s'\n",
-                model, meta);
-        goto done;
-    }
-    if (tg_mlp_from_params(&m, ps, &e)) {
-        fprintf(stderr, "tapegrad eval: %s: %s\n", model, e.message);
-        goto done;
-    }
-    for (int l = 0; l < m.nlayers; l++)
-        m.act[l] = (tg_activation)(l + 1 == m.nlayers ? oa : a);
-    int64_t k = m.sizes[m.nlayers];
+    tg_error e;
+    int64_t k = mdl.m.sizes[mdl.m.nlayers];
     if (k > 256) {
         fprintf(stderr, "tapegrad eval: %s: %lld outputs is not a classifier of IDX labels\n",
                 model, (long long)k);
         goto done;
     }
     if (!(test = tg_dataset_read_mnist(data, "t10k", (int)k, &e))) {
-        no_data("eval", data, &e);
+        tg_cli_no_data("eval", &(tg_cli_data){data, -1, 1}, &e);
         goto done;
     }
     if (!(confusion = calloc((size_t)(k * k), sizeof *confusion))) {
@@ -540,7 +549,7 @@ int tg_cli_eval(int argc, char **argv) {
         goto done;
     }
     double acc;
-    if (tg_evaluate(ps, &m, (tg_loss)lo, test, &acc, NULL, confusion, &e)) {
+    if (tg_evaluate(mdl.ps, &mdl.m, mdl.loss, test, &acc, NULL, confusion, &e)) {
         fprintf(stderr, "tapegrad eval: %s\n", e.message);
         goto done;
     }
@@ -557,6 +566,6 @@ int tg_cli_eval(int argc, char **argv) {
 done:
     free(confusion);
     tg_dataset_free(test);
-    tg_params_free(ps);
+    tg_cli_model_free(&mdl);
     return status;
 }

@@ -1,0 +1,136 @@
+/* Datasets, saved models and option values of `tapegrad train`, `eval` and
+ * `predict`: see model.h. */
+#define _POSIX_C_SOURCE 200809L
+#include "model.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+bool tg_cli_is_dir(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+tg_dataset *tg_cli_read_data(const tg_cli_data *d, const char *prefix, int classes,
+                             tg_error *err) {
+    if (tg_cli_is_dir(d->path)) return tg_dataset_read_mnist(d->path, prefix, classes, err);
+    return tg_dataset_read_csv(d->path, d->label_col, d->scale, classes, err);
+}
+
+void tg_cli_no_data(const char *cmd, const tg_cli_data *d, const tg_error *e) {
+    fprintf(stderr, "tapegrad %s: %s\n", cmd, e->message);
+    if (e->code == TG_ERR_FORMAT && d->label_col >= 0 && strstr(e->message, "label") &&
+        !tg_cli_is_dir(d->path))
+        fprintf(stderr, "  (the label is read from column %d; --label-col N names another, "
+                "counting from 0)\n", d->label_col);
+    if (e->code == TG_ERR_IO)
+        fprintf(stderr,
+                "  --data wants a CSV file (a label and the features on each line), or a\n"
+                "  directory holding train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz,\n"
+                "  t10k-images-idx3-ubyte.gz and t10k-labels-idx1-ubyte.gz (gzipped or not;\n"
+                "  MNIST works too). Fashion-MNIST, the default (%s), comes with:\n"
+                "    apt-get install dataset-fashion-mnist\n",
+                TG_CLI_DEFAULT_DATA);
+}
+
+void tg_cli_model_describe(char *buf, size_t len, const tg_mlp *m, tg_loss loss) {
+    char sizes[256];
+    tg_mlp_format_sizes(m, sizes, sizeof sizes);
+    snprintf(buf, len, "layers=%s activation=%s output=%s loss=%s", sizes,
+             tg_activation_name(m->act[0]), tg_activation_name(m->act[m->nlayers - 1]),
+             tg_loss_name(loss));
+}
+
+/* The value of key in meta text "k=v k=v", copied into out; false if absent. */
+static bool meta_get(const char *meta, const char *key, char *out, size_t len) {
+    size_t kl = strlen(key);
+    for (const char *p = meta; *p;) {
+        p += strspn(p, " \t\n");
+        size_t tl = strcspn(p, " \t\n");
+        if (tl > kl && !strncmp(p, key, kl) && p[kl] == '=') {
+            size_t vl = tl - kl - 1 < len - 1 ? tl - kl - 1 : len - 1;
+            memcpy(out, p + kl + 1, vl);
+            out[vl] = '\0';
+            return true;
+        }
+        p += tl;
+    }
+    return false;
+}
+
+int tg_cli_model_read(tg_cli_model *mdl, const char *path, const char *cmd) {
+    tg_error e;
+    memset(mdl, 0, sizeof *mdl);
+    if (!(mdl->ps = tg_checkpoint_read(path, &e))) {
+        fprintf(stderr, "tapegrad %s: %s\n", cmd, e.message);
+        return 1;
+    }
+    char act[32] = "sigmoid", out[32] = "", loss[32] = "mse";
+    const char *meta = tg_params_meta(mdl->ps);
+    meta_get(meta, "activation", act, sizeof act);
+    meta_get(meta, "loss", loss, sizeof loss);
+    if (!meta_get(meta, "output", out, sizeof out)) strcpy(out, act);
+    int a = tg_activation_parse(act), oa = tg_activation_parse(out), lo = tg_loss_parse(loss);
+    if (a < 0 || oa < 0 || lo < 0) {
+        fprintf(stderr, "tapegrad %s: %s: unknown activation or loss in its description '%s'\n",
+                cmd, path, meta);
+        tg_cli_model_free(mdl);
+        return 1;
+    }
+    if (tg_mlp_from_params(&mdl->m, mdl->ps, &e)) {
+        fprintf(stderr, "tapegrad %s: %s: %s\n", cmd, path, e.message);
+        tg_cli_model_free(mdl);
+        return 1;
+    }
+    for (int l = 0; l < mdl->m.nlayers; l++)
+        mdl->m.act[l] = (tg_activation)(l + 1 == mdl->m.nlayers ? oa : a);
+    mdl->loss = (tg_loss)lo;
+    return 0;
+}
+
+void tg_cli_model_free(tg_cli_model *mdl) {
+    tg_params_free(mdl->ps);
+    mdl->ps = NULL;
+}
+
+bool tg_cli_parse_long(const char *s, long lo, long hi, long *out) {
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi) return false;
+    *out = v;
+    return true;
+}
+
+bool tg_cli_parse_double(const char *s, double *out) {
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end || !isfinite(v)) return false;
+    *out = v;
+    return true;
+}
+
+bool tg_cli_parse_scale(const char *s, double *out) {
+    const char *slash = strchr(s, '/');
+    if (!slash) return tg_cli_parse_double(s, out);
+    char num[64];
+    double a, b;
+    size_t len = (size_t)(slash - s);
+    if (len >= sizeof num) return false;
+    memcpy(num, s, len);
+    num[len] = '\0';
+    if (!tg_cli_parse_double(num, &a) || !tg_cli_parse_double(slash + 1, &b) || b == 0)
+        return false;
+    *out = a / b;
+    return isfinite(*out);
+}
+
+int tg_cli_bad_value(const char *cmd, const char *opt, const char *val, const char *want) {
+    fprintf(stderr, "tapegrad %s: %s '%s': %s\n", cmd, opt, val, want);
+    return 2;
+}
