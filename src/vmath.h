@@ -26,7 +26,17 @@ TG_VMATH_FUNCS(TG_VMATH_DECL)
 
 /* For the loops that finish a formula around the vector calls (ops/unary.c):
  * compiled for AVX-512F, AVX2 and the baseline, the loader picking one for
- * the CPU (function multiversioning, an ifunc: GCC and clang on Linux). */
+ * the CPU (function multiversioning, an ifunc: GCC and clang on Linux).
+ * Not under ThreadSanitizer, whose instrumented ifunc resolvers run before
+ * its runtime is up and crash at load. */
+#if defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define TG_NO_CLONES 1
+#endif
+#endif
+#if defined(__SANITIZE_THREAD__) && !defined(TG_NO_CLONES)
+#define TG_NO_CLONES 1
+#endif
 #if defined(__x86_64__) && defined(__linux__) && !defined(TG_NO_CLONES)
 #define TG_VMATH_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 #else
