@@ -676,7 +676,8 @@ TG_API int tg_grad_nodes(tg_node *out, int n, tg_node *const *wrt, tg_node **gra
  * Drivers. wrt[0..n) are nodes of out's tape that want gradients; the
  * results are ordered as wrt, each node's elements row-major. Each returns
  * the tape's status (errors as tg_grad(), TG_ERR_SHAPE for a v of the wrong
- * shape) and records its work as nodes on the tape (freed by the next reset).
+ * shape) and records its work as nodes on the tape (freed by the next reset);
+ * on failure the output nodes (hv, jv) are the poison node.
  *
  * tg_hvp: hv[i] = sum_j H_ij v[j], the Hessian of the one-element out times
  *   the vector v (v[i] has wrt[i]'s shape), as differentiable nodes. Two

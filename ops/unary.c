@@ -10,13 +10,17 @@
  * use y where that is cheaper and exact (exp, tanh, sigmoid, sqrt, tan, exp2,
  * cbrt, reciprocal), so the backward pass never recomputes the function.
  * Each op's element functions (name_y, name_dx, and the helpers of the longer
- * ones) are small separate functions, so a vector math library can replace
- * one without touching the loops. A step function is one line of
+ * ones) are small separate functions. Those of exp log sin cos tan tanh
+ * sigmoid erf log1p expm1 softplus gelu silu serve the float64 scalars only:
+ * tensors go through loops that call the vector math of src/vmath.h (SLEEF)
+ * on blocks and finish the formula with the same helpers (VUNARY, VFWD,
+ * VBWD). A step function is one line of
  * STEP(name, y): its derivative is 0 everywhere and its backward rule adds
  * nothing, as PyTorch's gives zeros.
  */
 #ifndef T
 #include "internal.h"
+#include "vmath.h"
 
 #include <string.h>
 #include <tgmath.h>
@@ -31,23 +35,70 @@
 #define TWO_SQRTPI 1.12837916709551257389615890312154517 /* 2 / sqrt pi */
 #define INV_SQRT2PI 0.398942280401432677939946059934381868 /* 1 / sqrt(2 pi) */
 
-#define UNARY_FWD(name, Y)                                                                 \
+/* The element functions: y = f(x), and dy/dx from x and y. */
+#define ELEMENTS(name, Y, DX)                                                              \
     static inline T S(name##_y)(T x) { return (Y); }                                       \
+    static inline T S(name##_dx)(T x, T y) { return (void)x, (void)y, (DX); }
+#define FWD_LOOP(name)                                                                     \
     static void S(name##_fwd)(size_t n, const void *vx, void *vy) {                         \
         const T *px = vx;                                                                  \
         T *py = vy;                                                                        \
         for (size_t i = 0; i < n; i++) py[i] = S(name##_y)(px[i]);                         \
     }
-#define UNARY(name, Y, DX)                                                                 \
-    UNARY_FWD(name, Y)                                                                     \
-    static inline T S(name##_dx)(T x, T y) { return (void)x, (void)y, (DX); }              \
+#define BWD_LOOP(name)                                                                     \
     static void S(name##_bwd)(size_t n, const void *vx, const void *vy, const void *vg,    \
                               void *vgx) {                                                 \
         const T *px = vx, *py = vy, *pg = vg;                                              \
         T *gx = vgx;                                                                       \
         for (size_t i = 0; i < n; i++) gx[i] += pg[i] * S(name##_dx)(px[i], py[i]);       \
     }
-#define STEP(name, Y) UNARY_FWD(name, Y)
+#define UNARY(name, Y, DX) ELEMENTS(name, Y, DX) FWD_LOOP(name) BWD_LOOP(name)
+#define STEP(name, Y)                                                                      \
+    static inline T S(name##_y)(T x) { return (Y); }                                       \
+    FWD_LOOP(name)
+
+/* The vectorised ops (src/vmath.h) keep their element functions for the
+ * float64 scalars, and run tensors through loops over blocks of VBLOCK
+ * elements: a vector math call over the block, then a plain loop that
+ * finishes the formula (it vectorises, having no calls; for the widest
+ * vector unit, through TG_VMATH_CLONES). VUNARY: the
+ * forward value is the vector function itself. */
+#define VBLOCK 256
+#define BLOCKS(n, i0, m)                                                                   \
+    for (size_t i0 = 0, m = (n) < VBLOCK ? (n) : VBLOCK; i0 < (n);                          \
+         i0 += m, m = (n) - i0 < VBLOCK ? (n) - i0 : VBLOCK)
+#define VUNARY(name, DX)                                                                   \
+    ELEMENTS(name, name(x), DX)                                                            \
+    static void S(name##_fwd)(size_t n, const void *vx, void *vy) { S(tg__v##name)(n, vx, vy); }
+/* A forward or backward loop whose formula needs v[i] = fn(ARG) (one vector
+ * function of an elementwise argument): EXPR is y, or dy/dx, from x and v[i]. */
+#define VLOOP(ARG, fn, STORE)                                                              \
+    BLOCKS(n, i0, m) {                                                                     \
+        for (size_t i = 0; i < m; i++) {                                                   \
+            T x = px[i0 + i];                                                              \
+            v[i] = (ARG);                                                                  \
+        }                                                                                  \
+        S(tg__v##fn)(m, v, v);                                                             \
+        for (size_t i = 0; i < m; i++) {                                                   \
+            T x = px[i0 + i];                                                              \
+            (void)x;                                                                       \
+            STORE;                                                                         \
+        }                                                                                  \
+    }
+#define VFWD(name, ARG, fn, EXPR)                                                          \
+    TG_VMATH_CLONES static void S(name##_fwd)(size_t n, const void *vx, void *vy) {                         \
+        const T *px = vx;                                                                  \
+        T *py = vy, v[VBLOCK];                                                             \
+        VLOOP(ARG, fn, py[i0 + i] = (EXPR))                                                \
+    }
+#define VBWD(name, ARG, fn, EXPR)                                                          \
+    TG_VMATH_CLONES static void S(name##_bwd)(size_t n, const void *vx, const void *vy, const void *vg,    \
+                              void *vgx) {                                                 \
+        const T *px = vx, *pg = vg;                                                        \
+        T *gx = vgx, v[VBLOCK];                                                            \
+        (void)vy;                                                                          \
+        VLOOP(ARG, fn, gx[i0 + i] += pg[i0 + i] * (EXPR))                                  \
+    }
 
 #include "dtypes.h"
 
@@ -151,47 +202,35 @@ UNARY_OPS(CONSTRUCTOR, CONSTRUCTOR)
 #else /* kernel pass, once per dtype */
 
 UNARY(neg, -x, -1)
-UNARY(exp, exp(x), y)
-UNARY(log, log(x), 1 / x)
+VUNARY(exp, y)
+BWD_LOOP(exp)
+VUNARY(log, 1 / x)
+BWD_LOOP(log)
 UNARY(sqrt, sqrt(x), (T)0.5 / y)
 UNARY(abs, fabs(x), (x > 0) - (x < 0))
-UNARY(sin, sin(x), cos(x))
-UNARY(cos, cos(x), -sin(x))
-UNARY(tanh, tanh(x), 1 - y * y)
-#if TG_PASS_F32
-/* e^t for t <= 0 in float, written so that the sigmoid loop vectorises
- * (glibc's expf is a scalar call): t = k ln2 + r with |r| <= ln2/2, e^r by
- * its degree-7 Taylor polynomial (error < 6e-9), and 2^k from exponent bits
- * in two halves, so that results below 2^-126 round once into subnormals.
- * Within 1.22 ulp of the exact value over every float in [-110, 0]. */
-static inline float exp_nonpos_f32(float x) {
-    float t = x > -104.0f ? x : -104.0f; /* e^-104 rounds to 0; NaN lands here too */
-    float kf = (t * 1.44269504f + 12582912.0f) - 12582912.0f; /* round(t / ln 2) */
-    float r = (t - kf * 0.693145752f) - kf * 1.42860677e-6f;  /* ln 2 in two parts */
-    float p = 1.0f + r * (1.0f + r * (0.5f + r * (1.0f / 6 + r * (1.0f / 24 +
-                         r * (1.0f / 120 + r * (1.0f / 720 + r * (1.0f / 5040)))))));
-    int32_t k = (int32_t)kf, k1 = k / 2;
-    uint32_t b1 = (uint32_t)(k1 + 127) << 23, b2 = (uint32_t)(k - k1 + 127) << 23;
-    float s1, s2;
-    memcpy(&s1, &b1, sizeof s1);
-    memcpy(&s2, &b2, sizeof s2);
-    /* The clamp sent NaN to -104 (a NaN kf would make the int conversion
-     * undefined); this select gives it back and, being a select, keeps the
-     * loop vectorised. */
-    return x == x ? p * s1 * s2 : x;
-}
-#else
-static inline double exp_nonpos_f64(double t) { return exp(t); }
-#endif
+VUNARY(sin, cos(x))
+VBWD(sin, x, cos, v[i])
+VUNARY(cos, -sin(x))
+VBWD(cos, x, sin, -v[i])
+VUNARY(tanh, 1 - y * y)
+BWD_LOOP(tanh)
 
-/* e^-|x| never overflows, whatever |x|; both quotients are formed and one
- * selected, which keeps the loop free of branches. */
-static inline T S(sigmoid_of)(T x) {
-    T e = S(exp_nonpos)(-fabs(x));
-    T pos = 1 / (1 + e), neg = e / (1 + e);
-    return x >= 0 ? pos : neg;
+/* (num + lo) / (1 + e) for 0 <= e <= 1, lo a rounding error of num, with
+ * the rounding of 1 + e put back: 1 + e = s + t exactly (Fast2Sum), and
+ * (num + lo) / (s + t) = q + (lo - q t) / s to first order, q = num / s.
+ * Where the correction is NaN (q is inf or NaN) or 0, q is the result. Saves
+ * up to an ulp, which sigmoid, silu and softplus' need to stay within 2. */
+static inline T S(over_1pe)(T num, T lo, T e) {
+    T s = 1 + e, t = (1 - s) + e, q = num / s;
+    T fix = (lo - q * t) / s;
+    return fix == fix && fix != 0 ? q + fix : q; /* q + 0 would turn -0 into +0 */
 }
-UNARY(sigmoid, S(sigmoid_of)(x), y * (1 - y))
+/* sigmoid from e = e^-|x|, which never overflows whatever |x|: 1 / (1 + e)
+ * for x >= 0, e / (1 + e) below; no branch. */
+static inline T S(sigmoid_from)(T x, T e) { return S(over_1pe)(x >= 0 ? 1 : e, 0, e); }
+ELEMENTS(sigmoid, S(sigmoid_from)(x, exp(-fabs(x))), y * (1 - y))
+VFWD(sigmoid, -fabs(x), exp, S(sigmoid_from)(x, v[i]))
+BWD_LOOP(sigmoid)
 /* NaN fails x < 0 and passes through, as in PyTorch (relu(-0) = -0 too);
  * relu'(0) = 0, and relu'(NaN) = 1 as PyTorch's rule (y <= 0 ? 0 : 1). */
 UNARY(relu, x < 0 ? 0 : x, !(x <= 0))
@@ -201,7 +240,8 @@ UNARY(relu, x < 0 ? 0 : x, !(x <= 0))
  * sqrt(x - 1) sqrt(x + 1) and hypot(x, 1) never overflow for huge x. At the
  * ends of the domain the derivative is infinite, as PyTorch gives:
  * asin'(+-1) = +inf, acos'(+-1) = -inf, acosh'(1) = +inf, atanh'(+-1) = +inf. */
-UNARY(tan, tan(x), 1 + y * y)
+VUNARY(tan, 1 + y * y)
+BWD_LOOP(tan)
 UNARY(asin, asin(x), 1 / sqrt((1 - x) * (1 + x)))
 UNARY(acos, acos(x), -1 / sqrt((1 - x) * (1 + x)))
 UNARY(atan, atan(x), 1 / (1 + x * x))
@@ -211,20 +251,37 @@ UNARY(asinh, asinh(x), 1 / hypot(x, 1))
 UNARY(acosh, acosh(x), 1 / (sqrt(x - 1) * sqrt(x + 1)))
 UNARY(atanh, atanh(x), 1 / ((1 - x) * (1 + x)))
 
+/* a b - p exactly, for p = a b rounded (Dekker's product: each factor split
+ * into halves of T's mantissa by Veltkamp's constant 2^(m/2) + 1). Not fma:
+ * on baseline x86-64 that is a library call, which stops a loop
+ * vectorising. Exact unless |a| or |b| is within 2^(m/2) of overflow (where
+ * the callers discard it). */
+#define SPLIT (TG_PASS_F32 ? 4097.0 : 134217729.0)
+static inline T S(mul_lo)(T a, T b, T p) {
+    T ca = (T)SPLIT * a, ah = ca - (ca - a), al = a - ah;
+    T cb = (T)SPLIT * b, bh = cb - (cb - b), bl = b - bh;
+    return ((ah * bh - p) + ah * bl + al * bh) + al * bl;
+}
+
 /* e^(-k x^2) for k = 1 or 1/2, to a few ulps where exp(-x * x) would carry the
  * rounding of x * x, amplified x^2 times (256 ulps at x = 25): x^2 = h + l
- * exactly (fma), and e^(-k l) = 1 - k l to T's precision. Where e^(-k h)
- * is 0 (also at x = +-inf, where l is NaN) the result is that 0. */
-static inline T S(exp_neg_sq)(T x, T k) {
-    T h = x * x, l = fma(x, x, -h), e = exp(-k * h);
+ * exactly, and e^(-k l) = 1 - k l to T's precision; e = e^(-k h) comes from
+ * the caller. Where e is 0 (also at x = +-inf, where l is NaN) the result is
+ * that 0. */
+static inline T S(neg_sq_fix)(T x, T k, T e) {
+    T h = x * x, l = S(mul_lo)(x, x, h);
     return e != 0 ? e - e * (k * l) : e;
 }
-UNARY(erf, erf(x), (T)TWO_SQRTPI * S(exp_neg_sq)(x, 1))
+static inline T S(exp_neg_sq)(T x, T k) { return S(neg_sq_fix)(x, k, exp(-k * (x * x))); }
+VUNARY(erf, (T)TWO_SQRTPI * S(exp_neg_sq)(x, 1))
+VBWD(erf, -(x * x), exp, (T)TWO_SQRTPI * S(neg_sq_fix)(x, 1, v[i]))
 UNARY(erfc, erfc(x), -(T)TWO_SQRTPI * S(exp_neg_sq)(x, 1))
-UNARY(log1p, log1p(x), 1 / (1 + x))
+VUNARY(log1p, 1 / (1 + x))
+BWD_LOOP(log1p)
 /* Not y + 1: for x < 0 that cancels (at x = -30 it loses 4 digits of e^x in
  * float64, all of them in float32 below x = -17). */
-UNARY(expm1, expm1(x), exp(x))
+VUNARY(expm1, exp(x))
+VBWD(expm1, x, exp, v[i])
 UNARY(log2, log2(x), (T)LOG2E / x)
 UNARY(log10, log10(x), (T)LOG10E / x)
 UNARY(exp2, exp2(x), y * (T)LN2)
@@ -233,51 +290,134 @@ UNARY(square, x * x, 2 * x)
 UNARY(reciprocal, 1 / x, -y * y)
 
 /* log(1 + e^x) = max(x, 0) + log1p(e^-|x|): no exponential of a positive
- * argument, and no 1 + tiny rounded away for x << 0. */
-static inline T S(softplus_of)(T x) { return (x > 0 ? x : 0) + log1p(exp(-fabs(x))); }
-UNARY(softplus, S(softplus_of)(x), S(sigmoid_of)(x))
+ * argument, and no 1 + tiny rounded away for x << 0. The derivative is
+ * sigmoid(x). The forward loop's two vector calls are chained: e, then
+ * log1p(e), in place. */
+ELEMENTS(softplus, (x > 0 ? x : 0) + log1p(exp(-fabs(x))), S(sigmoid_from)(x, exp(-fabs(x))))
+TG_VMATH_CLONES static void S(softplus_fwd)(size_t n, const void *vx, void *vy) {
+    const T *px = vx;
+    T *py = vy, v[VBLOCK];
+    BLOCKS(n, i0, m) {
+        for (size_t i = 0; i < m; i++) v[i] = -fabs(px[i0 + i]);
+        S(tg__vexp)(m, v, v);
+        S(tg__vlog1p)(m, v, v);
+        for (size_t i = 0; i < m; i++) py[i0 + i] = (px[i0 + i] > 0 ? px[i0 + i] : 0) + v[i];
+    }
+}
+VBWD(softplus, -fabs(x), exp, S(sigmoid_from)(x, v[i]))
 
 /* 2 Phi(x) = erfc(-x / sqrt 2), Phi the standard normal CDF, with no
  * cancellation where 1 + erf(x / sqrt 2) would have it (x << 0). The
- * argument is rounded: -x / sqrt 2 = z + lo (lo from an fma and the
- * constant's second part), and erfc's relative slope near z is about 2z, so
- * erfc(z) alone would be off by some x^2 ulps (400 at x = -30). First order
- * puts it right: erfc(z + lo) = erfc(z) - (2/sqrt pi) e^(-z^2) lo, where
- * e^(-z^2) = g = e^(-x^2/2) (needed to a few digits only; 0 at +-inf, where
- * lo is NaN). */
-static inline T S(two_cdf)(T x, T g) {
-    T z = x * -(T)SQRT1_2, lo = fma(x, -(T)SQRT1_2, -z) - x * (T)SQRT1_2_LO;
-    T c = erfc(z);
+ * argument is rounded: -x / sqrt 2 = z + lo (lo from Dekker's product and
+ * the constant's second part), and erfc's relative slope near z is about
+ * 2z, so c = erfc(z) alone would be off by some x^2 ulps (400 at x = -30).
+ * First order puts it right: erfc(z + lo) = erfc(z) - (2/sqrt pi) e^(-z^2)
+ * lo, where e^(-z^2) = g = e^(-x^2/2) (needed to a few digits only; 0 at
+ * +-inf, where lo is NaN). */
+static inline T S(gelu_z)(T x) { return x * -(T)SQRT1_2; }
+static inline T S(two_cdf)(T x, T g, T c) {
+    T z = S(gelu_z)(x), lo = S(mul_lo)(x, -(T)SQRT1_2, z) - x * (T)SQRT1_2_LO;
     return g != 0 ? c - (T)TWO_SQRTPI * g * lo : c;
 }
-/* gelu(x) = x Phi(x); for x << 0 Phi underflows and the value is the limit
- * -0 (x = -inf included, where x * 0 would be NaN). */
-static inline T S(gelu_of)(T x) {
-    T c = S(two_cdf)(x, exp(x * x * (T)-0.5)); /* g, roughly */
-    return c != 0 ? x * (T)0.5 * c : -(T)0; /* x / 2 first: 2x may overflow */
+/* gelu(x) = x Phi(x) = (x/2) (c + k), c = erfc(z), k the correction of
+ * two_cdf; rounded once: (x/2) c = p + p_lo exactly (Dekker), and y = p +
+ * (p_lo + (x/2) k). Where that is NaN (Dekker's split overflows, |x| >
+ * 2^996; or p is inf) or 0 (gelu(-0) = -0), p is the result. For x << 0 Phi underflows and the
+ * value is the limit -0 (x = -inf included, where x * 0 would be NaN).
+ * g = e^(-x^2/2) roughly. */
+static inline T S(gelu_from)(T x, T g, T c) {
+    T h = x * (T)0.5; /* x / 2 first: 2x may overflow */
+    T k = S(two_cdf)(x, g, 0), p = h * c, fix = S(mul_lo)(h, c, p) + h * k;
+    return c != 0 ? (fix == fix && fix != 0 ? p + fix : p) : -(T)0;
 }
-/* gelu'(x) = Phi(x) + x phi(x), phi(x) = g / sqrt(2 pi) the normal density;
- * x phi(x) -> 0 at +-inf (where x * 0 would be NaN). */
-static inline T S(gelu_slope)(T x) {
-    T g = S(exp_neg_sq)(x, (T)0.5);
-    return S(two_cdf)(x, g) * (T)0.5 + (g != 0 ? x * g * (T)INV_SQRT2PI : 0);
+/* gelu'(x) = Phi(x) + x phi(x), phi(x) = g / sqrt(2 pi) the normal density
+ * (here g to a few ulps: from neg_sq_fix); x phi(x) -> 0 at +-inf (where
+ * x * 0 would be NaN). */
+static inline T S(gelu_slope_from)(T x, T g, T c) {
+    return S(two_cdf)(x, g, c) * (T)0.5 + (g != 0 ? x * g * (T)INV_SQRT2PI : 0);
 }
-UNARY(gelu, S(gelu_of)(x), S(gelu_slope)(x))
+ELEMENTS(gelu, S(gelu_from)(x, exp(x * x * (T)-0.5), erfc(S(gelu_z)(x))),
+         S(gelu_slope_from)(x, S(exp_neg_sq)(x, (T)0.5), erfc(S(gelu_z)(x))))
+/* The forward loop: g and c from two vector calls on two buffers. */
+TG_VMATH_CLONES static void S(gelu_fwd)(size_t n, const void *vx, void *vy) {
+    const T *px = vx;
+    T *py = vy, g[VBLOCK], c[VBLOCK];
+    BLOCKS(n, i0, m) {
+        for (size_t i = 0; i < m; i++) {
+            T x = px[i0 + i];
+            g[i] = x * x * (T)-0.5;
+            c[i] = S(gelu_z)(x);
+        }
+        S(tg__vexp)(m, g, g);
+        S(tg__verfc)(m, c, c);
+        for (size_t i = 0; i < m; i++) py[i0 + i] = S(gelu_from)(px[i0 + i], g[i], c[i]);
+    }
+}
+/* The backward loop takes Phi(x) = y / x from the stored output (erfc is
+ * the costly part) wherever y holds all of T's digits (not 0, subnormal or
+ * near it: x = 0, tiny x, x << 0) and x is finite; a block with another
+ * element (or a NaN) computes erfc as the forward loop does. */
+#define Y_FULL (TG_PASS_F32 ? 0x1p-102 : 0x1p-969) /* least normal times 2^(digits) */
+static inline int S(phi_from_y)(T x, T y) { return fabs(y) >= (T)Y_FULL && x - x == 0; }
+TG_VMATH_CLONES static void S(gelu_bwd)(size_t n, const void *vx, const void *vy, const void *vg, void *vgx) {
+    const T *px = vx, *py = vy, *pg = vg;
+    T *gx = vgx, g[VBLOCK], c[VBLOCK];
+    BLOCKS(n, i0, m) {
+        int all = 1;
+        for (size_t i = 0; i < m; i++) {
+            T x = px[i0 + i];
+            g[i] = (T)-0.5 * (x * x);
+            all &= S(phi_from_y)(x, py[i0 + i]);
+        }
+        S(tg__vexp)(m, g, g);
+        if (all) {
+            for (size_t i = 0; i < m; i++) {
+                T x = px[i0 + i], e = S(neg_sq_fix)(x, (T)0.5, g[i]);
+                gx[i0 + i] += pg[i0 + i] * (py[i0 + i] / x + x * e * (T)INV_SQRT2PI);
+            }
+            continue;
+        }
+        for (size_t i = 0; i < m; i++) c[i] = S(gelu_z)(px[i0 + i]);
+        S(tg__verfc)(m, c, c);
+        for (size_t i = 0; i < m; i++) {
+            T x = px[i0 + i];
+            gx[i0 + i] += pg[i0 + i] * S(gelu_slope_from)(x, S(neg_sq_fix)(x, (T)0.5, g[i]), c[i]);
+        }
+    }
+}
 
-/* silu(x) = x sigmoid(x); the limit -0 at x = -inf, where x * 0 would be NaN. */
-static inline T S(silu_of)(T x) {
-    T s = S(sigmoid_of)(x);
-    return s != 0 ? x * s : -(T)0;
+/* silu(x) = x sigmoid(x) = x / (1 + e) for x >= 0, x e / (1 + e) below,
+ * e = e^-|x| as for sigmoid; the limit -0 at x = -inf, where x * 0 would be
+ * NaN. Where e would be subnormal (x < -SHIFT_AT), it has lost bits that x e
+ * scales up (48 ulps at x = -96 in float); there the vector call gets
+ * x + KH instead (exact: both multiples of x's spacing; silu_arg), giving
+ * v = e^x 2^64 / C with C = e^(64 ln 2 - KH), and x e = (x v C) 2^-64
+ * rounds once into the subnormals (1 + e is 1 there). */
+#define SHIFT_AT (TG_PASS_F32 ? 64 : 512)
+#define SHIFT_KH (TG_PASS_F32 ? 0x1.62e43p+5 : 0x1.62e42fefa39fp+5)
+#define SHIFT_C (TG_PASS_F32 ? 0.999999878102132232 : 0.999999999999994378763)
+static inline T S(silu_arg)(T x) { return x < -SHIFT_AT ? x + (T)SHIFT_KH : -fabs(x); }
+static inline T S(silu_from)(T x, T v) {
+    int shifted = x < -SHIFT_AT, neg = x < 0; /* selects only: the loop vectorises */
+    T m = v * (shifted ? (T)SHIFT_C : 1), p = x * m;
+    /* x e = p + lo exactly, passed on (|x| <= SHIFT_AT: no overflow) */
+    T lo = S(mul_lo)(x, m, p);
+    lo = (neg & !shifted) ? lo : 0;
+    T num = p * (shifted ? (T)0x1p-64 : 1);
+    num = neg ? (m != 0 ? num : -(T)0) : x;
+    return S(over_1pe)(num, lo, shifted ? 0 : v);
 }
 /* silu'(x) = s + x s (1 - s) with s = sigmoid(x), and s (1 - s) = e / (1 + e)^2
  * for e = e^-|x| (either sign), which has no 1 - s cancellation; x s (1 - s)
  * -> 0 at +-inf. */
-static inline T S(silu_slope)(T x) {
-    T e = S(exp_nonpos)(-fabs(x)), q = 1 / (1 + e);
+static inline T S(silu_slope_from)(T x, T e) {
+    T q = 1 / (1 + e);
     T s = x >= 0 ? q : e * q, d = e * q * q;
     return s + (d != 0 ? x * d : 0);
 }
-UNARY(silu, S(silu_of)(x), S(silu_slope)(x))
+ELEMENTS(silu, S(silu_from)(x, exp(S(silu_arg)(x))), S(silu_slope_from)(x, exp(-fabs(x))))
+VFWD(silu, S(silu_arg)(x), exp, S(silu_from)(x, v[i]))
+VBWD(silu, -fabs(x), exp, S(silu_slope_from)(x, v[i]))
 
 /* sign(+-0) = +0 (x + 0) as PyTorch; sign(NaN) = NaN (PyTorch says 0, but NaN
  * never vanishes here). round is rint: halves to even, as PyTorch. */

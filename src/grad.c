@@ -86,8 +86,17 @@ static tg_node *ones_like(tg_node *n) {
     return z;
 }
 
+static int record_grads(tg_node *out, int n, tg_node *const *wrt, tg_node **grads);
+
 int tg_grad_nodes(tg_node *out, int n, tg_node *const *wrt, tg_node **grads) {
     if (!out) return TG_ERR_NULL;
+    int rc = record_grads(out, n, wrt, grads);
+    if (rc && grads) /* never leave the caller an uninitialised node */
+        for (int i = 0; i < n; i++) grads[i] = &out->tape->poison;
+    return rc;
+}
+
+static int record_grads(tg_node *out, int n, tg_node *const *wrt, tg_node **grads) {
     tg_tape *t = out->tape;
     if (t->status) return t->status;
     if (n < 0 || (n > 0 && (!wrt || !grads)))
@@ -159,7 +168,5 @@ int tg_grad_nodes(tg_node *out, int n, tg_node *const *wrt, tg_node **grads) {
     }
     tg__free(acc);
     tg__free(on);
-    if (t->status)
-        for (int i = 0; i < n; i++) grads[i] = &t->poison;
     return t->status;
 }

@@ -55,7 +55,25 @@ static int check_like(tg_tape *t, int n, tg_node *const *wrt, tg_node *const *v,
     return TG_OK;
 }
 
+/* On failure the output nodes are the poison node, never uninitialised. */
+static int poisoned(int rc, tg_node *out, int n, tg_node **nodes) {
+    if (rc && out && nodes)
+        for (int i = 0; i < n; i++) nodes[i] = &out->tape->poison;
+    return rc;
+}
+
+static int hvp(tg_node *out, int n, tg_node *const *wrt, tg_node *const *v, tg_node **hv);
+static int jvp(tg_node *out, int n, tg_node *const *wrt, tg_node *const *v, tg_node **jv);
+
 int tg_hvp(tg_node *out, int n, tg_node *const *wrt, tg_node *const *v, tg_node **hv) {
+    return poisoned(hvp(out, n, wrt, v, hv), out, n, hv);
+}
+
+int tg_jvp(tg_node *out, int n, tg_node *const *wrt, tg_node *const *v, tg_node **jv) {
+    return poisoned(jvp(out, n, wrt, v, jv), out, 1, jv);
+}
+
+static int hvp(tg_node *out, int n, tg_node *const *wrt, tg_node *const *v, tg_node **hv) {
     int rc = check_args(out, n, wrt, "hvp");
     if (rc) return rc;
     tg_tape *t = out->tape;
@@ -68,7 +86,7 @@ int tg_hvp(tg_node *out, int n, tg_node *const *wrt, tg_node *const *v, tg_node 
     return t->status;
 }
 
-int tg_jvp(tg_node *out, int n, tg_node *const *wrt, tg_node *const *v, tg_node **jv) {
+static int jvp(tg_node *out, int n, tg_node *const *wrt, tg_node *const *v, tg_node **jv) {
     int rc = check_args(out, n, wrt, "jvp");
     if (rc) return rc;
     tg_tape *t = out->tape;
@@ -219,7 +237,7 @@ static int forward_columns(tg_node *out, int n, tg_node *const *wrt, double *jac
         v[i] = tg_input(t, tg_node_dtype(wrt[i]), nd, shape, NULL);
     }
     tg_node *jv = NULL;
-    if (!tg_jvp(out, n, wrt, v, &jv)) {
+    if (!jvp(out, n, wrt, v, &jv)) {
         size_t c = 0, m = tg__numel(out);
         for (int i = 0; i < n && !t->status; i++) {
             for (size_t j = 0; j < tg__numel(v[i]) && !t->status; j++, c++) {

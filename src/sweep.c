@@ -22,22 +22,42 @@ static inline int touch(tg_node *n) {
     return 0;
 }
 
-static void add_seed(tg_node *out, const void *seed) {
+/* Adds the seed (NULL: ones) into out's gradient, or, when write is set,
+ * stores it there (no zeroing pass first). */
+static void put_seed(tg_node *out, const void *seed, bool write) {
     size_t k = tg__numel(out);
     if (tg__f64(out)) {
         double *g = out->grad;
-        for (size_t i = 0; i < k; i++) g[i] += seed ? ((const double *)seed)[i] : 1.0;
+        for (size_t i = 0; i < k; i++)
+            g[i] = (write ? 0 : g[i]) + (seed ? ((const double *)seed)[i] : 1.0);
     } else {
         float *g = out->grad;
-        for (size_t i = 0; i < k; i++) g[i] += seed ? ((const float *)seed)[i] : 1.0f;
+        for (size_t i = 0; i < k; i++)
+            g[i] = (write ? 0 : g[i]) + (seed ? ((const float *)seed)[i] : 1.0f);
     }
+}
+
+/* The output's gradient is the seed: an interior output's is written
+ * directly (its old contents are stale), a leaf's accumulates. */
+static int seed_output(tg_node *out, const void *seed) {
+    if (!out->op) {
+        if (touch(out)) return -1;
+        put_seed(out, seed, false);
+        return 0;
+    }
+    out->flags |= TG_F_REACHED;
+    if (!out->grad)
+        out->grad = out->ndim == 0 ? (void *)&out->u.inl[1]
+                                   : tg__tape_alloc(out->tape, tg__numel(out) * tg__dsize(out));
+    if (!out->grad) return -1;
+    put_seed(out, seed, true);
+    return 0;
 }
 
 static int sweep(tg_node *out, const void *seed) {
     tg_tape *t = out->tape;
     if (!(out->flags & TG_F_NEEDS_GRAD)) return t->status; /* nothing wants a gradient */
-    if (touch(out)) return t->status;
-    add_seed(out, seed);
+    if (seed_output(out, seed)) return t->status;
     for (size_t c = ((size_t)out->id >> TG_CHUNK_BITS) + 1; c-- > 0;) {
         tg_node *chunk = t->chunks[c];
         size_t top = c == (size_t)out->id >> TG_CHUNK_BITS ? (out->id & (TG_CHUNK_NODES - 1)) + 1

@@ -14,8 +14,10 @@ tg_install() {
     $sudo apt-get update -qq && $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 # groff-base: tests/test_install.sh renders the installed man page (groff -ww).
+# libsleef-dev: the vector math of the elementwise kernels (optional to the
+# build, which falls back to libm loops without it).
 TG_BUILD_DEPS=(build-essential cmake pkg-config uthash-dev libcmocka-dev libopenblas-dev zlib1g-dev
-    groff-base)
+    groff-base libsleef-dev)
 # The reliability checks of tests/run: clang (warnings, ThreadSanitizer),
 # libFuzzer and the sanitizer runtimes (libclang-rt), valgrind.
 TG_CHECK_DEPS=(clang libclang-rt-14-dev valgrind)

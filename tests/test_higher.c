@@ -266,6 +266,12 @@ static void test_errors(void **state) {
     tg_node *hv;
     assert_int_equal(tg_hvp(tg_mul(x, x), 1, &x, &v, &hv), TG_ERR_SHAPE);
     assert_non_null(strstr(tg_status_message(t), "hvp: v[0] has shape [2]"));
+    assert_true(isnan(tg_value_scalar(hv))); /* the poison node, never uninitialised */
+    /* on a tape already in error, the outputs are the poison node too */
+    g = NULL;
+    assert_int_equal(tg_grad(tg_mul(x, x), 1, &x, &g), TG_ERR_SHAPE);
+    assert_non_null(g);
+    assert_true(isnan(tg_value_scalar(g)));
     tg_tape_free(t);
 }
 

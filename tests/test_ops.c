@@ -28,6 +28,7 @@
  *    delicate points (sigmoid at +-800, log(0), softmax of large logits), in
  *    both dtypes. This table too must cover every registered op.
  */
+#include <float.h>
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>

@@ -216,6 +216,15 @@ static void math_eval(tg_tape *t, tg_node *(*op)(tg_node *), tg_dtype dt, int n,
 #define DERIV_ULPS 8
 static void test_math_values(void **state) {
     (void)state;
+    /* The reference needs long double's extra bits; under valgrind, which
+     * computes long double as double, it has none and is itself off by many
+     * ulps near cancellations (asin' at -0.999), so there is nothing to
+     * compare against. */
+    volatile long double one = 1, tiny = LDBL_EPSILON;
+    if (one + tiny == one || LDBL_MANT_DIG <= DBL_MANT_DIG) {
+        print_message("math values: long double is no wider than double here: skipped\n");
+        skip();
+    }
     tg_tape *t = tg_tape_new();
     double worst[2][2] = {{0}}; /* [dtype][value, derivative] */
     for (size_t k = 0; k < NMATH_ROWS; k++) {
