@@ -35,10 +35,6 @@ static int64_t first_nonfinite(const tg_node *n, const void *data) {
     return -1;
 }
 
-static double element_of(const tg_node *n, const void *data, size_t i) {
-    return tg__f64(n) ? ((const double *)data)[i] : ((const float *)data)[i];
-}
-
 /* "log(-1)": the op with its operands as a user writes them, each operand
  * its element i when it has the output's size, its value when it has one
  * element, its shape otherwise. */
@@ -49,7 +45,7 @@ static void describe_call(const tg_node *n, size_t i, char *buf, size_t len) {
         char s[64];
         size_t m = tg__numel(in);
         if (m == 1 || m == tg__numel(n))
-            snprintf(s, sizeof s, "%.9g", element_of(in, in->value, m == 1 ? 0 : i));
+            snprintf(s, sizeof s, "%.9g", tg__elem(in, in->value, m == 1 ? 0 : i));
         else
             tg__shape_str(in, s);
         k += snprintf(buf + k, len - (size_t)k, j ? ", %s" : "%s", s);
@@ -62,7 +58,7 @@ void tg__check_finite(tg_node *n, int input) {
     const void *data = input < 0 ? n->value : owner->grad;
     int64_t i = data ? first_nonfinite(owner, data) : -1;
     if (i < 0) return;
-    double v = element_of(owner, data, (size_t)i);
+    double v = tg__elem(owner, data, (size_t)i);
     const char *name = isnan(v) ? "NaN" : v > 0 ? "inf" : "-inf";
     char call[160], what[64];
     describe_call(n, tg__numel(owner) == tg__numel(n) ? (size_t)i : 0, call, sizeof call);
@@ -78,11 +74,16 @@ void tg__check_finite(tg_node *n, int input) {
                 tg_node_op_name(n), (unsigned)n->id, (long long)i, what, call, name);
 }
 
+/* The number of inputs given: in[0..n) without its trailing NULLs. */
+static int given_inputs(int n, tg_node *const *in) {
+    while (n > 0 && !in[n - 1]) n--;
+    return n;
+}
+
 /* Checks the inputs of op: present, on t, alive, of one dtype. */
 static bool inputs_ok(tg_tape *t, const tg_op *op, int nin, tg_node *const *in) {
     char sa[64], sb[64];
-    int given = nin;
-    while (given > 0 && !in[given - 1]) given--;
+    int given = given_inputs(nin, in);
     if (given > op->arity) {
         tg_fail(t, TG_ERR_ARG, "%s: takes %d input%s, given %d", op->name, op->arity,
                 op->arity == 1 ? "" : "s", given);
@@ -204,8 +205,7 @@ tg_node *tg_call_n(const char *name, int n, tg_node *const *in) {
         tg_fail(t, TG_ERR_UNKNOWN_OP, "unknown op '%s'", name ? name : "(null)");
         return &t->poison;
     }
-    int given = n;
-    while (given > 0 && !in[given - 1]) given--;
+    int given = given_inputs(n, in);
     if (given != op->arity) {
         tg_fail(t, TG_ERR_ARG, "%s: takes %d input%s, given %d", op->name, op->arity,
                 op->arity == 1 ? "" : "s", given);

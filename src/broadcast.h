@@ -50,13 +50,6 @@ typedef struct tg_bcast {
                 }                                                                          \
     } while (0)
 
-static inline bool tg__same_shape(const tg_node *a, const tg_node *b) {
-    if (a->ndim != b->ndim) return false;
-    for (int i = 0; i < a->ndim; i++)
-        if (a->u.shape[i] != b->u.shape[i]) return false;
-    return true;
-}
-
 /* n's dimensions padded on the left with 1s to 4. */
 static inline void tg__pad4(const tg_node *n, size_t d[4]) {
     for (int i = 0; i < 4; i++) d[i] = 1;

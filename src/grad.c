@@ -15,7 +15,6 @@
  */
 #include "internal.h"
 
-#include <string.h>
 
 /* ------------------------------------------------------ rule helpers -- */
 
@@ -27,8 +26,7 @@ tg_node *tg__const_like(tg_node *x, double v) {
  * it has like's shape: the adjoint of broadcasting. */
 tg_node *tg__sum_to(tg_node *g, const tg_node *like) {
     if (g->tape->status) return &g->tape->poison;
-    if (g->ndim == like->ndim && !memcmp(g->u.shape, like->u.shape, sizeof(int32_t) * g->ndim))
-        return g;
+    if (tg__same_shape(g, like)) return g;
     if (like->ndim == 0 || tg__numel(like) == 1) {
         tg_node *s = tg_sum(g);
         if (like->ndim == 0) return s;
@@ -57,34 +55,21 @@ tg_node *tg__unreduce(tg_node *g, const tg_node *x, int axis) {
     return tg_reshape(g, nd, shape);
 }
 
-/* A zero constant of n's shape and dtype. */
-static tg_node *zeros_like(tg_node *n) {
+/* g broadcast to x's full shape (not x * 0 + g, which is NaN where x is
+ * infinite). */
+tg_node *tg__expand_like(tg_node *g, tg_node *x) {
+    if (tg__same_shape(g, x)) return g;
     int64_t shape[TG_MAX_DIMS];
-    int nd = tg_shape(n, shape);
-    return tg_input(n->tape, tg_node_dtype(n), nd, shape, NULL);
+    int nd = tg_shape(x, shape);
+    return tg_broadcast_to(g, nd, shape);
 }
 
-/* g broadcast to x's full shape: added to zeros (not to x * 0, which is NaN
- * where x is infinite). */
-tg_node *tg__expand_like(tg_node *g, tg_node *x) {
-    if (g->ndim == x->ndim && !memcmp(g->u.shape, x->u.shape, sizeof(int32_t) * x->ndim)) return g;
-    return tg_add(zeros_like(x), g);
+/* A constant of n's shape and dtype, every element v. */
+static tg_node *filled_like(tg_node *n, double v) {
+    return tg__expand_like(tg__const_like(n, v), n);
 }
 
 /* ------------------------------------------------------------ tg_grad -- */
-
-static tg_node *ones_like(tg_node *n) {
-    tg_node *z = zeros_like(n);
-    if (z->tape->status) return z;
-    size_t k = tg__numel(z);
-    for (size_t i = 0; i < k; i++) {
-        if (tg__f64(z))
-            ((double *)z->value)[i] = 1;
-        else
-            ((float *)z->value)[i] = 1;
-    }
-    return z;
-}
 
 static int record_grads(tg_node *out, int n, tg_node *const *wrt, tg_node **grads);
 
@@ -142,7 +127,7 @@ static int record_grads(tg_node *out, int n, tg_node *const *wrt, tg_node **grad
             on[i - lo] = in->id >= lo && on[in->id - lo];
         }
     }
-    if (on[span - 1]) acc[span - 1] = ones_like(out);
+    if (on[span - 1]) acc[span - 1] = filled_like(out, 1);
     for (size_t i = out->id + 1; i-- > lo && !t->status;) {
         tg_node *v = tg__node_at(t, i), *g = acc[i - lo];
         if (!g || !v->op) continue;
@@ -164,7 +149,7 @@ static int record_grads(tg_node *out, int n, tg_node *const *wrt, tg_node **grad
     }
     for (int i = 0; i < n && !t->status; i++) {
         tg_node *g = wrt[i]->id <= out->id ? acc[wrt[i]->id - lo] : NULL;
-        grads[i] = g ? g : zeros_like(wrt[i]);
+        grads[i] = g ? g : filled_like(wrt[i], 0);
     }
     tg__free(acc);
     tg__free(on);

@@ -47,8 +47,7 @@ static int check_like(tg_tape *t, int n, tg_node *const *wrt, tg_node *const *v,
     for (int i = 0; i < n; i++) {
         char sa[64], sb[64];
         if (!v[i]) return tg_fail(t, TG_ERR_NULL, "%s: v[%d] is NULL", who, i);
-        if (v[i]->ndim != wrt[i]->ndim ||
-            memcmp(v[i]->u.shape, wrt[i]->u.shape, sizeof(int32_t) * v[i]->ndim))
+        if (!tg__same_shape(v[i], wrt[i]))
             return tg_fail(t, TG_ERR_SHAPE, "%s: v[%d] has shape %s, wrt[%d] has %s", who, i,
                            tg__shape_str(v[i], sa), i, tg__shape_str(wrt[i], sb));
     }
@@ -156,10 +155,6 @@ static void restore_grads(tg_tape *t, saved_grads *s) {
     tg__free(s->data);
 }
 
-static double elem(const tg_node *n, const void *data, size_t i) {
-    return tg__f64(n) ? ((const double *)data)[i] : ((const float *)data)[i];
-}
-
 /* Writes into row the gradients of the wrt nodes after one sweep seeded at a
  * unit vector, and clears them for the next (leaf gradients accumulate, and
  * an interior node's is only rewritten when a sweep reaches it). */
@@ -167,7 +162,7 @@ static void read_row(int n, tg_node *const *wrt, double *row) {
     size_t c = 0;
     for (int i = 0; i < n; i++) {
         size_t k = tg__numel(wrt[i]);
-        for (size_t j = 0; j < k; j++) row[c + j] = wrt[i]->grad ? elem(wrt[i], wrt[i]->grad, j) : 0;
+        for (size_t j = 0; j < k; j++) row[c + j] = wrt[i]->grad ? tg__elem(wrt[i], wrt[i]->grad, j) : 0;
         if (wrt[i]->grad) tg__clear_grad(wrt[i]);
         c += k;
     }
@@ -248,7 +243,7 @@ static int forward_columns(tg_node *out, int n, tg_node *const *wrt, double *jac
                 else
                     ((float *)v[i]->value)[j] = 1;
                 tg_forward(t);
-                for (size_t r = 0; r < m; r++) jac[r * cols + c] = elem(jv, jv->value, r);
+                for (size_t r = 0; r < m; r++) jac[r * cols + c] = tg__elem(jv, jv->value, r);
                 memset((char *)v[i]->value + j * d, 0, d);
             }
         }

@@ -91,6 +91,18 @@ static inline bool tg__stale(const tg_node *n) {
 static inline bool tg__f64(const tg_node *n) { return n->flags & TG_F_F64; }
 static inline size_t tg__dsize(const tg_node *n) { return tg__f64(n) ? 8 : 4; }
 
+/* Element i of data (n's value or gradient, of n's dtype) as a double. */
+static inline double tg__elem(const tg_node *n, const void *data, size_t i) {
+    return tg__f64(n) ? ((const double *)data)[i] : ((const float *)data)[i];
+}
+
+static inline bool tg__same_shape(const tg_node *a, const tg_node *b) {
+    if (a->ndim != b->ndim) return false;
+    for (int i = 0; i < a->ndim; i++)
+        if (a->u.shape[i] != b->u.shape[i]) return false;
+    return true;
+}
+
 static inline size_t tg__numel(const tg_node *n) {
     size_t k = 1;
     for (int i = 0; i < n->ndim; i++) k *= (size_t)n->u.shape[i];
@@ -137,13 +149,19 @@ static inline void tg__clear_grad(tg_node *n) {
         memset(n->grad, 0, tg__numel(n) * tg__dsize(n));
 }
 
-/* Gives a node zeroed gradient memory on first use; 0-d nodes keep it
- * inline. 0, or -1 with TG_ERR_NOMEM recorded. */
+/* Gives a node gradient memory on first use, its contents undefined; 0-d
+ * nodes keep it inline. 0, or -1 with TG_ERR_NOMEM recorded. */
+static inline int tg__grad_memory(tg_node *n) {
+    if (!n->grad)
+        n->grad = n->ndim == 0 ? (void *)&n->u.inl[1]
+                               : tg__tape_alloc(n->tape, tg__numel(n) * tg__dsize(n));
+    return n->grad ? 0 : -1;
+}
+
+/* As tg__grad_memory, zeroed when it is new. */
 static inline int tg__alloc_grad(tg_node *n) {
     if (n->grad) return 0;
-    n->grad = n->ndim == 0 ? (void *)&n->u.inl[1]
-                           : tg__tape_alloc(n->tape, tg__numel(n) * tg__dsize(n));
-    if (!n->grad) return -1;
+    if (tg__grad_memory(n)) return -1;
     tg__clear_grad(n);
     return 0;
 }

@@ -118,7 +118,7 @@ int tg_shape(const tg_node *n, int64_t *shape) {
 
 static double element(const tg_node *n, const void *data, int64_t i) {
     if (!n || !data || i < 0 || i >= (int64_t)tg__numel(n)) return NAN;
-    return tg__f64(n) ? ((const double *)data)[i] : ((const float *)data)[i];
+    return tg__elem(n, data, (size_t)i);
 }
 
 double tg_value_at(const tg_node *n, int64_t i) { return element(n, tg_value(n), i); }

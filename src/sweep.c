@@ -46,10 +46,7 @@ static int seed_output(tg_node *out, const void *seed) {
         return 0;
     }
     out->flags |= TG_F_REACHED;
-    if (!out->grad)
-        out->grad = out->ndim == 0 ? (void *)&out->u.inl[1]
-                                   : tg__tape_alloc(out->tape, tg__numel(out) * tg__dsize(out));
-    if (!out->grad) return -1;
+    if (tg__grad_memory(out)) return -1;
     put_seed(out, seed, true);
     return 0;
 }
