@@ -15,7 +15,6 @@
  */
 #include "internal.h"
 
-
 /* ------------------------------------------------------ rule helpers -- */
 
 tg_node *tg__const_like(tg_node *x, double v) {
