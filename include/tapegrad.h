@@ -682,11 +682,13 @@ TG_API int tg_grad_nodes(tg_node *out, int n, tg_node *const *wrt, tg_node **gra
  * tg_hvp: hv[i] = sum_j H_ij v[j], the Hessian of the one-element out times
  *   the vector v (v[i] has wrt[i]'s shape), as differentiable nodes. Two
  *   tg_grad() recordings (the gradient, then the gradient of g.v): about
- *   3-4 times the cost of the function; the Hessian is never formed.
+ *   4-5 times the cost of the function (measured, docs/higher.md); the
+ *   Hessian is never formed.
  * tg_jvp: jv = J v, the directional derivative of out (any shape) along v, as
  *   a node of out's shape (forward mode, built on tg_grad() by the double-vjp
  *   construction: d/du [ (J^T u) . v ] = J v, for a variable u of out's
- *   shape); J is never formed. About 3-5 times the cost of the function.
+ *   shape); J is never formed. About 3 times the cost of the function
+ *   (measured).
  * tg_hessian: the dense Hessian of the one-element out, N x N (N = total
  *   elements of wrt), row-major into h (float64). One tg_grad() recording, then
  *   one seeded backward sweep per row: about N times 2-3 function costs, for
