@@ -324,6 +324,24 @@ static void python_reads(const char *path, const char *script) {
     done(&py);
 }
 
+/* A new file of the temporary directory, path the name there, for the
+ * lines Python is to read. */
+static FILE *lines_file(char *path, size_t len, const char *name) {
+    snprintf(path, len, "%s/%s", tmpdir, name);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    return f;
+}
+
+/* Appends the JSON line of run r, which must exit with code, to f: its
+ * stdout, or when it fails its stderr (its stdout empty). */
+static void keep_line(FILE *f, result r, int code) {
+    assert_int_equal(r.code, code);
+    if (code) assert_string_equal(r.out, "");
+    fputs(code ? r.err : r.out, f);
+    done(&r);
+}
+
 /* A general-purpose JSON parser (Python's) agrees on the three kinds of
  * output: grad --json, check --json and an error object whose message holds
  * bytes that are not UTF-8 (written as U+FFFD), field by field. */
@@ -331,26 +349,12 @@ static void test_json_python(void **state) {
     (void)state;
     if (!have_python()) return;
     char path[64];
-    snprintf(path, sizeof path, "%s/json", tmpdir);
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    result r = run("grad", "--json", "x*y + 1e-300*x", "x=0.1", "y=3e200", NULL);
-    assert_int_equal(r.code, 0);
-    fputs(r.out, f);
-    done(&r);
-    r = run("check", "--json", "--allow-unused", "sin(x)*y", "x=0.5", "y=2", "w=1", NULL);
-    assert_int_equal(r.code, 0);
-    fputs(r.out, f);
-    done(&r);
-    r = run("grad", "--json", "x", "x=1", "--bogus\xff\xce", NULL);
-    assert_int_equal(r.code, 2);
-    assert_string_equal(r.out, "");
-    fputs(r.err, f);
-    done(&r);
-    r = run("grad", "--json", "x + \"y\"", "x=1", NULL);
-    assert_int_equal(r.code, 2);
-    fputs(r.err, f);
-    done(&r);
+    FILE *f = lines_file(path, sizeof path, "json");
+    keep_line(f, run("grad", "--json", "x*y + 1e-300*x", "x=0.1", "y=3e200", NULL), 0);
+    keep_line(f, run("check", "--json", "--allow-unused", "sin(x)*y", "x=0.5", "y=2", "w=1", NULL),
+              0);
+    keep_line(f, run("grad", "--json", "x", "x=1", "--bogus\xff\xce", NULL), 2);
+    keep_line(f, run("grad", "--json", "x + \"y\"", "x=1", NULL), 2);
     fclose(f);
     python_reads(path,
                  "import json, math, sys\n"
@@ -1218,17 +1222,11 @@ static void test_hess_python(void **state) {
     (void)state;
     if (!have_python()) return;
     char path[64];
-    snprintf(path, sizeof path, "%s/hess_json", tmpdir);
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    result r = run("hess", "--json", "x^3*y + sin(x)*y^2", "y=-1.3", "x=0.7", NULL);
-    assert_int_equal(r.code, 0);
-    fputs(r.out, f);
-    done(&r);
-    r = run("check", "--json", "--order", "2", "x^3*y + sin(x)*y^2", "y=-1.3", "x=0.7", NULL);
-    assert_int_equal(r.code, 0);
-    fputs(r.out, f);
-    done(&r);
+    FILE *f = lines_file(path, sizeof path, "hess_json");
+    keep_line(f, run("hess", "--json", "x^3*y + sin(x)*y^2", "y=-1.3", "x=0.7", NULL), 0);
+    keep_line(f,
+              run("check", "--json", "--order", "2", "x^3*y + sin(x)*y^2", "y=-1.3", "x=0.7", NULL),
+              0);
     fclose(f);
     python_reads(path,
                  "import json, math, sys\n"
