@@ -72,10 +72,8 @@ int main(void) {
             break;
         }
         double d[2];
-        if (iter == MAX_ITER || solve2(h, (double[]){-g[0], -g[1]}, d) ||
-            !isfinite(d[0] + d[1])) {
-            fprintf(stderr, "newton: no convergence (iteration %d, x = %g, y = %g)\n", iter, x,
-                    y);
+        if (iter == MAX_ITER || solve2(h, (double[]){-g[0], -g[1]}, d) || !isfinite(d[0] + d[1])) {
+            fprintf(stderr, "newton: no convergence (iteration %d, x = %g, y = %g)\n", iter, x, y);
             tg_tape_free(t);
             return 1;
         }
