@@ -289,7 +289,7 @@ static void help_check(FILE *f) {
           "exit status: 0 when every derivative passes, 1 when one fails, 2 on an error\n"
           "(the same errors as tapegrad grad, and with --order 2 as tapegrad hess; see\n"
           "tapegrad grad --help).\n"
-          "See also: docs/gradcheck.md, docs/higher.md, docs/cli.md.\n",
+          "See also: docs/gradcheck.md, docs/higher-order.md, docs/cli.md.\n",
           f);
 }
 
@@ -331,7 +331,7 @@ static void help_hess(FILE *f) {
           "grad --help), a second derivative that is not finite (the op is named:\n"
           "x^1.5 at 0), or an op on the path without a rule for second derivatives\n"
           "(tg_op.vjp; the op is named).\n"
-          "See also: tapegrad check --order 2; docs/higher.md, docs/cli.md.\n",
+          "See also: tapegrad check --order 2; docs/higher-order.md, docs/cli.md.\n",
           f);
 }
 
