@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Second derivatives of random compositions against PyTorch (issue 12): the
+# 50 cases of tests/test_higher_cases.c (random trees over 2-3 float64 leaves,
+# from fixed seeds) are printed as text with tapegrad's value, tg_grad(),
+# tg_hvp() and tg_hessian(); tests/higher_ref.py rebuilds each tree from the
+# text in PyTorch 1.13 and checks all four to 1e-10 relative (per part,
+# against the largest entry). Then a dump with one Hessian entry off by 1e-8
+# relative must be rejected, so the comparison can fail. Needs TG_BUILD_DIR;
+# skips without /usr/bin/python3 + torch.
+set -euo pipefail
+: "${TG_BUILD_DIR:?TG_BUILD_DIR must name the build directory}"
+: "${TG_SOURCE_DIR:=$(cd "$(dirname "$0")/.." && pwd)}"
+prog=$TG_BUILD_DIR/tests/test_higher_cases
+ref=$TG_SOURCE_DIR/tests/higher_ref.py
+if [ ! -x "$prog" ]; then
+    echo "SKIP: $prog is not built"
+    exit 77
+fi
+if [ ! -x /usr/bin/python3 ] || ! /usr/bin/python3 -c 'import torch' 2>/dev/null; then
+    echo "SKIP: /usr/bin/python3 with torch is needed for the reference"
+    exit 77
+fi
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/tapegrad-higher.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+fail=0
+
+if ! "$prog" --dump >"$work/dump" 2>"$work/err"; then
+    echo "FAIL: test_higher_cases --dump exited with an error:"
+    sed 's/^/    /' "$work/err"
+    exit 1
+fi
+/usr/bin/python3 "$ref" "$work/dump" || fail=1
+
+# The oracle must notice a wrong second derivative: the first case with a
+# nonzero Hessian, alone, its largest Hessian entry scaled by 1 + 1e-8.
+awk '$1 == "case" { if (done) exit; buf = "" }
+     $1 == "hessian" {
+         k = 0
+         for (i = 2; i <= NF; i++) {
+             a = $i < 0 ? -$i : $i
+             if (a > 0 && (k == 0 || a > m)) { k = i; m = a }
+         }
+         if (k) { $k = sprintf("%.17g", $k * (1 + 1e-8)); done = 1 }
+     }
+     { buf = buf $0 "\n" }
+     END { if (done) printf "%s", buf }' "$work/dump" >"$work/wrong"
+if [ ! -s "$work/wrong" ]; then
+    echo "FAIL: no nonzero Hessian entry to perturb"
+    fail=1
+elif /usr/bin/python3 "$ref" "$work/wrong" >"$work/out"; then
+    echo "FAIL: higher_ref.py accepted a Hessian entry off by 1e-8 relative:"
+    sed 's/^/    /' "$work/out"
+    fail=1
+fi
+
+[ $fail -eq 0 ] && echo "higher_torch: tapegrad's second derivatives agree with PyTorch to 1e-10"
+exit $fail
