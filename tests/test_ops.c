@@ -92,6 +92,12 @@ static void expect_values(tg_node *y, const double *want, int64_t n, double tol,
     forward_covered(tg_node_op_name(y));
 }
 
+/* The gradient of x after a sweep, element by element against want. */
+static void expect_grads(tg_node *x, const double *want, int64_t n, double tol, const char *what) {
+    assert_int_equal(tg_numel(x), n);
+    for (int64_t i = 0; i < n; i++) expect_near(tg_grad_at(x, i), want[i], tol, what, i);
+}
+
 static tg_node *vec(tg_tape *t, tg_dtype dt, int64_t n, const double *v) {
     tg_node *x = tg_tensor(t, dt, 1, &n, NULL);
     for (int64_t i = 0; i < n; i++) {
@@ -101,6 +107,12 @@ static tg_node *vec(tg_tape *t, tg_dtype dt, int64_t n, const double *v) {
             ((float *)tg_value(x))[i] = (float)v[i];
     }
     return x;
+}
+
+static int64_t numel_of(int ndim, const int64_t *shape) {
+    int64_t k = 1;
+    for (int i = 0; i < ndim; i++) k *= shape[i];
+    return k;
 }
 
 static tg_node *mat(tg_tape *t, tg_dtype dt, int64_t r, int64_t c, const double *v) {
@@ -307,12 +319,6 @@ static const gcase cases[] = {
 #define RTOL 1e-6     /* relative tolerance */
 #define ATOL 1e-9     /* absolute floor for components near zero */
 #define STEP 1e-3     /* h = STEP max(1, |x|) */
-
-static int64_t numel_of(int ndim, const int64_t *shape) {
-    int64_t k = 1;
-    for (int i = 0; i < ndim; i++) k *= shape[i];
-    return k;
-}
 
 /* The output of case c on float64 leaves holding vals (wanting gradients or
  * not), checked to be a node of c's op. */

@@ -104,12 +104,6 @@ REDUCE_BUILDER(var)
 
 /* -------------------------------------------------- forward-value tests -- */
 
-/* Gradient of x after a sweep, element by element against want (NaN matches NaN). */
-static void expect_grads(tg_node *x, const double *want, int64_t n, double tol, const char *what) {
-    assert_int_equal(tg_numel(x), n);
-    for (int64_t i = 0; i < n; i++) expect_near(tg_grad_at(x, i), want[i], tol, what, i);
-}
-
 /* A [2,3,4] tensor's values; a reduction's reference along `axis` of x (those
  * values, rounded to the dtype) by explicit loops, through ref(run, len). */
 static const double red_x234[24] = {0.5,  -1.25, 2,    0.75, -0.5, 1.5,  -2,   0.25,
