@@ -385,7 +385,6 @@ static struct {
     const char *worst_op;
 } stats;
 
-/* Checks case c at one random point. */
 /* A random point of case c's domains: vals[k] (malloc'd) of n[k] values. */
 static void draw_point(const gcase *c, double **vals, int64_t *n) {
     for (int k = 0; k < c->nin; k++) {
@@ -400,6 +399,7 @@ static void draw_point(const gcase *c, double **vals, int64_t *n) {
     }
 }
 
+/* Checks case c at one random point. */
 static void check_point(const gcase *c, tg_tape *t, tg_tape *scratch) {
     double *vals[MAX_IN] = {NULL};
     int64_t n[MAX_IN] = {0};
