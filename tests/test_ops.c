@@ -60,6 +60,8 @@ static double uniform(void) { return (double)(next_u64() >> 11) * 0x1.0p-53; }
 
 /* ------------------------------------------------ forward-value helpers -- */
 
+#define MAX_IN 3 /* inputs of an op at most */
+
 /* Names of the ops whose forward values were checked (by expect_values). */
 static const char *forward_checked[256];
 static int nforward_checked;
@@ -98,6 +100,19 @@ static void expect_grads(tg_node *x, const double *want, int64_t n, double tol, 
     for (int64_t i = 0; i < n; i++) expect_near(tg_grad_at(x, i), want[i], tol, what, i);
 }
 
+/* The gradient tg_grad records for f (its vjp rules) has the values the
+ * backward kernels give x by tg_backward(f), to tol as expect_near reads it. */
+static void expect_grad_is_backward(tg_node *f, int n, tg_node *const *x, double tol,
+                                    const char *what) {
+    tg_node *g[MAX_IN];
+    assert_true(n <= MAX_IN);
+    assert_int_equal(tg_grad(f, n, x, g), TG_OK);
+    assert_int_equal(tg_backward(f), TG_OK);
+    for (int i = 0; i < n; i++)
+        for (int64_t j = 0; j < tg_numel(x[i]); j++)
+            expect_near(tg_value_at(g[i], j), tg_grad_at(x[i], j), tol, what, j);
+}
+
 static tg_node *vec(tg_tape *t, tg_dtype dt, int64_t n, const double *v) {
     tg_node *x = tg_tensor(t, dt, 1, &n, NULL);
     for (int64_t i = 0; i < n; i++) {
@@ -134,8 +149,6 @@ typedef struct domain {
 #define AWAY {0.1, 2, 1}
 #define DIVISOR {0.5, 2, 1}
 #define PROB {0.05, 1, 0}
-
-#define MAX_IN 3
 
 typedef tg_node *(*builder)(tg_node *const *in, int p);
 
