@@ -139,8 +139,10 @@ static double compare(tg_dtype dt, int nb) {
         for (int i = 0; i < nb; i++) got[builtin][19 + i] = tg_value_at(hv[1], i);
         tg_tape_free(t);
     }
-    for (int i = 0; i < 25; i++)
-        worst = fmax(worst, fabs(got[0][i] - got[1][i]) / fmax(1, fabs(got[1][i])));
+    for (int i = 0; i < 25; i++) { /* a NaN is the worst, as fmax would drop it */
+        double e = fabs(got[0][i] - got[1][i]) / fmax(1, fabs(got[1][i]));
+        if (isnan(e) || e > worst) worst = e;
+    }
     return worst;
 }
 

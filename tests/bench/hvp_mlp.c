@@ -12,25 +12,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <tapegrad.h>
+
+#include "bench.h"
 #include <time.h>
 
 enum { B = 256, D0 = 256, D1 = 128, D2 = 10 };
 
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int cmp(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 static unsigned long long rng = 7;
-static double uniform(void) { /* xorshift64*, [-0.5, 0.5) */
-    rng ^= rng >> 12, rng ^= rng << 25, rng ^= rng >> 27;
-    return (double)((rng * 2685821657736338717ULL) >> 11) * 0x1.0p-53 - 0.5;
+static double uniform(void) { /* [-0.5, 0.5) */
+    return (double)(bench_next(&rng) >> 11) * 0x1.0p-53 - 0.5;
 }
 
 static double *randoms(size_t n, double scale) {
@@ -82,12 +72,11 @@ int main(int argc, char **argv) {
     for (int what = 0; what < 4; what++) {
         for (int w = 0; w < 2; w++) sink += run(t, what);
         for (int r = 0; r < reps; r++) {
-            double t0 = now();
+            double t0 = bench_now();
             sink += run(t, what);
-            times[r] = now() - t0;
+            times[r] = bench_now() - t0;
         }
-        qsort(times, (size_t)reps, sizeof *times, cmp);
-        med[what] = times[reps / 2];
+        med[what] = bench_median(times, reps);
     }
     printf("tool=tapegrad workload=H1 f_ms=%.3f grad_ms=%.3f hvp_ms=%.3f jvp_ms=%.3f "
            "hvp_over_grad=%.2f grad_over_f=%.2f reps=%d checksum=%.6g\n",

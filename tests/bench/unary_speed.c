@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <tapegrad.h>
+
+#include "bench.h"
 #include <time.h>
 
 static const struct {
@@ -24,17 +26,6 @@ static const struct {
     {"log1p", -0.99, 10}, {"expm1", -5, 5}, {"softplus", -5, 5}, {"gelu", -5, 5},
     {"silu", -5, 5},
 };
-
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int cmp(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 int main(int argc, char **argv) {
     int reps = argc > 1 ? atoi(argv[1]) : 9;
@@ -56,19 +47,18 @@ int main(int argc, char **argv) {
         int64_t shape[1] = {n};
         tg_node *y = tg_call(ops[k].op, tg_view(t, TG_F64, 1, shape, x, gx), NULL);
         for (int r = -2; r < reps; r++) {
-            double t0 = now();
+            double t0 = bench_now();
             tg_forward(t);
             tg_backward_seeded(y, seed);
-            if (r >= 0) ts[r] = now() - t0;
+            if (r >= 0) ts[r] = bench_now() - t0;
         }
         if (tg_status(t)) {
             fprintf(stderr, "unary_speed: %s: %s\n", ops[k].op, tg_status_message(t));
             return 1;
         }
-        qsort(ts, (size_t)reps, sizeof *ts, cmp);
         const char *level = getenv("TG_VMATH");
         printf("tool=tapegrad workload=U1 op=%s n=%ld fwd_bwd_ms=%.3f vmath=%s\n", ops[k].op, n,
-               1e3 * ts[reps / 2], level ? level : "auto");
+               1e3 * bench_median(ts, reps), level ? level : "auto");
         tg_tape_free(t);
     }
     free(x), free(gx), free(seed), free(ts);

@@ -18,32 +18,16 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <tapegrad.h>
+
+#include "bench.h"
 #include <time.h>
 
 enum { MAX_REPS = 50 };
-
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static long minor_faults(void) {
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     return ru.ru_minflt;
-}
-
-static int cmp(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(const double *v, int k) {
-    double s[MAX_REPS];
-    memcpy(s, v, (size_t)k * sizeof *s);
-    qsort(s, (size_t)k, sizeof *s, cmp);
-    return k % 2 ? s[k / 2] : 0.5 * (s[k / 2 - 1] + s[k / 2]);
 }
 
 int main(int argc, char **argv) {
@@ -102,19 +86,19 @@ int main(int argc, char **argv) {
         tg_rng_shuffle(&rng, order, n);
         double fwd = 0, bwd = 0;
         long f0 = minor_faults();
-        double t0 = now();
+        double t0 = bench_now();
         for (size_t s = 0; s < steps; s++) {
             tg_dataset_gather(train, order + s * (size_t)batch, (size_t)batch, TG_F32, tg_value(x),
                               tg_value(y), 10);
-            double a = now();
+            double a = bench_now();
             tg_forward(tape);
-            double b = now();
+            double b = bench_now();
             tg_backward(cost);
-            double c = now();
+            double c = bench_now();
             tg_optim_step(sgd);
             fwd += b - a, bwd += c - b;
         }
-        t_ep[e] = now() - t0, t_fwd[e] = fwd, t_bwd[e] = bwd;
+        t_ep[e] = bench_now() - t0, t_fwd[e] = fwd, t_bwd[e] = bwd;
         faults[e] = minor_faults() - f0;
         if (e == 0) tg_evaluate(ps, &net, TG_LOSS_MSE, test, &accuracy, NULL, NULL, NULL);
     }
@@ -124,8 +108,8 @@ int main(int argc, char **argv) {
     }
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
-    double done = (double)(steps * (size_t)batch), ep = median(t_ep + 1, reps);
-    double fwd = median(t_fwd + 1, reps), bwd = median(t_bwd + 1, reps);
+    double done = (double)(steps * (size_t)batch), ep = bench_median(t_ep + 1, reps);
+    double fwd = bench_median(t_fwd + 1, reps), bwd = bench_median(t_bwd + 1, reps);
     char list[MAX_REPS * 12] = "", flist[MAX_REPS * 12] = "";
     for (int e = 0; e <= reps; e++) {
         snprintf(list + strlen(list), sizeof list - strlen(list), "%s%.4f", e ? "," : "", t_ep[e]);

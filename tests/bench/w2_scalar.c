@@ -13,23 +13,9 @@
 #include <stdlib.h>
 #include <sys/resource.h>
 #include <tapegrad.h>
+
+#include "bench.h"
 #include <time.h>
-
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int cmp(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, int k) {
-    qsort(v, (size_t)k, sizeof *v, cmp);
-    return k % 2 ? v[k / 2] : 0.5 * (v[k / 2 - 1] + v[k / 2]);
-}
 
 /* Keeps the compiler from dropping a computation whose result is unused. */
 static volatile double sink;
@@ -64,15 +50,15 @@ int main(int argc, char **argv) {
     tg_tape *t = tg_tape_new();
     double max_err = 0, f_tape = 0, nodes = 0, bytes = 0;
     for (int r = 0; r < reps; r++) {
-        double t0 = now();
+        double t0 = bench_now();
         sink = plain_f(x, n);
-        t_plain[r] = now() - t0;
-        t0 = now();
+        t_plain[r] = bench_now() - t0;
+        t0 = bench_now();
         plain_grad(x, n, g);
-        t_hand[r] = now() - t0;
+        t_hand[r] = bench_now() - t0;
 
         tg_tape_reset(t);
-        t0 = now();
+        t0 = bench_now();
         for (long i = 0; i < n; i++) v[i] = tg_scalar(t, x[i]);
         tg_node *f = tg_const(t, 0), *s = tg_sin(v[0]);
         for (long i = 0; i + 1 < n; i++) {
@@ -80,10 +66,10 @@ int main(int argc, char **argv) {
             f = tg_add(f, tg_add(tg_mul(v[i], v[i + 1]), tg_mul(s, e)));
             if (i + 2 < n) s = tg_sin(v[i + 1]);
         }
-        t_rec[r] = now() - t0;
-        t0 = now();
+        t_rec[r] = bench_now() - t0;
+        t0 = bench_now();
         tg_backward(f);
-        t_sweep[r] = now() - t0;
+        t_sweep[r] = bench_now() - t0;
         if (tg_status(t)) {
             fprintf(stderr, "w2: %s\n", tg_status_message(t));
             return 1;
@@ -98,26 +84,26 @@ int main(int argc, char **argv) {
 
         /* The same function with tensor ops on whole vectors. */
         tg_tape_reset(t);
-        t0 = now();
+        t0 = bench_now();
         int64_t shape[1] = {n - 1};
         tg_node *a = tg_tensor(t, TG_F64, 1, shape, x), *b = tg_tensor(t, TG_F64, 1, shape, x + 1);
         tg_node *fv = tg_sum(tg_add(tg_mul(a, b), tg_mul(tg_sin(a), tg_exp(tg_neg(b)))));
         tg_backward(fv);
-        t_vec[r] = now() - t0;
+        t_vec[r] = bench_now() - t0;
     }
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     double first = t_rec[0] + t_sweep[0], first_vec = t_vec[0];
     reps--;
-    double plain = median(t_plain + 1, reps), rec = median(t_rec + 1, reps),
-           sw = median(t_sweep + 1, reps);
+    double plain = bench_median(t_plain + 1, reps), rec = bench_median(t_rec + 1, reps),
+           sw = bench_median(t_sweep + 1, reps);
     printf("peer=tapegrad workload=W2 n=%ld plain_ms=%.2f hand_ms=%.2f record_ms=%.2f "
            "sweep_ms=%.2f total_ms=%.2f first_total_ms=%.2f ratio_to_plain=%.2f tensor_ms=%.2f "
            "first_tensor_ms=%.2f warm_reps=%d nodes=%.0f "
            "bytes_per_node=%.1f max_err=%.2e value_err=%.2e peak_rss_mb=%.0f\n",
-           n, 1e3 * plain, 1e3 * median(t_hand + 1, reps), 1e3 * rec, 1e3 * sw, 1e3 * (rec + sw),
-           1e3 * first, (rec + sw) / plain, 1e3 * median(t_vec + 1, reps), 1e3 * first_vec, reps,
-           nodes, bytes / nodes, max_err,
+           n, 1e3 * plain, 1e3 * bench_median(t_hand + 1, reps), 1e3 * rec, 1e3 * sw,
+           1e3 * (rec + sw), 1e3 * first, (rec + sw) / plain,
+           1e3 * bench_median(t_vec + 1, reps), 1e3 * first_vec, reps, nodes, bytes / nodes, max_err,
            fabs(f_tape - plain_f(x, n)) / fabs(plain_f(x, n)), ru.ru_maxrss / 1024.0);
     tg_tape_free(t);
     free(x), free(g), free(v), free(t_plain), free(t_hand), free(t_rec), free(t_sweep), free(t_vec);

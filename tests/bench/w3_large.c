@@ -14,25 +14,15 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <tapegrad.h>
+
+#include "bench.h"
 #include <time.h>
 
 enum { B = 1024, D0 = 784, D1 = 1024, D2 = 1024, D3 = 10 };
 
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int cmp(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 static unsigned long long rng = 42;
-static float uniform(void) { /* xorshift64*, [-0.5, 0.5) */
-    rng ^= rng >> 12, rng ^= rng << 25, rng ^= rng >> 27;
-    return (float)((rng * 2685821657736338717ULL) >> 40) / 16777216.0f - 0.5f;
+static float uniform(void) { /* [-0.5, 0.5) */
+    return (float)(bench_next(&rng) >> 40) / 16777216.0f - 0.5f;
 }
 
 static float *randoms(size_t n, float scale) {
@@ -50,7 +40,7 @@ static void gemm(int ta, int tb, int m, int n, int k, const float *a, const floa
 static double limit_step(float **buf) {
     float *x = buf[0], *w1 = buf[1], *w2 = buf[2], *w3 = buf[3], *a1 = buf[4], *a2 = buf[5],
           *a3 = buf[6], *g = buf[7];
-    double t0 = now();
+    double t0 = bench_now();
     gemm(0, 0, B, D1, D0, x, w1, a1);
     gemm(0, 0, B, D2, D1, a1, w2, a2);
     gemm(0, 0, B, D3, D2, a2, w3, a3);
@@ -59,7 +49,7 @@ static double limit_step(float **buf) {
     gemm(1, 0, D1, D2, B, a1, a2, g);  /* dW2 */
     gemm(0, 1, B, D1, D2, a2, w2, a1); /* dA1 */
     gemm(1, 0, D0, D1, B, x, a1, g);   /* dW1 */
-    return now() - t0;
+    return bench_now() - t0;
 }
 
 int main(int argc, char **argv) {
@@ -90,7 +80,7 @@ int main(int argc, char **argv) {
     float *buf[8] = {xv, w[0], w[1], w[2], randoms((size_t)B * D1, 1), randoms((size_t)B * D2, 1),
                      randoms((size_t)B * D3, 1), randoms((size_t)D1 * D2, 1)};
     for (int r = 0; r < reps; r++) {
-        double t0 = now();
+        double t0 = bench_now();
         for (int s = 0; s < steps; s++) {
             tg_forward(t);
             tg_backward(loss);
@@ -100,7 +90,7 @@ int main(int argc, char **argv) {
                 for (int64_t i = 0; i < sb[l][0]; i++) b[l][i] -= 0.01f * gb[l][i], gb[l][i] = 0;
             }
         }
-        ours[r] = (now() - t0) / steps;
+        ours[r] = (bench_now() - t0) / steps;
         lim[r] = 0;
         for (int s = 0; s < steps; s++) lim[r] += limit_step(buf) / steps;
     }
@@ -110,9 +100,7 @@ int main(int argc, char **argv) {
     }
     double first = ours[0];
     reps--;
-    qsort(ours + 1, (size_t)reps, sizeof *ours, cmp);
-    qsort(lim + 1, (size_t)reps, sizeof *lim, cmp);
-    double o = ours[1 + reps / 2], l = lim[1 + reps / 2];
+    double o = bench_median(ours + 1, reps), l = bench_median(lim + 1, reps);
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     printf("peer=tapegrad workload=W3 batch=%d steps=%d warm_reps=%d samples_per_s=%.0f "

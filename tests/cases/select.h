@@ -91,13 +91,6 @@ static tg_node *b_clamp_const(tg_node *const *in, int p) {
 
 /* ----------------------------------------------------------- helpers -- */
 
-/* The gradient of x, element by element, against want. */
-static void sel_expect_grad(tg_node *x, const double *want, int64_t n, double tol,
-                            const char *what) {
-    assert_int_equal(tg_numel(x), n);
-    for (int64_t i = 0; i < n; i++) expect_near(tg_grad_at(x, i), want[i], tol, what, i);
-}
-
 /* A 0-d leaf of the dtype that wants a gradient. */
 static tg_node *sel_scalar(tg_tape *t, tg_dtype dt, double v) {
     tg_node *x = tg_tensor(t, dt, 0, NULL, NULL);
@@ -214,8 +207,8 @@ static void test_select_compare_no_gradient(void **state) {
         tg_node *f = tg_add(tg_sum(tg_le(x, b)), tg_sum(tg_scale(x, 3)));
         assert_int_equal(tg_backward(f), TG_OK);
         expect_near(tg_value_scalar(f), 2 + 3 * 1.5, 1e-6, "f", 0);
-        sel_expect_grad(x, (const double[]){3, 3, 3}, 3, 0, "d/dx");
-        sel_expect_grad(b, (const double[]){0, 0, 0}, 3, 0, "d/db");
+        expect_grads(x, (const double[]){3, 3, 3}, 3, 0, "d/dx");
+        expect_grads(b, (const double[]){0, 0, 0}, 3, 0, "d/db");
     }
     tg_tape_free(t);
 }
@@ -259,9 +252,9 @@ static void test_select_where_gradient(void **state) {
         tg_node *y = tg_where(c, a, b);
         expect_values(y, (const double[]){1, 2, 3, 4}, 4, 0, "where, non-finite not taken");
         assert_int_equal(tg_backward(tg_sum(y)), TG_OK);
-        sel_expect_grad(a, (const double[]){1, 0, 0, 1}, 4, 0, "where d/da");
-        sel_expect_grad(b, (const double[]){0, 1, 1, 0}, 4, 0, "where d/db");
-        sel_expect_grad(c, (const double[]){0, 0, 0, 0}, 4, 0, "where d/dcond");
+        expect_grads(a, (const double[]){1, 0, 0, 1}, 4, 0, "where d/da");
+        expect_grads(b, (const double[]){0, 1, 1, 0}, 4, 0, "where d/db");
+        expect_grads(c, (const double[]){0, 0, 0, 0}, 4, 0, "where d/dcond");
 
         /* an infinite incoming gradient: inf to the taken input, 0 (not
          * inf * 0 = NaN) to the other */
@@ -273,8 +266,8 @@ static void test_select_where_gradient(void **state) {
             assert_int_equal(tg_backward_seeded(y, (const double[]){INFINITY, -INFINITY}), TG_OK);
         else
             assert_int_equal(tg_backward_seeded(y, (const float[]){INFINITY, -INFINITY}), TG_OK);
-        sel_expect_grad(a, (const double[]){INFINITY, 0}, 2, 0, "where d/da, g = inf");
-        sel_expect_grad(b, (const double[]){0, -INFINITY}, 2, 0, "where d/db, g = inf");
+        expect_grads(a, (const double[]){INFINITY, 0}, 2, 0, "where d/da, g = inf");
+        expect_grads(b, (const double[]){0, -INFINITY}, 2, 0, "where d/db, g = inf");
 
         /* a 0-d a broadcast over a [2,3] condition */
         tg_tape_reset(t);
@@ -282,8 +275,8 @@ static void test_select_where_gradient(void **state) {
         tg_node *bb = vec(t, dt, 3, (const double[]){1, 2, 3});
         y = tg_where(mat(t, dt, 2, 3, (const double[]){1, 0, 1, 1, 1, 0}), s, bb);
         assert_int_equal(tg_backward(tg_sum(y)), TG_OK);
-        sel_expect_grad(s, (const double[]){4}, 1, 0, "where d/da broadcast");
-        sel_expect_grad(bb, (const double[]){0, 1, 1}, 3, 0, "where d/db broadcast");
+        expect_grads(s, (const double[]){4}, 1, 0, "where d/da broadcast");
+        expect_grads(bb, (const double[]){0, 1, 1}, 3, 0, "where d/db broadcast");
     }
     tg_tape_free(t);
 }
@@ -329,9 +322,9 @@ static void test_select_clamp_conventions(void **state) {
         tg_node *c = tg_clamp(nx, nlo, nhi);
         expect_values(c, y, N, 0, "clamp");
         assert_int_equal(tg_backward(tg_sum(c)), TG_OK);
-        sel_expect_grad(nx, gx, N, 0, "clamp d/dx");
-        sel_expect_grad(nlo, glo, N, 0, "clamp d/dlo");
-        sel_expect_grad(nhi, ghi, N, 0, "clamp d/dhi");
+        expect_grads(nx, gx, N, 0, "clamp d/dx");
+        expect_grads(nlo, glo, N, 0, "clamp d/dlo");
+        expect_grads(nhi, ghi, N, 0, "clamp d/dhi");
         /* the same rows as 0-d nodes */
         for (int i = 0; i < N; i++) {
             tg_tape_reset(t);
@@ -341,7 +334,7 @@ static void test_select_clamp_conventions(void **state) {
             expect_values(c, &y[i], 1, 0, "clamp 0-d");
             assert_int_equal(tg_backward(c), TG_OK);
             const double g[3] = {gx[i], glo[i], ghi[i]};
-            for (int k = 0; k < 3; k++) sel_expect_grad(s[k], &g[k], 1, 0, "clamp 0-d grad");
+            for (int k = 0; k < 3; k++) expect_grads(s[k], &g[k], 1, 0, "clamp 0-d grad");
         }
     }
     tg_tape_free(t);
@@ -391,8 +384,8 @@ static void test_select_min_max_ties(void **state) {
             tg_node *na = vec(t, dt, 6, a), *nb = vec(t, dt, 6, b);
             tg_node *y = m ? tg_minimum(na, nb) : tg_maximum(na, nb);
             assert_int_equal(tg_backward(tg_sum(y)), TG_OK);
-            sel_expect_grad(na, want[0], 6, 0, m ? "minimum d/da" : "maximum d/da");
-            sel_expect_grad(nb, want[1], 6, 0, m ? "minimum d/db" : "maximum d/db");
+            expect_grads(na, want[0], 6, 0, m ? "minimum d/da" : "maximum d/da");
+            expect_grads(nb, want[1], 6, 0, m ? "minimum d/db" : "maximum d/db");
             /* 0-d ties: the scalar path */
             tg_tape_reset(t);
             tg_node *s = sel_scalar(t, dt, 2), *u = sel_scalar(t, dt, 2);
@@ -405,7 +398,7 @@ static void test_select_min_max_ties(void **state) {
             tg_node *v = vec(t, dt, 3, (const double[]){1, 2, 3});
             assert_int_equal(tg_backward(tg_sum(m ? tg_minimum(s, v) : tg_maximum(s, v))), TG_OK);
             expect_near(tg_grad_scalar(s), 1.5, 0, "broadcast tie d/da", 0);
-            sel_expect_grad(v, m ? (const double[]){1, 0.5, 0} : (const double[]){0, 0.5, 1}, 3,
+            expect_grads(v, m ? (const double[]){1, 0.5, 0} : (const double[]){0, 0.5, 1}, 3,
                             0, "broadcast tie d/db");
             /* g = inf: inf to the result's operand, 0 to the other */
             tg_tape_reset(t);
@@ -494,7 +487,7 @@ static void test_select_replay(void **state) {
             expect_values(y, want_y[step], 4, 0, "replayed y");
             tg_zero_grad(t);
             assert_int_equal(tg_backward(f), TG_OK);
-            sel_expect_grad(x, want_g[step], 4, 0, "replayed d/dx");
+            expect_grads(x, want_g[step], 4, 0, "replayed d/dx");
         }
     }
     tg_tape_free(t);
@@ -533,14 +526,9 @@ static void test_select_second_order(void **state) {
     tg_tape *t = tg_tape_new();
     for (int k = 0; k < 6; k++) {
         tg_tape_reset(t);
-        tg_node *x[3], *g[3];
+        tg_node *x[3];
         for (int i = 0; i < 3; i++) x[i] = tg_tensor(t, TG_F64, in[i].ndim, in[i].shape, in[i].data);
-        tg_node *f = sel_second_order(t, x, 3, &k);
-        assert_int_equal(tg_grad(f, 3, x, g), TG_OK);
-        assert_int_equal(tg_backward(f), TG_OK);
-        for (int i = 0; i < 3; i++)
-            for (int64_t j = 0; j < tg_numel(x[i]); j++)
-                expect_near(tg_value_at(g[i], j), tg_grad_at(x[i], j), 1e-15, names[k], j);
+        expect_grad_is_backward(sel_second_order(t, x, 3, &k), 3, x, 1e-15, names[k]);
         tg_gradcheck_report rep;
         assert_int_equal(tg_gradgradcheck(sel_second_order, 3, in, &k, NULL, &rep), TG_OK);
         if (!rep.passed)
@@ -556,15 +544,6 @@ static void test_select_second_order(void **state) {
  * kernels (checked by hand above): tg_grad equals tg_backward, NaN for NaN,
  * at the ties of maximum/minimum, clamp's boundary rows and where with
  * non-finite values in the branch not taken. */
-static void sel_vjp_matches(tg_node *f, int n, tg_node *const *x, const char *what) {
-    tg_node *g[3];
-    assert_int_equal(tg_grad(f, n, x, g), TG_OK);
-    assert_int_equal(tg_backward(f), TG_OK);
-    for (int i = 0; i < n; i++)
-        for (int64_t j = 0; j < tg_numel(x[i]); j++)
-            expect_near(tg_value_at(g[i], j), tg_grad_at(x[i], j), 0, what, j);
-}
-
 static void test_select_vjp_conventions(void **state) {
     (void)state;
     tg_tape *t = tg_tape_new();
@@ -572,19 +551,20 @@ static void test_select_vjp_conventions(void **state) {
     for (int m = 0; m < 2; m++) {
         tg_tape_reset(t);
         tg_node *x[2] = {vec(t, TG_F64, 6, a), vec(t, TG_F64, 6, b)};
-        sel_vjp_matches(tg_sum(m ? tg_minimum(x[0], x[1]) : tg_maximum(x[0], x[1])), 2, x,
-                        m ? "minimum ties" : "maximum ties");
+        expect_grad_is_backward(tg_sum(m ? tg_minimum(x[0], x[1]) : tg_maximum(x[0], x[1])), 2,
+                                x, 0, m ? "minimum ties" : "maximum ties");
     }
     const double cx[7] = {0, 1, 0.5, 0.5, 2, NAN, 2}, clo[7] = {0, 0, 1, 1, NAN, 0, 1},
                  chi[7] = {1, 1, 0, 1, 1, 1, 1};
     tg_tape_reset(t);
     tg_node *x[3] = {vec(t, TG_F64, 7, cx), vec(t, TG_F64, 7, clo), vec(t, TG_F64, 7, chi)};
-    sel_vjp_matches(tg_sum(tg_clamp(x[0], x[1], x[2])), 3, x, "clamp boundaries");
+    expect_grad_is_backward(tg_sum(tg_clamp(x[0], x[1], x[2])), 3, x, 0, "clamp boundaries");
     tg_tape_reset(t);
     tg_node *c = vec(t, TG_F64, 4, (const double[]){1, 0, NAN, 0});
     x[0] = vec(t, TG_F64, 4, (const double[]){1, INFINITY, 2, NAN});
     x[1] = vec(t, TG_F64, 4, (const double[]){NAN, 2, -INFINITY, 3});
-    sel_vjp_matches(tg_sum(tg_where(c, x[0], x[1])), 2, x, "where, non-finite not taken");
+    expect_grad_is_backward(tg_sum(tg_where(c, x[0], x[1])), 2, x, 0,
+                            "where, non-finite not taken");
     tg_tape_free(t);
 }
 
