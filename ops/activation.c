@@ -13,7 +13,7 @@
  * stays NaN (p * NaN).
  */
 #ifndef T
-#include "internal.h"
+#include "broadcast.h"
 
 #include <tgmath.h>
 
@@ -39,17 +39,10 @@
 
 #include "dtypes.h"
 
-static bool same_shape(const tg_node *a, const tg_node *b) {
-    if (a->ndim != b->ndim) return false;
-    for (int i = 0; i < a->ndim; i++)
-        if (a->u.shape[i] != b->u.shape[i]) return false;
-    return true;
-}
-
 /* The parameter has one element or x's shape; the output has x's. */
 static int param_shape(tg_node *out, char *why, size_t len) {
     const tg_node *x = out->in[0], *p = out->in[1];
-    if (tg__numel(p) == 1 || same_shape(x, p)) return TG_OK;
+    if (tg__numel(p) == 1 || tg__same_shape(x, p)) return TG_OK;
     char sx[64], sp[64];
     snprintf(why, len, "x %s, parameter %s: the parameter needs one element or x's shape",
              tg__shape_str(x, sx), tg__shape_str(p, sp));

@@ -23,7 +23,7 @@
  * or write out of bounds.
  */
 #ifndef T
-#include "internal.h"
+#include "broadcast.h"
 
 #include <tgmath.h>
 
@@ -31,13 +31,6 @@
 
 /* Batch rows: the leading dimension of a matrix or batch of tensors. */
 static size_t batch_rows(const tg_node *a) { return a->ndim >= 2 ? (size_t)a->u.shape[0] : 1; }
-
-static bool same_shape(const tg_node *a, const tg_node *b) {
-    if (a->ndim != b->ndim) return false;
-    for (int i = 0; i < a->ndim; i++)
-        if (a->u.shape[i] != b->u.shape[i]) return false;
-    return true;
-}
 
 static int unequal_shapes(const tg_node *a, const tg_node *b, char *why, size_t len,
                           const char *need) {
@@ -48,7 +41,7 @@ static int unequal_shapes(const tg_node *a, const tg_node *b, char *why, size_t 
 
 static int same_shapes_to_scalar(tg_node *out, char *why, size_t len) {
     const tg_node *a = out->in[0], *b = out->in[1];
-    if (!same_shape(a, b) || a->ndim == 0)
+    if (!tg__same_shape(a, b) || a->ndim == 0)
         return unequal_shapes(a, b, why, len,
                               "prediction and target need equal, non-scalar shapes");
     out->ndim = 0;
@@ -58,7 +51,7 @@ static int same_shapes_to_scalar(tg_node *out, char *why, size_t len) {
 /* Inputs of equal shapes, 0-d included; the mean over their elements. */
 static int equal_shapes_to_mean(tg_node *out, char *why, size_t len) {
     const tg_node *a = out->in[0], *b = out->in[1];
-    if (!same_shape(a, b))
+    if (!tg__same_shape(a, b))
         return unequal_shapes(a, b, why, len, "prediction and target need equal shapes");
     out->ndim = 0;
     return TG_OK;
@@ -253,7 +246,7 @@ static tg_node *onehot_of(tg_node *z, tg_node *labels) {
  * when recorded; a NaN delta passes and makes the cost NaN). */
 static int huber_shape(tg_node *out, char *why, size_t len) {
     const tg_node *a = out->in[0], *y = out->in[1], *delta = tg__in(out, 2);
-    if (!same_shape(a, y))
+    if (!tg__same_shape(a, y))
         return unequal_shapes(a, y, why, len, "prediction and target need equal shapes");
     char sd[64];
     if (tg__numel(delta) != 1) {
