@@ -27,7 +27,7 @@
  * scatter-add is a product with a constant 0/1 selection matrix.
  */
 #ifndef T
-#include "internal.h"
+#include "broadcast.h"
 
 #include <math.h>
 
@@ -406,15 +406,13 @@ static void walk_move(tg_node *n, walk w, bool backward) {
 /* x's strides over the output's dimensions, aligned from the right; 0 where
  * x has no such dimension or a 1 there. */
 static walk broadcast_walk(const tg_node *out) {
-    const tg_node *x = out->in[0];
     walk w;
-    size_t step = 1;
+    size_t dx[4], step = 1;
+    tg__pad4(out, w.d);
+    tg__pad4(out->in[0], dx);
     for (int i = 3; i >= 0; i--) {
-        int ko = out->ndim - 4 + i, kx = x->ndim - 4 + i;
-        w.d[i] = ko >= 0 ? (size_t)out->u.shape[ko] : 1;
-        size_t dx = kx >= 0 ? (size_t)x->u.shape[kx] : 1;
-        w.s[i] = dx == 1 ? 0 : step;
-        step *= dx;
+        w.s[i] = dx[i] == 1 ? 0 : step;
+        step *= dx[i];
     }
     return w;
 }
