@@ -99,8 +99,7 @@ static void bce_backward(tg_node *n) {
  * v.outer when all are; its value in *bad. */
 static size_t bad_label(const tg_node *labels, tg_axis_view v, double *bad) {
     for (size_t r = 0; r < v.outer; r++) {
-        double l = tg__f64(labels) ? ((const double *)labels->value)[r]
-                                   : ((const float *)labels->value)[r];
+        double l = tg_value_at(labels, (int64_t)r);
         if (!(l >= 0 && l < (double)v.len && l == floor(l))) {
             *bad = l;
             return r;
@@ -253,7 +252,7 @@ static int huber_shape(tg_node *out, char *why, size_t len) {
         snprintf(why, len, "delta %s: needs one element", tg__shape_str(delta, sd));
         return TG_ERR_SHAPE;
     }
-    double d = tg__f64(delta) ? *(const double *)delta->value : *(const float *)delta->value;
+    double d = tg_value_at(delta, 0);
     if (d <= 0) {
         snprintf(why, len, "delta %.10g: must be > 0", d);
         return TG_ERR_ARG;

@@ -47,10 +47,6 @@ extern const tg_op tg_shape_ops[];
 
 static void *at(const tg_node *n, void *base, size_t i) { return (char *)base + i * tg__dsize(n); }
 
-static double scalar_of(const tg_node *p) {
-    return tg__f64(p) ? *(const double *)p->value : (double)*(const float *)p->value;
-}
-
 /* Whether p holds one integral value; else writes why. */
 static bool int_param_ok(const tg_node *p, const char *what, char *why, size_t len) {
     char s[64];
@@ -58,7 +54,7 @@ static bool int_param_ok(const tg_node *p, const char *what, char *why, size_t l
         snprintf(why, len, "%s must have one element, got %s", what, tg__shape_str(p, s));
         return false;
     }
-    double v = scalar_of(p);
+    double v = tg_value_at(p, 0);
     if (v != floor(v) || !isfinite(v)) {
         snprintf(why, len, "%s %g is not an integer", what, v);
         return false;
@@ -68,7 +64,7 @@ static bool int_param_ok(const tg_node *p, const char *what, char *why, size_t l
 
 /* p's value clamped to [lo, hi]: for forwards, which cannot fail. */
 static int64_t clamped(const tg_node *p, int64_t lo, int64_t hi) {
-    double v = fmin(fmax(scalar_of(p), (double)lo), (double)hi); /* NaN gives lo */
+    double v = fmin(fmax(tg_value_at(p, 0), (double)lo), (double)hi); /* NaN gives lo */
     return (int64_t)v;
 }
 
@@ -102,7 +98,7 @@ static int slice_shape(tg_node *out, char *why, size_t len) {
         return TG_ERR_ARG;
     }
     if (!int_param_ok(out->in[1], "start", why, len)) return TG_ERR_ARG;
-    double start = scalar_of(out->in[1]);
+    double start = tg_value_at(out->in[1], 0);
     int32_t dim = x->u.shape[out->aux], length = out->u.shape[out->aux];
     if (start < 0 || start > (double)(dim - length)) {
         snprintf(why, len, "start %.0f, length %d: outside axis %d of %s", start, (int)length,
@@ -286,7 +282,7 @@ static int index_select_shape(tg_node *out, char *why, size_t len) {
         return TG_ERR_SHAPE;
     }
     for (int32_t j = 0; j < idx->u.shape[0]; j++) {
-        double v = tg__f64(idx) ? ((const double *)idx->value)[j] : ((const float *)idx->value)[j];
+        double v = tg_value_at(idx, j);
         if (!(v >= 0 && v < dim && v == floor(v))) {
             snprintf(why, len, "index %.17g (position %d) is out of range for axis %d of %s", v,
                      (int)j, k, tg__shape_str(x, s));
@@ -339,7 +335,7 @@ static void index_select_vjp(tg_node *y, tg_node *g, tg_node **gin) {
     }
     int64_t m = 0, *row = tg__malloc((size_t)n * 8);
     for (int64_t j = 0; row && j < n; j++) {
-        double f = tg__f64(idx) ? ((const double *)idx->value)[j] : ((const float *)idx->value)[j];
+        double f = tg_value_at(idx, j);
         row[j] = f >= 0 && f < (double)dim ? (int64_t)f : -1; /* a bad index adds nothing */
         if (row[j] >= 0 && ++seen[row[j]] > m) m = seen[row[j]];
     }
