@@ -71,7 +71,7 @@ ACTIVATION_OP(elu)
  *   elu:        x' = g (m + (1 - m) p e^min(x, 0)),   p' = g elu(min(x, 0), 1)
  * each summed back to its input's shape where p or x was broadcast. */
 static tg_node *min0(tg_node *x) { return tg_neg(tg_relu(tg_neg(x))); }
-static tg_node *positive(tg_node *x) { return tg_call("gt", x, tg__const_like(x, 0)); }
+static tg_node *positive(tg_node *x) { return tg_gt(x, tg__const_like(x, 0)); }
 static tg_node *one_minus(tg_node *v) { return tg_sub(tg__const_like(v, 1), v); }
 
 static void leaky_relu_vjp(tg_node *y, tg_node *g, tg_node **gin) {

@@ -236,7 +236,7 @@ static tg_node *onehot_of(tg_node *z, tg_node *labels) {
     int nd = tg_shape(z, shape);
     tg_node *index = class_index(z, shape[nd - 1]);
     shape[nd - 1] = 1;
-    return tg_call("eq", tg_reshape(labels, nd, shape), index);
+    return tg_eq(tg_reshape(labels, nd, shape), index);
 }
 
 /* -------------------------------------------------------------- huber -- */
