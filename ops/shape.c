@@ -31,11 +31,11 @@
 
 #include <math.h>
 
-/* A 4-D walk over an output: its dimensions (padded on the left with 1) and
- * the source's element stride along each, 0 where the source is broadcast. */
-typedef struct walk {
-    size_t d[4], s[4];
-} walk;
+/* A 4-D walk over an output is broadcast.h's tg_bcast of one input: the
+ * output's dimensions (padded on the left with 1) in d, and the source's
+ * element stride along each in s[0], 0 where the source is broadcast; never
+ * flat. */
+typedef tg_bcast walk;
 
 #include "dtypes.h"
 
@@ -402,12 +402,12 @@ static void walk_move(tg_node *n, walk w, bool backward) {
 /* x's strides over the output's dimensions, aligned from the right; 0 where
  * x has no such dimension or a 1 there. */
 static walk broadcast_walk(const tg_node *out) {
-    walk w;
+    walk w = {.flat = false};
     size_t dx[4], step = 1;
     tg__pad4(out, w.d);
     tg__pad4(out->in[0], dx);
     for (int i = 3; i >= 0; i--) {
-        w.s[i] = dx[i] == 1 ? 0 : step;
+        w.s[0][i] = dx[i] == 1 ? 0 : step;
         step *= dx[i];
     }
     return w;
@@ -497,10 +497,10 @@ static walk permute_walk(const tg_node *out) {
         stride[i] = step;
         step *= (size_t)x->u.shape[i];
     }
-    walk w = {{1, 1, 1, 1}, {0, 0, 0, 0}};
+    walk w = {.d = {1, 1, 1, 1}, .flat = false};
     for (int i = 0; i < x->ndim; i++) {
         w.d[pad + i] = (size_t)out->u.shape[i];
-        w.s[pad + i] = stride[perm[i]];
+        w.s[0][pad + i] = stride[perm[i]];
     }
     return w;
 }
@@ -660,24 +660,14 @@ static void S(scatter)(tg_axis_view v, size_t n, const void *vi, const void *vg,
 static void S(walk_gather)(const walk *w, const void *vx, void *vy) {
     const T *x = vx;
     T *y = vy;
-    for (size_t i0 = 0; i0 < w->d[0]; i0++)
-        for (size_t i1 = 0; i1 < w->d[1]; i1++)
-            for (size_t i2 = 0; i2 < w->d[2]; i2++) {
-                const T *s = x + i0 * w->s[0] + i1 * w->s[1] + i2 * w->s[2];
-                for (size_t i3 = 0; i3 < w->d[3]; i3++) *y++ = s[i3 * w->s[3]];
-            }
+    TG_BCAST_FOR(w, y[o] = x[ia]);
 }
 
 /* gx[offset(o)] += g[o]: broadcast elements receive the sum of their copies. */
 static void S(walk_scatter)(const walk *w, const void *vg, void *vgx) {
     const T *g = vg;
     T *gx = vgx;
-    for (size_t i0 = 0; i0 < w->d[0]; i0++)
-        for (size_t i1 = 0; i1 < w->d[1]; i1++)
-            for (size_t i2 = 0; i2 < w->d[2]; i2++) {
-                T *d = gx + i0 * w->s[0] + i1 * w->s[1] + i2 * w->s[2];
-                for (size_t i3 = 0; i3 < w->d[3]; i3++) d[i3 * w->s[3]] += *g++;
-            }
+    TG_BCAST_FOR(w, gx[ia] += g[o]);
 }
 
 /* Each row i of mats [rows, cols] matrices keeps columns [lo, hi) (lower:
