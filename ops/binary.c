@@ -145,7 +145,7 @@ tg_node *tg_minimum(tg_node *a, tg_node *b) {
 
 /* A constant operand of x's dtype on x's tape, or NULL when x is NULL. */
 static tg_node *const_like(tg_node *x, double v) {
-    return x ? tg_const_as(x->tape, tg_node_dtype(x), v) : NULL;
+    return x ? tg__const_like(x, v) : NULL;
 }
 
 tg_node *tg_pow(tg_node *x, double p) {
