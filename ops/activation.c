@@ -13,7 +13,7 @@
  * stays NaN (p * NaN).
  */
 #ifndef T
-#include "internal.h"
+#include "broadcast.h"
 
 #include <tgmath.h>
 
@@ -39,17 +39,10 @@
 
 #include "dtypes.h"
 
-static bool same_shape(const tg_node *a, const tg_node *b) {
-    if (a->ndim != b->ndim) return false;
-    for (int i = 0; i < a->ndim; i++)
-        if (a->u.shape[i] != b->u.shape[i]) return false;
-    return true;
-}
-
 /* The parameter has one element or x's shape; the output has x's. */
 static int param_shape(tg_node *out, char *why, size_t len) {
     const tg_node *x = out->in[0], *p = out->in[1];
-    if (tg__numel(p) == 1 || same_shape(x, p)) return TG_OK;
+    if (tg__numel(p) == 1 || tg__same_shape(x, p)) return TG_OK;
     char sx[64], sp[64];
     snprintf(why, len, "x %s, parameter %s: the parameter needs one element or x's shape",
              tg__shape_str(x, sx), tg__shape_str(p, sp));
@@ -78,7 +71,7 @@ ACTIVATION_OP(elu)
  *   elu:        x' = g (m + (1 - m) p e^min(x, 0)),   p' = g elu(min(x, 0), 1)
  * each summed back to its input's shape where p or x was broadcast. */
 static tg_node *min0(tg_node *x) { return tg_neg(tg_relu(tg_neg(x))); }
-static tg_node *positive(tg_node *x) { return tg_call("gt", x, tg__const_like(x, 0)); }
+static tg_node *positive(tg_node *x) { return tg_gt(x, tg__const_like(x, 0)); }
 static tg_node *one_minus(tg_node *v) { return tg_sub(tg__const_like(v, 1), v); }
 
 static void leaky_relu_vjp(tg_node *y, tg_node *g, tg_node **gin) {

@@ -87,26 +87,35 @@ BINARY_OP(minimum)
         if (tg_requires_grad(a)) gin[0] = tg__sum_to((GA), a);                             \
         if (tg_requires_grad(b)) gin[1] = tg__sum_to((GB), b);                             \
     }
-/* u / r^2 as (u / r) / r with r = hypot(a, b), as atan2's kernel forms it. */
-static tg_node *over_r2(tg_node *u, tg_node *a, tg_node *b) {
+/* g times b / r^2 and -a / r^2, each formed as (u / r) / r with r =
+ * hypot(a, b) as atan2's kernel forms it; r is recorded once for both. */
+static void atan2_vjp(tg_node *y, tg_node *g, tg_node **gin) {
+    tg_node *a = tg_node_input(y, 0), *b = tg_node_input(y, 1);
+    if (!tg_requires_grad(a) && !tg_requires_grad(b)) return;
     tg_node *r = tg_hypot(a, b);
-    return tg_div(tg_div(u, r), r);
+    if (tg_requires_grad(a)) gin[0] = tg__sum_to(tg_mul(g, tg_div(tg_div(b, r), r)), a);
+    if (tg_requires_grad(b)) gin[1] = tg__sum_to(tg_mul(g, tg_div(tg_div(tg_neg(a), r), r)), b);
 }
 /* g routed as by maximum and minimum: 0 where the operand loses (selected,
- * not g * 0), half at a tie, else all of it. */
-static tg_node *route(tg_node *g, tg_node *loses, tg_node *a, tg_node *b) {
-    return tg_where(loses, tg__const_like(g, 0), tg_where(tg_eq(a, b), tg_scale(g, 0.5), g));
+ * not g * 0), half at a tie, else all of it. loses(u, v): u loses to v (lt
+ * for maximum, gt for minimum). The tie's share is recorded once for both. */
+static void route_vjp(tg_node *y, tg_node *g, tg_node **gin,
+                      tg_node *(*loses)(tg_node *, tg_node *)) {
+    tg_node *a = tg_node_input(y, 0), *b = tg_node_input(y, 1);
+    if (!tg_requires_grad(a) && !tg_requires_grad(b)) return;
+    tg_node *zero = tg__const_like(g, 0), *share = tg_where(tg_eq(a, b), tg_scale(g, 0.5), g);
+    if (tg_requires_grad(a)) gin[0] = tg__sum_to(tg_where(loses(a, b), zero, share), a);
+    if (tg_requires_grad(b)) gin[1] = tg__sum_to(tg_where(loses(b, a), zero, share), b);
 }
+static void maximum_vjp(tg_node *y, tg_node *g, tg_node **gin) { route_vjp(y, g, gin, tg_lt); }
+static void minimum_vjp(tg_node *y, tg_node *g, tg_node **gin) { route_vjp(y, g, gin, tg_gt); }
 VJP(add, g, g)
 VJP(sub, g, tg_neg(g))
 VJP(mul, tg_mul(g, b), tg_mul(g, a))
 VJP(div, tg_div(g, b), tg_neg(tg_mul(g, tg_div(y, b))))
 VJP(pow, tg_mul(g, tg_mul(b, tg_call("pow", a, tg_sub(b, tg__const_like(b, 1))))),
     tg_mul(g, tg_mul(y, tg_log(a))))
-VJP(atan2, tg_mul(g, over_r2(b, a, b)), tg_mul(g, over_r2(tg_neg(a), a, b)))
 VJP(hypot, tg_mul(g, tg_div(a, y)), tg_mul(g, tg_div(b, y)))
-VJP(maximum, route(g, tg_lt(a, b), a, b), route(g, tg_gt(a, b), a, b))
-VJP(minimum, route(g, tg_gt(a, b), a, b), route(g, tg_lt(a, b), a, b))
 
 #define ROW(name) {#name, 2, tg__broadcast_shape, name##_forward, name##_backward, name##_vjp}
 enum { B_ADD, B_SUB, B_MUL, B_DIV, B_POW, B_ATAN2, B_HYPOT, B_MAXIMUM, B_MINIMUM, B_COUNT };
@@ -136,7 +145,7 @@ tg_node *tg_minimum(tg_node *a, tg_node *b) {
 
 /* A constant operand of x's dtype on x's tape, or NULL when x is NULL. */
 static tg_node *const_like(tg_node *x, double v) {
-    return x ? tg_const_as(x->tape, tg_node_dtype(x), v) : NULL;
+    return x ? tg__const_like(x, v) : NULL;
 }
 
 tg_node *tg_pow(tg_node *x, double p) {

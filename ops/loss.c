@@ -23,7 +23,7 @@
  * or write out of bounds.
  */
 #ifndef T
-#include "internal.h"
+#include "broadcast.h"
 
 #include <tgmath.h>
 
@@ -31,13 +31,6 @@
 
 /* Batch rows: the leading dimension of a matrix or batch of tensors. */
 static size_t batch_rows(const tg_node *a) { return a->ndim >= 2 ? (size_t)a->u.shape[0] : 1; }
-
-static bool same_shape(const tg_node *a, const tg_node *b) {
-    if (a->ndim != b->ndim) return false;
-    for (int i = 0; i < a->ndim; i++)
-        if (a->u.shape[i] != b->u.shape[i]) return false;
-    return true;
-}
 
 static int unequal_shapes(const tg_node *a, const tg_node *b, char *why, size_t len,
                           const char *need) {
@@ -48,7 +41,7 @@ static int unequal_shapes(const tg_node *a, const tg_node *b, char *why, size_t 
 
 static int same_shapes_to_scalar(tg_node *out, char *why, size_t len) {
     const tg_node *a = out->in[0], *b = out->in[1];
-    if (!same_shape(a, b) || a->ndim == 0)
+    if (!tg__same_shape(a, b) || a->ndim == 0)
         return unequal_shapes(a, b, why, len,
                               "prediction and target need equal, non-scalar shapes");
     out->ndim = 0;
@@ -58,7 +51,7 @@ static int same_shapes_to_scalar(tg_node *out, char *why, size_t len) {
 /* Inputs of equal shapes, 0-d included; the mean over their elements. */
 static int equal_shapes_to_mean(tg_node *out, char *why, size_t len) {
     const tg_node *a = out->in[0], *b = out->in[1];
-    if (!same_shape(a, b))
+    if (!tg__same_shape(a, b))
         return unequal_shapes(a, b, why, len, "prediction and target need equal shapes");
     out->ndim = 0;
     return TG_OK;
@@ -106,8 +99,7 @@ static void bce_backward(tg_node *n) {
  * v.outer when all are; its value in *bad. */
 static size_t bad_label(const tg_node *labels, tg_axis_view v, double *bad) {
     for (size_t r = 0; r < v.outer; r++) {
-        double l = tg__f64(labels) ? ((const double *)labels->value)[r]
-                                   : ((const float *)labels->value)[r];
+        double l = tg_value_at(labels, (int64_t)r);
         if (!(l >= 0 && l < (double)v.len && l == floor(l))) {
             *bad = l;
             return r;
@@ -244,7 +236,7 @@ static tg_node *onehot_of(tg_node *z, tg_node *labels) {
     int nd = tg_shape(z, shape);
     tg_node *index = class_index(z, shape[nd - 1]);
     shape[nd - 1] = 1;
-    return tg_call("eq", tg_reshape(labels, nd, shape), index);
+    return tg_eq(tg_reshape(labels, nd, shape), index);
 }
 
 /* -------------------------------------------------------------- huber -- */
@@ -253,14 +245,14 @@ static tg_node *onehot_of(tg_node *z, tg_node *labels) {
  * when recorded; a NaN delta passes and makes the cost NaN). */
 static int huber_shape(tg_node *out, char *why, size_t len) {
     const tg_node *a = out->in[0], *y = out->in[1], *delta = tg__in(out, 2);
-    if (!same_shape(a, y))
+    if (!tg__same_shape(a, y))
         return unequal_shapes(a, y, why, len, "prediction and target need equal shapes");
     char sd[64];
     if (tg__numel(delta) != 1) {
         snprintf(why, len, "delta %s: needs one element", tg__shape_str(delta, sd));
         return TG_ERR_SHAPE;
     }
-    double d = tg__f64(delta) ? *(const double *)delta->value : *(const float *)delta->value;
+    double d = tg_value_at(delta, 0);
     if (d <= 0) {
         snprintf(why, len, "delta %.10g: must be > 0", d);
         return TG_ERR_ARG;

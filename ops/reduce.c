@@ -51,6 +51,19 @@ static double scaled_prod_value(scaled_prod p) {
     return isfinite(p.m) ? copysign(0.0, p.zero_sign * p.m) : 0.0 * p.m;
 }
 
+/* The ops made of run kernels. RUN_KERNELS wraps each op's run kernels into
+ * whole-node kernels over T (runs_fwd and runs_bwd), so that RUN_OP
+ * dispatches on the dtype through TG_KERNEL. */
+#define RUN_OPS(X) X(max) X(min) X(logsumexp) X(prod) X(norm) X(var)
+#define RUN_KERNELS(name)                                                                  \
+    static void S(name##_runs_fwd)(tg_axis_view v, const void *vx, void *vy) {             \
+        S(runs_fwd)(v, S(name##_fwd), vx, vy);                                             \
+    }                                                                                      \
+    static void S(name##_runs_bwd)(tg_axis_view v, const void *vx, const void *vy,         \
+                                   const void *vg, void *vgx) {                            \
+        S(runs_bwd)(v, S(name##_bwd), vx, vy, vg, vgx);                                    \
+    }
+
 #include "dtypes.h"
 
 static int reduce_shape(tg_node *out, char *why, size_t len) {
@@ -91,28 +104,15 @@ static void mean_backward(tg_node *n) { reduce_backward(n, true); }
  * adjoint g. */
 #define RUN_OP(name)                                                                       \
     static void name##_forward(tg_node *n) {                                               \
-        tg_axis_view v = tg__axis_view(n->in[0], n->aux);                                  \
-        if (tg__f64(n))                                                                    \
-            runs_fwd_f64(v, name##_fwd_f64, n->in[0]->value, n->value);                    \
-        else                                                                               \
-            runs_fwd_f32(v, name##_fwd_f32, n->in[0]->value, n->value);                    \
+        TG_KERNEL(n, name##_runs_fwd)(tg__axis_view(n->in[0], n->aux), n->in[0]->value,    \
+                                      n->value);                                           \
     }                                                                                      \
     static void name##_backward(tg_node *n) {                                              \
         if (!n->in[0]->grad) return;                                                       \
-        tg_axis_view v = tg__axis_view(n->in[0], n->aux);                                  \
-        if (tg__f64(n))                                                                    \
-            runs_bwd_f64(v, name##_bwd_f64, n->in[0]->value, n->value, n->grad,            \
-                         n->in[0]->grad);                                                  \
-        else                                                                               \
-            runs_bwd_f32(v, name##_bwd_f32, n->in[0]->value, n->value, n->grad,            \
-                         n->in[0]->grad);                                                  \
+        TG_KERNEL(n, name##_runs_bwd)(tg__axis_view(n->in[0], n->aux), n->in[0]->value,    \
+                                      n->value, n->grad, n->in[0]->grad);                  \
     }
-RUN_OP(max)
-RUN_OP(min)
-RUN_OP(logsumexp)
-RUN_OP(prod)
-RUN_OP(norm)
-RUN_OP(var)
+RUN_OPS(RUN_OP)
 
 /* vjp rules (tg_grad): the gradient of the reduced node spread back over
  * the reduced elements. */
@@ -401,5 +401,7 @@ static void S(var_bwd)(const T *x, size_t len, size_t s, double y, double g, T *
     double mean = S(mean_of)(x, len, s), c = 2 * g / (double)len;
     for (size_t k = 0; k < len; k++) gx[k * s] += (T)(c * ((double)x[k * s] - mean));
 }
+
+RUN_OPS(RUN_KERNELS)
 
 #endif

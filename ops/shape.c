@@ -27,15 +27,15 @@
  * scatter-add is a product with a constant 0/1 selection matrix.
  */
 #ifndef T
-#include "internal.h"
+#include "broadcast.h"
 
 #include <math.h>
 
-/* A 4-D walk over an output: its dimensions (padded on the left with 1) and
- * the source's element stride along each, 0 where the source is broadcast. */
-typedef struct walk {
-    size_t d[4], s[4];
-} walk;
+/* A 4-D walk over an output is broadcast.h's tg_bcast of one input: the
+ * output's dimensions (padded on the left with 1) in d, and the source's
+ * element stride along each in s[0], 0 where the source is broadcast; never
+ * flat. */
+typedef tg_bcast walk;
 
 #include "dtypes.h"
 
@@ -47,10 +47,6 @@ extern const tg_op tg_shape_ops[];
 
 static void *at(const tg_node *n, void *base, size_t i) { return (char *)base + i * tg__dsize(n); }
 
-static double scalar_of(const tg_node *p) {
-    return tg__f64(p) ? *(const double *)p->value : (double)*(const float *)p->value;
-}
-
 /* Whether p holds one integral value; else writes why. */
 static bool int_param_ok(const tg_node *p, const char *what, char *why, size_t len) {
     char s[64];
@@ -58,7 +54,7 @@ static bool int_param_ok(const tg_node *p, const char *what, char *why, size_t l
         snprintf(why, len, "%s must have one element, got %s", what, tg__shape_str(p, s));
         return false;
     }
-    double v = scalar_of(p);
+    double v = tg_value_at(p, 0);
     if (v != floor(v) || !isfinite(v)) {
         snprintf(why, len, "%s %g is not an integer", what, v);
         return false;
@@ -68,7 +64,7 @@ static bool int_param_ok(const tg_node *p, const char *what, char *why, size_t l
 
 /* p's value clamped to [lo, hi]: for forwards, which cannot fail. */
 static int64_t clamped(const tg_node *p, int64_t lo, int64_t hi) {
-    double v = fmin(fmax(scalar_of(p), (double)lo), (double)hi); /* NaN gives lo */
+    double v = fmin(fmax(tg_value_at(p, 0), (double)lo), (double)hi); /* NaN gives lo */
     return (int64_t)v;
 }
 
@@ -102,7 +98,7 @@ static int slice_shape(tg_node *out, char *why, size_t len) {
         return TG_ERR_ARG;
     }
     if (!int_param_ok(out->in[1], "start", why, len)) return TG_ERR_ARG;
-    double start = scalar_of(out->in[1]);
+    double start = tg_value_at(out->in[1], 0);
     int32_t dim = x->u.shape[out->aux], length = out->u.shape[out->aux];
     if (start < 0 || start > (double)(dim - length)) {
         snprintf(why, len, "start %.0f, length %d: outside axis %d of %s", start, (int)length,
@@ -286,7 +282,7 @@ static int index_select_shape(tg_node *out, char *why, size_t len) {
         return TG_ERR_SHAPE;
     }
     for (int32_t j = 0; j < idx->u.shape[0]; j++) {
-        double v = tg__f64(idx) ? ((const double *)idx->value)[j] : ((const float *)idx->value)[j];
+        double v = tg_value_at(idx, j);
         if (!(v >= 0 && v < dim && v == floor(v))) {
             snprintf(why, len, "index %.17g (position %d) is out of range for axis %d of %s", v,
                      (int)j, k, tg__shape_str(x, s));
@@ -339,7 +335,7 @@ static void index_select_vjp(tg_node *y, tg_node *g, tg_node **gin) {
     }
     int64_t m = 0, *row = tg__malloc((size_t)n * 8);
     for (int64_t j = 0; row && j < n; j++) {
-        double f = tg__f64(idx) ? ((const double *)idx->value)[j] : ((const float *)idx->value)[j];
+        double f = tg_value_at(idx, j);
         row[j] = f >= 0 && f < (double)dim ? (int64_t)f : -1; /* a bad index adds nothing */
         if (row[j] >= 0 && ++seen[row[j]] > m) m = seen[row[j]];
     }
@@ -406,15 +402,13 @@ static void walk_move(tg_node *n, walk w, bool backward) {
 /* x's strides over the output's dimensions, aligned from the right; 0 where
  * x has no such dimension or a 1 there. */
 static walk broadcast_walk(const tg_node *out) {
-    const tg_node *x = out->in[0];
-    walk w;
-    size_t step = 1;
+    walk w = {.flat = false};
+    size_t dx[4], step = 1;
+    tg__pad4(out, w.d);
+    tg__pad4(out->in[0], dx);
     for (int i = 3; i >= 0; i--) {
-        int ko = out->ndim - 4 + i, kx = x->ndim - 4 + i;
-        w.d[i] = ko >= 0 ? (size_t)out->u.shape[ko] : 1;
-        size_t dx = kx >= 0 ? (size_t)x->u.shape[kx] : 1;
-        w.s[i] = dx == 1 ? 0 : step;
-        step *= dx;
+        w.s[0][i] = dx[i] == 1 ? 0 : step;
+        step *= dx[i];
     }
     return w;
 }
@@ -503,10 +497,10 @@ static walk permute_walk(const tg_node *out) {
         stride[i] = step;
         step *= (size_t)x->u.shape[i];
     }
-    walk w = {{1, 1, 1, 1}, {0, 0, 0, 0}};
+    walk w = {.d = {1, 1, 1, 1}, .flat = false};
     for (int i = 0; i < x->ndim; i++) {
         w.d[pad + i] = (size_t)out->u.shape[i];
-        w.s[pad + i] = stride[perm[i]];
+        w.s[0][pad + i] = stride[perm[i]];
     }
     return w;
 }
@@ -666,24 +660,14 @@ static void S(scatter)(tg_axis_view v, size_t n, const void *vi, const void *vg,
 static void S(walk_gather)(const walk *w, const void *vx, void *vy) {
     const T *x = vx;
     T *y = vy;
-    for (size_t i0 = 0; i0 < w->d[0]; i0++)
-        for (size_t i1 = 0; i1 < w->d[1]; i1++)
-            for (size_t i2 = 0; i2 < w->d[2]; i2++) {
-                const T *s = x + i0 * w->s[0] + i1 * w->s[1] + i2 * w->s[2];
-                for (size_t i3 = 0; i3 < w->d[3]; i3++) *y++ = s[i3 * w->s[3]];
-            }
+    TG_BCAST_FOR(w, y[o] = x[ia]);
 }
 
 /* gx[offset(o)] += g[o]: broadcast elements receive the sum of their copies. */
 static void S(walk_scatter)(const walk *w, const void *vg, void *vgx) {
     const T *g = vg;
     T *gx = vgx;
-    for (size_t i0 = 0; i0 < w->d[0]; i0++)
-        for (size_t i1 = 0; i1 < w->d[1]; i1++)
-            for (size_t i2 = 0; i2 < w->d[2]; i2++) {
-                T *d = gx + i0 * w->s[0] + i1 * w->s[1] + i2 * w->s[2];
-                for (size_t i3 = 0; i3 < w->d[3]; i3++) d[i3 * w->s[3]] += *g++;
-            }
+    TG_BCAST_FOR(w, gx[ia] += g[o]);
 }
 
 /* Each row i of mats [rows, cols] matrices keeps columns [lo, hi) (lower:

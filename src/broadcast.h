@@ -1,7 +1,8 @@
 /*
  * NumPy broadcasting for the elementwise ops of two or three inputs
  * (ops/binary.c, ops/compare.c, ops/select.c): the shape rule, and a walk
- * over the output that gives each input's offset. Internal; never installed.
+ * over the output that gives each input's offset (ops/shape.c walks
+ * broadcast_to and permute with it too). Internal; never installed.
  */
 #ifndef TG_BROADCAST_H
 #define TG_BROADCAST_H
