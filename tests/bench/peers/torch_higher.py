@@ -5,8 +5,9 @@ median per call, range, ratio of medians):
      function + gradient; function + Hessian-vector product by double
      backward (autograd.grad with create_graph=True, then the gradient of
      g.v); torch.autograd.functional.hvp.
-  b  W2's function on a [10^6] tensor through slices: the forward alone;
-     forward-mode AD (torch.autograd.forward_ad) of it along v.
+  b  W2's function on a [10^6] tensor through slices: the forward alone
+     (recording for autograd, as tapegrad's tape does; and, for information,
+     under no_grad); forward-mode AD (torch.autograd.forward_ad) of it along v.
   c  the Rosenbrock sum of 100 variables: function + gradient;
      torch.autograd.functional.hessian (default, one backward per row) and,
      for information, with vectorize=True.
@@ -68,6 +69,11 @@ def b_f():
     w2(bx.clone().requires_grad_(True)).item()
 
 
+def b_plain():
+    with torch.no_grad():
+        w2(bx).item()
+
+
 def b_jvp():
     with fwAD.dual_level():
         fwAD.unpack_dual(w2(fwAD.make_dual(bx, bv))).tangent.item()
@@ -114,8 +120,9 @@ ga, db, fh = measure(a_grad, 4), measure(a_double_backward, 4), measure(a_functi
 print(f"tool=torch workload=H2a {fmt('grad', ga)} {fmt('hvp', db)} {fmt('functional_hvp', fh)} "
       f"hvp_over_grad={db[0]/ga[0]:.2f} functional_hvp_over_grad={fh[0]/ga[0]:.2f} "
       f"samples={samples}", flush=True)
-bf, bj = measure(b_f, 1), measure(b_jvp, 1)
-print(f"tool=torch workload=H2b {fmt('f', bf)} {fmt('f_jvp', bj)} jvp_over_f={bj[0]/bf[0]:.2f} "
+bf, bp, bj = measure(b_f, 1), measure(b_plain, 1), measure(b_jvp, 1)
+print(f"tool=torch workload=H2b {fmt('f', bf)} {fmt('f_nograd', bp)} {fmt('f_jvp', bj)} "
+      f"jvp_over_f={bj[0]/bf[0]:.2f} jvp_over_f_nograd={bj[0]/bp[0]:.2f} "
       f"samples={samples}", flush=True)
 cg, ch, cv = measure(c_grad, 400), measure(c_hessian, 4), measure(c_hessian_vec, 4)
 print(f"tool=torch workload=H2c {fmt('grad', cg)} {fmt('hessian', ch)} "
