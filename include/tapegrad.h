@@ -699,7 +699,11 @@ TG_API int tg_grad_nodes(tg_node *out, int n, tg_node *const *wrt, tg_node **gra
  *   unit vector) when N < M.
  * The dense drivers leave every leaf gradient of the tape as it was (they
  * save and restore them), and re-evaluate the tape (tg_forward) when
- * tg_jacobian goes forward.
+ * tg_jacobian goes forward. Ownership: h and jac are the caller's buffers of
+ * N*N and M*N doubles, written only; wrt, v, hv and jv are arrays of n (jv:
+ * 1) node pointers the caller owns, the nodes themselves the tape's. They
+ * also fail with TG_ERR_NULL for a NULL h, jac, hv, jv or v, TG_ERR_ARG for
+ * n < 1, and TG_ERR_NOMEM (the dense drivers' scratch memory).
  */
 TG_API int tg_hvp(tg_node *out, int n, tg_node *const *wrt, tg_node *const *v, tg_node **hv);
 TG_API int tg_jvp(tg_node *out, int n, tg_node *const *wrt, tg_node *const *v, tg_node **jv);

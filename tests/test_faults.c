@@ -16,7 +16,8 @@
  *             backward, three replay steps, a reset and a float32 rebuild,
  *             a 75,000-node scalar chain (the tape's chunk table grows), and
  *             where, clamp, slice, concat, index_select, cross_entropy and
- *             logsumexp under tg_grad and tg_hessian;
+ *             logsumexp under tg_grad, tg_hessian and tg_jacobian (reverse
+ *             and forward);
  *   nn        a parameter store and MLP, optimiser, dataset, trainer, one
  *             epoch with a short last batch, evaluation, an atomic
  *             checkpoint save (over an existing file, which must survive a
@@ -255,9 +256,16 @@ static void core_scenario(core_result *r) {
     tg_node *g;
     tg_grad(f, 1, &z, &g);
     tg_hessian(f, 1, &z, h);
+    /* Jacobians: by reverse sweeps (4 outputs, 12 inputs) and by forward
+     * mode (12 outputs, 4 inputs). */
+    const int64_t s4[1] = {4};
+    tg_node *p = tg_tensor(t, TG_F64, 1, s4, (const double[]){0.5, -1, 2, 0.25});
+    double jr[4 * 12], jf[12 * 4];
+    tg_jacobian(tg_logsumexp_axis(tg_mul(z, z), 0), 1, &z, jr);
+    tg_jacobian(tg_mul(tg_tanh(z), p), 1, &p, jf);
     r->status[3] = tg_status(t);
     r->loss[3] = tg_value_scalar(f);
-    r->grad[3] = tg_value_at(g, 5) + h[5 * 12 + 6];
+    r->grad[3] = tg_value_at(g, 5) + h[5 * 12 + 6] + jr[2 * 12 + 6] + jf[7 * 4 + 3];
     snprintf(r->message[3], sizeof r->message[3], "%s", tg_status_message(t));
     tg_tape_free(t);
 }
