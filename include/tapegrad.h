@@ -682,7 +682,7 @@ TG_API int tg_grad_nodes(tg_node *out, int n, tg_node *const *wrt, tg_node **gra
  * tg_hvp: hv[i] = sum_j H_ij v[j], the Hessian of the one-element out times
  *   the vector v (v[i] has wrt[i]'s shape), as differentiable nodes. Two
  *   tg_grad() recordings (the gradient, then the gradient of g.v): about
- *   4-5 times the cost of the function (measured, docs/higher.md); the
+ *   4-5 times the cost of the function (measured, docs/higher-order.md); the
  *   Hessian is never formed.
  * tg_jvp: jv = J v, the directional derivative of out (any shape) along v, as
  *   a node of out's shape (forward mode, built on tg_grad() by the double-vjp

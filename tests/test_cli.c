@@ -324,6 +324,24 @@ static void python_reads(const char *path, const char *script) {
     done(&py);
 }
 
+/* A new file of the temporary directory, path the name there, for the
+ * lines Python is to read. */
+static FILE *lines_file(char *path, size_t len, const char *name) {
+    snprintf(path, len, "%s/%s", tmpdir, name);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    return f;
+}
+
+/* Appends the JSON line of run r, which must exit with code, to f: its
+ * stdout, or when it fails its stderr (its stdout empty). */
+static void keep_line(FILE *f, result r, int code) {
+    assert_int_equal(r.code, code);
+    if (code) assert_string_equal(r.out, "");
+    fputs(code ? r.err : r.out, f);
+    done(&r);
+}
+
 /* A general-purpose JSON parser (Python's) agrees on the three kinds of
  * output: grad --json, check --json and an error object whose message holds
  * bytes that are not UTF-8 (written as U+FFFD), field by field. */
@@ -331,26 +349,12 @@ static void test_json_python(void **state) {
     (void)state;
     if (!have_python()) return;
     char path[64];
-    snprintf(path, sizeof path, "%s/json", tmpdir);
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    result r = run("grad", "--json", "x*y + 1e-300*x", "x=0.1", "y=3e200", NULL);
-    assert_int_equal(r.code, 0);
-    fputs(r.out, f);
-    done(&r);
-    r = run("check", "--json", "--allow-unused", "sin(x)*y", "x=0.5", "y=2", "w=1", NULL);
-    assert_int_equal(r.code, 0);
-    fputs(r.out, f);
-    done(&r);
-    r = run("grad", "--json", "x", "x=1", "--bogus\xff\xce", NULL);
-    assert_int_equal(r.code, 2);
-    assert_string_equal(r.out, "");
-    fputs(r.err, f);
-    done(&r);
-    r = run("grad", "--json", "x + \"y\"", "x=1", NULL);
-    assert_int_equal(r.code, 2);
-    fputs(r.err, f);
-    done(&r);
+    FILE *f = lines_file(path, sizeof path, "json");
+    keep_line(f, run("grad", "--json", "x*y + 1e-300*x", "x=0.1", "y=3e200", NULL), 0);
+    keep_line(f, run("check", "--json", "--allow-unused", "sin(x)*y", "x=0.5", "y=2", "w=1", NULL),
+              0);
+    keep_line(f, run("grad", "--json", "x", "x=1", "--bogus\xff\xce", NULL), 2);
+    keep_line(f, run("grad", "--json", "x + \"y\"", "x=1", NULL), 2);
     fclose(f);
     python_reads(path,
                  "import json, math, sys\n"
@@ -446,16 +450,68 @@ static void test_registry_walk(void **state) {
 
 /* ------------------------------------------------------- JSON errors -- */
 
+/* A command that must fail: the command, then its arguments (--json is
+ * added), the message, and its column in the expression (0: none). */
+typedef struct error_case {
+    const char *argv[6];
+    const char *error;
+    int column;
+} error_case;
+
+/* Runs each case with and without --json: exit status 2, nothing on
+ * stdout; the text form "tapegrad CMD: MESSAGE" on stderr, followed by
+ * exactly the expression and the caret when there is a column, by nothing
+ * otherwise; the JSON form one line, the object {"error": MESSAGE,
+ * "column": N} with the column only when there is one. */
+static void check_errors(const error_case *cases, size_t n) {
+    static const char *const with_column[] = {"error", "column"}, *const without[] = {"error"};
+    for (size_t i = 0; i < n; i++) {
+        for (int json = 0; json < 2; json++) {
+            char *argv[10] = {(char *)cli, (char *)cases[i].argv[0]};
+            int k = 2;
+            if (json) argv[k++] = "--json";
+            for (int a = 1; a < 6 && cases[i].argv[a]; a++) argv[k++] = (char *)cases[i].argv[a];
+            argv[k] = NULL;
+            result r = spawn(argv, 0, NULL);
+            const char *what = cases[i].argv[1] ? cases[i].argv[1] : cases[i].argv[0];
+            assert_clean(&r, what);
+            if (r.code != 2 || *r.out)
+                fail_msg("'%s': exit %d, stdout '%s'", what, r.code, r.out);
+            int col = cases[i].column;
+            if (!json) {
+                char first[512];
+                snprintf(first, sizeof first, "tapegrad %s: %s\n", cases[i].argv[0],
+                         cases[i].error);
+                if (strncmp(r.err, first, strlen(first)))
+                    fail_msg("'%s': stderr\n%s\nwanted it to start with\n%s", what, r.err, first);
+                int lines = 0;
+                for (const char *c = r.err; *c; c++) lines += *c == '\n';
+                if (lines != (col ? 3 : 1)) fail_msg("'%s': %d lines:\n%s", what, lines, r.err);
+                done(&r);
+                continue;
+            }
+            jv v;
+            const char *nl = strchr(r.err, '\n');
+            if (!nl || nl[1] || !jv_parse(r.err, &v))
+                fail_msg("'%s': not one line of JSON on stderr: '%s'", what, r.err);
+            if (!has_keys(&v, col ? 2 : 1, col ? with_column : without))
+                fail_msg("'%s': keys of %s", what, r.err);
+            if (strcmp(v.item[0].text, cases[i].error))
+                fail_msg("'%s': error '%s', wanted '%s'", what, v.item[0].text, cases[i].error);
+            if (col && !(is_exact_number(&v.item[1]) && v.item[1].num == col))
+                fail_msg("'%s': column %s, wanted %d", what, v.item[1].text, col);
+            jv_free(&v);
+            done(&r);
+        }
+    }
+}
+
 /* With --json every error is one line on stderr, the object
  * {"error": MESSAGE, "column": N} (column only for errors with a place in
  * the expression), the same message as the text form's; exit status 2. */
 static void test_error_json(void **state) {
     (void)state;
-    static const struct {
-        const char *argv[6]; /* the command, then its arguments (--json is added) */
-        const char *error;
-        int column; /* 0: none */
-    } cases[] = {
+    static const error_case cases[] = {
         {{"grad", "sin(x) + foo(y)", "x=1", "y=2"},
          "unknown function 'foo' (tapegrad grad --help lists them)", 10},
         {{"grad", "sigmod(x)", "x=1"}, "unknown function 'sigmod' (did you mean sigmoid?)", 1},
@@ -483,44 +539,7 @@ static void test_error_json(void **state) {
         {{"check", "\"quoted\"\\"}, "syntax error: unexpected '\"': expected a number, a "
                                     "variable, a function call or '('", 1},
     };
-    static const char *const with_column[] = {"error", "column"}, *const without[] = {"error"};
-    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
-        for (int json = 0; json < 2; json++) {
-            char *argv[10] = {(char *)cli, (char *)cases[i].argv[0]};
-            int k = 2;
-            if (json) argv[k++] = "--json";
-            for (int a = 1; a < 6 && cases[i].argv[a]; a++) argv[k++] = (char *)cases[i].argv[a];
-            argv[k] = NULL;
-            result r = spawn(argv, 0, NULL);
-            const char *what = cases[i].argv[1] ? cases[i].argv[1] : cases[i].argv[0];
-            assert_clean(&r, what);
-            if (r.code != 2 || *r.out)
-                fail_msg("'%s': exit %d, stdout '%s'", what, r.code, r.out);
-            if (!json) {
-                /* The text form: "tapegrad CMD: MESSAGE" on its first line. */
-                char first[512];
-                snprintf(first, sizeof first, "tapegrad %s: %s\n", cases[i].argv[0],
-                         cases[i].error);
-                if (strncmp(r.err, first, strlen(first)))
-                    fail_msg("'%s': stderr\n%s\nwanted it to start with\n%s", what, r.err, first);
-                done(&r);
-                continue;
-            }
-            jv v;
-            const char *nl = strchr(r.err, '\n');
-            if (!nl || nl[1] || !jv_parse(r.err, &v))
-                fail_msg("'%s': not one line of JSON on stderr: '%s'", what, r.err);
-            int col = cases[i].column;
-            if (!has_keys(&v, col ? 2 : 1, col ? with_column : without))
-                fail_msg("'%s': keys of %s", what, r.err);
-            if (strcmp(v.item[0].text, cases[i].error))
-                fail_msg("'%s': error '%s', wanted '%s'", what, v.item[0].text, cases[i].error);
-            if (col && !(is_exact_number(&v.item[1]) && v.item[1].num == col))
-                fail_msg("'%s': column %s, wanted %d", what, v.item[1].text, col);
-            jv_free(&v);
-            done(&r);
-        }
-    }
+    check_errors(cases, sizeof cases / sizeof *cases);
 }
 
 /* ----------------------------------------------------------- check --json -- */
@@ -1051,11 +1070,7 @@ static void test_hess_text(void **state) {
  * second derivative that is not finite (the op named). Text and --json. */
 static void test_hess_errors(void **state) {
     (void)state;
-    static const struct {
-        const char *argv[5];
-        const char *error;
-        int column; /* 0: none */
-    } cases[] = {
+    static const error_case cases[] = {
         {{"hess", "log(x)", "x=-1"}, "domain error: log(-1) is NaN (outside the domain of log)", 1},
         {{"hess", "sigmod(x)", "x=1"}, "unknown function 'sigmod' (did you mean sigmoid?)", 1},
         {{"hess", "PI*x", "x=1"}, "unbound variable 'PI': give its value as PI=NUMBER (or did "
@@ -1077,45 +1092,7 @@ static void test_hess_errors(void **state) {
         {{"check", "--order=2", "y*x^1.5", "x=0", "y=2"}, "not twice differentiable here: the "
          "second derivative of 0 ^ 1.5 with respect to the base is inf, so d2f/dx^2 is inf", 4},
     };
-    static const char *const with_column[] = {"error", "column"}, *const without[] = {"error"};
-    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
-        for (int json = 0; json < 2; json++) {
-            char *argv[10] = {(char *)cli, (char *)cases[i].argv[0]};
-            int k = 2;
-            if (json) argv[k++] = "--json";
-            for (int a = 1; a < 5 && cases[i].argv[a]; a++) argv[k++] = (char *)cases[i].argv[a];
-            argv[k] = NULL;
-            result r = spawn(argv, 0, NULL);
-            const char *what = cases[i].argv[1] ? cases[i].argv[1] : cases[i].argv[0];
-            assert_clean(&r, what);
-            if (r.code != 2 || *r.out) fail_msg("'%s': exit %d, stdout '%s'", what, r.code, r.out);
-            int col = cases[i].column;
-            if (!json) {
-                char first[512];
-                snprintf(first, sizeof first, "tapegrad %s: %s\n", cases[i].argv[0],
-                         cases[i].error);
-                if (strncmp(r.err, first, strlen(first)))
-                    fail_msg("'%s': stderr\n%s\nwanted it to start with\n%s", what, r.err, first);
-                int lines = 0;
-                for (const char *c = r.err; *c; c++) lines += *c == '\n';
-                if (lines != (col ? 3 : 1)) fail_msg("'%s': %d lines:\n%s", what, lines, r.err);
-                done(&r);
-                continue;
-            }
-            jv v;
-            const char *nl = strchr(r.err, '\n');
-            if (!nl || nl[1] || !jv_parse(r.err, &v))
-                fail_msg("'%s': not one line of JSON on stderr: '%s'", what, r.err);
-            if (!has_keys(&v, col ? 2 : 1, col ? with_column : without))
-                fail_msg("'%s': keys of %s", what, r.err);
-            if (strcmp(v.item[0].text, cases[i].error))
-                fail_msg("'%s': error '%s', wanted '%s'", what, v.item[0].text, cases[i].error);
-            if (col && v.item[1].num != col)
-                fail_msg("'%s': column %s, wanted %d", what, v.item[1].text, col);
-            jv_free(&v);
-            done(&r);
-        }
-    }
+    check_errors(cases, sizeof cases / sizeof *cases);
 }
 
 /* Every registered op through `tapegrad hess --json`, at the point of
@@ -1218,17 +1195,11 @@ static void test_hess_python(void **state) {
     (void)state;
     if (!have_python()) return;
     char path[64];
-    snprintf(path, sizeof path, "%s/hess_json", tmpdir);
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    result r = run("hess", "--json", "x^3*y + sin(x)*y^2", "y=-1.3", "x=0.7", NULL);
-    assert_int_equal(r.code, 0);
-    fputs(r.out, f);
-    done(&r);
-    r = run("check", "--json", "--order", "2", "x^3*y + sin(x)*y^2", "y=-1.3", "x=0.7", NULL);
-    assert_int_equal(r.code, 0);
-    fputs(r.out, f);
-    done(&r);
+    FILE *f = lines_file(path, sizeof path, "hess_json");
+    keep_line(f, run("hess", "--json", "x^3*y + sin(x)*y^2", "y=-1.3", "x=0.7", NULL), 0);
+    keep_line(f,
+              run("check", "--json", "--order", "2", "x^3*y + sin(x)*y^2", "y=-1.3", "x=0.7", NULL),
+              0);
     fclose(f);
     python_reads(path,
                  "import json, math, sys\n"

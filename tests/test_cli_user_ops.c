@@ -28,38 +28,11 @@
 #include "cli/expr.c"
 #include "cli/report.c"
 #include "cli/suggest.c"
+#include "cube_ops.h"
 #include "json_reader.h"
 
 /* ------------------------------------------------------- the user ops -- */
 
-static void cube_forward(tg_node *n) {
-    const double *x = tg_value(tg_node_input(n, 0));
-    double *y = tg_value(n);
-    for (int64_t i = 0; i < tg_numel(n); i++) y[i] = x[i] * x[i] * x[i];
-}
-static void cube_backward(tg_node *n) {
-    const double *x = tg_value(tg_node_input(n, 0)), *g = tg_grad(n);
-    double *gx = tg_grad(tg_node_input(n, 0));
-    if (gx)
-        for (int64_t i = 0; i < tg_numel(n); i++) gx[i] += 3 * x[i] * x[i] * g[i];
-}
-/* 3 x^2 g, right. */
-static void cube_vjp(tg_node *y, tg_node *g, tg_node **gin) {
-    tg_node *x = tg_node_input(y, 0);
-    gin[0] = tg_mul(g, tg_scale(tg_mul(x, x), 3));
-}
-/* 3 x x0 g with x0 a constant copy of x: the right value, the wrong
- * derivative (3x instead of 6x). */
-static void cube_vjp_wrong(tg_node *y, tg_node *g, tg_node **gin) {
-    tg_node *x = tg_node_input(y, 0);
-    tg_node *x0 = tg_const(tg_node_tape(x), tg_value_scalar(x));
-    gin[0] = tg_mul(g, tg_scale(tg_mul(x, x0), 3));
-}
-/* 6 x^2 g: twice the kernel's value, with a derivative consistent with it. */
-static void cube_vjp_twice(tg_node *y, tg_node *g, tg_node **gin) {
-    tg_node *x = tg_node_input(y, 0);
-    gin[0] = tg_mul(g, tg_scale(tg_mul(x, x), 6));
-}
 static const tg_op ops[] = {
     {"ucube", 1, NULL, cube_forward, cube_backward, cube_vjp},
     {"ucube_none", 1, NULL, cube_forward, cube_backward, NULL},

@@ -22,6 +22,8 @@
 
 #include <tapegrad.h>
 
+#include "cube_ops.h"
+
 static const double X0 = 0.7, Y0 = -1.3;
 
 static tg_node *f_of(tg_node *x, tg_node *y) {
@@ -181,35 +183,6 @@ static void test_gradgradcheck_composite(void **state) {
 
 /* A user op whose vjp rule is wrong fails gradgradcheck; without a rule,
  * tg_grad names the op. */
-static void cube_forward(tg_node *n) {
-    const double *x = tg_value(tg_node_input(n, 0));
-    double *y = tg_value(n);
-    for (int64_t i = 0; i < tg_numel(n); i++) y[i] = x[i] * x[i] * x[i];
-}
-static void cube_backward(tg_node *n) {
-    const double *x = tg_value(tg_node_input(n, 0)), *g = tg_grad(n);
-    double *gx = tg_grad(tg_node_input(n, 0));
-    if (gx)
-        for (int64_t i = 0; i < tg_numel(n); i++) gx[i] += 3 * x[i] * x[i] * g[i];
-}
-/* 3 x^2 g: right for the first derivative's value... */
-static void cube_vjp(tg_node *y, tg_node *g, tg_node **gin) {
-    tg_node *x = tg_node_input(y, 0);
-    gin[0] = tg_mul(g, tg_scale(tg_mul(x, x), 3));
-}
-/* ...and a rule with the right value but the wrong derivative: 3 x^2
- * written as 3 x * x0, x0 a constant copy of x. */
-static void cube_vjp_wrong(tg_node *y, tg_node *g, tg_node **gin) {
-    tg_node *x = tg_node_input(y, 0);
-    tg_node *x0 = tg_const(tg_node_tape(x), tg_value_scalar(x));
-    gin[0] = tg_mul(g, tg_scale(tg_mul(x, x0), 3));
-}
-/* ...and one wrong by a factor of 2, whose derivative is consistent with
- * itself: only the comparison with the backward kernel catches it. */
-static void cube_vjp_twice(tg_node *y, tg_node *g, tg_node **gin) {
-    tg_node *x = tg_node_input(y, 0);
-    gin[0] = tg_mul(g, tg_scale(tg_mul(x, x), 6));
-}
 static const tg_op cube_twice = {"higher_cube_twice", 1, NULL, cube_forward, cube_backward,
                                  cube_vjp_twice};
 static const tg_op cube_ok = {"higher_cube", 1, NULL, cube_forward, cube_backward, cube_vjp};

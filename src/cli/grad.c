@@ -82,6 +82,23 @@ static int fail_at(const cmd *c, size_t pos, size_t len, const char *fmt, ...) {
     return rc;
 }
 
+/* An error at the source of tape node i (without a position when the
+ * node has none: one the expression did not write). */
+static int fail_at_node(const cmd *c, size_t i, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+static int fail_at_node(const cmd *c, size_t i, const char *fmt, ...) {
+    size_t pos = NO_POS, len = 0;
+    expr_site(c->env, i, &pos, &len);
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = vfail_at(c, pos, len, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
 /* An error without a position. */
 static int die(const cmd *c, const char *fmt, ...)
 #if defined(__GNUC__)
@@ -272,7 +289,7 @@ static void help_check(FILE *f) {
           "exit status: 0 when every derivative passes, 1 when one fails, 2 on an error\n"
           "(the same errors as tapegrad grad, and with --order 2 as tapegrad hess; see\n"
           "tapegrad grad --help).\n"
-          "See also: docs/gradcheck.md, docs/higher.md, docs/cli.md.\n",
+          "See also: docs/gradcheck.md, docs/higher-order.md, docs/cli.md.\n",
           f);
 }
 
@@ -314,7 +331,7 @@ static void help_hess(FILE *f) {
           "grad --help), a second derivative that is not finite (the op is named:\n"
           "x^1.5 at 0), or an op on the path without a rule for second derivatives\n"
           "(tg_op.vjp; the op is named).\n"
-          "See also: tapegrad check --order 2; docs/higher.md, docs/cli.md.\n",
+          "See also: tapegrad check --order 2; docs/higher-order.md, docs/cli.md.\n",
           f);
 }
 
@@ -568,11 +585,26 @@ static int value_failed(const cmd *c, double value) {
             snprintf(why, sizeof why, "a pole");
         else
             snprintf(why, sizeof why, "overflow");
-        size_t pos = NO_POS, len = 0;
-        expr_site(c->env, i, &pos, &len);
-        return fail_at(c, pos, len, "domain error: %s is %s (%s)", what, nonfinite_name(v), why);
+        return fail_at_node(c, i, "domain error: %s is %s (%s)", what, nonfinite_name(v), why);
     }
     return die(c, "the value of the expression is %s", nonfinite_name(value));
+}
+
+/* Node n's op alone on the new tape s, at the same operand values: an
+ * operand on a variable's path becomes a variable (wrt[j], operand which[j],
+ * j < *m), any other a constant. Returns the op's node, whose faults show in
+ * s's sticky status. */
+static tg_node *op_alone(tg_tape *s, const tg_node *n, tg_node **wrt, int *which, int *m) {
+    int arity = tg_node_arity(n);
+    tg_node *in[3] = {NULL, NULL, NULL};
+    *m = 0;
+    for (int k = 0; k < arity && k < 3; k++) {
+        const tg_node *x = tg_node_input(n, k);
+        double v = tg_value_scalar(x);
+        in[k] = tg_requires_grad(x) ? tg_scalar(s, v) : tg_const(s, v);
+        if (tg_requires_grad(x)) which[*m] = k, wrt[(*m)++] = in[k];
+    }
+    return tg_call_n(tg_node_op_name(n), arity, in);
 }
 
 /* A derivative is not finite: names the first op whose local derivative
@@ -583,20 +615,16 @@ static int grad_failed(const cmd *c, const char *var, double g) {
         tg_node *n = tg_tape_node(t, i);
         int arity = tg_node_arity(n);
         if (!arity || !tg_requires_grad(n)) continue;
-        /* The op alone on a scratch tape, at the same operand values. */
         tg_tape *s = tg_tape_new();
         if (!s) return die(c, "out of memory");
-        tg_node *in[3] = {NULL, NULL, NULL};
-        for (int k = 0; k < arity && k < 3; k++) {
-            double v = tg_value_scalar(tg_node_input(n, k));
-            in[k] = tg_requires_grad(tg_node_input(n, k)) ? tg_scalar(s, v) : tg_const(s, v);
-        }
-        tg_backward(tg_call_n(tg_node_op_name(n), arity, in));
+        tg_node *vars[3];
+        int which[3], m;
+        tg_backward(op_alone(s, n, vars, which, &m));
         int bad = -1;
         double d = 0;
-        for (int k = 0; k < arity && k < 3 && bad < 0 && !tg_status(s); k++) {
-            d = tg_grad_scalar(in[k]);
-            if (tg_requires_grad(in[k]) && !isfinite(d)) bad = k;
+        for (int j = 0; j < m && bad < 0 && !tg_status(s); j++) {
+            d = tg_grad_scalar(vars[j]);
+            if (!isfinite(d)) bad = which[j];
         }
         tg_tape_free(s);
         if (bad < 0) continue;
@@ -605,11 +633,10 @@ static int grad_failed(const cmd *c, const char *var, double g) {
         char wrt[64] = "";
         if (arity > 1)
             snprintf(wrt, sizeof wrt, " with respect to %s", operand_name(n, bad));
-        size_t pos = NO_POS, len = 0;
-        expr_site(c->env, i, &pos, &len);
-        return fail_at(c, pos, len,
-                       "not differentiable here: the derivative of %s%s is %s, so df/d%s is %s",
-                       what, wrt, nonfinite_name(d), var, nonfinite_name(g));
+        return fail_at_node(c, i,
+                            "not differentiable here: the derivative of %s%s is %s, "
+                            "so df/d%s is %s",
+                            what, wrt, nonfinite_name(d), var, nonfinite_name(g));
     }
     return die(c, "df/d%s is %s (the gradient overflows)", var, nonfinite_name(g));
 }
@@ -632,12 +659,10 @@ static int hessian_refused(const cmd *c) {
         if (!tg_node_arity(n) || !tg_requires_grad(n)) continue;
         const tg_op *op = tg_op_find(tg_node_op_name(n));
         if (!op || op->vjp) continue;
-        size_t pos = NO_POS, len = 0;
-        expr_site(c->env, i, &pos, &len);
-        return fail_at(c, pos, len,
-                       "no second derivatives: op '%s' has no differentiable backward rule "
-                       "(tg_op.vjp) yet, so its derivative cannot be differentiated",
-                       op->name);
+        return fail_at_node(c, i,
+                            "no second derivatives: op '%s' has no differentiable backward rule "
+                            "(tg_op.vjp) yet, so its derivative cannot be differentiated",
+                            op->name);
     }
     return die(c, "%s", tg_status_message(c->tape));
 }
@@ -654,17 +679,12 @@ static int hessian_failed(const cmd *c, int a, int b, double hv) {
         if (!arity || !tg_requires_grad(n)) continue;
         tg_tape *s = tg_tape_new();
         if (!s) return die(c, "out of memory");
-        tg_node *in[3] = {NULL, NULL, NULL}, *wrt[3];
-        int which[3], m = 0;
-        for (int k = 0; k < arity && k < 3; k++) {
-            double v = tg_value_scalar(tg_node_input(n, k));
-            bool var = tg_requires_grad(tg_node_input(n, k));
-            in[k] = var ? tg_scalar(s, v) : tg_const(s, v);
-            if (var) which[m] = k, wrt[m++] = in[k];
-        }
+        tg_node *wrt[3];
+        int which[3], m;
+        tg_node *y = op_alone(s, n, wrt, which, &m);
         double h[9];
         int bad = -1;
-        if (!tg_hessian(tg_call_n(tg_node_op_name(n), arity, in), m, wrt, h))
+        if (!tg_hessian(y, m, wrt, h))
             for (int e = 0; e < m * m && bad < 0; e++)
                 if (!isfinite(h[e])) bad = e;
         tg_tape_free(s);
@@ -677,12 +697,10 @@ static int hessian_failed(const cmd *c, int a, int b, double hv) {
         else if (arity > 1)
             snprintf(wrt_text, sizeof wrt_text, " with respect to %s and %s", operand_name(n, p),
                      operand_name(n, q));
-        size_t pos = NO_POS, len = 0;
-        expr_site(c->env, i, &pos, &len);
-        return fail_at(c, pos, len,
-                       "not twice differentiable here: the second derivative of %s%s is %s, "
-                       "so %s is %s",
-                       what, wrt_text, nonfinite_name(h[bad]), entry, nonfinite_name(hv));
+        return fail_at_node(c, i,
+                            "not twice differentiable here: the second derivative of %s%s is %s, "
+                            "so %s is %s",
+                            what, wrt_text, nonfinite_name(h[bad]), entry, nonfinite_name(hv));
     }
     return die(c, "%s is %s (the Hessian overflows)", entry, nonfinite_name(hv));
 }
