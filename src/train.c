@@ -146,15 +146,16 @@ static int step(tg_trainer *tr, tg_batch_graph *g, const tg_dataset *ds, const u
 /* After step k (1-based in the epoch) went non-finite, puts back the
  * parameters of step k - 1: none changed when the loss was bad; a bad
  * update is undone by rolling back to the snapshot taken before step
- * snap + 1 and replaying the steps up to k - 1 (full batches, the same
- * samples, so the same numbers). Returns TG_ERR_NUMERIC with the message. */
-static int diverged(tg_trainer *tr, const tg_dataset *ds, size_t k, size_t snap, int bad,
-                    const char *what, tg_error *err) {
+ * snap + 1 (the last multiple of TG_SNAPSHOT_STEPS before k) and replaying
+ * the steps up to k - 1 (full batches, the same samples, so the same
+ * numbers). Returns TG_ERR_NUMERIC with the message. */
+static int diverged(tg_trainer *tr, const tg_dataset *ds, size_t k, int bad, const char *what,
+                    tg_error *err) {
     if (bad == STEP_BAD_LOSS && tg_optim_steps(tr->opt) == 0)
         return tg__err(err, TG_ERR_NUMERIC,
                        "epoch %d, step %zu: %s before any update: check the data and the "
                        "initial parameters", tr->epoch, k, what);
-    size_t kept = k - 1;
+    size_t kept = k - 1, snap = (k - 1) / TG_SNAPSHOT_STEPS * TG_SNAPSHOT_STEPS;
     if (bad == STEP_BAD_UPDATE) {
         double sum = 0;
         int again = STEP_FINITE, rc = tg_optim_rollback(tr->opt);
@@ -197,22 +198,18 @@ int tg_trainer_epoch(tg_trainer *tr, const tg_dataset *ds, tg_rng *r, double *me
         (rc = tg_batch_graph_build(&tr->rest, tr->ps, &tr->m, tr->loss, rem, err)))
         return rc;
     double sum = 0;
-    size_t done = 0, snap = 0;
+    size_t done = 0;
     for (size_t k = 1; done < n; k++) {
-        if ((k - 1) % TG_SNAPSHOT_STEPS == 0) {
-            if ((rc = tg_optim_snapshot(tr->opt)))
-                return tg__err(err, rc, "train: out of memory for a copy of the parameters");
-            snap = k - 1;
-        }
+        if ((k - 1) % TG_SNAPSHOT_STEPS == 0 && (rc = tg_optim_snapshot(tr->opt)))
+            return tg__err(err, rc, "train: out of memory for a copy of the parameters");
         tg_batch_graph *g = n - done >= tr->batch ? &tr->full : &tr->rest;
         int bad;
         if ((rc = step(tr, g, ds, tr->idx + done, &sum, &bad, err))) return rc;
-        if (bad == STEP_BAD_LOSS)
-            return diverged(tr, ds, k, snap, bad,
-                            isnan(tg_value_scalar(g->cost)) ? "the loss is NaN" : "the loss is inf",
-                            err);
-        if (bad == STEP_BAD_UPDATE)
-            return diverged(tr, ds, k, snap, bad, "the update made a parameter NaN or infinite",
+        if (bad)
+            return diverged(tr, ds, k, bad,
+                            bad == STEP_BAD_UPDATE ? "the update made a parameter NaN or infinite"
+                            : isnan(tg_value_scalar(g->cost)) ? "the loss is NaN"
+                                                              : "the loss is inf",
                             err);
         done += g->rows;
         if (progress) progress(ctx, done, n);

@@ -196,13 +196,18 @@ static int global_step(tg_mpi_trainer *tr, const tg_dataset *ds, int64_t k, size
     return STEP_DONE;
 }
 
-/* Allreduce (MPI_MAX) of n int64 with errors returned; TG_OK or TG_ERR_IO. */
-static int max_all(int64_t *v, int n, MPI_Comm comm) {
+/* In-place MPI_Allreduce of n values with errors returned; TG_OK or TG_ERR_IO. */
+static int allreduce(void *v, int n, MPI_Datatype type, MPI_Op op, MPI_Comm comm) {
     MPI_Errhandler saved;
     tg__mpi_errors_return(comm, &saved);
-    int mrc = MPI_Allreduce(MPI_IN_PLACE, v, n, MPI_INT64_T, MPI_MAX, comm);
+    int mrc = MPI_Allreduce(MPI_IN_PLACE, v, n, type, op, comm);
     tg__mpi_errors_restore(comm, &saved);
     return mrc == MPI_SUCCESS ? TG_OK : TG_ERR_IO;
+}
+
+/* Allreduce (MPI_MAX) of n int64; TG_OK or TG_ERR_IO. */
+static int max_all(int64_t *v, int n, MPI_Comm comm) {
+    return allreduce(v, n, MPI_INT64_T, MPI_MAX, comm);
 }
 
 static int bcast_bytes(void *p, int n, int root, MPI_Comm comm) {
@@ -265,11 +270,8 @@ static int finish(tg_mpi_trainer *tr, const tg_dataset *ds, const trouble *t, in
                            "after step %lld)",
                            tr->epoch, (long long)stop_step, lr, (long long)stop_step - 1);
     if (!v[1]) {
-        MPI_Errhandler saved;
-        tg__mpi_errors_return(tr->comm, &saved);
-        int mrc = MPI_Allreduce(MPI_IN_PLACE, &sum, 1, MPI_DOUBLE, MPI_SUM, tr->comm);
-        tg__mpi_errors_restore(tr->comm, &saved);
-        if (mrc != MPI_SUCCESS) return mpi_failed(err, "MPI_Allreduce");
+        if (allreduce(&sum, 1, MPI_DOUBLE, MPI_SUM, tr->comm))
+            return mpi_failed(err, "MPI_Allreduce");
         if (mean_loss) *mean_loss = sum / (double)n;
         return TG_OK;
     }
@@ -318,11 +320,7 @@ int tg_mpi_trainer_epoch(tg_mpi_trainer *tr, const tg_dataset *ds, tg_rng *r,
     int64_t ps_size = tg_params_size(tr->ps), dt = tg_params_dtype(tr->ps);
     int64_t v[9] = {rc ? size - rank : 0, (int64_t)n, -(int64_t)n, (int64_t)tr->batch,
                     -(int64_t)tr->batch, ps_size, -ps_size, dt, -dt};
-    MPI_Errhandler saved;
-    tg__mpi_errors_return(tr->comm, &saved);
-    int mrc = MPI_Allreduce(MPI_IN_PLACE, v, 9, MPI_INT64_T, MPI_MAX, tr->comm);
-    tg__mpi_errors_restore(tr->comm, &saved);
-    if (mrc != MPI_SUCCESS) return mpi_failed(err, "MPI_Allreduce");
+    if (max_all(v, 9, tr->comm)) return mpi_failed(err, "MPI_Allreduce");
     if (rc) return rc;
     if (v[0])
         return tg__mpi_err(err, TG_ERR_STATE, "mpi train: rank %d of %d could not start the epoch",
