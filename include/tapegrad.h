@@ -128,6 +128,20 @@ TG_API size_t tg_tape_bytes(const tg_tape *t);
  * Off by default (it costs one pass over every result). */
 TG_API void tg_set_check_numerics(tg_tape *t, int on);
 
+/* The compact scalar tape. When on (the default), the float64 0-d leaves
+ * (tg_scalar(), tg_const(), and tg_tensor()/tg_input() with ndim 0), and the
+ * results of the elementwise ops (unary, binary, comparisons) on such nodes,
+ * are stored as compact records of 17 bytes (op byte, two 32-bit input
+ * positions, the value) plus the local partial derivatives the op needs,
+ * computed while recording; their gradients live in arrays given at the
+ * first sweep. Every call that takes a tg_node * accepts them, with bit for
+ * bit the values and gradients that 64-byte nodes give, and their tg_value()
+ * and tg_grad() pointers stay valid until tg_tape_reset(). Off: every node is
+ * a 64-byte node (for comparison). Applies to the nodes recorded after the
+ * call; while check_numerics is on, nodes are 64-byte nodes, which carry the
+ * checks. docs/performance.md describes the layout. */
+TG_API void tg_set_scalar_tape(tg_tape *t, int on);
+
 /* --------------------------------------------------------------- leaves -- */
 
 /* A float64 scalar leaf that wants a gradient (a variable). */

@@ -75,14 +75,14 @@ static tg_node *positive(tg_node *x) { return tg_gt(x, tg__const_like(x, 0)); }
 static tg_node *one_minus(tg_node *v) { return tg_sub(tg__const_like(v, 1), v); }
 
 static void leaky_relu_vjp(tg_node *y, tg_node *g, tg_node **gin) {
-    tg_node *x = tg_node_input(y, 0), *p = tg_node_input(y, 1);
+    tg_node *x = tg__in(y, 0), *p = tg__in(y, 1);
     if (tg_requires_grad(x))
         gin[0] = tg__sum_to(tg_mul(g, tg_add(p, tg_mul(positive(x), one_minus(p)))), x);
     if (tg_requires_grad(p)) gin[1] = tg__sum_to(tg_mul(g, min0(x)), p);
 }
 
 static void elu_vjp(tg_node *y, tg_node *g, tg_node **gin) {
-    tg_node *x = tg_node_input(y, 0), *p = tg_node_input(y, 1);
+    tg_node *x = tg__in(y, 0), *p = tg__in(y, 1);
     if (tg_requires_grad(x)) {
         tg_node *m = positive(x), *neg = tg_mul(p, tg_exp(min0(x)));
         gin[0] = tg__sum_to(tg_mul(g, tg_add(m, tg_mul(one_minus(m), neg))), x);

@@ -143,6 +143,33 @@ tg_node *tg_minimum(tg_node *a, tg_node *b) {
     return tg__apply(&tg_binary_ops[B_MINIMUM], a, b, 0);
 }
 
+/* The rules of compact scalars (src/scalar.c): add, sub and mul need no
+ * stored partials; the others store the local derivatives, which are their
+ * kernels' gradient expressions at g = 1 (g * (1 * d) = g * d exactly). */
+#define SCALAR_EVAL(name)                                                                  \
+    static double name##_scalar(const double *x, double *p) {                              \
+        double y = name##_y_f64(x[0], x[1]);                                               \
+        p[0] = name##_ga_f64(x[0], x[1], y, 1.0);                                          \
+        p[1] = name##_gb_f64(x[0], x[1], y, 1.0);                                          \
+        return y;                                                                          \
+    }
+SCALAR_EVAL(add)
+SCALAR_EVAL(sub)
+SCALAR_EVAL(mul)
+SCALAR_EVAL(div)
+SCALAR_EVAL(pow)
+SCALAR_EVAL(atan2)
+SCALAR_EVAL(hypot)
+SCALAR_EVAL(maximum)
+SCALAR_EVAL(minimum)
+const tg_scalar_rule tg_binary_scalar[] = {
+    [B_ADD] = {TG_CLS_ADD, add_scalar},       [B_SUB] = {TG_CLS_SUB, sub_scalar},
+    [B_MUL] = {TG_CLS_MUL, mul_scalar},       [B_DIV] = {TG_CLS_P2, div_scalar},
+    [B_POW] = {TG_CLS_P2, pow_scalar},        [B_ATAN2] = {TG_CLS_P2, atan2_scalar},
+    [B_HYPOT] = {TG_CLS_P2, hypot_scalar},    [B_MAXIMUM] = {TG_CLS_ROUTE, maximum_scalar},
+    [B_MINIMUM] = {TG_CLS_ROUTE, minimum_scalar},
+};
+
 /* A constant operand of x's dtype on x's tape, or NULL when x is NULL. */
 static tg_node *const_like(tg_node *x, double v) {
     return x ? tg__const_like(x, v) : NULL;

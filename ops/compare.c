@@ -6,9 +6,12 @@
  * compares as in C: every relation is false except ne. The result is
  * piecewise constant, so no gradient flows through a comparison: the
  * backward rule adds nothing (PyTorch's comparisons are not differentiable).
- * Each op is one line CMP(name, relation of a and b) over a type T; the file
- * includes itself once per dtype (see binary.c).
+ * Each op is one line of COMPARISONS, its name and its relation of a and b;
+ * the file includes itself once per dtype (see binary.c) for the kernels.
  */
+#define COMPARISONS(X)                                                                     \
+    X(lt, a < b) X(le, a <= b) X(gt, a > b) X(ge, a >= b) X(eq, a == b) X(ne, a != b)
+
 #ifndef T
 #include "broadcast.h"
 
@@ -54,6 +57,20 @@ const tg_op tg_compare_ops[] = {
 };
 const int tg_compare_count = C_COUNT;
 
+/* The rules of compact scalars (src/scalar.c): 1 or 0, no derivative. */
+#define SCALAR_EVAL(name, REL)                                                             \
+    static double name##_scalar(const double *x, double *p) {                              \
+        (void)p;                                                                           \
+        const double a = x[0], b = x[1];                                                   \
+        return (REL) ? 1 : 0;                                                              \
+    }
+COMPARISONS(SCALAR_EVAL)
+const tg_scalar_rule tg_compare_scalar[] = {
+    [C_LT] = {TG_CLS_NONE, lt_scalar}, [C_LE] = {TG_CLS_NONE, le_scalar},
+    [C_GT] = {TG_CLS_NONE, gt_scalar}, [C_GE] = {TG_CLS_NONE, ge_scalar},
+    [C_EQ] = {TG_CLS_NONE, eq_scalar}, [C_NE] = {TG_CLS_NONE, ne_scalar},
+};
+
 tg_node *tg_lt(tg_node *a, tg_node *b) { return tg__apply(&tg_compare_ops[C_LT], a, b, 0); }
 tg_node *tg_le(tg_node *a, tg_node *b) { return tg__apply(&tg_compare_ops[C_LE], a, b, 0); }
 tg_node *tg_gt(tg_node *a, tg_node *b) { return tg__apply(&tg_compare_ops[C_GT], a, b, 0); }
@@ -63,11 +80,6 @@ tg_node *tg_ne(tg_node *a, tg_node *b) { return tg__apply(&tg_compare_ops[C_NE],
 
 #else /* kernel pass, once per dtype */
 
-CMP(lt, a < b)
-CMP(le, a <= b)
-CMP(gt, a > b)
-CMP(ge, a >= b)
-CMP(eq, a == b)
-CMP(ne, a != b)
+COMPARISONS(CMP)
 
 #endif

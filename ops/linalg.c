@@ -220,7 +220,7 @@ static tg_node *matmul_t(tg_node *a, tg_node *b, bool ta, bool tb) {
  * transpose is copied). Batched: summed to each operand's shape over its
  * broadcast batch dimensions. */
 static void matmul_vjp(tg_node *y, tg_node *g, tg_node **gin) {
-    tg_node *a = tg_node_input(y, 0), *b = tg_node_input(y, 1);
+    tg_node *a = tg__in(y, 0), *b = tg__in(y, 1);
     bool ta = y->aux & MM_TA, tb = y->aux & MM_TB;
     if (y->ndim == 2) {
         if (tg_requires_grad(a)) gin[0] = ta ? matmul_t(b, g, tb, true) : matmul_t(g, b, false, !tb);
@@ -236,7 +236,7 @@ static void transpose_vjp(tg_node *y, tg_node *g, tg_node **gin) {
 }
 static void reshape_vjp(tg_node *y, tg_node *g, tg_node **gin) {
     int64_t shape[TG_MAX_DIMS];
-    int nd = tg_shape(tg_node_input(y, 0), shape);
+    int nd = tg_shape(tg__in(y, 0), shape);
     gin[0] = tg_reshape(g, nd, shape);
 }
 
@@ -256,6 +256,7 @@ tg_node *tg_transpose(tg_node *a) { return tg__apply(&tg_linalg_ops[L_TRANSPOSE]
 
 tg_node *tg_reshape(tg_node *a, int ndim, const int64_t *shape) {
     if (!a) return NULL;
+    a = tg__full(a); /* reads the shape below */
     /* Checked here: tg__apply_as() takes ndim < 0 as "no shape given", and
      * want[] below would stay unset for a NULL shape. */
     if (!a->tape->status && (ndim < 0 || ndim > TG_MAX_DIMS)) {

@@ -180,6 +180,7 @@ LABELLED_OP(ce)
 
 tg_node *tg_labels(tg_node *logits, const int32_t *labels) {
     if (!logits) return NULL;
+    logits = tg__full(logits); /* its shape is read below */
     tg_tape *t = logits->tape;
     if (t->status) return &t->poison;
     if (tg__stale(logits)) {
@@ -196,11 +197,12 @@ tg_node *tg_labels(tg_node *logits, const int32_t *labels) {
     for (int i = 0; i + 1 < logits->ndim; i++) shape[i] = logits->u.shape[i];
     tg_node *l = tg_input(t, tg_node_dtype(logits), logits->ndim - 1, shape, NULL);
     if (t->status || !labels) return l;
-    for (size_t r = 0, rows = tg__numel(l); r < rows; r++) {
-        if (tg__f64(l))
-            ((double *)l->value)[r] = labels[r];
+    void *v = tg__value_of(l); /* 1-d logits give compact 0-d labels */
+    for (int64_t r = 0, rows = tg_numel(l); r < rows; r++) {
+        if (tg_node_dtype(l) == TG_F64)
+            ((double *)v)[r] = labels[r];
         else
-            ((float *)l->value)[r] = (float)labels[r];
+            ((float *)v)[r] = (float)labels[r];
     }
     return l;
 }
@@ -220,6 +222,7 @@ static tg_node *class_index(tg_node *like, int64_t k) {
 
 tg_node *tg_labels_from_onehot(tg_node *onehot) {
     if (!onehot) return NULL;
+    onehot = tg__full(onehot);
     tg_tape *t = onehot->tape;
     if (t->status) return &t->poison;
     if (tg__stale(onehot) || onehot->ndim < 1) /* tg_sum_axis names the problem */
@@ -275,13 +278,13 @@ static void huber_backward(tg_node *n) {
 
 /* vjp rules (tg_grad): the derivatives in the comment at the top. */
 static void mse_vjp(tg_node *c, tg_node *g, tg_node **gin) {
-    tg_node *a = tg_node_input(c, 0), *y = tg_node_input(c, 1);
+    tg_node *a = tg__in(c, 0), *y = tg__in(c, 1);
     tg_node *ga = tg_mul(tg_scale(g, 1.0 / (double)batch_rows(a)), tg_sub(a, y));
     if (tg_requires_grad(a)) gin[0] = ga;
     if (tg_requires_grad(y)) gin[1] = tg_neg(ga);
 }
 static void xent_vjp(tg_node *c, tg_node *g, tg_node **gin) {
-    tg_node *z = tg_node_input(c, 0), *y = tg_node_input(c, 1);
+    tg_node *z = tg__in(c, 0), *y = tg__in(c, 1);
     tg_node *k = tg_scale(g, 1.0 / (double)batch_rows(z));
     int last = z->ndim ? z->ndim - 1 : 0;
     if (tg_requires_grad(z)) {
@@ -296,24 +299,24 @@ static void xent_vjp(tg_node *c, tg_node *g, tg_node **gin) {
  * written delta - relu(2 delta - relu(d + delta)), which is +-delta (not
  * NaN) for an infinite d and passes the second derivatives to delta. */
 static void bce_vjp(tg_node *c, tg_node *g, tg_node **gin) {
-    tg_node *z = tg_node_input(c, 0), *y = tg_node_input(c, 1);
+    tg_node *z = tg__in(c, 0), *y = tg__in(c, 1);
     tg_node *k = tg_scale(g, 1.0 / (double)tg__numel(z));
     if (tg_requires_grad(z)) gin[0] = tg_mul(k, tg_sub(tg_sigmoid(z), y));
     if (tg_requires_grad(y)) gin[1] = tg_neg(tg_mul(k, z));
 }
 static void nll_vjp(tg_node *c, tg_node *g, tg_node **gin) {
-    tg_node *p = tg_node_input(c, 0), *l = tg_node_input(c, 1);
+    tg_node *p = tg__in(c, 0), *l = tg__in(c, 1);
     if (tg_requires_grad(p))
         gin[0] = tg_mul(tg_scale(g, -1.0 / (double)rows_of(p).outer), onehot_of(p, l));
 }
 static void ce_vjp(tg_node *c, tg_node *g, tg_node **gin) {
-    tg_node *z = tg_node_input(c, 0), *l = tg_node_input(c, 1);
+    tg_node *z = tg__in(c, 0), *l = tg__in(c, 1);
     if (!tg_requires_grad(z)) return;
     tg_node *dz = tg_sub(tg_softmax(z, z->ndim - 1), onehot_of(z, l));
     gin[0] = tg_mul(tg_scale(g, 1.0 / (double)rows_of(z).outer), dz);
 }
 static void huber_vjp(tg_node *c, tg_node *g, tg_node **gin) {
-    tg_node *a = tg_node_input(c, 0), *y = tg_node_input(c, 1), *delta = tg_node_input(c, 2);
+    tg_node *a = tg__in(c, 0), *y = tg__in(c, 1), *delta = tg__in(c, 2);
     tg_node *k = tg_scale(g, 1.0 / (double)tg__numel(a)), *d = tg_sub(a, y);
     if (tg_requires_grad(a) || tg_requires_grad(y)) {
         tg_node *inner = tg_relu(tg_add(d, delta));

@@ -117,23 +117,23 @@ RUN_OPS(RUN_OP)
 /* vjp rules (tg_grad): the gradient of the reduced node spread back over
  * the reduced elements. */
 static void sum_vjp(tg_node *y, tg_node *g, tg_node **gin) {
-    tg_node *x = tg_node_input(y, 0);
+    tg_node *x = tg__in(y, 0);
     gin[0] = tg__expand_like(tg__unreduce(g, x, y->aux), x);
 }
 static void mean_vjp(tg_node *y, tg_node *g, tg_node **gin) {
-    tg_node *x = tg_node_input(y, 0);
+    tg_node *x = tg__in(y, 0);
     double n = (double)tg__numel(x) / (double)tg__numel(y);
     gin[0] = tg__expand_like(tg__unreduce(tg_scale(g, 1 / n), x, y->aux), x);
 }
 /* g e^(x - y), through y itself, so that the second derivative sees y's
  * dependence on x. */
 static void logsumexp_vjp(tg_node *y, tg_node *g, tg_node **gin) {
-    tg_node *x = tg_node_input(y, 0);
+    tg_node *x = tg__in(y, 0);
     gin[0] = tg_mul(tg__unreduce(g, x, y->aux), tg_exp(tg_sub(x, tg__unreduce(y, x, y->aux))));
 }
 /* g 2 (x - mean) / n, the mean recorded as an op of x. */
 static void var_vjp(tg_node *y, tg_node *g, tg_node **gin) {
-    tg_node *x = tg_node_input(y, 0);
+    tg_node *x = tg__in(y, 0);
     double n = (double)tg__numel(x) / (double)tg__numel(y);
     tg_node *mean = y->aux == TG_AXIS_ALL ? tg_mean(x) : tg_mean_axis(x, y->aux);
     gin[0] = tg_mul(tg__unreduce(tg_scale(g, 2 / n), x, y->aux),
@@ -147,13 +147,13 @@ static tg_node *prod_like(const tg_node *y, tg_node *v) {
     return y->aux == TG_AXIS_ALL ? tg_prod(v) : tg_prod_axis(v, y->aux);
 }
 static tg_node *spread(tg_node *v, tg_node *y) {
-    return tg__unreduce(v, tg_node_input(y, 0), y->aux);
+    return tg__unreduce(v, tg__in(y, 0), y->aux);
 }
 
 /* max, min: g split evenly among the elements equal to y (the kernels' tie
  * rule); NaN everywhere in a run whose extremum is NaN, as the kernels. */
 static void extremum_vjp(tg_node *y, tg_node *g, tg_node **gin) {
-    tg_node *x = tg_node_input(y, 0), *yx = spread(y, y);
+    tg_node *x = tg__in(y, 0), *yx = spread(y, y);
     tg_node *hit = tg_eq(x, yx);
     tg_node *share = spread(tg_div(g, sum_like(y, hit)), y);
     tg_node *off = tg_where(tg_ne(yx, yx), tg__const_like(x, NAN), tg__const_like(x, 0));
@@ -167,7 +167,7 @@ static void extremum_vjp(tg_node *y, tg_node *g, tg_node **gin) {
  * when it is the run's only zero, else 0. (Where y underflows to 0 while
  * no element is 0, y / x is 0, unlike the kernel's exact product.) */
 static void prod_vjp(tg_node *y, tg_node *g, tg_node **gin) {
-    tg_node *x = tg_node_input(y, 0), *zero = tg__const_like(x, 0), *one = tg__const_like(x, 1);
+    tg_node *x = tg__in(y, 0), *zero = tg__const_like(x, 0), *one = tg__const_like(x, 1);
     tg_node *is0 = tg_eq(x, zero);
     tg_node *nonzeros = spread(prod_like(y, tg_where(is0, one, x)), y);
     tg_node *lone = tg_eq(spread(sum_like(y, is0), y), one);
@@ -177,7 +177,7 @@ static void prod_vjp(tg_node *y, tg_node *g, tg_node **gin) {
 
 /* norm: g x / y, and 0 at the zero vector (the kernel's convention). */
 static void norm_vjp(tg_node *y, tg_node *g, tg_node **gin) {
-    tg_node *x = tg_node_input(y, 0), *yx = spread(y, y);
+    tg_node *x = tg__in(y, 0), *yx = spread(y, y);
     tg_node *unit = tg_where(tg_eq(yx, tg__const_like(x, 0)), tg__const_like(x, 0), tg_div(x, yx));
     gin[0] = tg_mul(spread(g, y), unit);
 }
@@ -201,7 +201,7 @@ const int tg_reduce_count = R_COUNT;
 static tg_node *reduce(int op, tg_node *a, bool all, int axis) {
     const tg_op *o = &tg_reduce_ops[op];
     if (all) return tg__apply(o, a, NULL, TG_AXIS_ALL);
-    if ((axis = tg__axis(a, axis, o->name)) < 0) return a ? &a->tape->poison : NULL;
+    if ((axis = tg__axis(a, axis, o->name)) < 0) return a ? &tg__tape_of(a)->poison : NULL;
     return tg__apply(o, a, NULL, axis);
 }
 

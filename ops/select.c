@@ -55,13 +55,13 @@ SELECT_OP(clamp)
  * shape where it was broadcast. The conditions are 0/1 comparisons, so the
  * products and sums below are logical and/or. */
 static void where_vjp(tg_node *y, tg_node *g, tg_node **gin) {
-    tg_node *c = tg_node_input(y, 0), *a = tg_node_input(y, 1), *b = tg_node_input(y, 2);
+    tg_node *c = tg__in(y, 0), *a = tg__in(y, 1), *b = tg__in(y, 2);
     tg_node *zero = tg__const_like(g, 0);
     if (tg_requires_grad(a)) gin[1] = tg__sum_to(tg_where(c, g, zero), a);
     if (tg_requires_grad(b)) gin[2] = tg__sum_to(tg_where(c, zero, g), b);
 }
 static void clamp_vjp(tg_node *y, tg_node *g, tg_node **gin) {
-    tg_node *x = tg_node_input(y, 0), *lo = tg_node_input(y, 1), *hi = tg_node_input(y, 2);
+    tg_node *x = tg__in(y, 0), *lo = tg__in(y, 1), *hi = tg__in(y, 2);
     tg_node *zero = tg__const_like(g, 0);
     if (tg_requires_grad(x))
         gin[0] = tg__sum_to(tg_where(tg_mul(tg_le(lo, x), tg_le(x, hi)), g, zero), x);
@@ -89,7 +89,8 @@ tg_node *tg_clamp(tg_node *x, tg_node *lo, tg_node *hi) {
 tg_node *tg_clamp_const(tg_node *x, double lo, double hi) {
     if (!x) return NULL;
     tg_dtype dt = tg_node_dtype(x);
-    return tg_clamp(x, tg_const_as(x->tape, dt, lo), tg_const_as(x->tape, dt, hi));
+    tg_tape *t = tg__tape_of(x);
+    return tg_clamp(x, tg_const_as(t, dt, lo), tg_const_as(t, dt, hi));
 }
 
 #else /* kernel pass, once per dtype */

@@ -83,7 +83,7 @@ static tg_node *int_const(tg_node *x, const char *who, const char *what, int64_t
 
 /* What a constructor returns after an error: x's tape's poison node, or
  * NULL for a NULL x (no tape to record on). */
-static tg_node *failed(tg_node *x) { return x ? &x->tape->poison : NULL; }
+static tg_node *failed(tg_node *x) { return x ? &tg__tape_of(x)->poison : NULL; }
 
 /* ------------------------------------------------------------- slice -- */
 
@@ -148,7 +148,7 @@ static void slice_vjp(tg_node *y, tg_node *g, tg_node **gin) {
 }
 
 tg_node *tg_slice(tg_node *x, int axis, int64_t start, int64_t length) {
-    if (!x || x->tape->status) return failed(x);
+    if (!x || (x = tg__full(x))->tape->status) return failed(x);
     int k = tg__axis(x, axis, "slice");
     if (k < 0) return failed(x);
     int64_t dim = x->u.shape[k], shape[TG_MAX_DIMS];
@@ -234,8 +234,8 @@ static tg_node *concat_tree(tg_node *const *in, int n, int axis) {
 tg_node *tg_concat(int n, tg_node *const *inputs, int axis) {
     tg_node *first = NULL;
     for (int k = 0; inputs && k < n && !first; k++) first = inputs[k];
-    if (!first || first->tape->status) return failed(first);
-    tg_tape *t = first->tape;
+    if (!first || tg__tape_of(first)->status) return failed(first);
+    tg_tape *t = tg__tape_of(first);
     char s0[64], sk[64];
     for (int k = 0; k < n; k++)
         if (!inputs[k]) {
@@ -248,7 +248,7 @@ tg_node *tg_concat(int n, tg_node *const *inputs, int axis) {
      * inputs rather than an inner node of the tree. */
     for (int k = 1; k < n; k++) {
         const tg_node *a = inputs[0], *b = inputs[k];
-        bool same = a->ndim == b->ndim;
+        bool same = tg_ndim(a) == tg_ndim(b); /* short-circuits 0-d scalars */
         for (int i = 0; i < a->ndim && same; i++) same = i == ax || a->u.shape[i] == b->u.shape[i];
         if (!same) {
             tg_fail(t, TG_ERR_SHAPE, "concat: input 0 %s and input %d %s differ off axis %d",
@@ -356,7 +356,7 @@ static void index_select_vjp(tg_node *y, tg_node *g, tg_node **gin) {
 }
 
 tg_node *tg_index_select(tg_node *x, int axis, const int64_t *idx, int64_t n) {
-    if (!x || x->tape->status) return failed(x);
+    if (!x || (x = tg__full(x))->tape->status) return failed(x);
     tg_tape *t = x->tape;
     int k = tg__axis(x, axis, "index_select");
     if (k < 0) return &t->poison;
@@ -441,7 +441,7 @@ static void broadcast_to_vjp(tg_node *y, tg_node *g, tg_node **gin) {
 }
 
 tg_node *tg_broadcast_to(tg_node *x, int ndim, const int64_t *shape) {
-    if (!x || x->tape->status) return failed(x);
+    if (!x || (x = tg__full(x))->tape->status) return failed(x);
     char s[64];
     if (ndim < 0 || ndim > TG_MAX_DIMS) {
         tg_fail(x->tape, TG_ERR_SHAPE, "broadcast_to: %s to %d dimensions: 0 to %d are supported",
@@ -517,7 +517,7 @@ static void permute_vjp(tg_node *y, tg_node *g, tg_node **gin) {
 }
 
 tg_node *tg_permute(tg_node *x, const int *perm) {
-    if (!x || x->tape->status) return failed(x);
+    if (!x || (x = tg__full(x))->tape->status) return failed(x);
     char s[64], p[64] = "(";
     if (!perm && x->ndim) {
         tg_fail(x->tape, TG_ERR_NULL, "permute: perm is NULL");
@@ -579,7 +579,7 @@ static void tril_vjp(tg_node *y, tg_node *g, tg_node **gin) { tri_vjp(y, g, gin,
 static void triu_vjp(tg_node *y, tg_node *g, tg_node **gin) { tri_vjp(y, g, gin, SH_TRIU); }
 
 static tg_node *tri(int op, tg_node *x, int64_t k) {
-    if (!x || x->tape->status) return failed(x);
+    if (!x || (x = tg__full(x))->tape->status) return failed(x);
     const char *who = tg_shape_ops[op].name;
     if (x->ndim < 2) { /* the shape rule says so too; here k is not yet clamped */
         char s[64];

@@ -40,12 +40,12 @@ static void log_softmax_backward(tg_node *n) {
 /* vjp rules (tg_grad), along the node's axis (aux):
  * softmax: x' = y (g - sum(g y)); log_softmax: x' = g - e^y sum(g). */
 static void softmax_vjp(tg_node *y, tg_node *g, tg_node **gin) {
-    tg_node *x = tg_node_input(y, 0);
+    tg_node *x = tg__in(y, 0);
     tg_node *s = tg__unreduce(tg_sum_axis(tg_mul(g, y), y->aux), x, y->aux);
     gin[0] = tg_mul(y, tg_sub(g, s));
 }
 static void log_softmax_vjp(tg_node *y, tg_node *g, tg_node **gin) {
-    tg_node *x = tg_node_input(y, 0);
+    tg_node *x = tg__in(y, 0);
     tg_node *s = tg__unreduce(tg_sum_axis(g, y->aux), x, y->aux);
     gin[0] = tg_sub(g, tg_mul(tg_exp(y), s));
 }
@@ -60,7 +60,7 @@ const int tg_softmax_count = SM_COUNT;
 
 static tg_node *softmax(int op, tg_node *a, int axis) {
     const tg_op *o = &tg_softmax_ops[op];
-    if ((axis = tg__axis(a, axis, o->name)) < 0) return a ? &a->tape->poison : NULL;
+    if ((axis = tg__axis(a, axis, o->name)) < 0) return a ? &tg__tape_of(a)->poison : NULL;
     return tg__apply(o, a, NULL, axis);
 }
 

@@ -199,6 +199,24 @@ const int tg_unary_count = U_COUNT;
     tg_node *tg_##name(tg_node *x) { return tg__apply(&tg_unary_ops[U_##name], x, NULL, 0); }
 UNARY_OPS(CONSTRUCTOR, CONSTRUCTOR)
 
+/* The rules of compact scalars (src/scalar.c): the value and the stored
+ * derivative, from the element functions the 0-d kernels call. */
+#define SCALAR_EVAL(name)                                                                  \
+    static double name##_scalar(const double *x, double *p) {                              \
+        double y = name##_y_f64(x[0]);                                                     \
+        p[0] = name##_dx_f64(x[0], y);                                                     \
+        return y;                                                                          \
+    }
+#define STEP_EVAL(name)                                                                    \
+    static double name##_scalar(const double *x, double *p) {                              \
+        (void)p;                                                                           \
+        return name##_y_f64(x[0]);                                                         \
+    }
+UNARY_OPS(SCALAR_EVAL, STEP_EVAL)
+#define SCALAR_ROW(name) [U_##name] = {U_##name == U_neg ? TG_CLS_NEG : TG_CLS_P1, name##_scalar},
+#define STEP_SCALAR_ROW(name) [U_##name] = {TG_CLS_NONE, name##_scalar},
+const tg_scalar_rule tg_unary_scalar[] = {UNARY_OPS(SCALAR_ROW, STEP_SCALAR_ROW)};
+
 #else /* kernel pass, once per dtype */
 
 UNARY(neg, -x, -1)

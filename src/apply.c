@@ -5,7 +5,9 @@
 #include <math.h>
 #include <stdio.h>
 
-static const char *dtype_name(const tg_node *n) { return tg__f64(n) ? "float64" : "float32"; }
+static const char *dtype_name(const tg_node *n) {
+    return tg_node_dtype(n) == TG_F64 ? "float64" : "float32";
+}
 
 /* The op's registry index through the tape's cache; -1 if unregistered. */
 static int op_index(tg_tape *t, const tg_op *op) {
@@ -94,18 +96,18 @@ static bool inputs_ok(tg_tape *t, const tg_op *op, int nin, tg_node *const *in) 
             tg_fail(t, TG_ERR_NULL, "%s: input %d is NULL", op->name, k);
             return false;
         }
-        if (in[k]->tape != t) {
+        if (tg__tape_of(in[k]) != t) {
             tg_fail(t, TG_ERR_TAPE, "%s: inputs %s and %s are on different tapes", op->name,
                     tg__shape_str(in[0], sa), tg__shape_str(in[k], sb));
             return false;
         }
         if (tg__stale(in[k])) {
             tg_fail(t, TG_ERR_STATE,
-                    "%s: input %d (node %u) was recorded before tg_tape_reset() and is gone",
-                    op->name, k, (unsigned)in[k]->id);
+                    "%s: input %d (node %zu) was recorded before tg_tape_reset() and is gone",
+                    op->name, k, tg__id(in[k]));
             return false;
         }
-        if (tg__f64(in[k]) != tg__f64(in[0])) {
+        if (tg_node_dtype(in[k]) != tg_node_dtype(in[0])) {
             tg_fail(t, TG_ERR_DTYPE, "%s: %s %s and %s %s: dtypes differ", op->name,
                     dtype_name(in[0]), tg__shape_str(in[0], sa), dtype_name(in[k]),
                     tg__shape_str(in[k], sb));
@@ -119,27 +121,44 @@ static bool inputs_ok(tg_tape *t, const tg_op *op, int nin, tg_node *const *in) 
     return true;
 }
 
-tg_node *tg__apply_n(const tg_op *op, int nin, tg_node *const *in, int aux, int ndim,
+tg_node *tg__apply_n(const tg_op *op, int nin, tg_node *const *given, int aux, int ndim,
                      const int64_t *shape) {
     tg_node *first = NULL;
-    for (int k = 0; k < nin && !first; k++) first = in[k];
+    for (int k = 0; k < nin && !first; k++) first = given[k];
     if (!first) return NULL; /* no tape to record the error on */
-    tg_tape *t = first->tape;
+    tg_tape *t = tg__tape_of(first);
     if (t->status) return &t->poison;
     if (!op) {
         tg_fail(t, TG_ERR_NULL, "apply: op is NULL");
         return &t->poison;
     }
-    if (!inputs_ok(t, op, nin, in)) return &t->poison;
+    int index = op_index(t, op);
+    if (index > 0 && tg__kind_of[index] && ndim < 0 && tg__is_compact(given[0])) {
+        tg_node *r = tg__scalar_apply(t, index, nin, given);
+        if (r) return r;
+    }
+    if (!inputs_ok(t, op, nin, given)) return &t->poison;
+    /* The kernels read 64-byte nodes: compact inputs get bridges (which a
+     * failure below drops again). */
+    size_t mark = t->nnodes;
+    tg_node *in[3] = {NULL, NULL, NULL};
+    for (int k = 0; k < nin && k < 3; k++) in[k] = given[k] ? tg__full(given[k]) : NULL;
+    if (t->status) {
+        tg__pop_to(t, mark);
+        return &t->poison;
+    }
     tg_node *a = in[0], *b = op->arity > 1 ? in[1] : NULL, *c = op->arity > 2 ? in[2] : NULL;
     char sa[64];
-    int index = op_index(t, op);
     if (index <= 0) {
+        tg__pop_to(t, mark);
         tg_fail(t, TG_ERR_UNKNOWN_OP, "%s: op is not registered", op->name);
         return &t->poison;
     }
     tg_node *n = tg__new_node(t);
-    if (!n) return &t->poison;
+    if (!n) {
+        tg__pop_to(t, mark);
+        return &t->poison;
+    }
     n->in[0] = a;
     n->in[1] = b;
     n->op = (uint8_t)index;
@@ -151,7 +170,7 @@ tg_node *tg__apply_n(const tg_op *op, int nin, tg_node *const *in, int aux, int 
     n->ndim = a->ndim;
     if (a->ndim) n->u = a->u;
     if (ndim >= 0 && tg_set_shape(n, ndim, shape) != TG_OK) {
-        tg__pop_node(t);
+        tg__pop_to(t, mark);
         char sw[64] = "?";
         if (ndim <= TG_MAX_DIMS && (shape || !ndim)) {
             int k = sprintf(sw, "[");
@@ -168,13 +187,13 @@ tg_node *tg__apply_n(const tg_op *op, int nin, tg_node *const *in, int aux, int 
         why[0] = '\0'; /* not the whole buffer: this runs for every node */
         int rc = op->shape(n, why, sizeof why);
         if (rc != TG_OK) {
-            tg__pop_node(t);
+            tg__pop_to(t, mark);
             tg_fail(t, rc, "%s: %s", op->name, why[0] ? why : "bad input");
             return &t->poison;
         }
     }
     if (tg__alloc_value(n)) {
-        tg__pop_node(t);
+        tg__pop_to(t, mark);
         return &t->poison;
     }
     if (c) {
@@ -198,7 +217,7 @@ tg_node *tg_call_n(const char *name, int n, tg_node *const *in) {
     tg_node *first = NULL;
     for (int k = 0; k < n && !first; k++) first = in[k];
     if (!first) return NULL;
-    tg_tape *t = first->tape;
+    tg_tape *t = tg__tape_of(first);
     if (t->status) return &t->poison;
     const tg_op *op = tg_op_find(name);
     if (!op) {
@@ -229,11 +248,12 @@ tg_axis_view tg__axis_view(const tg_node *n, int axis) {
 }
 
 int tg__axis(tg_node *a, int axis, const char *who) {
-    if (!a || a->tape->status) return -1;
-    int k = axis < 0 ? axis + a->ndim : axis;
-    if (k < 0 || k >= a->ndim) {
+    if (!a || tg__tape_of(a)->status) return -1;
+    int nd = tg_ndim(a);
+    int k = axis < 0 ? axis + nd : axis;
+    if (k < 0 || k >= nd) {
         char s[64];
-        tg_fail(a->tape, TG_ERR_ARG, "%s: axis %d is out of range for %s", who, axis,
+        tg_fail(tg__tape_of(a), TG_ERR_ARG, "%s: axis %d is out of range for %s", who, axis,
                 tg__shape_str(a, s));
         return -1;
     }

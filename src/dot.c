@@ -29,7 +29,7 @@ static void put_escaped(FILE *out, const char *s) {
  * "[1, 2, 3, ...]" for a tensor. */
 static void put_values(FILE *out, const tg_node *n, bool grad, int max) {
     int64_t k = tg_numel(n);
-    if (n->ndim == 0) {
+    if (tg_ndim(n) == 0) {
         fprintf(out, "%.6g", grad ? tg_grad_at(n, 0) : tg_value_at(n, 0));
         return;
     }
@@ -40,9 +40,9 @@ static void put_values(FILE *out, const tg_node *n, bool grad, int max) {
 }
 
 static const char *kind(const tg_node *n) {
-    if (n->op) return tg_node_op_name(n);
-    if (n->flags & TG_F_NEEDS_GRAD) return "variable";
-    return n->ndim ? "input" : "constant";
+    if (tg_node_arity(n)) return tg_node_op_name(n);
+    if (tg_requires_grad(n)) return "variable";
+    return tg_ndim(n) ? "input" : "constant";
 }
 
 int tg_dot_write(const tg_tape *t, FILE *out) { return tg_dot_write_with(t, out, NULL); }
@@ -66,12 +66,15 @@ int tg_dot_write_with(const tg_tape *t, FILE *out, const tg_dot_opts *opts) {
     fputs("];\n  node [shape=plaintext, fontname=\"Helvetica\", fontsize=11];\n"
           "  edge [color=\"#555555\", arrowsize=0.7, fontname=\"Helvetica\", fontsize=9, fontcolor=\"#555555\"];\n",
           out);
+    /* A bridge (a scalar's copy for a tensor op) is not drawn: edges come
+     * from the scalar it stands for (tg_node_input). */
     for (size_t i = 0; i < t->nnodes; i++) {
         const tg_node *n = tg__node_at(t, i);
+        if (tg__is_bridge(n)) continue;
         fprintf(out,
                 "  n%zu [label=<<table border=\"1\" cellborder=\"0\" cellspacing=\"0\" "
                 "cellpadding=\"3\" bgcolor=\"%s\">",
-                i, n->op ? "white" : "#f3f3f3");
+                i, tg_node_arity(n) ? "white" : "#f3f3f3");
         const char *name = o.name ? o.name(n, o.ctx) : NULL;
         if (name && *name) {
             fputs("<tr><td><b>", out);
@@ -81,15 +84,15 @@ int tg_dot_write_with(const tg_tape *t, FILE *out, const tg_dot_opts *opts) {
         fputs("<tr><td>", out);
         put_escaped(out, kind(n));
         fputs("</td></tr>", out);
-        if (n->ndim || !tg__f64(n)) {
+        if (tg_ndim(n) || tg_node_dtype(n) != TG_F64) {
             char s[64];
             fprintf(out, "<tr><td>%s %s</td></tr>", tg__shape_str(n, s),
-                    tg__f64(n) ? "float64" : "float32");
+                    tg_node_dtype(n) == TG_F64 ? "float64" : "float32");
         }
         fputs("<tr><td><font color=\"" VALUE_COLOR "\">value ", out);
         put_values(out, n, false, max);
         fputs("</font></td></tr>", out);
-        if (n->grad) {
+        if (tg__grad_of(n)) {
             fputs("<tr><td><font color=\"" GRAD_COLOR "\">grad ", out);
             put_values(out, n, true, max);
             fputs("</font></td></tr>", out);
@@ -100,7 +103,7 @@ int tg_dot_write_with(const tg_tape *t, FILE *out, const tg_dot_opts *opts) {
         const tg_node *n = tg__node_at(t, i);
         int arity = tg_node_arity(n);
         for (int k = 0; k < arity; k++) {
-            fprintf(out, "  n%u -> n%zu", (unsigned)tg__in(n, k)->id, i);
+            fprintf(out, "  n%zu -> n%zu", tg__id(tg_node_input(n, k)), i);
             if (arity > 1) fprintf(out, " [label=\"%c\"]", 'a' + k);
             fputs(";\n", out);
         }

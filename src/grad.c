@@ -18,13 +18,17 @@
 /* ------------------------------------------------------ rule helpers -- */
 
 tg_node *tg__const_like(tg_node *x, double v) {
-    return tg_const_as(x->tape, tg_node_dtype(x), v);
+    return tg_const_as(tg__tape_of(x), tg_node_dtype(x), v);
 }
 
 /* g summed over the dimensions that broadcasting added or stretched, so that
  * it has like's shape: the adjoint of broadcasting. */
 tg_node *tg__sum_to(tg_node *g, const tg_node *like) {
-    if (g->tape->status) return &g->tape->poison;
+    tg_tape *t = tg__tape_of(g);
+    if (t->status) return &t->poison;
+    if (!tg_ndim(g) && !tg_ndim(like)) return g; /* scalars, compact or not */
+    if (!tg_ndim(like)) return tg_sum(g);
+    g = tg__full(g);
     if (tg__same_shape(g, like)) return g;
     if (like->ndim == 0 || tg__numel(like) == 1) {
         tg_node *s = tg_sum(g);
@@ -47,7 +51,7 @@ tg_node *tg__sum_to(tg_node *g, const tg_node *like) {
 /* g, the gradient of a reduction of x along axis (the axis removed, or all
  * of x for TG_AXIS_ALL), reshaped so that it broadcasts against x. */
 tg_node *tg__unreduce(tg_node *g, const tg_node *x, int axis) {
-    if (axis == TG_AXIS_ALL || x->ndim == 0) return g; /* 0-d broadcasts to anything */
+    if (axis == TG_AXIS_ALL || tg_ndim(x) == 0) return g; /* 0-d broadcasts to anything */
     int64_t shape[TG_MAX_DIMS];
     int nd = tg_shape(x, shape);
     shape[axis] = 1;
@@ -57,7 +61,8 @@ tg_node *tg__unreduce(tg_node *g, const tg_node *x, int axis) {
 /* g broadcast to x's full shape (not x * 0 + g, which is NaN where x is
  * infinite). */
 tg_node *tg__expand_like(tg_node *g, tg_node *x) {
-    if (tg__same_shape(g, x)) return g;
+    if (!tg_ndim(x) && !tg_ndim(g)) return g;
+    if (!tg__is_compact(g) && !tg__is_compact(x) && tg__same_shape(g, x)) return g;
     int64_t shape[TG_MAX_DIMS];
     int nd = tg_shape(x, shape);
     return tg_broadcast_to(g, nd, shape);
@@ -76,39 +81,52 @@ int tg_grad_nodes(tg_node *out, int n, tg_node *const *wrt, tg_node **grads) {
     if (!out) return TG_ERR_NULL;
     int rc = record_grads(out, n, wrt, grads);
     if (rc && grads) /* never leave the caller an uninitialised node */
-        for (int i = 0; i < n; i++) grads[i] = &out->tape->poison;
+        for (int i = 0; i < n; i++) grads[i] = &tg__tape_of(out)->poison;
     return rc;
 }
 
+/* The input positions of position p, as tg_grad follows them: a bridge's
+ * is its scalar. Returns how many. */
+static int inputs_of(tg_tape *t, size_t p, size_t *in) {
+    tg_node *v = tg__node_at(t, p);
+    int n = tg_node_arity(v);
+    if (!tg__is_compact(v) && (v->flags & TG_F_BRIDGE)) {
+        in[0] = tg__cpos(v->in[0]);
+        return 1;
+    }
+    for (int k = 0; k < n; k++) in[k] = tg__id(tg_node_input(v, k));
+    return n;
+}
+
 static int record_grads(tg_node *out, int n, tg_node *const *wrt, tg_node **grads) {
-    tg_tape *t = out->tape;
+    tg_tape *t = tg__tape_of(out);
     if (t->status) return t->status;
     if (n < 0 || (n > 0 && (!wrt || !grads)))
         return tg_fail(t, n < 0 ? TG_ERR_ARG : TG_ERR_NULL, "grad: %s",
                        n < 0 ? "n is negative" : "wrt or grads is NULL");
     if (out == &t->poison || tg__stale(out))
-        return tg_fail(t, TG_ERR_STATE, "grad: output (node %u) was recorded before "
-                       "tg_tape_reset() and is gone", (unsigned)out->id);
-    if (tg__numel(out) != 1) {
+        return tg_fail(t, TG_ERR_STATE, "grad: output (node %zu) was recorded before "
+                       "tg_tape_reset() and is gone", tg__id(out));
+    if (tg_numel(out) != 1) {
         char s[64];
         return tg_fail(t, TG_ERR_STATE, "grad: output has shape %s; it must have one element",
                        tg__shape_str(out, s));
     }
-    size_t lo = out->id;
+    size_t top = tg__id(out), lo = top;
     for (int i = 0; i < n; i++) {
         if (!wrt[i]) return tg_fail(t, TG_ERR_NULL, "grad: wrt[%d] is NULL", i);
-        if (wrt[i]->tape != t)
+        if (tg__tape_of(wrt[i]) != t)
             return tg_fail(t, TG_ERR_TAPE, "grad: wrt[%d] is on another tape than the output", i);
         if (tg__stale(wrt[i]))
-            return tg_fail(t, TG_ERR_STATE, "grad: wrt[%d] (node %u) was recorded before "
-                           "tg_tape_reset() and is gone", i, (unsigned)wrt[i]->id);
-        if (!(wrt[i]->flags & TG_F_NEEDS_GRAD))
-            return tg_fail(t, TG_ERR_ARG, "grad: wrt[%d] (node %u, %s) does not want a gradient: "
+            return tg_fail(t, TG_ERR_STATE, "grad: wrt[%d] (node %zu) was recorded before "
+                           "tg_tape_reset() and is gone", i, tg__id(wrt[i]));
+        if (!tg__needs_grad(wrt[i]))
+            return tg_fail(t, TG_ERR_ARG, "grad: wrt[%d] (node %zu, %s) does not want a gradient: "
                            "make it with tg_scalar(), tg_tensor() or tg_view() with a gradient "
-                           "buffer", i, (unsigned)wrt[i]->id, tg_node_op_name(wrt[i]));
-        if (wrt[i]->id < lo) lo = wrt[i]->id;
+                           "buffer", i, tg__id(wrt[i]), tg_node_op_name(wrt[i]));
+        if (tg__id(wrt[i]) < lo) lo = tg__id(wrt[i]);
     }
-    size_t span = out->id - lo + 1;
+    size_t span = top - lo + 1;
     /* acc[i - lo]: the gradient node of node i so far; on[i - lo]: i depends on some wrt. */
     tg_node **acc = tg__calloc(span, sizeof *acc);
     unsigned char *on = tg__calloc(span, 1);
@@ -118,19 +136,23 @@ static int record_grads(tg_node *out, int n, tg_node *const *wrt, tg_node **grad
         return tg_fail(t, TG_ERR_NOMEM, "grad: out of memory for %zu nodes", span);
     }
     for (int i = 0; i < n; i++)
-        if (wrt[i]->id <= out->id) on[wrt[i]->id - lo] = 1; /* else out cannot depend on it */
-    for (size_t i = lo; i <= out->id; i++) {
-        tg_node *v = tg__node_at(t, i);
-        for (int k = 0; v->op && !on[i - lo] && k < tg_node_arity(v); k++) {
-            tg_node *in = tg__in(v, k);
-            on[i - lo] = in->id >= lo && on[in->id - lo];
-        }
+        if (tg__id(wrt[i]) <= top) on[tg__id(wrt[i]) - lo] = 1; /* else out cannot depend on it */
+    for (size_t i = lo; i <= top; i++) {
+        size_t in[3];
+        for (int k = 0, m = inputs_of(t, i, in); !on[i - lo] && k < m; k++)
+            on[i - lo] = in[k] >= lo && on[in[k] - lo];
     }
     if (on[span - 1]) acc[span - 1] = filled_like(out, 1);
-    for (size_t i = out->id + 1; i-- > lo && !t->status;) {
+    for (size_t i = top + 1; i-- > lo && !t->status;) {
         tg_node *v = tg__node_at(t, i), *g = acc[i - lo];
-        if (!g || !v->op) continue;
-        const tg_op *op = tg__op(v->op);
+        size_t in[3];
+        if (!g || !inputs_of(t, i, in)) continue;
+        if (!tg__is_compact(v) && !v->op) { /* a bridge: the identity */
+            tg_node **a = &acc[in[0] - lo];
+            *a = *a ? tg_add(*a, g) : g;
+            continue;
+        }
+        const tg_op *op = tg__op(tg__is_compact(v) ? tg__kinds[tg__hcode(v) & TG_C_KIND].op : v->op);
         if (!op->vjp) {
             tg_fail(t, TG_ERR_STATE,
                     "grad: op '%s' has no differentiable backward rule (tg_op.vjp), so its "
@@ -138,16 +160,17 @@ static int record_grads(tg_node *out, int n, tg_node *const *wrt, tg_node **grad
             break;
         }
         tg_node *gin[3] = {NULL, NULL, NULL};
-        op->vjp(v, g, gin);
+        /* The rules of tensor ops read their nodes' fields: they get a
+         * 64-byte g (and see bridges as their inputs, through tg__in). */
+        op->vjp(v, tg__is_compact(v) ? g : tg__full(g), gin);
         for (int k = 0; k < op->arity && !t->status; k++) {
-            tg_node *in = tg__in(v, k);
-            if (!gin[k] || in->id < lo || !on[in->id - lo]) continue;
-            tg_node **a = &acc[in->id - lo];
+            if (!gin[k] || in[k] < lo || !on[in[k] - lo]) continue;
+            tg_node **a = &acc[in[k] - lo];
             *a = *a ? tg_add(*a, gin[k]) : gin[k];
         }
     }
     for (int i = 0; i < n && !t->status; i++) {
-        tg_node *g = wrt[i]->id <= out->id ? acc[wrt[i]->id - lo] : NULL;
+        tg_node *g = tg__id(wrt[i]) <= top ? acc[tg__id(wrt[i]) - lo] : NULL;
         grads[i] = g ? g : filled_like(wrt[i], 0);
     }
     tg__free(acc);

@@ -16,17 +16,17 @@
  * that read values before calling it. */
 static int check_args(tg_node *out, int n, tg_node *const *wrt, const char *who) {
     if (!out) return TG_ERR_NULL;
-    tg_tape *t = out->tape;
+    tg_tape *t = tg__tape_of(out);
     if (t->status) return t->status;
     if (n < 1 || !wrt) return tg_fail(t, n < 1 ? TG_ERR_ARG : TG_ERR_NULL, "%s: %s", who,
                                       n < 1 ? "no wrt nodes (n < 1)" : "wrt is NULL");
     for (int i = 0; i < n; i++) {
         if (!wrt[i]) return tg_fail(t, TG_ERR_NULL, "%s: wrt[%d] is NULL", who, i);
-        if (wrt[i]->tape != t)
+        if (tg__tape_of(wrt[i]) != t)
             return tg_fail(t, TG_ERR_TAPE, "%s: wrt[%d] is on another tape than the output", who, i);
         if (tg__stale(wrt[i]) || tg__stale(out))
             return tg_fail(t, TG_ERR_STATE, "%s: a node was recorded before tg_tape_reset()", who);
-        if (!(wrt[i]->flags & TG_F_NEEDS_GRAD))
+        if (!tg__needs_grad(wrt[i]))
             return tg_fail(t, TG_ERR_ARG, "%s: wrt[%d] does not want a gradient", who, i);
     }
     return TG_OK;
@@ -42,12 +42,19 @@ static tg_node *inner(int n, tg_node *const *a, tg_node *const *b) {
     return s;
 }
 
+/* Shapes of any two handles. */
+static bool same_shape(const tg_node *a, const tg_node *b) {
+    int64_t sa[TG_MAX_DIMS], sb[TG_MAX_DIMS];
+    int na = tg_shape(a, sa);
+    return na == tg_shape(b, sb) && !memcmp(sa, sb, (size_t)na * sizeof *sa);
+}
+
 static int check_like(tg_tape *t, int n, tg_node *const *wrt, tg_node *const *v, const char *who) {
     if (!v) return tg_fail(t, TG_ERR_NULL, "%s: v is NULL", who);
     for (int i = 0; i < n; i++) {
         char sa[64], sb[64];
         if (!v[i]) return tg_fail(t, TG_ERR_NULL, "%s: v[%d] is NULL", who, i);
-        if (!tg__same_shape(v[i], wrt[i]))
+        if (!same_shape(v[i], wrt[i]))
             return tg_fail(t, TG_ERR_SHAPE, "%s: v[%d] has shape %s, wrt[%d] has %s", who, i,
                            tg__shape_str(v[i], sa), i, tg__shape_str(wrt[i], sb));
     }
@@ -57,7 +64,7 @@ static int check_like(tg_tape *t, int n, tg_node *const *wrt, tg_node *const *v,
 /* On failure the output nodes are the poison node, never uninitialised. */
 static int poisoned(int rc, tg_node *out, int n, tg_node **nodes) {
     if (rc && out && nodes)
-        for (int i = 0; i < n; i++) nodes[i] = &out->tape->poison;
+        for (int i = 0; i < n; i++) nodes[i] = &tg__tape_of(out)->poison;
     return rc;
 }
 
@@ -75,7 +82,7 @@ int tg_jvp(tg_node *out, int n, tg_node *const *wrt, tg_node *const *v, tg_node 
 static int hvp(tg_node *out, int n, tg_node *const *wrt, tg_node *const *v, tg_node **hv) {
     int rc = check_args(out, n, wrt, "hvp");
     if (rc) return rc;
-    tg_tape *t = out->tape;
+    tg_tape *t = tg__tape_of(out);
     if (!hv) return tg_fail(t, TG_ERR_NULL, "hvp: hv is NULL");
     if ((rc = check_like(t, n, wrt, v, "hvp"))) return rc;
     tg_node **g = tg__malloc(sizeof *g * (size_t)n);
@@ -88,7 +95,7 @@ static int hvp(tg_node *out, int n, tg_node *const *wrt, tg_node *const *v, tg_n
 static int jvp(tg_node *out, int n, tg_node *const *wrt, tg_node *const *v, tg_node **jv) {
     int rc = check_args(out, n, wrt, "jvp");
     if (rc) return rc;
-    tg_tape *t = out->tape;
+    tg_tape *t = tg__tape_of(out);
     if (!jv) return tg_fail(t, TG_ERR_NULL, "jvp: jv is NULL");
     if ((rc = check_like(t, n, wrt, v, "jvp"))) return rc;
     int64_t shape[TG_MAX_DIMS];
@@ -111,13 +118,24 @@ typedef struct saved_grads {
     unsigned char *data;
 } saved_grads;
 
+/* A leaf's gradient memory and its size in bytes, or NULL. */
+static void *leaf_grad(tg_node *n, size_t *bytes) {
+    if (!tg__is_leaf(n) || (!tg__is_compact(n) && (n->flags & TG_F_BRIDGE))) return NULL;
+    *bytes = (size_t)tg_numel(n) * (tg_node_dtype(n) == TG_F64 ? 8 : 4);
+    return tg__grad_of(n);
+}
+
+static void clear_grad(tg_node *n) {
+    size_t k;
+    void *g = leaf_grad(n, &k);
+    if (g) memset(g, 0, k);
+}
+
 static int save_grads(tg_tape *t, saved_grads *s) {
-    size_t bytes = 0;
+    size_t bytes = 0, k;
     s->count = t->nnodes;
-    for (size_t i = 0; i < t->nnodes; i++) {
-        tg_node *n = tg__node_at(t, i);
-        if (!n->op && n->grad) bytes += tg__numel(n) * tg__dsize(n);
-    }
+    for (size_t i = 0; i < t->nnodes; i++)
+        if (leaf_grad(tg__node_at(t, i), &k)) bytes += k;
     s->ptr = tg__calloc(s->count ? s->count : 1, sizeof *s->ptr);
     s->data = tg__malloc(bytes ? bytes : 1);
     if (!s->ptr || !s->data) {
@@ -127,11 +145,10 @@ static int save_grads(tg_tape *t, saved_grads *s) {
     }
     unsigned char *p = s->data;
     for (size_t i = 0; i < t->nnodes; i++) {
-        tg_node *n = tg__node_at(t, i);
-        if (n->op || !n->grad) continue;
-        size_t k = tg__numel(n) * tg__dsize(n);
-        memcpy(p, n->grad, k);
-        s->ptr[i] = n->grad;
+        void *g = leaf_grad(tg__node_at(t, i), &k);
+        if (!g) continue;
+        memcpy(p, g, k);
+        s->ptr[i] = g;
         p += k;
     }
     return TG_OK;
@@ -140,15 +157,15 @@ static int save_grads(tg_tape *t, saved_grads *s) {
 /* Puts the saved gradients back; leaves that had none get zeros. */
 static void restore_grads(tg_tape *t, saved_grads *s) {
     unsigned char *p = s->data;
+    size_t k;
     for (size_t i = 0; i < s->count; i++) {
-        tg_node *n = tg__node_at(t, i);
-        if (n->op || !n->grad) continue;
-        size_t k = tg__numel(n) * tg__dsize(n);
-        if (s->ptr[i] == n->grad) {
-            memcpy(n->grad, p, k);
+        void *g = leaf_grad(tg__node_at(t, i), &k);
+        if (!g) continue;
+        if (s->ptr[i] == g) {
+            memcpy(g, p, k);
             p += k;
         } else {
-            tg__clear_grad(n);
+            memset(g, 0, k);
         }
     }
     tg__free(s->ptr);
@@ -161,9 +178,9 @@ static void restore_grads(tg_tape *t, saved_grads *s) {
 static void read_row(int n, tg_node *const *wrt, double *row) {
     size_t c = 0;
     for (int i = 0; i < n; i++) {
-        size_t k = tg__numel(wrt[i]);
-        for (size_t j = 0; j < k; j++) row[c + j] = wrt[i]->grad ? tg__elem(wrt[i], wrt[i]->grad, j) : 0;
-        if (wrt[i]->grad) tg__clear_grad(wrt[i]);
+        size_t k = (size_t)tg_numel(wrt[i]);
+        for (size_t j = 0; j < k; j++) row[c + j] = tg_grad_at(wrt[i], (int64_t)j);
+        clear_grad(wrt[i]);
         c += k;
     }
 }
@@ -175,20 +192,19 @@ static int reverse_rows(tg_tape *t, int m, tg_node *const *ys, int n, tg_node *c
                         double *out, size_t cols, const char *who) {
     size_t maxel = 1;
     for (int k = 0; k < m; k++)
-        if (tg__numel(ys[k]) > maxel) maxel = tg__numel(ys[k]);
+        if ((size_t)tg_numel(ys[k]) > maxel) maxel = (size_t)tg_numel(ys[k]);
     double *seed = tg__calloc(maxel, sizeof(double));
     saved_grads saved;
     if (!seed || save_grads(t, &saved)) {
         tg__free(seed);
         return t->status ? t->status : tg_fail(t, TG_ERR_NOMEM, "%s: out of memory", who);
     }
-    for (int i = 0; i < n; i++)
-        if (wrt[i]->grad) tg__clear_grad(wrt[i]);
+    for (int i = 0; i < n; i++) clear_grad(wrt[i]);
     size_t r = 0;
     for (int k = 0; k < m && !t->status; k++) {
-        size_t len = tg__numel(ys[k]);
+        size_t len = (size_t)tg_numel(ys[k]);
         for (size_t j = 0; j < len && !t->status; j++, r++) {
-            if (tg__f64(ys[k]))
+            if (tg_node_dtype(ys[k]) == TG_F64)
                 seed[j] = 1;
             else
                 ((float *)seed)[j] = 1;
@@ -204,14 +220,14 @@ static int reverse_rows(tg_tape *t, int m, tg_node *const *ys, int n, tg_node *c
 
 static size_t total_numel(int n, tg_node *const *wrt) {
     size_t k = 0;
-    for (int i = 0; i < n; i++) k += tg__numel(wrt[i]);
+    for (int i = 0; i < n; i++) k += (size_t)tg_numel(wrt[i]);
     return k;
 }
 
 int tg_hessian(tg_node *out, int n, tg_node *const *wrt, double *h) {
     int rc = check_args(out, n, wrt, "hessian");
     if (rc) return rc;
-    tg_tape *t = out->tape;
+    tg_tape *t = tg__tape_of(out);
     if (!h) return tg_fail(t, TG_ERR_NULL, "hessian: h is NULL");
     tg_node **g = tg__malloc(sizeof *g * (size_t)n);
     if (!g) return tg_fail(t, TG_ERR_NOMEM, "hessian: out of memory");
@@ -223,7 +239,7 @@ int tg_hessian(tg_node *out, int n, tg_node *const *wrt, double *h) {
 
 /* Columns of J by replaying the jvp graph with each unit vector. */
 static int forward_columns(tg_node *out, int n, tg_node *const *wrt, double *jac, size_t cols) {
-    tg_tape *t = out->tape;
+    tg_tape *t = tg__tape_of(out);
     tg_node **v = tg__malloc(sizeof *v * (size_t)n);
     if (!v) return tg_fail(t, TG_ERR_NOMEM, "jacobian: out of memory");
     for (int i = 0; i < n; i++) {
@@ -233,18 +249,19 @@ static int forward_columns(tg_node *out, int n, tg_node *const *wrt, double *jac
     }
     tg_node *jv = NULL;
     if (!jvp(out, n, wrt, v, &jv)) {
-        size_t c = 0, m = tg__numel(out);
+        size_t c = 0, m = (size_t)tg_numel(out);
         for (int i = 0; i < n && !t->status; i++) {
-            for (size_t j = 0; j < tg__numel(v[i]) && !t->status; j++, c++) {
-                size_t d = tg__dsize(v[i]);
-                memset((char *)v[i]->value + j * d, 0, d);
-                if (tg__f64(v[i]))
-                    ((double *)v[i]->value)[j] = 1;
+            bool f64 = tg_node_dtype(v[i]) == TG_F64;
+            char *val = tg__value_of(v[i]);
+            for (size_t j = 0; j < (size_t)tg_numel(v[i]) && !t->status; j++, c++) {
+                size_t d = f64 ? 8 : 4;
+                if (f64)
+                    ((double *)val)[j] = 1;
                 else
-                    ((float *)v[i]->value)[j] = 1;
+                    ((float *)val)[j] = 1;
                 tg_forward(t);
-                for (size_t r = 0; r < m; r++) jac[r * cols + c] = tg__elem(jv, jv->value, r);
-                memset((char *)v[i]->value + j * d, 0, d);
+                for (size_t r = 0; r < m; r++) jac[r * cols + c] = tg_value_at(jv, (int64_t)r);
+                memset(val + j * d, 0, d);
             }
         }
     }
@@ -255,9 +272,9 @@ static int forward_columns(tg_node *out, int n, tg_node *const *wrt, double *jac
 int tg_jacobian(tg_node *out, int n, tg_node *const *wrt, double *jac) {
     int rc = check_args(out, n, wrt, "jacobian");
     if (rc) return rc;
-    tg_tape *t = out->tape;
+    tg_tape *t = tg__tape_of(out);
     if (!jac) return tg_fail(t, TG_ERR_NULL, "jacobian: jac is NULL");
     size_t cols = total_numel(n, wrt);
-    if (cols < tg__numel(out)) return forward_columns(out, n, wrt, jac, cols);
+    if (cols < (size_t)tg_numel(out)) return forward_columns(out, n, wrt, jac, cols);
     return reverse_rows(t, 1, &out, n, wrt, jac, cols, "jacobian");
 }

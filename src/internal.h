@@ -18,12 +18,21 @@ enum {
     TG_F_EXT_VALUE = 1u << 3,  /* value is caller memory (tg_view) */
     TG_F_EXT_GRAD = 1u << 4,   /* grad is caller memory (tg_view) */
     TG_F_IN3 = 1u << 5,        /* a third input, stored just before the value */
+    TG_F_BRIDGE = 1u << 6,     /* a copy of a compact scalar (in[0]) for a 64-byte op */
 };
 
 /* aux value of reductions over all elements. */
 #define TG_AXIS_ALL INT8_MIN
 
 /*
+ * Two kinds of node share the tape's positions (scalar.c has the whole
+ * story). A compact scalar is a float64 0-d node stored as a record in the
+ * tape's scalar chunks; its handle is not a pointer but a tagged integer
+ * (tg__is_compact). Every other node is a 64-byte tg_node, its handle its
+ * address, and its position's record says so (TG_K_FULL). Kernels in ops/
+ * only ever see 64-byte nodes: an op with a compact input that is not itself
+ * compact gets a bridge node (TG_F_BRIDGE) in its place.
+ *
  * A node is 64 bytes. A 0-d node keeps its value and gradient inline, in the
  * space a tensor uses for its shape, so a scalar tape costs 64 bytes a node
  * and no other allocation.
@@ -50,10 +59,77 @@ _Static_assert(sizeof(struct tg_node) == 64, "a node is one cache line");
 
 typedef struct tg_block tg_block; /* data arena block (tape.c) */
 
+/* Compact scalar records, TG_SC_LEN positions a chunk, structure of arrays.
+ * Position p is record p & TG_SC_MASK of chunk p >> TG_SC_BITS. A record is
+ * its value (for a 64-byte node's position: the node's address), its input
+ * positions and its code byte; the op's partial derivatives follow in the
+ * tape's partial chunks, in position order. */
+#define TG_SC_BITS 16
+#define TG_SC_LEN ((size_t)1 << TG_SC_BITS)
+#define TG_SC_MASK (TG_SC_LEN - 1)
+typedef union tg_slot {
+    double v;
+    tg_node *node;
+} tg_slot;
+typedef struct tg_schunk {
+    tg_slot slot[TG_SC_LEN];
+    uint32_t in[2][TG_SC_LEN];
+    uint8_t code[TG_SC_LEN];
+    double *grad;  /* TG_SC_LEN gradients, from the first sweep that reaches the chunk */
+    size_t part0;  /* partials recorded before the chunk's first position */
+} tg_schunk;
+
+/* The code byte: reached by the running sweep, wants a gradient, kind. */
+#define TG_C_R 0x80u
+#define TG_C_NG 0x40u
+#define TG_C_KIND 0x3fu
+enum { TG_K_FULL = 0, TG_K_LEAF = 1, TG_K_OPS = 2, TG_K_MAX = 64 };
+
+/* How the sweep applies a kind's partials (scalar.c). */
+enum {
+    TG_CLS_FULL,  /* a 64-byte node */
+    TG_CLS_LEAF,  /* nothing to propagate */
+    TG_CLS_NONE,  /* an op whose derivative is 0 (steps, comparisons) */
+    TG_CLS_ADD,   /* g, g */
+    TG_CLS_SUB,   /* g, -g */
+    TG_CLS_NEG,   /* -g */
+    TG_CLS_MUL,   /* g b, g a: from the input values, nothing stored */
+    TG_CLS_P1,    /* g p0 */
+    TG_CLS_P2,    /* g p0, g p1 */
+    TG_CLS_ROUTE, /* g p0, g p1, each skipped where p is 0 (maximum, minimum) */
+};
+
+/* An op's rule on float64 scalars, given by its family (ops/): the value
+ * from x[0..arity), and the partials the class stores into p. */
+typedef struct tg_scalar_rule {
+    uint8_t cls;
+    double (*eval)(const double *x, double *p);
+} tg_scalar_rule;
+
+/* The kinds of compact record: [TG_K_OPS..) are ops (scalar.c). */
+typedef struct tg_kind {
+    uint8_t cls, nparts, arity, op; /* op: registry index */
+    double (*eval)(const double *x, double *p);
+} tg_kind;
+extern tg_kind tg__kinds[TG_K_MAX];
+extern uint8_t tg__kind_of[256];   /* registry index -> kind, 0 when not compact */
+extern uint8_t tg__nparts[128];    /* code & 0x7f -> partials stored */
+#define TG_PART_BITS 16
+#define TG_PART_LEN ((size_t)1 << TG_PART_BITS)
+
 struct tg_tape {
-    tg_node **chunks; /* chunks[i] holds TG_CHUNK_NODES nodes */
+    tg_node **chunks; /* chunks[i] holds TG_CHUNK_NODES 64-byte nodes */
     size_t nchunks, chunk_cap;
-    size_t nnodes;
+    size_t nfull;     /* 64-byte nodes in use */
+    size_t nnodes;    /* positions */
+    tg_schunk **sc;   /* the positions' records */
+    size_t nsc, sc_cap;
+    double **parts;   /* partial derivatives, TG_PART_LEN a chunk */
+    size_t npart, nparts_chunks, parts_cap;
+    size_t grad_valid; /* compact gradients below this position are defined */
+    uint32_t slot;     /* in tg__tapes (the handles' tape); 0: no compact records */
+    bool scalar_tape;  /* tg_set_scalar_tape */
+    tg_node *bridge;   /* the last bridge made, reused for the same scalar */
     tg_block *blocks, *cur; /* value/gradient memory, bump-allocated */
     size_t bytes;           /* heap bytes held */
     int status;
@@ -68,9 +144,78 @@ struct tg_tape {
     char message[256];
 };
 
-static inline tg_node *tg__node_at(const tg_tape *t, size_t i) {
-    return &t->chunks[i >> TG_CHUNK_BITS][i & (TG_CHUNK_NODES - 1)];
+/* ------------------------------------------------------- positions -- */
+
+static inline tg_schunk *tg__sc(const tg_tape *t, size_t p) { return t->sc[p >> TG_SC_BITS]; }
+static inline uint8_t tg__code(const tg_tape *t, size_t p) {
+    return tg__sc(t, p)->code[p & TG_SC_MASK];
 }
+
+/* Handles of compact records: tape slot, position, tag bit. 64-bit only. */
+#define TG_SLOT_BITS 15
+extern tg_tape *tg__tapes[1u << TG_SLOT_BITS];
+static inline bool tg__is_compact(const tg_node *h) { return (uintptr_t)h & 1; }
+static inline tg_tape *tg__ctape(const tg_node *h) { return tg__tapes[(uint64_t)(uintptr_t)h >> 33]; }
+static inline uint32_t tg__cpos(const tg_node *h) { return (uint32_t)((uintptr_t)h >> 1); }
+static inline tg_node *tg__chandle(const tg_tape *t, size_t p) {
+    return (tg_node *)(uintptr_t)(((uint64_t)t->slot << 33) | ((uint64_t)p << 1) | 1);
+}
+
+/* The handle of position p: the 64-byte node, or the compact record. */
+static inline tg_node *tg__node_at(const tg_tape *t, size_t p) {
+    tg_schunk *c = tg__sc(t, p);
+    size_t l = p & TG_SC_MASK;
+    return (c->code[l] & TG_C_KIND) == TG_K_FULL ? c->slot[l].node : tg__chandle(t, p);
+}
+
+/* What any handle (compact or not) is: for code outside the kernels. */
+static inline tg_tape *tg__tape_of(const tg_node *h) {
+    return tg__is_compact(h) ? tg__ctape(h) : h->tape;
+}
+static inline size_t tg__id(const tg_node *h) { return tg__is_compact(h) ? tg__cpos(h) : h->id; }
+static inline tg_schunk *tg__hsc(const tg_node *h) { return tg__sc(tg__ctape(h), tg__cpos(h)); }
+static inline uint8_t tg__hcode(const tg_node *h) { return tg__hsc(h)->code[tg__cpos(h) & TG_SC_MASK]; }
+static inline double *tg__hvalue(const tg_node *h) {
+    return &tg__hsc(h)->slot[tg__cpos(h) & TG_SC_MASK].v;
+}
+/* A compact gradient no sweep has reached yet holds this signalling NaN,
+ * which arithmetic never produces (it returns quiet NaNs), so that tg_grad
+ * can say NULL as it does for a 64-byte node without gradient memory. */
+#define TG_GRAD_UNSET 0x7ff40000deadbeefULL
+static inline bool tg__grad_unset(double g) {
+    union {
+        double d;
+        uint64_t u;
+    } b = {g};
+    return b.u == TG_GRAD_UNSET;
+}
+/* A compact node's gradient memory, NULL before a sweep has reached it. */
+static inline double *tg__hgrad(const tg_node *h) {
+    tg_tape *t = tg__ctape(h);
+    size_t p = tg__cpos(h);
+    if (p >= t->grad_valid || !(tg__code(t, p) & TG_C_NG)) return NULL;
+    double *g = &tg__sc(t, p)->grad[p & TG_SC_MASK];
+    return tg__grad_unset(*g) ? NULL : g;
+}
+static inline bool tg__needs_grad(const tg_node *h) {
+    return tg__is_compact(h) ? tg__hcode(h) & TG_C_NG : h->flags & TG_F_NEEDS_GRAD;
+}
+static inline bool tg__is_leaf(const tg_node *h) {
+    return tg__is_compact(h) ? (tg__hcode(h) & TG_C_KIND) == TG_K_LEAF : !h->op;
+}
+static inline bool tg__is_bridge(const tg_node *h) {
+    return !tg__is_compact(h) && (h->flags & TG_F_BRIDGE);
+}
+static inline void *tg__value_of(const tg_node *h) {
+    return tg__is_compact(h) ? (void *)tg__hvalue(h) : h->value;
+}
+static inline void *tg__grad_of(const tg_node *h) {
+    return tg__is_compact(h) ? (void *)tg__hgrad(h) : h->grad;
+}
+/* The 64-byte node of a handle: h itself, or a bridge recorded for a
+ * compact h (poison on failure). Recording code calls this before reading
+ * an input's fields. */
+tg_node *tg__full(tg_node *h);
 
 /* Inputs. Ops of arity 3 (where, clamp) are rare, so their third input does
  * not widen every node: it sits in the tape memory just before the node's
@@ -85,9 +230,11 @@ static inline tg_node *tg__in(const tg_node *n, int k) {
 /* Whether n was recorded before the last reset of its tape (its position is
  * past the tape's end). The poison node of an earlier error counts as stale. */
 static inline bool tg__stale(const tg_node *n) {
+    if (tg__is_compact(n)) return tg__cpos(n) >= tg__ctape(n)->nnodes;
     return n->id >= n->tape->nnodes && n != &n->tape->poison;
 }
 
+/* Fields of a 64-byte node (as the kernels read them). */
 static inline bool tg__f64(const tg_node *n) { return n->flags & TG_F_F64; }
 static inline size_t tg__dsize(const tg_node *n) { return tg__f64(n) ? 8 : 4; }
 
@@ -119,15 +266,61 @@ int tg__grow(tg_tape *t);
  * which the caller stores. 0, or -1 with TG_ERR_NOMEM recorded. */
 int tg__alloc_value_in3(tg_node *n);
 
-/* A zeroed node appended to the tape, or NULL (status set). Inline: every
- * recorded node comes here. */
+/* Adds a chunk of records (the slow path of tg__new_pos). */
+int tg__sc_grow(tg_tape *t);
+/* Appends a position, its record at (*c)->...[l] uninitialised, or -1
+ * (status set). */
+static inline int tg__new_pos(tg_tape *t, tg_schunk **c, size_t *l) {
+    size_t p = t->nnodes;
+    if ((p >> TG_SC_BITS) == t->nsc && tg__sc_grow(t)) return -1;
+    *c = t->sc[p >> TG_SC_BITS];
+    *l = p & TG_SC_MASK;
+    if (!*l) (*c)->part0 = t->npart; /* where the chunk's partials start */
+    t->nnodes = p + 1;
+    return 0;
+}
+
+/* A zeroed 64-byte node appended to the tape, or NULL (status set). */
 static inline tg_node *tg__new_node(tg_tape *t) {
-    if ((t->nnodes >> TG_CHUNK_BITS) == t->nchunks && tg__grow(t)) return NULL;
-    tg_node *n = tg__node_at(t, t->nnodes);
-    *n = (tg_node){.tape = t, .id = (uint32_t)t->nnodes++};
+    if ((t->nfull >> TG_CHUNK_BITS) == t->nchunks && tg__grow(t)) return NULL;
+    tg_schunk *c;
+    size_t l;
+    if (tg__new_pos(t, &c, &l)) return NULL;
+    tg_node *n = &t->chunks[t->nfull >> TG_CHUNK_BITS][t->nfull & (TG_CHUNK_NODES - 1)];
+    t->nfull++;
+    *n = (tg_node){.tape = t, .id = (uint32_t)(t->nnodes - 1)};
+    c->slot[l].node = n;
+    c->code[l] = TG_K_FULL;
     return n;
 }
-void tg__pop_node(tg_tape *t);
+/* Drops the 64-byte nodes recorded after the first mark positions (an op
+ * that failed after allocating its node and its inputs' bridges). */
+void tg__pop_to(tg_tape *t, size_t mark);
+
+/* Compact records (scalar.c). Whether t records float64 scalars compactly
+ * now; a compact leaf (NULL on failure, status set); the compact result of
+ * op on compact inputs, or NULL when op has no compact rule (the caller
+ * records a 64-byte node). */
+static inline bool tg__compact_on(const tg_tape *t) {
+    return t->slot && t->scalar_tape && !t->check_numerics;
+}
+tg_node *tg__scalar_leaf(tg_tape *t, double value, bool wants_grad);
+tg_node *tg__scalar_apply(tg_tape *t, int index, int nin, tg_node *const *in);
+/* The sweep's and replay's part (scalar.c): gradient arrays for positions
+ * <= out, zeroed where first swept (-1, status set, on failure); the number
+ * of partials recorded up to position p; the value and partials of the
+ * compact record at p recomputed, *part its first partial's index. */
+int tg__scalar_prepare(tg_tape *t, size_t out);
+size_t tg__part_index(const tg_tape *t, size_t p);
+void tg__scalar_forward(tg_tape *t, size_t p, size_t *part);
+static inline double tg__part(const tg_tape *t, size_t i) {
+    return t->parts[i >> TG_PART_BITS][i & (TG_PART_LEN - 1)];
+}
+/* Handle slots (0: none left) and the compact storage's lifetime. */
+uint32_t tg__slot_take(tg_tape *t);
+void tg__slot_give(uint32_t slot);
+void tg__scalar_free(tg_tape *t);
+int tg__scalar_init(void);
 
 /* Points a node at memory for its value: inline for 0-d nodes. 0, or -1
  * with TG_ERR_NOMEM recorded. Inline: every recorded node comes here. */
@@ -141,7 +334,7 @@ static inline int tg__alloc_value(tg_node *n) {
     return n->value ? 0 : -1;
 }
 
-/* Zeroes a node's gradient, without a call for the scalars of scalar tapes. */
+/* Zeroes a 64-byte node's gradient, without a call for 0-d float64. */
 static inline void tg__clear_grad(tg_node *n) {
     if (n->ndim == 0 && tg__f64(n))
         *(double *)n->grad = 0;

@@ -29,8 +29,8 @@ tg_node *tg_activate(tg_node *x, tg_activation act) {
     case TG_ACT_RELU: return tg_relu(x);
     }
     if (!x) return NULL;
-    tg_fail(x->tape, TG_ERR_ARG, "activate: unknown activation %d", (int)act);
-    return &x->tape->poison;
+    tg_fail(tg__tape_of(x), TG_ERR_ARG, "activate: unknown activation %d", (int)act);
+    return &tg__tape_of(x)->poison;
 }
 
 tg_node *tg_dense(tg_node *x, tg_node *W, tg_node *b, tg_activation act) {
@@ -59,8 +59,8 @@ tg_node *tg_cost(tg_node *a, tg_node *y, tg_loss loss) {
     }
     tg_node *first = a ? a : y;
     if (!first) return NULL;
-    tg_fail(first->tape, TG_ERR_ARG, "cost: unknown loss %d", (int)loss);
-    return &first->tape->poison;
+    tg_fail(tg__tape_of(first), TG_ERR_ARG, "cost: unknown loss %d", (int)loss);
+    return &tg__tape_of(first)->poison;
 }
 
 /* ------------------------------------------------------------------ mlp -- */
@@ -212,7 +212,7 @@ int tg_mlp_init(tg_params *ps, const tg_mlp *m, tg_init winit, tg_init binit, ui
 
 tg_node *tg_mlp_forward(tg_node *x, tg_params *ps, const tg_mlp *m) {
     if (!x) return NULL;
-    tg_tape *t = x->tape;
+    tg_tape *t = tg__tape_of(x);
     if (t->status) return &t->poison;
     tg_error e;
     if (check_mlp(m, &e)) {

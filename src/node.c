@@ -41,10 +41,12 @@ static tg_node *new_leaf(tg_tape *t, const char *who, tg_dtype dtype, int ndim,
 
 static tg_node *owned_leaf(tg_tape *t, const char *who, tg_dtype dtype, int ndim,
                            const int64_t *shape, const void *data, bool wants_grad) {
+    if (t && !t->status && ndim == 0 && dtype == TG_F64 && tg__compact_on(t))
+        return tg__scalar_leaf(t, data ? *(const double *)data : 0.0, wants_grad);
     tg_node *n = new_leaf(t, who, dtype, ndim, shape);
     if (!n) return t ? &t->poison : NULL;
     if (tg__alloc_value(n)) {
-        tg__pop_node(t);
+        tg__pop_to(t, t->nnodes - 1);
         return &t->poison;
     }
     size_t bytes = tg__numel(n) * tg__dsize(n);
@@ -93,63 +95,80 @@ tg_node *tg_view(tg_tape *t, tg_dtype dtype, int ndim, const int64_t *shape, voi
 
 /* ------------------------------------------------------------ accessors -- */
 
-tg_tape *tg_node_tape(const tg_node *n) { return n ? n->tape : NULL; }
-tg_dtype tg_node_dtype(const tg_node *n) { return n && tg__f64(n) ? TG_F64 : TG_F32; }
-int tg_ndim(const tg_node *n) { return n ? n->ndim : 0; }
-int64_t tg_numel(const tg_node *n) { return n ? (int64_t)tg__numel(n) : 0; }
+tg_tape *tg_node_tape(const tg_node *n) { return n ? tg__tape_of(n) : NULL; }
+tg_dtype tg_node_dtype(const tg_node *n) {
+    return n && (tg__is_compact(n) || tg__f64(n)) ? TG_F64 : TG_F32;
+}
+int tg_ndim(const tg_node *n) { return n && !tg__is_compact(n) ? n->ndim : 0; }
+int64_t tg_numel(const tg_node *n) {
+    return !n ? 0 : tg__is_compact(n) ? 1 : (int64_t)tg__numel(n);
+}
 /* Whether n is a node of an earlier recording; if so, records why on its tape. */
 static bool refused_stale(const tg_node *n, const char *who) {
     if (!tg__stale(n)) return false;
-    tg_fail(n->tape, TG_ERR_STATE, "%s: node %u was recorded before tg_tape_reset() and is gone",
-            who, (unsigned)n->id);
+    tg_fail(tg__tape_of(n), TG_ERR_STATE,
+            "%s: node %zu was recorded before tg_tape_reset() and is gone", who, tg__id(n));
     return true;
 }
 
-void *tg_value(const tg_node *n) { return n && !refused_stale(n, "value") ? n->value : NULL; }
-void *tg_grad_data(const tg_node *n) { return n && !refused_stale(n, "grad") ? n->grad : NULL; }
-int tg_requires_grad(const tg_node *n) { return n && (n->flags & TG_F_NEEDS_GRAD); }
-size_t tg_node_index(const tg_node *n) { return n ? n->id : SIZE_MAX; }
+void *tg_value(const tg_node *n) {
+    return n && !refused_stale(n, "value") ? tg__value_of(n) : NULL;
+}
+void *tg_grad_data(const tg_node *n) {
+    return n && !refused_stale(n, "grad") ? tg__grad_of(n) : NULL;
+}
+int tg_requires_grad(const tg_node *n) { return n && tg__needs_grad(n); }
+size_t tg_node_index(const tg_node *n) { return n ? tg__id(n) : SIZE_MAX; }
 
 int tg_shape(const tg_node *n, int64_t *shape) {
-    if (!n) return 0;
-    for (int i = 0; i < n->ndim && shape; i++) shape[i] = n->u.shape[i];
-    return n->ndim;
+    int nd = tg_ndim(n);
+    for (int i = 0; i < nd && shape; i++) shape[i] = n->u.shape[i];
+    return nd;
 }
 
 static double element(const tg_node *n, const void *data, int64_t i) {
-    if (!n || !data || i < 0 || i >= (int64_t)tg__numel(n)) return NAN;
-    return tg__elem(n, data, (size_t)i);
+    if (!n || !data || i < 0 || i >= tg_numel(n)) return NAN;
+    return tg_node_dtype(n) == TG_F64 ? ((const double *)data)[i] : ((const float *)data)[i];
 }
 
 double tg_value_at(const tg_node *n, int64_t i) { return element(n, tg_value(n), i); }
 
 double tg_grad_at(const tg_node *n, int64_t i) {
     if (!n || refused_stale(n, "grad")) return NAN;
-    if (!n->grad && i >= 0 && i < (int64_t)tg__numel(n)) return 0.0;
-    return element(n, n->grad, i);
+    if (!tg__grad_of(n) && i >= 0 && i < tg_numel(n)) return 0.0;
+    return element(n, tg__grad_of(n), i);
 }
 
-double tg_value_scalar(const tg_node *n) {
-    return n && tg__numel(n) == 1 ? tg_value_at(n, 0) : NAN;
-}
+double tg_value_scalar(const tg_node *n) { return tg_numel(n) == 1 ? tg_value_at(n, 0) : NAN; }
 
-double tg_grad_scalar(const tg_node *n) {
-    return n && tg__numel(n) == 1 ? tg_grad_at(n, 0) : NAN;
+double tg_grad_scalar(const tg_node *n) { return tg_numel(n) == 1 ? tg_grad_at(n, 0) : NAN; }
+
+/* The op of a node: its registry index, 0 for leaves and bridges. */
+static int op_of(const tg_node *n) {
+    return tg__is_compact(n) ? tg__kinds[tg__hcode(n) & TG_C_KIND].op : n->op;
 }
 
 const char *tg_node_op_name(const tg_node *n) {
     if (!n) return "";
-    return n->op ? tg__op(n->op)->name : "leaf";
+    return op_of(n) ? tg__op(op_of(n))->name : "leaf";
 }
 
-int tg_node_arity(const tg_node *n) { return n && n->op ? tg__op(n->op)->arity : 0; }
+int tg_node_arity(const tg_node *n) { return n && op_of(n) ? tg__op(op_of(n))->arity : 0; }
 
+/* A bridge stands for its scalar: the user's handle is the scalar's. */
 tg_node *tg_node_input(const tg_node *n, int k) {
-    return n && k >= 0 && k < tg_node_arity(n) ? tg__in(n, k) : NULL;
+    if (!n || k < 0 || k >= tg_node_arity(n)) return NULL;
+    if (tg__is_compact(n)) {
+        tg_tape *t = tg__ctape(n);
+        return tg__node_at(t, tg__hsc(n)->in[k][tg__cpos(n) & TG_SC_MASK]);
+    }
+    tg_node *in = tg__in(n, k);
+    return in->flags & TG_F_BRIDGE ? in->in[0] : in;
 }
 
 int tg_set_shape(tg_node *out, int ndim, const int64_t *shape) {
-    if (!out || ndim < 0 || ndim > TG_MAX_DIMS || (ndim && !shape)) return TG_ERR_SHAPE;
+    if (!out || tg__is_compact(out) || ndim < 0 || ndim > TG_MAX_DIMS || (ndim && !shape))
+        return TG_ERR_SHAPE;
     int64_t numel = 1;
     for (int i = 0; i < ndim; i++)
         if (shape[i] < 1 || shape[i] > TG_MAX_NUMEL || (numel *= shape[i]) > TG_MAX_NUMEL)

@@ -105,6 +105,7 @@ static int add_builtins(void) {
     for (int i = 0; i < name##_count && !rc; i++) rc = add(&name##_ops[i], &#name[3], NULL);
 #include "families.h"
 #undef TG_FAMILY
+    if (!rc) rc = tg__scalar_init();
     if (rc) {
         HASH_CLEAR(hh, by_name);
         nops = 1;

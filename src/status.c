@@ -31,7 +31,7 @@ const char *tg_status_name(int code) {
 
 char *tg__shape_str(const tg_node *n, char *buf) {
     int k = sprintf(buf, "[");
-    for (int i = 0; i < n->ndim; i++)
+    for (int i = 0; !tg__is_compact(n) && i < n->ndim; i++)
         k += sprintf(buf + k, i ? ",%d" : "%d", (int)n->u.shape[i]);
     sprintf(buf + k, "]");
     return buf;

@@ -1,5 +1,5 @@
 /*
- * The reverse sweep, and replay.
+ * The reverse sweep, and replay, over both kinds of node (scalar.c).
  *
  * The tape is in creation order, which is a topological order: every node's
  * consumers come after it. So one backward loop from the output visits each
@@ -11,15 +11,37 @@
  */
 #include "internal.h"
 
-/* Prepares n to receive gradient: on its first touch in this sweep, gives it
- * memory and, unless it is a leaf (whose gradients accumulate across sweeps),
- * zeroes it. */
+static inline void add(tg_tape *t, size_t p, double v);
+
+/* Prepares a 64-byte node to receive gradient: on its first touch in this
+ * sweep, gives it memory and, unless it is a leaf (whose gradients
+ * accumulate across sweeps), zeroes it. A bridge is no leaf: its gradient
+ * is this sweep's contribution to its scalar, which is readied too, since
+ * a user's rule reaches it through tg_node_input and writes there. */
 static inline int touch(tg_node *n) {
     if (n->flags & TG_F_REACHED) return 0;
     n->flags |= TG_F_REACHED;
+    if (n->flags & TG_F_BRIDGE) add(tg__ctape(n->in[0]), tg__cpos(n->in[0]), 0.0);
     if (!n->grad) return tg__alloc_grad(n);
-    if (n->op) tg__clear_grad(n);
+    if (n->op || (n->flags & TG_F_BRIDGE)) tg__clear_grad(n);
     return 0;
+}
+
+/* Adds v into the gradient of the compact record at p, if it wants one; the
+ * first contribution of a sweep replaces an interior record's old gradient
+ * (the write that a zeroing pass would otherwise precede). */
+static inline void add(tg_tape *t, size_t p, double v) {
+    tg_schunk *c = tg__sc(t, p);
+    size_t l = p & TG_SC_MASK;
+    uint8_t code = c->code[l];
+    if (!(code & TG_C_NG)) return;
+    if (code & TG_C_R) {
+        c->grad[l] += v;
+        return;
+    }
+    c->code[l] = (uint8_t)(code | TG_C_R);
+    double old = c->grad[l];
+    c->grad[l] = ((code & TG_C_KIND) == TG_K_LEAF && !tg__grad_unset(old) ? old : 0.0) + v;
 }
 
 /* Adds the seed (NULL: ones) into out's gradient, or, when write is set,
@@ -40,6 +62,10 @@ static void put_seed(tg_node *out, const void *seed, bool write) {
 /* The output's gradient is the seed: an interior output's is written
  * directly (its old contents are stale), a leaf's accumulates. */
 static int seed_output(tg_node *out, const void *seed) {
+    if (tg__is_compact(out)) {
+        add(tg__ctape(out), tg__cpos(out), seed ? *(const double *)seed : 1.0);
+        return 0;
+    }
     if (!out->op) {
         if (touch(out)) return -1;
         put_seed(out, seed, false);
@@ -51,28 +77,76 @@ static int seed_output(tg_node *out, const void *seed) {
     return 0;
 }
 
+/* The step of a reached 64-byte node: its backward rule, or a bridge's
+ * gradient sent to its scalar. */
+static int full_step(tg_tape *t, tg_node *n) {
+    n->flags &= (uint8_t)~TG_F_REACHED;
+    if (!n->op) {
+        if (n->flags & TG_F_BRIDGE) add(t, tg__cpos(n->in[0]), *(const double *)n->grad);
+        return 0;
+    }
+    for (int k = 0, nin = tg__nin(n); k < nin; k++) {
+        tg_node *in = tg__in(n, k);
+        if (in && (in->flags & TG_F_NEEDS_GRAD) && touch(in)) return -1;
+    }
+    tg__op(n->op)->backward(n);
+    if (t->check_numerics)
+        for (int k = 0, nin = tg__nin(n); k < nin; k++) {
+            tg_node *in = tg__in(n, k);
+            if (in && in->grad && (in->flags & TG_F_NEEDS_GRAD)) tg__check_finite(n, k);
+        }
+    return 0;
+}
+
+/* One backward loop over the positions from out's. A compact record's step
+ * is a multiply-add per input with the partials stored at recording (their
+ * index pp runs down with the loop); a 64-byte node's is its op's rule. */
 static int sweep(tg_node *out, const void *seed) {
-    tg_tape *t = out->tape;
-    if (!(out->flags & TG_F_NEEDS_GRAD)) return t->status; /* nothing wants a gradient */
-    if (seed_output(out, seed)) return t->status;
-    for (size_t c = ((size_t)out->id >> TG_CHUNK_BITS) + 1; c-- > 0;) {
-        tg_node *chunk = t->chunks[c];
-        size_t top = c == (size_t)out->id >> TG_CHUNK_BITS ? (out->id & (TG_CHUNK_NODES - 1)) + 1
-                                                            : TG_CHUNK_NODES;
-        for (tg_node *n = chunk + top; n-- > chunk;) {
-            if (!(n->flags & TG_F_REACHED)) continue;
-            n->flags &= (uint8_t)~TG_F_REACHED;
-            if (!n->op) continue;
-            for (int k = 0, nin = tg__nin(n); k < nin; k++) {
-                tg_node *in = tg__in(n, k);
-                if (in && (in->flags & TG_F_NEEDS_GRAD) && touch(in)) return t->status;
+    tg_tape *t = tg__tape_of(out);
+    size_t top = tg__id(out);
+    if (!tg__needs_grad(out)) return t->status; /* nothing wants a gradient */
+    if (tg__scalar_prepare(t, top) || seed_output(out, seed)) return t->status;
+    size_t pp = tg__part_index(t, top);
+    for (size_t ci = (top >> TG_SC_BITS) + 1; ci-- > 0;) {
+        tg_schunk *c = t->sc[ci];
+        size_t end = ci == top >> TG_SC_BITS ? (top & TG_SC_MASK) + 1 : TG_SC_LEN;
+        for (size_t l = end; l-- > 0;) {
+            uint8_t code = c->code[l];
+            pp -= tg__nparts[code & 0x7f];
+            if (!(code & TG_C_R)) {
+                if ((code & TG_C_KIND) == TG_K_FULL && (c->slot[l].node->flags & TG_F_REACHED) &&
+                    full_step(t, c->slot[l].node))
+                    return t->status;
+                continue;
             }
-            tg__op(n->op)->backward(n);
-            if (t->check_numerics)
-                for (int k = 0, nin = tg__nin(n); k < nin; k++) {
-                    tg_node *in = tg__in(n, k);
-                    if (in && in->grad && (in->flags & TG_F_NEEDS_GRAD)) tg__check_finite(n, k);
-                }
+            c->code[l] = (uint8_t)(code & ~TG_C_R);
+            const tg_kind *k = &tg__kinds[code & TG_C_KIND];
+            double g = c->grad[l];
+            size_t a = c->in[0][l], b = c->in[1][l];
+            switch (k->cls) {
+            case TG_CLS_ADD: add(t, a, g), add(t, b, g); break;
+            case TG_CLS_SUB: add(t, a, g), add(t, b, g * -1.0); break; /* as the kernels */
+            case TG_CLS_NEG: add(t, a, g * -1.0); break;
+            case TG_CLS_MUL:
+                add(t, a, g * tg__sc(t, b)->slot[b & TG_SC_MASK].v);
+                add(t, b, g * tg__sc(t, a)->slot[a & TG_SC_MASK].v);
+                break;
+            case TG_CLS_P1: add(t, a, g * tg__part(t, pp)); break;
+            case TG_CLS_P2:
+                add(t, a, g * tg__part(t, pp));
+                add(t, b, g * tg__part(t, pp + 1));
+                break;
+            case TG_CLS_ROUTE: { /* g * 0 would be NaN for an infinite g: a loser gets 0 */
+                double pa = tg__part(t, pp), pb = tg__part(t, pp + 1);
+                add(t, a, pa == 0 ? 0.0 : g * pa);
+                add(t, b, pb == 0 ? 0.0 : g * pb);
+                break;
+            }
+            case TG_CLS_NONE: /* a zero derivative still reaches the inputs */
+                for (int i = 0; i < k->arity && i < 2; i++) add(t, i ? b : a, 0.0);
+                break;
+            default: break; /* leaves */
+            }
         }
     }
     return t->status;
@@ -80,19 +154,24 @@ static int sweep(tg_node *out, const void *seed) {
 
 /* Clears the marks a failed sweep may have left, so the next sweep starts clean. */
 static void clear_marks(tg_tape *t) {
-    for (size_t i = 0; i < t->nnodes; i++) tg__node_at(t, i)->flags &= (uint8_t)~TG_F_REACHED;
+    for (size_t i = 0; i < t->nnodes; i++) {
+        tg_schunk *c = tg__sc(t, i);
+        size_t l = i & TG_SC_MASK;
+        c->code[l] &= (uint8_t)~TG_C_R;
+        if ((c->code[l] & TG_C_KIND) == TG_K_FULL) c->slot[l].node->flags &= (uint8_t)~TG_F_REACHED;
+    }
 }
 
 static int backward(tg_node *out, const void *seed, const char *who) {
     if (!out) return TG_ERR_NULL;
-    tg_tape *t = out->tape;
+    tg_tape *t = tg__tape_of(out);
     if (t->status) return t->status;
     if (out == &t->poison) return tg_fail(t, TG_ERR_STATE, "%s: output is the poison node", who);
     if (tg__stale(out))
         return tg_fail(t, TG_ERR_STATE,
-                       "%s: output (node %u) was recorded before tg_tape_reset() and is gone",
-                       who, (unsigned)out->id);
-    if (!seed && tg__numel(out) != 1) {
+                       "%s: output (node %zu) was recorded before tg_tape_reset() and is gone",
+                       who, tg__id(out));
+    if (!seed && tg_numel(out) != 1) {
         char s[64];
         return tg_fail(t, TG_ERR_STATE,
                        "%s: output has shape %s; a non-scalar output needs a seed "
@@ -107,14 +186,22 @@ static int backward(tg_node *out, const void *seed, const char *who) {
 int tg_backward(tg_node *out) { return backward(out, NULL, "backward"); }
 
 int tg_backward_seeded(tg_node *out, const void *seed) {
-    if (out && !seed) return tg_fail(out->tape, TG_ERR_NULL, "backward_seeded: seed is NULL");
+    if (out && !seed) return tg_fail(tg__tape_of(out), TG_ERR_NULL, "backward_seeded: seed is NULL");
     return backward(out, seed, "backward_seeded");
 }
 
 int tg_forward(tg_tape *t) {
     if (!t) return TG_ERR_NULL;
+    size_t part = 0;
     for (size_t i = 0; i < t->nnodes && !t->status; i++) {
-        tg_node *n = tg__node_at(t, i);
+        uint8_t kind = tg__code(t, i) & TG_C_KIND;
+        if (kind >= TG_K_OPS) {
+            tg__scalar_forward(t, i, &part);
+            continue;
+        }
+        if (kind != TG_K_FULL) continue;
+        tg_node *n = tg__sc(t, i)->slot[i & TG_SC_MASK].node;
+        if (n->flags & TG_F_BRIDGE) n->u.inl[0] = *tg__hvalue(n->in[0]);
         if (!n->op) continue;
         tg__op(n->op)->forward(n);
         if (t->check_numerics) tg__check_finite(n, -1);
@@ -126,6 +213,11 @@ void tg_zero_grad(tg_tape *t) {
     if (!t) return;
     for (size_t i = 0; i < t->nnodes; i++) {
         tg_node *n = tg__node_at(t, i);
-        if (!n->op && n->grad) tg__clear_grad(n);
+        if (tg__is_compact(n)) {
+            double *g = tg__hgrad(n);
+            if (g && tg__is_leaf(n)) *g = 0;
+        } else if (!n->op && n->grad && !(n->flags & TG_F_BRIDGE)) {
+            tg__clear_grad(n);
+        }
     }
 }

@@ -27,14 +27,18 @@ tg_tape *tg_tape_new(void) {
     tg_tape *t = tg__calloc(1, sizeof *t);
     if (!t) return NULL;
     t->bytes = sizeof *t;
+    t->scalar_tape = true;
+    t->slot = tg__slot_take(t);
     init_poison(t);
     return t;
 }
 
 void tg_tape_free(tg_tape *t) {
     if (!t) return;
+    tg__slot_give(t->slot);
     for (size_t i = 0; i < t->nchunks; i++) tg__free(t->chunks[i]);
     tg__free(t->chunks);
+    tg__scalar_free(t);
     for (tg_block *b = t->blocks, *next; b; b = next) {
         next = b->next;
         tg__free(b);
@@ -44,7 +48,9 @@ void tg_tape_free(tg_tape *t) {
 
 void tg_tape_reset(tg_tape *t) {
     if (!t) return;
-    t->nnodes = 0;
+    t->nnodes = t->nfull = t->npart = t->grad_valid = 0;
+    t->nsc = t->nparts_chunks = 0;
+    t->bridge = NULL;
     for (tg_block *b = t->blocks; b; b = b->next) b->used = 0;
     t->cur = t->blocks;
     t->status = TG_OK;
@@ -62,6 +68,10 @@ size_t tg_tape_bytes(const tg_tape *t) { return t ? t->bytes : 0; }
 
 void tg_set_check_numerics(tg_tape *t, int on) {
     if (t) t->check_numerics = on != 0;
+}
+
+void tg_set_scalar_tape(tg_tape *t, int on) {
+    if (t) t->scalar_tape = on != 0;
 }
 
 /* Bump allocation from the current block, moving on to the next block (kept
@@ -109,10 +119,6 @@ int tg__alloc_value_in3(tg_node *n) {
 /* Adds a chunk of nodes (the slow path of tg__new_node). 0, or -1 with the
  * status set. */
 int tg__grow(tg_tape *t) {
-    if (t->nnodes > UINT32_MAX - TG_CHUNK_NODES) {
-        tg_fail(t, TG_ERR_NOMEM, "tape: more than %zu nodes", (size_t)UINT32_MAX - TG_CHUNK_NODES);
-        return -1;
-    }
     if (t->nchunks == t->chunk_cap) {
         size_t cap = t->chunk_cap ? 2 * t->chunk_cap : 16;
         tg_node **chunks = tg__realloc(t->chunks, cap * sizeof *chunks);
@@ -135,5 +141,8 @@ int tg__grow(tg_tape *t) {
 }
 
 
-/* Drops the most recent node (an op that failed after allocating it). */
-void tg__pop_node(tg_tape *t) { t->nnodes--; }
+void tg__pop_to(tg_tape *t, size_t mark) {
+    if (t->bridge && t->bridge->id >= mark) t->bridge = NULL;
+    t->nfull -= t->nnodes - mark;
+    t->nnodes = mark;
+}

@@ -312,7 +312,11 @@ static void test_core(void **state) {
                 if (r.status[p] != TG_ERR_NOMEM || !strstr(r.message[p], "out of memory"))
                     fail_msg("k = %ld, phase %d: status %s \"%s\"", k, p,
                              tg_status_name(r.status[p]), r.message[p]);
-                assert_true(isnan(r.loss[p]) || r.loss[p] == ref.loss[p]);
+                /* A failed recording gives NaN; a failed sweep (gradient
+                 * memory) leaves the loss of the last forward pass, which
+                 * the replay steps after it no longer change. */
+                assert_true(isnan(r.loss[p]) || r.loss[p] == ref.loss[p] ||
+                            strstr(r.message[p], "backward: out of memory"));
             } else {
                 if (r.status[p] != TG_OK)
                     fail_msg("k = %ld (phase %d): phase %d failed: %s", k, phase, p, r.message[p]);

@@ -1,0 +1,291 @@
+/*
+ * The compact scalar tape: float64 0-d nodes as 17-byte records.
+ *
+ * A scalar tape of millions of ops is mostly bookkeeping, so its cost is
+ * the record's size. Each position of the tape has, in its scalar chunk
+ * (structure of arrays, TG_SC_LEN positions): the value (8 bytes), two
+ * 32-bit input positions and a code byte (reached, wants-gradient, kind).
+ * An op's local partial derivatives are computed while recording, from the
+ * same element functions as the op's kernels, and pushed on the tape's
+ * partial chunks in position order: only the ops whose partials are not 1,
+ * -1 or an input's value store any (sin stores cos x; add, sub, neg and mul
+ * store nothing). Gradients get one array per chunk at the first sweep. So
+ * the reverse sweep of a compact record is a multiply-add per input, with
+ * no call (sweep.c), and recording is one call of the op's rule.
+ *
+ * Handles: a tg_node * of a compact record is the integer
+ * slot << 33 | position << 1 | 1, where slot indexes tg__tapes; the tag bit
+ * tells it from a node's address (64-byte aligned). Values and gradients
+ * never move, so tg_value() and tg_grad() pointers stay valid.
+ *
+ * A 64-byte node has a position too (kind TG_K_FULL, its address in the
+ * value slot), so the tape stays one sequence in creation order and the
+ * sweep one backward loop. A 64-byte op never reads a compact input
+ * directly: tg__full() records a bridge node that copies the scalar's value
+ * (and replays the copy) and sends the gradient it receives back.
+ */
+#include "internal.h"
+
+#include <pthread.h>
+
+tg_tape *tg__tapes[1u << TG_SLOT_BITS];
+static pthread_mutex_t slots_lock = PTHREAD_MUTEX_INITIALIZER;
+static uint32_t next_slot = 1; /* slots below it have been used at least once */
+static uint32_t free_slots[1u << TG_SLOT_BITS], nfree;
+
+uint32_t tg__slot_take(tg_tape *t) {
+    uint32_t s = 0;
+    if (UINTPTR_MAX < UINT64_MAX) return 0; /* handles need 48 bits */
+    pthread_mutex_lock(&slots_lock);
+    if (nfree)
+        s = free_slots[--nfree];
+    else if (next_slot < (1u << TG_SLOT_BITS))
+        s = next_slot++;
+    if (s) tg__tapes[s] = t;
+    pthread_mutex_unlock(&slots_lock);
+    return s; /* 0: too many live tapes; this one records 64-byte nodes only */
+}
+
+void tg__slot_give(uint32_t s) {
+    if (!s) return;
+    pthread_mutex_lock(&slots_lock);
+    tg__tapes[s] = NULL;
+    free_slots[nfree++] = s;
+    pthread_mutex_unlock(&slots_lock);
+}
+
+/* ------------------------------------------------------------- kinds -- */
+
+tg_kind tg__kinds[TG_K_MAX] = {[TG_K_FULL] = {TG_CLS_FULL, 0, 0, 0, NULL},
+                               [TG_K_LEAF] = {TG_CLS_LEAF, 0, 0, 0, NULL}};
+uint8_t tg__kind_of[256];
+uint8_t tg__nparts[128];
+
+/* The families with rules on scalars, each a table parallel to its ops. */
+extern const tg_op tg_unary_ops[], tg_binary_ops[], tg_compare_ops[];
+extern const int tg_unary_count, tg_binary_count, tg_compare_count;
+extern const tg_scalar_rule tg_unary_scalar[], tg_binary_scalar[], tg_compare_scalar[];
+
+static int nkinds = TG_K_OPS;
+
+/* The registry index of a built-in op (called with the registry's lock
+ * held, so without tg__op_index). */
+static int builtin_index(const tg_op *op) {
+    for (int i = 1; i < 256; i++)
+        if (tg__ops[i] == op) return i;
+    return -1;
+}
+
+static int add_family(const tg_op *ops, const tg_scalar_rule *rules, int count) {
+    for (int i = 0; i < count; i++) {
+        if (!rules[i].eval) continue;
+        int index = builtin_index(&ops[i]);
+        if (index <= 0 || nkinds == TG_K_MAX) return TG_ERR_STATE; /* a broken invariant */
+        uint8_t cls = rules[i].cls;
+        tg__kinds[nkinds] = (tg_kind){cls,
+                                      cls == TG_CLS_P1 ? 1 : cls >= TG_CLS_P2 ? 2 : 0,
+                                      (uint8_t)ops[i].arity, (uint8_t)index, rules[i].eval};
+        tg__kind_of[index] = (uint8_t)nkinds++;
+    }
+    return TG_OK;
+}
+
+/* Called by the registry, under its lock, once the built-in ops have their
+ * indices. */
+int tg__scalar_init(void) {
+    nkinds = TG_K_OPS;
+    int rc = add_family(tg_unary_ops, tg_unary_scalar, tg_unary_count);
+    if (!rc) rc = add_family(tg_binary_ops, tg_binary_scalar, tg_binary_count);
+    if (!rc) rc = add_family(tg_compare_ops, tg_compare_scalar, tg_compare_count);
+    /* Records that want no gradient are never swept: they store no partials. */
+    for (int k = 0; k < TG_K_MAX; k++) tg__nparts[k | TG_C_NG] = tg__kinds[k].nparts;
+    return rc;
+}
+
+/* ----------------------------------------------------------- storage -- */
+
+/* A table of chunk pointers doubled, its new entries NULL (the old table
+ * stays valid on failure, which returns NULL). */
+static void *grow_table(tg_tape *t, void *table, size_t *cap, size_t size) {
+    size_t n = *cap ? 2 * *cap : 8;
+    char *p = tg__realloc(table, n * size);
+    if (!p) return NULL;
+    memset(p + *cap * size, 0, (n - *cap) * size);
+    t->bytes += (n - *cap) * size;
+    *cap = n;
+    return p;
+}
+
+int tg__sc_grow(tg_tape *t) {
+    if (t->nsc >= ((size_t)UINT32_MAX >> TG_SC_BITS)) {
+        tg_fail(t, TG_ERR_NOMEM, "tape: more than %zu nodes", (size_t)UINT32_MAX - TG_SC_LEN);
+        return -1;
+    }
+    if (t->nsc == t->sc_cap) {
+        void *sc = grow_table(t, t->sc, &t->sc_cap, sizeof *t->sc);
+        if (!sc) goto nomem;
+        t->sc = sc;
+    }
+    if (!t->sc[t->nsc]) { /* chunks outlive tg_tape_reset */
+        tg_schunk *c = tg__malloc(sizeof *c);
+        if (!c) goto nomem;
+        c->grad = NULL;
+        t->sc[t->nsc] = c;
+        t->bytes += sizeof *c;
+    }
+    t->nsc++;
+    return 0;
+nomem:
+    tg_fail(t, TG_ERR_NOMEM, "out of memory growing the tape");
+    return -1;
+}
+
+static int parts_grow(tg_tape *t) {
+    if (t->nparts_chunks == t->parts_cap) {
+        void *parts = grow_table(t, t->parts, &t->parts_cap, sizeof *t->parts);
+        if (!parts) goto nomem;
+        t->parts = parts;
+    }
+    if (!t->parts[t->nparts_chunks]) {
+        double *c = tg__malloc(TG_PART_LEN * sizeof *c);
+        if (!c) goto nomem;
+        t->parts[t->nparts_chunks] = c;
+        t->bytes += TG_PART_LEN * sizeof *c;
+    }
+    t->nparts_chunks++;
+    return 0;
+nomem:
+    tg_fail(t, TG_ERR_NOMEM, "out of memory growing the tape's partial derivatives");
+    return -1;
+}
+
+/* Pushes the n partials p; 0 or -1 (status set, nothing pushed). */
+static int push_parts(tg_tape *t, const double *p, int n) {
+    size_t need = t->npart + (size_t)n;
+    while (((need + TG_PART_LEN - 1) >> TG_PART_BITS) > t->nparts_chunks)
+        if (parts_grow(t)) return -1;
+    for (int i = 0; i < n; i++, t->npart++)
+        t->parts[t->npart >> TG_PART_BITS][t->npart & (TG_PART_LEN - 1)] = p[i];
+    return 0;
+}
+
+void tg__scalar_free(tg_tape *t) {
+    for (size_t i = 0; i < t->sc_cap && t->sc; i++) {
+        if (!t->sc[i]) continue;
+        tg__free(t->sc[i]->grad);
+        tg__free(t->sc[i]);
+    }
+    tg__free(t->sc);
+    for (size_t i = 0; i < t->parts_cap && t->parts; i++) tg__free(t->parts[i]);
+    tg__free(t->parts);
+}
+
+/* ---------------------------------------------------------- recording -- */
+
+tg_node *tg__scalar_leaf(tg_tape *t, double value, bool wants_grad) {
+    tg_schunk *c;
+    size_t l;
+    if (tg__new_pos(t, &c, &l)) return &t->poison;
+    c->slot[l].v = value;
+    c->code[l] = (uint8_t)(TG_K_LEAF | (wants_grad ? TG_C_NG : 0));
+    return tg__chandle(t, t->nnodes - 1);
+}
+
+/* Whether h is a live compact record of t. */
+static bool compact_of(const tg_tape *t, const tg_node *h) {
+    return h && tg__is_compact(h) && tg__ctape(h) == t && tg__cpos(h) < t->nnodes;
+}
+
+tg_node *tg__scalar_apply(tg_tape *t, int index, int nin, tg_node *const *in) {
+    const tg_kind *k = &tg__kinds[tg__kind_of[index]];
+    /* Anything unusual goes to the general path, which names the fault. */
+    if (!tg__compact_on(t) || !compact_of(t, in[0])) return NULL;
+    if (k->arity == 2 ? nin < 2 || !compact_of(t, in[1]) : nin > 1 && in[1]) return NULL;
+    size_t pa = tg__cpos(in[0]), pb = k->arity == 2 ? tg__cpos(in[1]) : 0;
+    uint8_t ng = (tg__code(t, pa) | (k->arity == 2 ? tg__code(t, pb) : 0)) & TG_C_NG;
+    double x[2] = {tg__sc(t, pa)->slot[pa & TG_SC_MASK].v, tg__sc(t, pb)->slot[pb & TG_SC_MASK].v};
+    double p[2];
+    double y = k->eval(x, p);
+    tg_schunk *c;
+    size_t l;
+    if (tg__new_pos(t, &c, &l)) return &t->poison;
+    if (ng && k->nparts && push_parts(t, p, k->nparts)) {
+        t->nnodes--;
+        return &t->poison;
+    }
+    c->slot[l].v = y;
+    c->in[0][l] = (uint32_t)pa;
+    c->in[1][l] = (uint32_t)pb;
+    c->code[l] = (uint8_t)(tg__kind_of[index] | ng);
+    return tg__chandle(t, t->nnodes - 1);
+}
+
+tg_node *tg__full(tg_node *h) {
+    if (!tg__is_compact(h)) return h;
+    tg_tape *t = tg__ctape(h);
+    if (t->status) return &t->poison;
+    if (tg__stale(h)) {
+        tg_fail(t, TG_ERR_STATE, "node %zu was recorded before tg_tape_reset() and is gone",
+                tg__id(h));
+        return &t->poison;
+    }
+    tg_node *b = t->bridge;
+    if (b && b->id < t->nnodes && tg__node_at(t, b->id) == b && b->in[0] == h) return b;
+    if (!(b = tg__new_node(t))) return &t->poison;
+    b->flags = (uint8_t)(TG_F_F64 | TG_F_BRIDGE | (tg__needs_grad(h) ? TG_F_NEEDS_GRAD : 0));
+    b->in[0] = h;
+    b->u.inl[0] = *tg__hvalue(h);
+    b->value = &b->u.inl[0];
+    t->bridge = b;
+    return b;
+}
+
+/* ------------------------------------------------------ sweep, replay -- */
+
+size_t tg__part_index(const tg_tape *t, size_t p) {
+    if (p + 1 == t->nnodes) return t->npart;
+    const tg_schunk *c = tg__sc(t, p);
+    size_t k = c->part0;
+    for (size_t l = 0; l <= (p & TG_SC_MASK); l++) k += tg__nparts[c->code[l] & 0x7f];
+    return k;
+}
+
+int tg__scalar_prepare(tg_tape *t, size_t out) {
+    for (size_t i = 0; i <= out >> TG_SC_BITS; i++) {
+        tg_schunk *c = t->sc[i];
+        if (c->grad) continue;
+        if (!(c->grad = tg__malloc(TG_SC_LEN * sizeof *c->grad))) {
+            tg_fail(t, TG_ERR_NOMEM, "backward: out of memory for the gradients of %zu nodes",
+                    TG_SC_LEN);
+            return -1;
+        }
+        t->bytes += TG_SC_LEN * sizeof *c->grad;
+    }
+    /* Positions first in reach of a sweep start unset (tg__hgrad). */
+    union {
+        uint64_t u;
+        double d;
+    } unset = {TG_GRAD_UNSET};
+    for (size_t p = t->grad_valid; p <= out;) {
+        tg_schunk *c = tg__sc(t, p);
+        size_t l = p & TG_SC_MASK, end = (p | TG_SC_MASK) < out ? TG_SC_LEN : (out & TG_SC_MASK) + 1;
+        for (size_t i = l; i < end; i++) c->grad[i] = unset.d;
+        p += end - l;
+    }
+    if (out + 1 > t->grad_valid) t->grad_valid = out + 1;
+    return 0;
+}
+
+void tg__scalar_forward(tg_tape *t, size_t p, size_t *part) {
+    tg_schunk *c = tg__sc(t, p);
+    size_t l = p & TG_SC_MASK;
+    uint8_t code = c->code[l];
+    const tg_kind *k = &tg__kinds[code & TG_C_KIND];
+    size_t pa = c->in[0][l], pb = c->in[1][l];
+    double x[2] = {tg__sc(t, pa)->slot[pa & TG_SC_MASK].v, tg__sc(t, pb)->slot[pb & TG_SC_MASK].v};
+    double d[2];
+    c->slot[l].v = k->eval(x, d);
+    int n = tg__nparts[code & 0x7f];
+    for (int i = 0; i < n; i++, ++*part)
+        t->parts[*part >> TG_PART_BITS][*part & (TG_PART_LEN - 1)] = d[i];
+}
