@@ -9,14 +9,21 @@ static const char *dtype_name(const tg_node *n) {
     return tg_node_dtype(n) == TG_F64 ? "float64" : "float32";
 }
 
-/* The op's registry index through the tape's cache; -1 if unregistered. */
-static int op_index(tg_tape *t, const tg_op *op) {
-    size_t slot = ((uintptr_t)op / sizeof *op) % (sizeof t->op_cache / sizeof *t->op_cache);
-    if (t->op_cache[slot].op == op) return t->op_cache[slot].index;
+/* The op's registry index through the tape's cache; -1 if unregistered.
+ * Open addressing over a few slots: ops of one family sit side by side in
+ * memory, and a miss costs the registry's lock. */
+int tg__op_index_probe(tg_tape *t, const tg_op *op) {
+    enum { SLOTS = TG_OP_CACHE, PROBES = 4 };
+    size_t h = tg__op_slot(op), free_slot = h;
+    for (size_t k = 0; k < PROBES; k++) {
+        size_t s = (h + k) % SLOTS;
+        if (t->op_cache[s].op == op) return t->op_cache[s].index;
+        if (!t->op_cache[s].op && free_slot == h) free_slot = s;
+    }
     int index = tg__op_index(op);
     if (index > 0) {
-        t->op_cache[slot].op = op;
-        t->op_cache[slot].index = index;
+        t->op_cache[free_slot].op = op;
+        t->op_cache[free_slot].index = index;
     }
     return index;
 }
@@ -123,6 +130,10 @@ static bool inputs_ok(tg_tape *t, const tg_op *op, int nin, tg_node *const *in) 
 
 tg_node *tg__apply_n(const tg_op *op, int nin, tg_node *const *given, int aux, int ndim,
                      const int64_t *shape) {
+    if (nin > 0 && nin <= 3 && ndim < 0 && tg__is_compact(given[0]) && (nin < 3 || !given[2])) {
+        tg_node *r = tg__scalar_op(op, given[0], nin > 1 ? given[1] : NULL); /* tg_apply() */
+        if (r) return r;
+    }
     tg_node *first = NULL;
     for (int k = 0; k < nin && !first; k++) first = given[k];
     if (!first) return NULL; /* no tape to record the error on */
@@ -132,11 +143,7 @@ tg_node *tg__apply_n(const tg_op *op, int nin, tg_node *const *given, int aux, i
         tg_fail(t, TG_ERR_NULL, "apply: op is NULL");
         return &t->poison;
     }
-    int index = op_index(t, op);
-    if (index > 0 && tg__kind_of[index] && ndim < 0 && tg__is_compact(given[0])) {
-        tg_node *r = tg__scalar_apply(t, index, nin, given);
-        if (r) return r;
-    }
+    int index = tg__op_index_cached(t, op);
     if (!inputs_ok(t, op, nin, given)) return &t->poison;
     /* The kernels read 64-byte nodes: compact inputs get bridges (which a
      * failure below drops again). */

@@ -75,12 +75,15 @@ typedef struct tg_schunk {
     tg_slot slot[TG_SC_LEN];
     uint32_t in[2][TG_SC_LEN];
     uint8_t code[TG_SC_LEN];
+    /* Positions reached by the running sweep: a bitmap, not a bit of code[],
+     * so that the sweep's stores are never char stores, which may alias
+     * anything and would make the compiler reload every pointer. */
+    uint64_t reach[TG_SC_LEN / 64];
     double *grad;  /* TG_SC_LEN gradients, from the first sweep that reaches the chunk */
     size_t part0;  /* partials recorded before the chunk's first position */
 } tg_schunk;
 
-/* The code byte: reached by the running sweep, wants a gradient, kind. */
-#define TG_C_R 0x80u
+/* The code byte: wants a gradient, kind (0x80 is free). */
 #define TG_C_NG 0x40u
 #define TG_C_KIND 0x3fu
 enum { TG_K_FULL = 0, TG_K_LEAF = 1, TG_K_OPS = 2, TG_K_MAX = 64 };
@@ -112,11 +115,12 @@ typedef struct tg_kind {
     double (*eval)(const double *x, double *p);
 } tg_kind;
 extern tg_kind tg__kinds[TG_K_MAX];
-extern uint8_t tg__kind_of[256];   /* registry index -> kind, 0 when not compact */
 extern uint8_t tg__nparts[128];    /* code & 0x7f -> partials stored */
+extern uint8_t tg__kind_cls[TG_K_MAX]; /* kind -> its class, for the sweep */
 #define TG_PART_BITS 16
 #define TG_PART_LEN ((size_t)1 << TG_PART_BITS)
 
+#define TG_OP_CACHE 64
 struct tg_tape {
     tg_node **chunks; /* chunks[i] holds TG_CHUNK_NODES 64-byte nodes */
     size_t nchunks, chunk_cap;
@@ -139,7 +143,7 @@ struct tg_tape {
     struct {
         const tg_op *op;
         int index;
-    } op_cache[32];
+    } op_cache[TG_OP_CACHE];
     tg_node poison;
     char message[256];
 };
@@ -305,7 +309,10 @@ static inline bool tg__compact_on(const tg_tape *t) {
     return t->slot && t->scalar_tape && !t->check_numerics;
 }
 tg_node *tg__scalar_leaf(tg_tape *t, double value, bool wants_grad);
-tg_node *tg__scalar_apply(tg_tape *t, int index, int nin, tg_node *const *in);
+/* The compact record of op on a (compact) and b (NULL for a unary op), or
+ * NULL when it takes the general path (no compact rule, other inputs,
+ * errors). */
+tg_node *tg__scalar_op(const tg_op *op, tg_node *a, tg_node *b);
 /* The sweep's and replay's part (scalar.c): gradient arrays for positions
  * <= out, zeroed where first swept (-1, status set, on failure); the number
  * of partials recorded up to position p; the value and partials of the
@@ -381,6 +388,10 @@ int tg__axis(tg_node *a, int axis, const char *who);
 tg_node *tg__apply_n(const tg_op *op, int nin, tg_node *const *in, int aux, int ndim,
                      const int64_t *shape);
 static inline tg_node *tg__apply(const tg_op *op, tg_node *a, tg_node *b, int aux) {
+    if (a && tg__is_compact(a) && !aux) { /* the scalar tape's hot path, short */
+        tg_node *r = tg__scalar_op(op, a, b);
+        if (r) return r;
+    }
     tg_node *in[2] = {a, b};
     return tg__apply_n(op, 2, in, aux, -1, NULL);
 }
@@ -403,6 +414,16 @@ tg_node *tg__expand_like(tg_node *g, tg_node *x);  /* g broadcast to x's shape *
 
 /* Registry (registry.c). */
 int tg__op_index(const tg_op *op); /* -1 when unregistered */
+/* The same through the tape's cache: the op's home slot, else a probe of
+ * the next ones and the registry (apply.c). */
+static inline size_t tg__op_slot(const tg_op *op) {
+    return (size_t)(((uintptr_t)op * 0x9e3779b97f4a7c15u) >> 32) % TG_OP_CACHE;
+}
+int tg__op_index_probe(tg_tape *t, const tg_op *op);
+static inline int tg__op_index_cached(tg_tape *t, const tg_op *op) {
+    size_t h = tg__op_slot(op);
+    return t->op_cache[h].op == op ? t->op_cache[h].index : tg__op_index_probe(t, op);
+}
 extern const tg_op *tg__ops[256]; /* by index; [0] is NULL (leaves) */
 static inline const tg_op *tg__op(int index) { return tg__ops[index]; }
 int tg__registry_init(void); /* TG_OK or the error that stopped it */

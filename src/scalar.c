@@ -58,8 +58,8 @@ void tg__slot_give(uint32_t s) {
 
 tg_kind tg__kinds[TG_K_MAX] = {[TG_K_FULL] = {TG_CLS_FULL, 0, 0, 0, NULL},
                                [TG_K_LEAF] = {TG_CLS_LEAF, 0, 0, 0, NULL}};
-uint8_t tg__kind_of[256];
 uint8_t tg__nparts[128];
+uint8_t tg__kind_cls[TG_K_MAX] = {[TG_K_FULL] = TG_CLS_FULL, [TG_K_LEAF] = TG_CLS_LEAF};
 
 /* The families with rules on scalars, each a table parallel to its ops. */
 extern const tg_op tg_unary_ops[], tg_binary_ops[], tg_compare_ops[];
@@ -76,7 +76,26 @@ static int builtin_index(const tg_op *op) {
     return -1;
 }
 
-static int add_family(const tg_op *ops, const tg_scalar_rule *rules, int count) {
+/* The families, and each op's kind (0: none), found from the op's address
+ * so that recording needs no registry index. */
+enum { FAMILIES = 3 };
+static struct {
+    uintptr_t first, end;
+    uint8_t kind[TG_K_MAX];
+} families[FAMILIES];
+
+static inline int kind_of_op(const tg_op *op) {
+    uintptr_t a = (uintptr_t)op;
+    for (int f = 0; f < FAMILIES; f++)
+        if (a >= families[f].first && a < families[f].end)
+            return families[f].kind[(a - families[f].first) / sizeof *op];
+    return 0;
+}
+
+static int add_family(int f, const tg_op *ops, const tg_scalar_rule *rules, int count) {
+    if (count > TG_K_MAX) return TG_ERR_STATE;
+    families[f].first = (uintptr_t)ops;
+    families[f].end = (uintptr_t)(ops + count);
     for (int i = 0; i < count; i++) {
         if (!rules[i].eval) continue;
         int index = builtin_index(&ops[i]);
@@ -85,7 +104,7 @@ static int add_family(const tg_op *ops, const tg_scalar_rule *rules, int count) 
         tg__kinds[nkinds] = (tg_kind){cls,
                                       cls == TG_CLS_P1 ? 1 : cls >= TG_CLS_P2 ? 2 : 0,
                                       (uint8_t)ops[i].arity, (uint8_t)index, rules[i].eval};
-        tg__kind_of[index] = (uint8_t)nkinds++;
+        families[f].kind[i] = (uint8_t)nkinds++;
     }
     return TG_OK;
 }
@@ -94,11 +113,14 @@ static int add_family(const tg_op *ops, const tg_scalar_rule *rules, int count) 
  * indices. */
 int tg__scalar_init(void) {
     nkinds = TG_K_OPS;
-    int rc = add_family(tg_unary_ops, tg_unary_scalar, tg_unary_count);
-    if (!rc) rc = add_family(tg_binary_ops, tg_binary_scalar, tg_binary_count);
-    if (!rc) rc = add_family(tg_compare_ops, tg_compare_scalar, tg_compare_count);
+    int rc = add_family(0, tg_unary_ops, tg_unary_scalar, tg_unary_count);
+    if (!rc) rc = add_family(1, tg_binary_ops, tg_binary_scalar, tg_binary_count);
+    if (!rc) rc = add_family(2, tg_compare_ops, tg_compare_scalar, tg_compare_count);
     /* Records that want no gradient are never swept: they store no partials. */
-    for (int k = 0; k < TG_K_MAX; k++) tg__nparts[k | TG_C_NG] = tg__kinds[k].nparts;
+    for (int k = 0; k < TG_K_MAX; k++) {
+        tg__nparts[k | TG_C_NG] = tg__kinds[k].nparts;
+        tg__kind_cls[k] = tg__kinds[k].cls;
+    }
     return rc;
 }
 
@@ -129,6 +151,7 @@ int tg__sc_grow(tg_tape *t) {
     if (!t->sc[t->nsc]) { /* chunks outlive tg_tape_reset */
         tg_schunk *c = tg__malloc(sizeof *c);
         if (!c) goto nomem;
+        memset(c->reach, 0, sizeof c->reach);
         c->grad = NULL;
         t->sc[t->nsc] = c;
         t->bytes += sizeof *c;
@@ -159,13 +182,14 @@ nomem:
     return -1;
 }
 
-/* Pushes the n partials p; 0 or -1 (status set, nothing pushed). */
-static int push_parts(tg_tape *t, const double *p, int n) {
-    size_t need = t->npart + (size_t)n;
-    while (((need + TG_PART_LEN - 1) >> TG_PART_BITS) > t->nparts_chunks)
+/* Pushes the n (1 or 2) partials p; 0 or -1 (status set, nothing pushed). */
+static inline int push_parts(tg_tape *t, const double *p, int n) {
+    size_t i = t->npart, last = i + (size_t)n - 1;
+    while ((last >> TG_PART_BITS) >= t->nparts_chunks)
         if (parts_grow(t)) return -1;
-    for (int i = 0; i < n; i++, t->npart++)
-        t->parts[t->npart >> TG_PART_BITS][t->npart & (TG_PART_LEN - 1)] = p[i];
+    t->parts[i >> TG_PART_BITS][i & (TG_PART_LEN - 1)] = p[0];
+    if (n > 1) t->parts[last >> TG_PART_BITS][last & (TG_PART_LEN - 1)] = p[1];
+    t->npart = last + 1;
     return 0;
 }
 
@@ -196,16 +220,37 @@ static bool compact_of(const tg_tape *t, const tg_node *h) {
     return h && tg__is_compact(h) && tg__ctape(h) == t && tg__cpos(h) < t->nnodes;
 }
 
-tg_node *tg__scalar_apply(tg_tape *t, int index, int nin, tg_node *const *in) {
-    const tg_kind *k = &tg__kinds[tg__kind_of[index]];
-    /* Anything unusual goes to the general path, which names the fault. */
-    if (!tg__compact_on(t) || !compact_of(t, in[0])) return NULL;
-    if (k->arity == 2 ? nin < 2 || !compact_of(t, in[1]) : nin > 1 && in[1]) return NULL;
-    size_t pa = tg__cpos(in[0]), pb = k->arity == 2 ? tg__cpos(in[1]) : 0;
-    uint8_t ng = (tg__code(t, pa) | (k->arity == 2 ? tg__code(t, pb) : 0)) & TG_C_NG;
-    double x[2] = {tg__sc(t, pa)->slot[pa & TG_SC_MASK].v, tg__sc(t, pb)->slot[pb & TG_SC_MASK].v};
-    double p[2];
-    double y = k->eval(x, p);
+/* The hot path of recording: called for every op on compact inputs.
+ * Anything unusual goes to the general path, which names the fault. */
+tg_node *tg__scalar_op(const tg_op *op, tg_node *a, tg_node *b) {
+    tg_tape *t = tg__ctape(a);
+    size_t pa = tg__cpos(a), pb = 0;
+    if (!op || t->status || !tg__compact_on(t) || pa >= t->nnodes) return NULL;
+    int kind = kind_of_op(op);
+    if (!kind) return NULL;
+    const tg_kind *k = &tg__kinds[kind];
+    const tg_schunk *ca = tg__sc(t, pa);
+    double x[2] = {ca->slot[pa & TG_SC_MASK].v, 0};
+    uint8_t ng = ca->code[pa & TG_SC_MASK] & TG_C_NG;
+    if (k->arity == 2) {
+        if (!compact_of(t, b)) return NULL;
+        pb = tg__cpos(b);
+        const tg_schunk *cb = tg__sc(t, pb);
+        x[1] = cb->slot[pb & TG_SC_MASK].v;
+        ng |= cb->code[pb & TG_SC_MASK] & TG_C_NG;
+    } else if (b) {
+        return NULL;
+    }
+    /* The four commonest ops inline; their kernels' element functions are
+     * these same expressions. */
+    double y, p[2];
+    switch (k->cls) {
+    case TG_CLS_ADD: y = x[0] + x[1]; break;
+    case TG_CLS_SUB: y = x[0] - x[1]; break;
+    case TG_CLS_MUL: y = x[0] * x[1]; break;
+    case TG_CLS_NEG: y = -x[0]; break;
+    default: y = k->eval(x, p); break;
+    }
     tg_schunk *c;
     size_t l;
     if (tg__new_pos(t, &c, &l)) return &t->poison;
@@ -216,7 +261,7 @@ tg_node *tg__scalar_apply(tg_tape *t, int index, int nin, tg_node *const *in) {
     c->slot[l].v = y;
     c->in[0][l] = (uint32_t)pa;
     c->in[1][l] = (uint32_t)pb;
-    c->code[l] = (uint8_t)(tg__kind_of[index] | ng);
+    c->code[l] = (uint8_t)(kind | ng);
     return tg__chandle(t, t->nnodes - 1);
 }
 

@@ -35,13 +35,11 @@ static inline void add(tg_tape *t, size_t p, double v) {
     size_t l = p & TG_SC_MASK;
     uint8_t code = c->code[l];
     if (!(code & TG_C_NG)) return;
-    if (code & TG_C_R) {
-        c->grad[l] += v;
-        return;
-    }
-    c->code[l] = (uint8_t)(code | TG_C_R);
     double old = c->grad[l];
-    c->grad[l] = ((code & TG_C_KIND) == TG_K_LEAF && !tg__grad_unset(old) ? old : 0.0) + v;
+    uint64_t word = c->reach[l >> 6], bit = (uint64_t)1 << (l & 63);
+    bool keep = (word & bit) || ((code & TG_C_KIND) == TG_K_LEAF && !tg__grad_unset(old));
+    c->grad[l] = (keep ? old : 0.0) + v;
+    c->reach[l >> 6] = word | bit;
 }
 
 /* Adds the seed (NULL: ones) into out's gradient, or, when write is set,
@@ -113,17 +111,19 @@ static int sweep(tg_node *out, const void *seed) {
         for (size_t l = end; l-- > 0;) {
             uint8_t code = c->code[l];
             pp -= tg__nparts[code & 0x7f];
-            if (!(code & TG_C_R)) {
+            /* Adds only reach lower positions, so a word of the bitmap is
+             * final once its lowest position is done. */
+            bool reached = c->reach[l >> 6] & ((uint64_t)1 << (l & 63));
+            if (!(l & 63)) c->reach[l >> 6] = 0;
+            if (!reached) {
                 if ((code & TG_C_KIND) == TG_K_FULL && (c->slot[l].node->flags & TG_F_REACHED) &&
                     full_step(t, c->slot[l].node))
                     return t->status;
                 continue;
             }
-            c->code[l] = (uint8_t)(code & ~TG_C_R);
-            const tg_kind *k = &tg__kinds[code & TG_C_KIND];
             double g = c->grad[l];
             size_t a = c->in[0][l], b = c->in[1][l];
-            switch (k->cls) {
+            switch (tg__kind_cls[code & TG_C_KIND]) {
             case TG_CLS_ADD: add(t, a, g), add(t, b, g); break;
             case TG_CLS_SUB: add(t, a, g), add(t, b, g * -1.0); break; /* as the kernels */
             case TG_CLS_NEG: add(t, a, g * -1.0); break;
@@ -143,7 +143,7 @@ static int sweep(tg_node *out, const void *seed) {
                 break;
             }
             case TG_CLS_NONE: /* a zero derivative still reaches the inputs */
-                for (int i = 0; i < k->arity && i < 2; i++) add(t, i ? b : a, 0.0);
+                for (int i = 0; i < tg__kinds[code & TG_C_KIND].arity; i++) add(t, i ? b : a, 0.0);
                 break;
             default: break; /* leaves */
             }
@@ -157,7 +157,7 @@ static void clear_marks(tg_tape *t) {
     for (size_t i = 0; i < t->nnodes; i++) {
         tg_schunk *c = tg__sc(t, i);
         size_t l = i & TG_SC_MASK;
-        c->code[l] &= (uint8_t)~TG_C_R;
+        c->reach[l >> 6] = 0;
         if ((c->code[l] & TG_C_KIND) == TG_K_FULL) c->slot[l].node->flags &= (uint8_t)~TG_F_REACHED;
     }
 }
