@@ -111,8 +111,10 @@ def main():
                   peers_field={"torch": "total_ms"}))
         print(row(best, core, "W2", "", "W2: tensor-op version, first ms (cold)", "first_tensor_ms",
                   higher=False, peers_field={"torch": "first_total_ms"}))
-        print(row(best, core, "W2", "", "W2: bytes per node (per op)", "bytes_per_node",
+        print(row(best, core, "W2", "", "W2: bytes per node (per op), recorded", "bytes_per_node",
                   higher=False, peers_field={"adolc": "bytes_per_op"}))
+        print(row(best, core, "W2", "", "W2: bytes per node with the sweep's gradients",
+                  "swept_bytes_per_node", higher=False, peers_field={"adolc": None}))
         print(row(best, core, "W2", "", "W2: peak RSS MB", "peak_rss_mb", higher=False))
         print(row(best, core, "W3", "1024", "W3 batch 1024: samples/s", "samples_per_s"))
         print(row(best, core, "W3", "1024", "W3 batch 1024: first 10 steps samples/s",
