@@ -75,10 +75,6 @@ typedef struct tg_schunk {
     tg_slot slot[TG_SC_LEN];
     uint32_t in[2][TG_SC_LEN];
     uint8_t code[TG_SC_LEN];
-    /* Positions reached by the running sweep: a bitmap, not a bit of code[],
-     * so that the sweep's stores are never char stores, which may alias
-     * anything and would make the compiler reload every pointer. */
-    uint64_t reach[TG_SC_LEN / 64];
     double *grad;  /* TG_SC_LEN gradients, from the first sweep that reaches the chunk */
     size_t part0;  /* partials recorded before the chunk's first position */
 } tg_schunk;
@@ -182,9 +178,10 @@ static inline uint8_t tg__hcode(const tg_node *h) { return tg__hsc(h)->code[tg__
 static inline double *tg__hvalue(const tg_node *h) {
     return &tg__hsc(h)->slot[tg__cpos(h) & TG_SC_MASK].v;
 }
-/* A compact gradient no sweep has reached yet holds this signalling NaN,
- * which arithmetic never produces (it returns quiet NaNs), so that tg_grad
- * can say NULL as it does for a 64-byte node without gradient memory. */
+/* A compact gradient the last sweep did not reach (or, for a leaf, that no
+ * sweep has reached) holds this signalling NaN, which arithmetic never
+ * produces (it returns quiet NaNs): the sweep's mark of "reached", and
+ * tg_grad's NULL. */
 #define TG_GRAD_UNSET 0x7ff40000deadbeefULL
 static inline bool tg__grad_unset(double g) {
     union {
@@ -193,7 +190,7 @@ static inline bool tg__grad_unset(double g) {
     } b = {g};
     return b.u == TG_GRAD_UNSET;
 }
-/* A compact node's gradient memory, NULL before a sweep has reached it. */
+/* A compact node's gradient memory, NULL when no sweep has reached it. */
 static inline double *tg__hgrad(const tg_node *h) {
     tg_tape *t = tg__ctape(h);
     size_t p = tg__cpos(h);

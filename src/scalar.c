@@ -151,7 +151,6 @@ int tg__sc_grow(tg_tape *t) {
     if (!t->sc[t->nsc]) { /* chunks outlive tg_tape_reset */
         tg_schunk *c = tg__malloc(sizeof *c);
         if (!c) goto nomem;
-        memset(c->reach, 0, sizeof c->reach);
         c->grad = NULL;
         t->sc[t->nsc] = c;
         t->bytes += sizeof *c;
@@ -306,16 +305,21 @@ int tg__scalar_prepare(tg_tape *t, size_t out) {
         }
         t->bytes += TG_SC_LEN * sizeof *c->grad;
     }
-    /* Positions first in reach of a sweep start unset (tg__hgrad). */
+    /* Every interior position starts the sweep unset, which the first add
+     * replaces (so that no separate zeroing or mark is needed); a leaf keeps
+     * its sum, and starts unset the first time a sweep can reach it. */
     union {
         uint64_t u;
         double d;
     } unset = {TG_GRAD_UNSET};
-    for (size_t p = t->grad_valid; p <= out;) {
-        tg_schunk *c = tg__sc(t, p);
-        size_t l = p & TG_SC_MASK, end = (p | TG_SC_MASK) < out ? TG_SC_LEN : (out & TG_SC_MASK) + 1;
-        for (size_t i = l; i < end; i++) c->grad[i] = unset.d;
-        p += end - l;
+    for (size_t ci = 0; ci <= out >> TG_SC_BITS; ci++) {
+        tg_schunk *c = t->sc[ci];
+        size_t end = ci == out >> TG_SC_BITS ? (out & TG_SC_MASK) + 1 : TG_SC_LEN;
+        size_t fresh = t->grad_valid <= ci << TG_SC_BITS ? 0
+                       : t->grad_valid >= (ci + 1) << TG_SC_BITS ? TG_SC_LEN
+                       : t->grad_valid & TG_SC_MASK; /* below it: gradients defined */
+        for (size_t l = 0; l < end; l++)
+            if (l >= fresh || (c->code[l] & TG_C_KIND) != TG_K_LEAF) c->grad[l] = unset.d;
     }
     if (out + 1 > t->grad_valid) t->grad_valid = out + 1;
     return 0;

@@ -36,10 +36,7 @@ static inline void add(tg_tape *t, size_t p, double v) {
     uint8_t code = c->code[l];
     if (!(code & TG_C_NG)) return;
     double old = c->grad[l];
-    uint64_t word = c->reach[l >> 6], bit = (uint64_t)1 << (l & 63);
-    bool keep = (word & bit) || ((code & TG_C_KIND) == TG_K_LEAF && !tg__grad_unset(old));
-    c->grad[l] = (keep ? old : 0.0) + v;
-    c->reach[l >> 6] = word | bit;
+    c->grad[l] = (tg__grad_unset(old) ? 0.0 : old) + v;
 }
 
 /* Adds the seed (NULL: ones) into out's gradient, or, when write is set,
@@ -111,17 +108,13 @@ static int sweep(tg_node *out, const void *seed) {
         for (size_t l = end; l-- > 0;) {
             uint8_t code = c->code[l];
             pp -= tg__nparts[code & 0x7f];
-            /* Adds only reach lower positions, so a word of the bitmap is
-             * final once its lowest position is done. */
-            bool reached = c->reach[l >> 6] & ((uint64_t)1 << (l & 63));
-            if (!(l & 63)) c->reach[l >> 6] = 0;
-            if (!reached) {
-                if ((code & TG_C_KIND) == TG_K_FULL && (c->slot[l].node->flags & TG_F_REACHED) &&
-                    full_step(t, c->slot[l].node))
+            if ((code & TG_C_KIND) == TG_K_FULL) {
+                if ((c->slot[l].node->flags & TG_F_REACHED) && full_step(t, c->slot[l].node))
                     return t->status;
                 continue;
             }
             double g = c->grad[l];
+            if (tg__grad_unset(g)) continue; /* not reached (or no gradient wanted) */
             size_t a = c->in[0][l], b = c->in[1][l];
             switch (tg__kind_cls[code & TG_C_KIND]) {
             case TG_CLS_ADD: add(t, a, g), add(t, b, g); break;
@@ -157,7 +150,6 @@ static void clear_marks(tg_tape *t) {
     for (size_t i = 0; i < t->nnodes; i++) {
         tg_schunk *c = tg__sc(t, i);
         size_t l = i & TG_SC_MASK;
-        c->reach[l >> 6] = 0;
         if ((c->code[l] & TG_C_KIND) == TG_K_FULL) c->slot[l].node->flags &= (uint8_t)~TG_F_REACHED;
     }
 }
