@@ -4,7 +4,7 @@
  * A scalar tape of millions of ops is mostly bookkeeping, so its cost is
  * the record's size. Each position of the tape has, in its scalar chunk
  * (structure of arrays, TG_SC_LEN positions): the value (8 bytes), two
- * 32-bit input positions and a code byte (reached, wants-gradient, kind).
+ * 32-bit input positions and a code byte (wants-gradient, kind).
  * An op's local partial derivatives are computed while recording, from the
  * same element functions as the op's kernels, and pushed on the tape's
  * partial chunks in position order: only the ops whose partials are not 1,
