@@ -22,7 +22,8 @@
  * value slot), so the tape stays one sequence in creation order and the
  * sweep one backward loop. A 64-byte op never reads a compact input
  * directly: tg__full() records a bridge node that copies the scalar's value
- * (and replays the copy) and sends the gradient it receives back.
+ * (and replays the copy); in the sweep its gradient memory is the scalar's
+ * gradient, so the ops' rules add into it directly (sweep.c).
  */
 #include "internal.h"
 

@@ -15,15 +15,27 @@ static inline void add(tg_tape *t, size_t p, double v);
 
 /* Prepares a 64-byte node to receive gradient: on its first touch in this
  * sweep, gives it memory and, unless it is a leaf (whose gradients
- * accumulate across sweeps), zeroes it. A bridge is no leaf: its gradient
- * is this sweep's contribution to its scalar, which is readied too, since
- * a user's rule reaches it through tg_node_input and writes there. */
+ * accumulate across sweeps), zeroes it. A bridge's gradient memory is its
+ * scalar's gradient itself, readied here (an unset one becomes 0): the
+ * consumers' rules add straight into it, each at its own position, in the
+ * order they would add into a 64-byte input. (A gradient of the bridge's
+ * own, sent to the scalar when the sweep reached the bridge, summed the
+ * parts of all the consumers of a shared bridge first: a different
+ * rounding from the 64-byte tape's whenever a compact record between two
+ * of them used the scalar too.) A user's rule that writes through
+ * tg_grad(tg_node_input(...)) reaches the same memory. */
 static inline int touch(tg_node *n) {
     if (n->flags & TG_F_REACHED) return 0;
     n->flags |= TG_F_REACHED;
-    if (n->flags & TG_F_BRIDGE) add(tg__ctape(n->in[0]), tg__cpos(n->in[0]), 0.0);
+    if (n->flags & TG_F_BRIDGE) {
+        tg_tape *t = tg__ctape(n->in[0]);
+        size_t p = tg__cpos(n->in[0]);
+        add(t, p, 0.0);
+        n->grad = &tg__sc(t, p)->grad[p & TG_SC_MASK];
+        return 0;
+    }
     if (!n->grad) return tg__alloc_grad(n);
-    if (n->op || (n->flags & TG_F_BRIDGE)) tg__clear_grad(n);
+    if (n->op) tg__clear_grad(n);
     return 0;
 }
 
@@ -72,14 +84,12 @@ static int seed_output(tg_node *out, const void *seed) {
     return 0;
 }
 
-/* The step of a reached 64-byte node: its backward rule, or a bridge's
- * gradient sent to its scalar. */
+/* The step of a reached 64-byte node: its backward rule (a leaf's or a
+ * bridge's is nothing: the bridge's consumers have written its scalar's
+ * gradient). */
 static int full_step(tg_tape *t, tg_node *n) {
     n->flags &= (uint8_t)~TG_F_REACHED;
-    if (!n->op) {
-        if (n->flags & TG_F_BRIDGE) add(t, tg__cpos(n->in[0]), *(const double *)n->grad);
-        return 0;
-    }
+    if (!n->op) return 0;
     for (int k = 0, nin = tg__nin(n); k < nin; k++) {
         tg_node *in = tg__in(n, k);
         if (in && (in->flags & TG_F_NEEDS_GRAD) && touch(in)) return -1;
