@@ -22,6 +22,10 @@
  *             epoch with a short last batch, evaluation, an atomic
  *             checkpoint save (over an existing file, which must survive a
  *             failed save intact), tg_checkpoint_read and _load;
+ *   scalar    a compact scalar function of 180,000 positions (3 chunks of
+ *             records) whose sin and exp store 72,000 partials (2 chunks),
+ *             with tensor ops on its scalars (bridges), a backward sweep (the
+ *             gradient arrays), a replay and a second sweep;
  *   files     tg_dataset_read_idx (gzipped images, plain labels), a CSV of
  *             3000 rows, and tg_gradcheck of a small matmul/softmax graph.
  * The number of allocations (k values) and of distinct allocation call
@@ -330,6 +334,101 @@ static void test_core(void **state) {
     track_stacks = false;
 }
 
+/* ---------------------------------------------------------- scalar tape -- */
+
+enum { SC_STEPS = 36000, SC_DETOUR = 4000 };
+
+typedef struct scalar_result {
+    bool created;
+    int status;
+    long first_sweep; /* the allocation count when the first sweep starts */
+    double f, gx, gT, f2, gx2;
+    char message[256];
+} scalar_result;
+
+/* s <- sin(s) c + exp(-x), 5 compact positions and 2 partials a step; every
+ * SC_DETOUR steps sum(s T) (a bridge, two tensor ops) joins a 64-byte sum
+ * that the output adds at the end, so the chain itself stays compact. */
+static void scalar_scenario(scalar_result *r) {
+    memset(r, 0, sizeof *r);
+    tg_tape *t = tg_tape_new();
+    if (!t) return;
+    r->created = true;
+    const int64_t s3[1] = {3};
+    tg_node *T = tg_tensor(t, TG_F64, 1, s3, (const double[]){0.5, -0.25, 1});
+    tg_node *x = tg_scalar(t, 0.3), *c = tg_const(t, 0.5), *s = x, *acc = tg_const(t, 0);
+    for (int i = 0; i < SC_STEPS; i++) {
+        s = tg_add(tg_mul(tg_sin(s), c), tg_exp(tg_neg(x)));
+        if (i % SC_DETOUR == 0) acc = tg_add(acc, tg_sum(tg_mul(s, T)));
+    }
+    tg_node *f = tg_add(s, acc);
+    r->first_sweep = count;
+    tg_backward(f);
+    r->f = tg_value_scalar(f);
+    r->gx = tg_grad_scalar(x);
+    r->gT = tg_grad_at(T, 2);
+    /* replay with a new x (never write into the poison node) */
+    if (tg_status(t) == TG_OK) {
+        *(double *)tg_value(x) = -0.2;
+        tg_forward(t);
+        tg_zero_grad(t);
+        tg_backward(f);
+        r->f2 = tg_value_scalar(f);
+        r->gx2 = tg_grad_scalar(x);
+    }
+    r->status = tg_status(t);
+    snprintf(r->message, sizeof r->message, "%s", tg_status_message(t));
+    tg_tape_free(t);
+}
+
+static void test_scalar_tape(void **state) {
+    (void)state;
+    scalar_result ref, r;
+    long base = live;
+    arm(0);
+    scalar_scenario(&ref);
+    long total = count;
+    if (ref.status) fail_msg("reference run: %s", ref.message);
+    assert_true(isfinite(ref.f) && isfinite(ref.gx) && ref.gx != 0 && ref.gT != 0);
+    assert_true(isfinite(ref.f2) && ref.f2 != ref.f && ref.gx2 != ref.gx);
+    assert_int_equal(live, base);
+    assert_true(total > 8); /* chunks of records, of partials, gradients, nodes */
+
+    track_stacks = true;
+    nstacks = 0;
+    long k;
+    for (k = 1;; k++) {
+        arm(k);
+        scalar_scenario(&r);
+        long made = count;
+        disarm();
+        if (live != base) fail_msg("k = %ld: %ld blocks leaked", k, live - base);
+        if (made < k) {
+            assert_int_equal(failed, 0);
+            assert_memory_equal(&r, &ref, sizeof r);
+            break;
+        }
+        assert_int_equal(failed, 1);
+        if (!r.created) {
+            assert_int_equal(k, 1);
+            continue;
+        }
+        if (r.status != TG_ERR_NOMEM || !strstr(r.message, "out of memory"))
+            fail_msg("k = %ld: status %s \"%s\"", k, tg_status_name(r.status), r.message);
+        /* A failed recording gives the poison node's NaN; a failed sweep
+         * (gradient memory) leaves the recorded value. */
+        if (k <= r.first_sweep)
+            assert_true(isnan(r.f));
+        else
+            assert_true(r.f == ref.f && strstr(r.message, "backward: out of memory"));
+        assert_true(r.f2 == 0 && r.gx2 == 0); /* the replay did not run */
+    }
+    assert_int_equal(k, total + 1);
+    printf("faults: scalar tape: %ld allocations, k = 1..%ld tried, %d distinct call stacks\n",
+           total, k, nstacks);
+    track_stacks = false;
+}
+
 /* ------------------------------------------------------------------- nn -- */
 
 static char dir[256], model[300];
@@ -629,6 +728,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_registry), /* first: the library's first use */
         cmocka_unit_test(test_core),
+        cmocka_unit_test(test_scalar_tape),
         cmocka_unit_test(test_nn),
         cmocka_unit_test(test_files_gradcheck),
     };
