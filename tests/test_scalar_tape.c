@@ -2,9 +2,10 @@
  * The compact scalar tape (src/scalar.c, src/sweep.c) against its oracle:
  * the same computation recorded as 64-byte nodes on a tape with
  * tg_set_scalar_tape(t, 0), which must give bit for bit the same values and
- * gradients (compared with memcmp, so the sign of a zero and a NaN's payload
- * count), plus derivatives worked out by hand and float64 finite
- * differences where those are independent of both tapes.
+ * gradients (compared with memcmp, so the sign of a zero counts, and a NaN's
+ * sign and payload where no compiler may choose them: see same_double), plus
+ * derivatives worked out by hand and float64 finite differences where those
+ * are independent of both tapes.
  *
  *   op table     every registered op of arity 1, 2 and 3, called by name on
  *                float64 scalars at a table of edge points (+-0, +-1, 0.5,
@@ -20,6 +21,9 @@
  *   chain        a 280,000-position chain over many chunks, swept from the
  *                end and from an interior node, against a hand-written
  *                adjoint; tg_value()/tg_grad() pointers stay valid;
+ *   sweeps       leaves recorded after a sweep and after a reset start from
+ *                0; a leaf as the output; a scalar used by several tensor
+ *                ops (one shared bridge) with compact records between them;
  *   replay       new leaf values through tg_value(), tg_forward(), backward:
  *                equal to fresh recordings on both kinds of tape;
  *   errors       stale handles after tg_tape_reset (TG_ERR_STATE), handles
@@ -793,6 +797,50 @@ static void test_deep_chain(void **state) {
     for (int k = 0; k < 2; k++) tg_tape_free(t[k]);
 }
 
+/* Leaves recorded after a sweep, at positions whose gradient memory holds
+ * the values of a recording before tg_tape_reset(): they start from 0, and
+ * the leaves of the earlier sweep keep accumulating. */
+static void test_leaves_after_sweeps(void **state) {
+    (void)state;
+    const double A = 0.5, C = -1.5, E = 0.25;
+    double ga[2], gc[2], ge[2];
+    for (int k = 0; k < 2; k++) {
+        tg_tape *t = new_tape(!k);
+        tg_node *x = tg_scalar(t, 2), *s = x;
+        for (int i = 0; i < 40; i++) s = tg_mul(tg_sin(s), x);
+        assert_int_equal(tg_backward(s), TG_OK);
+        assert_true(tg_grad_scalar(x) != 0);
+        tg_tape_reset(t);
+        tg_node *a = tg_scalar(t, A), *b = tg_sin(a);
+        assert_int_equal(tg_backward(b), TG_OK);
+        tg_node *c = tg_scalar(t, C), *d = tg_mul(b, c);
+        assert_int_equal(tg_backward(d), TG_OK);
+        tg_node *e = tg_scalar(t, E), *f = tg_add(tg_mul(d, e), tg_exp(e));
+        assert_null(tg_grad(e)); /* not swept yet */
+        assert_int_equal(tg_backward(f), TG_OK);
+        ga[k] = tg_grad_scalar(a), gc[k] = tg_grad_scalar(c), ge[k] = tg_grad_scalar(e);
+        tg_tape_free(t);
+    }
+    assert_true(same_bits(ga[0], ga[1]) && same_bits(gc[0], gc[1]) && same_bits(ge[0], ge[1]));
+    /* by hand: sweeps of sin(a), sin(a) c, sin(a) c e + e^e */
+    expect_near(ga[0], cos(A) + C * cos(A) + E * C * cos(A), 1e-15, "da");
+    expect_near(gc[0], sin(A) + E * sin(A), 1e-15, "dc");
+    expect_near(ge[0], sin(A) * C + exp(E), 1e-15, "de");
+    /* A leaf as the output: its seed accumulates. */
+    for (int k = 0; k < 2; k++) {
+        tg_tape *t = new_tape(!k);
+        tg_node *x = tg_scalar(t, 3);
+        const double seed = -0.5;
+        assert_int_equal(tg_backward(x), TG_OK);
+        assert_int_equal(tg_backward(x), TG_OK);
+        assert_int_equal(tg_backward_seeded(x, &seed), TG_OK);
+        assert_true(tg_grad_scalar(x) == 1.5);
+        tg_zero_grad(t);
+        assert_true(same_bits(tg_grad_scalar(x), 0.0));
+        tg_tape_free(t);
+    }
+}
+
 /* --------------------------------------------------------------- replay -- */
 
 static void test_replay(void **state) {
@@ -1261,6 +1309,7 @@ int main(void) {
         cmocka_unit_test(test_random_programs),
         cmocka_unit_test(test_program_finite_differences),
         cmocka_unit_test(test_deep_chain),
+        cmocka_unit_test(test_leaves_after_sweeps),
         cmocka_unit_test(test_replay),
         cmocka_unit_test(test_stale_handles),
         cmocka_unit_test(test_other_tape),
