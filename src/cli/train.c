@@ -91,7 +91,10 @@ static void train_usage(FILE *f) {
             "  --valid N           hold out the last N training samples as a validation\n"
             "                      set; adds valid_accuracy=V to each epoch line\n"
             "  --threads N         threads of the BLAS matrix products (default 1, unless\n"
-            "                      OPENBLAS_NUM_THREADS or OMP_NUM_THREADS is set)\n"
+            "                      OPENBLAS_NUM_THREADS or OMP_NUM_THREADS is set); used\n"
+            "                      only when a layer's product, batch x inputs x outputs,\n"
+            "                      reaches 2^28 multiply-adds: smaller ones run faster\n"
+            "                      in one thread\n"
             "  --save FILE         save the trained model (see tapegrad eval)\n"
             "  --log FILE          write the per-epoch figures as CSV\n"
             "  --plot FILE         draw the loss and accuracy curves with gnuplot, in the\n"
@@ -312,6 +315,23 @@ static int check_fit(const train_opts *o, const tg_mlp *m, const tg_dataset *ds)
 
 /* -------------------------------------------------------------- train -- */
 
+/* OpenBLAS's second thread pays only for large products: measured on 2
+ * cores, 2 threads run W1's 784-100-10 products at batch 128 (10^7
+ * multiply-adds) 0.6-0.9x as fast as one, with epochs varying 2.5x, and
+ * W3's 1024-row, 784-1024 product (8 x 10^8) 1.4-1.6x faster
+ * (docs/performance.md, "Threads"). */
+#define BLAS_PAR_MACS (1 << 28)
+
+/* The BLAS threads for --threads: o->threads when some layer's product at
+ * the batch size reaches BLAS_PAR_MACS, else 1 (0 leaves the default). */
+static long blas_threads(const train_opts *o, const tg_mlp *m) {
+    if (o->threads <= 1) return o->threads;
+    double most = 0;
+    for (int l = 0; l < m->nlayers; l++)
+        most = fmax(most, (double)o->batch * (double)m->sizes[l] * (double)m->sizes[l + 1]);
+    return most >= BLAS_PAR_MACS ? o->threads : 1;
+}
+
 static int train(int argc, char **argv);
 
 /* Under mpirun every rank runs train(); see mpi_cli.h. */
@@ -352,7 +372,6 @@ static int train(int argc, char **argv) {
         if (rc) return rc;
     }
 
-    tg_cli_blas_threads((int)o.threads);
     tg_error e;
     tg_mlp m;
     tg_activation out_act = o.output >= 0 ? (tg_activation)o.output
@@ -362,6 +381,12 @@ static int train(int argc, char **argv) {
         fprintf(stderr, "tapegrad train: --layers: %s\n", e.message);
         return 2;
     }
+    long blas = blas_threads(&o, &m);
+    if (blas != o.threads && root)
+        fprintf(stderr, "tapegrad train: --threads %ld: the matrix products of --layers %s at "
+                "--batch %ld are below 2^28 multiply-adds, faster in one BLAS thread\n",
+                o.threads, o.layers, o.batch);
+    tg_cli_blas_threads((int)blas);
     tg_init winit = o.winit >= 0 ? (tg_init)o.winit
                     : o.act == TG_ACT_RELU ? TG_INIT_HE
                                            : TG_INIT_SCALED;
