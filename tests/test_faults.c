@@ -113,6 +113,57 @@ static void arm(long k) {
 
 static void disarm(void) { fail_at = 0; }
 
+/* A scenario under fault injection: run records its outcome in a result of
+ * size bytes (zeroed first, so that results compare with memcmp);
+ * check_ref judges the run without a failure, which made total
+ * allocations; check_failed a run in which allocation k failed. */
+typedef struct fault_case {
+    const char *name;
+    size_t size;
+    void (*run)(void *result, void *ctx);
+    void (*check_ref)(const void *ref, long total, void *ctx);
+    void (*check_failed)(long k, const void *result, const void *ref, void *ctx);
+} fault_case;
+
+/* Runs c without a failure (the reference), then for k = 1, 2, ... with
+ * allocation k failing, until a run makes fewer than k allocations: that
+ * run, in which nothing failed, must equal the reference byte for byte.
+ * Every run must free all it took and see exactly one failure. */
+static void fail_each_allocation(const fault_case *c, void *ctx) {
+    void *ref = calloc(1, c->size), *r = calloc(1, c->size);
+    assert_true(ref && r);
+    long base = live;
+    arm(0);
+    c->run(ref, ctx);
+    long total = count;
+    c->check_ref(ref, total, ctx);
+    assert_int_equal(live, base);
+
+    track_stacks = true;
+    nstacks = 0;
+    long k;
+    for (k = 1;; k++) {
+        arm(k);
+        c->run(r, ctx);
+        long made = count;
+        disarm();
+        if (live != base) fail_msg("%s, k = %ld: %ld blocks leaked", c->name, k, live - base);
+        if (made < k) { /* nothing failed: the reference results */
+            assert_int_equal(failed, 0);
+            assert_memory_equal(r, ref, c->size);
+            break;
+        }
+        assert_int_equal(failed, 1);
+        c->check_failed(k, r, ref, ctx);
+    }
+    assert_int_equal(k, total + 1);
+    printf("faults: %s: %ld allocations, k = 1..%ld tried, %d distinct call stacks\n", c->name,
+           total, k, nstacks);
+    track_stacks = false;
+    free(ref);
+    free(r);
+}
+
 /* ------------------------------------------------------------- registry -- */
 
 static void test_registry(void **state) {
@@ -198,7 +249,9 @@ static tg_node *build_mlp(tg_tape *t, tg_dtype dt, tg_node **X, tg_node **W1) {
                   tg_add(tg_softmax_xent(o, Y), tg_scale(tg_sum(tg_mul(W2, W2)), 1e-3)));
 }
 
-static void core_scenario(core_result *r) {
+static void core_scenario(void *out, void *ctx) {
+    (void)ctx;
+    core_result *r = out;
     memset(r, 0, sizeof *r);
     tg_tape *t = tg_tape_new();
     if (!t) return;
@@ -274,64 +327,50 @@ static void core_scenario(core_result *r) {
     tg_tape_free(t);
 }
 
+static void core_check_ref(const void *vref, long total, void *ctx) {
+    (void)ctx;
+    const core_result *ref = vref;
+    for (int p = 0; p < NPHASES; p++) {
+        if (ref->status[p]) fail_msg("reference phase %d: %s", p, ref->message[p]);
+        assert_true(isfinite(ref->loss[p]) && isfinite(ref->grad[p]) && ref->grad[p] != 0);
+    }
+    assert_true(total > 5);
+}
+
+/* The phase in which allocation k happened reports it; the others are
+ * untouched (a reset clears the status and the next phase runs). */
+static void core_check_failed(long k, const void *vr, const void *vref, void *ctx) {
+    (void)ctx;
+    const core_result *r = vr, *ref = vref;
+    if (!r->created) {
+        assert_int_equal(k, 1); /* only the tape's own allocation gives NULL */
+        return;
+    }
+    int phase = 0;
+    while (phase + 1 < NPHASES && k > r->first[phase + 1]) phase++;
+    for (int p = 0; p < NPHASES; p++) {
+        if (p == phase) {
+            if (r->status[p] != TG_ERR_NOMEM || !strstr(r->message[p], "out of memory"))
+                fail_msg("k = %ld, phase %d: status %s \"%s\"", k, p,
+                         tg_status_name(r->status[p]), r->message[p]);
+            /* A failed recording gives NaN; a failed sweep (gradient
+             * memory) leaves the loss of the last forward pass, which the
+             * replay steps after it no longer change. */
+            assert_true(isnan(r->loss[p]) || r->loss[p] == ref->loss[p] ||
+                        strstr(r->message[p], "backward: out of memory"));
+        } else {
+            if (r->status[p] != TG_OK)
+                fail_msg("k = %ld (phase %d): phase %d failed: %s", k, phase, p, r->message[p]);
+            assert_true(r->loss[p] == ref->loss[p] && r->grad[p] == ref->grad[p]);
+        }
+    }
+}
+
 static void test_core(void **state) {
     (void)state;
-    core_result ref, r;
-    long base = live;
-    arm(0);
-    core_scenario(&ref);
-    long total = count;
-    for (int p = 0; p < NPHASES; p++) {
-        if (ref.status[p]) fail_msg("reference phase %d: %s", p, ref.message[p]);
-        assert_true(isfinite(ref.loss[p]) && isfinite(ref.grad[p]) && ref.grad[p] != 0);
-    }
-    assert_int_equal(live, base);
-    assert_true(total > 5);
-
-    track_stacks = true;
-    nstacks = 0;
-    long k;
-    for (k = 1;; k++) {
-        arm(k);
-        core_scenario(&r);
-        long made = count;
-        disarm();
-        if (live != base) fail_msg("k = %ld: %ld blocks leaked", k, live - base);
-        if (made < k) { /* nothing failed: the reference results */
-            assert_int_equal(failed, 0);
-            assert_memory_equal(&r, &ref, sizeof r);
-            break;
-        }
-        assert_int_equal(failed, 1);
-        if (!r.created) {
-            assert_int_equal(k, 1); /* only the tape's own allocation gives NULL */
-            continue;
-        }
-        /* The phase in which allocation k happened reports it; the others
-         * are untouched (a reset clears the status and the next phase runs). */
-        int phase = 0;
-        while (phase + 1 < NPHASES && k > r.first[phase + 1]) phase++;
-        for (int p = 0; p < NPHASES; p++) {
-            if (p == phase) {
-                if (r.status[p] != TG_ERR_NOMEM || !strstr(r.message[p], "out of memory"))
-                    fail_msg("k = %ld, phase %d: status %s \"%s\"", k, p,
-                             tg_status_name(r.status[p]), r.message[p]);
-                /* A failed recording gives NaN; a failed sweep (gradient
-                 * memory) leaves the loss of the last forward pass, which
-                 * the replay steps after it no longer change. */
-                assert_true(isnan(r.loss[p]) || r.loss[p] == ref.loss[p] ||
-                            strstr(r.message[p], "backward: out of memory"));
-            } else {
-                if (r.status[p] != TG_OK)
-                    fail_msg("k = %ld (phase %d): phase %d failed: %s", k, phase, p, r.message[p]);
-                assert_true(r.loss[p] == ref.loss[p] && r.grad[p] == ref.grad[p]);
-            }
-        }
-    }
-    assert_int_equal(k, total + 1);
-    printf("faults: core: %ld allocations, k = 1..%ld tried, %d distinct call stacks\n", total, k,
-           nstacks);
-    track_stacks = false;
+    static const fault_case c = {"core", sizeof(core_result), core_scenario, core_check_ref,
+                                 core_check_failed};
+    fail_each_allocation(&c, NULL);
 }
 
 /* ---------------------------------------------------------- scalar tape -- */
@@ -349,7 +388,9 @@ typedef struct scalar_result {
 /* s <- sin(s) c + exp(-x), 5 compact positions and 2 partials a step; every
  * SC_DETOUR steps sum(s T) (a bridge, two tensor ops) joins a 64-byte sum
  * that the output adds at the end, so the chain itself stays compact. */
-static void scalar_scenario(scalar_result *r) {
+static void scalar_scenario(void *out, void *ctx) {
+    (void)ctx;
+    scalar_result *r = out;
     memset(r, 0, sizeof *r);
     tg_tape *t = tg_tape_new();
     if (!t) return;
@@ -381,52 +422,38 @@ static void scalar_scenario(scalar_result *r) {
     tg_tape_free(t);
 }
 
+static void scalar_check_ref(const void *vref, long total, void *ctx) {
+    (void)ctx;
+    const scalar_result *ref = vref;
+    if (ref->status) fail_msg("reference run: %s", ref->message);
+    assert_true(isfinite(ref->f) && isfinite(ref->gx) && ref->gx != 0 && ref->gT != 0);
+    assert_true(isfinite(ref->f2) && ref->f2 != ref->f && ref->gx2 != ref->gx);
+    assert_true(total > 8); /* chunks of records, of partials, gradients, nodes */
+}
+
+static void scalar_check_failed(long k, const void *vr, const void *vref, void *ctx) {
+    (void)ctx;
+    const scalar_result *r = vr, *ref = vref;
+    if (!r->created) {
+        assert_int_equal(k, 1);
+        return;
+    }
+    if (r->status != TG_ERR_NOMEM || !strstr(r->message, "out of memory"))
+        fail_msg("k = %ld: status %s \"%s\"", k, tg_status_name(r->status), r->message);
+    /* A failed recording gives the poison node's NaN; a failed sweep
+     * (gradient memory) leaves the recorded value. */
+    if (k <= r->first_sweep)
+        assert_true(isnan(r->f));
+    else
+        assert_true(r->f == ref->f && strstr(r->message, "backward: out of memory"));
+    assert_true(r->f2 == 0 && r->gx2 == 0); /* the replay did not run */
+}
+
 static void test_scalar_tape(void **state) {
     (void)state;
-    scalar_result ref, r;
-    long base = live;
-    arm(0);
-    scalar_scenario(&ref);
-    long total = count;
-    if (ref.status) fail_msg("reference run: %s", ref.message);
-    assert_true(isfinite(ref.f) && isfinite(ref.gx) && ref.gx != 0 && ref.gT != 0);
-    assert_true(isfinite(ref.f2) && ref.f2 != ref.f && ref.gx2 != ref.gx);
-    assert_int_equal(live, base);
-    assert_true(total > 8); /* chunks of records, of partials, gradients, nodes */
-
-    track_stacks = true;
-    nstacks = 0;
-    long k;
-    for (k = 1;; k++) {
-        arm(k);
-        scalar_scenario(&r);
-        long made = count;
-        disarm();
-        if (live != base) fail_msg("k = %ld: %ld blocks leaked", k, live - base);
-        if (made < k) {
-            assert_int_equal(failed, 0);
-            assert_memory_equal(&r, &ref, sizeof r);
-            break;
-        }
-        assert_int_equal(failed, 1);
-        if (!r.created) {
-            assert_int_equal(k, 1);
-            continue;
-        }
-        if (r.status != TG_ERR_NOMEM || !strstr(r.message, "out of memory"))
-            fail_msg("k = %ld: status %s \"%s\"", k, tg_status_name(r.status), r.message);
-        /* A failed recording gives the poison node's NaN; a failed sweep
-         * (gradient memory) leaves the recorded value. */
-        if (k <= r.first_sweep)
-            assert_true(isnan(r.f));
-        else
-            assert_true(r.f == ref.f && strstr(r.message, "backward: out of memory"));
-        assert_true(r.f2 == 0 && r.gx2 == 0); /* the replay did not run */
-    }
-    assert_int_equal(k, total + 1);
-    printf("faults: scalar tape: %ld allocations, k = 1..%ld tried, %d distinct call stacks\n",
-           total, k, nstacks);
-    track_stacks = false;
+    static const fault_case c = {"scalar tape", sizeof(scalar_result), scalar_scenario,
+                                 scalar_check_ref, scalar_check_failed};
+    fail_each_allocation(&c, NULL);
 }
 
 /* ------------------------------------------------------------------- nn -- */
@@ -473,17 +500,45 @@ static int files_in_dir(void) {
     return n;
 }
 
-typedef struct nn_result {
+/* The outcome of a scenario that is a sequence of calls reporting through
+ * tg_error (nn, files). */
+typedef struct call_outcome {
     int failed_call; /* 0: all succeeded; else the number of the call that failed */
     int code;
     char message[512];
+} call_outcome;
+
+static void fail_call(call_outcome *o, int call, const tg_error *e) {
+    o->failed_call = call;
+    o->code = e->code;
+    snprintf(o->message, sizeof o->message, "%s", e->message);
+}
+
+/* A run in which an allocation failed: a call reported TG_ERR_NOMEM. */
+static void check_call_failed(long k, const call_outcome *o) {
+    if (!o->failed_call || o->code != TG_ERR_NOMEM)
+        fail_msg("k = %ld: call %d: code %s \"%s\"", k, o->failed_call,
+                 tg_status_name(o->code), o->message);
+}
+
+typedef struct nn_result {
+    call_outcome call;
     double loss, accuracy, w0;
     bool saved;
 } nn_result;
 
 #define NS 10 /* samples: batches of 4, 4 and a short 2 */
 
-static void nn_scenario(nn_result *r) {
+/* The model file before the scenario, and after its reference run. */
+typedef struct nn_files {
+    unsigned char *old_bytes, *new_bytes;
+    size_t old_n, new_n;
+} nn_files;
+
+static void nn_scenario(void *out, void *ctx) {
+    const nn_files *files = ctx;
+    nn_result *r = out;
+    write_all(model, files->old_bytes, files->old_n); /* what a failed save must keep */
     memset(r, 0, sizeof *r);
     tg_error e = {0};
     int call = 0;
@@ -520,9 +575,7 @@ static void nn_scenario(nn_result *r) {
     r->w0 = ((const float *)tg_params_value(ps2, 0))[0];
     goto done;
 fail:
-    r->failed_call = call;
-    r->code = e.code;
-    snprintf(r->message, sizeof r->message, "%s", e.message);
+    fail_call(&r->call, call, &e);
 done:
     tg_params_free(ps2);
     tg_trainer_free(tr);
@@ -532,9 +585,37 @@ done:
 #undef STEP
 }
 
+static void nn_check_ref(const void *vref, long total, void *ctx) {
+    (void)total;
+    const nn_result *ref = vref;
+    nn_files *files = ctx;
+    if (ref->call.failed_call)
+        fail_msg("reference run: call %d: %s", ref->call.failed_call, ref->call.message);
+    assert_true(isfinite(ref->loss) && ref->accuracy >= 0 && ref->saved);
+    files->new_bytes = read_all(model, &files->new_n);
+    assert_non_null(files->new_bytes);
+}
+
+/* The model file is the old one or the new one, whole; no stray temporary
+ * file is left beside it. */
+static void nn_check_failed(long k, const void *vr, const void *vref, void *ctx) {
+    (void)vref;
+    const nn_result *r = vr;
+    const nn_files *files = ctx;
+    check_call_failed(k, &r->call);
+    size_t n = 0;
+    unsigned char *now = read_all(model, &n);
+    assert_non_null(now);
+    bool is_old = n == files->old_n && !memcmp(now, files->old_bytes, n);
+    bool is_new = n == files->new_n && !memcmp(now, files->new_bytes, n);
+    free(now);
+    if (r->saved ? !is_new : !is_old)
+        fail_msg("k = %ld: the model file is neither the %s model", k, r->saved ? "new" : "old");
+    assert_int_equal(files_in_dir(), 1);
+}
+
 static void test_nn(void **state) {
     (void)state;
-    long base = live;
     /* The file a failed save must leave alone: a model saved beforehand. */
     tg_params *old = tg_params_new(TG_F32);
     tg_mlp m;
@@ -542,59 +623,14 @@ static void test_nn(void **state) {
     assert_int_equal(tg_mlp_init(old, &m, TG_INIT_NORMAL, TG_INIT_NORMAL, 99, NULL), TG_OK);
     assert_int_equal(tg_checkpoint_save(old, model, NULL), TG_OK);
     tg_params_free(old);
-    size_t old_n = 0, new_n = 0; /* set by read_all; 0 keeps -O3 -Wmaybe-uninitialized quiet */
-    unsigned char *old_bytes = read_all(model, &old_n), *new_bytes;
-    assert_non_null(old_bytes);
-
-    nn_result ref, r;
-    arm(0);
-    nn_scenario(&ref);
-    long total = count;
-    if (ref.failed_call) fail_msg("reference run: call %d: %s", ref.failed_call, ref.message);
-    assert_true(isfinite(ref.loss) && ref.accuracy >= 0);
-    assert_int_equal(live, base);
-    new_bytes = read_all(model, &new_n);
-    assert_non_null(new_bytes);
-
-    track_stacks = true;
-    nstacks = 0;
-    long k;
-    for (k = 1;; k++) {
-        write_all(model, old_bytes, old_n);
-        arm(k);
-        nn_scenario(&r);
-        long made = count;
-        disarm();
-        if (live != base) fail_msg("k = %ld: %ld blocks leaked", k, live - base);
-        if (made < k) {
-            assert_int_equal(failed, 0);
-            assert_int_equal(r.failed_call, 0);
-            assert_true(r.loss == ref.loss && r.accuracy == ref.accuracy && r.w0 == ref.w0);
-            break;
-        }
-        assert_int_equal(failed, 1);
-        if (!r.failed_call || r.code != TG_ERR_NOMEM)
-            fail_msg("k = %ld: call %d: code %s \"%s\"", k, r.failed_call,
-                     tg_status_name(r.code), r.message);
-        /* The model file is the old one or the new one, whole; no stray
-         * temporary file is left beside it. */
-        size_t n = 0;
-        unsigned char *now = read_all(model, &n);
-        assert_non_null(now);
-        bool is_old = n == old_n && !memcmp(now, old_bytes, n);
-        bool is_new = n == new_n && !memcmp(now, new_bytes, n);
-        free(now);
-        if (r.saved ? !is_new : !is_old)
-            fail_msg("k = %ld: the model file is neither the %s model", k,
-                     r.saved ? "new" : "old");
-        assert_int_equal(files_in_dir(), 1);
-    }
-    assert_int_equal(k, total + 1);
-    printf("faults: nn: %ld allocations, k = 1..%ld tried, %d distinct call stacks\n", total, k,
-           nstacks);
-    track_stacks = false;
-    free(old_bytes);
-    free(new_bytes);
+    nn_files files = {0};
+    files.old_bytes = read_all(model, &files.old_n);
+    assert_non_null(files.old_bytes);
+    static const fault_case c = {"nn", sizeof(nn_result), nn_scenario, nn_check_ref,
+                                 nn_check_failed};
+    fail_each_allocation(&c, &files);
+    free(files.old_bytes);
+    free(files.new_bytes);
 }
 
 /* ------------------------------------------------------- files, gradcheck -- */
@@ -641,14 +677,15 @@ static tg_node *gc_build(tg_tape *t, tg_node *const *in, int n, void *ctx) {
 }
 
 typedef struct files_result {
-    int failed_call, code;
-    char message[512];
+    call_outcome call;
     size_t n_idx, n_csv;
     double x_sum, gc_err;
     int passed;
 } files_result;
 
-static void files_scenario(files_result *r) {
+static void files_scenario(void *out, void *ctx) {
+    (void)ctx;
+    files_result *r = out;
     memset(r, 0, sizeof *r);
     tg_error e = {0};
     int call = 0;
@@ -675,51 +712,33 @@ static void files_scenario(files_result *r) {
     r->gc_err = rep.max_abs_err;
     goto done;
 fail:
-    r->failed_call = call;
-    r->code = e.code;
-    snprintf(r->message, sizeof r->message, "%s", e.message);
+    fail_call(&r->call, call, &e);
 done:
     tg_dataset_free(a);
     tg_dataset_free(b);
 }
 
+static void files_check_ref(const void *vref, long total, void *ctx) {
+    (void)total, (void)ctx;
+    const files_result *ref = vref;
+    if (ref->call.failed_call)
+        fail_msg("reference run: call %d: %s", ref->call.failed_call, ref->call.message);
+    assert_int_equal(ref->n_idx, 5);
+    assert_int_equal(ref->n_csv, 3000);
+    assert_true(ref->passed);
+}
+
+static void files_check_failed(long k, const void *vr, const void *vref, void *ctx) {
+    (void)vref, (void)ctx;
+    check_call_failed(k, &((const files_result *)vr)->call);
+}
+
 static void test_files_gradcheck(void **state) {
     (void)state;
     make_data_files();
-    long base = live;
-    files_result ref, r;
-    arm(0);
-    files_scenario(&ref);
-    long total = count;
-    if (ref.failed_call) fail_msg("reference run: call %d: %s", ref.failed_call, ref.message);
-    assert_int_equal(ref.n_idx, 5);
-    assert_int_equal(ref.n_csv, 3000);
-    assert_true(ref.passed);
-    assert_int_equal(live, base);
-    track_stacks = true;
-    nstacks = 0;
-    long k;
-    for (k = 1;; k++) {
-        arm(k);
-        files_scenario(&r);
-        long made = count;
-        disarm();
-        if (live != base) fail_msg("k = %ld: %ld blocks leaked", k, live - base);
-        if (made < k) {
-            assert_int_equal(failed, 0);
-            assert_memory_equal(&r, &ref, sizeof r);
-            break;
-        }
-        assert_int_equal(failed, 1);
-        if (!r.failed_call || r.code != TG_ERR_NOMEM)
-            fail_msg("k = %ld: call %d: code %s \"%s\"", k, r.failed_call,
-                     tg_status_name(r.code), r.message);
-    }
-    assert_int_equal(k, total + 1);
-    printf("faults: files+gradcheck: %ld allocations, k = 1..%ld tried, %d distinct call "
-           "stacks\n",
-           total, k, nstacks);
-    track_stacks = false;
+    static const fault_case c = {"files+gradcheck", sizeof(files_result), files_scenario,
+                                 files_check_ref, files_check_failed};
+    fail_each_allocation(&c, NULL);
 }
 
 int main(void) {
