@@ -5,8 +5,10 @@
 # gives a clear message and an exit status, never a crash. On a generated
 # CSV dataset (always run): CSV training, a network that does not fit the
 # data refused, a diverging training stopped with a message naming the step
-# and nothing saved, predict's probabilities against numpy's forward pass of
-# the saved weights (when /usr/bin/python3 has numpy), the progress line on
+# and nothing saved, --threads 2 and 4 giving the model of one thread where
+# the products are too small for a second BLAS thread, predict's
+# probabilities against numpy's forward pass of the saved weights (when
+# /usr/bin/python3 has numpy), the progress line on
 # a terminal (under script(1)), --plot's formats and its one-epoch picture
 # without a gnuplot warning (when gnuplot is installed). The Fashion-MNIST
 # runs use --limit (the first N training samples) to stay fast and skip (77)
@@ -97,6 +99,30 @@ expect 1 "may be too large" -- "$cli" train "${csv[@]}" --layers 2,8,3 --activat
 grep -Eq '^tapegrad train: epoch 1, step [0-9]+: the (loss is (NaN|inf)|update made a parameter NaN or infinite); the learning rate 1000 may be too large .*; nothing was saved$' "$tmp/out" ||
     fail "divergence message: $(cat "$tmp/out")"
 [ -e "$tmp/diverged.tgm" ] && fail "a diverged training saved its model"
+
+# --- --threads N trains the bits of one thread below the BLAS threshold ----
+# W1's 784-100-10 at batch 128 is below the 2^28 multiply-adds for which a
+# second BLAS thread is used (OpenBLAS's two threads give other bits than
+# one): --threads 2 and 4 must save the model of --threads 1, byte for byte,
+# and print its figures.
+awk 'BEGIN { s = 7; for (i = 0; i < 700; i++) { c = i % 10; line = c;
+                 for (j = 0; j < 784; j++) { s = (s * 1103515245 + 12345) % 2147483648;
+                     line = line sprintf(",%.3f", s / 2147483648 * (j % 10 == c ? 2 : 1)) }
+                 print line } }' >"$tmp/wide.csv"
+for threads in 1 2 4; do
+    expect 0 "epoch=2 train_loss=" -- "$cli" train --data "$tmp/wide.csv" --layers 784,100,10 \
+        --batch 128 --epochs 2 --seed 3 --threads $threads --save "$tmp/threads$threads.tgm"
+    sed -e 's/ seconds=.*//' -e '/^train_seconds=/d' -e '/^tapegrad train: --threads/d' \
+        -e 's/threads[0-9]*[.]tgm/threads.tgm/' "$tmp/out" >"$tmp/threads$threads.out"
+done
+grep -q "^tapegrad train: --threads 4: .* faster in one BLAS thread" "$tmp/out" ||
+    fail "--threads 4 below the threshold: no note on stderr"
+for threads in 2 4; do
+    cmp -s "$tmp/threads1.tgm" "$tmp/threads$threads.tgm" ||
+        fail "--threads $threads saved another model than --threads 1"
+    cmp -s "$tmp/threads1.out" "$tmp/threads$threads.out" ||
+        fail "--threads $threads printed other figures than --threads 1: $(diff "$tmp/threads1.out" "$tmp/threads$threads.out" | head -5)"
+done
 
 # --- predict: the saved weights' forward pass in numpy ------------------------
 expect 0 '"predictions"' -- "$cli" predict --model "$tmp/blobs.tgm" --data "$tmp/blobs.csv" \
