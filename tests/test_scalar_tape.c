@@ -54,6 +54,7 @@
 #include <cmocka.h>
 
 #include <tapegrad.h>
+#include <tapegrad/nn.h>
 
 /* ------------------------------------------------------------- helpers -- */
 
@@ -149,16 +150,10 @@ static void expect_same_value(const tg_node *a, const tg_node *b, const char *wh
         fail_msg("%s: value %s (compact) != %s (classic)", what, show(va).s, show(vb).s);
 }
 
-/* splitmix64 */
-static uint64_t rng_state;
-static uint64_t rnd(void) {
-    uint64_t z = (rng_state += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-static double unif(void) { return (double)(rnd() >> 11) * 0x1.0p-53; }
-static size_t below(size_t n) { return (size_t)(rnd() % n); }
+/* The programs' random draws: the library's generator (fixed seeds). */
+static tg_rng rng;
+static double unif(void) { return tg_rng_uniform(&rng); }
+static size_t below(size_t n) { return (size_t)tg_rng_below(&rng, n); }
 
 /* ------------------------------------------------------------ op table -- */
 
@@ -470,7 +465,7 @@ static const double leaf_values[] = {0.5, -1.0, 2.0, 0.5, -0.25, 1.0, 0.0, -0.0,
 /* A random program of n instructions. smooth: only smooth ops, variable
  * leaves in [-1, 1], no ties (for finite differences). */
 static prog make_prog(uint64_t seed, size_t n, bool smooth) {
-    rng_state = seed;
+    tg_rng_seed(&rng, seed);
     prog p = {calloc(n, sizeof(instr)), n, {0.3, -0.7, 1.1}};
     assert_non_null(p.in);
     size_t leaves = 8;
