@@ -22,8 +22,9 @@
  *             epoch with a short last batch, evaluation, an atomic
  *             checkpoint save (over an existing file, which must survive a
  *             failed save intact), tg_checkpoint_read and _load;
- *   scalar    a compact scalar function of 180,000 positions (3 chunks of
- *             records) whose sin and exp store 72,000 partials (2 chunks),
+ *   scalar    a compact scalar function of 540,000 positions (9 chunks of
+ *             records) whose sin and div store 540,000 partials (9 chunks),
+ *             so that both chunk tables grow past their first 8,
  *             with tensor ops on its scalars (bridges), a backward sweep (the
  *             gradient arrays), a replay and a second sweep;
  *   files     tg_dataset_read_idx (gzipped images, plain labels), a CSV of
@@ -375,7 +376,7 @@ static void test_core(void **state) {
 
 /* ---------------------------------------------------------- scalar tape -- */
 
-enum { SC_STEPS = 36000, SC_DETOUR = 4000 };
+enum { SC_STEPS = 180000, SC_DETOUR = 20000 };
 
 typedef struct scalar_result {
     bool created;
@@ -385,7 +386,8 @@ typedef struct scalar_result {
     char message[256];
 } scalar_result;
 
-/* s <- sin(s) c + exp(-x), 5 compact positions and 2 partials a step; every
+/* s <- sin(s) / (x + 2) + c, 3 compact positions and 3 partials a step (a
+ * contraction, so s settles at a point that depends on x); every
  * SC_DETOUR steps sum(s T) (a bridge, two tensor ops) joins a 64-byte sum
  * that the output adds at the end, so the chain itself stays compact. */
 static void scalar_scenario(void *out, void *ctx) {
@@ -398,8 +400,9 @@ static void scalar_scenario(void *out, void *ctx) {
     const int64_t s3[1] = {3};
     tg_node *T = tg_tensor(t, TG_F64, 1, s3, (const double[]){0.5, -0.25, 1});
     tg_node *x = tg_scalar(t, 0.3), *c = tg_const(t, 0.5), *s = x, *acc = tg_const(t, 0);
+    tg_node *x2 = tg_add(x, tg_const(t, 2));
     for (int i = 0; i < SC_STEPS; i++) {
-        s = tg_add(tg_mul(tg_sin(s), c), tg_exp(tg_neg(x)));
+        s = tg_add(tg_div(tg_sin(s), x2), c);
         if (i % SC_DETOUR == 0) acc = tg_add(acc, tg_sum(tg_mul(s, T)));
     }
     tg_node *f = tg_add(s, acc);
