@@ -86,7 +86,7 @@ static int sqdiff_shape(tg_node *out, char *why, size_t len) {
 }
 
 static const tg_op sqdiff = {"sqdiff", 2, sqdiff_shape, sqdiff_forward, sqdiff_backward,
-                             sqdiff_vjp};
+                             sqdiff_vjp, NULL};
 
 /* sum(w * sqdiff(a, b)) on tape t, or with built-in ops when builtin is set;
  * w weights the elements so that every gradient element differs. */

@@ -739,9 +739,21 @@ TG_API int tg_jacobian(tg_node *out, int n, tg_node *const *wrt, double *jac);
 
 /* -------------------------------------------------------- op extensions -- */
 /*
- * Every op, built-in or user-defined, is a tg_op: a name, an arity and three
- * functions. The registry (a hash table keyed by name) serves the command
- * line's expression language, the DOT export and user code.
+ * Every op, built-in or user-defined, is a tg_op: a name, an arity, its
+ * forward function and ONE statement of its derivative, from which the
+ * engine derives the other uses. The registry (a hash table keyed by name)
+ * serves the command line's expression language, the DOT export and user
+ * code.
+ *
+ * The derivative is given as any one of:
+ *   vjp       the gradient recorded with public ops (reverse mode);
+ *   jvp       the tangent recorded with public ops (forward mode);
+ * and optionally a fused backward kernel, for speed, which must compute what
+ * the recorded rule does. What is missing is derived: backward from the
+ * recorded rule (evaluated on a scratch tape), the vjp from the jvp (its
+ * transpose: the gradient of <jvp(u), g> with respect to u), the jvp from
+ * the vjp (the gradient of <vjp(u), t> with respect to u). Both dtypes come
+ * from the same rule, since public ops dispatch on the dtype.
  */
 typedef struct tg_op {
     const char *name; /* unique, e.g. "sigmoid" */
@@ -753,32 +765,48 @@ typedef struct tg_op {
     int (*shape)(tg_node *out, char *why, size_t why_len);
     /* Computes tg_value(out) from its inputs' values. Cannot fail. */
     void (*forward)(tg_node *out);
-    /* Adds d(loss)/d(input) into tg_grad(input) for each input whose
-     * tg_grad() is non-NULL, from tg_grad(out) and the stored values. */
+    /* Optional: adds d(loss)/d(input) into tg_grad(input) for each input whose
+     * tg_grad() is non-NULL, from tg_grad(out) and the stored values. NULL:
+     * derived from vjp (or jvp). An op whose derivative is zero gives a
+     * backward that adds nothing, and no vjp or jvp. */
     void (*backward)(tg_node *out);
-    /* Optional: the same derivative recorded with ops, for tg_grad() (higher
+    /* Optional: the derivative recorded with ops, for tg_grad() (higher
      * order). Given out and gout, a node of out's shape holding
      * d(loss)/d(out), sets gin[k] to a node of input k's shape holding its
      * contribution to d(loss)/d(input k), recorded on out's tape with public
      * ops (gin[k] may stay NULL for an input that wants no gradient, see
-     * tg_requires_grad()). NULL: tg_grad() through this op fails with
-     * TG_ERR_STATE naming it; tg_backward() works regardless. */
+     * tg_requires_grad(), or a zero contribution). */
     void (*vjp)(tg_node *out, tg_node *gout, tg_node **gin);
+    /* Optional: the tangent rule, for forward mode (tg_jvp). Given out and
+     * tin[k], a node of input k's shape holding its tangent (NULL where it is
+     * zero), returns a node holding out's tangent, recorded with public ops
+     * (of out's shape, or one that broadcasts to it), or NULL for a zero
+     * tangent. */
+    tg_node *(*jvp)(tg_node *out, tg_node *const *tin);
 } tg_op;
 
 /* Registers a user op (the struct must outlive the process's use of it).
  * Returns TG_OK; TG_ERR_ARG when op is NULL, its name NULL, empty or taken
  * (by a built-in op or by another tg_op struct; registering the same struct
- * twice is refused too), its arity not 1..3, or its forward or backward NULL;
- * TG_ERR_NOMEM when memory or the table is exhausted (at most 255 ops in
- * all). Thread-safe. tg_op_register(op) is tg_op_register_err(op, NULL). */
-TG_API int tg_op_register(const tg_op *op);
+ * twice is refused too), its arity not 1..3, its forward NULL, or it states
+ * no derivative at all (backward, vjp and jvp all NULL); TG_ERR_NOMEM when
+ * memory or the table is exhausted (at most 255 ops in all). Thread-safe.
+ *
+ * tg_op_register(op) is tg_op_register_err(op, NULL). Both are macros that
+ * pass sizeof(tg_op) as this header defines it to tg_op_register_sized(), so
+ * that a program compiled against an older header, whose tg_op had fewer
+ * fields, is told so (by the functions of the old names, which remain)
+ * instead of having fields read past its struct. */
+#define tg_op_register(op) tg_op_register_sized((op), sizeof(tg_op), NULL)
+#define tg_op_register_err(op, err) tg_op_register_sized((op), sizeof(tg_op), (err))
 
 /* As tg_op_register(), and when err is non-NULL it says why: on failure
  * err->code is the return value and err->message a sentence naming the op
  * and the fault, e.g. 'tg_op_register: the name "sin" is taken by the
  * built-in unary op of ops/unary.c; choose another name'; on success err is
- * cleared (TG_OK, ""), as by every call that takes a tg_error.
+ * cleared (TG_OK, ""), as by every call that takes a tg_error. op_size is
+ * sizeof(tg_op) where the op was compiled; another size is refused naming
+ * both.
  *
  * Why an out-parameter and not a thread-local "last error" string: a call
  * that has no tape reports through a tg_error the caller owns, as every
@@ -788,7 +816,7 @@ TG_API int tg_op_register(const tg_op *op);
  * next on the thread (a callback, a library in between); and the library
  * keeps no per-thread state. tg_error is defined in tapegrad/nn.h. */
 struct tg_error;
-TG_API int tg_op_register_err(const tg_op *op, struct tg_error *err);
+TG_API int tg_op_register_sized(const tg_op *op, size_t op_size, struct tg_error *err);
 
 /* The registered op of that name, or NULL. Thread-safe. */
 TG_API const tg_op *tg_op_find(const char *name);

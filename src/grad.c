@@ -85,9 +85,7 @@ int tg_grad_nodes(tg_node *out, int n, tg_node *const *wrt, tg_node **grads) {
     return rc;
 }
 
-/* The input positions of position p, as tg_grad follows them: a bridge's
- * is its scalar. Returns how many. */
-static int inputs_of(tg_tape *t, size_t p, size_t *in) {
+int tg__inputs_of(tg_tape *t, size_t p, size_t *in) {
     tg_node *v = tg__node_at(t, p);
     int n = tg_node_arity(v);
     if (!tg__is_compact(v) && (v->flags & TG_F_BRIDGE)) {
@@ -139,30 +137,24 @@ static int record_grads(tg_node *out, int n, tg_node *const *wrt, tg_node **grad
         if (tg__id(wrt[i]) <= top) on[tg__id(wrt[i]) - lo] = 1; /* else out cannot depend on it */
     for (size_t i = lo; i <= top; i++) {
         size_t in[3];
-        for (int k = 0, m = inputs_of(t, i, in); !on[i - lo] && k < m; k++)
+        for (int k = 0, m = tg__inputs_of(t, i, in); !on[i - lo] && k < m; k++)
             on[i - lo] = in[k] >= lo && on[in[k] - lo];
     }
     if (on[span - 1]) acc[span - 1] = filled_like(out, 1);
     for (size_t i = top + 1; i-- > lo && !t->status;) {
         tg_node *v = tg__node_at(t, i), *g = acc[i - lo];
         size_t in[3];
-        if (!g || !inputs_of(t, i, in)) continue;
+        if (!g || !tg__inputs_of(t, i, in)) continue;
         if (!tg__is_compact(v) && !v->op) { /* a bridge: the identity */
             tg_node **a = &acc[in[0] - lo];
             *a = *a ? tg_add(*a, g) : g;
             continue;
         }
         const tg_op *op = tg__op(tg__is_compact(v) ? tg__kinds[tg__hcode(v) & TG_C_KIND].op : v->op);
-        if (!op->vjp) {
-            tg_fail(t, TG_ERR_STATE,
-                    "grad: op '%s' has no differentiable backward rule (tg_op.vjp), so its "
-                    "gradient cannot be recorded", op->name);
-            break;
-        }
         tg_node *gin[3] = {NULL, NULL, NULL};
         /* The rules of tensor ops read their nodes' fields: they get a
          * 64-byte g (and see bridges as their inputs, through tg__in). */
-        op->vjp(v, tg__is_compact(v) ? g : tg__full(g), gin);
+        if (tg__vjp(op, v, tg__is_compact(v) ? g : tg__full(g), gin)) break;
         for (int k = 0; k < op->arity && !t->status; k++) {
             if (!gin[k] || in[k] < lo || !on[in[k] - lo]) continue;
             tg_node **a = &acc[in[k] - lo];

@@ -1,12 +1,7 @@
 /*
- * Drivers on top of tg_grad(): Hessian-vector products, directional
- * derivatives (forward mode by the double-vjp construction), dense Hessians
- * and Jacobians.
- *
- * Forward mode without tangent rules: for y = f(x) and a variable u of y's
- * shape, g(u) = d(u.y)/dx = J^T u is linear in u, so d(g(u).v)/du = J v. Two
- * tg_grad() calls record J v as nodes; u's value never matters (it is 0).
- * Every op with a vjp rule therefore has forward mode too.
+ * Drivers on top of tg_grad() and the tangent sweep (tangent.c):
+ * Hessian-vector products, directional derivatives, dense Hessians and
+ * Jacobians.
  */
 #include "internal.h"
 
@@ -98,13 +93,7 @@ static int jvp(tg_node *out, int n, tg_node *const *wrt, tg_node *const *v, tg_n
     tg_tape *t = tg__tape_of(out);
     if (!jv) return tg_fail(t, TG_ERR_NULL, "jvp: jv is NULL");
     if ((rc = check_like(t, n, wrt, v, "jvp"))) return rc;
-    int64_t shape[TG_MAX_DIMS];
-    int nd = tg_shape(out, shape);
-    tg_node *u = tg_tensor(t, tg_node_dtype(out), nd, shape, NULL);
-    tg_node **g = tg__malloc(sizeof *g * (size_t)n);
-    if (!g) return tg_fail(t, TG_ERR_NOMEM, "jvp: out of memory");
-    if (!tg_grad_nodes(tg_sum(tg_mul(out, u)), n, wrt, g)) tg_grad_nodes(inner(n, g, v), 1, &u, jv);
-    tg__free(g);
+    tg__tangents(out, n, wrt, v, jv);
     return t->status;
 }
 

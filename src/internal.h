@@ -140,6 +140,7 @@ struct tg_tape {
         const tg_op *op;
         int index;
     } op_cache[TG_OP_CACHE];
+    tg_tape *scratch; /* derived backward rules record here (derive.c) */
     tg_node poison;
     char message[256];
 };
@@ -150,6 +151,10 @@ static inline tg_schunk *tg__sc(const tg_tape *t, size_t p) { return t->sc[p >> 
 static inline uint8_t tg__code(const tg_tape *t, size_t p) {
     return tg__sc(t, p)->code[p & TG_SC_MASK];
 }
+
+/* Registered ops by index; [0] is NULL (leaves). */
+extern const tg_op *tg__ops[256];
+static inline const tg_op *tg__op_of_index(int index) { return tg__ops[index]; }
 
 /* Handles of compact records: tape slot, position, tag bit. 64-bit only. */
 #define TG_SLOT_BITS 15
@@ -409,6 +414,27 @@ tg_node *tg__sum_to(tg_node *g, const tg_node *like); /* undoes broadcasting */
 tg_node *tg__unreduce(tg_node *g, const tg_node *x, int axis); /* axis kept as 1 */
 tg_node *tg__expand_like(tg_node *g, tg_node *x);  /* g broadcast to x's shape */
 
+/* The uses of an op's one derivative statement (derive.c): the vjp rule
+ * (stated, or the transpose of the jvp; the status), the tangent rule
+ * (stated, or the transpose of the vjp; NULL for a zero tangent or an
+ * error), and the backward kernel of an op that states none. */
+int tg__vjp(const tg_op *op, tg_node *y, tg_node *g, tg_node **gin);
+tg_node *tg__tangent(const tg_op *op, tg_node *y, tg_node *const *tin);
+void tg__backward_derived(tg_node *n);
+static inline void tg__backward(tg_node *n) {
+    const tg_op *op = tg__op_of_index(n->op);
+    if (op->backward)
+        op->backward(n);
+    else
+        tg__backward_derived(n);
+}
+/* The input positions of position p as the symbolic sweeps follow them (a
+ * bridge's is its scalar); returns how many (grad.c). */
+int tg__inputs_of(tg_tape *t, size_t p, size_t *in);
+/* jv = J v by one forward pass of tangent rules (tangent.c); arguments
+ * checked by the caller. The tape's status. */
+int tg__tangents(tg_node *out, int n, tg_node *const *wrt, tg_node *const *v, tg_node **jv);
+
 /* Registry (registry.c). */
 int tg__op_index(const tg_op *op); /* -1 when unregistered */
 /* The same through the tape's cache: the op's home slot, else a probe of
@@ -421,8 +447,7 @@ static inline int tg__op_index_cached(tg_tape *t, const tg_op *op) {
     size_t h = tg__op_slot(op);
     return t->op_cache[h].op == op ? t->op_cache[h].index : tg__op_index_probe(t, op);
 }
-extern const tg_op *tg__ops[256]; /* by index; [0] is NULL (leaves) */
-static inline const tg_op *tg__op(int index) { return tg__ops[index]; }
+static inline const tg_op *tg__op(int index) { return tg__op_of_index(index); }
 int tg__registry_init(void); /* TG_OK or the error that stopped it */
 
 /* Allocation (alloc.c). */

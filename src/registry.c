@@ -50,10 +50,11 @@ static int refuse(const tg_op *op, tg_error *err) {
                        op->arity);
     if (!op->forward)
         return tg__err(err, TG_ERR_ARG, "%s: op \"%s\": forward is NULL", who, name);
-    if (!op->backward)
+    if (!op->backward && !op->vjp && !op->jvp)
         return tg__err(err, TG_ERR_ARG,
-                       "%s: op \"%s\": backward is NULL (an op without a gradient still "
-                       "needs one that adds nothing)",
+                       "%s: op \"%s\": states no derivative (backward, vjp and jvp are all "
+                       "NULL; give vjp or jvp, or a backward that adds nothing for an op "
+                       "whose derivative is zero)",
                        who, name);
     entry *e;
     HASH_FIND_STR(by_name, name, e);
@@ -122,7 +123,13 @@ int tg__registry_init(void) {
     return rc;
 }
 
-int tg_op_register_err(const tg_op *op, tg_error *err) {
+int tg_op_register_sized(const tg_op *op, size_t op_size, tg_error *err) {
+    if (op_size != sizeof(tg_op))
+        return tg__err(err, TG_ERR_ARG,
+                       "tg_op_register: op \"%s\" was compiled with a tg_op of %zu bytes, "
+                       "this library's has %zu (it gained the tangent rule jvp); recompile "
+                       "against this tapegrad.h",
+                       op && op->name ? op->name : "?", op_size, sizeof(tg_op));
     /* The built-ins come first: a user op added while they could not be
      * indexed would take a built-in's name and index. */
     int rc = tg__registry_init();
@@ -136,6 +143,19 @@ int tg_op_register_err(const tg_op *op, tg_error *err) {
     return rc;
 }
 
+/* The entry points of programs compiled against a header whose tg_op had
+ * no jvp field: their struct is shorter than the library reads, so they are
+ * refused with a message rather than read past. */
+#undef tg_op_register
+#undef tg_op_register_err
+TG_API int tg_op_register_err(const tg_op *op, tg_error *err);
+TG_API int tg_op_register(const tg_op *op);
+int tg_op_register_err(const tg_op *op, tg_error *err) {
+    (void)op;
+    return tg__err(err, TG_ERR_ARG,
+                   "tg_op_register: this program was compiled against an older tapegrad.h, "
+                   "whose tg_op had no tangent rule (jvp); recompile it against this one");
+}
 int tg_op_register(const tg_op *op) { return tg_op_register_err(op, NULL); }
 
 const tg_op *tg_op_find(const char *name) {

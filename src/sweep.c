@@ -94,7 +94,8 @@ static int full_step(tg_tape *t, tg_node *n) {
         tg_node *in = tg__in(n, k);
         if (in && (in->flags & TG_F_NEEDS_GRAD) && touch(in)) return -1;
     }
-    tg__op(n->op)->backward(n);
+    tg__backward(n);
+    if (t->status) return -1;
     if (t->check_numerics)
         for (int k = 0, nin = tg__nin(n); k < nin; k++) {
             tg_node *in = tg__in(n, k);

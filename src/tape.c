@@ -36,6 +36,7 @@ tg_tape *tg_tape_new(void) {
 void tg_tape_free(tg_tape *t) {
     if (!t) return;
     tg__slot_give(t->slot);
+    tg_tape_free(t->scratch);
     for (size_t i = 0; i < t->nchunks; i++) tg__free(t->chunks[i]);
     tg__free(t->chunks);
     tg__scalar_free(t);

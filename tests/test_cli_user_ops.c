@@ -34,10 +34,10 @@
 /* ------------------------------------------------------- the user ops -- */
 
 static const tg_op ops[] = {
-    {"ucube", 1, NULL, cube_forward, cube_backward, cube_vjp},
-    {"ucube_none", 1, NULL, cube_forward, cube_backward, NULL},
-    {"ucube_bad", 1, NULL, cube_forward, cube_backward, cube_vjp_wrong},
-    {"ucube_twice", 1, NULL, cube_forward, cube_backward, cube_vjp_twice},
+    {"ucube", 1, NULL, cube_forward, cube_backward, cube_vjp, NULL},
+    {"ucube_none", 1, NULL, cube_forward, cube_backward, NULL, NULL},
+    {"ucube_bad", 1, NULL, cube_forward, cube_backward, cube_vjp_wrong, NULL},
+    {"ucube_twice", 1, NULL, cube_forward, cube_backward, cube_vjp_twice, NULL},
 };
 
 /* -------------------------------------------------- running a command -- */

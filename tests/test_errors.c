@@ -97,7 +97,7 @@ static void test_nomem_on_first_use(void **state) {
     /* A user op registered while the built-ins could not be indexed (the
      * second allocation fails, later ones would not) must not take a
      * built-in's name and index. */
-    static const tg_op fake_add = {"add", 2, NULL, triple_forward, triple_backward, NULL};
+    static const tg_op fake_add = {"add", 2, NULL, triple_forward, triple_backward, NULL, NULL};
     budget = (struct budget){.left = 1L << 30, .only = 2};
     tg_set_allocator(&failing);
     int rc = tg_op_register(&fake_add);
@@ -422,14 +422,14 @@ static void test_unknown_op(void **state) {
 
 static void test_register_duplicate(void **state) {
     (void)state;
-    static const tg_op triple = {"errors_test_triple", 1, NULL, triple_forward, triple_backward, NULL};
-    static const tg_op again = {"errors_test_triple", 1, NULL, triple_forward, triple_backward, NULL};
-    static const tg_op fake_add = {"add", 2, NULL, triple_forward, triple_backward, NULL};
-    static const tg_op no_name = {"", 1, NULL, triple_forward, triple_backward, NULL};
-    static const tg_op four = {"errors_test_four", 4, NULL, triple_forward, triple_backward, NULL};
-    static const tg_op no_fwd = {"errors_test_nofwd", 1, NULL, NULL, triple_backward, NULL};
+    static const tg_op triple = {"errors_test_triple", 1, NULL, triple_forward, triple_backward, NULL, NULL};
+    static const tg_op again = {"errors_test_triple", 1, NULL, triple_forward, triple_backward, NULL, NULL};
+    static const tg_op fake_add = {"add", 2, NULL, triple_forward, triple_backward, NULL, NULL};
+    static const tg_op no_name = {"", 1, NULL, triple_forward, triple_backward, NULL, NULL};
+    static const tg_op four = {"errors_test_four", 4, NULL, triple_forward, triple_backward, NULL, NULL};
+    static const tg_op no_fwd = {"errors_test_nofwd", 1, NULL, NULL, triple_backward, NULL, NULL};
     static const tg_op unregistered = {"errors_test_unreg", 1, NULL, triple_forward,
-                                       triple_backward, NULL};
+                                       triple_backward, NULL, NULL};
     int count = tg_op_count();
     assert_int_equal(tg_op_register(&fake_add), TG_ERR_ARG);
     assert_int_equal(tg_op_register(NULL), TG_ERR_ARG);
@@ -549,7 +549,7 @@ static int fma_shape(tg_node *out, char *why, size_t len) {
 
 static void test_three_inputs(void **state) {
     (void)state;
-    static const tg_op fma_op = {"errors_test_fma", 3, fma_shape, fma_forward, fma_backward, NULL};
+    static const tg_op fma_op = {"errors_test_fma", 3, fma_shape, fma_forward, fma_backward, NULL, NULL};
     assert_int_equal(tg_op_register(&fma_op), TG_OK);
     for (int ndim = 0; ndim <= 1; ndim++) {
         tg_tape *t = tg_tape_new();
@@ -605,6 +605,10 @@ static bool holds_word(const char *text, const char *name) {
     return false;
 }
 
+/* The entry points that programs built against the older header call. */
+int(tg_op_register_err)(const tg_op *op, tg_error *err);
+int(tg_op_register)(const tg_op *op);
+
 /* tg_op_register_err says why it refuses an op. The messages are the
  * header's contract written out; for a name taken by a built-in op, every
  * registered built-in is tried, and the file the message names must exist
@@ -612,32 +616,33 @@ static bool holds_word(const char *text, const char *name) {
  * registry), with the op's arity in words. */
 static void test_register_messages(void **state) {
     (void)state;
-    static const tg_op twice = {"errors_msg_twice", 1, NULL, triple_forward, triple_backward, NULL};
-    static const tg_op twin = {"errors_msg_twice", 2, NULL, triple_forward, triple_backward, NULL};
-    static const tg_op fresh = {"errors_msg_fresh", 1, NULL, triple_forward, triple_backward, NULL};
+    static const tg_op twice = {"errors_msg_twice", 1, NULL, triple_forward, triple_backward, NULL, NULL};
+    static const tg_op twin = {"errors_msg_twice", 2, NULL, triple_forward, triple_backward, NULL, NULL};
+    static const tg_op fresh = {"errors_msg_fresh", 1, NULL, triple_forward, triple_backward, NULL, NULL};
     static const struct {
         tg_op op;
         bool null_op;
         const char *want; /* the whole message */
     } cases[] = {
         {{0}, true, "tg_op_register: op is NULL"},
-        {{NULL, 1, NULL, triple_forward, triple_backward, NULL}, false,
+        {{NULL, 1, NULL, triple_forward, triple_backward, NULL, NULL}, false,
          "tg_op_register: the op's name is NULL"},
-        {{"", 1, NULL, triple_forward, triple_backward, NULL}, false,
+        {{"", 1, NULL, triple_forward, triple_backward, NULL, NULL}, false,
          "tg_op_register: the op's name is empty"},
-        {{"errors_msg_a0", 0, NULL, triple_forward, triple_backward, NULL}, false,
+        {{"errors_msg_a0", 0, NULL, triple_forward, triple_backward, NULL, NULL}, false,
          "tg_op_register: op \"errors_msg_a0\": arity 0 is not 1, 2 or 3"},
-        {{"errors_msg_a4", 4, NULL, triple_forward, triple_backward, NULL}, false,
+        {{"errors_msg_a4", 4, NULL, triple_forward, triple_backward, NULL, NULL}, false,
          "tg_op_register: op \"errors_msg_a4\": arity 4 is not 1, 2 or 3"},
-        {{"errors_msg_nofwd", 1, NULL, NULL, triple_backward, NULL}, false,
+        {{"errors_msg_nofwd", 1, NULL, NULL, triple_backward, NULL, NULL}, false,
          "tg_op_register: op \"errors_msg_nofwd\": forward is NULL"},
-        {{"errors_msg_nobwd", 2, NULL, triple_forward, NULL, NULL}, false,
-         "tg_op_register: op \"errors_msg_nobwd\": backward is NULL (an op without a "
-         "gradient still needs one that adds nothing)"},
-        {{"sin", 1, NULL, triple_forward, triple_backward, NULL}, false,
+        {{"errors_msg_nobwd", 2, NULL, triple_forward, NULL, NULL, NULL}, false,
+         "tg_op_register: op \"errors_msg_nobwd\": states no derivative (backward, "
+         "vjp and jvp are all NULL; give vjp or jvp, or a backward that adds nothing for an "
+         "op whose derivative is zero)"},
+        {{"sin", 1, NULL, triple_forward, triple_backward, NULL, NULL}, false,
          "tg_op_register: the name \"sin\" is taken by the built-in unary op of ops/unary.c; "
          "choose another name"},
-        {{"matmul", 1, NULL, triple_forward, triple_backward, NULL}, false,
+        {{"matmul", 1, NULL, triple_forward, triple_backward, NULL, NULL}, false,
          "tg_op_register: the name \"matmul\" is taken by the built-in binary op of "
          "ops/linalg.c; choose another name"},
     };
@@ -669,6 +674,24 @@ static void test_register_messages(void **state) {
     assert_int_equal(tg_op_register_err(&fresh, &e), TG_OK);
     assert_string_equal(e.message, "");
     assert_int_equal(tg_op_register_err(&fresh, NULL), TG_ERR_ARG); /* err is optional */
+    /* A tg_op of another size (compiled against another header) is refused
+     * naming both sizes, and so is a program calling the entry points of the
+     * header before tg_op had its tangent rule (the functions, not the
+     * macros of today's header: a parenthesised name is not expanded). */
+    static const tg_op sized = {"errors_msg_sized", 1, NULL, triple_forward, triple_backward,
+                                NULL, NULL};
+    char sized_msg[256];
+    snprintf(sized_msg, sizeof sized_msg,
+             "tg_op_register: op \"errors_msg_sized\" was compiled with a tg_op of %zu bytes, "
+             "this library's has %zu (it gained the tangent rule jvp); recompile against this "
+             "tapegrad.h",
+             sizeof(tg_op) - sizeof(void *), sizeof(tg_op));
+    assert_int_equal(tg_op_register_sized(&sized, sizeof(tg_op) - sizeof(void *), &e), TG_ERR_ARG);
+    assert_string_equal(e.message, sized_msg);
+    assert_int_equal((tg_op_register_err)(&sized, &e), TG_ERR_ARG);
+    assert_non_null(strstr(e.message, "compiled against an older tapegrad.h"));
+    assert_int_equal((tg_op_register)(&sized), TG_ERR_ARG);
+    assert_null(tg_op_find("errors_msg_sized"));
     assert_int_equal(tg_op_count(), count + 2);
 
     /* Every built-in op's name: the message names its file and arity. */
@@ -678,7 +701,7 @@ static void test_register_messages(void **state) {
     int builtins = 0;
     for (int i = 0; i < count; i++) {
         const tg_op *op = tg_op_at(i);
-        tg_op fake = {op->name, 1, NULL, triple_forward, triple_backward, NULL};
+        tg_op fake = {op->name, 1, NULL, triple_forward, triple_backward, NULL, NULL};
         assert_int_equal(tg_op_register_err(&fake, &e), TG_ERR_ARG);
         char file[64], path[4096], want[256];
         const char *at = strstr(e.message, " op of ops/");
@@ -716,7 +739,7 @@ struct clear_fx {
 
 static int c_op_register(struct clear_fx *fx, tg_error *e) {
     (void)fx;
-    static const tg_op op = {"errors_clear_op", 1, NULL, triple_forward, triple_backward, NULL};
+    static const tg_op op = {"errors_clear_op", 1, NULL, triple_forward, triple_backward, NULL, NULL};
     return tg_op_register_err(&op, e);
 }
 static int c_params_add(struct clear_fx *fx, tg_error *e) {
@@ -831,7 +854,7 @@ static const struct {
     const char *name;
     int (*call)(struct clear_fx *fx, tg_error *e);
 } clear_cases[] = {
-    {"tg_op_register_err", c_op_register},
+    {"tg_op_register_sized", c_op_register},
     {"tg_params_add", c_params_add},
     {"tg_params_copy", c_params_copy},
     {"tg_params_check_finite", c_params_check_finite},

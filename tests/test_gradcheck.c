@@ -468,7 +468,7 @@ static void wrong_sin_backward(tg_node *out) {
     }
 }
 static const tg_op wrong_sin = {TEST_OP_PREFIX "wrong_sin", 1, NULL, wrong_sin_forward,
-                                wrong_sin_backward, NULL};
+                                wrong_sin_backward, NULL, NULL};
 
 /* relu whose slope is 2 on the positive side. */
 static void bad_relu_forward(tg_node *out) {
@@ -483,7 +483,7 @@ static void bad_relu_backward(tg_node *out) {
     for (int64_t i = 0; i < tg_numel(out); i++) gx[i] += g[i] * (x[i] > 0 ? 2 : 0);
 }
 static const tg_op bad_relu = {TEST_OP_PREFIX "bad_relu", 1, NULL, bad_relu_forward,
-                               bad_relu_backward, NULL};
+                               bad_relu_backward, NULL, NULL};
 
 static int register_test_ops(void **state) {
     (void)state;

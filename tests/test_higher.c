@@ -184,11 +184,11 @@ static void test_gradgradcheck_composite(void **state) {
 /* A user op whose vjp rule is wrong fails gradgradcheck; without a rule,
  * tg_grad names the op. */
 static const tg_op cube_twice = {"higher_cube_twice", 1, NULL, cube_forward, cube_backward,
-                                 cube_vjp_twice};
-static const tg_op cube_ok = {"higher_cube", 1, NULL, cube_forward, cube_backward, cube_vjp};
+                                 cube_vjp_twice, NULL};
+static const tg_op cube_ok = {"higher_cube", 1, NULL, cube_forward, cube_backward, cube_vjp, NULL};
 static const tg_op cube_bad = {"higher_cube_bad", 1, NULL, cube_forward, cube_backward,
-                               cube_vjp_wrong};
-static const tg_op cube_none = {"higher_cube_none", 1, NULL, cube_forward, cube_backward, NULL};
+                               cube_vjp_wrong, NULL};
+static const tg_op cube_none = {"higher_cube_none", 1, NULL, cube_forward, cube_backward, NULL, NULL};
 
 static tg_node *apply_named(tg_tape *t, tg_node *const *in, int n, void *ctx) {
     (void)t, (void)n;

@@ -272,7 +272,7 @@ static void probe_backward(tg_node *n) {
     double *gx = tg_grad(tg_node_input(n, 0));
     if (gx) *gx += *(const double *)tg_grad(n);
 }
-static const tg_op probe = {"tape_test_probe", 1, NULL, probe_forward, probe_backward, NULL};
+static const tg_op probe = {"tape_test_probe", 1, NULL, probe_forward, probe_backward, NULL, NULL};
 
 /* The sweep runs the backward rule of exactly the nodes on a path from a
  * leaf that wants a gradient to the output, each once. */

@@ -221,12 +221,12 @@ typedef struct reg {
 static void *register_and_use(void *arg) {
     reg *r = arg;
     /* All threads race to register the same name: exactly one wins. */
-    dup_ops[r->id] = (tg_op){"threads_dup", 1, NULL, cube_forward, cube_backward, NULL};
+    dup_ops[r->id] = (tg_op){"threads_dup", 1, NULL, cube_forward, cube_backward, NULL, NULL};
     r->dup_ok = tg_op_register(&dup_ops[r->id]) == TG_OK;
     tg_tape *t = tg_tape_new();
     for (int i = 0; i < PER_THREAD; i++) {
         snprintf(names[r->id][i], sizeof names[r->id][i], "threads_cube_%d_%d", r->id, i);
-        user_ops[r->id][i] = (tg_op){names[r->id][i], 1, NULL, cube_forward, cube_backward, NULL};
+        user_ops[r->id][i] = (tg_op){names[r->id][i], 1, NULL, cube_forward, cube_backward, NULL, NULL};
         if (tg_op_register(&user_ops[r->id][i]) == TG_OK) r->registered++;
         /* Lookups of built-ins, of our ops and of the other threads' ops. */
         if (tg_op_find("matmul") && tg_op_find(names[r->id][i]) == &user_ops[r->id][i]) r->found++;

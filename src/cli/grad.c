@@ -658,7 +658,7 @@ static int hessian_refused(const cmd *c) {
         tg_node *n = tg_tape_node(c->tape, i);
         if (!tg_node_arity(n) || !tg_requires_grad(n)) continue;
         const tg_op *op = tg_op_find(tg_node_op_name(n));
-        if (!op || op->vjp) continue;
+        if (!op || op->vjp || op->jvp) continue;
         return fail_at_node(c, i,
                             "no second derivatives: op '%s' has no differentiable backward rule "
                             "(tg_op.vjp) yet, so its derivative cannot be differentiated",

@@ -1,0 +1,153 @@
+/*
+ * The uses of an op's derivative that the op does not state itself.
+ *
+ * An op states its derivative once: as a vjp (the gradient recorded with
+ * public ops) or a jvp (the tangent recorded with public ops), and may add a
+ * fused backward kernel for speed. The engine needs three things from it:
+ *
+ *   backward  a kernel for tg_backward       missing: the vjp evaluated on a
+ *                                             scratch tape
+ *   vjp       a recorded rule for tg_grad    missing: the transpose of the
+ *                                             jvp, d<jvp(u), g>/du
+ *   jvp       a recorded rule for tg_jvp     missing: the transpose of the
+ *                                             vjp, d<vjp(u), t>/du
+ *
+ * The two transposes hold because both rules are linear in u; u is a zero
+ * leaf whose value never matters. A derived rule costs more than a stated
+ * one (a few extra nodes, or a scratch recording per backward step), so the
+ * built-in ops state the form their hot path needs.
+ */
+#include "internal.h"
+
+/* A zero leaf of n's dtype and shape that wants a gradient. */
+static tg_node *zero_like(tg_tape *t, const tg_node *n) {
+    int64_t shape[TG_MAX_DIMS];
+    int nd = tg_shape(n, shape);
+    return tg_tensor(t, tg_node_dtype(n), nd, shape, NULL);
+}
+
+/* gin[k] = d<jvp(y; u), g>/du[k] for the inputs k that want a gradient. */
+static void vjp_by_jvp(const tg_op *op, tg_node *y, tg_node *g, tg_node **gin) {
+    tg_tape *t = tg__tape_of(y);
+    tg_node *u[3] = {NULL, NULL, NULL}, *wrt[3];
+    int idx[3], m = 0;
+    for (int k = 0; k < op->arity; k++) {
+        tg_node *x = tg_node_input(y, k);
+        if (!tg_requires_grad(x)) continue;
+        u[k] = wrt[m] = zero_like(t, x);
+        idx[m++] = k;
+    }
+    if (!m) return;
+    tg_node *ty = op->jvp(y, u);
+    if (!ty || t->status) return; /* a zero tangent: no contribution */
+    tg_node *res[3];
+    if (tg_grad_nodes(tg_sum(tg_mul(ty, g)), m, wrt, res)) return;
+    for (int i = 0; i < m; i++) gin[idx[i]] = res[i];
+}
+
+int tg__vjp(const tg_op *op, tg_node *y, tg_node *g, tg_node **gin) {
+    tg_tape *t = tg__tape_of(y);
+    if (op->vjp)
+        op->vjp(y, g, gin);
+    else if (op->jvp)
+        vjp_by_jvp(op, y, g, gin);
+    else
+        return tg_fail(t, TG_ERR_STATE,
+                       "grad: op '%s' has no differentiable backward rule: it states its "
+                       "derivative only as a backward kernel (tg_op.vjp and tg_op.jvp are NULL), "
+                       "so its gradient cannot be recorded",
+                       op->name);
+    return t->status;
+}
+
+/* d<vjp(y; u), t>/du: J t, from a rule that records J^T u. */
+static tg_node *tangent_by_vjp(const tg_op *op, tg_node *y, tg_node *const *tin) {
+    tg_tape *t = tg__tape_of(y);
+    tg_node *u = zero_like(t, y), *gin[3] = {NULL, NULL, NULL}, *s = NULL;
+    op->vjp(y, u, gin);
+    for (int k = 0; k < op->arity && !t->status; k++) {
+        if (!gin[k] || !tin[k]) continue;
+        tg_node *p = tg_sum(tg_mul(gin[k], tin[k]));
+        s = s ? tg_add(s, p) : p;
+    }
+    if (!s || t->status) return NULL;
+    tg_node *r;
+    return tg_grad_nodes(s, 1, &u, &r) ? NULL : r;
+}
+
+tg_node *tg__tangent(const tg_op *op, tg_node *y, tg_node *const *tin) {
+    if (op->jvp) return op->jvp(y, tin);
+    if (op->vjp) return tangent_by_vjp(op, y, tin);
+    tg_fail(tg__tape_of(y), TG_ERR_STATE,
+            "jvp: op '%s' has no tangent rule: it states its derivative only as a backward "
+            "kernel (tg_op.vjp and tg_op.jvp are NULL)",
+            op->name);
+    return NULL;
+}
+
+/* ------------------------------------------------ derived backward -- */
+
+/* The tape's scratch tape, made on first use and emptied for each use. */
+static tg_tape *scratch(tg_tape *t) {
+    if (!t->scratch) {
+        t->scratch = tg_tape_new();
+        if (!t->scratch) return NULL;
+        tg_set_scalar_tape(t->scratch, 0); /* 64-byte nodes: views of t's memory */
+    }
+    tg_tape_reset(t->scratch);
+    return t->scratch;
+}
+
+/* dst[i] += src[i] over k elements of n's dtype. */
+static void add_into(const tg_node *n, void *dst, const void *src, size_t k) {
+    if (tg__f64(n)) {
+        double *d = dst;
+        const double *s = src;
+        for (size_t i = 0; i < k; i++) d[i] += s[i];
+    } else {
+        float *d = dst;
+        const float *s = src;
+        for (size_t i = 0; i < k; i++) d[i] += s[i];
+    }
+}
+
+/* A view on s of n's value (and, when given, gradient memory). */
+static tg_node *view_of(tg_tape *s, tg_node *n, void *grad) {
+    int64_t shape[TG_MAX_DIMS];
+    int nd = tg_shape(n, shape);
+    return tg_view(s, tg_node_dtype(n), nd, shape, n->value, grad);
+}
+
+void tg__backward_derived(tg_node *n) {
+    tg_tape *t = n->tape;
+    const tg_op *op = tg__op(n->op);
+    tg_tape *s = scratch(t);
+    if (!s) {
+        tg_fail(t, TG_ERR_NOMEM, "%s: out of memory for the scratch tape of its backward rule",
+                op->name);
+        return;
+    }
+    /* The node again on s, over views of its inputs (those that want a
+     * gradient say so), and its gradient as a constant. */
+    tg_node *in[3] = {NULL, NULL, NULL}, *gin[3] = {NULL, NULL, NULL};
+    int nin = op->arity;
+    for (int k = 0; k < nin; k++) {
+        tg_node *x = tg__in(n, k);
+        in[k] = view_of(s, x, (x->flags & TG_F_NEEDS_GRAD) ? x->grad : NULL);
+    }
+    tg_node *y = tg_apply_n(op, nin, in);
+    int64_t shape[TG_MAX_DIMS];
+    int nd = tg_shape(y, shape);
+    tg_node *g = tg_view(s, tg_node_dtype(y), nd, shape, n->grad, NULL);
+    if (!s->status) tg__vjp(op, y, g, gin);
+    for (int k = 0; k < nin && !s->status; k++) {
+        tg_node *x = tg__in(n, k);
+        if (!gin[k] || !x->grad || !(x->flags & TG_F_NEEDS_GRAD)) continue;
+        tg_node *gk = tg__expand_like(gin[k], in[k]);
+        if (s->status) break;
+        add_into(x, x->grad, tg__value_of(gk), tg__numel(x));
+    }
+    if (s->status)
+        tg_fail(t, s->status, "%s: backward rule derived from its vjp: %s", op->name,
+                tg_status_message(s));
+}
