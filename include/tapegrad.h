@@ -821,6 +821,16 @@ TG_API int tg_op_register_sized(const tg_op *op, size_t op_size, struct tg_error
 /* The registered op of that name, or NULL. Thread-safe. */
 TG_API const tg_op *tg_op_find(const char *name);
 
+/* Derivative ops: an elementwise op's partial derivative with respect to one
+ * input is itself an op (its derivative node), which tg_grad and tg_jvp
+ * record and tg_backward's fused kernel computes inline: base_dx(x, y) for
+ * a unary op, base_da(a, b, y) and base_db(a, b, y) for a binary one, and
+ * base_dp(x, p, y) for an activation's parameter, y being the base op's
+ * output. This returns the base op of a built-in derivative op (and, when
+ * input is non-NULL, the index of the input it differentiates by), or NULL
+ * for any other op. They are listed by tg_op_at() like every op. */
+TG_API const tg_op *tg_op_derivative_of(const tg_op *op, int *input);
+
 /* Number of registered ops, and the i-th (0 <= i < count), in registration order. */
 TG_API int tg_op_count(void);
 TG_API const tg_op *tg_op_at(int i);

@@ -39,9 +39,32 @@
             if (gb) gb[ib] += S(name##_gb)(pa[ia], pb[ib], py[o], pg[o]);                  \
         });                                                                                \
     }
-#define BINARY(name, Y, DA, DB) BINARY_G(name, Y, g * (DA), g * (DB))
+/* An op whose derivatives are local partials: g times each, and the
+ * partials themselves for its derivative ops name_da, name_db (inputs a, b
+ * and y = name(a, b); the same element functions, so the same bits). */
+#define PARTIAL_LOOP(name, d)                                                              \
+    static void S(name##_d##d##l)(const tg_bcast *bc, const void *va, const void *vb,     \
+                                  const void *vy, void *vo) {                              \
+        const T *pa = va, *pb = vb, *py = vy;                                              \
+        T *po = vo;                                                                        \
+        TG_BCAST_FOR(bc, po[o] = S(name##_d##d)(pa[ia], pb[ib], py[ic]));                  \
+    }
+#define BINARY(name, Y, DA, DB)                                                            \
+    static inline T S(name##_da)(T a, T b, T y) { return (void)a, (void)b, (void)y, (DA); } \
+    static inline T S(name##_db)(T a, T b, T y) { return (void)a, (void)b, (void)y, (DB); } \
+    BINARY_G(name, Y, g * S(name##_da)(a, b, y), g * S(name##_db)(a, b, y))                \
+    PARTIAL_LOOP(name, a) PARTIAL_LOOP(name, b)
 
 #include "dtypes.h"
+
+/* The ops in registry order, then the derivative ops of those with
+ * partials. */
+enum {
+    B_ADD, B_SUB, B_MUL, B_DIV, B_POW, B_ATAN2, B_HYPOT, B_MAXIMUM, B_MINIMUM, B_COUNT,
+    B_DIV_DA = B_COUNT, B_DIV_DB, B_POW_DA, B_POW_DB, B_ATAN2_DA, B_ATAN2_DB, B_HYPOT_DA,
+    B_HYPOT_DB, B_END
+};
+extern const tg_op tg_binary_ops[];
 
 /* 0-d operands (scalar tapes) skip the broadcast machinery. */
 #define BINARY_OP(name)                                                                    \
@@ -69,6 +92,52 @@
         TG_KERNEL(n, name##_bwd)(&bc, a->value, b->value, n->value, n->grad, a->grad,      \
                                  b->grad);                                                 \
     }
+/* A derivative op's forward: the partial at (a, b, y). */
+#define PARTIAL_OP(name, d)                                                                \
+    static void name##_d##d##_forward(tg_node *n) {                                        \
+        const tg_node *a = n->in[0], *b = n->in[1], *y = tg__in(n, 2);                     \
+        if (n->ndim == 0 && tg__f64(n)) {                                                  \
+            *(double *)n->value = name##_d##d##_f64(                                       \
+                *(double *)a->value, *(double *)b->value, *(double *)y->value);            \
+            return;                                                                        \
+        }                                                                                  \
+        tg_bcast bc;                                                                       \
+        tg__bcast_init(n, &bc);                                                            \
+        TG_KERNEL(n, name##_d##d##l)(&bc, a->value, b->value, y->value, n->value);         \
+    }
+/* The rules of an op with partials: g times each partial node (summed back
+ * to its input's shape), and the tangent sum of partial times tangent. */
+#define PARTIAL_RULES(name, DA, DB)                                                        \
+    PARTIAL_OP(name, a)                                                                    \
+    PARTIAL_OP(name, b)                                                                    \
+    static void name##_vjp(tg_node *y, tg_node *g, tg_node **gin) {                        \
+        partial_vjp(y, g, gin, &tg_binary_ops[DA], &tg_binary_ops[DB]);                    \
+    }                                                                                      \
+    static tg_node *name##_jvp(tg_node *y, tg_node *const *tin) {                          \
+        return partial_jvp(y, tin, &tg_binary_ops[DA], &tg_binary_ops[DB]);                \
+    }
+
+/* The derivative node d (da or db) at a, b and y = op(a, b); partial_of
+ * takes a and b from y's inputs. */
+static tg_node *partial(const tg_op *d, tg_node *a, tg_node *b, tg_node *y) {
+    return tg__apply3(d, a, b, y, 0);
+}
+static tg_node *partial_of(const tg_op *d, tg_node *y) {
+    return partial(d, tg_node_input(y, 0), tg_node_input(y, 1), y);
+}
+static void partial_vjp(tg_node *y, tg_node *g, tg_node **gin, const tg_op *da,
+                        const tg_op *db) {
+    tg_node *a = tg_node_input(y, 0), *b = tg_node_input(y, 1);
+    if (tg_requires_grad(a)) gin[0] = tg__sum_to(tg_mul(g, partial_of(da, y)), a);
+    if (tg_requires_grad(b)) gin[1] = tg__sum_to(tg_mul(g, partial_of(db, y)), b);
+}
+static tg_node *partial_jvp(tg_node *y, tg_node *const *tin, const tg_op *da,
+                            const tg_op *db) {
+    tg_node *ta = tin[0] ? tg_mul(partial_of(da, y), tin[0]) : NULL;
+    tg_node *tb = tin[1] ? tg_mul(partial_of(db, y), tin[1]) : NULL;
+    return ta && tb ? tg_add(ta, tb) : ta ? ta : tb;
+}
+
 BINARY_OP(add)
 BINARY_OP(sub)
 BINARY_OP(mul)
@@ -78,27 +147,46 @@ BINARY_OP(atan2)
 BINARY_OP(hypot)
 BINARY_OP(maximum)
 BINARY_OP(minimum)
+PARTIAL_RULES(div, B_DIV_DA, B_DIV_DB)
+PARTIAL_RULES(pow, B_POW_DA, B_POW_DB)
+PARTIAL_RULES(atan2, B_ATAN2_DA, B_ATAN2_DB)
+PARTIAL_RULES(hypot, B_HYPOT_DA, B_HYPOT_DB)
 
-/* vjp rules (tg_grad): the derivatives above, recorded with ops and summed
- * back to each input's shape where it was broadcast. */
-#define VJP(name, GA, GB)                                                                  \
-    static void name##_vjp(tg_node *y, tg_node *g, tg_node **gin) {                        \
-        tg_node *a = tg_node_input(y, 0), *b = tg_node_input(y, 1);                        \
-        if (tg_requires_grad(a)) gin[0] = tg__sum_to((GA), a);                             \
-        if (tg_requires_grad(b)) gin[1] = tg__sum_to((GB), b);                             \
-    }
-/* g times b / r^2 and -a / r^2, each formed as (u / r) / r with r =
- * hypot(a, b) as atan2's kernel forms it; r is recorded once for both. */
-static void atan2_vjp(tg_node *y, tg_node *g, tg_node **gin) {
+/* add, sub and mul are linear in each input: their rules are the ops
+ * themselves, in the kernels' order of operands (g * b, not b * g). */
+static void add_vjp(tg_node *y, tg_node *g, tg_node **gin) {
     tg_node *a = tg_node_input(y, 0), *b = tg_node_input(y, 1);
-    if (!tg_requires_grad(a) && !tg_requires_grad(b)) return;
-    tg_node *r = tg_hypot(a, b);
-    if (tg_requires_grad(a)) gin[0] = tg__sum_to(tg_mul(g, tg_div(tg_div(b, r), r)), a);
-    if (tg_requires_grad(b)) gin[1] = tg__sum_to(tg_mul(g, tg_div(tg_div(tg_neg(a), r), r)), b);
+    if (tg_requires_grad(a)) gin[0] = tg__sum_to(g, a);
+    if (tg_requires_grad(b)) gin[1] = tg__sum_to(g, b);
 }
-/* g routed as by maximum and minimum: 0 where the operand loses (selected,
- * not g * 0), half at a tie, else all of it. loses(u, v): u loses to v (lt
- * for maximum, gt for minimum). The tie's share is recorded once for both. */
+static tg_node *add_jvp(tg_node *y, tg_node *const *tin) {
+    (void)y;
+    return tin[0] && tin[1] ? tg_add(tin[0], tin[1]) : tin[0] ? tin[0] : tin[1];
+}
+static void sub_vjp(tg_node *y, tg_node *g, tg_node **gin) {
+    tg_node *a = tg_node_input(y, 0), *b = tg_node_input(y, 1);
+    if (tg_requires_grad(a)) gin[0] = tg__sum_to(g, a);
+    if (tg_requires_grad(b)) gin[1] = tg__sum_to(tg_neg(g), b);
+}
+static tg_node *sub_jvp(tg_node *y, tg_node *const *tin) {
+    (void)y;
+    return tin[0] && tin[1] ? tg_sub(tin[0], tin[1]) : tin[0] ? tin[0] : tg_neg(tin[1]);
+}
+static void mul_vjp(tg_node *y, tg_node *g, tg_node **gin) {
+    tg_node *a = tg_node_input(y, 0), *b = tg_node_input(y, 1);
+    if (tg_requires_grad(a)) gin[0] = tg__sum_to(tg_mul(g, b), a);
+    if (tg_requires_grad(b)) gin[1] = tg__sum_to(tg_mul(g, a), b);
+}
+static tg_node *mul_jvp(tg_node *y, tg_node *const *tin) {
+    tg_node *a = tg_node_input(y, 0), *b = tg_node_input(y, 1);
+    tg_node *ta = tin[0] ? tg_mul(tin[0], b) : NULL, *tb = tin[1] ? tg_mul(tin[1], a) : NULL;
+    return ta && tb ? tg_add(ta, tb) : ta ? ta : tb;
+}
+
+/* maximum and minimum route g: 0 where the operand loses (selected, not
+ * g * 0), half at a tie, else all of it. loses(u, v): u loses to v (lt for
+ * maximum, gt for minimum). The tie's share is recorded once for both. Their
+ * tangents are derived from this rule (derive.c). */
 static void route_vjp(tg_node *y, tg_node *g, tg_node **gin,
                       tg_node *(*loses)(tg_node *, tg_node *)) {
     tg_node *a = tg_node_input(y, 0), *b = tg_node_input(y, 1);
@@ -109,22 +197,86 @@ static void route_vjp(tg_node *y, tg_node *g, tg_node **gin,
 }
 static void maximum_vjp(tg_node *y, tg_node *g, tg_node **gin) { route_vjp(y, g, gin, tg_lt); }
 static void minimum_vjp(tg_node *y, tg_node *g, tg_node **gin) { route_vjp(y, g, gin, tg_gt); }
-VJP(add, g, g)
-VJP(sub, g, tg_neg(g))
-VJP(mul, tg_mul(g, b), tg_mul(g, a))
-VJP(div, tg_div(g, b), tg_neg(tg_mul(g, tg_div(y, b))))
-VJP(pow, tg_mul(g, tg_mul(b, tg_call("pow", a, tg_sub(b, tg__const_like(b, 1))))),
-    tg_mul(g, tg_mul(y, tg_log(a))))
-VJP(hypot, tg_mul(g, tg_div(a, y)), tg_mul(g, tg_div(b, y)))
 
-#define ROW(name) {#name, 2, tg__broadcast_shape, name##_forward, name##_backward, name##_vjp}
-enum { B_ADD, B_SUB, B_MUL, B_DIV, B_POW, B_ATAN2, B_HYPOT, B_MAXIMUM, B_MINIMUM, B_COUNT };
-const tg_op tg_binary_ops[] = {
-    [B_ADD] = ROW(add),     [B_SUB] = ROW(sub),     [B_MUL] = ROW(mul),
-    [B_DIV] = ROW(div),     [B_POW] = ROW(pow),     [B_ATAN2] = ROW(atan2),
-    [B_HYPOT] = ROW(hypot), [B_MAXIMUM] = ROW(maximum), [B_MINIMUM] = ROW(minimum),
+/* The second derivatives: the vjp rule of each derivative node p, from a, b,
+ * y and the partial nodes, recorded with public ops (so differentiable
+ * again), each summed back to its input's shape. They take a, b and y from
+ * p's inputs, never from y's (which a derived backward sees as a leaf). */
+typedef struct d2_ctx {
+    tg_node *a, *b, *y, *p, *g;
+} d2_ctx;
+static d2_ctx d2_of(tg_node *p, tg_node *g) {
+    return (d2_ctx){tg_node_input(p, 0), tg_node_input(p, 1), tg_node_input(p, 2), p, g};
+}
+static void d2_put(const d2_ctx *c, tg_node **gin, tg_node *haa, tg_node *hab) {
+    if (haa && tg_requires_grad(c->a)) gin[0] = tg__sum_to(tg_mul(c->g, haa), c->a);
+    if (hab && tg_requires_grad(c->b)) gin[1] = tg__sum_to(tg_mul(c->g, hab), c->b);
+}
+/* div_da = 1/b: (0, -1/b^2); div_db = -a/b^2: (-1/b^2, -2 div_db / b) */
+static void div_da_vjp(tg_node *p, tg_node *g, tg_node **gin) {
+    d2_ctx c = d2_of(p, g);
+    d2_put(&c, gin, NULL, tg_neg(tg_square(p)));
+}
+static void div_db_vjp(tg_node *p, tg_node *g, tg_node **gin) {
+    d2_ctx c = d2_of(p, g);
+    d2_put(&c, gin, tg_neg(tg_square(tg_reciprocal(c.b))), tg_scale(tg_div(p, c.b), -2));
+}
+/* pow_da = b a^(b-1): (b pow_da(a, b-1), a^(b-1) + b pow_db(a, b-1)), through
+ * the partials at b - 1, so that their edge rules hold at every order;
+ * pow_db = y log a: (pow_da log a + y / a, pow_db log a). */
+static void pow_da_vjp(tg_node *p, tg_node *g, tg_node **gin) {
+    d2_ctx c = d2_of(p, g);
+    tg_node *bm1 = tg_sub(c.b, tg__const_like(c.b, 1));
+    tg_node *q = tg__apply(&tg_binary_ops[B_POW], c.a, bm1, 0);
+    tg_node *qa = partial(&tg_binary_ops[B_POW_DA], c.a, bm1, q);
+    tg_node *qb = partial(&tg_binary_ops[B_POW_DB], c.a, bm1, q);
+    d2_put(&c, gin, tg_mul(c.b, qa), tg_add(q, tg_mul(c.b, qb)));
+}
+static void pow_db_vjp(tg_node *p, tg_node *g, tg_node **gin) {
+    d2_ctx c = d2_of(p, g);
+    tg_node *la = tg_log(c.a), *da = partial(&tg_binary_ops[B_POW_DA], c.a, c.b, c.y);
+    d2_put(&c, gin, tg_add(tg_mul(da, la), tg_div(c.y, c.a)), tg_mul(p, la));
+}
+/* atan2: da = b/r^2, db = -a/r^2; H = [2 da db, db^2 - da^2; ., -2 da db] */
+static void atan2_da_vjp(tg_node *p, tg_node *g, tg_node **gin) {
+    d2_ctx c = d2_of(p, g);
+    tg_node *db = partial(&tg_binary_ops[B_ATAN2_DB], c.a, c.b, c.y);
+    d2_put(&c, gin, tg_scale(tg_mul(p, db), 2), tg_sub(tg_square(db), tg_square(p)));
+}
+static void atan2_db_vjp(tg_node *p, tg_node *g, tg_node **gin) {
+    d2_ctx c = d2_of(p, g);
+    tg_node *da = partial(&tg_binary_ops[B_ATAN2_DA], c.a, c.b, c.y);
+    d2_put(&c, gin, tg_sub(tg_square(p), tg_square(da)), tg_scale(tg_mul(da, p), -2));
+}
+/* hypot: da = a/y, db = b/y; H = [db^2 / y, -da db / y; ., da^2 / y] */
+static void hypot_da_vjp(tg_node *p, tg_node *g, tg_node **gin) {
+    d2_ctx c = d2_of(p, g);
+    tg_node *db = partial(&tg_binary_ops[B_HYPOT_DB], c.a, c.b, c.y);
+    d2_put(&c, gin, tg_div(tg_square(db), c.y), tg_neg(tg_div(tg_mul(p, db), c.y)));
+}
+static void hypot_db_vjp(tg_node *p, tg_node *g, tg_node **gin) {
+    d2_ctx c = d2_of(p, g);
+    tg_node *da = partial(&tg_binary_ops[B_HYPOT_DA], c.a, c.b, c.y);
+    d2_put(&c, gin, tg_neg(tg_div(tg_mul(da, p), c.y)), tg_div(tg_square(da), c.y));
+}
+
+#define ROW(name)                                                                          \
+    {#name, 2, tg__broadcast_shape, name##_forward, name##_backward, name##_vjp, name##_jvp}
+#define ROUTE_ROW(name)                                                                    \
+    {#name, 2, tg__broadcast_shape, name##_forward, name##_backward, name##_vjp, NULL}
+#define DROW(name) {#name, 3, tg__broadcast_shape, name##_forward, NULL, name##_vjp, NULL}
+const tg_op tg_binary_ops[B_END] = {
+    [B_ADD] = ROW(add),         [B_SUB] = ROW(sub),
+    [B_MUL] = ROW(mul),         [B_DIV] = ROW(div),
+    [B_POW] = ROW(pow),         [B_ATAN2] = ROW(atan2),
+    [B_HYPOT] = ROW(hypot),     [B_MAXIMUM] = ROUTE_ROW(maximum),
+    [B_MINIMUM] = ROUTE_ROW(minimum),
+    [B_DIV_DA] = DROW(div_da),     [B_DIV_DB] = DROW(div_db),
+    [B_POW_DA] = DROW(pow_da),     [B_POW_DB] = DROW(pow_db),
+    [B_ATAN2_DA] = DROW(atan2_da), [B_ATAN2_DB] = DROW(atan2_db),
+    [B_HYPOT_DA] = DROW(hypot_da), [B_HYPOT_DB] = DROW(hypot_db),
 };
-const int tg_binary_count = B_COUNT;
+const int tg_binary_count = B_END;
 
 tg_node *tg_add(tg_node *a, tg_node *b) { return tg__apply(&tg_binary_ops[B_ADD], a, b, 0); }
 tg_node *tg_sub(tg_node *a, tg_node *b) { return tg__apply(&tg_binary_ops[B_SUB], a, b, 0); }
@@ -162,7 +314,7 @@ SCALAR_EVAL(atan2)
 SCALAR_EVAL(hypot)
 SCALAR_EVAL(maximum)
 SCALAR_EVAL(minimum)
-const tg_scalar_rule tg_binary_scalar[] = {
+const tg_scalar_rule tg_binary_scalar[B_END] = {
     [B_ADD] = {TG_CLS_ADD, add_scalar},       [B_SUB] = {TG_CLS_SUB, sub_scalar},
     [B_MUL] = {TG_CLS_MUL, mul_scalar},       [B_DIV] = {TG_CLS_P2, div_scalar},
     [B_POW] = {TG_CLS_P2, pow_scalar},        [B_ATAN2] = {TG_CLS_P2, atan2_scalar},
@@ -184,14 +336,14 @@ tg_node *tg_scale(tg_node *x, double s) {
 
 #else /* kernel pass, once per dtype */
 
-BINARY(add, a + b, 1, 1)
-BINARY(sub, a - b, 1, -1)
-BINARY(mul, a * b, b, a)
+BINARY_G(add, a + b, g, g)
+BINARY_G(sub, a - b, g, g * -1)
+BINARY_G(mul, a * b, g * b, g * a)
 BINARY(div, a / b, 1 / b, -y / b)
-/* d(a^b)/db = a^b log a is only formed when b wants a gradient. a^0 is the
- * constant 1 and 0^b (b > 0) the constant 0: their derivatives are 0, where
- * the general formulas give 0 * inf = NaN. */
-BINARY(pow, pow(a, b), b == 0 ? 0 : b * pow(a, b - 1), a == 0 && b > 0 ? 0 : y * log(a))
+/* a^0 is the constant 1, so d/da is 0 there; d/db = a^b log a is 0 at
+ * a = 0 for b >= 0, where the formula gives 0 * -inf = NaN (or -inf at
+ * b = 0): PyTorch's values, which mask the same points. */
+BINARY(pow, pow(a, b), b == 0 ? 0 : b * pow(a, b - 1), a == 0 && b >= 0 ? 0 : y * log(a))
 /* atan2(a, b) is the angle of the point (x = b, y = a). Its derivatives
  * b / r^2 and -a / r^2 are formed as (b / r) / r with r = hypot(a, b), so
  * that r^2 cannot overflow (or underflow) where r does not. At the origin

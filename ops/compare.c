@@ -4,8 +4,8 @@
  * The result is 1 where the relation holds and 0 elsewhere, in the operands'
  * dtype, so it can scale or select (tg_where) directly. A NaN operand
  * compares as in C: every relation is false except ne. The result is
- * piecewise constant, so no gradient flows through a comparison: the
- * backward rule adds nothing (PyTorch's comparisons are not differentiable).
+ * piecewise constant, so its derivative is 0 (tg__zero_backward,
+ * tg__zero_vjp); PyTorch's comparisons are not differentiable.
  * Each op is one line of COMPARISONS, its name and its relation of a and b;
  * the file includes itself once per dtype (see binary.c) for the kernels.
  */
@@ -41,19 +41,14 @@ CMP_OP(ge)
 CMP_OP(eq)
 CMP_OP(ne)
 
-/* The derivative is 0 wherever it exists: nothing to add, and no gradient
- * node to record (tg_grad treats a NULL contribution as none). */
-static void no_gradient(tg_node *n) { (void)n; }
-static void no_vjp(tg_node *y, tg_node *g, tg_node **gin) { (void)y, (void)g, (void)gin; }
-
 enum { C_LT, C_LE, C_GT, C_GE, C_EQ, C_NE, C_COUNT };
 const tg_op tg_compare_ops[] = {
-    [C_LT] = {"lt", 2, tg__broadcast_shape, lt_forward, no_gradient, no_vjp},
-    [C_LE] = {"le", 2, tg__broadcast_shape, le_forward, no_gradient, no_vjp},
-    [C_GT] = {"gt", 2, tg__broadcast_shape, gt_forward, no_gradient, no_vjp},
-    [C_GE] = {"ge", 2, tg__broadcast_shape, ge_forward, no_gradient, no_vjp},
-    [C_EQ] = {"eq", 2, tg__broadcast_shape, eq_forward, no_gradient, no_vjp},
-    [C_NE] = {"ne", 2, tg__broadcast_shape, ne_forward, no_gradient, no_vjp},
+    [C_LT] = {"lt", 2, tg__broadcast_shape, lt_forward, tg__zero_backward, tg__zero_vjp, NULL},
+    [C_LE] = {"le", 2, tg__broadcast_shape, le_forward, tg__zero_backward, tg__zero_vjp, NULL},
+    [C_GT] = {"gt", 2, tg__broadcast_shape, gt_forward, tg__zero_backward, tg__zero_vjp, NULL},
+    [C_GE] = {"ge", 2, tg__broadcast_shape, ge_forward, tg__zero_backward, tg__zero_vjp, NULL},
+    [C_EQ] = {"eq", 2, tg__broadcast_shape, eq_forward, tg__zero_backward, tg__zero_vjp, NULL},
+    [C_NE] = {"ne", 2, tg__broadcast_shape, ne_forward, tg__zero_backward, tg__zero_vjp, NULL},
 };
 const int tg_compare_count = C_COUNT;
 

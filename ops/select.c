@@ -5,7 +5,8 @@
  * Each output element is a copy of one input element (or NaN), so each op is
  * two functions over a type T: its value, and pick, which input the element
  * came from (0, 1, 2, or -1 for none). The backward rule adds g to the picked
- * input only. It never multiplies g by a 0/1 mask: g * 0 would turn an
+ * input and +0 to the others (PyTorch's zeros, which the recorded rule
+ * selects too). It never multiplies g by a 0/1 mask: g * 0 would turn an
  * infinite g into NaN in the input that was not picked. The file includes
  * itself once per dtype (see binary.c).
  */
@@ -27,7 +28,8 @@
         TG_BCAST_FOR(bc, {                                                                 \
             const int k = S(name##_pick)(p0[ia], p1[ib], p2[ic]);                          \
             const size_t at[3] = {ia, ib, ic};                                             \
-            if (k >= 0 && gin[k]) gin[k][at[k]] += pg[o];                                  \
+            for (int j = 0; j < 3; j++)                                                    \
+                if (gin[j]) gin[j][at[j]] += j == k ? pg[o] : 0;                           \
         });                                                                                \
     }
 

@@ -45,13 +45,21 @@
         T *py = vy;                                                                        \
         for (size_t i = 0; i < n; i++) py[i] = S(name##_y)(px[i]);                         \
     }
-#define BWD_LOOP(name)                                                                     \
-    static void S(name##_bwd)(size_t n, const void *vx, const void *vy, const void *vg,    \
-                              void *vgx) {                                                 \
+/* Each derivative loop is compiled twice from one body: as the fused
+ * backward kernel name_bwd, which adds g * dy/dx into the input's gradient
+ * (ACC), and as name_dxl, which stores dy/dx itself (SET) for the op's
+ * derivative node name_dx. Both signatures take g; name_dxl ignores it. So
+ * tg_backward, tg_grad and tg_jvp multiply g or a tangent by the same bits. */
+#define ACC(i, E) gx[i] += pg[i] * (E)
+#define SET(i, E) gx[i] = (E)
+#define DX_LOOP_AS(fn, name, STORE)                                                        \
+    static void S(fn)(size_t n, const void *vx, const void *vy, const void *vg, void *vgx) { \
         const T *px = vx, *py = vy, *pg = vg;                                              \
         T *gx = vgx;                                                                       \
-        for (size_t i = 0; i < n; i++) gx[i] += pg[i] * S(name##_dx)(px[i], py[i]);       \
+        (void)pg;                                                                          \
+        for (size_t i = 0; i < n; i++) STORE(i, S(name##_dx)(px[i], py[i]));               \
     }
+#define BWD_LOOP(name) DX_LOOP_AS(name##_bwd, name, ACC) DX_LOOP_AS(name##_dxl, name, SET)
 #define UNARY(name, Y, DX) ELEMENTS(name, Y, DX) FWD_LOOP(name) BWD_LOOP(name)
 #define STEP(name, Y)                                                                      \
     static inline T S(name##_y)(T x) { return (Y); }                                       \
@@ -91,19 +99,21 @@
         T *py = vy, v[VBLOCK];                                                             \
         VLOOP(ARG, fn, py[i0 + i] = (EXPR))                                                \
     }
-#define VBWD(name, ARG, fn, EXPR)                                                          \
-    TG_VMATH_CLONES static void S(name##_bwd)(size_t n, const void *vx, const void *vy, const void *vg,    \
-                              void *vgx) {                                                 \
+#define VBWD_AS(name, ARG, fn, EXPR, STORE)                                                \
+    TG_VMATH_CLONES static void S(name)(size_t n, const void *vx, const void *vy,           \
+                                        const void *vg, void *vgx) {                       \
         const T *px = vx, *pg = vg;                                                        \
         T *gx = vgx, v[VBLOCK];                                                            \
-        (void)vy;                                                                          \
-        VLOOP(ARG, fn, gx[i0 + i] += pg[i0 + i] * (EXPR))                                  \
+        (void)vy, (void)pg;                                                                \
+        VLOOP(ARG, fn, STORE(i0 + i, EXPR))                                                \
     }
+#define VBWD(name, ARG, fn, EXPR)                                                          \
+    VBWD_AS(name##_bwd, ARG, fn, EXPR, ACC) VBWD_AS(name##_dxl, ARG, fn, EXPR, SET)
 
 #include "dtypes.h"
 
 /* The ops, in registry order: X for the differentiable ones, Z for the step
- * functions. The enum, the op table and the constructors are made from it. */
+ * functions. The enums, the op tables and the constructors are made from it. */
 #define UNARY_OPS(X, Z)                                                                    \
     X(neg) X(exp) X(log) X(sqrt) X(abs) X(sin) X(cos) X(tanh) X(sigmoid) X(relu)           \
     X(tan) X(asin) X(acos) X(atan) X(sinh) X(cosh) X(asinh) X(acosh) X(atanh)              \
@@ -111,7 +121,18 @@
     X(square) X(reciprocal) X(softplus) X(gelu) X(silu)                                    \
     Z(sign) Z(floor) Z(ceil) Z(round)
 
-/* float64 scalars (scalar tapes) call the element functions directly. */
+/* An op's one derivative statement is its DX expression in the kernel pass
+ * below. From it come the fused backward kernel (name_bwd) and the op's
+ * derivative node name_dx(x, y) = dy/dx, whose kernel (name_dxl) runs the
+ * same loop storing DX; tg_grad records g * name_dx(x, y) and tg_jvp
+ * name_dx(x, y) * t. float64 scalars call the element functions directly,
+ * in all three. */
+#define NOTHING(name)
+#define ENUM_ROW(name) U_##name,
+enum { UNARY_OPS(ENUM_ROW, ENUM_ROW) U_COUNT };
+#define DX_ENUM_ROW(name) U_##name##_dx,
+enum { U_DX_BEFORE = U_COUNT - 1, UNARY_OPS(DX_ENUM_ROW, NOTHING) U_END };
+
 #define UNARY_FORWARD(name)                                                                \
     static void name##_forward(tg_node *n) {                                               \
         if (n->ndim == 0 && tg__f64(n)) {                                                  \
@@ -131,76 +152,103 @@
         }                                                                                  \
         TG_KERNEL(n, name##_bwd)(tg__numel(n), n->in[0]->value, n->value, n->grad,         \
                                  n->in[0]->grad);                                          \
+    }                                                                                      \
+    static void name##_dx_forward(tg_node *n) {                                            \
+        const tg_node *x = n->in[0], *y = n->in[1];                                        \
+        if (n->ndim == 0 && tg__f64(n)) {                                                  \
+            *(double *)n->value =                                                          \
+                name##_dx_f64(*(const double *)x->value, *(const double *)y->value);       \
+            return;                                                                        \
+        }                                                                                  \
+        TG_KERNEL(n, name##_dxl)(tg__numel(n), x->value, y->value, NULL, n->value);        \
+    }                                                                                      \
+    static tg_node *name##_dx_node(tg_node *y) {                                           \
+        return tg__apply(&tg_unary_ops[U_##name##_dx], tg_node_input(y, 0), y, 0);         \
+    }                                                                                      \
+    static void name##_vjp(tg_node *y, tg_node *g, tg_node **gin) {                        \
+        gin[0] = tg_mul(g, name##_dx_node(y));                                             \
+    }                                                                                      \
+    static tg_node *name##_jvp(tg_node *y, tg_node *const *tin) {                          \
+        return tg_mul(name##_dx_node(y), tin[0]);                                          \
     }
+extern const tg_op tg_unary_ops[];
 UNARY_OPS(UNARY_OP, UNARY_FORWARD)
 
-/* vjp rules (tg_grad): the derivatives above, recorded with ops. x is the
- * input node, y the output node, g the gradient arriving at y. */
-#define VJP(name, EXPR)                                                                    \
-    static void name##_vjp(tg_node *y, tg_node *g, tg_node **gin) {                        \
-        tg_node *x = tg_node_input(y, 0);                                                  \
-        (void)x;                                                                           \
-        gin[0] = (EXPR);                                                                   \
+/* The second derivatives: the vjp rule of each derivative node p = name_dx(x,
+ * y), recorded with public ops of x, y = name(x) and p itself, so that they
+ * are differentiable again. The whole derivative goes to x (y is x's
+ * function, not another variable). A zero one (abs, relu) records nothing. */
+#define K(v) tg__const_like(x, v)
+#define D2(dname, EXPR)                                                                    \
+    static void dname##_vjp(tg_node *p, tg_node *g, tg_node **gin) {                     \
+        tg_node *x = tg_node_input(p, 0), *y = tg_node_input(p, 1);                        \
+        (void)x, (void)y;                                                                  \
+        gin[0] = tg_mul(g, (EXPR));                                                        \
     }
-#define ONE(n) tg__const_like(n, 1)
-VJP(neg, tg_neg(g))
-VJP(exp, tg_mul(g, y))
-VJP(log, tg_div(g, x))
-VJP(sqrt, tg_div(tg_scale(g, 0.5), y))
-VJP(abs, tg_mul(g, tg_sign(x)))
-VJP(sin, tg_mul(g, tg_cos(x)))
-VJP(cos, tg_neg(tg_mul(g, tg_sin(x))))
-VJP(tanh, tg_mul(g, tg_sub(ONE(y), tg_mul(y, y))))
-VJP(sigmoid, tg_mul(g, tg_mul(y, tg_sub(ONE(y), y))))
-VJP(relu, tg_mul(g, tg_gt(x, tg__const_like(x, 0))))
-VJP(tan, tg_mul(g, tg_add(ONE(y), tg_square(y))))
-VJP(asin, tg_div(g, tg_sqrt(tg_mul(tg_sub(ONE(x), x), tg_add(ONE(x), x)))))
-VJP(acos, tg_neg(tg_div(g, tg_sqrt(tg_mul(tg_sub(ONE(x), x), tg_add(ONE(x), x))))))
-VJP(atan, tg_div(g, tg_add(ONE(x), tg_square(x))))
-VJP(sinh, tg_mul(g, tg_cosh(x)))
-VJP(cosh, tg_mul(g, tg_sinh(x)))
-VJP(asinh, tg_div(g, tg_sqrt(tg_add(tg_square(x), ONE(x)))))
-VJP(acosh, tg_div(g, tg_mul(tg_sqrt(tg_sub(x, ONE(x))), tg_sqrt(tg_add(x, ONE(x))))))
-VJP(atanh, tg_div(g, tg_mul(tg_sub(ONE(x), x), tg_add(ONE(x), x))))
-VJP(erf, tg_mul(g, tg_scale(tg_exp(tg_neg(tg_square(x))), TWO_SQRTPI)))
-VJP(erfc, tg_mul(g, tg_scale(tg_exp(tg_neg(tg_square(x))), -TWO_SQRTPI)))
-VJP(log1p, tg_div(g, tg_add(ONE(x), x)))
-VJP(expm1, tg_mul(g, tg_exp(x)))
-VJP(log2, tg_div(tg_scale(g, LOG2E), x))
-VJP(log10, tg_div(tg_scale(g, LOG10E), x))
-VJP(exp2, tg_mul(g, tg_scale(y, LN2)))
-VJP(cbrt, tg_div(g, tg_scale(tg_square(y), 3)))
-VJP(square, tg_mul(g, tg_scale(x, 2)))
-VJP(reciprocal, tg_neg(tg_mul(g, tg_square(y))))
-VJP(softplus, tg_mul(g, tg_sigmoid(x)))
-/* gelu' = Phi(x) + x phi(x) */
-VJP(gelu, tg_mul(g, tg_add(tg_scale(tg_erfc(tg_scale(x, -SQRT1_2)), 0.5),
-                           tg_mul(x, tg_scale(tg_exp(tg_scale(tg_square(x), -0.5)), INV_SQRT2PI)))))
-/* silu' = s (1 + x (1 - s)), s = sigmoid(x) */
-static void silu_vjp(tg_node *y, tg_node *g, tg_node **gin) {
-    tg_node *x = tg_node_input(y, 0), *s = tg_sigmoid(x);
-    gin[0] = tg_mul(g, tg_mul(s, tg_add(ONE(x), tg_mul(x, tg_sub(ONE(x), s)))));
+#define D2_ZERO(dname)                                                                     \
+    static void dname##_vjp(tg_node *p, tg_node *g, tg_node **gin) {                     \
+        (void)p, (void)g, (void)gin;                                                       \
+    }
+D2_ZERO(neg_dx)
+D2(exp_dx, p)
+D2(log_dx, tg_neg(tg_square(p)))
+D2(sqrt_dx, tg_scale(tg_mul(p, tg_square(p)), -2))
+D2_ZERO(abs_dx)
+D2(sin_dx, tg_neg(y))
+D2(cos_dx, tg_neg(y))
+D2(tanh_dx, tg_mul(tg_scale(y, -2), p))
+D2(sigmoid_dx, tg_mul(p, tg_sub(K(1), tg_scale(y, 2))))
+D2_ZERO(relu_dx)
+D2(tan_dx, tg_mul(tg_scale(y, 2), p))
+D2(asin_dx, tg_mul(x, tg_mul(p, tg_square(p))))
+D2(acos_dx, tg_mul(x, tg_mul(p, tg_square(p))))
+D2(atan_dx, tg_mul(tg_scale(x, -2), tg_square(p)))
+D2(sinh_dx, y)
+D2(cosh_dx, y)
+D2(asinh_dx, tg_neg(tg_mul(x, tg_mul(p, tg_square(p)))))
+D2(acosh_dx, tg_neg(tg_mul(x, tg_mul(p, tg_square(p)))))
+D2(atanh_dx, tg_mul(tg_scale(x, 2), tg_square(p)))
+D2(erf_dx, tg_mul(tg_scale(x, -2), p))
+D2(erfc_dx, tg_mul(tg_scale(x, -2), p))
+D2(log1p_dx, tg_neg(tg_square(p)))
+D2(expm1_dx, p)
+D2(log2_dx, tg_neg(tg_div(p, x)))
+D2(log10_dx, tg_neg(tg_div(p, x)))
+D2(exp2_dx, tg_scale(p, LN2))
+D2(cbrt_dx, tg_div(tg_scale(tg_square(p), -2), y))
+D2(square_dx, K(2))
+D2(reciprocal_dx, tg_mul(tg_scale(y, -2), p))
+/* softplus' = s = sigmoid(x): s (1 - s) */
+D2(softplus_dx, tg_mul(p, tg_sub(K(1), p)))
+/* gelu'' = phi(x) (2 - x^2), phi the standard normal density */
+D2(gelu_dx, tg_mul(tg_scale(tg_exp(tg_scale(tg_square(x), -0.5)), INV_SQRT2PI),
+                tg_sub(K(2), tg_square(x))))
+/* silu_dx: silu'' = s (1 - s) (2 + x (1 - 2 s)), s = sigmoid(x) */
+static void silu_dx_vjp(tg_node *p, tg_node *g, tg_node **gin) {
+    tg_node *x = tg_node_input(p, 0), *s = tg_sigmoid(x);
+    tg_node *ds = tg_mul(s, tg_sub(K(1), s));
+    gin[0] = tg_mul(g, tg_mul(ds, tg_add(K(2), tg_mul(x, tg_sub(K(1), tg_scale(s, 2))))));
 }
 
-/* The step functions: derivative 0, so the backward rule adds nothing (not
- * even an incoming NaN or inf times 0), and the vjp rule records nothing. */
-static void no_gradient(tg_node *n) { (void)n; }
-static void no_gradient_vjp(tg_node *y, tg_node *g, tg_node **gin) { (void)y, (void)g, (void)gin; }
 
-#define ENUM_ROW(name) U_##name,
-enum { UNARY_OPS(ENUM_ROW, ENUM_ROW) U_COUNT };
-
-#define OP_ROW(name) [U_##name] = {#name, 1, NULL, name##_forward, name##_backward, name##_vjp},
-#define STEP_ROW(name) [U_##name] = {#name, 1, NULL, name##_forward, no_gradient, no_gradient_vjp},
-const tg_op tg_unary_ops[] = {UNARY_OPS(OP_ROW, STEP_ROW)};
-const int tg_unary_count = U_COUNT;
+/* The derivative node's shape: x's (its inputs are x and y = name(x)). */
+#define OP_ROW(name)                                                                       \
+    [U_##name] = {#name, 1, NULL, name##_forward, name##_backward, name##_vjp, name##_jvp},
+/* The step functions' derivative is 0 (tg__zero_backward). */
+#define STEP_ROW(name)                                                                     \
+    [U_##name] = {#name, 1, NULL, name##_forward, tg__zero_backward, tg__zero_vjp, NULL},
+#define DX_ROW(name)                                                                       \
+    [U_##name##_dx] = {#name "_dx", 2, NULL, name##_dx_forward, NULL, name##_dx_vjp, NULL},
+const tg_op tg_unary_ops[U_END] = {UNARY_OPS(OP_ROW, STEP_ROW) UNARY_OPS(DX_ROW, NOTHING)};
+const int tg_unary_count = U_END;
 
 #define CONSTRUCTOR(name)                                                                  \
     tg_node *tg_##name(tg_node *x) { return tg__apply(&tg_unary_ops[U_##name], x, NULL, 0); }
 UNARY_OPS(CONSTRUCTOR, CONSTRUCTOR)
 
 /* The rules of compact scalars (src/scalar.c): the value and the stored
- * derivative, from the element functions the 0-d kernels call. */
+ * derivative, from the element functions the 0-d kernels call. The
+ * derivative nodes have none: they are recorded as 64-byte nodes. */
 #define SCALAR_EVAL(name)                                                                  \
     static double name##_scalar(const double *x, double *p) {                              \
         double y = name##_y_f64(x[0]);                                                     \
@@ -215,7 +263,7 @@ UNARY_OPS(CONSTRUCTOR, CONSTRUCTOR)
 UNARY_OPS(SCALAR_EVAL, STEP_EVAL)
 #define SCALAR_ROW(name) [U_##name] = {U_##name == U_neg ? TG_CLS_NEG : TG_CLS_P1, name##_scalar},
 #define STEP_SCALAR_ROW(name) [U_##name] = {TG_CLS_NONE, name##_scalar},
-const tg_scalar_rule tg_unary_scalar[] = {UNARY_OPS(SCALAR_ROW, STEP_SCALAR_ROW)};
+const tg_scalar_rule tg_unary_scalar[U_END] = {UNARY_OPS(SCALAR_ROW, STEP_SCALAR_ROW)};
 
 #else /* kernel pass, once per dtype */
 
@@ -377,32 +425,37 @@ TG_VMATH_CLONES static void S(gelu_fwd)(size_t n, const void *vx, void *vy) {
  * element (or a NaN) computes erfc as the forward loop does. */
 #define Y_FULL (TG_PASS_F32 ? 0x1p-102 : 0x1p-969) /* least normal times 2^(digits) */
 static inline int S(phi_from_y)(T x, T y) { return fabs(y) >= (T)Y_FULL && x - x == 0; }
-TG_VMATH_CLONES static void S(gelu_bwd)(size_t n, const void *vx, const void *vy, const void *vg, void *vgx) {
-    const T *px = vx, *py = vy, *pg = vg;
-    T *gx = vgx, g[VBLOCK], c[VBLOCK];
-    BLOCKS(n, i0, m) {
-        int all = 1;
-        for (size_t i = 0; i < m; i++) {
-            T x = px[i0 + i];
-            g[i] = (T)-0.5 * (x * x);
-            all &= S(phi_from_y)(x, py[i0 + i]);
-        }
-        S(tg__vexp)(m, g, g);
-        if (all) {
-            for (size_t i = 0; i < m; i++) {
-                T x = px[i0 + i], e = S(neg_sq_fix)(x, (T)0.5, g[i]);
-                gx[i0 + i] += pg[i0 + i] * (py[i0 + i] / x + x * e * (T)INV_SQRT2PI);
-            }
-            continue;
-        }
-        for (size_t i = 0; i < m; i++) c[i] = S(gelu_z)(px[i0 + i]);
-        S(tg__verfc)(m, c, c);
-        for (size_t i = 0; i < m; i++) {
-            T x = px[i0 + i];
-            gx[i0 + i] += pg[i0 + i] * S(gelu_slope_from)(x, S(neg_sq_fix)(x, (T)0.5, g[i]), c[i]);
-        }
+#define GELU_DERIV(fn, STORE)                                                              \
+    TG_VMATH_CLONES static void S(fn)(size_t n, const void *vx, const void *vy,             \
+                                      const void *vg, void *vgx) {                         \
+        const T *px = vx, *py = vy, *pg = vg;                                              \
+        T *gx = vgx, g[VBLOCK], c[VBLOCK];                                                 \
+        (void)pg;                                                                          \
+        BLOCKS(n, i0, m) {                                                                 \
+            int all = 1;                                                                   \
+            for (size_t i = 0; i < m; i++) {                                               \
+                T x = px[i0 + i];                                                          \
+                g[i] = (T)-0.5 * (x * x);                                                  \
+                all &= S(phi_from_y)(x, py[i0 + i]);                                       \
+            }                                                                              \
+            S(tg__vexp)(m, g, g);                                                          \
+            if (all) {                                                                     \
+                for (size_t i = 0; i < m; i++) {                                           \
+                    T x = px[i0 + i], e = S(neg_sq_fix)(x, (T)0.5, g[i]);                  \
+                    STORE(i0 + i, py[i0 + i] / x + x * e * (T)INV_SQRT2PI);                \
+                }                                                                          \
+                continue;                                                                  \
+            }                                                                              \
+            for (size_t i = 0; i < m; i++) c[i] = S(gelu_z)(px[i0 + i]);                   \
+            S(tg__verfc)(m, c, c);                                                         \
+            for (size_t i = 0; i < m; i++) {                                               \
+                T x = px[i0 + i];                                                          \
+                STORE(i0 + i, S(gelu_slope_from)(x, S(neg_sq_fix)(x, (T)0.5, g[i]), c[i])); \
+            }                                                                              \
+        }                                                                                  \
     }
-}
+GELU_DERIV(gelu_bwd, ACC)
+GELU_DERIV(gelu_dxl, SET)
 
 /* silu(x) = x sigmoid(x) = x / (1 + e) for x >= 0, x e / (1 + e) below,
  * e = e^-|x| as for sigmoid; the limit -0 at x = -inf, where x * 0 would be

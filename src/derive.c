@@ -151,3 +151,23 @@ void tg__backward_derived(tg_node *n) {
         tg_fail(t, s->status, "%s: backward rule derived from its vjp: %s", op->name,
                 tg_status_message(s));
 }
+
+/* ------------------------------------------------- zero derivatives -- */
+
+/* An op whose derivative is 0 (steps, comparisons) contributes +0 to each
+ * input's gradient, as PyTorch's zeros do (never g * 0, which is NaN for an
+ * infinite g); its recorded rule records nothing, and tg_grad gives +0
+ * where nothing else contributes. */
+void tg__zero_backward(tg_node *n) {
+    for (int k = 0, nin = tg__nin(n); k < nin; k++) {
+        tg_node *x = tg__in(n, k);
+        if (!x || !x->grad || !(x->flags & TG_F_NEEDS_GRAD)) continue;
+        size_t m = tg__numel(x);
+        if (tg__f64(x))
+            for (size_t i = 0; i < m; i++) ((double *)x->grad)[i] += 0.0;
+        else
+            for (size_t i = 0; i < m; i++) ((float *)x->grad)[i] += 0.0f;
+    }
+}
+
+void tg__zero_vjp(tg_node *y, tg_node *g, tg_node **gin) { (void)y, (void)g, (void)gin; }

@@ -351,6 +351,21 @@ static inline void tg__clear_grad(tg_node *n) {
         memset(n->grad, 0, tg__numel(n) * tg__dsize(n));
 }
 
+/* Readies a node's gradient for a sweep's contributions: -0, the additive
+ * identity (x + -0 is x for every x, -0 included, where +0 would turn a
+ * contribution of -0 into +0), so that adding the first contribution stores
+ * it exactly, as writing it would, and no kernel needs a "first" variant. */
+static inline void tg__identity_grad(tg_node *n) {
+    size_t k = tg__numel(n);
+    if (tg__f64(n)) {
+        double *g = n->grad;
+        for (size_t i = 0; i < k; i++) g[i] = -0.0;
+    } else {
+        float *g = n->grad;
+        for (size_t i = 0; i < k; i++) g[i] = -0.0f;
+    }
+}
+
 /* Gives a node gradient memory on first use, its contents undefined; 0-d
  * nodes keep it inline. 0, or -1 with TG_ERR_NOMEM recorded. */
 static inline int tg__grad_memory(tg_node *n) {
@@ -358,14 +373,6 @@ static inline int tg__grad_memory(tg_node *n) {
         n->grad = n->ndim == 0 ? (void *)&n->u.inl[1]
                                : tg__tape_alloc(n->tape, tg__numel(n) * tg__dsize(n));
     return n->grad ? 0 : -1;
-}
-
-/* As tg__grad_memory, zeroed when it is new. */
-static inline int tg__alloc_grad(tg_node *n) {
-    if (n->grad) return 0;
-    if (tg__grad_memory(n)) return -1;
-    tg__clear_grad(n);
-    return 0;
 }
 
 /* Sets TG_ERR_NUMERIC, naming n's op with its operands ("log(-1)"), if n's
@@ -421,6 +428,10 @@ tg_node *tg__expand_like(tg_node *g, tg_node *x);  /* g broadcast to x's shape *
 int tg__vjp(const tg_op *op, tg_node *y, tg_node *g, tg_node **gin);
 tg_node *tg__tangent(const tg_op *op, tg_node *y, tg_node *const *tin);
 void tg__backward_derived(tg_node *n);
+/* The rules of an op whose derivative is 0: +0 into each input's gradient,
+ * and nothing recorded (derive.c). */
+void tg__zero_backward(tg_node *n);
+void tg__zero_vjp(tg_node *y, tg_node *g, tg_node **gin);
 static inline void tg__backward(tg_node *n) {
     const tg_op *op = tg__op_of_index(n->op);
     if (op->backward)

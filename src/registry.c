@@ -168,6 +168,32 @@ const tg_op *tg_op_find(const char *name) {
     return e ? e->op : NULL;
 }
 
+/* A built-in derivative op is named after its op and the input its partial
+ * derivative is with respect to: base_dx for a unary op's x, base_da and
+ * base_db for a binary op's a and b, base_dp for an activation's parameter. */
+const tg_op *tg_op_derivative_of(const tg_op *op, int *input) {
+    static const char suffix[] = "xabp"; /* the input letter */
+    static const int which[] = {0, 0, 1, 1};
+    size_t n = op && op->name ? strlen(op->name) : 0;
+    if (n < 4 || op->name[n - 3] != '_' || op->name[n - 2] != 'd') return NULL;
+    const char *letter = strchr(suffix, op->name[n - 1]);
+    if (!letter || !*letter) return NULL;
+    char base[64];
+    if (n - 3 >= sizeof base) return NULL;
+    memcpy(base, op->name, n - 3);
+    base[n - 3] = '\0';
+    tg__registry_init();
+    pthread_mutex_lock(&lock);
+    entry *e, *b;
+    HASH_FIND_STR(by_name, op->name, e);
+    HASH_FIND_STR(by_name, base, b);
+    pthread_mutex_unlock(&lock);
+    /* built-ins only: a user op may have any name */
+    if (!e || e->op != op || !e->family || !b || !b->family) return NULL;
+    if (input) *input = which[letter - suffix];
+    return b->op;
+}
+
 int tg__op_index(const tg_op *op) {
     if (!op || !op->name) return -1;
     tg__registry_init();

@@ -82,7 +82,7 @@ static int builtin_index(const tg_op *op) {
 enum { FAMILIES = 3 };
 static struct {
     uintptr_t first, end;
-    uint8_t kind[TG_K_MAX];
+    uint8_t kind[256]; /* by position in the family's table */
 } families[FAMILIES];
 
 static inline int kind_of_op(const tg_op *op) {
@@ -94,7 +94,7 @@ static inline int kind_of_op(const tg_op *op) {
 }
 
 static int add_family(int f, const tg_op *ops, const tg_scalar_rule *rules, int count) {
-    if (count > TG_K_MAX) return TG_ERR_STATE;
+    if (count > 256) return TG_ERR_STATE;
     families[f].first = (uintptr_t)ops;
     families[f].end = (uintptr_t)(ops + count);
     for (int i = 0; i < count; i++) {

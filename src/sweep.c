@@ -14,8 +14,9 @@
 static inline void add(tg_tape *t, size_t p, double v);
 
 /* Prepares a 64-byte node to receive gradient: on its first touch in this
- * sweep, gives it memory and, unless it is a leaf (whose gradients
- * accumulate across sweeps), zeroes it. A bridge's gradient memory is its
+ * sweep, gives it memory and, unless it is a leaf with memory (whose
+ * gradients accumulate across sweeps), sets it to the additive identity -0
+ * (a new leaf's too: its first contribution is stored as it is). A bridge's gradient memory is its
  * scalar's gradient itself, readied here (an unset one becomes 0): the
  * consumers' rules add straight into it, each at its own position, in the
  * order they would add into a 64-byte input. (A gradient of the bridge's
@@ -30,25 +31,27 @@ static inline int touch(tg_node *n) {
     if (n->flags & TG_F_BRIDGE) {
         tg_tape *t = tg__ctape(n->in[0]);
         size_t p = tg__cpos(n->in[0]);
-        add(t, p, 0.0);
+        add(t, p, -0.0);
         n->grad = &tg__sc(t, p)->grad[p & TG_SC_MASK];
         return 0;
     }
-    if (!n->grad) return tg__alloc_grad(n);
-    if (n->op) tg__clear_grad(n);
+    bool fresh = !n->grad;
+    if (fresh && tg__grad_memory(n)) return -1;
+    if (fresh || n->op) tg__identity_grad(n);
     return 0;
 }
 
 /* Adds v into the gradient of the compact record at p, if it wants one; the
  * first contribution of a sweep replaces an interior record's old gradient
- * (the write that a zeroing pass would otherwise precede). */
+ * (the write that a zeroing pass would otherwise precede): it is added to
+ * -0, which keeps its sign. */
 static inline void add(tg_tape *t, size_t p, double v) {
     tg_schunk *c = tg__sc(t, p);
     size_t l = p & TG_SC_MASK;
     uint8_t code = c->code[l];
     if (!(code & TG_C_NG)) return;
     double old = c->grad[l];
-    c->grad[l] = (tg__grad_unset(old) ? 0.0 : old) + v;
+    c->grad[l] = (tg__grad_unset(old) ? -0.0 : old) + v;
 }
 
 /* Adds the seed (NULL: ones) into out's gradient, or, when write is set,
@@ -58,11 +61,11 @@ static void put_seed(tg_node *out, const void *seed, bool write) {
     if (tg__f64(out)) {
         double *g = out->grad;
         for (size_t i = 0; i < k; i++)
-            g[i] = (write ? 0 : g[i]) + (seed ? ((const double *)seed)[i] : 1.0);
+            g[i] = (write ? -0.0 : g[i]) + (seed ? ((const double *)seed)[i] : 1.0);
     } else {
         float *g = out->grad;
         for (size_t i = 0; i < k; i++)
-            g[i] = (write ? 0 : g[i]) + (seed ? ((const float *)seed)[i] : 1.0f);
+            g[i] = (write ? -0.0f : g[i]) + (seed ? ((const float *)seed)[i] : 1.0f);
     }
 }
 

@@ -16,7 +16,8 @@
  * such as tril that keep zeros).
  *
  * The test walks the registry: an op with neither row fails it. The rows of
- * each op family of issue 11 are in tests/cases/FAMILY.h.
+ * each op family are in tests/cases/FAMILY.h, those of the older ops in
+ * tests/cases/core.h; the special values in tests/special_points.h.
  */
 #include <float.h>
 #include <math.h>
@@ -33,20 +34,7 @@
 
 #include <tapegrad.h>
 
-typedef double (*ref_fn)(const double *x);
-typedef struct ref_row {
-    const char *op;
-    int arity;
-    ref_fn ref;
-} ref_row;
-
-enum { NF_ALL, NF_ANY };
-typedef tg_node *(*build_fn)(tg_tape *t, tg_dtype dt, double fill);
-typedef struct build_row {
-    const char *op;
-    build_fn build;
-    int expect;
-} build_row;
+#include "cases/rows.h"
 
 /* A tensor of x's dtype and the given shape, every element fill. */
 static tg_node *filled(tg_tape *t, tg_dtype dt, int ndim, const int64_t *shape, double fill) {
@@ -61,56 +49,8 @@ static tg_node *filled(tg_tape *t, tg_dtype dt, int ndim, const int64_t *shape, 
 }
 static const int64_t shape_3x4[2] = {3, 4};
 
-/* ------------------------------------------------- the ops before issue 11 -- */
-
-static double ref_neg(const double *x) { return -x[0]; }
-static double ref_exp(const double *x) { return exp(x[0]); }
-static double ref_log(const double *x) { return log(x[0]); }
-static double ref_sqrt(const double *x) { return sqrt(x[0]); }
-static double ref_abs(const double *x) { return fabs(x[0]); }
-static double ref_sin(const double *x) { return sin(x[0]); }
-static double ref_cos(const double *x) { return cos(x[0]); }
-static double ref_tanh(const double *x) { return tanh(x[0]); }
-static double ref_sigmoid(const double *x) { return 1 / (1 + exp(-x[0])); }
-/* PyTorch: relu(NaN) = NaN. */
-static double ref_relu(const double *x) { return isnan(x[0]) ? x[0] : x[0] > 0 ? x[0] : 0; }
-static double ref_add(const double *x) { return x[0] + x[1]; }
-static double ref_sub(const double *x) { return x[0] - x[1]; }
-static double ref_mul(const double *x) { return x[0] * x[1]; }
-static double ref_div(const double *x) { return x[0] / x[1]; }
-static double ref_pow(const double *x) { return pow(x[0], x[1]); }
-
-static tg_node *build_matmul(tg_tape *t, tg_dtype dt, double fill) {
-    const int64_t s2[2] = {4, 2};
-    return tg_matmul(filled(t, dt, 2, shape_3x4, fill), filled(t, dt, 2, s2, fill));
-}
-static tg_node *build_transpose(tg_tape *t, tg_dtype dt, double fill) {
-    return tg_transpose(filled(t, dt, 2, shape_3x4, fill));
-}
-static tg_node *build_reshape(tg_tape *t, tg_dtype dt, double fill) {
-    const int64_t s[1] = {12};
-    return tg_reshape(filled(t, dt, 2, shape_3x4, fill), 1, s);
-}
-static tg_node *build_sum(tg_tape *t, tg_dtype dt, double fill) {
-    return tg_sum_axis(filled(t, dt, 2, shape_3x4, fill), 1);
-}
-static tg_node *build_mean(tg_tape *t, tg_dtype dt, double fill) {
-    return tg_mean(filled(t, dt, 2, shape_3x4, fill));
-}
-static tg_node *build_softmax(tg_tape *t, tg_dtype dt, double fill) {
-    return tg_softmax(filled(t, dt, 2, shape_3x4, fill), 1);
-}
-static tg_node *build_log_softmax(tg_tape *t, tg_dtype dt, double fill) {
-    return tg_log_softmax(filled(t, dt, 2, shape_3x4, fill), 0);
-}
-static tg_node *build_mse(tg_tape *t, tg_dtype dt, double fill) {
-    return tg_mse(filled(t, dt, 2, shape_3x4, fill), filled(t, dt, 2, shape_3x4, 0.5));
-}
-static tg_node *build_softmax_xent(tg_tape *t, tg_dtype dt, double fill) {
-    return tg_softmax_xent(filled(t, dt, 2, shape_3x4, fill), filled(t, dt, 2, shape_3x4, 0.25));
-}
-
 #define TG_TEST_NONFINITE
+#include "cases/core.h"
 #include "cases/math.h"
 #include "cases/select.h"
 #include "cases/reduce.h"
@@ -118,11 +58,7 @@ static tg_node *build_softmax_xent(tg_tape *t, tg_dtype dt, double fill) {
 #include "cases/training.h"
 
 static const ref_row refs[] = {
-    {"neg", 1, ref_neg},   {"exp", 1, ref_exp},   {"log", 1, ref_log},
-    {"sqrt", 1, ref_sqrt}, {"abs", 1, ref_abs},   {"sin", 1, ref_sin},
-    {"cos", 1, ref_cos},   {"tanh", 1, ref_tanh}, {"sigmoid", 1, ref_sigmoid},
-    {"relu", 1, ref_relu}, {"add", 2, ref_add},   {"sub", 2, ref_sub},
-    {"mul", 2, ref_mul},   {"div", 2, ref_div},   {"pow", 2, ref_pow},
+    REFS_CORE
     REFS_MATH
     REFS_SELECT
     REFS_REDUCE
@@ -132,15 +68,7 @@ static const ref_row refs[] = {
 #define NREFS (sizeof refs / sizeof *refs)
 
 static const build_row builds[] = {
-    {"matmul", build_matmul, NF_ALL},
-    {"transpose", build_transpose, NF_ALL},
-    {"reshape", build_reshape, NF_ALL},
-    {"sum", build_sum, NF_ALL},
-    {"mean", build_mean, NF_ALL},
-    {"softmax", build_softmax, NF_ALL},
-    {"log_softmax", build_log_softmax, NF_ALL},
-    {"mse", build_mse, NF_ALL},
-    {"softmax_xent", build_softmax_xent, NF_ALL},
+    BUILDS_CORE
     BUILDS_MATH
     BUILDS_SELECT
     BUILDS_REDUCE
@@ -149,17 +77,7 @@ static const build_row builds[] = {
 };
 #define NBUILDS (sizeof builds / sizeof *builds)
 
-/* ------------------------------------------------------ the special values -- */
-
-static const double specials_f64[] = {
-    NAN,  -NAN, INFINITY, -INFINITY, 0.0,  -0.0,    DBL_TRUE_MIN, -1e-310, DBL_MIN,
-    1.0,  -1.0, 0.5,      -2.5,      3.0,  1e300,   -1e300,       700.0,   -745.0,
-};
-static const double specials_f32[] = {
-    NAN,  -NAN, INFINITY, -INFINITY, 0.0,  -0.0,  FLT_TRUE_MIN, -1e-40, FLT_MIN,
-    1.0,  -1.0, 0.5,      -2.5,      3.0,  3e38,  -3e38,        80.0,   -100.0,
-};
-#define NSPECIAL (sizeof specials_f64 / sizeof *specials_f64)
+#include "special_points.h"
 
 /* Combination i of `arity` special values, as doubles of the dtype. */
 static void combination(tg_dtype dt, int arity, size_t i, double *x) {
@@ -258,22 +176,7 @@ static void test_built(void **state) {
 /* Every registered op has exactly one kind of row, of its arity. */
 static void test_covers_registry(void **state) {
     (void)state;
-    for (int i = 0; i < tg_op_count(); i++) {
-        const tg_op *op = tg_op_at(i);
-        int found = 0;
-        for (size_t j = 0; j < NREFS; j++)
-            if (!strcmp(refs[j].op, op->name)) {
-                found++;
-                if (refs[j].arity != op->arity)
-                    fail_msg("REFS row of %s has arity %d; the op has %d", op->name, refs[j].arity,
-                             op->arity);
-            }
-        for (size_t j = 0; j < NBUILDS; j++) found += !strcmp(builds[j].op, op->name);
-        if (found != 1)
-            fail_msg("registered op \"%s\" has %d rows in test_nonfinite.c / tests/cases/*.h "
-                     "(want one REFS or BUILDS row)",
-                     op->name, found);
-    }
+    expect_rows_cover_registry(refs, NREFS, builds, NBUILDS);
 }
 
 int main(void) {

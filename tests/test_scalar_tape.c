@@ -87,8 +87,15 @@ static bool same_bits(double a, double b) { return memcmp(&a, &b, sizeof a) == 0
 #endif
 static bool nans_may_meet;
 static long nan_meetings;
+/* A leaf's gradient after tg_zero_grad accumulates onto +0, a fresh leaf's
+ * first contribution is stored as it is (-0 stays -0), as PyTorch's
+ * zero_grad() and None: comparisons of a replay with a fresh recording let
+ * the sign of a zero differ. */
+static bool zero_sign_free;
+
 static bool same_double(double a, double b) {
     if (same_bits(a, b)) return true;
+    if (zero_sign_free && a == 0 && b == 0) return true;
     if (nans_may_meet && isnan(a) && isnan(b)) {
         nan_meetings++;
         return true;
@@ -880,8 +887,10 @@ static void test_replay(void **state) {
             assert_int_equal(tg_backward(fc.n[o]), TG_OK);
             assert_int_equal(tg_backward(fk.n[o]), TG_OK);
             compare_runs(&fc, &fk, &p, true, "fresh");
+            zero_sign_free = true;
             compare_runs(&r, &fc, &p, false, "replayed (compact) vs fresh");
             compare_runs(&rk, &fk, &p, false, "replayed (classic) vs fresh");
+            zero_sign_free = false;
             compare_runs(&r, &rk, &p, false, "replayed");
             free_run(&fc);
             free_run(&fk);
