@@ -35,6 +35,15 @@
             if (gx) gx[i] += pg[i] * S(name##_dx)(px[i], pp[i * ps]);                      \
             if (gp) gp[i * ps] += pg[i] * S(name##_dp)(px[i], pp[i * ps]);                 \
         }                                                                                  \
+    }                                                                                      \
+    PARTIAL_LOOP(name, x) PARTIAL_LOOP(name, p)
+/* The partial itself, for the derivative ops name_dx and name_dp. */
+#define PARTIAL_LOOP(name, d)                                                              \
+    static void S(name##_d##d##l)(size_t n, size_t ps, const void *vx, const void *vp,     \
+                                  void *vo) {                                              \
+        const T *px = vx, *pp = vp;                                                        \
+        T *po = vo;                                                                        \
+        for (size_t i = 0; i < n; i++) po[i] = S(name##_d##d)(px[i], pp[i * ps]);          \
     }
 
 #include "dtypes.h"
@@ -52,7 +61,13 @@ static int param_shape(tg_node *out, char *why, size_t len) {
 /* Stride of the parameter: 0 when one element serves every x. */
 static size_t param_stride(const tg_node *n) { return tg__numel(n->in[1]) == 1 ? 0 : 1; }
 
-#define ACTIVATION_OP(name)                                                                \
+enum { A_LEAKY_RELU, A_ELU, A_LEAKY_RELU_DX, A_LEAKY_RELU_DP, A_ELU_DX, A_ELU_DP, A_END };
+extern const tg_op tg_activation_ops[];
+
+/* The op, and its derivative ops name_dx(x, p) and name_dp(x, p): the
+ * partials from the same element functions as the fused backward, which
+ * tg_grad records times g and tg_jvp times the tangents. */
+#define ACTIVATION_OP(name, DX, DP)                                                        \
     static void name##_forward(tg_node *n) {                                               \
         TG_KERNEL(n, name##_fwd)(tg__numel(n), param_stride(n), n->in[0]->value,           \
                                  n->in[1]->value, n->value);                               \
@@ -60,43 +75,78 @@ static size_t param_stride(const tg_node *n) { return tg__numel(n->in[1]) == 1 ?
     static void name##_backward(tg_node *n) {                                              \
         TG_KERNEL(n, name##_bwd)(tg__numel(n), param_stride(n), n->in[0]->value,           \
                                  n->in[1]->value, n->grad, n->in[0]->grad, n->in[1]->grad); \
+    }                                                                                      \
+    static void name##_dx_forward(tg_node *n) {                                            \
+        TG_KERNEL(n, name##_dxl)(tg__numel(n), param_stride(n), n->in[0]->value,           \
+                                 n->in[1]->value, n->value);                               \
+    }                                                                                      \
+    static void name##_dp_forward(tg_node *n) {                                            \
+        TG_KERNEL(n, name##_dpl)(tg__numel(n), param_stride(n), n->in[0]->value,           \
+                                 n->in[1]->value, n->value);                               \
+    }                                                                                      \
+    static void name##_vjp(tg_node *y, tg_node *g, tg_node **gin) {                        \
+        partial_vjp(y, g, gin, &tg_activation_ops[DX], &tg_activation_ops[DP]);           \
+    }                                                                                      \
+    static tg_node *name##_jvp(tg_node *y, tg_node *const *tin) {                          \
+        return partial_jvp(y, tin, &tg_activation_ops[DX], &tg_activation_ops[DP]);       \
     }
-ACTIVATION_OP(leaky_relu)
-ACTIVATION_OP(elu)
 
-/* vjp rules (tg_grad), with m = [x > 0] (a comparison: no gradient flows
- * through it) and min(x, 0) written -relu(-x), which stays finite where x is
- * infinite (x - relu(x) would be inf - inf):
- *   leaky_relu: x' = g (p + m (1 - p)),               p' = g min(x, 0)
- *   elu:        x' = g (m + (1 - m) p e^min(x, 0)),   p' = g elu(min(x, 0), 1)
- * each summed back to its input's shape where p or x was broadcast. */
-static tg_node *min0(tg_node *x) { return tg_neg(tg_relu(tg_neg(x))); }
-static tg_node *positive(tg_node *x) { return tg_gt(x, tg__const_like(x, 0)); }
-static tg_node *one_minus(tg_node *v) { return tg_sub(tg__const_like(v, 1), v); }
-
-static void leaky_relu_vjp(tg_node *y, tg_node *g, tg_node **gin) {
+static void partial_vjp(tg_node *y, tg_node *g, tg_node **gin, const tg_op *dx,
+                        const tg_op *dp) {
     tg_node *x = tg__in(y, 0), *p = tg__in(y, 1);
-    if (tg_requires_grad(x))
-        gin[0] = tg__sum_to(tg_mul(g, tg_add(p, tg_mul(positive(x), one_minus(p)))), x);
-    if (tg_requires_grad(p)) gin[1] = tg__sum_to(tg_mul(g, min0(x)), p);
+    if (tg_requires_grad(x)) gin[0] = tg_mul(g, tg__apply(dx, x, p, 0));
+    if (tg_requires_grad(p)) gin[1] = tg__sum_to(tg_mul(g, tg__apply(dp, x, p, 0)), p);
+}
+static tg_node *partial_jvp(tg_node *y, tg_node *const *tin, const tg_op *dx, const tg_op *dp) {
+    tg_node *x = tg__in(y, 0), *p = tg__in(y, 1);
+    tg_node *tx = tin[0] ? tg_mul(tg__apply(dx, x, p, 0), tin[0]) : NULL;
+    tg_node *tp = tin[1] ? tg_mul(tg__apply(dp, x, p, 0), tin[1]) : NULL;
+    return tx && tp ? tg_add(tx, tp) : tx ? tx : tp;
+}
+ACTIVATION_OP(leaky_relu, A_LEAKY_RELU_DX, A_LEAKY_RELU_DP)
+ACTIVATION_OP(elu, A_ELU_DX, A_ELU_DP)
+
+/* The second derivatives, the vjp rules of the derivative ops, recorded
+ * with public ops: each partial is piecewise, constant in the x > 0 branch,
+ * so g is selected (tg_where, never g * 0, NaN for an infinite g) into the
+ * x <= 0 branch (NaN's too, as the kernels take it):
+ *   leaky_relu_dx = [x <= 0] p:           d/dp = [x <= 0]
+ *   leaky_relu_dp = [x <= 0] x:           d/dx = [x <= 0]
+ *   elu_dx = [x <= 0] p e^x (or 1):       d/dx = [x <= 0] elu_dx, d/dp = [x <= 0] e^x
+ *   elu_dp = [x <= 0] expm1(x):           d/dx = [x <= 0] e^x */
+static tg_node *below(tg_node *x, tg_node *v) {
+    return tg_where(tg_gt(x, tg__const_like(x, 0)), tg__const_like(v, 0), v);
+}
+static void leaky_relu_dx_vjp(tg_node *d, tg_node *g, tg_node **gin) {
+    tg_node *x = tg__in(d, 0), *p = tg__in(d, 1);
+    if (tg_requires_grad(p)) gin[1] = tg__sum_to(below(x, g), p);
+}
+static void leaky_relu_dp_vjp(tg_node *d, tg_node *g, tg_node **gin) {
+    tg_node *x = tg__in(d, 0);
+    if (tg_requires_grad(x)) gin[0] = below(x, g);
+}
+static void elu_dx_vjp(tg_node *d, tg_node *g, tg_node **gin) {
+    tg_node *x = tg__in(d, 0), *p = tg__in(d, 1);
+    if (tg_requires_grad(x)) gin[0] = below(x, tg_mul(g, d));
+    if (tg_requires_grad(p)) gin[1] = tg__sum_to(below(x, tg_mul(g, tg_exp(x))), p);
+}
+static void elu_dp_vjp(tg_node *d, tg_node *g, tg_node **gin) {
+    tg_node *x = tg__in(d, 0);
+    if (tg_requires_grad(x)) gin[0] = below(x, tg_mul(g, tg_exp(x)));
 }
 
-static void elu_vjp(tg_node *y, tg_node *g, tg_node **gin) {
-    tg_node *x = tg__in(y, 0), *p = tg__in(y, 1);
-    if (tg_requires_grad(x)) {
-        tg_node *m = positive(x), *neg = tg_mul(p, tg_exp(min0(x)));
-        gin[0] = tg__sum_to(tg_mul(g, tg_add(m, tg_mul(one_minus(m), neg))), x);
-    }
-    if (tg_requires_grad(p)) gin[1] = tg__sum_to(tg_mul(g, tg_elu(min0(x), 1)), p);
-}
-
-enum { A_LEAKY_RELU, A_ELU, A_COUNT };
-const tg_op tg_activation_ops[] = {
-    [A_LEAKY_RELU] = {"leaky_relu", 2, param_shape, leaky_relu_forward, leaky_relu_backward,
-                      leaky_relu_vjp},
-    [A_ELU] = {"elu", 2, param_shape, elu_forward, elu_backward, elu_vjp},
+#define ROW(name)                                                                          \
+    {#name, 2, param_shape, name##_forward, name##_backward, name##_vjp, name##_jvp}
+#define DROW(name) {#name, 2, param_shape, name##_forward, NULL, name##_vjp, NULL}
+const tg_op tg_activation_ops[A_END] = {
+    [A_LEAKY_RELU] = ROW(leaky_relu),
+    [A_ELU] = ROW(elu),
+    [A_LEAKY_RELU_DX] = DROW(leaky_relu_dx),
+    [A_LEAKY_RELU_DP] = DROW(leaky_relu_dp),
+    [A_ELU_DX] = DROW(elu_dx),
+    [A_ELU_DP] = DROW(elu_dp),
 };
-const int tg_activation_count = A_COUNT;
+const int tg_activation_count = A_END;
 
 tg_node *tg_leaky_relu(tg_node *x, double slope) {
     return tg__apply(&tg_activation_ops[A_LEAKY_RELU], x, x ? tg__const_like(x, slope) : NULL, 0);

@@ -63,6 +63,14 @@ static double scaled_prod_value(scaled_prod p) {
                                    const void *vg, void *vgx) {                            \
         S(runs_bwd)(v, S(name##_bwd), vx, vy, vg, vgx);                                    \
     }
+/* The ops whose backward term is g times a partial: they have derivative
+ * ops name_dx (max and min split g among ties, g / ties, instead). */
+#define PARTIAL_OPS(X) X(logsumexp) X(prod) X(norm) X(var)
+#define PARTIAL_KERNEL(name)                                                               \
+    static void S(name##_runs_partial)(tg_axis_view v, const void *vx, const void *vy,     \
+                                       void *vd) {                                         \
+        S(runs_partial)(v, S(name##_bwd), vx, vy, vd);                                     \
+    }
 
 #include "dtypes.h"
 
@@ -125,26 +133,9 @@ static void mean_vjp(tg_node *y, tg_node *g, tg_node **gin) {
     double n = (double)tg__numel(x) / (double)tg__numel(y);
     gin[0] = tg__expand_like(tg__unreduce(tg_scale(g, 1 / n), x, y->aux), x);
 }
-/* g e^(x - y), through y itself, so that the second derivative sees y's
- * dependence on x. */
-static void logsumexp_vjp(tg_node *y, tg_node *g, tg_node **gin) {
-    tg_node *x = tg__in(y, 0);
-    gin[0] = tg_mul(tg__unreduce(g, x, y->aux), tg_exp(tg_sub(x, tg__unreduce(y, x, y->aux))));
-}
-/* g 2 (x - mean) / n, the mean recorded as an op of x. */
-static void var_vjp(tg_node *y, tg_node *g, tg_node **gin) {
-    tg_node *x = tg__in(y, 0);
-    double n = (double)tg__numel(x) / (double)tg__numel(y);
-    tg_node *mean = y->aux == TG_AXIS_ALL ? tg_mean(x) : tg_mean_axis(x, y->aux);
-    gin[0] = tg_mul(tg__unreduce(tg_scale(g, 2 / n), x, y->aux),
-                    tg_sub(x, tg__unreduce(mean, x, y->aux)));
-}
-/* v reduced as y was (sum or prod), and spread back over x's shape. */
+/* v summed as y was, and spread back over x's shape. */
 static tg_node *sum_like(const tg_node *y, tg_node *v) {
     return y->aux == TG_AXIS_ALL ? tg_sum(v) : tg_sum_axis(v, y->aux);
-}
-static tg_node *prod_like(const tg_node *y, tg_node *v) {
-    return y->aux == TG_AXIS_ALL ? tg_prod(v) : tg_prod_axis(v, y->aux);
 }
 static tg_node *spread(tg_node *v, tg_node *y) {
     return tg__unreduce(v, tg__in(y, 0), y->aux);
@@ -162,39 +153,132 @@ static void extremum_vjp(tg_node *y, tg_node *g, tg_node **gin) {
 #define max_vjp extremum_vjp
 #define min_vjp extremum_vjp
 
-/* prod: g times the product of the other elements, without dividing by a
- * zero: y / x where x != 0; at a zero, the product of the nonzero elements
- * when it is the run's only zero, else 0. (Where y underflows to 0 while
- * no element is 0, y / x is 0, unlike the kernel's exact product.) */
-static void prod_vjp(tg_node *y, tg_node *g, tg_node **gin) {
-    tg_node *x = tg__in(y, 0), *zero = tg__const_like(x, 0), *one = tg__const_like(x, 1);
+/* logsumexp, prod, norm and var state their partial d/dx once, in their
+ * backward run kernel: the derivative op name_dx(x, y) (axis as y's) runs
+ * that kernel at g = 1, tg_grad records g times it and tg_jvp the sum of it
+ * times the tangent, so the three paths use the same bits. A tangent element
+ * that is 0 contributes 0 even against an infinite partial (prod's, when
+ * the other elements' product overflows), as a zero seed's row does not
+ * exist for the backward sweep. */
+enum {
+    R_SUM, R_MEAN, R_MAX, R_MIN, R_LOGSUMEXP, R_PROD, R_NORM, R_VAR, R_COUNT,
+    R_LOGSUMEXP_DX = R_COUNT, R_PROD_DX, R_NORM_DX, R_VAR_DX, R_END
+};
+extern const tg_op tg_reduce_ops[];
+
+/* v reduced along axis (TG_AXIS_ALL: all), by sum or prod, and spread back
+ * over x's shape; from the derivative node's fields, never from y's inputs
+ * (a derived backward sees y as a leaf). */
+static tg_node *sum_along(tg_node *v, int axis) {
+    return axis == TG_AXIS_ALL ? tg_sum(v) : tg_sum_axis(v, axis);
+}
+static tg_node *prod_along(tg_node *v, int axis) {
+    return axis == TG_AXIS_ALL ? tg_prod(v) : tg_prod_axis(v, axis);
+}
+
+#define PARTIAL_OP(name, DX)                                                               \
+    static void name##_dx_forward(tg_node *n) {                                            \
+        TG_KERNEL(n, name##_runs_partial)(tg__axis_view(n->in[0], n->aux), n->in[0]->value, \
+                                          n->in[1]->value, n->value);                      \
+    }                                                                                      \
+    static void name##_vjp(tg_node *y, tg_node *g, tg_node **gin) {                        \
+        partial_vjp(&tg_reduce_ops[DX], y, g, gin);                                        \
+    }                                                                                      \
+    static tg_node *name##_jvp(tg_node *y, tg_node *const *tin) {                          \
+        return partial_jvp(&tg_reduce_ops[DX], y, tin);                                    \
+    }
+static tg_node *partial_of(const tg_op *dx, tg_node *y) {
+    return tg__apply(dx, tg__in(y, 0), y, y->aux);
+}
+/* d v, but 0 where v is 0 (the kernels' term). */
+static tg_node *times(tg_node *d, tg_node *v) {
+    tg_node *zero = tg__const_like(v, 0);
+    return tg_where(tg_eq(v, zero), zero, tg_mul(v, d));
+}
+static void partial_vjp(const tg_op *dx, tg_node *y, tg_node *g, tg_node **gin) {
+    gin[0] = times(partial_of(dx, y), spread(g, y));
+}
+static tg_node *partial_jvp(const tg_op *dx, tg_node *y, tg_node *const *tin) {
+    return sum_along(times(partial_of(dx, y), tin[0]), y->aux);
+}
+/* A derivative op's inputs: x, and y of x's shape reduced along its axis. */
+static int partial_shape(tg_node *out, char *why, size_t len) {
+    const tg_node *x = out->in[0], *y = out->in[1];
+    char sx[64], sy[64];
+    if (out->aux != TG_AXIS_ALL && (out->aux < 0 || out->aux >= x->ndim)) {
+        snprintf(why, len, "axis %d is out of range for %s", out->aux, tg__shape_str(x, sx));
+        return TG_ERR_ARG;
+    }
+    size_t runs = out->aux == TG_AXIS_ALL ? 1 : tg__numel(x) / (size_t)x->u.shape[out->aux];
+    if (tg__numel(y) == runs) return TG_OK;
+    snprintf(why, len, "y %s is not x %s reduced along its axis", tg__shape_str(y, sy),
+             tg__shape_str(x, sx));
+    return TG_ERR_SHAPE;
+}
+PARTIAL_OP(logsumexp, R_LOGSUMEXP_DX)
+PARTIAL_OP(prod, R_PROD_DX)
+PARTIAL_OP(norm, R_NORM_DX)
+PARTIAL_OP(var, R_VAR_DX)
+
+/* The second derivatives: the vjp rule of each derivative node p = d(x),
+ * which is H gg for the run's Hessian H, recorded with public ops. */
+typedef struct d2_ctx {
+    tg_node *x, *y, *p;
+    int axis;
+} d2_ctx;
+static d2_ctx d2_of(tg_node *p) { return (d2_ctx){tg__in(p, 0), tg__in(p, 1), p, p->aux}; }
+static tg_node *back(const d2_ctx *c, tg_node *v) { return tg__unreduce(v, c->x, c->axis); }
+/* logsumexp_dx = p = e^(x - y): H gg = p (gg - sum p gg) */
+static void logsumexp_dx_vjp(tg_node *p, tg_node *gg, tg_node **gin) {
+    d2_ctx c = d2_of(p);
+    gin[0] = tg_mul(p, tg_sub(gg, back(&c, sum_along(tg_mul(p, gg), c.axis))));
+}
+/* var_dx = 2 (x - mean) / n: H gg = 2 (gg - mean gg) / n */
+static void var_dx_vjp(tg_node *p, tg_node *gg, tg_node **gin) {
+    d2_ctx c = d2_of(p);
+    double n = (double)tg_numel(c.x) / (double)tg_numel(c.y);
+    gin[0] = tg_scale(tg_sub(gg, back(&c, tg_scale(sum_along(gg, c.axis), 1 / n))), 2 / n);
+}
+/* norm_dx = u = x / y: H gg = (gg - u (u . gg)) / y; 0 at the zero vector */
+static void norm_dx_vjp(tg_node *p, tg_node *gg, tg_node **gin) {
+    d2_ctx c = d2_of(p);
+    tg_node *yx = back(&c, c.y), *zero = tg__const_like(c.x, 0);
+    tg_node *h = tg_div(tg_sub(gg, tg_mul(p, back(&c, sum_along(tg_mul(p, gg), c.axis)))), yx);
+    gin[0] = tg_where(tg_eq(yx, zero), zero, h);
+}
+/* prod_dx = the product of the other elements: its derivative is recorded
+ * by tg_grad of that product written with public ops, without dividing by
+ * a zero: y / x where x != 0; at a zero, the product of the nonzero
+ * elements when it is the run's only zero, else 0. */
+static void prod_dx_vjp(tg_node *p, tg_node *gg, tg_node **gin) {
+    d2_ctx c = d2_of(p);
+    tg_node *x = c.x, *zero = tg__const_like(x, 0), *one = tg__const_like(x, 1);
     tg_node *is0 = tg_eq(x, zero);
-    tg_node *nonzeros = spread(prod_like(y, tg_where(is0, one, x)), y);
-    tg_node *lone = tg_eq(spread(sum_like(y, is0), y), one);
-    tg_node *others = tg_where(is0, tg_where(lone, nonzeros, zero), tg_div(spread(y, y), x));
-    gin[0] = tg_mul(spread(g, y), others);
+    tg_node *nonzeros = back(&c, prod_along(tg_where(is0, one, x), c.axis));
+    tg_node *lone = tg_eq(back(&c, sum_along(is0, c.axis)), one);
+    tg_node *others = tg_where(is0, tg_where(lone, nonzeros, zero),
+                               tg_div(back(&c, prod_along(x, c.axis)), x));
+    tg_node *r;
+    if (!tg_grad_nodes(tg_sum(tg_mul(gg, others)), 1, &x, &r)) gin[0] = r;
 }
 
-/* norm: g x / y, and 0 at the zero vector (the kernel's convention). */
-static void norm_vjp(tg_node *y, tg_node *g, tg_node **gin) {
-    tg_node *x = tg__in(y, 0), *yx = spread(y, y);
-    tg_node *unit = tg_where(tg_eq(yx, tg__const_like(x, 0)), tg__const_like(x, 0), tg_div(x, yx));
-    gin[0] = tg_mul(spread(g, y), unit);
-}
-
-enum { R_SUM, R_MEAN, R_MAX, R_MIN, R_LOGSUMEXP, R_PROD, R_NORM, R_VAR, R_COUNT };
-const tg_op tg_reduce_ops[] = {
+#define ROW(name) {#name, 1, reduce_shape, name##_forward, name##_backward, name##_vjp, name##_jvp}
+#define DROW(name) {#name, 2, partial_shape, name##_forward, NULL, name##_vjp, NULL}
+const tg_op tg_reduce_ops[R_END] = {
     [R_SUM] = {"sum", 1, reduce_shape, sum_forward, sum_backward, sum_vjp},
     [R_MEAN] = {"mean", 1, reduce_shape, mean_forward, mean_backward, mean_vjp},
     [R_MAX] = {"max", 1, reduce_shape, max_forward, max_backward, max_vjp},
     [R_MIN] = {"min", 1, reduce_shape, min_forward, min_backward, min_vjp},
-    [R_LOGSUMEXP] = {"logsumexp", 1, reduce_shape, logsumexp_forward, logsumexp_backward,
-                     logsumexp_vjp},
-    [R_PROD] = {"prod", 1, reduce_shape, prod_forward, prod_backward, prod_vjp},
-    [R_NORM] = {"norm", 1, reduce_shape, norm_forward, norm_backward, norm_vjp},
-    [R_VAR] = {"var", 1, reduce_shape, var_forward, var_backward, var_vjp},
+    [R_LOGSUMEXP] = ROW(logsumexp),
+    [R_PROD] = ROW(prod),
+    [R_NORM] = ROW(norm),
+    [R_VAR] = ROW(var),
+    [R_LOGSUMEXP_DX] = DROW(logsumexp_dx),
+    [R_PROD_DX] = DROW(prod_dx),
+    [R_NORM_DX] = DROW(norm_dx),
+    [R_VAR_DX] = DROW(var_dx),
 };
-const int tg_reduce_count = R_COUNT;
+const int tg_reduce_count = R_END;
 
 /* all: over every element; else along axis, which is checked (so that a
  * caller's axis equal to TG_AXIS_ALL, -128, is refused, not taken as "all"). */
@@ -269,6 +353,26 @@ static void S(runs_bwd)(tg_axis_view v,
         }
 }
 
+/* The backward term of a partial d: g d, but 0 for g = 0 even where d is
+ * infinite (a run whose other elements' product overflowed): the zero seed
+ * of another output's row, as a zero tangent in forward mode. */
+static inline T S(term)(double g, double d) { return g == 0 ? 0 : (T)g * (T)d; }
+
+/* The partials d/dx of each run (the derivative ops' values): the backward
+ * kernel at g = 1 into -0, so that (T)g * d is the fused kernel's term. */
+static void S(runs_partial)(tg_axis_view v,
+                            void (*f)(const T *, size_t, size_t, double, double, T *),
+                            const void *vx, const void *vy, void *vd) {
+    const T *x = vx, *y = vy;
+    T *d = vd;
+    for (size_t i = 0, n = v.outer * v.len * v.inner; i < n; i++) d[i] = -(T)0;
+    for (size_t o = 0; o < v.outer; o++)
+        for (size_t i = 0; i < v.inner; i++) {
+            size_t r = o * v.len * v.inner + i, j = o * v.inner + i;
+            f(x + r, v.len, v.inner, y[j], 1.0, d + r);
+        }
+}
+
 /* max and min: a NaN anywhere in the run makes the result NaN (torch.amax),
  * since once m is NaN no comparison replaces it. */
 #define EXTREME(name, BEATS)                                                               \
@@ -311,7 +415,7 @@ static double S(logsumexp_fwd)(const T *x, size_t len, size_t s) {
 
 /* d/dx_k = e^(x_k - y), the softmax. */
 static void S(logsumexp_bwd)(const T *x, size_t len, size_t s, double y, double g, T *gx) {
-    for (size_t k = 0; k < len; k++) gx[k * s] += (T)(g * exp((double)x[k * s] - y));
+    for (size_t k = 0; k < len; k++) gx[k * s] += S(term)(g, exp((double)x[k * s] - y));
 }
 
 static scaled_prod S(prod_of)(const T *x, size_t len, size_t s) {
@@ -341,7 +445,7 @@ static void S(prod_bwd)(const T *x, size_t len, size_t s, double y, double g, T 
         } else {
             others = p.zeros == 1 ? rest : 0;
         }
-        gx[k * s] += (T)(g * others);
+        gx[k * s] += S(term)(g, others);
     }
 }
 
@@ -375,8 +479,11 @@ static double S(norm_fwd)(const T *x, size_t len, size_t s) {
  * [2e38, 2e38]) is recomputed in double, where it is finite. */
 static void S(norm_bwd)(const T *x, size_t len, size_t s, double y, double g, T *gx) {
     if (isinf(y)) y = S(norm_fwd)(x, len, s);
-    if (y == 0) return;
-    for (size_t k = 0; k < len; k++) gx[k * s] += (T)(g * ((double)x[k * s] / y));
+    if (y == 0) {
+        for (size_t k = 0; k < len; k++) gx[k * s] += 0; /* +0, not g * 0 */
+        return;
+    }
+    for (size_t k = 0; k < len; k++) gx[k * s] += S(term)(g, (double)x[k * s] / y);
 }
 
 static double S(mean_of)(const T *x, size_t len, size_t s) {
@@ -398,10 +505,11 @@ static double S(var_fwd)(const T *x, size_t len, size_t s) {
 /* d/dx_k = 2 (x_k - mean) / len: the terms through the mean sum to 0. */
 static void S(var_bwd)(const T *x, size_t len, size_t s, double y, double g, T *gx) {
     (void)y;
-    double mean = S(mean_of)(x, len, s), c = 2 * g / (double)len;
-    for (size_t k = 0; k < len; k++) gx[k * s] += (T)(c * ((double)x[k * s] - mean));
+    double mean = S(mean_of)(x, len, s), c = 2 / (double)len;
+    for (size_t k = 0; k < len; k++) gx[k * s] += S(term)(g, c * ((double)x[k * s] - mean));
 }
 
 RUN_OPS(RUN_KERNELS)
+PARTIAL_OPS(PARTIAL_KERNEL)
 
 #endif

@@ -3,9 +3,15 @@
  * maximum first so that no exp overflows.
  *   softmax:      y = e^(x - m) / s,  s = sum e^(x - m);  dx = y (g - sum g y)
  *   log_softmax:  y = x - m - log s;                      dx = g - e^y sum g
+ * The recorded rules state these with public ops, and the fused backward
+ * kernel computes them with the same primitives in the same order (sums in
+ * double rounded once, as tg_sum; e^y by the vector exp, as tg_exp), so the
+ * two give the same bits. Their tangents, t y - y sum t y and t - sum e^y t,
+ * are J t for the same J.
  */
 #ifndef T
 #include "internal.h"
+#include "vmath.h"
 
 #include <tgmath.h>
 
@@ -37,24 +43,29 @@ static void log_softmax_backward(tg_node *n) {
                                   n->in[0]->grad);
 }
 
-/* vjp rules (tg_grad), along the node's axis (aux):
- * softmax: x' = y (g - sum(g y)); log_softmax: x' = g - e^y sum(g). */
-static void softmax_vjp(tg_node *y, tg_node *g, tg_node **gin) {
-    tg_node *x = tg__in(y, 0);
-    tg_node *s = tg__unreduce(tg_sum_axis(tg_mul(g, y), y->aux), x, y->aux);
-    gin[0] = tg_mul(y, tg_sub(g, s));
+/* The rules (tg_grad, tg_jvp), along the node's axis (aux); J is symmetric
+ * for softmax, so its tangent is its vjp's formula. */
+static tg_node *along(tg_node *y, tg_node *v) {
+    return tg__unreduce(tg_sum_axis(v, y->aux), tg__in(y, 0), y->aux);
 }
+static tg_node *softmax_apply(tg_node *y, tg_node *v) {
+    return tg_mul(y, tg_sub(v, along(y, tg_mul(v, y))));
+}
+static void softmax_vjp(tg_node *y, tg_node *g, tg_node **gin) { gin[0] = softmax_apply(y, g); }
+static tg_node *softmax_jvp(tg_node *y, tg_node *const *tin) { return softmax_apply(y, tin[0]); }
 static void log_softmax_vjp(tg_node *y, tg_node *g, tg_node **gin) {
-    tg_node *x = tg__in(y, 0);
-    tg_node *s = tg__unreduce(tg_sum_axis(g, y->aux), x, y->aux);
-    gin[0] = tg_sub(g, tg_mul(tg_exp(y), s));
+    gin[0] = tg_sub(g, tg_mul(tg_exp(y), along(y, g)));
+}
+static tg_node *log_softmax_jvp(tg_node *y, tg_node *const *tin) {
+    return tg_sub(tin[0], along(y, tg_mul(tg_exp(y), tin[0])));
 }
 
 enum { SM_SOFTMAX, SM_LOG_SOFTMAX, SM_COUNT };
 const tg_op tg_softmax_ops[] = {
-    [SM_SOFTMAX] = {"softmax", 1, axis_shape, softmax_forward, softmax_backward, softmax_vjp},
+    [SM_SOFTMAX] = {"softmax", 1, axis_shape, softmax_forward, softmax_backward, softmax_vjp,
+                    softmax_jvp},
     [SM_LOG_SOFTMAX] = {"log_softmax", 1, axis_shape, log_softmax_forward,
-                         log_softmax_backward, log_softmax_vjp},
+                        log_softmax_backward, log_softmax_vjp, log_softmax_jvp},
 };
 const int tg_softmax_count = SM_COUNT;
 
@@ -87,21 +98,32 @@ static void S(softmax_fwd)(tg_axis_view v, bool log_out, const void *vx, void *v
         }
 }
 
+/* e^y of a run into e (len elements at stride inner), by the vector exp. */
+static void S(exp_run)(const T *y, size_t len, size_t inner, T *e) {
+    for (size_t k = 0; k < len; k++) e[k] = y[k * inner];
+    S(tg__vexp)(len, e, e);
+}
+
 static void S(softmax_bwd)(tg_axis_view v, bool log_out, const void *vy, const void *vg,
                            void *vgx) {
     const T *y = vy, *g = vg;
-    T *gx = vgx;
+    T *gx = vgx, e[256];
     for (size_t o = 0; o < v.outer; o++)
         for (size_t i = 0; i < v.inner; i++) {
             size_t base = o * v.len * v.inner + i;
-            T dot = 0;
+            double sum = 0;
             for (size_t k = 0; k < v.len; k++) {
                 size_t j = base + k * v.inner;
-                dot += log_out ? g[j] : g[j] * y[j];
+                sum += log_out ? g[j] : g[j] * y[j];
             }
-            for (size_t k = 0; k < v.len; k++) {
-                size_t j = base + k * v.inner;
-                gx[j] += log_out ? g[j] - exp(y[j]) * dot : y[j] * (g[j] - dot);
+            T dot = (T)sum;
+            for (size_t k0 = 0; k0 < v.len; k0 += 256) { /* e^y a block at a time */
+                size_t m = v.len - k0 < 256 ? v.len - k0 : 256;
+                if (log_out) S(exp_run)(y + base + k0 * v.inner, m, v.inner, e);
+                for (size_t k = k0; k < k0 + m; k++) {
+                    size_t j = base + k * v.inner;
+                    gx[j] += log_out ? g[j] - e[k - k0] * dot : y[j] * (g[j] - dot);
+                }
             }
         }
 }

@@ -135,7 +135,7 @@ void tg__backward_derived(tg_node *n) {
         tg_node *x = tg__in(n, k);
         in[k] = view_of(s, x, (x->flags & TG_F_NEEDS_GRAD) ? x->grad : NULL);
     }
-    tg_node *y = tg_apply_n(op, nin, in);
+    tg_node *y = tg__apply_n(op, nin, in, n->aux, -1, NULL); /* aux: its axis */
     int64_t shape[TG_MAX_DIMS];
     int nd = tg_shape(y, shape);
     tg_node *g = tg_view(s, tg_node_dtype(y), nd, shape, n->grad, NULL);
