@@ -699,18 +699,22 @@ TG_API int tg_grad_nodes(tg_node *out, int n, tg_node *const *wrt, tg_node **gra
  *   4-5 times the cost of the function (measured, docs/higher-order.md); the
  *   Hessian is never formed.
  * tg_jvp: jv = J v, the directional derivative of out (any shape) along v, as
- *   a node of out's shape (forward mode, built on tg_grad() by the double-vjp
- *   construction: d/du [ (J^T u) . v ] = J v, for a variable u of out's
- *   shape); J is never formed. About 3 times the cost of the function
- *   (measured).
+ *   a node of out's shape: forward mode, one pass over the tape recording
+ *   each op's tangent rule beside the values (docs/higher-order.md); J is
+ *   never formed.
+ * tg_jvp_many: jv[j] = J v_j for k directions at once (k >= 1; jv has k
+ *   entries, and v has k*n: v[j*n + i] is direction j's part for wrt[i]).
+ *   What the directions share, such as each op's derivative node, is
+ *   recorded once, so k directions cost less than k tg_jvp() calls.
  * tg_hessian: the dense Hessian of the one-element out, N x N (N = total
  *   elements of wrt), row-major into h (float64). One tg_grad() recording, then
  *   one seeded backward sweep per row: about N times 2-3 function costs, for
  *   up to a few thousand variables.
  * tg_jacobian: the dense Jacobian of out (M elements), M x N, row-major into
  *   jac. By reverse sweeps (one per output element) when M <= N; by forward
- *   mode (tg_jvp() recorded once, then one replay per input element with v a
- *   unit vector) when N < M.
+ *   mode when N < M: tg_jvp_many() along 8 directions recorded once, then
+ *   one replay of what it recorded per 8 input elements, the directions set
+ *   to unit vectors.
  * The dense drivers leave every leaf gradient of the tape as it was (they
  * save and restore them), and re-evaluate the tape (tg_forward) when
  * tg_jacobian goes forward. Ownership: h and jac are the caller's buffers of
@@ -721,6 +725,8 @@ TG_API int tg_grad_nodes(tg_node *out, int n, tg_node *const *wrt, tg_node **gra
  */
 TG_API int tg_hvp(tg_node *out, int n, tg_node *const *wrt, tg_node *const *v, tg_node **hv);
 TG_API int tg_jvp(tg_node *out, int n, tg_node *const *wrt, tg_node *const *v, tg_node **jv);
+TG_API int tg_jvp_many(tg_node *out, int n, tg_node *const *wrt, int k, tg_node *const *v,
+                       tg_node **jv);
 TG_API int tg_hessian(tg_node *out, int n, tg_node *const *wrt, double *h);
 TG_API int tg_jacobian(tg_node *out, int n, tg_node *const *wrt, double *jac);
 

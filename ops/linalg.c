@@ -230,6 +230,14 @@ static void matmul_vjp(tg_node *y, tg_node *g, tg_node **gin) {
     if (tg_requires_grad(a)) gin[0] = tg__sum_to(tg_matmul(g, mat_t(b)), a);
     if (tg_requires_grad(b)) gin[1] = tg__sum_to(tg_matmul(mat_t(a), g), b);
 }
+/* Bilinear: ta b + a tb, with the node's transpose flags. */
+static tg_node *matmul_jvp(tg_node *y, tg_node *const *tin) {
+    tg_node *a = tg__in(y, 0), *b = tg__in(y, 1);
+    const tg_op *mm = &tg_linalg_ops[L_MATMUL];
+    tg_node *ta = tin[0] ? tg__apply(mm, tin[0], b, y->aux) : NULL;
+    tg_node *tb = tin[1] ? tg__apply(mm, a, tin[1], y->aux) : NULL;
+    return ta && tb ? tg_add(ta, tb) : ta ? ta : tb;
+}
 static void transpose_vjp(tg_node *y, tg_node *g, tg_node **gin) {
     (void)y;
     gin[0] = tg_transpose(g);
@@ -241,10 +249,12 @@ static void reshape_vjp(tg_node *y, tg_node *g, tg_node **gin) {
 }
 
 const tg_op tg_linalg_ops[] = {
-    [L_MATMUL] = {"matmul", 2, matmul_shape, matmul_forward, matmul_backward, matmul_vjp},
+    [L_MATMUL] = {"matmul", 2, matmul_shape, matmul_forward, matmul_backward, matmul_vjp,
+                  matmul_jvp},
     [L_TRANSPOSE] = {"transpose", 1, transpose_shape, transpose_forward, transpose_backward,
-                     transpose_vjp},
-    [L_RESHAPE] = {"reshape", 1, reshape_shape, reshape_forward, reshape_backward, reshape_vjp},
+                     transpose_vjp, tg__linear_jvp},
+    [L_RESHAPE] = {"reshape", 1, reshape_shape, reshape_forward, reshape_backward, reshape_vjp,
+                   tg__linear_shaped_jvp},
 };
 const int tg_linalg_count = L_COUNT;
 

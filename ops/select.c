@@ -73,9 +73,18 @@ static void clamp_vjp(tg_node *y, tg_node *g, tg_node **gin) {
         gin[2] = tg__sum_to(tg_where(tg_add(tg_gt(x, hi), tg_lt(hi, lo)), g, zero), hi);
 }
 
+/* where is linear in a and b: the tangents selected the same way (0 for one
+ * that is zero). clamp's tangent is derived from its rule. */
+static tg_node *where_jvp(tg_node *y, tg_node *const *tin) {
+    if (!tin[1] && !tin[2]) return NULL;
+    tg_node *zero = tg__const_like(y, 0);
+    return tg_where(tg__in(y, 0), tin[1] ? tin[1] : zero, tin[2] ? tin[2] : zero);
+}
+
 enum { S_WHERE, S_CLAMP, S_COUNT };
 const tg_op tg_select_ops[] = {
-    [S_WHERE] = {"where", 3, tg__broadcast_shape, where_forward, where_backward, where_vjp},
+    [S_WHERE] = {"where", 3, tg__broadcast_shape, where_forward, where_backward, where_vjp,
+                 where_jvp},
     [S_CLAMP] = {"clamp", 3, tg__broadcast_shape, clamp_forward, clamp_backward, clamp_vjp},
 };
 const int tg_select_count = S_COUNT;

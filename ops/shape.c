@@ -220,6 +220,15 @@ static void concat_vjp(tg_node *y, tg_node *g, tg_node **gin) {
     if (tg_requires_grad(y->in[1])) gin[1] = tg_slice(g, k, la, lb);
 }
 
+/* Linear in both inputs: the tangents joined, a zero part for an input
+ * whose tangent is zero. */
+static tg_node *concat_jvp(tg_node *y, tg_node *const *tin) {
+    tg_node *part[2];
+    for (int k = 0; k < 2; k++)
+        part[k] = tin[k] ? tin[k] : zeros_along(y->in[k], y->aux, y->in[k]->u.shape[y->aux]);
+    return tg__apply(&tg_shape_ops[SH_CONCAT], part[0], part[1], y->aux);
+}
+
 /* n inputs as a balanced tree of binary concat nodes. A node has at most 3
  * inputs (and one with more would need storage past the 64-byte node), so
  * the n-ary op is a tree of n - 1 binary ones; balanced rather than a chain,
@@ -599,15 +608,18 @@ tg_node *tg_tril(tg_node *x, int64_t k) { return tri(SH_TRIL, x, k); }
 tg_node *tg_triu(tg_node *x, int64_t k) { return tri(SH_TRIU, x, k); }
 
 const tg_op tg_shape_ops[] = {
-    [SH_SLICE] = {"slice", 2, slice_shape, slice_forward, slice_backward, slice_vjp},
-    [SH_CONCAT] = {"concat", 2, concat_shape, concat_forward, concat_backward, concat_vjp},
+    [SH_SLICE] = {"slice", 2, slice_shape, slice_forward, slice_backward, slice_vjp,
+                  tg__linear_shaped_jvp},
+    [SH_CONCAT] = {"concat", 2, concat_shape, concat_forward, concat_backward, concat_vjp,
+                   concat_jvp},
     [SH_INDEX_SELECT] = {"index_select", 2, index_select_shape, index_select_forward,
-                         index_select_backward, index_select_vjp},
+                         index_select_backward, index_select_vjp, tg__linear_jvp},
     [SH_BROADCAST_TO] = {"broadcast_to", 1, broadcast_to_shape, broadcast_to_forward,
-                         broadcast_to_backward, broadcast_to_vjp},
-    [SH_PERMUTE] = {"permute", 1, permute_shape, permute_forward, permute_backward, permute_vjp},
-    [SH_TRIL] = {"tril", 2, tri_shape, tril_forward, tril_backward, tril_vjp},
-    [SH_TRIU] = {"triu", 2, tri_shape, triu_forward, triu_backward, triu_vjp},
+                         broadcast_to_backward, broadcast_to_vjp, tg__linear_shaped_jvp},
+    [SH_PERMUTE] = {"permute", 1, permute_shape, permute_forward, permute_backward, permute_vjp,
+                    tg__linear_jvp},
+    [SH_TRIL] = {"tril", 2, tri_shape, tril_forward, tril_backward, tril_vjp, tg__linear_jvp},
+    [SH_TRIU] = {"triu", 2, tri_shape, triu_forward, triu_backward, triu_vjp, tg__linear_jvp},
 };
 const int tg_shape_count = SH_COUNT;
 

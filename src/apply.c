@@ -145,6 +145,10 @@ tg_node *tg__apply_n(const tg_op *op, int nin, tg_node *const *given, int aux, i
     }
     int index = tg__op_index_cached(t, op);
     if (!inputs_ok(t, op, nin, given)) return &t->poison;
+    if (t->memo && ndim < 0) {
+        tg_node *m = tg__memo_find(t, op, nin, given, aux);
+        if (m) return m;
+    }
     /* The kernels read 64-byte nodes: compact inputs get bridges (which a
      * failure below drops again). */
     size_t mark = t->nnodes;
@@ -209,6 +213,7 @@ tg_node *tg__apply_n(const tg_op *op, int nin, tg_node *const *given, int aux, i
     }
     op->forward(n);
     if (t->check_numerics) tg__check_finite(n, -1);
+    if (t->memo && ndim < 0) tg__memo_put(t, op, nin, given, aux, n);
     return n;
 }
 

@@ -171,3 +171,21 @@ void tg__zero_backward(tg_node *n) {
 }
 
 void tg__zero_vjp(tg_node *y, tg_node *g, tg_node **gin) { (void)y, (void)g, (void)gin; }
+
+/* ------------------------------------------------------ linear ops -- */
+
+/* The tangent rule of an op linear in its input 0, its other inputs being
+ * parameters (a slice's start, an index): the op itself on the tangent,
+ * with the same parameters; shaped: and the same output shape, for the ops
+ * whose shape is a parameter (reshape, broadcast_to, slice's length). */
+static tg_node *linear(tg_node *y, tg_node *const *tin, bool shaped) {
+    if (!tin[0]) return NULL;
+    const tg_op *op = tg__op(y->op);
+    tg_node *in[3] = {tin[0], NULL, NULL};
+    for (int k = 1; k < op->arity; k++) in[k] = tg__in(y, k);
+    int64_t shape[TG_MAX_DIMS];
+    int nd = tg_shape(y, shape);
+    return tg__apply_n(op, op->arity, in, y->aux, shaped ? nd : -1, shape);
+}
+tg_node *tg__linear_jvp(tg_node *y, tg_node *const *tin) { return linear(y, tin, false); }
+tg_node *tg__linear_shaped_jvp(tg_node *y, tg_node *const *tin) { return linear(y, tin, true); }

@@ -87,14 +87,26 @@ static int hvp(tg_node *out, int n, tg_node *const *wrt, tg_node *const *v, tg_n
     return t->status;
 }
 
-static int jvp(tg_node *out, int n, tg_node *const *wrt, tg_node *const *v, tg_node **jv) {
-    int rc = check_args(out, n, wrt, "jvp");
+static int jvp_many(tg_node *out, int n, tg_node *const *wrt, int k, tg_node *const *v,
+                    tg_node **jv, const char *who) {
+    int rc = check_args(out, n, wrt, who);
     if (rc) return rc;
     tg_tape *t = tg__tape_of(out);
-    if (!jv) return tg_fail(t, TG_ERR_NULL, "jvp: jv is NULL");
-    if ((rc = check_like(t, n, wrt, v, "jvp"))) return rc;
-    tg__tangents(out, n, wrt, v, jv);
-    return t->status;
+    if (k < 1) return tg_fail(t, TG_ERR_ARG, "%s: k = %d directions; it must be at least 1", who, k);
+    if (!jv) return tg_fail(t, TG_ERR_NULL, "%s: jv is NULL", who);
+    if (!v) return tg_fail(t, TG_ERR_NULL, "%s: v is NULL", who);
+    for (int j = 0; j < k; j++)
+        if ((rc = check_like(t, n, wrt, v + (size_t)j * (size_t)n, who))) return rc;
+    return tg__tangents(out, n, wrt, k, v, jv);
+}
+
+static int jvp(tg_node *out, int n, tg_node *const *wrt, tg_node *const *v, tg_node **jv) {
+    return jvp_many(out, n, wrt, 1, v, jv, "jvp");
+}
+
+int tg_jvp_many(tg_node *out, int n, tg_node *const *wrt, int k, tg_node *const *v,
+                tg_node **jv) {
+    return poisoned(jvp_many(out, n, wrt, k, v, jv, "jvp_many"), out, k > 0 ? k : 0, jv);
 }
 
 /* ------------------------------------------------ dense matrices -- */
@@ -226,32 +238,42 @@ int tg_hessian(tg_node *out, int n, tg_node *const *wrt, double *h) {
     return t->status;
 }
 
-/* Columns of J by replaying the jvp graph with each unit vector. */
+/* Columns of J, JAC_K at a time: the tangents along JAC_K directions are
+ * recorded once (tg_jvp_many, their derivative nodes shared), then each
+ * block of columns sets the directions to unit vectors and replays what the
+ * recording added (the function's values are current). */
+#define JAC_K 8
 static int forward_columns(tg_node *out, int n, tg_node *const *wrt, double *jac, size_t cols) {
     tg_tape *t = tg__tape_of(out);
-    tg_node **v = tg__malloc(sizeof *v * (size_t)n);
+    int k = cols < JAC_K ? (int)cols : JAC_K;
+    tg_node **v = tg__malloc(sizeof *v * (size_t)n * (size_t)k), *jv[JAC_K];
     if (!v) return tg_fail(t, TG_ERR_NOMEM, "jacobian: out of memory");
-    for (int i = 0; i < n; i++) {
-        int64_t shape[TG_MAX_DIMS];
-        int nd = tg_shape(wrt[i], shape);
-        v[i] = tg_input(t, tg_node_dtype(wrt[i]), nd, shape, NULL);
-    }
-    tg_node *jv = NULL;
-    if (!jvp(out, n, wrt, v, &jv)) {
-        size_t c = 0, m = (size_t)tg_numel(out);
-        for (int i = 0; i < n && !t->status; i++) {
-            bool f64 = tg_node_dtype(v[i]) == TG_F64;
-            char *val = tg__value_of(v[i]);
-            for (size_t j = 0; j < (size_t)tg_numel(v[i]) && !t->status; j++, c++) {
-                size_t d = f64 ? 8 : 4;
-                if (f64)
-                    ((double *)val)[j] = 1;
-                else
-                    ((float *)val)[j] = 1;
-                tg_forward(t);
-                for (size_t r = 0; r < m; r++) jac[r * cols + c] = tg_value_at(jv, (int64_t)r);
-                memset(val + j * d, 0, d);
-            }
+    size_t from = t->nnodes, m = (size_t)tg_numel(out);
+    for (int j = 0; j < k; j++)
+        for (int i = 0; i < n; i++) {
+            int64_t shape[TG_MAX_DIMS];
+            int nd = tg_shape(wrt[i], shape);
+            v[j * n + i] = tg_input(t, tg_node_dtype(wrt[i]), nd, shape, NULL);
+        }
+    if (!t->status && !tg__tangents(out, n, wrt, k, v, jv)) {
+        /* column c is element e of wrt[i]: direction j = c % k is its unit vector */
+        for (size_t c0 = 0; c0 < cols && !t->status; c0 += (size_t)k) {
+            for (int pass = 0; pass < 2; pass++) /* set the ones, then clear them */
+                for (size_t c = c0, i = 0, base = 0; c < c0 + (size_t)k && c < cols; c++) {
+                    while (c >= base + (size_t)tg_numel(wrt[i])) base += (size_t)tg_numel(wrt[i++]);
+                    tg_node *d = v[(c - c0) * (size_t)n + i];
+                    size_t e = c - base;
+                    if (tg_node_dtype(d) == TG_F64)
+                        ((double *)tg__value_of(d))[e] = pass ? 0 : 1;
+                    else
+                        ((float *)tg__value_of(d))[e] = pass ? 0.0f : 1.0f;
+                    if (pass) continue;
+                    /* the first block replays the whole tape, as tg_forward */
+                    if (c + 1 == c0 + (size_t)k || c + 1 == cols) tg__forward_from(t, c0 ? from : 0);
+                }
+            for (size_t c = c0; c < c0 + (size_t)k && c < cols; c++)
+                for (size_t r = 0; r < m; r++)
+                    jac[r * cols + c] = tg_value_at(jv[c - c0], (int64_t)r);
         }
     }
     tg__free(v);

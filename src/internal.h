@@ -140,7 +140,8 @@ struct tg_tape {
         const tg_op *op;
         int index;
     } op_cache[TG_OP_CACHE];
-    tg_tape *scratch; /* derived backward rules record here (derive.c) */
+    tg_tape *scratch;     /* derived backward rules record here (derive.c) */
+    struct tg_memo *memo; /* during a vector tangent sweep (tangent.c) */
     tg_node poison;
     char message[256];
 };
@@ -322,6 +323,9 @@ tg_node *tg__scalar_op(const tg_op *op, tg_node *a, tg_node *b);
 int tg__scalar_prepare(tg_tape *t, size_t out);
 size_t tg__part_index(const tg_tape *t, size_t p);
 void tg__scalar_forward(tg_tape *t, size_t p, size_t *part);
+/* tg_forward() from position from on (sweep.c): the values of the nodes
+ * before it are current. */
+int tg__forward_from(tg_tape *t, size_t from);
 static inline double tg__part(const tg_tape *t, size_t i) {
     return t->parts[i >> TG_PART_BITS][i & (TG_PART_LEN - 1)];
 }
@@ -432,6 +436,11 @@ void tg__backward_derived(tg_node *n);
  * and nothing recorded (derive.c). */
 void tg__zero_backward(tg_node *n);
 void tg__zero_vjp(tg_node *y, tg_node *g, tg_node **gin);
+/* The tangent rule of an op linear in input 0 (its other inputs parameters):
+ * the op itself on the tangent; shaped: with y's shape given, for the ops
+ * whose output shape is a parameter (derive.c). */
+tg_node *tg__linear_jvp(tg_node *y, tg_node *const *tin);
+tg_node *tg__linear_shaped_jvp(tg_node *y, tg_node *const *tin);
 static inline void tg__backward(tg_node *n) {
     const tg_op *op = tg__op_of_index(n->op);
     if (op->backward)
@@ -442,9 +451,15 @@ static inline void tg__backward(tg_node *n) {
 /* The input positions of position p as the symbolic sweeps follow them (a
  * bridge's is its scalar); returns how many (grad.c). */
 int tg__inputs_of(tg_tape *t, size_t p, size_t *in);
-/* jv = J v by one forward pass of tangent rules (tangent.c); arguments
- * checked by the caller. The tape's status. */
-int tg__tangents(tg_node *out, int n, tg_node *const *wrt, tg_node *const *v, tg_node **jv);
+/* jv[j] = J v[j*n .. j*n+n) for j < k, by one forward pass of tangent
+ * rules (tangent.c); arguments checked by the caller. The tape's status.
+ * While it runs, t->memo shares what the k directions record alike: apply.c
+ * returns a node already recorded for the same op, inputs and parameter. */
+int tg__tangents(tg_node *out, int n, tg_node *const *wrt, int k, tg_node *const *v,
+                 tg_node **jv);
+tg_node *tg__memo_find(tg_tape *t, const tg_op *op, int nin, tg_node *const *in, int aux);
+void tg__memo_put(tg_tape *t, const tg_op *op, int nin, tg_node *const *in, int aux,
+                  tg_node *out);
 
 /* Registry (registry.c). */
 int tg__op_index(const tg_op *op); /* -1 when unregistered */

@@ -196,10 +196,11 @@ int tg_backward_seeded(tg_node *out, const void *seed) {
     return backward(out, seed, "backward_seeded");
 }
 
-int tg_forward(tg_tape *t) {
-    if (!t) return TG_ERR_NULL;
-    size_t part = 0;
-    for (size_t i = 0; i < t->nnodes && !t->status; i++) {
+int tg_forward(tg_tape *t) { return t ? tg__forward_from(t, 0) : TG_ERR_NULL; }
+
+int tg__forward_from(tg_tape *t, size_t from) {
+    size_t part = from && from <= t->nnodes ? tg__part_index(t, from - 1) : 0;
+    for (size_t i = from; i < t->nnodes && !t->status; i++) {
         uint8_t kind = tg__code(t, i) & TG_C_KIND;
         if (kind >= TG_K_OPS) {
             tg__scalar_forward(t, i, &part);

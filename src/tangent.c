@@ -1,5 +1,5 @@
 /*
- * Forward mode: the tangent sweep behind tg_jvp().
+ * Forward mode: the tangent sweep behind tg_jvp() and tg_jvp_many().
  *
  * The mirror of tg_grad (grad.c): one forward pass over the positions from
  * the first wrt node to out gives every node that depends on a wrt node a
@@ -7,55 +7,112 @@
  * derived from the vjp) from its inputs' tangents. The tangents are ordinary
  * nodes: they replay with tg_forward(), and tg_grad() of them gives mixed
  * second derivatives.
+ *
+ * With k directions at once each node gets k tangents, and the nodes a rule
+ * records that do not depend on the direction (an op's derivative node:
+ * exp_dx(x, y), the partials of a reduction) are recorded once for all k:
+ * while the sweep runs, apply.c looks every op up in a memo of what the
+ * sweep recorded, by op, inputs and parameter.
  */
 #include "internal.h"
 
-int tg__tangents(tg_node *out, int n, tg_node *const *wrt, tg_node *const *v, tg_node **jv) {
+/* Direct-mapped: a collision only loses a sharing, never a result. */
+#define MEMO_SLOTS 4096
+struct tg_memo {
+    struct memo_slot {
+        const tg_op *op;
+        tg_node *in[3], *out;
+        int aux;
+    } slot[MEMO_SLOTS];
+};
+
+static size_t memo_hash(const tg_op *op, int nin, tg_node *const *in, int aux) {
+    uint64_t h = (uint64_t)(uintptr_t)op ^ (uint64_t)(uint32_t)aux;
+    for (int k = 0; k < nin && k < 3; k++) h = h * 0x9e3779b97f4a7c15u ^ (uint64_t)(uintptr_t)in[k];
+    return (size_t)((h * 0x9e3779b97f4a7c15u) >> 40) % MEMO_SLOTS;
+}
+
+static struct memo_slot *memo_slot(tg_tape *t, const tg_op *op, int nin, tg_node *const *in,
+                                   int aux) {
+    return &t->memo->slot[memo_hash(op, nin, in, aux)];
+}
+
+tg_node *tg__memo_find(tg_tape *t, const tg_op *op, int nin, tg_node *const *in, int aux) {
+    struct memo_slot *s = memo_slot(t, op, nin, in, aux);
+    if (s->op != op || s->aux != aux) return NULL;
+    for (int k = 0; k < 3; k++)
+        if (s->in[k] != (k < nin ? in[k] : NULL)) return NULL;
+    return s->out;
+}
+
+void tg__memo_put(tg_tape *t, const tg_op *op, int nin, tg_node *const *in, int aux,
+                  tg_node *out) {
+    struct memo_slot *s = memo_slot(t, op, nin, in, aux);
+    *s = (struct memo_slot){op, {NULL, NULL, NULL}, out, aux};
+    for (int k = 0; k < nin && k < 3; k++) s->in[k] = in[k];
+}
+
+/* tan[(p - lo) * k + j]: the j-th tangent of position p, NULL for zero. */
+int tg__tangents(tg_node *out, int n, tg_node *const *wrt, int k, tg_node *const *v,
+                 tg_node **jv) {
     tg_tape *t = tg__tape_of(out);
     size_t top = tg__id(out), lo = top;
     for (int i = 0; i < n; i++)
         if (tg__id(wrt[i]) < lo) lo = tg__id(wrt[i]);
     size_t span = top - lo + 1;
-    tg_node **tan = tg__calloc(span, sizeof *tan);
-    if (!tan) return tg_fail(t, TG_ERR_NOMEM, "jvp: out of memory for %zu nodes", span);
+    tg_node **tan = tg__calloc(span * (size_t)k, sizeof *tan);
+    if (k > 1) t->memo = tg__calloc(1, sizeof *t->memo);
+    if (!tan || (k > 1 && !t->memo)) {
+        tg__free(tan);
+        tg__free(t->memo);
+        t->memo = NULL;
+        return tg_fail(t, TG_ERR_NOMEM, "jvp: out of memory for %zu nodes", span);
+    }
     /* A wrt node's tangent is its v (summed when it is listed twice), and is
      * never replaced by one from its inputs: a tangent set before the sweep
      * reaches a position is a seed. */
     for (int i = 0; i < n; i++) {
         size_t p = tg__id(wrt[i]);
         if (p > top) continue; /* out cannot depend on it */
-        tan[p - lo] = tan[p - lo] ? tg_add(tan[p - lo], v[i]) : v[i];
+        for (int j = 0; j < k; j++) {
+            tg_node **s = &tan[(p - lo) * (size_t)k + (size_t)j];
+            *s = *s ? tg_add(*s, v[j * n + i]) : v[j * n + i];
+        }
     }
     for (size_t p = lo; p <= top && !t->status; p++) {
         size_t in[3];
         int m = tg__inputs_of(t, p, in);
-        tg_node *tin[3] = {NULL, NULL, NULL};
-        bool any = false;
-        for (int k = 0; k < m; k++) {
-            tin[k] = in[k] >= lo ? tan[in[k] - lo] : NULL;
-            any |= tin[k] != NULL;
-        }
-        if (tan[p - lo] || !any) continue;
+        tg_node **here = &tan[(p - lo) * (size_t)k];
+        if (here[0] || !m) continue;
         tg_node *y = tg__node_at(t, p);
-        if (!tg__is_compact(y) && !y->op) { /* a bridge: the identity */
-            tan[p - lo] = tin[0];
-            continue;
+        const tg_op *op = NULL;
+        if (tg__is_compact(y) || y->op) /* else a bridge: the identity */
+            op = tg__op(tg__is_compact(y) ? tg__kinds[tg__hcode(y) & TG_C_KIND].op : y->op);
+        for (int j = 0; j < k && !t->status; j++) {
+            tg_node *tin[3] = {NULL, NULL, NULL};
+            bool any = false;
+            for (int q = 0; q < m; q++) {
+                tin[q] = in[q] >= lo ? tan[(in[q] - lo) * (size_t)k + (size_t)j] : NULL;
+                any |= tin[q] != NULL;
+            }
+            if (!any) break; /* no input depends on wrt: zero for every j */
+            tg_node *r = op ? tg__tangent(op, y, tin) : tin[0];
+            /* A rule may give a tangent that broadcasts to the output's shape. */
+            if (r && op && !t->status) r = tg__expand_like(r, y);
+            here[j] = r;
         }
-        const tg_op *op = tg__op(tg__is_compact(y) ? tg__kinds[tg__hcode(y) & TG_C_KIND].op : y->op);
-        tg_node *r = tg__tangent(op, y, tin);
-        /* A rule may give a tangent that broadcasts to the output's shape. */
-        if (r && !t->status) r = tg__expand_like(r, y);
-        tan[p - lo] = r;
     }
-    if (!t->status) {
-        tg_node *r = tan[span - 1];
+    for (int j = 0; j < k && !t->status; j++) {
+        tg_node *r = tan[(span - 1) * (size_t)k + (size_t)j];
         if (!r) { /* out does not depend on wrt: a zero tangent */
             int64_t shape[TG_MAX_DIMS];
             int nd = tg_shape(out, shape);
             r = tg_broadcast_to(tg__const_like(out, 0), nd, shape);
         }
-        *jv = r;
+        jv[j] = r;
     }
     tg__free(tan);
+    tg__free(t->memo);
+    t->memo = NULL;
     return t->status;
 }

@@ -1,0 +1,239 @@
+/*
+ * Forward mode: tg_jvp's tangent sweep, tg_jvp_many's k directions at once,
+ * tg_jacobian's forward path (blocks of 8 directions, replayed), and user
+ * ops that state one derivative, checked in both dtypes.
+ *
+ * The oracles: derivatives by hand, central differences in float64, and for
+ * tg_jvp_many the single-direction tg_jvp (the same rules, so the same
+ * bits).
+ *
+ * The vector function used: y = [sin(x0) x1, exp(x1 - x2), log1p(x0^2) x2,
+ * x0 / (1 + x1^2), tanh(x2) ...] over x of n elements and a matrix A, so
+ * that y has more elements than x (tg_jacobian goes forward).
+ */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include <tapegrad.h>
+
+static tg_node *leaf(tg_tape *t, tg_dtype dt, int64_t n, const double *x) {
+    tg_node *v = tg_tensor(t, dt, 1, &n, NULL);
+    for (int64_t i = 0; i < n; i++) {
+        if (dt == TG_F64)
+            ((double *)tg_value(v))[i] = x[i];
+        else
+            ((float *)tg_value(v))[i] = (float)x[i];
+    }
+    return v;
+}
+
+/* y = tanh(A x) * sin(x)[0] + exp(b) (a [m] vector), from x [n] and b [m];
+ * A is fixed, [m, n]. */
+static tg_node *vector_fn(tg_tape *t, tg_node *x, tg_node *b, int64_t m, int64_t n) {
+    int64_t shape[2] = {m, n}, col[2] = {n, 1}, row[1] = {m};
+    tg_node *a = tg_input(t, tg_node_dtype(x), 2, shape, NULL);
+    for (int64_t i = 0; i < m * n; i++) {
+        double v = sin(0.7 * (double)i + 0.3);
+        if (tg_node_dtype(x) == TG_F64)
+            ((double *)tg_value(a))[i] = v;
+        else
+            ((float *)tg_value(a))[i] = (float)v;
+    }
+    tg_node *ax = tg_reshape(tg_matmul(a, tg_reshape(x, 2, col)), 1, row);
+    tg_node *s = tg_sin(tg_sum(tg_mul(x, x)));
+    return tg_add(tg_mul(tg_tanh(ax), s), tg_exp(tg_mul(b, b)));
+}
+
+static double value_of(tg_node *n, int64_t i) { return tg_value_at(n, i); }
+
+/* tg_jvp_many along k directions equals k tg_jvp calls bit for bit, and
+ * records fewer nodes than they do (the derivative nodes are shared). */
+static void test_many_is_k_singles(void **state) {
+    (void)state;
+    const int64_t n = 5, m = 7;
+    const int k = 4;
+    double x0[5] = {0.3, -0.7, 1.1, 0.25, -1.9}, b0[7] = {0.1, 0.2, -0.3, 0.4, 0.5, -0.6, 0.7};
+    tg_dtype dts[2] = {TG_F64, TG_F32};
+    for (int d = 0; d < 2; d++) {
+        tg_tape *t = tg_tape_new();
+        tg_node *x = leaf(t, dts[d], n, x0), *b = leaf(t, dts[d], m, b0);
+        tg_node *y = vector_fn(t, x, b, m, n);
+        tg_node *wrt[2] = {x, b}, *v[2 * 4], *jv[4], *one[4];
+        for (int j = 0; j < k; j++) {
+            double dx[5], db[7];
+            for (int i = 0; i < n; i++) dx[i] = cos(1.3 * i + j);
+            for (int i = 0; i < m; i++) db[i] = sin(0.9 * i - j);
+            v[j * 2] = leaf(t, dts[d], n, dx);
+            v[j * 2 + 1] = leaf(t, dts[d], m, db);
+        }
+        size_t before = tg_tape_size(t);
+        assert_int_equal(tg_jvp_many(y, 2, wrt, k, v, jv), TG_OK);
+        size_t many = tg_tape_size(t) - before;
+        before = tg_tape_size(t);
+        for (int j = 0; j < k; j++) assert_int_equal(tg_jvp(y, 2, wrt, v + j * 2, &one[j]), TG_OK);
+        size_t singles = tg_tape_size(t) - before;
+        for (int j = 0; j < k; j++)
+            for (int64_t i = 0; i < m; i++) {
+                double a = value_of(jv[j], i), c = value_of(one[j], i);
+                if (memcmp(&a, &c, sizeof a))
+                    fail_msg("%s direction %d element %lld: jvp_many %.17g, jvp %.17g",
+                             d ? "float32" : "float64", j, (long long)i, a, c);
+            }
+        if (many >= singles)
+            fail_msg("jvp_many recorded %zu nodes for %d directions, %d jvp calls %zu", many, k, k,
+                     singles);
+        print_message("%s: %d directions: jvp_many %zu nodes, %d x jvp %zu\n",
+                      d ? "float32" : "float64", k, many, k, singles);
+        tg_tape_free(t);
+    }
+}
+
+/* tg_jacobian's forward path (19 inputs, 3 blocks of up to 8 directions)
+ * against central differences of the same function in float64, and against
+ * one tg_jvp per column. */
+static void test_forward_jacobian(void **state) {
+    (void)state;
+    enum { N = 12, M = 30, COLS = N + 7 };
+    double x0[N], b0[7];
+    for (int i = 0; i < N; i++) x0[i] = 0.1 * i - 0.55;
+    for (int i = 0; i < 7; i++) b0[i] = 0.05 * i;
+    tg_tape *t = tg_tape_new();
+    /* b has 7 elements and broadcasts: y = vector_fn + sum of b's squares */
+    tg_node *x = leaf(t, TG_F64, N, x0), *b = leaf(t, TG_F64, 7, b0);
+    tg_node *y = tg_add(vector_fn(t, x, tg_broadcast_to(tg_sum(b), 1, (int64_t[]){M}), M, N),
+                        tg_sum(tg_mul(b, b)));
+    tg_node *wrt[2] = {x, b};
+    static double jac[M * COLS];
+    assert_int_equal(tg_jacobian(y, 2, wrt, jac), TG_OK);
+    /* central differences, recomputing the function on a fresh tape */
+    for (int c = 0; c < COLS; c++) {
+        double col[2][M];
+        for (int s = 0; s < 2; s++) {
+            double xs[N], bs[7], h = 1e-6;
+            memcpy(xs, x0, sizeof xs);
+            memcpy(bs, b0, sizeof bs);
+            if (c < N)
+                xs[c] += s ? -h : h;
+            else
+                bs[c - N] += s ? -h : h;
+            tg_tape *u = tg_tape_new();
+            tg_node *xu = leaf(u, TG_F64, N, xs), *bu = leaf(u, TG_F64, 7, bs);
+            tg_node *yu =
+                tg_add(vector_fn(u, xu, tg_broadcast_to(tg_sum(bu), 1, (int64_t[]){M}), M, N),
+                       tg_sum(tg_mul(bu, bu)));
+            for (int r = 0; r < M; r++) col[s][r] = value_of(yu, r);
+            tg_tape_free(u);
+        }
+        for (int r = 0; r < M; r++) {
+            double fd = (col[0][r] - col[1][r]) / 2e-6;
+            if (!(fabs(jac[r * COLS + c] - fd) <= 1e-7 * fmax(1, fabs(fd))))
+                fail_msg("J[%d][%d] = %.17g, central difference %.17g", r, c, jac[r * COLS + c], fd);
+        }
+    }
+    tg_tape_free(t);
+}
+
+/* A user op that states only its vjp (f(x) = x^3 as public ops), and one
+ * that states only its jvp, give every derivative in both dtypes:
+ * tg_backward (derived backward), tg_grad, tg_jvp, the Hessian, gradcheck
+ * and gradgradcheck. */
+static void cube_forward(tg_node *out) {
+    const tg_node *x = tg_node_input(out, 0);
+    for (int64_t i = 0; i < tg_numel(out); i++) {
+        double v = tg_value_at(x, i);
+        if (tg_node_dtype(out) == TG_F64)
+            ((double *)tg_value(out))[i] = v * v * v;
+        else
+            ((float *)tg_value(out))[i] = (float)(v * v * v);
+    }
+}
+static void cube_vjp(tg_node *out, tg_node *g, tg_node **gin) {
+    tg_node *x = tg_node_input(out, 0);
+    gin[0] = tg_mul(g, tg_scale(tg_mul(x, x), 3));
+}
+static tg_node *cube_jvp(tg_node *out, tg_node *const *tin) {
+    tg_node *x = tg_node_input(out, 0);
+    return tg_mul(tg_scale(tg_mul(x, x), 3), tin[0]);
+}
+static const tg_op cube_by_vjp = {"forward_cube_vjp", 1, NULL, cube_forward, NULL, cube_vjp, NULL};
+static const tg_op cube_by_jvp = {"forward_cube_jvp", 1, NULL, cube_forward, NULL, NULL, cube_jvp};
+
+static tg_node *apply_op(tg_tape *t, tg_node *const *in, int n, void *ctx) {
+    (void)t, (void)n;
+    return tg_apply(ctx, in[0], NULL);
+}
+/* sum(sin(op(x))): one element, with a second derivative that mixes the
+ * elements' rules */
+static tg_node *apply_op_sum(tg_tape *t, tg_node *const *in, int n, void *ctx) {
+    return tg_sum(tg_sin(apply_op(t, in, n, ctx)));
+}
+
+static void test_user_op_one_rule(void **state) {
+    (void)state;
+    assert_int_equal(tg_op_register(&cube_by_vjp), TG_OK);
+    assert_int_equal(tg_op_register(&cube_by_jvp), TG_OK);
+    const tg_op *ops[2] = {&cube_by_vjp, &cube_by_jvp};
+    tg_dtype dts[2] = {TG_F64, TG_F32};
+    const double x0 = 0.8;
+    for (int o = 0; o < 2; o++)
+        for (int d = 0; d < 2; d++) {
+            const char *what = o ? "jvp only" : "vjp only";
+            double tol = d ? 1e-6 : 1e-14;
+            tg_tape *t = tg_tape_new();
+            int64_t one = 1;
+            tg_node *x = leaf(t, dts[d], one, &x0);
+            tg_node *y = tg_sum(tg_apply(ops[o], x, NULL));
+            assert_int_equal(tg_backward(y), TG_OK);
+            double g = tg_grad_at(x, 0), want = 3 * x0 * x0;
+            if (!(fabs(g - want) <= tol * want)) fail_msg("%s: backward %.17g, want %.17g", what, g, want);
+            tg_node *gx, *jv, *v = leaf(t, dts[d], one, (double[]){1});
+            assert_int_equal(tg_grad(y, 1, &x, &gx), TG_OK);
+            assert_int_equal(tg_jvp(y, 1, &x, &v, &jv), TG_OK);
+            if (!(fabs(tg_value_at(gx, 0) - want) <= tol * want)) fail_msg("%s: tg_grad", what);
+            if (!(fabs(tg_value_at(jv, 0) - want) <= tol * want)) fail_msg("%s: tg_jvp", what);
+            double h;
+            assert_int_equal(tg_hessian(y, 1, &x, &h), TG_OK);
+            if (!(fabs(h - 6 * x0) <= tol * 6 * x0)) fail_msg("%s: Hessian %.17g", what, h);
+            tg_tape_free(t);
+            /* gradcheck promotes float32 data to float64: checked once per op */
+            if (d) continue;
+            tg_gradcheck_report rep;
+            const double data[3] = {0.3, -1.2, 2.1};
+            const tg_gradcheck_input in = {TG_F64, 1, {3}, data, 0};
+            assert_int_equal(tg_gradcheck(apply_op, 1, &in, (void *)ops[o], NULL, &rep), TG_OK);
+            if (!rep.passed) fail_msg("%s: gradcheck: %s", what, rep.message);
+            int rc = tg_gradgradcheck(apply_op_sum, 1, &in, (void *)ops[o], NULL, &rep);
+            if (rc || !rep.passed) fail_msg("%s: gradgradcheck: %d %s", what, rc, rep.message);
+        }
+}
+
+static void test_errors(void **state) {
+    (void)state;
+    tg_tape *t = tg_tape_new();
+    tg_node *x = tg_scalar(t, 1), *y = tg_sin(x), *jv[2];
+    assert_int_equal(tg_jvp_many(y, 1, &x, 0, &x, jv), TG_ERR_ARG);
+    assert_non_null(strstr(tg_status_message(t), "k = 0"));
+    tg_tape_reset(t);
+    x = tg_scalar(t, 1);
+    y = tg_sin(x);
+    assert_int_equal(tg_jvp_many(y, 1, &x, 2, NULL, jv), TG_ERR_NULL);
+    tg_tape_free(t);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_many_is_k_singles),
+        cmocka_unit_test(test_forward_jacobian),
+        cmocka_unit_test(test_user_op_one_rule),
+        cmocka_unit_test(test_errors),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
