@@ -240,7 +240,6 @@ TG_API tg_node *tg_mse(tg_node *a, tg_node *y);
 TG_API tg_node *tg_softmax_xent(tg_node *z, tg_node *y);
 
 /* --- elementwise math of one input (ops/unary.c) --- */
-/* (section math) */
 /* Elementwise, output shape = input shape, both dtypes. Like C's libm, a value
  * outside an op's domain is NaN (asin(2), acosh(0.5), atanh(2), log1p(-2),
  * log2(-1)), a pole is an infinity (atanh(1) = inf, log1p(-1) = -inf,
@@ -316,7 +315,6 @@ TG_API tg_node *tg_round(tg_node *x);
 
 
 /* --- two-input math, comparisons, where and clamp (ops/binary.c, compare.c, select.c) --- */
-/* (section select) */
 /*
  * All of these are elementwise and broadcast every input by NumPy's rules,
  * as tg_add() does (a mismatch is TG_ERR_SHAPE naming the dimension, e.g.
@@ -377,7 +375,6 @@ TG_API tg_node *tg_clamp_const(tg_node *x, double lo, double hi);
 
 
 /* --- more reductions (ops/reduce.c) --- */
-/* (section reduce) */
 /* More reductions, each of all elements (a 0-d result) or along one axis
  * (that axis removed; negative axes count from the end), as tg_sum() and
  * tg_sum_axis(). Registered as one op per name ("max", "min", "logsumexp",
@@ -385,9 +382,8 @@ TG_API tg_node *tg_clamp_const(tg_node *x, double lo, double hi);
  * NULL) reduces along axis 0. Errors: an axis outside [-ndim, ndim), and any
  * axis of a 0-d input, give TG_ERR_ARG naming the op and the shape. NaN in a
  * reduced run gives NaN out, in the value and in the gradient of that run
- * (except where a rule below says 0). tg_grad() (differentiable gradients)
- * goes through logsumexp and var; through max, min, prod and norm it fails
- * for now with TG_ERR_STATE naming the op (their rules need a mask). */
+ * (except where a rule below says 0). Every one has a recorded rule, so
+ * tg_grad(), tg_jvp() and the Hessian drivers go through all of them. */
 
 /* The largest / smallest element. NaN if the run holds a NaN (torch.amax).
  * Ties: the gradient is split evenly among the elements equal to the result
@@ -430,7 +426,6 @@ TG_API tg_node *tg_var_axis(tg_node *a, int axis);
 
 
 /* --- shape and indexing (ops/shape.c); batched matmul (ops/linalg.c) --- */
-/* (section shape) */
 /*
  * Every op of this section moves elements without computing: its backward
  * rule adds each output gradient back into the input element it came from,
@@ -510,7 +505,6 @@ TG_API tg_node *tg_triu(tg_node *x, int64_t k);
 
 
 /* --- activations and losses for training (ops/activation.c, ops/loss.c) --- */
-/* (section training) */
 
 /* Leaky ReLU, elementwise: y = x for x > 0, slope * x otherwise.
  * dy/dx = 1 for x > 0, slope for x <= 0: at x = 0 the derivative is slope,
@@ -707,17 +701,21 @@ TG_API int tg_grad_nodes(tg_node *out, int n, tg_node *const *wrt, tg_node **gra
  *   What the directions share, such as each op's derivative node, is
  *   recorded once, so k directions cost less than k tg_jvp() calls.
  * tg_hessian: the dense Hessian of the one-element out, N x N (N = total
- *   elements of wrt), row-major into h (float64). One tg_grad() recording, then
- *   one seeded backward sweep per row: about N times 2-3 function costs, for
- *   up to a few thousand variables.
+ *   elements of wrt), row-major into h (float64). One tg_grad() recording,
+ *   then forward over reverse: the gradient's tangents along 8 directions
+ *   recorded once (tg_jvp_many) and replayed once per 8 columns; when an
+ *   entry comes out infinite or NaN (a point where a second derivative is
+ *   infinite, which forward mode's zero tangents multiply into other
+ *   entries), the rows are swept in reverse instead, one seeded backward
+ *   sweep per row. For up to a few thousand variables.
  * tg_jacobian: the dense Jacobian of out (M elements), M x N, row-major into
  *   jac. By reverse sweeps (one per output element) when M <= N; by forward
  *   mode when N < M: tg_jvp_many() along 8 directions recorded once, then
  *   one replay of what it recorded per 8 input elements, the directions set
  *   to unit vectors.
  * The dense drivers leave every leaf gradient of the tape as it was (they
- * save and restore them), and re-evaluate the tape (tg_forward) when
- * tg_jacobian goes forward. Ownership: h and jac are the caller's buffers of
+ * save and restore them), re-evaluate the tape (tg_forward) when they go
+ * forward, and write a zero entry as +0. Ownership: h and jac are the caller's buffers of
  * N*N and M*N doubles, written only; wrt, v, hv and jv are arrays of n (jv:
  * 1) node pointers the caller owns, the nodes themselves the tape's. They
  * also fail with TG_ERR_NULL for a NULL h, jac, hv, jv or v, TG_ERR_ARG for

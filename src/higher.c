@@ -5,6 +5,7 @@
  */
 #include "internal.h"
 
+#include <math.h>
 #include <string.h>
 
 /* Validates a (out, n, wrt) triple the way tg_grad() does, for the drivers
@@ -97,7 +98,7 @@ static int jvp_many(tg_node *out, int n, tg_node *const *wrt, int k, tg_node *co
     if (!v) return tg_fail(t, TG_ERR_NULL, "%s: v is NULL", who);
     for (int j = 0; j < k; j++)
         if ((rc = check_like(t, n, wrt, v + (size_t)j * (size_t)n, who))) return rc;
-    return tg__tangents(out, n, wrt, k, v, jv);
+    return tg__tangents(1, &out, n, wrt, k, v, jv);
 }
 
 static int jvp(tg_node *out, int n, tg_node *const *wrt, tg_node *const *v, tg_node **jv) {
@@ -180,7 +181,7 @@ static void read_row(int n, tg_node *const *wrt, double *row) {
     size_t c = 0;
     for (int i = 0; i < n; i++) {
         size_t k = (size_t)tg_numel(wrt[i]);
-        for (size_t j = 0; j < k; j++) row[c + j] = tg_grad_at(wrt[i], (int64_t)j);
+        for (size_t j = 0; j < k; j++) row[c + j] = tg_grad_at(wrt[i], (int64_t)j) + 0.0;
         clear_grad(wrt[i]);
         c += k;
     }
@@ -225,37 +226,33 @@ static size_t total_numel(int n, tg_node *const *wrt) {
     return k;
 }
 
-int tg_hessian(tg_node *out, int n, tg_node *const *wrt, double *h) {
-    int rc = check_args(out, n, wrt, "hessian");
-    if (rc) return rc;
-    tg_tape *t = tg__tape_of(out);
-    if (!h) return tg_fail(t, TG_ERR_NULL, "hessian: h is NULL");
-    tg_node **g = tg__malloc(sizeof *g * (size_t)n);
-    if (!g) return tg_fail(t, TG_ERR_NOMEM, "hessian: out of memory");
-    size_t cols = total_numel(n, wrt);
-    if (!tg_grad_nodes(out, n, wrt, g)) reverse_rows(t, n, g, n, wrt, h, cols, "hessian");
-    tg__free(g);
-    return t->status;
-}
 
-/* Columns of J, JAC_K at a time: the tangents along JAC_K directions are
- * recorded once (tg_jvp_many, their derivative nodes shared), then each
- * block of columns sets the directions to unit vectors and replays what the
- * recording added (the function's values are current). */
+/* Columns of d(ys)/d(wrt), JAC_K at a time: the tangents of the m nodes ys
+ * along JAC_K directions are recorded once (their derivative nodes shared),
+ * then each block of columns sets the directions to unit vectors and
+ * replays what the recording added (the first block replays the whole tape,
+ * as tg_forward()). The dense engine of the forward tg_jacobian (ys = the
+ * output) and of tg_hessian (ys = the gradient nodes: forward over
+ * reverse, whose replays run no backward rule). */
 #define JAC_K 8
-static int forward_columns(tg_node *out, int n, tg_node *const *wrt, double *jac, size_t cols) {
-    tg_tape *t = tg__tape_of(out);
+static int forward_columns(tg_tape *t, int m, tg_node *const *ys, int n, tg_node *const *wrt,
+                           double *out, size_t cols, const char *who) {
     int k = cols < JAC_K ? (int)cols : JAC_K;
-    tg_node **v = tg__malloc(sizeof *v * (size_t)n * (size_t)k), *jv[JAC_K];
-    if (!v) return tg_fail(t, TG_ERR_NOMEM, "jacobian: out of memory");
-    size_t from = t->nnodes, m = (size_t)tg_numel(out);
+    tg_node **v = tg__malloc(sizeof *v * (size_t)n * (size_t)k);
+    tg_node **jv = tg__malloc(sizeof *jv * (size_t)m * (size_t)k);
+    if (!v || !jv) {
+        tg__free(v);
+        tg__free(jv);
+        return tg_fail(t, TG_ERR_NOMEM, "%s: out of memory", who);
+    }
+    size_t from = t->nnodes;
     for (int j = 0; j < k; j++)
         for (int i = 0; i < n; i++) {
             int64_t shape[TG_MAX_DIMS];
             int nd = tg_shape(wrt[i], shape);
             v[j * n + i] = tg_input(t, tg_node_dtype(wrt[i]), nd, shape, NULL);
         }
-    if (!t->status && !tg__tangents(out, n, wrt, k, v, jv)) {
+    if (!t->status && !tg__tangents(m, ys, n, wrt, k, v, jv)) {
         /* column c is element e of wrt[i]: direction j = c % k is its unit vector */
         for (size_t c0 = 0; c0 < cols && !t->status; c0 += (size_t)k) {
             for (int pass = 0; pass < 2; pass++) /* set the ones, then clear them */
@@ -267,16 +264,37 @@ static int forward_columns(tg_node *out, int n, tg_node *const *wrt, double *jac
                         ((double *)tg__value_of(d))[e] = pass ? 0 : 1;
                     else
                         ((float *)tg__value_of(d))[e] = pass ? 0.0f : 1.0f;
-                    if (pass) continue;
-                    /* the first block replays the whole tape, as tg_forward */
-                    if (c + 1 == c0 + (size_t)k || c + 1 == cols) tg__forward_from(t, c0 ? from : 0);
+                    if (!pass && (c + 1 == c0 + (size_t)k || c + 1 == cols))
+                        tg__forward_from(t, c0 ? from : 0);
                 }
             for (size_t c = c0; c < c0 + (size_t)k && c < cols; c++)
-                for (size_t r = 0; r < m; r++)
-                    jac[r * cols + c] = tg_value_at(jv[c - c0], (int64_t)r);
+                for (int o = 0, r = 0; o < m; o++)
+                    for (int64_t e = 0; e < tg_numel(ys[o]); e++, r++)
+                        out[(size_t)r * cols + c] = tg_value_at(jv[o * k + (int)(c - c0)], e) + 0.0;
         }
     }
     tg__free(v);
+    tg__free(jv);
+    return t->status;
+}
+
+int tg_hessian(tg_node *out, int n, tg_node *const *wrt, double *h) {
+    int rc = check_args(out, n, wrt, "hessian");
+    if (rc) return rc;
+    tg_tape *t = tg__tape_of(out);
+    if (!h) return tg_fail(t, TG_ERR_NULL, "hessian: h is NULL");
+    tg_node **g = tg__malloc(sizeof *g * (size_t)n);
+    if (!g) return tg_fail(t, TG_ERR_NOMEM, "hessian: out of memory");
+    size_t cols = total_numel(n, wrt);
+    if (!tg_grad_nodes(out, n, wrt, g) && !forward_columns(t, n, g, n, wrt, h, cols, "hessian")) {
+        /* Where a second derivative is infinite, forward mode's zero tangent
+         * elements meet it (inf * 0) in other entries: the rows are then
+         * swept in reverse instead, entry by entry as before. */
+        bool finite = true;
+        for (size_t i = 0; i < cols * cols && finite; i++) finite = isfinite(h[i]);
+        if (!finite) reverse_rows(t, n, g, n, wrt, h, cols, "hessian");
+    }
+    tg__free(g);
     return t->status;
 }
 
@@ -286,6 +304,6 @@ int tg_jacobian(tg_node *out, int n, tg_node *const *wrt, double *jac) {
     tg_tape *t = tg__tape_of(out);
     if (!jac) return tg_fail(t, TG_ERR_NULL, "jacobian: jac is NULL");
     size_t cols = total_numel(n, wrt);
-    if (cols < (size_t)tg_numel(out)) return forward_columns(out, n, wrt, jac, cols);
+    if (cols < (size_t)tg_numel(out)) return forward_columns(t, 1, &out, n, wrt, jac, cols, "jacobian");
     return reverse_rows(t, 1, &out, n, wrt, jac, cols, "jacobian");
 }

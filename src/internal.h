@@ -451,12 +451,13 @@ static inline void tg__backward(tg_node *n) {
 /* The input positions of position p as the symbolic sweeps follow them (a
  * bridge's is its scalar); returns how many (grad.c). */
 int tg__inputs_of(tg_tape *t, size_t p, size_t *in);
-/* jv[j] = J v[j*n .. j*n+n) for j < k, by one forward pass of tangent
- * rules (tangent.c); arguments checked by the caller. The tape's status.
+/* jv[o*k + j] = J_o v[j*n .. j*n+n) for each of the nout outputs and j < k,
+ * by one forward pass of tangent rules (tangent.c); arguments checked by
+ * the caller. The tape's status.
  * While it runs, t->memo shares what the k directions record alike: apply.c
  * returns a node already recorded for the same op, inputs and parameter. */
-int tg__tangents(tg_node *out, int n, tg_node *const *wrt, int k, tg_node *const *v,
-                 tg_node **jv);
+int tg__tangents(int nout, tg_node *const *outs, int n, tg_node *const *wrt, int k,
+                 tg_node *const *v, tg_node **jv);
 tg_node *tg__memo_find(tg_tape *t, const tg_op *op, int nin, tg_node *const *in, int aux);
 void tg__memo_put(tg_tape *t, const tg_op *op, int nin, tg_node *const *in, int aux,
                   tg_node *out);

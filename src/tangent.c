@@ -53,12 +53,15 @@ void tg__memo_put(tg_tape *t, const tg_op *op, int nin, tg_node *const *in, int 
 }
 
 /* tan[(p - lo) * k + j]: the j-th tangent of position p, NULL for zero. */
-int tg__tangents(tg_node *out, int n, tg_node *const *wrt, int k, tg_node *const *v,
-                 tg_node **jv) {
-    tg_tape *t = tg__tape_of(out);
-    size_t top = tg__id(out), lo = top;
+int tg__tangents(int nout, tg_node *const *outs, int n, tg_node *const *wrt, int k,
+                 tg_node *const *v, tg_node **jv) {
+    tg_tape *t = tg__tape_of(outs[0]);
+    size_t top = 0, lo = SIZE_MAX;
+    for (int o = 0; o < nout; o++)
+        if (tg__id(outs[o]) > top) top = tg__id(outs[o]);
     for (int i = 0; i < n; i++)
         if (tg__id(wrt[i]) < lo) lo = tg__id(wrt[i]);
+    if (lo > top) lo = top; /* no output depends on any wrt node */
     size_t span = top - lo + 1;
     tg_node **tan = tg__calloc(span * (size_t)k, sizeof *tan);
     if (k > 1) t->memo = tg__calloc(1, sizeof *t->memo);
@@ -102,15 +105,17 @@ int tg__tangents(tg_node *out, int n, tg_node *const *wrt, int k, tg_node *const
             here[j] = r;
         }
     }
-    for (int j = 0; j < k && !t->status; j++) {
-        tg_node *r = tan[(span - 1) * (size_t)k + (size_t)j];
-        if (!r) { /* out does not depend on wrt: a zero tangent */
-            int64_t shape[TG_MAX_DIMS];
-            int nd = tg_shape(out, shape);
-            r = tg_broadcast_to(tg__const_like(out, 0), nd, shape);
+    for (int o = 0; o < nout; o++)
+        for (int j = 0; j < k && !t->status; j++) {
+            size_t p = tg__id(outs[o]);
+            tg_node *r = p >= lo ? tan[(p - lo) * (size_t)k + (size_t)j] : NULL;
+            if (!r) { /* the output does not depend on wrt: a zero tangent */
+                int64_t shape[TG_MAX_DIMS];
+                int nd = tg_shape(outs[o], shape);
+                r = tg_broadcast_to(tg__const_like(outs[o], 0), nd, shape);
+            }
+            jv[o * k + j] = r;
         }
-        jv[j] = r;
-    }
     tg__free(tan);
     tg__free(t->memo);
     t->memo = NULL;

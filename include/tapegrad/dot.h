@@ -1,5 +1,5 @@
 /*
- * tapegrad: pictures of a tape in Graphviz's DOT language (issue 4).
+ * tapegrad: pictures of a tape in Graphviz's DOT language.
  * Included by <tapegrad.h> (through tapegrad/gradcheck.h).
  *
  *     tg_backward(f);

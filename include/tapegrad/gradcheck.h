@@ -1,5 +1,5 @@
 /*
- * tapegrad: gradient checking (issue 4). Included by <tapegrad.h>.
+ * tapegrad: gradient checking. Included by <tapegrad.h>.
  *
  * tg_gradcheck() compares the gradients a tape computes with central finite
  * differences computed in float64, for any function the caller can build
