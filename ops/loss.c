@@ -24,8 +24,8 @@
  * the tangent, so the three paths multiply the same bits. Only the second
  * derivatives (the derivative ops' vjp rules, in public ops) are stated
  * again. The derivative ops take the loss's inputs (cross_entropy_da takes
- * the one-hot rows of the labels instead of the labels) and also accept 0-d
- * inputs, read as one row of one class.
+ * the one-hot rows of the labels instead of the labels); the cross-entropies'
+ * also accept 0-d inputs, read as one row of one class.
  *
  * Class labels are a node of the logits' dtype holding integers (tg_labels()
  * copies an int32 array into one), so a replayed graph takes new labels
