@@ -830,9 +830,12 @@ TG_API const tg_op *tg_op_find(const char *name);
  * record and tg_backward's fused kernel computes inline: base_dx(x, y) for
  * a unary op, base_da(a, b, y) and base_db(a, b, y) for a binary one, and
  * base_dp(x, p, y) for an activation's parameter, y being the base op's
- * output. This returns the base op of a built-in derivative op (and, when
- * input is non-NULL, the index of the input it differentiates by), or NULL
- * for any other op. They are listed by tg_op_at() like every op. */
+ * output. A loss's (ops/loss.c) take the loss's inputs, e.g.
+ * huber_da(a, y, delta) and huber_dc(a, y, delta) for its first and third
+ * input (docs/ops.md lists them). This returns the base op of a built-in
+ * derivative op (and, when input is non-NULL, the index of the input it
+ * differentiates by), or NULL for any other op. They are listed by
+ * tg_op_at() like every op. */
 TG_API const tg_op *tg_op_derivative_of(const tg_op *op, int *input);
 
 /* Number of registered ops, and the i-th (0 <= i < count), in registration order. */

@@ -2,6 +2,7 @@
  * Costs, each returning a 0-d node.
  *   mse:             C = 1/(2B) sum (a - y)^2        dC/da = (a - y)/B
  *   softmax_xent:    C = -1/B sum y log_softmax(z)    dC/dz = (softmax(z) sum_row y - y)/B
+ *                                                     dC/dy = -log_softmax(z)/B
  *   bce_with_logits: C = 1/N sum max(z,0) - z y + log1p(e^-|z|)
  *                                                     dC/dz = (sigmoid(z) - y)/N, dC/dy = -z/N
  *   nll_loss:        C = -1/R sum_r p[r, label_r]     dC/dp[r, label_r] = -1/R
@@ -9,10 +10,22 @@
  *                                                     dC/dz = (softmax(z) - onehot(label))/R
  *   huber:           C = 1/N sum h(a - y), h(d) = d^2/2 for |d| < delta, else
  *                    delta (|d| - delta/2)            dC/da = clamp(a - y, -delta, delta)/N
+ *                                                     dC/ddelta = sum relu(|a - y| - delta)/N
  * B: batch rows (shape[0] of a matrix or batch); N: all elements; R: the
  * rows of the class-label losses, one per label (the logits' elements over
  * the last axis). The cross-entropies recompute each row's log-sum-exp in
  * backward rather than keep a softmax buffer on the tape.
+ *
+ * Each of these partial derivatives (but mse's and nll_loss's, one line of
+ * ops each) is stated once, as a kernel that either stores it (the forward
+ * of the loss's derivative op NAME_da, NAME_db, NAME_dc, by input) or adds
+ * g times it into the input's gradient (the fused backward). tg_grad records
+ * g times the derivative op and tg_jvp the sum of the derivative op times
+ * the tangent, so the three paths multiply the same bits. Only the second
+ * derivatives (the derivative ops' vjp rules, in public ops) are stated
+ * again. The derivative ops take the loss's inputs (cross_entropy_da takes
+ * the one-hot rows of the labels instead of the labels); the cross-entropies'
+ * also accept 0-d inputs, read as one row of one class.
  *
  * Class labels are a node of the logits' dtype holding integers (tg_labels()
  * copies an int32 array into one), so a replayed graph takes new labels
@@ -48,13 +61,20 @@ static int same_shapes_to_scalar(tg_node *out, char *why, size_t len) {
     return TG_OK;
 }
 
-/* Inputs of equal shapes, 0-d included; the mean over their elements. */
-static int equal_shapes_to_mean(tg_node *out, char *why, size_t len) {
+/* Inputs of equal shapes, 0-d included: the derivative ops' shape (of
+ * either input). */
+static int equal_shapes(tg_node *out, char *why, size_t len) {
     const tg_node *a = out->in[0], *b = out->in[1];
     if (!tg__same_shape(a, b))
         return unequal_shapes(a, b, why, len, "prediction and target need equal shapes");
-    out->ndim = 0;
     return TG_OK;
+}
+
+/* Inputs of equal shapes, 0-d included; the mean over their elements. */
+static int equal_shapes_to_mean(tg_node *out, char *why, size_t len) {
+    int rc = equal_shapes(out, why, len);
+    if (!rc) out->ndim = 0;
+    return rc;
 }
 
 static void mse_forward(tg_node *n) {
@@ -68,8 +88,10 @@ static void mse_backward(tg_node *n) {
                           y->grad);
 }
 
+/* The rows along the last axis; a 0-d z (which only the derivative ops
+ * accept) is one row of one element. */
 static tg_axis_view rows_of(const tg_node *z) {
-    size_t k = (size_t)z->u.shape[z->ndim - 1];
+    size_t k = z->ndim ? (size_t)z->u.shape[z->ndim - 1] : 1;
     return (tg_axis_view){tg__numel(z) / k, k, 1};
 }
 
@@ -78,10 +100,22 @@ static void xent_forward(tg_node *n) {
     TG_KERNEL(n, xent_fwd)(rows_of(z), batch_rows(z), z->value, n->in[1]->value, n->value);
 }
 
+/* The fused backward (g = the cost's gradient, adding into the inputs'),
+ * and the derivative ops' forward (g NULL, storing into out): one kernel. */
 static void xent_backward(tg_node *n) {
     const tg_node *z = n->in[0], *y = n->in[1];
-    TG_KERNEL(n, xent_bwd)(rows_of(z), batch_rows(z), z->value, y->value, n->grad, z->grad,
-                           y->grad);
+    TG_KERNEL(n, xent_d)(rows_of(z), batch_rows(z), z->value, y->value, n->grad, z->grad,
+                         y->grad);
+}
+static void xent_da_forward(tg_node *n) {
+    const tg_node *z = n->in[0];
+    TG_KERNEL(n, xent_d)(rows_of(z), batch_rows(z), z->value, n->in[1]->value, NULL, n->value,
+                         NULL);
+}
+static void xent_db_forward(tg_node *n) {
+    const tg_node *z = n->in[0];
+    TG_KERNEL(n, xent_d)(rows_of(z), batch_rows(z), z->value, n->in[1]->value, NULL, NULL,
+                         n->value);
 }
 
 static void bce_forward(tg_node *n) {
@@ -90,7 +124,15 @@ static void bce_forward(tg_node *n) {
 
 static void bce_backward(tg_node *n) {
     const tg_node *z = n->in[0], *y = n->in[1];
-    TG_KERNEL(n, bce_bwd)(tg__numel(z), z->value, y->value, n->grad, z->grad, y->grad);
+    TG_KERNEL(n, bce_d)(tg__numel(z), z->value, y->value, n->grad, z->grad, y->grad);
+}
+static void bce_da_forward(tg_node *n) {
+    const tg_node *z = n->in[0];
+    TG_KERNEL(n, bce_d)(tg__numel(z), z->value, n->in[1]->value, NULL, n->value, NULL);
+}
+static void bce_db_forward(tg_node *n) {
+    const tg_node *z = n->in[0];
+    TG_KERNEL(n, bce_d)(tg__numel(z), z->value, n->in[1]->value, NULL, NULL, n->value);
 }
 
 /* ------------------------------------------------------ class labels -- */
@@ -159,9 +201,9 @@ static void set_nan(tg_node *n) {
         *(float *)n->value = NAN;
 }
 
-/* The label losses: kernels fwd(view, z, labels, cost), bwd(view, z, labels,
- * cost grad, z grad), run only on valid labels. */
-#define LABELLED_OP(name)                                                                  \
+/* The label losses' forward: kernel fwd(view, z, labels, cost), run only on
+ * valid labels. */
+#define LABELLED_FORWARD(name)                                                             \
     static void name##_forward(tg_node *n) {                                               \
         if (!labels_valid(n)) {                                                            \
             set_nan(n);                                                                    \
@@ -169,14 +211,27 @@ static void set_nan(tg_node *n) {
         }                                                                                  \
         TG_KERNEL(n, name##_fwd)(rows_of(n->in[0]), n->in[0]->value, n->in[1]->value,      \
                                  n->value);                                                \
-    }                                                                                      \
-    static void name##_backward(tg_node *n) {                                              \
-        tg_node *z = n->in[0];                                                             \
-        if (!z->grad || !labels_valid(n)) return;                                          \
-        TG_KERNEL(n, name##_bwd)(rows_of(z), z->value, n->in[1]->value, n->grad, z->grad); \
     }
-LABELLED_OP(nll)
-LABELLED_OP(ce)
+LABELLED_FORWARD(nll)
+LABELLED_FORWARD(ce)
+
+static void nll_backward(tg_node *n) {
+    tg_node *z = n->in[0];
+    if (!z->grad || !labels_valid(n)) return;
+    TG_KERNEL(n, nll_bwd)(rows_of(z), z->value, n->in[1]->value, n->grad, z->grad);
+}
+
+/* cross_entropy's fused backward reads the labels; its derivative op
+ * cross_entropy_da(z, onehot) the one-hot rows, recorded from them. */
+static void ce_backward(tg_node *n) {
+    tg_node *z = n->in[0];
+    if (!z->grad || !labels_valid(n)) return;
+    TG_KERNEL(n, ce_d)(rows_of(z), z->value, n->in[1]->value, NULL, n->grad, z->grad);
+}
+static void ce_da_forward(tg_node *n) {
+    const tg_node *z = n->in[0];
+    TG_KERNEL(n, ce_d)(rows_of(z), z->value, NULL, n->in[1]->value, NULL, n->value);
+}
 
 tg_node *tg_labels(tg_node *logits, const int32_t *labels) {
     if (!logits) return NULL;
@@ -245,8 +300,9 @@ static tg_node *onehot_of(tg_node *z, tg_node *labels) {
 /* -------------------------------------------------------------- huber -- */
 
 /* a and y of equal shapes; delta one element, > 0 as in PyTorch (checked
- * when recorded; a NaN delta passes and makes the cost NaN). */
-static int huber_shape(tg_node *out, char *why, size_t len) {
+ * when recorded; a NaN delta passes and makes the cost NaN). The shape of
+ * huber_da: a's. */
+static int huber_inputs(tg_node *out, char *why, size_t len) {
     const tg_node *a = out->in[0], *y = out->in[1], *delta = tg__in(out, 2);
     if (!tg__same_shape(a, y))
         return unequal_shapes(a, y, why, len, "prediction and target need equal shapes");
@@ -260,8 +316,22 @@ static int huber_shape(tg_node *out, char *why, size_t len) {
         snprintf(why, len, "delta %.10g: must be > 0", d);
         return TG_ERR_ARG;
     }
-    out->ndim = 0;
     return TG_OK;
+}
+
+static int huber_shape(tg_node *out, char *why, size_t len) {
+    int rc = huber_inputs(out, why, len);
+    if (!rc) out->ndim = 0;
+    return rc;
+}
+
+/* huber_dc, the derivative by delta: delta's shape. */
+static int huber_dc_shape(tg_node *out, char *why, size_t len) {
+    int rc = huber_inputs(out, why, len);
+    if (rc) return rc;
+    int64_t shape[TG_MAX_DIMS];
+    int nd = tg_shape(tg__in(out, 2), shape);
+    return tg_set_shape(out, nd, shape);
 }
 
 static void huber_forward(tg_node *n) {
@@ -272,11 +342,40 @@ static void huber_forward(tg_node *n) {
 
 static void huber_backward(tg_node *n) {
     const tg_node *a = n->in[0], *y = n->in[1], *delta = tg__in(n, 2);
-    TG_KERNEL(n, huber_bwd)(tg__numel(a), a->value, y->value, delta->value, n->grad, a->grad,
-                            y->grad, delta->grad);
+    TG_KERNEL(n, huber_d)(tg__numel(a), a->value, y->value, delta->value, n->grad, a->grad,
+                          y->grad, delta->grad);
+}
+static void huber_da_forward(tg_node *n) {
+    const tg_node *a = n->in[0];
+    TG_KERNEL(n, huber_d)(tg__numel(a), a->value, n->in[1]->value, tg__in(n, 2)->value, NULL,
+                          n->value, NULL, NULL);
+}
+static void huber_dc_forward(tg_node *n) {
+    const tg_node *a = n->in[0];
+    TG_KERNEL(n, huber_d)(tg__numel(a), a->value, n->in[1]->value, tg__in(n, 2)->value, NULL,
+                          NULL, NULL, n->value);
 }
 
-/* vjp rules (tg_grad): the derivatives in the comment at the top. */
+enum {
+    C_MSE, C_XENT, C_BCE, C_NLL, C_CE, C_HUBER,
+    /* the derivative ops, by input: a, b, c the first, second, third */
+    C_XENT_DA, C_XENT_DB, C_BCE_DA, C_BCE_DB, C_CE_DA, C_HUBER_DA, C_HUBER_DC, C_COUNT
+};
+extern const tg_op tg_loss_ops[];
+
+/* The derivative op `which` on the inputs of cost c. */
+static tg_node *partial(int which, tg_node *c) {
+    const tg_op *op = &tg_loss_ops[which];
+    tg_node *in[3] = {tg__in(c, 0), tg__in(c, 1), op->arity == 3 ? tg__in(c, 2) : NULL};
+    return tg__apply_n(op, op->arity, in, 0, -1, NULL);
+}
+static tg_node *ce_partial(tg_node *c) {
+    tg_node *z = tg__in(c, 0);
+    return tg__apply(&tg_loss_ops[C_CE_DA], z, onehot_of(z, tg__in(c, 1)), 0);
+}
+
+/* vjp rules (tg_grad): g times the derivative ops; mse's and nll_loss's,
+ * one op each, are written here. Labels get none. */
 static void mse_vjp(tg_node *c, tg_node *g, tg_node **gin) {
     tg_node *a = tg__in(c, 0), *y = tg__in(c, 1);
     tg_node *ga = tg_mul(tg_scale(g, 1.0 / (double)batch_rows(a)), tg_sub(a, y));
@@ -284,25 +383,12 @@ static void mse_vjp(tg_node *c, tg_node *g, tg_node **gin) {
     if (tg_requires_grad(y)) gin[1] = tg_neg(ga);
 }
 static void xent_vjp(tg_node *c, tg_node *g, tg_node **gin) {
-    tg_node *z = tg__in(c, 0), *y = tg__in(c, 1);
-    tg_node *k = tg_scale(g, 1.0 / (double)batch_rows(z));
-    int last = z->ndim ? z->ndim - 1 : 0;
-    if (tg_requires_grad(z)) {
-        tg_node *ysum = z->ndim ? tg__unreduce(tg_sum_axis(y, last), z, last) : y;
-        gin[0] = tg_mul(k, tg_sub(tg_mul(tg_softmax(z, last), ysum), y));
-    }
-    if (tg_requires_grad(y)) gin[1] = tg_neg(tg_mul(k, tg_log_softmax(z, last)));
+    if (tg_requires_grad(tg__in(c, 0))) gin[0] = tg_mul(g, partial(C_XENT_DA, c));
+    if (tg_requires_grad(tg__in(c, 1))) gin[1] = tg_mul(g, partial(C_XENT_DB, c));
 }
-
-/* The new costs' vjp rules: the derivatives in the comment at the top, with
- * k = g / N or g / R; labels get none. huber's clamp(d, -delta, delta) is
- * written delta - relu(2 delta - relu(d + delta)), which is +-delta (not
- * NaN) for an infinite d and passes the second derivatives to delta. */
 static void bce_vjp(tg_node *c, tg_node *g, tg_node **gin) {
-    tg_node *z = tg__in(c, 0), *y = tg__in(c, 1);
-    tg_node *k = tg_scale(g, 1.0 / (double)tg__numel(z));
-    if (tg_requires_grad(z)) gin[0] = tg_mul(k, tg_sub(tg_sigmoid(z), y));
-    if (tg_requires_grad(y)) gin[1] = tg_neg(tg_mul(k, z));
+    if (tg_requires_grad(tg__in(c, 0))) gin[0] = tg_mul(g, partial(C_BCE_DA, c));
+    if (tg_requires_grad(tg__in(c, 1))) gin[1] = tg_mul(g, partial(C_BCE_DB, c));
 }
 static void nll_vjp(tg_node *c, tg_node *g, tg_node **gin) {
     tg_node *p = tg__in(c, 0), *l = tg__in(c, 1);
@@ -310,33 +396,149 @@ static void nll_vjp(tg_node *c, tg_node *g, tg_node **gin) {
         gin[0] = tg_mul(tg_scale(g, -1.0 / (double)rows_of(p).outer), onehot_of(p, l));
 }
 static void ce_vjp(tg_node *c, tg_node *g, tg_node **gin) {
-    tg_node *z = tg__in(c, 0), *l = tg__in(c, 1);
-    if (!tg_requires_grad(z)) return;
-    tg_node *dz = tg_sub(tg_softmax(z, z->ndim - 1), onehot_of(z, l));
-    gin[0] = tg_mul(tg_scale(g, 1.0 / (double)rows_of(z).outer), dz);
+    if (tg_requires_grad(tg__in(c, 0))) gin[0] = tg_mul(g, ce_partial(c));
 }
+/* y's derivative is minus a's: the fused backward subtracts g dC/da. */
 static void huber_vjp(tg_node *c, tg_node *g, tg_node **gin) {
     tg_node *a = tg__in(c, 0), *y = tg__in(c, 1), *delta = tg__in(c, 2);
-    tg_node *k = tg_scale(g, 1.0 / (double)tg__numel(a)), *d = tg_sub(a, y);
     if (tg_requires_grad(a) || tg_requires_grad(y)) {
-        tg_node *inner = tg_relu(tg_add(d, delta));
-        tg_node *clamp = tg_sub(delta, tg_relu(tg_sub(tg_scale(delta, 2), inner)));
-        tg_node *ga = tg_mul(k, clamp);
+        tg_node *ga = tg_mul(g, partial(C_HUBER_DA, c));
+        if (tg_requires_grad(a)) gin[0] = ga;
+        if (tg_requires_grad(y)) gin[1] = tg_neg(ga);
+    }
+    if (tg_requires_grad(delta)) gin[2] = tg_mul(g, partial(C_HUBER_DC, c));
+}
+
+/* jvp rules (tg_jvp): the sum of each derivative op times its input's
+ * tangent (NULL: none). */
+static tg_node *along(tg_node *p, tg_node *t) { return tg_sum(tg_mul(p, t)); }
+static tg_node *plus(tg_node *s, tg_node *u) { return s ? tg_add(s, u) : u; }
+static tg_node *xent_jvp(tg_node *c, tg_node *const *tin) {
+    tg_node *s = tin[0] ? along(partial(C_XENT_DA, c), tin[0]) : NULL;
+    return tin[1] ? plus(s, along(partial(C_XENT_DB, c), tin[1])) : s;
+}
+static tg_node *bce_jvp(tg_node *c, tg_node *const *tin) {
+    tg_node *s = tin[0] ? along(partial(C_BCE_DA, c), tin[0]) : NULL;
+    return tin[1] ? plus(s, along(partial(C_BCE_DB, c), tin[1])) : s;
+}
+static tg_node *ce_jvp(tg_node *c, tg_node *const *tin) {
+    return tin[0] ? along(ce_partial(c), tin[0]) : NULL;
+}
+static tg_node *huber_jvp(tg_node *c, tg_node *const *tin) {
+    tg_node *s = NULL;
+    if (tin[0] || tin[1]) {
+        tg_node *p = partial(C_HUBER_DA, c);
+        if (tin[0]) s = along(p, tin[0]);
+        if (tin[1]) s = s ? tg_sub(s, along(p, tin[1])) : tg_neg(along(p, tin[1]));
+    }
+    return tin[2] ? plus(s, along(partial(C_HUBER_DC, c), tin[2])) : s;
+}
+
+/* ------------------------------------------------ second derivatives -- */
+/*
+ * The vjp rules of the derivative ops, in public ops (so differentiable
+ * again): the one place a loss's derivative is stated a second time. The
+ * derivative ops read a 0-d z as one row of one class, whose softmax is the
+ * constant 1: nothing flows into z there.
+ */
+static tg_node *row_sum(tg_node *x, tg_node *z) {
+    int last = z->ndim - 1;
+    return tg__unreduce(tg_sum_axis(x, last), z, last);
+}
+/* w pulled back through s = softmax(z) along the last axis: s (w - rowsum(s w)). */
+static tg_node *through_softmax(tg_node *s, tg_node *w, tg_node *z) {
+    return tg_mul(s, tg_sub(w, row_sum(tg_mul(s, w), z)));
+}
+/* softmax_xent_da = (s Y - y)/B, s = softmax(z), Y = rowsum(y):
+ * z gets s (w - rowsum(s w)) with w = g Y/B; y gets (rowsum(g s) - g)/B. */
+static void xent_da_vjp(tg_node *p, tg_node *g, tg_node **gin) {
+    tg_node *z = tg__in(p, 0), *y = tg__in(p, 1);
+    if (!z->ndim) return;
+    double k = 1.0 / (double)batch_rows(z);
+    tg_node *s = tg_softmax(z, z->ndim - 1);
+    if (tg_requires_grad(z)) gin[0] = through_softmax(s, tg_scale(tg_mul(g, row_sum(y, z)), k), z);
+    if (tg_requires_grad(y)) gin[1] = tg_scale(tg_sub(row_sum(tg_mul(g, s), z), g), k);
+}
+/* softmax_xent_db = -log_softmax(z)/B: z gets (s rowsum(g) - g)/B. */
+static void xent_db_vjp(tg_node *p, tg_node *g, tg_node **gin) {
+    tg_node *z = tg__in(p, 0);
+    if (!z->ndim || !tg_requires_grad(z)) return;
+    tg_node *s = tg_softmax(z, z->ndim - 1);
+    gin[0] = tg_scale(tg_sub(tg_mul(s, row_sum(g, z)), g), 1.0 / (double)batch_rows(z));
+}
+/* bce_with_logits_da = (sigmoid(z) - y)/N: z gets g sigmoid(z) sigmoid(-z)/N
+ * (sigmoid's derivative, without 1 - sigmoid(z) rounding to 0); y -g/N. */
+static void bce_da_vjp(tg_node *p, tg_node *g, tg_node **gin) {
+    tg_node *z = tg__in(p, 0), *y = tg__in(p, 1);
+    double k = 1.0 / (double)tg__numel(z);
+    if (tg_requires_grad(z))
+        gin[0] = tg_scale(tg_mul(g, tg_mul(tg_sigmoid(z), tg_sigmoid(tg_neg(z)))), k);
+    if (tg_requires_grad(y)) gin[1] = tg_scale(g, -k);
+}
+/* bce_with_logits_db = -z/N: z gets -g/N. */
+static void bce_db_vjp(tg_node *p, tg_node *g, tg_node **gin) {
+    tg_node *z = tg__in(p, 0);
+    if (tg_requires_grad(z)) gin[0] = tg_scale(g, -1.0 / (double)tg__numel(z));
+}
+/* cross_entropy_da = (s - onehot)/R: z gets s (w - rowsum(s w)) with
+ * w = g/R; the one-hot rows -g/R (none when they come from labels). */
+static void ce_da_vjp(tg_node *p, tg_node *g, tg_node **gin) {
+    tg_node *z = tg__in(p, 0), *hot = tg__in(p, 1);
+    double k = 1.0 / (double)rows_of(z).outer;
+    if (z->ndim && tg_requires_grad(z))
+        gin[0] = through_softmax(tg_softmax(z, z->ndim - 1), tg_scale(g, k), z);
+    if (tg_requires_grad(hot)) gin[1] = tg_scale(g, -k);
+}
+/* huber_da = clamp(d, -delta, delta)/N, d = a - y: a gets g [|d| < delta]/N
+ * (PyTorch's second derivative, 0 at |d| = delta), y minus that, delta
+ * sum(g sign(d) [|d| > delta])/N. delta is read through a 0-d sum of its one
+ * element, so that it broadcasts against any shape of a. */
+static void huber_da_vjp(tg_node *p, tg_node *g, tg_node **gin) {
+    tg_node *a = tg__in(p, 0), *y = tg__in(p, 1), *delta = tg__in(p, 2);
+    double k = 1.0 / (double)tg__numel(a);
+    tg_node *d = tg_sub(a, y), *ad = tg_abs(d), *dl = tg_sum(delta);
+    if (tg_requires_grad(a) || tg_requires_grad(y)) {
+        tg_node *ga = tg_scale(tg_mul(g, tg_lt(ad, dl)), k);
         if (tg_requires_grad(a)) gin[0] = ga;
         if (tg_requires_grad(y)) gin[1] = tg_neg(ga);
     }
     if (tg_requires_grad(delta))
-        gin[2] = tg__sum_to(tg_mul(k, tg_sum(tg_relu(tg_sub(tg_abs(d), delta)))), delta);
+        gin[2] = tg__sum_to(tg_scale(tg_sum(tg_mul(g, tg_mul(tg_sign(d), tg_gt(ad, dl)))), k),
+                            delta);
+}
+/* huber_dc = sum relu(|d| - delta)/N: a gets g sign(d) [|d| > delta]/N, y
+ * minus that, delta -g count(|d| > delta)/N. */
+static void huber_dc_vjp(tg_node *p, tg_node *g, tg_node **gin) {
+    tg_node *a = tg__in(p, 0), *y = tg__in(p, 1), *delta = tg__in(p, 2);
+    double k = 1.0 / (double)tg__numel(a);
+    tg_node *d = tg_sub(a, y), *gs = tg_sum(g), *outside = tg_gt(tg_abs(d), tg_sum(delta));
+    if (tg_requires_grad(a) || tg_requires_grad(y)) {
+        tg_node *ga = tg_scale(tg_mul(gs, tg_mul(tg_sign(d), outside)), k);
+        if (tg_requires_grad(a)) gin[0] = ga;
+        if (tg_requires_grad(y)) gin[1] = tg_neg(ga);
+    }
+    if (tg_requires_grad(delta))
+        gin[2] = tg__sum_to(tg_scale(tg_mul(gs, tg_sum(outside)), -k), delta);
 }
 
-enum { C_MSE, C_XENT, C_BCE, C_NLL, C_CE, C_HUBER, C_COUNT };
+/* The derivative ops: backward and tangent derived from the vjp rule. */
+#define DROW(name, arity, shape, fn) {name, arity, shape, fn##_forward, NULL, fn##_vjp, NULL}
 const tg_op tg_loss_ops[] = {
-    [C_MSE] = {"mse", 2, same_shapes_to_scalar, mse_forward, mse_backward, mse_vjp},
-    [C_XENT] = {"softmax_xent", 2, same_shapes_to_scalar, xent_forward, xent_backward, xent_vjp},
-    [C_BCE] = {"bce_with_logits", 2, equal_shapes_to_mean, bce_forward, bce_backward, bce_vjp},
-    [C_NLL] = {"nll_loss", 2, labels_shape, nll_forward, nll_backward, nll_vjp},
-    [C_CE] = {"cross_entropy", 2, labels_shape, ce_forward, ce_backward, ce_vjp},
-    [C_HUBER] = {"huber", 3, huber_shape, huber_forward, huber_backward, huber_vjp},
+    [C_MSE] = {"mse", 2, same_shapes_to_scalar, mse_forward, mse_backward, mse_vjp, NULL},
+    [C_XENT] = {"softmax_xent", 2, same_shapes_to_scalar, xent_forward, xent_backward, xent_vjp,
+                xent_jvp},
+    [C_BCE] = {"bce_with_logits", 2, equal_shapes_to_mean, bce_forward, bce_backward, bce_vjp,
+               bce_jvp},
+    [C_NLL] = {"nll_loss", 2, labels_shape, nll_forward, nll_backward, nll_vjp, NULL},
+    [C_CE] = {"cross_entropy", 2, labels_shape, ce_forward, ce_backward, ce_vjp, ce_jvp},
+    [C_HUBER] = {"huber", 3, huber_shape, huber_forward, huber_backward, huber_vjp, huber_jvp},
+    [C_XENT_DA] = DROW("softmax_xent_da", 2, equal_shapes, xent_da),
+    [C_XENT_DB] = DROW("softmax_xent_db", 2, equal_shapes, xent_db),
+    [C_BCE_DA] = DROW("bce_with_logits_da", 2, equal_shapes, bce_da),
+    [C_BCE_DB] = DROW("bce_with_logits_db", 2, equal_shapes, bce_db),
+    [C_CE_DA] = DROW("cross_entropy_da", 2, equal_shapes, ce_da),
+    [C_HUBER_DA] = DROW("huber_da", 3, huber_inputs, huber_da),
+    [C_HUBER_DC] = DROW("huber_dc", 3, huber_dc_shape, huber_dc),
 };
 const int tg_loss_count = C_COUNT;
 
@@ -398,6 +600,32 @@ static T S(row_lse)(const T *z, size_t k) {
     return m + l;
 }
 
+/* What the derivatives need of a row, formed as PyTorch's softmax and
+ * log_softmax form them from the row's maximum m:
+ *   softmax_j = e^(z_j - m) / sum,  log_softmax_j = (z_j - m) - log_sum,
+ * sum = 1 + s (s: the other terms), log_sum = log1p(s). m - m, 0 for a
+ * finite m, makes both NaN for a row holding +inf (PyTorch: inf - inf);
+ * a NaN, or a row of -inf, gives NaN through s. */
+typedef struct {
+    T m, sum, log_sum;
+} S(row_stats);
+static S(row_stats) S(row_stats_of)(const T *z, size_t k) {
+    size_t top = 0;
+    for (size_t j = 1; j < k; j++) top = z[j] > z[top] ? j : top;
+    T m = z[top], s = 0;
+    for (size_t j = 0; j < k; j++) s += j == top ? 0 : exp(z[j] - m);
+    return (S(row_stats)){m, 1 + s + (m - m), log1p(s) + (m - m)};
+}
+
+/* out = d (g NULL: a derivative op's forward), or out += g d (the fused
+ * backward): the one place each derivative is formed, so both get its bits. */
+static inline void S(put)(T *out, const T *g, T d) {
+    if (g)
+        *out += *g * d;
+    else
+        *out = d;
+}
+
 static void S(xent_fwd)(tg_axis_view v, size_t rows, const void *vz, const void *vy, void *vc) {
     const T *z = vz, *y = vy;
     double c = 0;
@@ -410,17 +638,21 @@ static void S(xent_fwd)(tg_axis_view v, size_t rows, const void *vz, const void 
     *(T *)vc = (T)(c / (double)rows);
 }
 
-static void S(xent_bwd)(tg_axis_view v, size_t rows, const void *vz, const void *vy,
-                        const void *vg, void *vgz, void *vgy) {
+/* softmax_xent: dC/dz = (softmax(z) ysum - y)/B, dC/dy = -log_softmax(z)/B
+ * into gz and gy (either may be NULL). */
+static void S(xent_d)(tg_axis_view v, size_t rows, const void *vz, const void *vy,
+                      const void *g, void *vgz, void *vgy) {
     const T *z = vz, *y = vy;
-    T *gz = vgz, *gy = vgy, k = *(const T *)vg / (T)rows;
+    T *gz = vgz, *gy = vgy, b = (T)rows;
     for (size_t r = 0; r < v.outer; r++) {
         const T *zr = z + r * v.len, *yr = y + r * v.len;
-        T lse = S(row_lse)(zr, v.len), ysum = 0;
-        for (size_t j = 0; j < v.len; j++) ysum += yr[j];
+        S(row_stats) st = S(row_stats_of)(zr, v.len);
+        T ysum = 0;
+        for (size_t j = 0; j < v.len && gz; j++) ysum += yr[j];
         for (size_t j = 0; j < v.len; j++) {
-            if (gz) gz[r * v.len + j] += k * (exp(zr[j] - lse) * ysum - yr[j]);
-            if (gy) gy[r * v.len + j] -= k * (zr[j] - lse);
+            size_t i = r * v.len + j;
+            if (gz) S(put)(&gz[i], g, (exp(zr[j] - st.m) / st.sum * ysum - yr[j]) / b);
+            if (gy) S(put)(&gy[i], g, -((zr[j] - st.m) - st.log_sum) / b);
         }
     }
 }
@@ -444,13 +676,14 @@ static void S(bce_fwd)(size_t n, const void *vz, const void *vy, void *vc) {
     *(T *)vc = (T)(c / (double)n);
 }
 
-static void S(bce_bwd)(size_t n, const void *vz, const void *vy, const void *vg, void *vgz,
-                       void *vgy) {
+/* bce_with_logits: dC/dz = (sigmoid(z) - y)/N, dC/dy = -z/N. */
+static void S(bce_d)(size_t n, const void *vz, const void *vy, const void *g, void *vgz,
+                     void *vgy) {
     const T *z = vz, *y = vy;
-    T *gz = vgz, *gy = vgy, k = *(const T *)vg / (T)n;
+    T *gz = vgz, *gy = vgy, rn = (T)n;
     for (size_t i = 0; i < n; i++) {
-        if (gz) gz[i] += k * (S(sigmoid_of)(z[i]) - y[i]);
-        if (gy) gy[i] -= k * z[i];
+        if (gz) S(put)(&gz[i], g, (S(sigmoid_of)(z[i]) - y[i]) / rn);
+        if (gy) S(put)(&gy[i], g, -z[i] / rn);
     }
 }
 
@@ -483,15 +716,20 @@ static void S(ce_fwd)(tg_axis_view v, const void *vz, const void *vl, void *vc) 
     *(T *)vc = (T)(c / (double)v.outer);
 }
 
-static void S(ce_bwd)(tg_axis_view v, const void *vz, const void *vl, const void *vg, void *vgz) {
-    const T *z = vz, *l = vl;
-    T *gz = vgz, k = *(const T *)vg / (T)v.outer;
+/* cross_entropy: dC/dz = (softmax(z) - hot)/R, hot = [j = label_r] from the
+ * labels l (the fused backward) or the one-hot rows oh (cross_entropy_da). */
+static void S(ce_d)(tg_axis_view v, const void *vz, const void *vl, const void *voh,
+                    const void *g, void *vgz) {
+    const T *z = vz, *l = vl, *oh = voh;
+    T *gz = vgz, rn = (T)v.outer;
     for (size_t r = 0; r < v.outer; r++) {
         const T *zr = z + r * v.len;
-        T *gr = gz + r * v.len;
-        T m, lse = S(row_shifted_lse)(zr, v.len, &m);
-        for (size_t j = 0; j < v.len; j++) gr[j] += k * exp(zr[j] - m - lse);
-        gr[(size_t)l[r]] -= k;
+        S(row_stats) st = S(row_stats_of)(zr, v.len);
+        for (size_t j = 0; j < v.len; j++) {
+            size_t i = r * v.len + j;
+            T hot = oh ? oh[i] : (T)(j == (size_t)l[r]);
+            S(put)(&gz[i], g, (exp(zr[j] - st.m) / st.sum - hot) / rn);
+        }
     }
 }
 
@@ -507,19 +745,22 @@ static void S(huber_fwd)(size_t n, const void *va, const void *vy, const void *v
     *(T *)vc = (T)(c / (double)n);
 }
 
-static void S(huber_bwd)(size_t n, const void *va, const void *vy, const void *vd, const void *vg,
-                         void *vga, void *vgy, void *vgd) {
+/* huber: dC/da = clamp(d, -delta, delta)/N (PyTorch's; a NaN d stays NaN)
+ * into ga, minus it into gy (the fused backward only), and dC/ddelta =
+ * sum relu(|d| - delta)/N (NaN for a NaN d), summed in double, into gd. */
+static void S(huber_d)(size_t n, const void *va, const void *vy, const void *vd, const void *g,
+                       void *vga, void *vgy, void *vgd) {
     const T *a = va, *y = vy, delta = *(const T *)vd;
-    T *ga = vga, *gy = vgy, k = *(const T *)vg / (T)n;
-    double gd = 0;
+    T *ga = vga, *gy = vgy, rn = (T)n;
+    double excess = 0;
     for (size_t i = 0; i < n; i++) {
         T d = a[i] - y[i], ad = fabs(d);
-        T slope = ad > delta ? copysign(delta, d) : d; /* a NaN d stays NaN */
-        if (ga) ga[i] += k * slope;
-        if (gy) gy[i] -= k * slope;
-        gd += ad <= delta ? 0 : ad - delta; /* d cost / d delta, NaN for a NaN d */
+        T da = (ad > delta ? copysign(delta, d) : d) / rn;
+        if (ga) S(put)(&ga[i], g, da);
+        if (gy) gy[i] -= *(const T *)g * da;
+        excess += ad <= delta ? 0 : ad - delta;
     }
-    if (vgd) *(T *)vgd += k * (T)gd;
+    if (vgd) S(put)(vgd, g, (T)(excess / (double)n));
 }
 
 #endif

@@ -169,11 +169,12 @@ const tg_op *tg_op_find(const char *name) {
 }
 
 /* A built-in derivative op is named after its op and the input its partial
- * derivative is with respect to: base_dx for a unary op's x, base_da and
- * base_db for a binary op's a and b, base_dp for an activation's parameter. */
+ * derivative is with respect to: base_dx for a unary op's x, base_da,
+ * base_db and base_dc for an op's first, second and third input, base_dp
+ * for an activation's parameter. */
 const tg_op *tg_op_derivative_of(const tg_op *op, int *input) {
-    static const char suffix[] = "xabp"; /* the input letter */
-    static const int which[] = {0, 0, 1, 1};
+    static const char suffix[] = "xabpc"; /* the input letter */
+    static const int which[] = {0, 0, 1, 1, 2};
     size_t n = op && op->name ? strlen(op->name) : 0;
     if (n < 4 || op->name[n - 3] != '_' || op->name[n - 2] != 'd') return NULL;
     const char *letter = strchr(suffix, op->name[n - 1]);
