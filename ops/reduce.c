@@ -267,8 +267,8 @@ static void prod_dx_vjp(tg_node *p, tg_node *gg, tg_node **gin) {
 const tg_op tg_reduce_ops[R_END] = {
     [R_SUM] = {"sum", 1, reduce_shape, sum_forward, sum_backward, sum_vjp, tg__linear_jvp},
     [R_MEAN] = {"mean", 1, reduce_shape, mean_forward, mean_backward, mean_vjp, tg__linear_jvp},
-    [R_MAX] = {"max", 1, reduce_shape, max_forward, max_backward, max_vjp},
-    [R_MIN] = {"min", 1, reduce_shape, min_forward, min_backward, min_vjp},
+    [R_MAX] = {"max", 1, reduce_shape, max_forward, max_backward, max_vjp, NULL},
+    [R_MIN] = {"min", 1, reduce_shape, min_forward, min_backward, min_vjp, NULL},
     [R_LOGSUMEXP] = ROW(logsumexp),
     [R_PROD] = ROW(prod),
     [R_NORM] = ROW(norm),

@@ -85,7 +85,8 @@ enum { S_WHERE, S_CLAMP, S_COUNT };
 const tg_op tg_select_ops[] = {
     [S_WHERE] = {"where", 3, tg__broadcast_shape, where_forward, where_backward, where_vjp,
                  where_jvp},
-    [S_CLAMP] = {"clamp", 3, tg__broadcast_shape, clamp_forward, clamp_backward, clamp_vjp},
+    [S_CLAMP] = {"clamp", 3, tg__broadcast_shape, clamp_forward, clamp_backward, clamp_vjp,
+                 NULL},
 };
 const int tg_select_count = S_COUNT;
 
