@@ -459,6 +459,84 @@ static void test_scalar_tape(void **state) {
     fail_each_allocation(&c, NULL);
 }
 
+/* ------------------------------------------------- forward mode -- */
+
+/* Forward mode and the derived rules: tg_jvp_many's tangent arrays and its
+ * memo, tg_hessian's forward columns, and the scratch tape on which a user
+ * op that states only its vjp gets its backward rule. */
+typedef struct forward_result {
+    bool created;
+    int status;
+    double jv[3], h[4], g;
+    char message[256];
+} forward_result;
+
+static void square_forward(tg_node *out) {
+    const tg_node *x = tg_node_input(out, 0);
+    for (int64_t i = 0; i < tg_numel(out); i++)
+        ((double *)tg_value(out))[i] = tg_value_at(x, i) * tg_value_at(x, i);
+}
+static void square_vjp(tg_node *out, tg_node *g, tg_node **gin) {
+    tg_node *x = tg_node_input(out, 0);
+    gin[0] = tg_mul(g, tg_scale(x, 2));
+}
+static const tg_op square_by_vjp = {"faults_square_vjp", 1, NULL, square_forward, NULL,
+                                    square_vjp, NULL};
+
+static void forward_scenario(void *out, void *ctx) {
+    (void)ctx;
+    forward_result *r = out;
+    memset(r, 0, sizeof *r);
+    tg_tape *t = tg_tape_new();
+    if (!t) return;
+    r->created = true;
+    const int64_t s2[1] = {2};
+    tg_node *x = tg_tensor(t, TG_F64, 1, s2, (const double[]){0.3, -0.8});
+    tg_node *y = tg_mul(tg_sin(x), tg_exp(tg_prod(x)));
+    tg_node *v[3];
+    for (int j = 0; j < 3; j++) v[j] = tg_tensor(t, TG_F64, 1, s2, (const double[]){1, j});
+    tg_node *jv[3];
+    if (!tg_jvp_many(y, 1, &x, 3, v, jv))
+        for (int j = 0; j < 3; j++) r->jv[j] = tg_value_at(jv[j], 1);
+    tg_node *f = tg_sum(tg_apply(&square_by_vjp, y, NULL));
+    tg_hessian(f, 1, &x, r->h);
+    tg_zero_grad(t);
+    tg_backward(f);
+    r->g = tg_grad_at(x, 0);
+    r->status = tg_status(t);
+    snprintf(r->message, sizeof r->message, "%s", tg_status_message(t));
+    tg_tape_free(t);
+}
+
+static void forward_check_ref(const void *vref, long total, void *ctx) {
+    (void)ctx;
+    const forward_result *ref = vref;
+    if (ref->status) fail_msg("reference run: %s", ref->message);
+    for (int j = 0; j < 3; j++) assert_true(isfinite(ref->jv[j]) && ref->jv[j] != 0);
+    for (int j = 0; j < 4; j++) assert_true(isfinite(ref->h[j]) && ref->h[j] != 0);
+    assert_true(isfinite(ref->g) && ref->g != 0);
+    assert_true(total > 4);
+}
+
+static void forward_check_failed(long k, const void *vr, const void *vref, void *ctx) {
+    (void)ctx, (void)vref;
+    const forward_result *r = vr;
+    if (!r->created) {
+        assert_int_equal(k, 1);
+        return;
+    }
+    if (r->status != TG_ERR_NOMEM || !strstr(r->message, "out of memory"))
+        fail_msg("k = %ld: status %s \"%s\"", k, tg_status_name(r->status), r->message);
+}
+
+static void test_forward_mode(void **state) {
+    (void)state;
+    assert_int_equal(tg_op_register(&square_by_vjp), TG_OK);
+    static const fault_case c = {"forward mode", sizeof(forward_result), forward_scenario,
+                                 forward_check_ref, forward_check_failed};
+    fail_each_allocation(&c, NULL);
+}
+
 /* ------------------------------------------------------------------- nn -- */
 
 static char dir[256], model[300];
@@ -751,6 +829,7 @@ int main(void) {
         cmocka_unit_test(test_registry), /* first: the library's first use */
         cmocka_unit_test(test_core),
         cmocka_unit_test(test_scalar_tape),
+        cmocka_unit_test(test_forward_mode),
         cmocka_unit_test(test_nn),
         cmocka_unit_test(test_files_gradcheck),
     };
