@@ -112,10 +112,12 @@
 
 #include "dtypes.h"
 
-/* The ops, in registry order: X for the differentiable ones, Z for the step
- * functions. The enums, the op tables and the constructors are made from it. */
-#define UNARY_OPS(X, Z)                                                                    \
-    X(neg) X(exp) X(log) X(sqrt) X(abs) X(sin) X(cos) X(tanh) X(sigmoid) X(relu)           \
+/* The ops, in registry order: L for the linear one (neg, its own tangent
+ * rule, its gradient rule the same), X for the other differentiable ones, Z
+ * for the step functions. The enums, the op tables and the constructors are
+ * made from it. */
+#define UNARY_OPS(L, X, Z)                                                                 \
+    L(neg) X(exp) X(log) X(sqrt) X(abs) X(sin) X(cos) X(tanh) X(sigmoid) X(relu)           \
     X(tan) X(asin) X(acos) X(atan) X(sinh) X(cosh) X(asinh) X(acosh) X(atanh)              \
     X(erf) X(erfc) X(log1p) X(expm1) X(log2) X(log10) X(exp2) X(cbrt)                      \
     X(square) X(reciprocal) X(softplus) X(gelu) X(silu)                                    \
@@ -129,9 +131,9 @@
  * in all three. */
 #define NOTHING(name)
 #define ENUM_ROW(name) U_##name,
-enum { UNARY_OPS(ENUM_ROW, ENUM_ROW) U_COUNT };
+enum { UNARY_OPS(ENUM_ROW, ENUM_ROW, ENUM_ROW) U_COUNT };
 #define DX_ENUM_ROW(name) U_##name##_dx,
-enum { U_DX_BEFORE = U_COUNT - 1, UNARY_OPS(DX_ENUM_ROW, NOTHING) U_END };
+enum { U_DX_BEFORE = U_COUNT - 1, UNARY_OPS(NOTHING, DX_ENUM_ROW, NOTHING) U_END };
 
 #define UNARY_FORWARD(name)                                                                \
     static void name##_forward(tg_node *n) {                                               \
@@ -172,7 +174,26 @@ enum { U_DX_BEFORE = U_COUNT - 1, UNARY_OPS(DX_ENUM_ROW, NOTHING) U_END };
         return tg_mul(name##_dx_node(y), tin[0]);                                          \
     }
 extern const tg_op tg_unary_ops[];
-UNARY_OPS(UNARY_OP, UNARY_FORWARD)
+/* neg: the backward kernel g * -1 is -g, as its rules record */
+#define LINEAR_OP(name)                                                                    \
+    UNARY_FORWARD(name)                                                                    \
+    static void name##_backward(tg_node *n) {                                              \
+        if (n->ndim == 0 && tg__f64(n)) {                                                  \
+            *(double *)n->in[0]->grad += *(const double *)n->grad * -1.0;                  \
+            return;                                                                        \
+        }                                                                                  \
+        TG_KERNEL(n, name##_bwd)(tg__numel(n), n->in[0]->value, n->value, n->grad,         \
+                                 n->in[0]->grad);                                          \
+    }                                                                                      \
+    static void name##_vjp(tg_node *y, tg_node *g, tg_node **gin) {                        \
+        (void)y;                                                                           \
+        gin[0] = tg_##name(g);                                                             \
+    }                                                                                      \
+    static tg_node *name##_jvp(tg_node *y, tg_node *const *tin) {                          \
+        (void)y;                                                                           \
+        return tg_##name(tin[0]);                                                          \
+    }
+UNARY_OPS(LINEAR_OP, UNARY_OP, UNARY_FORWARD)
 
 /* The second derivatives: the vjp rule of each derivative node p = name_dx(x,
  * y), recorded with public ops of x, y = name(x) and p itself, so that they
@@ -189,7 +210,6 @@ UNARY_OPS(UNARY_OP, UNARY_FORWARD)
     static void dname##_vjp(tg_node *p, tg_node *g, tg_node **gin) {                     \
         (void)p, (void)g, (void)gin;                                                       \
     }
-D2_ZERO(neg_dx)
 D2(exp_dx, p)
 D2(log_dx, tg_neg(tg_square(p)))
 D2(sqrt_dx, tg_scale(tg_mul(p, tg_square(p)), -2))
@@ -239,12 +259,13 @@ static void silu_dx_vjp(tg_node *p, tg_node *g, tg_node **gin) {
     [U_##name] = {#name, 1, NULL, name##_forward, tg__zero_backward, tg__zero_vjp, NULL},
 #define DX_ROW(name)                                                                       \
     [U_##name##_dx] = {#name "_dx", 2, NULL, name##_dx_forward, NULL, name##_dx_vjp, NULL},
-const tg_op tg_unary_ops[U_END] = {UNARY_OPS(OP_ROW, STEP_ROW) UNARY_OPS(DX_ROW, NOTHING)};
+const tg_op tg_unary_ops[U_END] = {UNARY_OPS(OP_ROW, OP_ROW, STEP_ROW)
+                                       UNARY_OPS(NOTHING, DX_ROW, NOTHING)};
 const int tg_unary_count = U_END;
 
 #define CONSTRUCTOR(name)                                                                  \
     tg_node *tg_##name(tg_node *x) { return tg__apply(&tg_unary_ops[U_##name], x, NULL, 0); }
-UNARY_OPS(CONSTRUCTOR, CONSTRUCTOR)
+UNARY_OPS(CONSTRUCTOR, CONSTRUCTOR, CONSTRUCTOR)
 
 /* The rules of compact scalars (src/scalar.c): the value and the stored
  * derivative, from the element functions the 0-d kernels call. The
@@ -260,14 +281,18 @@ UNARY_OPS(CONSTRUCTOR, CONSTRUCTOR)
         (void)p;                                                                           \
         return name##_y_f64(x[0]);                                                         \
     }
-UNARY_OPS(SCALAR_EVAL, STEP_EVAL)
+UNARY_OPS(SCALAR_EVAL, SCALAR_EVAL, STEP_EVAL)
 #define SCALAR_ROW(name) [U_##name] = {U_##name == U_neg ? TG_CLS_NEG : TG_CLS_P1, name##_scalar},
 #define STEP_SCALAR_ROW(name) [U_##name] = {TG_CLS_NONE, name##_scalar},
-const tg_scalar_rule tg_unary_scalar[U_END] = {UNARY_OPS(SCALAR_ROW, STEP_SCALAR_ROW)};
+const tg_scalar_rule tg_unary_scalar[U_END] = {
+    UNARY_OPS(SCALAR_ROW, SCALAR_ROW, STEP_SCALAR_ROW)};
 
 #else /* kernel pass, once per dtype */
 
-UNARY(neg, -x, -1)
+/* neg: a backward loop only; it is its own derivative op */
+ELEMENTS(neg, -x, -1)
+FWD_LOOP(neg)
+DX_LOOP_AS(neg_bwd, neg, ACC)
 VUNARY(exp, y)
 BWD_LOOP(exp)
 VUNARY(log, 1 / x)
