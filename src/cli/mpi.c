@@ -128,3 +128,18 @@ void tg_cli_trainer_free(tg_cli_trainer *tr) {
 #endif
     free(tr);
 }
+
+void tg_cli_trainer_on_step(tg_cli_trainer *tr, tg_step_fn fn, void *ctx) {
+    if (tr->one) tg_trainer_on_step(tr->one, fn, ctx);
+}
+
+int tg_cli_trainer_position(const tg_cli_trainer *tr, tg_train_position *pos) {
+    return tr->one ? tg_trainer_position(tr->one, pos) : TG_ERR_STATE;
+}
+
+int tg_cli_trainer_set_position(tg_cli_trainer *tr, const tg_train_position *pos,
+                                tg_error *err) {
+    if (tr->one) return tg_trainer_set_position(tr->one, pos, err);
+    if (err) *err = (tg_error){TG_ERR_STATE, "resuming is not supported under mpirun"};
+    return TG_ERR_STATE;
+}
