@@ -2,7 +2,7 @@
 # tapegrad train --checkpoint / --resume: a training killed with SIGKILL at
 # random moments and resumed each time ends with the model bytes and the
 # printed figures (every epoch line but its seconds, and the final
-# accuracy) of the same training never interrupted. Six short trainings
+# accuracy) and --log rows of the same training never interrupted. Six short trainings
 # (sgd, momentum, adam x float32, float64) on a generated CSV, each killed
 # at random times, several times in a row, until at least 24 resumes from a
 # checkpoint (4 per training) are done; checkpoints every 1 to 9 steps, so
@@ -67,8 +67,14 @@ expect 2 "--epochs 1: the checkpoint $tmp/c.tgm is past epoch 2" -- \
     "$cli" train --resume "$tmp/c.tgm" --epochs 1
 cp "$tmp/blobs.csv" "$tmp/blobs.orig"
 awk -F, -v OFS=, 'NR == 2 { $1 = 0.5 } 1' "$tmp/blobs.orig" >"$tmp/blobs.csv" # one value changed
-expect 1 "the training data differ from the checkpoint's" -- "$cli" train --resume "$tmp/c.tgm"
+expect 1 "the data differ from the checkpoint's" -- "$cli" train --resume "$tmp/c.tgm"
 cp "$tmp/blobs.orig" "$tmp/blobs.csv"
+expect 1 "the data differ from the checkpoint's" -- "$cli" train --resume "$tmp/c.tgm" \
+    --test "$tmp/blobs.csv"
+# The same data elsewhere is the same data.
+mkdir "$tmp/moved" && cp "$tmp/blobs.csv" "$tmp/c.tgm" "$tmp/moved/"
+expect 0 "resuming $tmp/moved/c.tgm at the start of epoch 3" -- "$cli" train \
+    --resume "$tmp/moved/c.tgm" --data "$tmp/moved/blobs.csv" --epochs 3
 # The same command with --resume added carries on; more epochs may be asked.
 expect 0 "resuming $tmp/c.tgm at the start of epoch 3" -- "$cli" train "${csv[@]}" \
     --optimizer momentum --lr 0.2 --checkpoint "$tmp/c.tgm" --resume "$tmp/c.tgm"
@@ -85,10 +91,11 @@ positions=""
 # resumes to $resumes.
 chain() {
     local d=$1 kills=0 status pid line
-    rm -f "$d/ck.tgm" "$d/out.tgm"
+    rm -f "$d/ck.tgm" "$d/out.tgm" "$d/log.csv"
     : >"$d/printed"
     while :; do
-        local args=("${run[@]}" --checkpoint "$d/ck.tgm" --checkpoint-every "$every" --save "$d/out.tgm")
+        local args=("${run[@]}" --checkpoint "$d/ck.tgm" --checkpoint-every "$every" --save "$d/out.tgm"
+                    --log "$d/log.csv")
         [ -f "$d/ck.tgm" ] && args+=(--resume "$d/ck.tgm")
         "$cli" train "${args[@]}" >"$d/part.out" 2>"$d/part.err" &
         pid=$!
@@ -123,6 +130,9 @@ chain() {
     done <"$d/ref.fig"
     [ "$(figures "$d/part.out" | tail -1)" = "$(tail -1 "$d/ref.fig")" ] ||
         fail "$config: final line '$(figures "$d/part.out" | tail -1)'"
+    # The --log file: one row per epoch, as the uninterrupted run's.
+    cut -d, -f1-4 "$d/log.csv" | cmp -s - "$d/ref.log" ||
+        fail "$config: the log differs: $(cut -d, -f1-4 "$d/log.csv" | tr '\n' ' ')"
 }
 
 for config in "sgd f32 0.5" "sgd f64 0.5" "momentum f32 0.2" "momentum f64 0.2" \
@@ -131,7 +141,9 @@ for config in "sgd f32 0.5" "sgd f64 0.5" "momentum f32 0.2" "momentum f64 0.2" 
     run=("${csv[@]}" --optimizer "$opt" --dtype "$dtype" --lr "$lr")
     d=$tmp/$opt-$dtype
     mkdir "$d"
-    "$cli" train "${run[@]}" --save "$d/ref.tgm" >"$d/ref.out" 2>/dev/null || fail "$config: reference run"
+    "$cli" train "${run[@]}" --save "$d/ref.tgm" --log "$d/ref.csv" >"$d/ref.out" 2>/dev/null ||
+        fail "$config: reference run"
+    cut -d, -f1-4 "$d/ref.csv" >"$d/ref.log" # without the seconds
     figures "$d/ref.out" >"$d/ref.fig"
     every=$((RANDOM % 9 + 1))
     # The uninterrupted run with checkpoints: its time (ms, the shorter of

@@ -17,7 +17,8 @@ typedef enum kind { K_STR, K_LONG, K_DOUBLE, K_SEED, K_ACT, K_LOSS, K_OPT, K_DTY
 
 /* Every setting a checkpoint keeps. `may_change`: the command line of a
  * resumed training may give another value (more epochs, checkpoints more
- * or less often); the others must agree with the checkpoint. `csv`: kept
+ * or less often, the data at another path: the data's fingerprint must
+ * agree); the others must agree with the checkpoint. `csv`: kept
  * only for CSV data (the options refused for a directory). `preset`: set
  * by --preset (the others are the data's). */
 static const struct setting {
@@ -26,8 +27,8 @@ static const struct setting {
     kind k;
     bool may_change, csv, preset;
 } settings[] = {
-    {"--data", offsetof(train_opts, data), K_STR, false, false, false},
-    {"--test", offsetof(train_opts, test), K_STR, false, false, false},
+    {"--data", offsetof(train_opts, data), K_STR, true, false, false},
+    {"--test", offsetof(train_opts, test), K_STR, true, false, false},
     {"--label-col", offsetof(train_opts, label_col), K_LONG, false, true, false},
     {"--scale", offsetof(train_opts, scale), K_DOUBLE, false, true, false},
     {"--layers", offsetof(train_opts, layers), K_STR, false, false, true},
@@ -135,12 +136,18 @@ static uint64_t fnv(uint64_t h, const void *p, size_t n) {
     return h;
 }
 
-uint64_t tg_cli_data_fingerprint(const tg_dataset *ds) {
-    uint64_t n = tg_dataset_size(ds), d = (uint64_t)tg_dataset_features(ds);
-    uint64_t h = fnv(0xcbf29ce484222325u, &n, sizeof n);
-    h = fnv(h, &d, sizeof d);
-    h = fnv(h, tg_dataset_x(ds), (size_t)(n * d) * sizeof(float));
-    return fnv(h, tg_dataset_labels(ds), (size_t)n * sizeof(int32_t));
+uint64_t tg_cli_data_fingerprint(const tg_dataset *const *sets, int count) {
+    uint64_t h = 0xcbf29ce484222325u;
+    for (int i = 0; i < count; i++) {
+        const tg_dataset *ds = sets[i];
+        uint64_t n = ds ? tg_dataset_size(ds) : 0, d = ds ? (uint64_t)tg_dataset_features(ds) : 0;
+        h = fnv(h, &n, sizeof n);
+        h = fnv(h, &d, sizeof d);
+        if (!n) continue;
+        h = fnv(h, tg_dataset_x(ds), (size_t)(n * d) * sizeof(float));
+        h = fnv(h, tg_dataset_labels(ds), (size_t)n * sizeof(int32_t));
+    }
+    return h;
 }
 
 /* Reads the settings text into o; false on a line the parser refuses (it
@@ -196,8 +203,7 @@ int tg_cli_resume_opts(train_opts *o, const train_opts *base, const train_opts *
                     preset, settings[s].opt, mine, settings[s].opt, theirs);
         return 2;
     }
-    /* What may change: files, threads, and the settings marked so (both
-     * longs). */
+    /* What may change: files, threads, and the settings marked so. */
     f.save = cmd->save;
     f.log = cmd->log;
     f.plot = cmd->plot;
@@ -207,7 +213,7 @@ int tg_cli_resume_opts(train_opts *o, const train_opts *base, const train_opts *
     for (int s = 0; s < TG_CLI_SETTINGS; s++)
         if (settings[s].may_change && given[s])
             memcpy((char *)&f + settings[s].off, (const char *)cmd + settings[s].off,
-                   sizeof(long));
+                   settings[s].k == K_STR ? sizeof(const char *) : sizeof(long));
     *o = f;
     return 0;
 }

@@ -439,32 +439,32 @@ static int checkpoint_step(void *ctx, tg_trainer *tr, int64_t step) {
     return ck->every && tg_optim_steps(ck->opt) % ck->every == 0 ? save_checkpoint(ck) : 0;
 }
 
-/* Opens the --log file of a training resumed at epoch `first`: keeps its
- * header and its rows of earlier epochs (a row of a later one was written
- * after the checkpoint, and comes again), for rows to be appended. NULL
- * with errno set. *header: whether the file had none. */
+/* Opens the --log file of a training resumed at epoch `first` for rows to
+ * be appended: keeps its header and its rows of earlier epochs, cutting
+ * those of later ones (written after the checkpoint, they come again) with
+ * one truncation, so that a kill at any moment loses no row before the
+ * checkpoint. NULL with errno set. *header: whether the file had none. */
 static FILE *reopen_log(const char *path, int first, bool *header) {
-    FILE *f = fopen(path, "r");
-    char *kept = NULL;
-    size_t len = 0;
-    FILE *mem = open_memstream(&kept, &len);
-    if (!mem) {
-        if (f) fclose(f);
+    FILE *f = fopen(path, "a+");
+    if (!f) return NULL;
+    char line[4096];
+    long keep = 0;
+    *header = true;
+    rewind(f);
+    while (fgets(line, sizeof line, f)) {
+        if (!strncmp(line, "epoch,", 6))
+            *header = false;
+        else if (atoi(line) >= first)
+            break;
+        keep = ftell(f);
+    }
+    if (keep < 0 || ftruncate(fileno(f), keep) || fseek(f, 0, SEEK_END)) {
+        int saved = errno;
+        fclose(f);
+        errno = saved;
         return NULL;
     }
-    char line[1024];
-    *header = true;
-    while (f && fgets(line, sizeof line, f)) {
-        bool is_header = !strncmp(line, "epoch,", 6);
-        if (is_header) *header = false;
-        if (is_header || atoi(line) < first) fputs(line, mem);
-    }
-    if (f) fclose(f);
-    fclose(mem);
-    FILE *out = fopen(path, "w");
-    if (out && len) fwrite(kept, 1, len, out);
-    free(kept);
-    return out;
+    return f;
 }
 
 static int run_training(const train_opts *opts, tg_training *ckpt, uint64_t ckpt_fp) {
@@ -552,7 +552,10 @@ static int run_training(const train_opts *opts, tg_training *ckpt, uint64_t ckpt
         if (fd >= 0 && !(log = fdopen(fd, "w"))) close(fd);
         if (log) log_path = tmp_log;
     }
-    if (log && log_header) tg_log_header(log, valid != NULL);
+    if (log && log_header) {
+        tg_log_header(log, valid != NULL);
+        fflush(log);
+    }
     if (!tg_cli_mpi_ready(ps, "train")) goto done; /* every rank set up; rank 0's start */
 
     /* A checkpoint holds the model's description too, for tapegrad eval. */
@@ -562,10 +565,12 @@ static int run_training(const train_opts *opts, tg_training *ckpt, uint64_t ckpt
         fprintf(stderr, "tapegrad train: out of memory\n");
         goto done;
     }
-    uint64_t fp = o.checkpoint || ckpt ? tg_cli_data_fingerprint(train) : 0;
+    const tg_dataset *sets[3] = {train, valid, test};
+    uint64_t fp = o.checkpoint || ckpt ? tg_cli_data_fingerprint(sets, 3) : 0;
     if (ckpt && fp != ckpt_fp) {
-        fprintf(stderr, "tapegrad train: --resume %s: the training data differ from the "
-                "checkpoint's (another %s, or --limit or --valid changed)\n", o.resume, o.data);
+        fprintf(stderr, "tapegrad train: --resume %s: the data differ from the checkpoint's "
+                "(the samples of %s%s%s are not those it trained and tested on)\n", o.resume,
+                o.data, o.test ? " or " : "", o.test ? o.test : "");
         goto done;
     }
     static ckpt_ctx ck; /* one training per process; too large for the stack */
@@ -632,7 +637,10 @@ static int run_training(const train_opts *opts, tg_training *ckpt, uint64_t ckpt
         if (valid) printf(" valid_accuracy=%.4f", row.valid_accuracy);
         printf("\n");
         fflush(stdout);
-        if (log) tg_log_row(log, &row, valid != NULL);
+        if (log) { /* before the checkpoint: a kill after it must not lose the row */
+            tg_log_row(log, &row, valid != NULL);
+            fflush(log);
+        }
         if (o.lr_decay != 1) tg_optim_set_lr(opt, o.lr * pow(o.lr_decay, ep));
         if (o.checkpoint && save_checkpoint(&ck)) goto done;
     }

@@ -35,13 +35,15 @@ int tg_cli_setting_of(const char *opt);
  * or a value holds a newline. */
 bool tg_cli_settings_text(const train_opts *o, uint64_t fingerprint, char *buf, size_t cap);
 
-/* A fingerprint of the training samples (FNV-1a over the count, the
- * features and the labels): a resumed training refuses other data. */
-uint64_t tg_cli_data_fingerprint(const tg_dataset *ds);
+/* A fingerprint of the data sets (NULL: none): FNV-1a over each one's
+ * count, feature count, features and labels. A resumed training refuses
+ * other data, wherever its files are. */
+uint64_t tg_cli_data_fingerprint(const tg_dataset *const *sets, int count);
 
 /* The options of a resumed training into *o: the checkpoint's settings
  * text (from base, the defaults), with the command line's options that
- * may change (files, threads, --epochs, --checkpoint-every) taken from
+ * may change (files, threads, --epochs, --checkpoint-every, the data's
+ * paths) taken from
  * cmd. given[s] tells which settings the command line gave (all when it
  * gave a preset, named preset). A given setting that differs from the
  * checkpoint's is refused, naming both. *fingerprint gets the checkpoint's
