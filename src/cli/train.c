@@ -384,11 +384,6 @@ static int train(int argc, char **argv) {
         fprintf(stderr, "tapegrad train: --checkpoint-every needs --checkpoint FILE\n");
         return 2;
     }
-    if ((o.checkpoint || o.resume) && tg_cli_mpi_active()) {
-        fprintf(stderr, "tapegrad train: --%s is not supported under mpirun yet\n",
-                o.resume ? "resume" : "checkpoint");
-        return 2;
-    }
     if (!o.resume) return run_training(&o, NULL, 0);
     tg_error e;
     tg_training *ckpt = tg_training_read(o.resume, &e);
@@ -409,7 +404,8 @@ static int train(int argc, char **argv) {
 
 /* The checkpoints of --checkpoint: at each epoch's end and, with
  * --checkpoint-every N, after every N-th step (counted over the whole
- * training, so a resumed one keeps the same rhythm). */
+ * training, so a resumed one keeps the same rhythm). Under mpirun every
+ * rank takes the position (collective), rank 0 writes. */
 typedef struct ckpt_ctx {
     const char *path;
     long every;
@@ -424,7 +420,8 @@ static int save_checkpoint(ckpt_ctx *ck) {
     tg_train_position pos;
     tg_error e = {TG_ERR_STATE, "the trainer has no position"};
     if (tg_cli_trainer_position(ck->tr, &pos) ||
-        tg_training_save(ck->ps, ck->opt, &pos, ck->settings, ck->path, &e)) {
+        (tg_cli_mpi_rank() == 0 &&
+         tg_training_save(ck->ps, ck->opt, &pos, ck->settings, ck->path, &e))) {
         fprintf(stderr, "tapegrad train: --checkpoint: %s\n", e.message);
         ck->failed = true;
         return TG_ERR_IO;
@@ -432,8 +429,7 @@ static int save_checkpoint(ckpt_ctx *ck) {
     return 0;
 }
 
-static int checkpoint_step(void *ctx, tg_trainer *tr, int64_t step) {
-    (void)tr;
+static int checkpoint_step(void *ctx, int64_t step) {
     (void)step;
     ckpt_ctx *ck = ctx;
     return ck->every && tg_optim_steps(ck->opt) % ck->every == 0 ? save_checkpoint(ck) : 0;
@@ -590,7 +586,9 @@ static int run_training(const train_opts *opts, tg_training *ckpt, uint64_t ckpt
     tg_rng_seed(&rng, o.seed ^ 0x7368756666756c65u);
     if (ckpt) {
         rng = pos.rng;
-        if (pos.step)
+        if (!root)
+            ; /* rank 0 tells */
+        else if (pos.step)
             fprintf(stderr, "tapegrad train: resuming %s at epoch %d, after step %lld\n",
                     o.resume, first, (long long)pos.step);
         else
@@ -642,7 +640,7 @@ static int run_training(const train_opts *opts, tg_training *ckpt, uint64_t ckpt
             fflush(log);
         }
         if (o.lr_decay != 1) tg_optim_set_lr(opt, o.lr * pow(o.lr_decay, ep));
-        if (o.checkpoint && save_checkpoint(&ck)) goto done;
+        if (o.checkpoint && !tg_cli_mpi_all_ok(save_checkpoint(&ck))) goto done;
     }
     if (first > o.epochs) { /* no epoch to train */
         tg_progress_status(&bar, "evaluating on the test set ...");
