@@ -109,7 +109,7 @@ static void train_usage(FILE *f) {
             "its slice of every mini-batch and the gradients are averaged after each\n"
             "step, so 'mpirun -np 2 tapegrad train --batch 10' makes the updates of\n"
             "--batch 20 on one process (--batch is per process). Only rank 0 prints\n"
-            "and writes files.\n",
+            "and writes files (checkpoints too); every rank reads --resume's file.\n",
             DEFAULT_DATA);
 }
 
