@@ -61,6 +61,12 @@ expect 2 "--optimizer adam contradicts the checkpoint's --optimizer momentum" --
     "$cli" train --resume "$tmp/c.tgm" --optimiser adam
 expect 2 "--layers 2,9,3 contradicts the checkpoint's --layers 2,8,3" -- \
     "$cli" train --resume "$tmp/c.tgm" --layers 2,9,3
+# Every contradiction is named.
+expect 2 "--seed 5 contradicts the checkpoint's --seed 1" -- \
+    "$cli" train --resume "$tmp/c.tgm" --batch 7 --seed 5
+grep -qF -- "--batch 7 contradicts the checkpoint's --batch 10" "$tmp/out" || fail "--batch not named"
+expect 2 "--save and --checkpoint name the same file" -- \
+    "$cli" train "${csv[@]}" --save "$tmp/same.tgm" --checkpoint "$tmp/same.tgm"
 expect 2 "--preset best sets --layers 784,256,128,10, which contradicts the checkpoint's --layers 2,8,3" -- \
     "$cli" train --resume "$tmp/c.tgm" --preset best
 expect 2 "--epochs 1: the checkpoint $tmp/c.tgm is past epoch 2" -- \

@@ -187,6 +187,7 @@ int tg_cli_resume_opts(train_opts *o, const train_opts *base, const train_opts *
                 "train (a checkpoint of another program?)\n", cmd->resume);
         return 1;
     }
+    int status = 0; /* every contradiction is named, then 2 */
     for (int s = 0; s < TG_CLI_SETTINGS; s++) {
         bool set = given[s] || (preset && settings[s].preset);
         if (settings[s].may_change || !set || same(cmd, &f, s)) continue;
@@ -201,8 +202,9 @@ int tg_cli_resume_opts(train_opts *o, const train_opts *base, const train_opts *
             fprintf(stderr, "tapegrad train: --resume %s: --preset %s sets %s %s, which "
                     "contradicts the checkpoint's %s %s (leave the preset out)\n", cmd->resume,
                     preset, settings[s].opt, mine, settings[s].opt, theirs);
-        return 2;
+        status = 2;
     }
+    if (status) return status;
     /* What may change: files, threads, and the settings marked so. */
     f.save = cmd->save;
     f.log = cmd->log;

@@ -380,6 +380,11 @@ static int train(int argc, char **argv) {
         int rc = tg_cli_train_option(&o, argc, argv, &i);
         if (rc) return rc;
     }
+    if (o.save && o.checkpoint && !strcmp(o.save, o.checkpoint)) {
+        fprintf(stderr, "tapegrad train: --save and --checkpoint name the same file, %s: the "
+                "model saved at the end would replace the checkpoint\n", o.save);
+        return 2;
+    }
     if (o.checkpoint_every && !o.checkpoint && !o.resume) {
         fprintf(stderr, "tapegrad train: --checkpoint-every needs --checkpoint FILE\n");
         return 2;
