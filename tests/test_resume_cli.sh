@@ -85,6 +85,18 @@ expect 0 "resuming $tmp/moved/c.tgm at the start of epoch 3" -- "$cli" train \
 expect 0 "resuming $tmp/c.tgm at the start of epoch 3" -- "$cli" train "${csv[@]}" \
     --optimizer momentum --lr 0.2 --checkpoint "$tmp/c.tgm" --resume "$tmp/c.tgm"
 
+# A checkpoint that cannot be written stops the training, saying why once.
+expect 1 "--checkpoint: $tmp/none/c.tgm" -- "$cli" train "${csv[@]}" --checkpoint "$tmp/none/c.tgm" \
+    --checkpoint-every 5
+grep -q "stopped by the step callback\|epoch 1:" "$tmp/out" && fail "a second message: $(cat "$tmp/out")"
+# More epochs than the checkpoint's training had: the same as training them
+# from the start (the learning-rate schedule goes on).
+"$cli" train "${csv[@]}" --epochs 5 --save "$tmp/five.tgm" >"$tmp/five.out" 2>/dev/null
+"$cli" train "${csv[@]}" --epochs 2 --checkpoint "$tmp/two.tgm" >/dev/null 2>&1
+expect 0 "resuming $tmp/two.tgm at the start of epoch 3" -- "$cli" train --resume "$tmp/two.tgm" \
+    --epochs 5 --save "$tmp/more.tgm"
+cmp -s "$tmp/five.tgm" "$tmp/more.tgm" || fail "2 epochs then 3 more differ from 5 epochs"
+
 # --- kills at random moments -----------------------------------------------------
 # figures FILE: the epoch lines without their seconds, and the final accuracy.
 figures() { sed -n 's/ seconds=[0-9.]*//; /^epoch=/p; /^test_accuracy=/p' "$1"; }
