@@ -69,7 +69,7 @@ static bool value_text(const train_opts *o, int s, char *buf, size_t cap) {
     int v = d->k == K_ACT || d->k == K_LOSS || d->k == K_OPT || d->k == K_INIT ? FIELD(o, s, int) : 0;
     switch (d->k) {
     case K_STR: {
-        const char *str = FIELD(o, s, const char *);
+        const char *str = FIELD(o, s, char *);
         if (!str) return false;
         snprintf(buf, cap, "%s", str);
         return true;
@@ -104,7 +104,7 @@ static bool value_text(const train_opts *o, int s, char *buf, size_t cap) {
 static bool same(const train_opts *a, const train_opts *b, int s) {
     switch (settings[s].k) {
     case K_STR: {
-        const char *x = FIELD(a, s, const char *), *y = FIELD(b, s, const char *);
+        const char *x = FIELD(a, s, char *), *y = FIELD(b, s, char *);
         return x == y || (x && y && !strcmp(x, y));
     }
     case K_LONG: return FIELD(a, s, long) == FIELD(b, s, long);
