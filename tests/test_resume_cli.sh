@@ -85,6 +85,9 @@ expect 0 "resuming $tmp/moved/c.tgm at the start of epoch 3" -- "$cli" train \
 expect 0 "resuming $tmp/c.tgm at the start of epoch 3" -- "$cli" train "${csv[@]}" \
     --optimizer momentum --lr 0.2 --checkpoint "$tmp/c.tgm" --resume "$tmp/c.tgm"
 
+# A checkpoint is a model too: predict reads it (its meta text included).
+expect 0 "index=5 predicted=" -- "$cli" predict --model "$tmp/c.tgm" --data "$tmp/blobs.csv" \
+    --label-col 2 --scale 1/6 --index 5
 # A checkpoint that cannot be written stops the training, saying why once.
 expect 1 "--checkpoint: $tmp/none/c.tgm" -- "$cli" train "${csv[@]}" --checkpoint "$tmp/none/c.tgm" \
     --checkpoint-every 5
