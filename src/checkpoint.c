@@ -6,6 +6,7 @@
  * the store, so a bad file leaves the model as it was.
  */
 #define _POSIX_C_SOURCE 200809L
+#include "le.h"
 #include "nn_internal.h"
 
 #include <errno.h>
@@ -15,48 +16,17 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#define FORMAT_VERSION 1
+/* Version 1: parameters only; version 2 adds tagged sections after them
+ * (a training state). A file without sections is still written as version
+ * 1, which older readers take. */
+#define FORMAT_VERSION 2
+#define SECTION_HEAD 12
 #define HEADER_BYTES 32
 #define CRC_BYTES 4
 #define NAME_MAX_LEN 127
 #define MAX_FILE_BYTES ((uint64_t)1 << 36)
 
 static const unsigned char MAGIC[8] = {0x89, 'T', 'G', 'M', '\r', '\n', 0x1a, '\n'};
-
-/* ------------------------------------------------------ little-endian io -- */
-
-static void put16(unsigned char *p, uint32_t v) {
-    p[0] = (unsigned char)v;
-    p[1] = (unsigned char)(v >> 8);
-}
-static void put32(unsigned char *p, uint32_t v) {
-    put16(p, v & 0xffff);
-    put16(p + 2, v >> 16);
-}
-static void put64(unsigned char *p, uint64_t v) {
-    put32(p, (uint32_t)v);
-    put32(p + 4, (uint32_t)(v >> 32));
-}
-static uint32_t get16(const unsigned char *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8; }
-static uint32_t get32(const unsigned char *p) { return get16(p) | get16(p + 2) << 16; }
-static uint64_t get64(const unsigned char *p) { return get32(p) | (uint64_t)get32(p + 4) << 32; }
-
-static bool host_little_endian(void) {
-    const uint16_t one = 1;
-    return *(const unsigned char *)&one == 1;
-}
-
-/* Copies n elements of es bytes between host order and little-endian. */
-static void copy_le(void *dst, const void *src, size_t n, size_t es) {
-    if (host_little_endian()) {
-        memcpy(dst, src, n * es);
-        return;
-    }
-    const unsigned char *s = src;
-    unsigned char *d = dst;
-    for (size_t i = 0; i < n; i++)
-        for (size_t b = 0; b < es; b++) d[i * es + b] = s[i * es + es - 1 - b];
-}
 
 /* zlib's crc32 takes an unsigned length; feed it in pieces. */
 static uint32_t crc_of(const unsigned char *p, size_t n) {
@@ -75,10 +45,11 @@ static uint32_t crc_of(const unsigned char *p, size_t n) {
 static size_t es_of(tg_dtype dt) { return dt == TG_F64 ? 8 : 4; }
 
 /* The whole file in a new buffer of *size bytes, or NULL on no memory. */
-static unsigned char *encode(const tg_params *ps, size_t *size) {
+static unsigned char *encode(const tg_params *ps, const tg__section *sec, size_t *size) {
     int n = tg_params_count(ps);
     const char *meta = tg_params_meta(ps);
     size_t es = es_of(tg_params_dtype(ps)), bytes = HEADER_BYTES + strlen(meta) + CRC_BYTES;
+    if (sec) bytes += SECTION_HEAD + sec->len;
     for (int i = 0; i < n; i++)
         bytes += 2 + strlen(tg_params_name(ps, i)) + 2 +
                  8 * (size_t)tg_params_shape(ps, i, NULL) +
@@ -86,7 +57,7 @@ static unsigned char *encode(const tg_params *ps, size_t *size) {
     unsigned char *buf = tg__malloc(bytes), *p = buf;
     if (!buf) return NULL;
     memcpy(p, MAGIC, 8);
-    put32(p + 8, FORMAT_VERSION);
+    put32(p + 8, sec ? 2 : 1);
     put32(p + 12, tg_params_dtype(ps) == TG_F64 ? 1 : 0);
     put32(p + 16, (uint32_t)n);
     put32(p + 20, (uint32_t)strlen(meta));
@@ -111,6 +82,13 @@ static unsigned char *encode(const tg_params *ps, size_t *size) {
         copy_le(p, tg_params_value(ps, i), k, es);
         p += k * es;
     }
+    if (sec) {
+        memcpy(p, sec->tag, 4);
+        put64(p + 4, sec->len);
+        p += SECTION_HEAD;
+        if (sec->len) memcpy(p, sec->data, sec->len);
+        p += sec->len;
+    }
     put32(p, crc_of(buf, bytes - CRC_BYTES));
     *size = bytes;
     return buf;
@@ -128,6 +106,11 @@ static int write_all(int fd, const unsigned char *p, size_t n) {
 }
 
 int tg_checkpoint_save(const tg_params *ps, const char *path, tg_error *err) {
+    return tg__checkpoint_save(ps, NULL, path, err);
+}
+
+int tg__checkpoint_save(const tg_params *ps, const tg__section *sec, const char *path,
+                        tg_error *err) {
     tg__err_clear(err);
     if (!ps || !path) return tg__err(err, TG_ERR_NULL, "checkpoint_save: argument is NULL");
     if (!*path) return tg__err(err, TG_ERR_IO, "checkpoint_save: empty file name");
@@ -135,7 +118,7 @@ int tg_checkpoint_save(const tg_params *ps, const char *path, tg_error *err) {
     if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
         return tg__err(err, TG_ERR_IO, "%s: is a directory; give a file name", path);
     size_t size, plen = strlen(path);
-    unsigned char *buf = encode(ps, &size);
+    unsigned char *buf = encode(ps, sec, &size);
     char *tmp = tg__malloc(plen + 16), *dir = tg__malloc(plen + 2);
     if (!buf || !tmp || !dir) {
         tg__free(buf), tg__free(tmp), tg__free(dir);
@@ -206,6 +189,8 @@ typedef struct parsed {
     const char *meta;
     size_t meta_len;
     record *rec;
+    tg__section train; /* version 2's training section; len 0 when absent */
+    bool has_train;
 } parsed;
 
 static void parsed_free(parsed *f) {
@@ -296,8 +281,9 @@ static int parse(const char *path, parsed *f, tg_error *err) {
     uint32_t version = get32(b + 8);
     if (version == 0 || version > FORMAT_VERSION)
         return tg__err(err, TG_ERR_FORMAT,
-                       "%s: format version %u; this tapegrad reads version %d", path,
-                       (unsigned)version, FORMAT_VERSION);
+                       "%s: format version %u; this tapegrad reads versions 1 to %d%s", path,
+                       (unsigned)version, FORMAT_VERSION,
+                       version ? " (a newer tapegrad wrote it)" : "");
     uint64_t declared = get64(b + 24);
     if (declared > size)
         return tg__err(err, TG_ERR_FORMAT, "%s: truncated: %zu of %llu bytes", path, size,
@@ -370,6 +356,19 @@ static int parse(const char *path, parsed *f, tg_error *err) {
         r->data = b + pos;
         pos += (size_t)r->numel * es;
     }
+    /* Version 2: tagged sections; each tag at most once. */
+    while (version >= 2 && end - pos >= SECTION_HEAD) {
+        const unsigned char *tag = b + pos;
+        uint64_t len = get64(b + pos + 4);
+        pos += SECTION_HEAD;
+        NEED(len, "a section");
+        if (memcmp(tag, TG__TRAIN_TAG, 4) || f->has_train)
+            return tg__err(err, TG_ERR_FORMAT, "%s: corrupt: %s section '%.4s'", path,
+                           f->has_train ? "a second" : "unknown", (const char *)tag);
+        f->train = (tg__section){TG__TRAIN_TAG, b + pos, (size_t)len};
+        f->has_train = true;
+        pos += (size_t)len;
+    }
     if (pos != end)
         return tg__err(err, TG_ERR_FORMAT, "%s: corrupt: %zu unexplained bytes", path, end - pos);
 #undef NEED
@@ -438,13 +437,30 @@ int tg_checkpoint_load(tg_params *ps, const char *path, tg_error *err) {
 }
 
 tg_params *tg_checkpoint_read(const char *path, tg_error *err) {
+    return tg__checkpoint_read(path, NULL, err);
+}
+
+tg_params *tg__checkpoint_read(const char *path, unsigned char **train, tg_error *err) {
     tg__err_clear(err);
+    if (train) *train = NULL;
     if (!path) {
         tg__err(err, TG_ERR_NULL, "checkpoint_read: path is NULL");
         return NULL;
     }
     parsed f;
     int rc = parse(path, &f, err);
+    if (!rc && train && !f.has_train)
+        rc = tg__err(err, TG_ERR_FORMAT, "%s: holds a model but no training state (a file "
+                     "of tg_checkpoint_save, not tg_training_save)", path);
+    if (!rc && train) {
+        /* A copy with its length in front, so the caller frees one block. */
+        if (!(*train = tg__malloc(8 + f.train.len)))
+            rc = tg__err(err, TG_ERR_NOMEM, "%s: out of memory", path);
+        else {
+            put64(*train, f.train.len);
+            if (f.train.len) memcpy(*train + 8, f.train.data, f.train.len);
+        }
+    }
     tg_params *ps = rc ? NULL : tg_params_new(f.dtype);
     if (!rc && !ps) rc = tg__err(err, TG_ERR_NOMEM, "%s: out of memory", path);
     char name[NAME_MAX_LEN + 1];
@@ -472,6 +488,10 @@ tg_params *tg_checkpoint_read(const char *path, tg_error *err) {
     parsed_free(&f);
     if (rc) {
         tg_params_free(ps);
+        if (train) {
+            tg__free(*train);
+            *train = NULL;
+        }
         return NULL;
     }
     return ps;

@@ -161,6 +161,32 @@ int tg_optim_rollback(tg_optim *o) {
     return TG_OK;
 }
 
+void tg__optim_state_get(const tg_optim *o, tg__optim_state *s) {
+    *s = (tg__optim_state){o->ps, o->cfg, o->size, o->t, o->snap_t, o->m, o->v, NULL, NULL, NULL};
+    if (o->snapped) {
+        s->snap_w = o->snap_w;
+        s->snap_m = o->snap_m;
+        s->snap_v = o->snap_v;
+    }
+}
+
+int tg__optim_state_set(tg_optim *o, const tg__optim_state *s) {
+    if (s->snap_w && !o->snap_w) {
+        bool snapped = o->snapped;
+        if (tg_optim_snapshot(o)) return TG_ERR_NOMEM; /* allocates the copy */
+        o->snapped = snapped;
+    }
+    void *to[5] = {o->m, o->v, o->snap_w, o->snap_m, o->snap_v};
+    const void *from[5] = {s->m, s->v, s->snap_w, s->snap_m, s->snap_v};
+    for (int k = 0; k < 5; k++)
+        if (to[k] && from[k]) memcpy(to[k], from[k], o->bytes);
+    o->cfg.lr = s->cfg.lr;
+    o->t = s->t;
+    o->snap_t = s->snap_t;
+    o->snapped = s->snap_w != NULL;
+    return TG_OK;
+}
+
 /* Updates elements [from, to) of the flat buffers with decay wd; nonzero
  * when some new value is not finite (it is written all the same). */
 static int update(tg_optim *o, int64_t from, int64_t to, double wd, double c1, double c2) {

@@ -16,6 +16,7 @@
  */
 #include "nn_internal.h"
 
+#include <limits.h>
 #include <math.h>
 #include <string.h>
 
@@ -32,6 +33,17 @@ struct tg_trainer {
     uint32_t *idx;
     size_t idx_cap;
     int epoch; /* epochs started, for messages */
+    /* The position (tg_trainer_position): steps and cost sum of the epoch
+     * under way, the generator as it began or as the next one will. */
+    int64_t step;
+    double sum;
+    bool in_epoch;
+    tg_rng rng;
+    /* tg_trainer_set_position(): the steps the next epoch skips. */
+    int64_t resume_step;
+    double resume_sum;
+    tg_step_fn on_step;
+    void *on_step_ctx;
 };
 
 void tg_batch_graph_free(tg_batch_graph *g) {
@@ -102,6 +114,38 @@ tg_trainer *tg_trainer_new(tg_params *ps, const tg_mlp *m, tg_loss loss, int bat
         return NULL;
     }
     return tr;
+}
+
+void tg_trainer_on_step(tg_trainer *tr, tg_step_fn fn, void *ctx) {
+    if (!tr) return;
+    tr->on_step = fn;
+    tr->on_step_ctx = ctx;
+}
+
+int tg_trainer_position(const tg_trainer *tr, tg_train_position *pos) {
+    if (!tr || !pos) return TG_ERR_NULL;
+    if (tr->resume_step) /* set and not yet begun: as it was set */
+        *pos = (tg_train_position){tr->epoch, tr->resume_step, tr->resume_sum, tr->rng};
+    else if (tr->in_epoch)
+        *pos = (tg_train_position){tr->epoch - 1, tr->step, tr->sum, tr->rng};
+    else
+        *pos = (tg_train_position){tr->epoch, 0, 0, tr->rng};
+    return TG_OK;
+}
+
+int tg_trainer_set_position(tg_trainer *tr, const tg_train_position *pos, tg_error *err) {
+    tg__err_clear(err);
+    if (!tr || !pos) return tg__err(err, TG_ERR_NULL, "trainer position: argument is NULL");
+    if (pos->epoch < 0 || pos->epoch >= INT_MAX || pos->step < 0 || !isfinite(pos->loss_sum))
+        return tg__err(err, TG_ERR_ARG, "trainer position: epoch %lld, step %lld, loss sum %g "
+                       "is no position", (long long)pos->epoch, (long long)pos->step,
+                       pos->loss_sum);
+    tr->epoch = (int)pos->epoch;
+    tr->resume_step = pos->step;
+    tr->resume_sum = pos->step ? pos->loss_sum : 0;
+    tr->rng = pos->rng;
+    tr->in_epoch = false;
+    return TG_OK;
 }
 
 void tg_trainer_free(tg_trainer *tr) {
@@ -181,30 +225,44 @@ int tg_trainer_epoch(tg_trainer *tr, const tg_dataset *ds, tg_rng *r, double *me
     if (!tr) return tg__err(err, TG_ERR_NULL, "train: trainer is NULL");
     int rc = tg_mlp_check_data(&tr->m, ds, err);
     if (rc) return rc;
-    tr->epoch++;
     size_t n = tg_dataset_size(ds);
     if (n == 0) return tg__err(err, TG_ERR_ARG, "train: the dataset is empty");
+    /* Resuming: the steps already taken are full batches, and at most all
+     * of the epoch's. */
+    size_t skip = (size_t)tr->resume_step;
+    if (skip && (skip > (n + tr->batch - 1) / tr->batch))
+        return tg__err(err, TG_ERR_ARG,
+                       "train: the position's step %zu is past the epoch's %zu steps (another "
+                       "dataset or batch size?)", skip, (n + tr->batch - 1) / tr->batch);
     if (n > tr->idx_cap) {
         uint32_t *p = tg__realloc(tr->idx, n * sizeof *p);
         if (!p) return tg__err(err, TG_ERR_NOMEM, "train: out of memory for %zu indices", n);
         tr->idx = p;
         tr->idx_cap = n;
     }
-    for (size_t i = 0; i < n; i++) tr->idx[i] = (uint32_t)i;
-    if (r) tg_rng_shuffle(r, tr->idx, n);
-    tg_params_zero_grad(tr->ps);
     size_t rem = n % tr->batch;
     if (rem && tr->rest.rows != rem &&
         (rc = tg_batch_graph_build(&tr->rest, tr->ps, &tr->m, tr->loss, rem, err)))
         return rc;
-    double sum = 0;
-    size_t done = 0;
-    for (size_t k = 1; done < n; k++) {
+    for (size_t i = 0; i < n; i++) tr->idx[i] = (uint32_t)i;
+    if (r) {
+        tr->rng = *r; /* the position of this epoch until it ends */
+        tg_rng_shuffle(r, tr->idx, n);
+    }
+    tg_params_zero_grad(tr->ps);
+    tr->epoch++;
+    tr->in_epoch = true;
+    tr->step = (int64_t)skip;
+    tr->sum = tr->resume_sum;
+    tr->resume_step = 0;
+    tr->resume_sum = 0;
+    size_t done = skip * tr->batch < n ? skip * tr->batch : n;
+    for (size_t k = skip + 1; done < n; k++) {
         if ((k - 1) % TG_SNAPSHOT_STEPS == 0 && (rc = tg_optim_snapshot(tr->opt)))
             return tg__err(err, rc, "train: out of memory for a copy of the parameters");
         tg_batch_graph *g = n - done >= tr->batch ? &tr->full : &tr->rest;
         int bad;
-        if ((rc = step(tr, g, ds, tr->idx + done, &sum, &bad, err))) return rc;
+        if ((rc = step(tr, g, ds, tr->idx + done, &tr->sum, &bad, err))) return rc;
         if (bad)
             return diverged(tr, ds, k, bad,
                             bad == STEP_BAD_UPDATE ? "the update made a parameter NaN or infinite"
@@ -212,9 +270,15 @@ int tg_trainer_epoch(tg_trainer *tr, const tg_dataset *ds, tg_rng *r, double *me
                                                               : "the loss is inf",
                             err);
         done += g->rows;
+        tr->step = (int64_t)k;
         if (progress) progress(ctx, done, n);
+        if (tr->on_step && (rc = tr->on_step(tr->on_step_ctx, tr, (int64_t)k)))
+            return tg__err(err, rc, "epoch %d, step %zu: stopped by the step callback",
+                           tr->epoch, k);
     }
-    if (mean_loss) *mean_loss = sum / (double)n;
+    tr->in_epoch = false;
+    if (r) tr->rng = *r; /* the next epoch's */
+    if (mean_loss) *mean_loss = tr->sum / (double)n;
     return TG_OK;
 }
 

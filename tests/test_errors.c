@@ -849,6 +849,29 @@ static int c_checkpoint_read(struct clear_fx *fx, tg_error *e) {
     tg_params_free(ps);
     return ps ? TG_OK : -1;
 }
+static int c_trainer_set_position(struct clear_fx *fx, tg_error *e) {
+    tg_trainer *tr = tg_trainer_new(fx->ps, &fx->m, TG_LOSS_MSE, 2, fx->opt, NULL);
+    tg_train_position pos = {1, 1, 0.5, {{1, 2, 3, 4}}};
+    int rc = tr ? tg_trainer_set_position(tr, &pos, e) : -1;
+    tg_trainer_free(tr);
+    return rc;
+}
+static int c_training_save(struct clear_fx *fx, tg_error *e) {
+    tg_train_position pos = {1, 0, 0, {{1, 2, 3, 4}}};
+    return tg_training_save(fx->ps, fx->opt, &pos, "--lr 3", fx->model, e);
+}
+static int c_training_read(struct clear_fx *fx, tg_error *e) {
+    tg_training *t = tg_training_read(fx->model, e);
+    tg_training_free(t);
+    return t ? TG_OK : -1;
+}
+static int c_training_restore(struct clear_fx *fx, tg_error *e) {
+    tg_training *t = tg_training_read(fx->model, NULL);
+    tg_train_position pos;
+    int rc = t ? tg_training_restore(t, fx->ps, fx->opt, &pos, e) : -1;
+    tg_training_free(t);
+    return rc;
+}
 
 static const struct {
     const char *name;
@@ -875,6 +898,10 @@ static const struct {
     {"tg_checkpoint_save", c_checkpoint_save}, /* before load and read: writes the file */
     {"tg_checkpoint_load", c_checkpoint_load},
     {"tg_checkpoint_read", c_checkpoint_read},
+    {"tg_trainer_set_position", c_trainer_set_position},
+    {"tg_training_save", c_training_save}, /* before read and restore: writes the file */
+    {"tg_training_read", c_training_read},
+    {"tg_training_restore", c_training_restore},
 };
 
 /* Reads a text file whole into buf (NUL-terminated); false when it cannot. */

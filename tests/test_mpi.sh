@@ -12,6 +12,9 @@
 #      both ranks stop within the timeout, exit non-zero, one message names
 #      the step, nothing is saved (tests/mpi_equiv.c checks the library's
 #      side: the same step, message and parameters on every rank);
+#   4a. a training killed (SIGKILL to mpirun and its ranks) 3 times at
+#      random moments and resumed with --resume ends with the model bytes
+#      and printed figures of the uninterrupted one;
 #   4. one rank given a bad --data path (rank 1, then rank 0): every rank
 #      exits non-zero within the timeout, with a message naming the path
 #      and the failed rank;
@@ -131,6 +134,10 @@ cli_checks() {
         fi
     fi
 
+    # --- 4a. a training killed (every process, SIGKILL) at random moments and
+    # resumed with --resume under mpirun -np 2 ends as the uninterrupted one:
+    # the same model bytes, the same printed figures. 3 kills.
+    resume_checks
     # --- 4. a rank with a bad --data path stops every rank
     for bad in 1 0; do
         args0=(--data "$data") args1=(--data "$data")
@@ -154,6 +161,79 @@ cli_checks() {
             echo "ok: a bad --data path on rank $bad stops both ranks (exit $rc, ${took}s)"
         fi
     done
+}
+resume_checks() {
+    local train=(train --data "$data" --layers 784,30,10 --dtype f64 --epochs 2 --seed 3 --batch 5
+                 --optimizer momentum --lr 0.05)
+    local figs='s/ seconds=[0-9.]*//; /^epoch=/p; /^test_accuracy=/p'
+    run resume-ref "${mpi[@]}" -np 2 "$TG_CLI" "${train[@]}" --save "$work/resume-ref.tgm"
+    [ $rc -eq 0 ] || { echo "FAIL: mpirun -np 2 reference training (exit $rc)"; fail=1; return; }
+    sed -n "$figs" "$work/resume-ref.out" >"$work/resume-ref.fig"
+    # The span of a checkpointing run (ms) bounds the kills.
+    local t0=$(date +%s%N)
+    run resume-full "${mpi[@]}" -np 2 "$TG_CLI" "${train[@]}" --checkpoint "$work/resume-full.tgm" \
+        --checkpoint-every 3
+    local span=$((($(date +%s%N) - t0) / 1000000))
+    local start=$SECONDS kills=0 resumes=0 tries=0 chains=0 pid kids at=""
+    while [ $kills -lt 3 ] && [ $chains -lt 6 ]; do
+        chains=$((chains + 1))
+        rm -f "$work/resume-ck.tgm" "$work/resume-out.tgm"
+        : >"$work/resume-printed"
+        local chain_kills=0
+        while [ $tries -lt 30 ]; do
+            tries=$((tries + 1))
+            local args=("${train[@]}" --checkpoint "$work/resume-ck.tgm" --checkpoint-every 3
+                        --save "$work/resume-out.tgm")
+            [ -f "$work/resume-ck.tgm" ] && args+=(--resume "$work/resume-ck.tgm")
+            timeout -k 10 "$limit" "${mpi[@]}" -np 2 "$TG_CLI" "${args[@]}" \
+                >"$work/resume-part.out" 2>&1 &
+            pid=$!
+            if [ $chain_kills -lt 2 ]; then
+                sleep "$(awk -v r=$RANDOM -v s=$span 'BEGIN { printf "%.3f", r / 32768 * s / 1000 }')"
+                # mpirun (under timeout) and its ranks, by their ids.
+                kids=$(pgrep -P "$(pgrep -P "$pid" | head -1)" 2>/dev/null)
+                if kill -KILL $kids $(pgrep -P "$pid") 2>/dev/null; then
+                    kills=$((kills + 1)) chain_kills=$((chain_kills + 1))
+                else
+                    span=$((span * 2 / 3)) # it ended first: aim earlier
+                fi
+            fi
+            wait "$pid" 2>/dev/null
+            rc=$?
+            sed -n "$figs" "$work/resume-part.out" >>"$work/resume-printed"
+            if grep -q "^tapegrad train: resuming" "$work/resume-part.out"; then
+                resumes=$((resumes + 1))
+                at+="$(sed -n 's/^tapegrad train: resuming .* at //p' "$work/resume-part.out"); "
+            fi
+            [ $rc -eq 0 ] && break
+        done
+        if [ $rc -ne 0 ]; then
+            echo "FAIL: mpirun -np 2 kill and resume: exit $rc after $tries runs:"
+            sed 's/^/    /' "$work/resume-part.out"
+            fail=1
+            return
+        elif ! cmp -s "$work/resume-ref.tgm" "$work/resume-out.tgm"; then
+            echo "FAIL: mpirun -np 2: the model resumed after $chain_kills kills differs from the uninterrupted one"
+            fail=1
+            return
+        elif grep -vxFf "$work/resume-ref.fig" "$work/resume-printed" >"$work/resume-odd"; then
+            echo "FAIL: mpirun -np 2 resumed: printed lines the uninterrupted run did not:"
+            sed 's/^/    /' "$work/resume-odd"
+            fail=1
+            return
+        elif grep -vxFf "$work/resume-printed" "$work/resume-ref.fig" >"$work/resume-odd"; then
+            echo "FAIL: mpirun -np 2 resumed: never printed:"
+            sed 's/^/    /' "$work/resume-odd"
+            fail=1
+            return
+        fi
+    done
+    if [ $kills -lt 3 ] || [ $resumes -lt 2 ]; then
+        echo "FAIL: mpirun -np 2: only $kills kills and $resumes resumes in $tries runs"
+        fail=1
+    else
+        echo "ok: mpirun -np 2 killed $kills times, resumed $resumes times: the same model bytes and figures ($((SECONDS - start))s; resumed at: $at)"
+    fi
 }
 if [ -n "${TG_CLI:-}" ] && [ -x "$TG_CLI" ]; then
     cli_checks

@@ -143,6 +143,27 @@ TG_API int tg_mpi_trainer_epoch(tg_mpi_trainer *tr, const tg_dataset *ds, tg_rng
                                 double *mean_loss, tg_progress_fn progress, void *ctx,
                                 tg_error *err);
 
+/* Training checkpoints (tg_training_save, nn.h) of an MPI training: as
+ * tg_trainer_on_step, tg_trainer_position and tg_trainer_set_position.
+ * The callback runs on every rank after each global step that succeeded
+ * (the same steps on all); a nonzero return on any rank stops every rank
+ * at the next step, the epoch returning "rank R of N: epoch E, step K:
+ * stopped by the step callback". Inside the callback the position is
+ * collective (every rank calls it at the same step; one MPI_Allreduce sums
+ * the epoch's cost over the ranks, TG_ERR_IO when it fails); between
+ * epochs it is local. Save the checkpoint on one rank (rank 0); every rank
+ * restores it (tg_training_restore) and sets the same position, with the
+ * same number of ranks and per-rank batch. The parameters then go on bit
+ * for bit as if the training had not stopped; the mean loss of the epoch
+ * under way too (taking the position adds the ranks' sums at that step in
+ * the order a resumed training does, so the mean of a training that saves
+ * checkpoints may differ in its last bits from one that does not). */
+typedef int (*tg_mpi_step_fn)(void *ctx, tg_mpi_trainer *tr, int64_t step);
+TG_API void tg_mpi_trainer_on_step(tg_mpi_trainer *tr, tg_mpi_step_fn fn, void *ctx);
+TG_API int tg_mpi_trainer_position(tg_mpi_trainer *tr, tg_train_position *pos);
+TG_API int tg_mpi_trainer_set_position(tg_mpi_trainer *tr, const tg_train_position *pos,
+                                       tg_error *err);
+
 #ifdef __cplusplus
 }
 #endif

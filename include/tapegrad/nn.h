@@ -480,6 +480,49 @@ TG_API int tg_trainer_epoch(tg_trainer *tr, const tg_dataset *ds, tg_rng *r,
                             double *mean_loss, tg_progress_fn progress, void *ctx,
                             tg_error *err);
 
+/*
+ * Where a training stands, for a training checkpoint (tg_training_save):
+ * with the store and the optimiser's state, all that a trainer needs to
+ * carry on exactly as if it had not stopped.
+ */
+typedef struct tg_train_position {
+    int64_t epoch;   /* epochs completed */
+    int64_t step;    /* steps of epoch + 1 taken (0 between epochs) */
+    double loss_sum; /* those steps' costs times their rows, summed (0 when step is 0) */
+    tg_rng rng;      /* the shuffling generator as epoch + 1 began (step > 0) or will
+                        begin (step 0): pass a copy of it to the next epoch */
+} tg_train_position;
+
+/* Called by tg_trainer_epoch() after each step that succeeded, with the
+ * step's number within the epoch (from 1); the trainer's position is then
+ * that of the step (tg_trainer_position()). Returning nonzero stops the
+ * epoch, which returns that code with "epoch E, step K: stopped by the step
+ * callback" (the parameters are those after the step). */
+typedef int (*tg_step_fn)(void *ctx, tg_trainer *tr, int64_t step);
+
+/* Sets (fn NULL: removes) the step callback of tr. */
+TG_API void tg_trainer_on_step(tg_trainer *tr, tg_step_fn fn, void *ctx);
+
+/* The trainer's position into *pos: between epochs, the epochs done (those
+ * this trainer ran, plus the position it was given) and the generator as
+ * the last epoch left it; inside a step callback, also the steps taken in
+ * the epoch, their cost sum and the generator as the epoch began. The
+ * generator is that of the last epoch given one (zero before). TG_OK or
+ * TG_ERR_NULL. */
+TG_API int tg_trainer_position(const tg_trainer *tr, tg_train_position *pos);
+
+/* Makes tr carry on from pos (of a checkpoint): its epochs count on from
+ * pos->epoch, and when pos->step > 0 its next epoch, given a copy of
+ * pos->rng as its generator and the same dataset and batch size, shuffles
+ * the same order, skips the first pos->step steps and adds their loss_sum
+ * to its mean loss; the result is then bit for bit that of the training
+ * that stopped (the store and the optimiser being restored too, with
+ * tg_training_restore()). That epoch refuses (TG_ERR_ARG) a step past its
+ * end. Returns TG_OK, or TG_ERR_NULL / TG_ERR_ARG (a negative epoch or
+ * step, a sum not finite). */
+TG_API int tg_trainer_set_position(tg_trainer *tr, const tg_train_position *pos,
+                                   tg_error *err);
+
 /* Evaluation of the network m over ps on ds, forward only, in chunks of up
  * to 1000 samples: the fraction of samples whose largest output is at their
  * label into *accuracy, the mean cost into *mean_loss, and, when confusion
@@ -515,6 +558,54 @@ TG_API int tg_checkpoint_load(tg_params *ps, const char *path, tg_error *err);
 /* A new store holding the parameters, dtype and meta text of path. NULL
  * with err filled on the errors of tg_checkpoint_load(). */
 TG_API tg_params *tg_checkpoint_read(const char *path, tg_error *err);
+
+/*
+ * Training checkpoints: the parameters (as tg_checkpoint_save() writes
+ * them, so tg_checkpoint_read() and tapegrad eval take the file too), the
+ * optimiser's whole state (learning rate, step count, moments, the
+ * divergence snapshot), a trainer's position and a text of the caller's
+ * (e.g. the command line's settings), in one CRC-checked file, written
+ * atomically like tg_checkpoint_save(). The format is docs/formats.md's
+ * version 2.
+ */
+
+/* Saves ps (with its meta text), the state of opt (an optimiser over ps),
+ * *pos and settings (NULL: none; at most 65535 bytes) to path. Returns
+ * TG_OK, or TG_ERR_NULL / TG_ERR_ARG / TG_ERR_STATE (ps gained parameters
+ * after opt was made) / TG_ERR_NOMEM / TG_ERR_IO with err naming the file;
+ * a failed save leaves path as it was. */
+TG_API int tg_training_save(const tg_params *ps, const tg_optim *opt,
+                            const tg_train_position *pos, const char *settings,
+                            const char *path, tg_error *err);
+
+/* A training checkpoint read into memory and verified. */
+typedef struct tg_training tg_training;
+
+/* Reads path whole and verifies it (as tg_checkpoint_read() does, and the
+ * training section's structure). NULL with err filled: the errors of
+ * tg_checkpoint_read(), or TG_ERR_FORMAT for a model file without a
+ * training state ("holds a model but no training state"). */
+TG_API tg_training *tg_training_read(const char *path, tg_error *err);
+TG_API void tg_training_free(tg_training *t);
+
+/* The settings text saved with the checkpoint ("" when none), and its
+ * store (names, shapes, dtype, meta text and values). Owned by t. */
+TG_API const char *tg_training_settings(const tg_training *t);
+TG_API const tg_params *tg_training_params(const tg_training *t);
+
+/* The optimiser's configuration saved (its kind, and its learning rate as
+ * the schedule had left it). */
+TG_API tg_optim_config tg_training_optim(const tg_training *t);
+
+/* Puts the checkpoint back: its values into ps (the same names, shapes and
+ * dtype, in order), its optimiser state into opt (an optimiser over ps of
+ * the same kind and hyper-parameters; the learning rate is the file's) and
+ * its position into *pos (for tg_trainer_set_position()). Everything is
+ * checked first: on error nothing has changed. Returns TG_OK, TG_ERR_NULL,
+ * TG_ERR_DTYPE, TG_ERR_SHAPE (another architecture), TG_ERR_ARG (another
+ * optimiser or hyper-parameter, named), TG_ERR_STATE or TG_ERR_NOMEM. */
+TG_API int tg_training_restore(const tg_training *t, tg_params *ps, tg_optim *opt,
+                               tg_train_position *pos, tg_error *err);
 
 #ifdef __cplusplus
 }

@@ -16,6 +16,8 @@ static struct {
 } mpi = {false, false, 0, 1};
 
 struct tg_cli_trainer {
+    tg_cli_step_fn fn; /* the step callback and its context */
+    void *ctx;
     tg_trainer *one;
 #ifdef TG_HAVE_MPI
     tg_mpi_trainer *many;
@@ -127,4 +129,49 @@ void tg_cli_trainer_free(tg_cli_trainer *tr) {
     tg_mpi_trainer_free(tr->many);
 #endif
     free(tr);
+}
+
+static int one_step(void *ctx, tg_trainer *one, int64_t step) {
+    (void)one;
+    tg_cli_trainer *tr = ctx;
+    return tr->fn(tr->ctx, step);
+}
+
+#ifdef TG_HAVE_MPI
+static int many_step(void *ctx, tg_mpi_trainer *many, int64_t step) {
+    (void)many;
+    tg_cli_trainer *tr = ctx;
+    return tr->fn(tr->ctx, step);
+}
+#endif
+
+void tg_cli_trainer_on_step(tg_cli_trainer *tr, tg_cli_step_fn fn, void *ctx) {
+    tr->fn = fn;
+    tr->ctx = ctx;
+#ifdef TG_HAVE_MPI
+    if (tr->many) tg_mpi_trainer_on_step(tr->many, fn ? many_step : NULL, tr);
+#endif
+    if (tr->one) tg_trainer_on_step(tr->one, fn ? one_step : NULL, tr);
+}
+
+int tg_cli_trainer_position(tg_cli_trainer *tr, tg_train_position *pos) {
+#ifdef TG_HAVE_MPI
+    if (tr->many) return tg_mpi_trainer_position(tr->many, pos);
+#endif
+    return tg_trainer_position(tr->one, pos);
+}
+
+int tg_cli_trainer_set_position(tg_cli_trainer *tr, const tg_train_position *pos,
+                                tg_error *err) {
+#ifdef TG_HAVE_MPI
+    if (tr->many) return tg_mpi_trainer_set_position(tr->many, pos, err);
+#endif
+    return tg_trainer_set_position(tr->one, pos, err);
+}
+
+bool tg_cli_mpi_all_ok(int status) {
+#ifdef TG_HAVE_MPI
+    if (mpi.active) return tg_mpi_agree(status ? TG_ERR_STATE : TG_OK, MPI_COMM_WORLD, NULL) == TG_OK;
+#endif
+    return status == 0;
 }

@@ -44,4 +44,18 @@ int tg_cli_trainer_epoch(tg_cli_trainer *tr, const tg_dataset *ds, tg_rng *r, do
                          tg_progress_fn progress, void *ctx, tg_error *err);
 void tg_cli_trainer_free(tg_cli_trainer *tr);
 
+/* A step callback of either trainer: nonzero stops the training. */
+typedef int (*tg_cli_step_fn)(void *ctx, int64_t step);
+
+/* tg_trainer_on_step / _position / _set_position, or the tg_mpi_trainer
+ * ones (the position is then collective inside a step callback). */
+void tg_cli_trainer_on_step(tg_cli_trainer *tr, tg_cli_step_fn fn, void *ctx);
+int tg_cli_trainer_position(tg_cli_trainer *tr, tg_train_position *pos);
+int tg_cli_trainer_set_position(tg_cli_trainer *tr, const tg_train_position *pos,
+                                tg_error *err);
+
+/* Collective: whether every rank's status is 0 (one process: whether its
+ * own is). */
+bool tg_cli_mpi_all_ok(int status);
+
 #endif

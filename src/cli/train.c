@@ -17,19 +17,9 @@
 #include "model.h"
 #include "mpi_cli.h"
 #include "report.h"
+#include "train_opts.h"
 
 #define DEFAULT_DATA TG_CLI_DEFAULT_DATA
-
-typedef struct train_opts {
-    const char *data, *test, *layers, *save, *log, *plot;
-    int act, output; /* output -1: the default for the loss */
-    int loss, optimizer, winit, binit; /* inits -1: the default for the activation */
-    double lr, lr_decay, momentum, weight_decay, scale;
-    long batch, epochs, limit, valid, threads, label_col;
-    bool csv_options; /* --label-col or --scale given */
-    unsigned long long seed;
-    tg_dtype dtype;
-} train_opts;
 
 static const train_opts seeds_recipe = {
     .data = DEFAULT_DATA, .layers = "784,100,10", .act = TG_ACT_SIGMOID, .output = -1,
@@ -96,6 +86,16 @@ static void train_usage(FILE *f) {
             "                      reaches 2^28 multiply-adds: smaller ones run faster\n"
             "                      in one thread\n"
             "  --save FILE         save the trained model (see tapegrad eval)\n"
+            "  --checkpoint FILE   save the whole training (model, optimiser state,\n"
+            "                      position, settings) to FILE at the end of every\n"
+            "                      epoch, replacing it atomically; --resume FILE carries on\n"
+            "  --checkpoint-every N  also every N steps (mini-batches)\n"
+            "  --resume FILE       carry on the training of checkpoint FILE where it\n"
+            "                      stopped, with its settings, and keep checkpointing to\n"
+            "                      FILE (unless --checkpoint names another): the result is\n"
+            "                      bit for bit that of a training never stopped. Options\n"
+            "                      that contradict the checkpoint's are refused; --epochs,\n"
+            "                      --checkpoint-every and the files may change\n"
             "  --log FILE          write the per-epoch figures as CSV\n"
             "  --plot FILE         draw the loss and accuracy curves with gnuplot, in the\n"
             "                      format of FILE's extension: .png, .svg, .pdf or .eps\n"
@@ -109,7 +109,7 @@ static void train_usage(FILE *f) {
             "its slice of every mini-batch and the gradients are averaged after each\n"
             "step, so 'mpirun -np 2 tapegrad train --batch 10' makes the updates of\n"
             "--batch 20 on one process (--batch is per process). Only rank 0 prints\n"
-            "and writes files.\n",
+            "and writes files (checkpoints too); every rank reads --resume's file.\n",
             DEFAULT_DATA);
 }
 
@@ -131,9 +131,7 @@ static void eval_usage(FILE *f) {
 
 /* ---------------------------------------------------------- arguments -- */
 
-/* Applies option argv[*i] (and its value) to o; returns 0, or the exit
- * status after printing the problem. */
-static int train_option(train_opts *o, int argc, char **argv, int *i) {
+int tg_cli_train_option(train_opts *o, int argc, char **argv, int *i) {
     const char *opt = argv[*i];
     if (!strncmp(opt, "--", 2) && *i + 1 >= argc) {
         fprintf(stderr, "tapegrad train: %s needs a value\n", opt);
@@ -231,6 +229,13 @@ static int train_option(train_opts *o, int argc, char **argv, int *i) {
             return tg_cli_bad_value("train", opt, v, "expected f32 or f64");
     } else if (!strcmp(opt, "--save")) {
         o->save = v;
+    } else if (!strcmp(opt, "--checkpoint")) {
+        o->checkpoint = v;
+    } else if (!strcmp(opt, "--checkpoint-every")) {
+        if (!tg_cli_parse_long(v, 1, 1L << 40, &n)) return tg_cli_bad_value("train", opt, v, "expected a number of steps >= 1");
+        o->checkpoint_every = n;
+    } else if (!strcmp(opt, "--resume")) {
+        o->resume = v;
     } else if (!strcmp(opt, "--log")) {
         o->log = v;
     } else if (!strcmp(opt, "--plot")) {
@@ -333,6 +338,7 @@ static long blas_threads(const train_opts *o, const tg_mlp *m) {
 }
 
 static int train(int argc, char **argv);
+static int run_training(const train_opts *opts, tg_training *ckpt, uint64_t ckpt_fp);
 
 /* Under mpirun every rank runs train(); see mpi_cli.h. */
 int tg_cli_train(int argc, char **argv) {
@@ -341,8 +347,9 @@ int tg_cli_train(int argc, char **argv) {
 }
 
 static int train(int argc, char **argv) {
-    const bool root = tg_cli_mpi_rank() == 0;
     train_opts o = seeds_recipe;
+    bool given[TG_CLI_SETTINGS] = {false};
+    const char *preset = NULL;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
             train_usage(stdout);
@@ -359,7 +366,7 @@ static int train(int argc, char **argv) {
                 o = seeds_recipe;
             else
                 return tg_cli_bad_value("train", "--preset", argv[i + 1], "expected best or seeds");
-            i++;
+            preset = argv[++i];
         }
     }
     for (int i = 1; i < argc; i++) {
@@ -368,10 +375,102 @@ static int train(int argc, char **argv) {
                     argv[i]);
             return 2;
         }
-        int rc = train_option(&o, argc, argv, &i);
+        int setting = tg_cli_setting_of(argv[i]);
+        if (setting >= 0) given[setting] = true;
+        int rc = tg_cli_train_option(&o, argc, argv, &i);
         if (rc) return rc;
     }
+    if (o.save && o.checkpoint && !strcmp(o.save, o.checkpoint)) {
+        fprintf(stderr, "tapegrad train: --save and --checkpoint name the same file, %s: the "
+                "model saved at the end would replace the checkpoint\n", o.save);
+        return 2;
+    }
+    if (o.checkpoint_every && !o.checkpoint && !o.resume) {
+        fprintf(stderr, "tapegrad train: --checkpoint-every needs --checkpoint FILE\n");
+        return 2;
+    }
+    if (!o.resume) return run_training(&o, NULL, 0);
+    tg_error e;
+    tg_training *ckpt = tg_training_read(o.resume, &e);
+    if (!ckpt) {
+        fprintf(stderr, "tapegrad train: --resume: %s\n", e.message);
+        return 1;
+    }
+    train_opts cmd = o;
+    uint64_t fp = 0;
+    char *strings = NULL;
+    int status = tg_cli_resume_opts(&o, &seeds_recipe, &cmd, given, preset,
+                                    tg_training_settings(ckpt), &fp, &strings);
+    if (!status) status = run_training(&o, ckpt, fp);
+    free(strings);
+    tg_training_free(ckpt);
+    return status;
+}
 
+/* The checkpoints of --checkpoint: at each epoch's end and, with
+ * --checkpoint-every N, after every N-th step (counted over the whole
+ * training, so a resumed one keeps the same rhythm). Under mpirun every
+ * rank takes the position (collective), rank 0 writes. */
+typedef struct ckpt_ctx {
+    const char *path;
+    long every;
+    tg_params *ps;
+    tg_optim *opt;
+    tg_cli_trainer *tr;
+    bool failed; /* a save failed; its message is printed */
+    char settings[16384];
+} ckpt_ctx;
+
+static int save_checkpoint(ckpt_ctx *ck) {
+    tg_train_position pos;
+    tg_error e = {TG_ERR_STATE, "the trainer has no position"};
+    if (tg_cli_trainer_position(ck->tr, &pos) ||
+        (tg_cli_mpi_rank() == 0 &&
+         tg_training_save(ck->ps, ck->opt, &pos, ck->settings, ck->path, &e))) {
+        fprintf(stderr, "tapegrad train: --checkpoint: %s\n", e.message);
+        ck->failed = true;
+        return TG_ERR_IO;
+    }
+    return 0;
+}
+
+static int checkpoint_step(void *ctx, int64_t step) {
+    (void)step;
+    ckpt_ctx *ck = ctx;
+    return ck->every && tg_optim_steps(ck->opt) % ck->every == 0 ? save_checkpoint(ck) : 0;
+}
+
+/* Opens the --log file of a training resumed at epoch `first` for rows to
+ * be appended: keeps its header and its rows of earlier epochs, cutting
+ * those of later ones (written after the checkpoint, they come again) with
+ * one truncation, so that a kill at any moment loses no row before the
+ * checkpoint. NULL with errno set. *header: whether the file had none. */
+static FILE *reopen_log(const char *path, int first, bool *header) {
+    FILE *f = fopen(path, "a+");
+    if (!f) return NULL;
+    char line[4096];
+    long keep = 0;
+    *header = true;
+    rewind(f);
+    while (fgets(line, sizeof line, f)) {
+        if (!strncmp(line, "epoch,", 6))
+            *header = false;
+        else if (atoi(line) >= first)
+            break;
+        keep = ftell(f);
+    }
+    if (keep < 0 || ftruncate(fileno(f), keep) || fseek(f, 0, SEEK_END)) {
+        int saved = errno;
+        fclose(f);
+        errno = saved;
+        return NULL;
+    }
+    return f;
+}
+
+static int run_training(const train_opts *opts, tg_training *ckpt, uint64_t ckpt_fp) {
+    const bool root = tg_cli_mpi_rank() == 0;
+    train_opts o = *opts;
     tg_error e;
     tg_mlp m;
     tg_activation out_act = o.output >= 0 ? (tg_activation)o.output
@@ -428,7 +527,24 @@ static int train(int argc, char **argv) {
     if (root && o.plot && !o.log && !tg_cli_have_program("gnuplot"))
         fprintf(stderr, "tapegrad train: --plot: gnuplot is not installed, so %s will not be "
                 "drawn (apt-get install gnuplot-nox)\n", o.plot);
-    if (log_path && !(log = fopen(o.log, "w"))) {
+    int first = 1; /* the first epoch this run trains */
+    tg_train_position pos = {0, 0, 0, {{0}}};
+    if (ckpt) {
+        if (tg_training_restore(ckpt, ps, opt, &pos, &e) ||
+            tg_cli_trainer_set_position(tr, &pos, &e)) {
+            fprintf(stderr, "tapegrad train: --resume %s: %s\n", o.resume, e.message);
+            goto done;
+        }
+        first = (int)pos.epoch + 1;
+        if (pos.epoch > o.epochs || (pos.epoch == o.epochs && pos.step)) {
+            fprintf(stderr, "tapegrad train: --epochs %ld: the checkpoint %s is past epoch %lld "
+                    "already\n", o.epochs, o.resume, (long long)pos.epoch);
+            status = 2;
+            goto done;
+        }
+    }
+    bool log_header = true;
+    if (log_path && !(log = ckpt ? reopen_log(o.log, first, &log_header) : fopen(o.log, "w"))) {
         fprintf(stderr, "tapegrad train: --log %s: %s\n", o.log, strerror(errno));
         goto done;
     }
@@ -437,15 +553,56 @@ static int train(int argc, char **argv) {
         if (fd >= 0 && !(log = fdopen(fd, "w"))) close(fd);
         if (log) log_path = tmp_log;
     }
-    if (log) tg_log_header(log, valid != NULL);
+    if (log && log_header) {
+        tg_log_header(log, valid != NULL);
+        fflush(log);
+    }
     if (!tg_cli_mpi_ready(ps, "train")) goto done; /* every rank set up; rank 0's start */
+
+    /* A checkpoint holds the model's description too, for tapegrad eval. */
+    char meta[512];
+    tg_cli_model_describe(meta, sizeof meta, &m, (tg_loss)o.loss);
+    if (tg_params_set_meta(ps, meta)) {
+        fprintf(stderr, "tapegrad train: out of memory\n");
+        goto done;
+    }
+    const tg_dataset *sets[3] = {train, valid, test};
+    uint64_t fp = o.checkpoint || ckpt ? tg_cli_data_fingerprint(sets, 3) : 0;
+    if (ckpt && fp != ckpt_fp) {
+        fprintf(stderr, "tapegrad train: --resume %s: the data differ from the checkpoint's "
+                "(the samples of %s%s%s are not those it trained and tested on)\n", o.resume,
+                o.data, o.test ? " or " : "", o.test ? o.test : "");
+        goto done;
+    }
+    static ckpt_ctx ck; /* one training per process; too large for the stack */
+    ck = (ckpt_ctx){o.checkpoint, o.checkpoint_every, ps, opt, tr, false, ""};
+    if (o.checkpoint) {
+        if (!tg_cli_settings_text(&o, fp, ck.settings, sizeof ck.settings)) {
+            fprintf(stderr, "tapegrad train: --checkpoint: the settings are too long for a "
+                    "checkpoint, or a file name holds a newline\n");
+            status = 2;
+            goto done;
+        }
+        tg_cli_trainer_on_step(tr, checkpoint_step, &ck);
+    }
 
     /* The shuffling gets its own stream, apart from the initialisation's. */
     tg_rng rng;
     tg_rng_seed(&rng, o.seed ^ 0x7368756666756c65u);
+    if (ckpt) {
+        rng = pos.rng;
+        if (!root)
+            ; /* rank 0 tells */
+        else if (pos.step)
+            fprintf(stderr, "tapegrad train: resuming %s at epoch %d, after step %lld\n",
+                    o.resume, first, (long long)pos.step);
+        else
+            fprintf(stderr, "tapegrad train: resuming %s at the start of epoch %d\n", o.resume,
+                    first);
+    }
     double total_train = 0, acc = 0;
     size_t n = tg_dataset_size(train);
-    for (int ep = 1; ep <= o.epochs; ep++) {
+    for (int ep = first; ep <= o.epochs; ep++) {
         tg_progress_epoch(&bar, ep);
         double t0 = tg_cli_now(), train_loss = 0;
         int rc = tg_cli_trainer_epoch(tr, train, &rng, &train_loss, tg_progress_update, &bar, &e);
@@ -453,7 +610,9 @@ static int train(int argc, char **argv) {
         tg_progress_end(&bar);
         if (rc) {
             /* Every rank has the same message: rank 0 tells it. */
-            if (root && rc == TG_ERR_NUMERIC)
+            if (ck.failed)
+                ; /* said by save_checkpoint */
+            else if (root && rc == TG_ERR_NUMERIC)
                 fprintf(stderr, "tapegrad train: %s%s\n", e.message,
                         o.save ? "; nothing was saved" : "");
             else if (root)
@@ -481,10 +640,14 @@ static int train(int argc, char **argv) {
         if (valid) printf(" valid_accuracy=%.4f", row.valid_accuracy);
         printf("\n");
         fflush(stdout);
-        if (log) tg_log_row(log, &row, valid != NULL);
+        if (log) { /* before the checkpoint: a kill after it must not lose the row */
+            tg_log_row(log, &row, valid != NULL);
+            fflush(log);
+        }
         if (o.lr_decay != 1) tg_optim_set_lr(opt, o.lr * pow(o.lr_decay, ep));
+        if (o.checkpoint && !tg_cli_mpi_all_ok(save_checkpoint(&ck))) goto done;
     }
-    if (o.epochs == 0) {
+    if (first > o.epochs) { /* no epoch to train */
         tg_progress_status(&bar, "evaluating on the test set ...");
         int rc = tg_evaluate(ps, &m, (tg_loss)o.loss, test, &acc, NULL, NULL, &e);
         tg_progress_end(&bar);
@@ -501,9 +664,7 @@ static int train(int argc, char **argv) {
     }
     if (o.plot && log_path && o.epochs > 0) tg_plot(log_path, o.plot, (int)o.epochs);
     if (root && o.save) {
-        char meta[512];
-        tg_cli_model_describe(meta, sizeof meta, &m, (tg_loss)o.loss);
-        if (tg_params_set_meta(ps, meta) || tg_checkpoint_save(ps, o.save, &e)) {
+        if (tg_checkpoint_save(ps, o.save, &e)) {
             fprintf(stderr, "tapegrad train: --save: %s\n", e.message);
             goto done;
         }
@@ -511,7 +672,7 @@ static int train(int argc, char **argv) {
     }
     if (total_train > 0)
         printf("train_seconds=%.2f samples_per_s=%.0f\n", total_train,
-               (double)n * (double)o.epochs / total_train);
+               (double)n * (double)(o.epochs - first + 1) / total_train);
     printf("test_accuracy=%.4f\n", acc);
     status = 0;
 done:

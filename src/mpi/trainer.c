@@ -11,6 +11,7 @@
  */
 #include "mpi_internal.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -28,6 +29,16 @@ struct tg_mpi_trainer {
     uint32_t *idx;
     size_t idx_cap;
     int epoch; /* epochs started, for messages */
+    /* The position (tg_mpi_trainer_position), as tg_trainer keeps it. sum
+     * is this rank's share of the epoch's cost sum. */
+    int64_t step;
+    double sum;
+    bool in_epoch;
+    tg_rng rng;
+    int64_t resume_step;
+    double resume_sum;
+    tg_mpi_step_fn on_step;
+    void *on_step_ctx;
 };
 
 tg_mpi_trainer *tg_mpi_trainer_new(tg_params *ps, const tg_mlp *m, tg_loss loss, int batch,
@@ -66,6 +77,50 @@ tg_mpi_trainer *tg_mpi_trainer_new(tg_params *ps, const tg_mlp *m, tg_loss loss,
         return NULL;
     }
     return tr;
+}
+
+void tg_mpi_trainer_on_step(tg_mpi_trainer *tr, tg_mpi_step_fn fn, void *ctx) {
+    if (!tr) return;
+    tr->on_step = fn;
+    tr->on_step_ctx = ctx;
+}
+
+static int allreduce(void *v, int n, MPI_Datatype type, MPI_Op op, MPI_Comm comm);
+
+int tg_mpi_trainer_position(tg_mpi_trainer *tr, tg_train_position *pos) {
+    if (!tr || !pos) return TG_ERR_NULL;
+    if (tr->resume_step) {
+        *pos = (tg_train_position){tr->epoch, tr->resume_step, tr->resume_sum, tr->rng};
+        return TG_OK;
+    }
+    if (!tr->in_epoch) {
+        *pos = (tg_train_position){tr->epoch, 0, 0, tr->rng};
+        return TG_OK;
+    }
+    /* The epoch's sum so far over every rank. Rank 0 then holds it all and
+     * the others none, as after a resume from this position: the epoch's
+     * final reduction adds the same numbers, stopped here or not. */
+    double sum = tr->sum;
+    if (allreduce(&sum, 1, MPI_DOUBLE, MPI_SUM, tr->comm)) return TG_ERR_IO;
+    tr->sum = tr->rank == 0 ? sum : 0;
+    *pos = (tg_train_position){tr->epoch - 1, tr->step, sum, tr->rng};
+    return TG_OK;
+}
+
+int tg_mpi_trainer_set_position(tg_mpi_trainer *tr, const tg_train_position *pos,
+                                tg_error *err) {
+    if (err) *err = (tg_error){TG_OK, ""};
+    if (!tr || !pos) return tg__mpi_err(err, TG_ERR_NULL, "mpi trainer position: argument is NULL");
+    if (pos->epoch < 0 || pos->epoch >= INT_MAX || pos->step < 0 || !isfinite(pos->loss_sum))
+        return tg__mpi_err(err, TG_ERR_ARG, "mpi trainer position: epoch %lld, step %lld, loss "
+                           "sum %g is no position", (long long)pos->epoch,
+                           (long long)pos->step, pos->loss_sum);
+    tr->epoch = (int)pos->epoch;
+    tr->resume_step = pos->step;
+    tr->resume_sum = pos->step && tr->rank == 0 ? pos->loss_sum : 0;
+    tr->rng = pos->rng;
+    tr->in_epoch = false;
+    return TG_OK;
 }
 
 void tg_mpi_trainer_free(tg_mpi_trainer *tr) {
@@ -337,17 +392,31 @@ int tg_mpi_trainer_epoch(tg_mpi_trainer *tr, const tg_dataset *ds, tg_rng *r,
         return tg__mpi_err(err, TG_ERR_STATE,
                            "mpi train: the ranks' parameter stores differ in size or dtype");
 
+    const size_t global = tr->batch * (size_t)size;
+    /* Resuming: the steps taken are full global batches, at most the
+     * epoch's (every rank has the same position and n: the same verdict). */
+    size_t skip = (size_t)tr->resume_step, steps = (n + global - 1) / global;
+    if (skip > steps)
+        return tg__mpi_err(err, TG_ERR_ARG,
+                           "mpi train: the position's step %zu is past the epoch's %zu steps "
+                           "(another dataset, batch size or number of ranks?)", skip, steps);
     tr->epoch++;
     for (size_t i = 0; i < n; i++) tr->idx[i] = (uint32_t)i;
-    if (r) tg_rng_shuffle(r, tr->idx, n);
+    if (r) {
+        tr->rng = *r;
+        tg_rng_shuffle(r, tr->idx, n);
+    }
     tg_params_zero_grad(tr->ps);
-    const size_t global = tr->batch * (size_t)size;
-    double sum = 0;
+    tr->in_epoch = true;
+    tr->step = (int64_t)skip;
+    tr->sum = tr->resume_sum;
+    tr->resume_step = 0;
+    tr->resume_sum = 0;
     trouble t = {0};
-    int64_t k = 1, stop_step = 0;
-    for (size_t start = 0; start < n; k++) {
+    int64_t k = (int64_t)skip + 1, stop_step = 0;
+    for (size_t start = skip * global < n ? skip * global : n; start < n; k++) {
         size_t rows = n - start < global ? n - start : global;
-        int st = global_step(tr, ds, k, start, rows, &sum, &t);
+        int st = global_step(tr, ds, k, start, rows, &tr->sum, &t);
         if (st == STEP_MPI_ERROR) return mpi_failed(err, "MPI_Allreduce of the gradients");
         if (st == STEP_STOP) {
             stop_step = k;
@@ -355,6 +424,20 @@ int tg_mpi_trainer_epoch(tg_mpi_trainer *tr, const tg_dataset *ds, tg_rng *r,
         }
         start += rows;
         if (progress) progress(ctx, start, n);
+        /* Every rank calls the callback at the same steps (a failed update
+         * is known to all alike); a rank whose callback fails stops them
+         * all at the next step, as a rank in trouble does. */
+        if (t.step) continue;
+        tr->step = k;
+        int hook = tr->on_step ? tr->on_step(tr->on_step_ctx, tr, k) : TG_OK;
+        if (hook && !t.code)
+            t.code = tg__mpi_err(&t.err, hook, "epoch %d, step %lld: stopped by the step callback",
+                                 tr->epoch, (long long)k);
     }
-    return finish(tr, ds, &t, stop_step, sum, n, mean_loss, err);
+    rc = finish(tr, ds, &t, stop_step, tr->sum, n, mean_loss, err);
+    if (!rc) {
+        tr->in_epoch = false;
+        if (r) tr->rng = *r;
+    }
+    return rc;
 }

@@ -6,7 +6,10 @@
  * bytes are written as they are. A model that loads is saved again, read
  * back and compared bit for bit, and loaded into its own copy with
  * tg_checkpoint_load; a file that does not load must not touch the store it
- * was loaded into.
+ * was loaded into. A file that reads as a training checkpoint
+ * (tg_training_read) restores into an optimiser of its configuration over
+ * the model, saves again and reads back with the same settings text; one
+ * that does not has a message.
  */
 #include "fuzz_util.h"
 
@@ -56,6 +59,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             abort();
         tg_params_free(q);
         return 0;
+    }
+    tg_training *t = tg_training_read(path, &err);
+    if (!t && (!err.code || !err.message[0])) abort();
+    if (t) {
+        tg_optim_config c = tg_training_optim(t);
+        tg_optim *o = tg_optim_new(ps, &c, NULL);
+        tg_train_position pos;
+        if (o && tg_training_restore(t, ps, o, &pos, &err) == TG_OK) {
+            if (tg_training_save(ps, o, &pos, tg_training_settings(t), again, &err)) abort();
+            tg_training *u = tg_training_read(again, &err);
+            if (!u || strcmp(tg_training_settings(u), tg_training_settings(t))) abort();
+            tg_training_free(u);
+        }
+        tg_optim_free(o);
+        tg_training_free(t);
     }
     if (tg_checkpoint_save(ps, again, &err)) abort();
     tg_params *back = tg_checkpoint_read(again, &err);
