@@ -191,7 +191,7 @@ typedef struct parsed {
 static int parse_output(const char *s, parsed *p) {
     static const char *const keys[] = {"value", "grad"};
     const char *nl = strchr(s, '\n');
-    jv v;
+    jv v = {0};
     if (!nl || nl[1] || !jv_parse(s, &v)) return 0;
     const jv *g = jv_get(&v, "grad");
     int ok = has_keys(&v, 2, keys) && is_exact_number(&v.item[0]) && g->type == JV_OBJ &&
@@ -414,7 +414,7 @@ static void test_registry_walk(void **state) {
         int rc = op_by_api(op, pt, &value, grad, msg);
         result r = run("grad", "--json", src, arg[0], arg[1], arg[2], NULL);
         assert_clean(&r, src);
-        jv v;
+        jv v = {0};
         if (reason) {
             static const char *const keys[] = {"error", "column"};
             char want[320];
@@ -490,7 +490,7 @@ static void check_errors(const error_case *cases, size_t n) {
                 done(&r);
                 continue;
             }
-            jv v;
+            jv v = {0};
             const char *nl = strchr(r.err, '\n');
             if (!nl || nl[1] || !jv_parse(r.err, &v))
                 fail_msg("'%s': not one line of JSON on stderr: '%s'", what, r.err);
@@ -558,7 +558,7 @@ static check_out check_json(int status, const char *a, const char *b, const char
     result r = run("check", "--json", a, b, c, d, e, NULL);
     assert_clean(&r, a);
     if (r.code != status) fail_msg("check --json %s: exit %d: %s", a, r.code, r.err);
-    check_out o;
+    check_out o = {0};
     const char *nl = strchr(r.out, '\n');
     if (!nl || nl[1] || !jv_parse(r.out, &o.v) || !has_keys(&o.v, 8, keys))
         fail_msg("check --json %s: not the documented object: '%s'", a, r.out);
@@ -896,7 +896,7 @@ typedef struct hess_out {
 static int parse_hess(const char *s, hess_out *o) {
     static const char *const keys[] = {"value", "grad", "hessian"};
     const char *nl = strchr(s, '\n');
-    jv v;
+    jv v = {0};
     if (!nl || nl[1] || !jv_parse(s, &v)) return 0;
     const jv *g = jv_get(&v, "grad"), *h = jv_get(&v, "hessian");
     int ok = has_keys(&v, 3, keys) && is_exact_number(&v.item[0]) && g->type == JV_OBJ &&
@@ -1237,7 +1237,7 @@ static jv check2_json(int status, const char *a, const char *b, const char *c, c
     result r = run("check", "--order", "2", "--json", a, b, c, d, NULL);
     assert_clean(&r, a);
     if (r.code != status) fail_msg("check --order 2 --json %s: exit %d: %s", a, r.code, r.err);
-    jv v;
+    jv v = {0};
     const char *nl = strchr(r.out, '\n');
     if (!nl || nl[1] || !jv_parse(r.out, &v) || !has_keys(&v, 10, keys))
         fail_msg("check --order 2 --json %s: not the documented object: '%s'", a, r.out);
