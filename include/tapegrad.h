@@ -198,14 +198,17 @@ TG_API tg_node *tg_relu(tg_node *x);
  *   tg_pow(x, p)             x^p with a constant exponent p (a double): a
  *                            constant leaf of x's dtype holds p, so only x
  *                            gets a gradient, d/dx = p x^(p-1) (0 when p is 0).
- *   tg_call("pow", x, y)     x^y with a variable exponent y, a node of x's
+ *   tg_pow_var(x, y)         x^y with a variable exponent y, a node of x's
  *                            dtype that broadcasts with x (NumPy's rules) and
  *                            gets a gradient too: d/dy = x^y log x, which is
  *                            NaN for x < 0 and 0 at x = 0 (y > 0); d/dx as
  *                            above. It is formed only when y wants a gradient.
+ *                            The same op as tg_call("pow", x, y).
  * The values are C's pow: a negative x to a non-integer power is NaN. The
- * command line's x^y is the second form. */
+ * command line's x^y is the second form. Errors as for tg_add (a NULL, a
+ * foreign node, dtypes or shapes that do not match set x's tape's status). */
 TG_API tg_node *tg_pow(tg_node *x, double p);
+TG_API tg_node *tg_pow_var(tg_node *x, tg_node *y);
 
 /* x times a constant s, elementwise. */
 TG_API tg_node *tg_scale(tg_node *x, double s);
