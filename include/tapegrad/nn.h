@@ -516,6 +516,26 @@ TG_API int tg_checkpoint_load(tg_params *ps, const char *path, tg_error *err);
  * with err filled on the errors of tg_checkpoint_load(). */
 TG_API tg_params *tg_checkpoint_read(const char *path, tg_error *err);
 
+/* The whole model of an MLP checkpoint in one call, ready for
+ * tg_mlp_forward(), tg_evaluate() or tg_trainer_new(): a new store with the
+ * parameters of path (tg_checkpoint_read()), the network into *m (sizes from
+ * the parameters' shapes, activations from the meta text) and its cost into
+ * *loss. The meta text is tg_mlp_describe()'s, which `tapegrad train --save`
+ * writes; a key it lacks takes train's default (activation sigmoid, output
+ * the hidden layers' activation, loss mse). The caller frees the store with
+ * tg_params_free(). NULL with err filled on the errors of
+ * tg_checkpoint_read(), TG_ERR_FORMAT (an unknown activation or loss, or
+ * parameters that are not an MLP's) and TG_ERR_NULL (m or loss NULL); *m and
+ * *loss are then unchanged. */
+TG_API tg_params *tg_mlp_read(const char *path, tg_mlp *m, tg_loss *loss, tg_error *err);
+
+/* Writes the description of m and loss that tg_mlp_read() reads back,
+ * "layers=784,100,10 activation=sigmoid output=sigmoid loss=mse", into buf
+ * (always NUL-terminated when len > 0), for tg_params_set_meta() before
+ * tg_checkpoint_save(). Returns the length the full text needs, like
+ * snprintf, or -1 for a NULL or invalid m. */
+TG_API int tg_mlp_describe(const tg_mlp *m, tg_loss loss, char *buf, size_t len);
+
 #ifdef __cplusplus
 }
 #endif

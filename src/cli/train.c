@@ -504,7 +504,7 @@ static int train(int argc, char **argv) {
     if (o.plot && log_path && o.epochs > 0) tg_plot(log_path, o.plot, (int)o.epochs);
     if (root && o.save) {
         char meta[512];
-        tg_cli_model_describe(meta, sizeof meta, &m, (tg_loss)o.loss);
+        tg_mlp_describe(&m, (tg_loss)o.loss, meta, sizeof meta);
         if (tg_params_set_meta(ps, meta) || tg_checkpoint_save(ps, o.save, &e)) {
             fprintf(stderr, "tapegrad train: --save: %s\n", e.message);
             goto done;
