@@ -400,6 +400,17 @@ TG_API tg_node *tg_max_axis(tg_node *a, int axis);
 TG_API tg_node *tg_min(tg_node *a);
 TG_API tg_node *tg_min_axis(tg_node *a, int axis);
 
+/* The index of the largest element, as a number of a's dtype (float32
+ * holds indices exactly up to 2^24): over all elements, the flat row-major
+ * index; along axis, the position along it (the axis removed, as for
+ * tg_max_axis). At a tie the first index, and a NaN counts as the largest
+ * (the first NaN), as torch.argmax: argmax([1, 3, 3]) = 1. The index is
+ * piecewise constant in a, so its derivative is 0: nothing flows back to a
+ * (and tg_grad records nothing), as for the comparisons. Errors as for
+ * tg_max. tg_accuracy (nn.h) applies the same rule to a batch of logits. */
+TG_API tg_node *tg_argmax(tg_node *a);
+TG_API tg_node *tg_argmax_axis(tg_node *a, int axis);
+
 /* log(sum(e^x)), evaluated as m + log(sum(e^(x - m))) with m the run's
  * maximum, so it never overflows: logsumexp([1000, 1000]) = 1000 + ln 2.
  * All -inf gives -inf; a +inf element gives +inf. Gradient e^(x - y) (the

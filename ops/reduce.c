@@ -1,6 +1,6 @@
 /*
  * Reductions, of all elements or along one axis: sum mean max min logsumexp
- * prod norm var.
+ * prod norm var, and argmax (an index, with no derivative).
  *
  * A reduction views its input as [outer, len, inner] around the reduced axis
  * (len = all elements for a full reduction); the output is [outer, inner].
@@ -182,7 +182,16 @@ static void norm_vjp(tg_node *y, tg_node *g, tg_node **gin) {
     gin[0] = tg_mul(spread(g, y), unit);
 }
 
-enum { R_SUM, R_MEAN, R_MAX, R_MIN, R_LOGSUMEXP, R_PROD, R_NORM, R_VAR, R_COUNT };
+/* argmax: an index is piecewise constant in x, so its derivative is 0
+ * wherever it exists; nothing flows back and no gradient node is recorded
+ * (as for the comparisons). */
+static void argmax_forward(tg_node *n) {
+    TG_KERNEL(n, argmax_runs_fwd)(tg__axis_view(n->in[0], n->aux), n->in[0]->value, n->value);
+}
+static void argmax_backward(tg_node *n) { (void)n; }
+static void argmax_vjp(tg_node *y, tg_node *g, tg_node **gin) { (void)y, (void)g, (void)gin; }
+
+enum { R_SUM, R_MEAN, R_MAX, R_MIN, R_LOGSUMEXP, R_PROD, R_NORM, R_VAR, R_ARGMAX, R_COUNT };
 const tg_op tg_reduce_ops[] = {
     [R_SUM] = {"sum", 1, reduce_shape, sum_forward, sum_backward, sum_vjp},
     [R_MEAN] = {"mean", 1, reduce_shape, mean_forward, mean_backward, mean_vjp},
@@ -193,6 +202,7 @@ const tg_op tg_reduce_ops[] = {
     [R_PROD] = {"prod", 1, reduce_shape, prod_forward, prod_backward, prod_vjp},
     [R_NORM] = {"norm", 1, reduce_shape, norm_forward, norm_backward, norm_vjp},
     [R_VAR] = {"var", 1, reduce_shape, var_forward, var_backward, var_vjp},
+    [R_ARGMAX] = {"argmax", 1, reduce_shape, argmax_forward, argmax_backward, argmax_vjp},
 };
 const int tg_reduce_count = R_COUNT;
 
@@ -221,6 +231,8 @@ tg_node *tg_norm(tg_node *a) { return reduce(R_NORM, a, true, 0); }
 tg_node *tg_norm_axis(tg_node *a, int axis) { return reduce(R_NORM, a, false, axis); }
 tg_node *tg_var(tg_node *a) { return reduce(R_VAR, a, true, 0); }
 tg_node *tg_var_axis(tg_node *a, int axis) { return reduce(R_VAR, a, false, axis); }
+tg_node *tg_argmax(tg_node *a) { return reduce(R_ARGMAX, a, true, 0); }
+tg_node *tg_argmax_axis(tg_node *a, int axis) { return reduce(R_ARGMAX, a, false, axis); }
 
 #else /* kernel pass, once per dtype */
 
@@ -402,6 +414,25 @@ static void S(var_bwd)(const T *x, size_t len, size_t s, double y, double g, T *
     for (size_t k = 0; k < len; k++) gx[k * s] += (T)(c * ((double)x[k * s] - mean));
 }
 
+/* The position of the run's largest element: the first at a tie, and the
+ * first NaN when there is one (torch.argmax, whose NaN is the largest). */
+static double S(argmax_fwd)(const T *x, size_t len, size_t s) {
+    T m = x[0];
+    size_t best = 0;
+    for (size_t k = 1; k < len && m == m; k++) {
+        T v = x[k * s];
+        if (v > m || v != v) {
+            m = v;
+            best = k;
+        }
+    }
+    return (double)best;
+}
+
 RUN_OPS(RUN_KERNELS)
+
+static void S(argmax_runs_fwd)(tg_axis_view v, const void *vx, void *vy) {
+    S(runs_fwd)(v, S(argmax_fwd), vx, vy);
+}
 
 #endif

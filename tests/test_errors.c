@@ -815,6 +815,23 @@ static int c_evaluate(struct clear_fx *fx, tg_error *e) {
     double acc;
     return tg_evaluate(fx->ps, &fx->m, TG_LOSS_MSE, fx->ds, &acc, NULL, NULL, e);
 }
+static int c_accuracy(struct clear_fx *fx, tg_error *e) {
+    (void)fx;
+    tg_tape *t = tg_tape_new();
+    const int64_t shape[2] = {2, 2};
+    tg_node *z = tg_input(t, TG_F64, 2, shape, (const double[]){0, 1, 1, 0});
+    double acc;
+    int rc = tg_accuracy(z, (const int32_t[]){1, 0}, 2, &acc, e);
+    tg_tape_free(t);
+    return rc;
+}
+static int c_mlp_read(struct clear_fx *fx, tg_error *e) {
+    tg_mlp m;
+    tg_loss loss;
+    tg_params *ps = tg_mlp_read(fx->model, &m, &loss, e);
+    tg_params_free(ps);
+    return ps ? TG_OK : -1;
+}
 static int c_checkpoint_save(struct clear_fx *fx, tg_error *e) {
     return tg_checkpoint_save(fx->ps, fx->model, e);
 }
@@ -852,6 +869,8 @@ static const struct {
     {"tg_checkpoint_save", c_checkpoint_save}, /* before load and read: writes the file */
     {"tg_checkpoint_load", c_checkpoint_load},
     {"tg_checkpoint_read", c_checkpoint_read},
+    {"tg_mlp_read", c_mlp_read},
+    {"tg_accuracy", c_accuracy},
 };
 
 /* Reads a text file whole into buf (NUL-terminated); false when it cannot. */

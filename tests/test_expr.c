@@ -299,6 +299,12 @@ static void test_where_clamp_max_min(void **state) {
         {"min(x, y)", {1, 3}, 1, {1, 0}},
         {"min(x*x, y) + max(x, 2)", {3, 5}, 8, {1, 1}},
         {"maximum(x, y) - minimum(x, y)", {1, 3}, 2, {-1, 1}},
+        /* argmax over its arguments: the first at a tie, derivative 0 */
+        {"argmax(x, y, z)", {1, 3, 3}, 1, {0, 0, 0}},
+        {"argmax(x, y, z)", {5, 3, 4}, 0, {0, 0, 0}},
+        {"argmax(x, y, z)", {0, -1, 2}, 2, {0, 0, 0}},
+        {"argmax(x, y)", {2, 2}, 0, {0, 0}},
+        {"argmax(x, y)*x + y", {1, 3}, 4, {1, 1}},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         int nv = strchr(cases[i].src, 'z') ? 3 : strchr(cases[i].src, 'y') ? 2 : 1;

@@ -493,6 +493,17 @@ TG_API int tg_evaluate(tg_params *ps, const tg_mlp *m, tg_loss loss, const tg_da
                        double *accuracy, double *mean_loss, int64_t *confusion,
                        tg_error *err);
 
+/* The accuracy of any model's outputs: the fraction of the rows of logits
+ * ([rows, classes], or [classes] for one row; either dtype, any node whose
+ * values are computed) whose largest entry is at labels[row], the largest
+ * chosen by tg_argmax's rule (the first at a tie; a NaN counts as the
+ * largest). n is the number of labels, which must equal rows. Writes
+ * *accuracy and returns TG_OK; else TG_ERR_NULL, TG_ERR_SHAPE (logits not
+ * 1-D or 2-D, or n != rows) or TG_ERR_ARG (a label outside 0..classes-1),
+ * with *accuracy unchanged. Reads the values only: records nothing. */
+TG_API int tg_accuracy(const tg_node *logits, const int32_t *labels, int64_t n, double *accuracy,
+                       tg_error *err);
+
 /* ---------------------------------------------------------- checkpoints -- */
 
 /* Saves every parameter value of ps, with its names, shapes, dtype and meta
