@@ -819,7 +819,9 @@ TG_API tg_node *tg_apply(const tg_op *op, tg_node *a, tg_node *b);
 TG_API tg_node *tg_apply_n(const tg_op *op, int n, tg_node *const *in);
 
 /* Records the registered op called name: tg_call("sin", x, NULL). An unknown
- * name sets TG_ERR_UNKNOWN_OP; a wrong number of inputs TG_ERR_ARG. */
+ * name sets TG_ERR_UNKNOWN_OP, the message naming the closest registered op
+ * when one is close ("unknown op 'sigmod' (did you mean sigmoid?)"); a wrong
+ * number of inputs TG_ERR_ARG. */
 TG_API tg_node *tg_call(const char *name, tg_node *a, tg_node *b);
 /* As tg_call() with n (1..3) inputs: tg_call_n("clamp", 3, (tg_node *[]){x, lo, hi}). */
 TG_API tg_node *tg_call_n(const char *name, int n, tg_node *const *in);

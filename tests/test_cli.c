@@ -529,6 +529,10 @@ static void test_error_json(void **state) {
                                       "inf, so df/dx is inf", 1},
         {{"grad", "PI*x", "x=1"}, "unbound variable 'PI': give its value as PI=NUMBER (or did "
                                   "you mean pi?)", 1},
+        {{"grad", "x*Y", "x=1", "y=2"}, "unbound variable 'Y': give its value as Y=NUMBER (or "
+                                        "did you mean y?)", 3},
+        {{"grad", "rate*x", "x=1", "rates=2"}, "unbound variable 'rate': give its value as "
+                                               "rate=NUMBER (or did you mean rates?)", 1},
         {{"grad", "x", "x=1", "w=2"}, "variable 'w' is given but the expression does not use it "
                                       "(--allow-unused allows it)", 0},
         {{"grad", "x", "x=abc"}, "bad number for variable 'x': 'abc'", 0},
@@ -766,6 +770,10 @@ static void test_malformed(void **state) {
         {{"grad", "tahn(x)", "x=1"}, "(did you mean tanh?)", 1},
         {{"grad", "PI*x", "x=1"}, "unbound variable 'PI': give its value as PI=NUMBER (or did "
                                   "you mean pi?)", 1},
+        {{"grad", "x*Y", "x=1", "y=2"}, "unbound variable 'Y': give its value as Y=NUMBER (or "
+                                        "did you mean y?)", 3},
+        {{"grad", "rate*x", "x=1", "rates=2"}, "unbound variable 'rate': give its value as "
+                                               "rate=NUMBER (or did you mean rates?)", 1},
         {{"grad", "x", "x=1", "e=2"}, "'e' is a constant (2.718281828459045) and cannot be bound", 0},
         {{"grad", "pi(x)", "x=1"}, "'pi' is a constant, not a function", 1},
         {{"grad", "x = 1", "x=1"}, "'=' is not an operator: write == to compare", 1},

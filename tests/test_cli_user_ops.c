@@ -27,7 +27,6 @@
 #include "cli/grad.c" /* first: expr.c's file-scope names would shadow its locals */
 #include "cli/expr.c"
 #include "cli/report.c"
-#include "cli/suggest.c"
 #include "cube_ops.h"
 #include "json_reader.h"
 

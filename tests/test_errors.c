@@ -400,7 +400,13 @@ static void test_unknown_op(void **state) {
     assert_true(tg_value_scalar(y) == sin(0.5));
     tg_call("frobnicate", x, NULL);
     assert_int_equal(tg_status(t), TG_ERR_UNKNOWN_OP);
-    assert_string_equal(tg_status_message(t), "unknown op 'frobnicate'");
+    assert_string_equal(tg_status_message(t), "unknown op 'frobnicate'"); /* nothing close */
+    tg_tape_reset(t);
+    tg_call("sigmod", tg_scalar(t, 0.5), NULL); /* a misspelling: the closest op */
+    assert_string_equal(tg_status_message(t), "unknown op 'sigmod' (did you mean sigmoid?)");
+    tg_tape_reset(t);
+    tg_call("SIN", tg_scalar(t, 0.5), NULL);
+    assert_string_equal(tg_status_message(t), "unknown op 'SIN' (did you mean sin?)");
     tg_tape_reset(t);
     x = tg_scalar(t, 0.5);
     tg_call("sin", x, x);

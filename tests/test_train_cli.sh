@@ -43,6 +43,17 @@ expect() {
 # --- without the dataset -----------------------------------------------------
 expect 0 "--preset NAME" -- "$cli" train --help
 expect 0 "confusion matrix" -- "$cli" eval --help
+# Every option the man page gives a command is in that command's --help
+# (test_install.sh checks the other way).
+man=${TG_SOURCE_DIR:-..}/docs/tapegrad.1
+for cmd in train eval predict; do
+    help=$("$cli" "$cmd" --help)
+    for opt in $(awk -v c="$cmd" '$0 ~ "^\\.SS \"" c { on = 1; next } /^\.SS/ { on = 0 } on' "$man" |
+        grep -oE '^\.B[IR]? (\\-)+[a-z]+(\\-[a-z]+)*' | sed -E 's/^\.B[IR]? //; s/\\-/-/g' |
+        sort -u); do
+        grep -qF -- "$opt" <<<"$help" || fail "$cmd: the man page gives $opt, $cmd --help does not"
+    done
+done
 expect 1 "apt-get install dataset-fashion-mnist" -- "$cli" train --data "$tmp/nowhere"
 expect 2 "--lr 'abc'" -- "$cli" train --lr abc
 expect 2 "expected sgd, momentum or adam" -- "$cli" train --optimizer rmsprop

@@ -190,6 +190,10 @@ const char *expr_env_unused_at(const expr_env *e, int k) {
 
 const char *expr_env_unused(const expr_env *e) { return expr_env_unused_at(e, 0); }
 
+const char *expr_env_bound_at(const expr_env *e, int k) {
+    return k >= 0 && (size_t)k < e->nbound ? e->bound[k]->name : NULL;
+}
+
 const char *expr_env_name_of(const expr_env *e, const tg_node *n) {
     for (size_t i = 0; n && i < e->nused; i++)
         if (e->used[i]->node == n) return e->used[i]->name;

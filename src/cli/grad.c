@@ -490,21 +490,25 @@ static void show_position(const char *src, size_t pos, size_t len) {
 
 /* The known name closest to the unknown one at [pos, pos + len) of the
  * expression: a function (the registry's ops and the language's other
- * spellings of them) or, for a variable, a constant. NULL when none is close. */
+ * spellings of them) or, for a variable, a variable given a value (first:
+ * 'Y' is more likely y than e) or a constant. NULL when none is close. */
 static const char *closest_name(const cmd *c, size_t pos, size_t len, bool function) {
-    char word[SUGGEST_MAX_LEN + 1];
-    if (len > SUGGEST_MAX_LEN) return NULL;
+    char word[TG_SUGGEST_MAX_LEN + 1];
+    if (len > TG_SUGGEST_MAX_LEN) return NULL;
     memcpy(word, c->expr + pos, len);
     word[len] = '\0';
-    suggest s;
-    suggest_init(&s, word);
-    for (int i = 0; function && i < tg_op_count(); i++) suggest_consider(&s, tg_op_at(i)->name);
+    tg__suggest s;
+    tg__suggest_init(&s, word);
+    for (int i = 0; function && i < tg_op_count(); i++)
+        tg__suggest_consider(&s, tg_op_at(i)->name);
+    for (int i = 0; !function && expr_env_bound_at(c->env, i); i++)
+        tg__suggest_consider(&s, expr_env_bound_at(c->env, i));
     int n;
     const expr_name *names = expr_names(&n);
     for (int i = 0; i < n; i++)
         if (function ? names[i].nargs && tg_op_find(names[i].op) : !names[i].nargs)
-            suggest_consider(&s, names[i].name);
-    return suggest_best(&s);
+            tg__suggest_consider(&s, names[i].name);
+    return tg__suggest_best(&s);
 }
 
 static int expr_failed(const cmd *c, const expr_error *e) {

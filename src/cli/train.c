@@ -86,6 +86,8 @@ static void train_usage(FILE *f) {
             "                      scaled,normal; he,zero for relu)\n"
             "  --batch N           mini-batch size\n"
             "  --epochs N          number of epochs\n"
+            "  --limit N           train on the first N training samples only (a quick\n"
+            "                      run; the test set is whole)\n"
             "  --seed N            seed of the initialisation and the shuffling (default 1)\n"
             "  --dtype f32|f64     parameter and arithmetic precision (default f32)\n"
             "  --valid N           hold out the last N training samples as a validation\n"
