@@ -88,7 +88,16 @@ TG_API const char *tg_status_name(int code);
 
 /* ----------------------------------------------------------------- tape -- */
 
-/* A new, empty tape. Returns NULL only when memory is exhausted. */
+/* A new, empty tape. Returns NULL only when memory is exhausted. It starts
+ * small and grows as it records: the new tape holds about 1.5 KB; its first
+ * float64 scalar adds one chunk of 1,024 compact records (17 KB); a sweep
+ * adds 8 KB of gradients per such chunk, and ops that store partial
+ * derivatives 8 KB chunks of them; tensors add chunks of 256 64-byte nodes
+ * (16 KB) and value blocks that double from 16 KB to 1 MB (a larger value
+ * gets a block of its own size); the tables of chunks double. One scalar
+ * is about 19 KB (tg_tape_bytes), sin(x*x) with its sweep about 35 KB, so
+ * thousands of small tapes (one per thread, sample or test) stay cheap,
+ * while a long scalar tape costs about its 17-byte records. */
 TG_API tg_tape *tg_tape_new(void);
 
 /* Frees the tape, all its nodes and their memory. NULL is a no-op. */
