@@ -88,7 +88,16 @@ TG_API const char *tg_status_name(int code);
 
 /* ----------------------------------------------------------------- tape -- */
 
-/* A new, empty tape. Returns NULL only when memory is exhausted. */
+/* A new, empty tape. Returns NULL only when memory is exhausted. It starts
+ * small and grows as it records: the new tape holds about 1.5 KB; its first
+ * float64 scalar adds one chunk of 1,024 compact records (17 KB); a sweep
+ * adds 8 KB of gradients per such chunk, and ops that store partial
+ * derivatives 8 KB chunks of them; tensors add chunks of 256 64-byte nodes
+ * (16 KB) and value blocks that double from 16 KB to 1 MB (a larger value
+ * gets a block of its own size); the tables of chunks double. One scalar
+ * is about 19 KB (tg_tape_bytes), sin(x*x) with its sweep about 35 KB, so
+ * thousands of small tapes (one per thread, sample or test) stay cheap,
+ * while a long scalar tape costs about its 17-byte records. */
 TG_API tg_tape *tg_tape_new(void);
 
 /* Frees the tape, all its nodes and their memory. NULL is a no-op. */
@@ -198,14 +207,17 @@ TG_API tg_node *tg_relu(tg_node *x);
  *   tg_pow(x, p)             x^p with a constant exponent p (a double): a
  *                            constant leaf of x's dtype holds p, so only x
  *                            gets a gradient, d/dx = p x^(p-1) (0 when p is 0).
- *   tg_call("pow", x, y)     x^y with a variable exponent y, a node of x's
+ *   tg_pow_var(x, y)         x^y with a variable exponent y, a node of x's
  *                            dtype that broadcasts with x (NumPy's rules) and
  *                            gets a gradient too: d/dy = x^y log x, which is
  *                            NaN for x < 0 and 0 at x = 0 (y > 0); d/dx as
  *                            above. It is formed only when y wants a gradient.
+ *                            The same op as tg_call("pow", x, y).
  * The values are C's pow: a negative x to a non-integer power is NaN. The
- * command line's x^y is the second form. */
+ * command line's x^y is the second form. Errors as for tg_add (a NULL, a
+ * foreign node, dtypes or shapes that do not match set x's tape's status). */
 TG_API tg_node *tg_pow(tg_node *x, double p);
+TG_API tg_node *tg_pow_var(tg_node *x, tg_node *y);
 
 /* x times a constant s, elementwise. */
 TG_API tg_node *tg_scale(tg_node *x, double s);
@@ -392,6 +404,17 @@ TG_API tg_node *tg_max(tg_node *a);
 TG_API tg_node *tg_max_axis(tg_node *a, int axis);
 TG_API tg_node *tg_min(tg_node *a);
 TG_API tg_node *tg_min_axis(tg_node *a, int axis);
+
+/* The index of the largest element, as a number of a's dtype (float32
+ * holds indices exactly up to 2^24): over all elements, the flat row-major
+ * index; along axis, the position along it (the axis removed, as for
+ * tg_max_axis). At a tie the first index, and a NaN counts as the largest
+ * (the first NaN), as torch.argmax: argmax([1, 3, 3]) = 1. The index is
+ * piecewise constant in a, so its derivative is 0: nothing flows back to a
+ * (and tg_grad records nothing), as for the comparisons. Errors as for
+ * tg_max. tg_accuracy (nn.h) applies the same rule to a batch of logits. */
+TG_API tg_node *tg_argmax(tg_node *a);
+TG_API tg_node *tg_argmax_axis(tg_node *a, int axis);
 
 /* log(sum(e^x)), evaluated as m + log(sum(e^(x - m))) with m the run's
  * maximum, so it never overflows: logsumexp([1000, 1000]) = 1000 + ln 2.
@@ -850,7 +873,9 @@ TG_API tg_node *tg_apply(const tg_op *op, tg_node *a, tg_node *b);
 TG_API tg_node *tg_apply_n(const tg_op *op, int n, tg_node *const *in);
 
 /* Records the registered op called name: tg_call("sin", x, NULL). An unknown
- * name sets TG_ERR_UNKNOWN_OP; a wrong number of inputs TG_ERR_ARG. */
+ * name sets TG_ERR_UNKNOWN_OP, the message naming the closest registered op
+ * when one is close ("unknown op 'sigmod' (did you mean sigmoid?)"); a wrong
+ * number of inputs TG_ERR_ARG. */
 TG_API tg_node *tg_call(const char *name, tg_node *a, tg_node *b);
 /* As tg_call() with n (1..3) inputs: tg_call_n("clamp", 3, (tg_node *[]){x, lo, hi}). */
 TG_API tg_node *tg_call_n(const char *name, int n, tg_node *const *in);

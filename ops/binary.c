@@ -282,6 +282,9 @@ tg_node *tg_add(tg_node *a, tg_node *b) { return tg__apply(&tg_binary_ops[B_ADD]
 tg_node *tg_sub(tg_node *a, tg_node *b) { return tg__apply(&tg_binary_ops[B_SUB], a, b, 0); }
 tg_node *tg_mul(tg_node *a, tg_node *b) { return tg__apply(&tg_binary_ops[B_MUL], a, b, 0); }
 tg_node *tg_div(tg_node *a, tg_node *b) { return tg__apply(&tg_binary_ops[B_DIV], a, b, 0); }
+tg_node *tg_pow_var(tg_node *x, tg_node *y) {
+    return tg__apply(&tg_binary_ops[B_POW], x, y, 0);
+}
 tg_node *tg_atan2(tg_node *y, tg_node *x) {
     return tg__apply(&tg_binary_ops[B_ATAN2], y, x, 0);
 }

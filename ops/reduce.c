@@ -1,6 +1,6 @@
 /*
  * Reductions, of all elements or along one axis: sum mean max min logsumexp
- * prod norm var.
+ * prod norm var, and argmax (an index, with no derivative).
  *
  * A reduction views its input as [outer, len, inner] around the reduced axis
  * (len = all elements for a full reduction); the output is [outer, inner].
@@ -160,8 +160,14 @@ static void extremum_vjp(tg_node *y, tg_node *g, tg_node **gin) {
  * that is 0 contributes 0 even against an infinite partial (prod's, when
  * the other elements' product overflows), as a zero seed's row does not
  * exist for the backward sweep. */
+/* argmax: an index is piecewise constant in x, so its derivative is 0
+ * wherever it exists (tg__zero_backward, tg__zero_vjp), as the comparisons'. */
+static void argmax_forward(tg_node *n) {
+    TG_KERNEL(n, argmax_runs_fwd)(tg__axis_view(n->in[0], n->aux), n->in[0]->value, n->value);
+}
+
 enum {
-    R_SUM, R_MEAN, R_MAX, R_MIN, R_LOGSUMEXP, R_PROD, R_NORM, R_VAR, R_COUNT,
+    R_SUM, R_MEAN, R_MAX, R_MIN, R_LOGSUMEXP, R_PROD, R_NORM, R_VAR, R_ARGMAX, R_COUNT,
     R_LOGSUMEXP_DX = R_COUNT, R_PROD_DX, R_NORM_DX, R_VAR_DX, R_END
 };
 extern const tg_op tg_reduce_ops[];
@@ -273,6 +279,8 @@ const tg_op tg_reduce_ops[R_END] = {
     [R_PROD] = ROW(prod),
     [R_NORM] = ROW(norm),
     [R_VAR] = ROW(var),
+    [R_ARGMAX] = {"argmax", 1, reduce_shape, argmax_forward, tg__zero_backward, tg__zero_vjp,
+                  NULL},
     [R_LOGSUMEXP_DX] = DROW(logsumexp_dx),
     [R_PROD_DX] = DROW(prod_dx),
     [R_NORM_DX] = DROW(norm_dx),
@@ -305,6 +313,8 @@ tg_node *tg_norm(tg_node *a) { return reduce(R_NORM, a, true, 0); }
 tg_node *tg_norm_axis(tg_node *a, int axis) { return reduce(R_NORM, a, false, axis); }
 tg_node *tg_var(tg_node *a) { return reduce(R_VAR, a, true, 0); }
 tg_node *tg_var_axis(tg_node *a, int axis) { return reduce(R_VAR, a, false, axis); }
+tg_node *tg_argmax(tg_node *a) { return reduce(R_ARGMAX, a, true, 0); }
+tg_node *tg_argmax_axis(tg_node *a, int axis) { return reduce(R_ARGMAX, a, false, axis); }
 
 #else /* kernel pass, once per dtype */
 
@@ -509,7 +519,26 @@ static void S(var_bwd)(const T *x, size_t len, size_t s, double y, double g, T *
     for (size_t k = 0; k < len; k++) gx[k * s] += S(term)(g, c * ((double)x[k * s] - mean));
 }
 
+/* The position of the run's largest element: the first at a tie, and the
+ * first NaN when there is one (torch.argmax, whose NaN is the largest). */
+static double S(argmax_fwd)(const T *x, size_t len, size_t s) {
+    T m = x[0];
+    size_t best = 0;
+    for (size_t k = 1; k < len && m == m; k++) {
+        T v = x[k * s];
+        if (v > m || v != v) {
+            m = v;
+            best = k;
+        }
+    }
+    return (double)best;
+}
+
 RUN_OPS(RUN_KERNELS)
 PARTIAL_OPS(PARTIAL_KERNEL)
+
+static void S(argmax_runs_fwd)(tg_axis_view v, const void *vx, void *vy) {
+    S(runs_fwd)(v, S(argmax_fwd), vx, vy);
+}
 
 #endif

@@ -1,6 +1,7 @@
 /* tg__apply: the one constructor behind every op. It validates the inputs,
  * runs the op's shape rule, allocates the result and computes its value. */
 #include "internal.h"
+#include "suggest.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -233,7 +234,9 @@ tg_node *tg_call_n(const char *name, int n, tg_node *const *in) {
     if (t->status) return &t->poison;
     const tg_op *op = tg_op_find(name);
     if (!op) {
-        tg_fail(t, TG_ERR_UNKNOWN_OP, "unknown op '%s'", name ? name : "(null)");
+        const char *near = name ? tg__suggest_op(name) : NULL;
+        tg_fail(t, TG_ERR_UNKNOWN_OP, "unknown op '%s'%s%s%s", name ? name : "(null)",
+                near ? " (did you mean " : "", near ? near : "", near ? "?)" : "");
         return &t->poison;
     }
     int given = given_inputs(n, in);

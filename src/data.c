@@ -270,11 +270,13 @@ static long read_line(gzFile f, const char *path, char **buf, size_t *cap, tg_er
 }
 
 /* Splits a line at commas in place, parsing every field; returns the field
- * count, or -(k+1) when field k is not a number. */
-static long parse_fields(char *line, double **vals, size_t *cap) {
+ * count, or -(k+1) when field k (from 0) is not a finite number, with *bad
+ * pointing at its text. */
+static long parse_fields(char *line, double **vals, size_t *cap, const char **bad) {
     long k = 0;
     char *s = line;
     for (;;) {
+        *bad = s;
         if ((size_t)k == *cap) {
             size_t ncap = *cap ? 2 * *cap : 1024;
             double *p = tg__realloc(*vals, ncap * sizeof *p);
@@ -290,6 +292,26 @@ static long parse_fields(char *line, double **vals, size_t *cap) {
         if (!*end) return k;
         s = end + 1;
     }
+}
+
+/* Why field col (counted from 0, as label_col counts), whose text starts at
+ * s, was refused: empty, not a number, or a number that is not finite (nan,
+ * inf, an overflow such as 1e999). */
+static void csv_field_error(tg_error *err, const char *path, long lineno, long col,
+                            const char *s) {
+    while (*s == ' ' || *s == '\t') s++;
+    int len = (int)strcspn(s, ",");
+    while (len > 0 && (s[len - 1] == ' ' || s[len - 1] == '\t' || s[len - 1] == '\r')) len--;
+    char *end;
+    double v = strtod(s, &end);
+    if (len == 0)
+        tg__err(err, TG_ERR_FORMAT, "%s:%ld: column %ld is empty", path, lineno, col);
+    else if (end == s + len && !isfinite(v))
+        tg__err(err, TG_ERR_FORMAT, "%s:%ld: column %ld is '%.*s': values that are not finite "
+                "are refused", path, lineno, col, len > 40 ? 40 : len, s);
+    else
+        tg__err(err, TG_ERR_FORMAT, "%s:%ld: column %ld ('%.*s') is not a number", path, lineno,
+                col, len > 40 ? 40 : len, s);
 }
 
 static bool blank(const char *s) {
@@ -323,7 +345,8 @@ tg_dataset *tg_dataset_read_csv(const char *path, int label_col, double scale, i
     while ((len = read_line(f, path, &line, &lcap, err)) >= 0) {
         lineno++;
         if (blank(line)) continue;
-        long k = parse_fields(line, &vals, &vcap);
+        const char *bad;
+        long k = parse_fields(line, &vals, &vcap, &bad);
         bool header_ok = first;
         first = false;
         if (k == LONG_MIN) {
@@ -332,7 +355,7 @@ tg_dataset *tg_dataset_read_csv(const char *path, int label_col, double scale, i
         }
         if (k < 0) {
             if (header_ok) continue; /* a header */
-            tg__err(err, TG_ERR_FORMAT, "%s:%ld: field %ld is not a number", path, lineno, -k);
+            csv_field_error(err, path, lineno, -k - 1, bad);
             goto done;
         }
         if (width < 0) {

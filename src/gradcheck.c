@@ -13,6 +13,7 @@
  * from a kink, whose gap does not.
  */
 #include "internal.h"
+#include "gradcheck_internal.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -202,6 +203,8 @@ static int compare(checker *c, double *x, const double *f0) {
                 /* Any value between the one-sided slopes is a valid
                  * one-sided derivative or subgradient. */
                 double lo = fmin(dp, dm), hi = fmax(dp, dm);
+                e.left = dm;
+                e.right = dp;
                 double out = fmax(fmax(lo - e.analytic, e.analytic - hi), 0);
                 score = slope_tol > 0 ? out / slope_tol : out > 0 ? INFINITY : 0;
                 if (!isfinite(e.analytic)) score = INFINITY;
@@ -226,7 +229,23 @@ static int compare(checker *c, double *x, const double *f0) {
     }
     tg__free(buf);
     if (!rc) rep->passed = rep->failed == 0;
+    if (!rc && !rep->passed) tg__gradcheck_summary(rep);
     return rc;
+}
+
+void tg__gradcheck_summary(tg_gradcheck_report *rep) {
+    const tg_gradcheck_elem *w = &rep->worst;
+    if (w->row == -1)
+        snprintf(rep->message, sizeof rep->message,
+                 "the gradient tg_grad records disagrees with the backward kernels' at %lld "
+                 "of %lld elements; worst input %d [%lld]: recorded %.17g, kernels %.17g",
+                 (long long)rep->grad_mismatches, (long long)rep->elements, w->input,
+                 (long long)w->index, w->analytic, w->numeric);
+    else
+        snprintf(rep->message, sizeof rep->message,
+                 "%lld of %lld entries disagree; worst input %d [%lld], row %lld: analytic "
+                 "%.17g, numeric %.17g", (long long)rep->failed, (long long)rep->checked,
+                 w->input, (long long)w->index, (long long)w->row, w->analytic, w->numeric);
 }
 
 /* Standard normal deviates from a seeded splitmix64 stream (Box-Muller). */

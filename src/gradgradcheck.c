@@ -10,6 +10,7 @@
  * recorded gradient's values are compared with the backward kernels'.
  */
 #include "internal.h"
+#include "gradcheck_internal.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -105,17 +106,25 @@ static int first_order_agrees(const gg_ctx *c, int n, const tg_gradcheck_input *
         for (int64_t i = 0; i < tg_numel(leaves[k]); i++) {
             double rec = tg_value_at(g[j], i), ker = tg_grad_at(leaves[k], i);
             double score = fabs(rec - ker) / (o->atol + o->rtol * fabs(ker));
-            if (!(score <= 1) && !(score <= worst)) {
+            rep->checked++;
+            if (score <= 1) continue;
+            rep->failed++;
+            rep->grad_mismatches++;
+            if (!(score <= worst)) {
                 worst = isnan(score) ? INFINITY : score;
-                rep->passed = 0;
-                rep->worst = (tg_gradcheck_elem){.input = k, .index = i, .row = -1,
-                                                 .analytic = rec, .numeric = ker,
-                                                 .abs_err = fabs(rec - ker), .ok = 0};
+                double ae = fabs(rec - ker);
+                rep->worst = (tg_gradcheck_elem){
+                    .input = k, .index = i, .row = -1, .analytic = rec, .numeric = ker,
+                    .abs_err = ae, .rel_err = ae == 0 ? 0 : ker == 0 ? INFINITY : ae / fabs(ker)};
             }
         }
         j++;
     }
     tg_tape_free(t);
+    if (rep->grad_mismatches) {
+        rep->passed = 0;
+        tg__gradcheck_summary(rep);
+    }
     return TG_OK; /* build errors are reported by the main check */
 }
 

@@ -54,7 +54,9 @@ struct tg_node {
 };
 _Static_assert(sizeof(struct tg_node) == 64, "a node is one cache line");
 
-#define TG_CHUNK_BITS 12
+/* Chunk sizes are small, so that a small tape is small (one scalar: one
+ * 17 KB record chunk); the tables of chunks double as a tape grows. */
+#define TG_CHUNK_BITS 8
 #define TG_CHUNK_NODES ((size_t)1 << TG_CHUNK_BITS)
 
 typedef struct tg_block tg_block; /* data arena block (tape.c) */
@@ -64,7 +66,7 @@ typedef struct tg_block tg_block; /* data arena block (tape.c) */
  * its value (for a 64-byte node's position: the node's address), its input
  * positions and its code byte; the op's partial derivatives follow in the
  * tape's partial chunks, in position order. */
-#define TG_SC_BITS 16
+#define TG_SC_BITS 10
 #define TG_SC_LEN ((size_t)1 << TG_SC_BITS)
 #define TG_SC_MASK (TG_SC_LEN - 1)
 typedef union tg_slot {
@@ -113,7 +115,7 @@ typedef struct tg_kind {
 extern tg_kind tg__kinds[TG_K_MAX];
 extern uint8_t tg__nparts[128];    /* code & 0x7f -> partials stored */
 extern uint8_t tg__kind_cls[TG_K_MAX]; /* kind -> its class, for the sweep */
-#define TG_PART_BITS 16
+#define TG_PART_BITS 10
 #define TG_PART_LEN ((size_t)1 << TG_PART_BITS)
 
 #define TG_OP_CACHE 64

@@ -5,7 +5,10 @@
 #include <string.h>
 
 #define TG_ALIGN 64
-#define TG_MIN_BLOCK ((size_t)1 << 20)
+/* Value memory comes in blocks that double from the first to the largest
+ * step (a bigger request gets a block of its own size). */
+#define TG_FIRST_BLOCK ((size_t)16 << 10)
+#define TG_MAX_BLOCK ((size_t)1 << 20)
 
 struct tg_block {
     tg_block *next;
@@ -87,7 +90,9 @@ void *tg__tape_alloc(tg_tape *t, size_t bytes) {
             return p;
         }
     }
-    size_t size = bytes > TG_MIN_BLOCK ? bytes : TG_MIN_BLOCK;
+    size_t step = t->cur ? 2 * t->cur->size : TG_FIRST_BLOCK;
+    step = step < TG_MAX_BLOCK ? step : TG_MAX_BLOCK;
+    size_t size = bytes > step ? bytes : step;
     tg_block *b = tg__malloc(sizeof *b + size);
     if (!b) {
         tg_fail(t, TG_ERR_NOMEM, "out of memory allocating %zu bytes", bytes);

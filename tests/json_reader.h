@@ -206,6 +206,7 @@ static int jv_value(jv_in *in, jv *v) {
 /* Parses the whole of s. Returns 1, or 0 (v then holds nothing). */
 static int jv_parse(const char *s, jv *v) {
     jv_in in = {s, 0, 0};
+    memset(v, 0, sizeof *v);
     if (!jv_value(&in, v)) return 0;
     jv_space(&in);
     if (in.s[in.i]) {

@@ -44,6 +44,8 @@ static const struct scalar_refusal {
     {"prod_dx", "a derivative op of a reduction along axis 0 when called by name (as sum)"},
     {"norm_dx", "a derivative op of a reduction along axis 0 when called by name (as sum)"},
     {"var_dx", "a derivative op of a reduction along axis 0 when called by name (as sum)"},
+    {"argmax", "reduces along axis 0 when called by name (as sum); the command line's "
+               "argmax(a, b) takes the index over its arguments"},
     {"nll_loss", "a loss over rows of class scores: needs a class axis, not 0-d"},
     {"cross_entropy", "a loss over rows of logits: needs a class axis, not 0-d"},
     {"mse", "a loss over a batch: prediction and target must not be 0-d"},

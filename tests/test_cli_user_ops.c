@@ -27,7 +27,6 @@
 #include "cli/grad.c" /* first: expr.c's file-scope names would shadow its locals */
 #include "cli/expr.c"
 #include "cli/report.c"
-#include "cli/suggest.c"
 #include "cube_ops.h"
 #include "json_reader.h"
 
@@ -116,7 +115,7 @@ static void test_right_rule(void **state) {
     (void)state;
     double x = 0.5, y = 1.2;
     result r = invoke(tg_cli_hess, "hess", "--json", "sin(x)*ucube(y)", "x=0.5", "y=1.2", NULL);
-    jv v;
+    jv v = {0};
     if (r.code || !jv_parse(r.out, &v)) fail_msg("exit %d: %s%s", r.code, r.out, r.err);
     expect_close(num_at(&v, "value", NULL, NULL, NULL), sin(x) * y * y * y, "f");
     expect_close(num_at(&v, "hessian", "x", "x", NULL), -sin(x) * y * y * y, "f_xx");
@@ -150,7 +149,7 @@ static void test_no_rule(void **state) {
         assert_string_equal(r.err, text);
         release(&r);
         r = invoke(command, name, "--json", order, "x + ucube_none(x*y)", "x=1", "y=2", NULL);
-        jv v;
+        jv v = {0};
         assert_int_equal(r.code, 2);
         assert_string_equal(r.out, "");
         if (!jv_parse(r.err, &v)) fail_msg("not JSON: %s", r.err);
@@ -175,7 +174,7 @@ static void test_wrong_derivative(void **state) {
     double x = 0.8, y = 1.5;
     result r = invoke(tg_cli_check, "check", "--order", "2", "--json", "ucube_bad(x)*y", "x=0.8",
                    "y=1.5", NULL);
-    jv v;
+    jv v = {0};
     assert_int_equal(r.code, 1);
     if (!jv_parse(r.out, &v)) fail_msg("not JSON: %s", r.out);
     assert_true(num_at(&v, "passed", NULL, NULL, NULL) == 0 && num_at(&v, "failed", NULL, NULL, NULL) == 1);
@@ -203,7 +202,7 @@ static void test_wrong_value(void **state) {
     double x = 0.8;
     result r = invoke(tg_cli_check, "check", "--order", "2", "--json", "ucube_twice(x)", "x=0.8",
                    NULL);
-    jv v;
+    jv v = {0};
     assert_int_equal(r.code, 1);
     if (!jv_parse(r.out, &v)) fail_msg("not JSON: %s", r.out);
     assert_true(num_at(&v, "passed", NULL, NULL, NULL) == 0);

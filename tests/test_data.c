@@ -252,17 +252,21 @@ static void test_csv(void **state) {
         const char *text, *want;
         int classes;
     } bad[] = {
-        {"1,2,3\n4,x,6\n", ":2: field 2 is not a number", 0},
+        /* columns counted from 0, as --label-col and label_col count them */
+        {"1,2,3\n4,x,6\n", ":2: column 1 ('x') is not a number", 0},
         {"1,2,3\n4,5\n", ":2: 2 fields where the first line has 3", 0},
         {"1,2,3\n1.5,5,6\n", ":2: label 1.5 is not an integer", 0},
         {"1,2,3\n12,5,6\n", ":2: label 12 is out of range [0, 10)", 10},
         {"-1,2,3\n", ":1: label -1 is out of range", 0},
         {"", "no samples", 0},
         {"a,b,c\n", "no samples", 0},
-        {"a,b\nc,d\n", ":2: field 1 is not a number", 0},
+        {"a,b\nc,d\n", ":2: column 0 ('c') is not a number", 0},
         {"7\n", "need a label column", 0},
-        {"1,2,3\n1,,3\n", ":2: field 2 is not a number", 0},
-        {"1,2,3\n1,nan,3\n", ":2: field 2 is not a number", 0},
+        {"1,2,3\n1,,3\n", ":2: column 1 is empty", 0},
+        {"1,2,3\n1,nan,3\n", ":2: column 1 is 'nan': values that are not finite are refused", 0},
+        {"1,2,3\n1,2,-Inf\n", ":2: column 2 is '-Inf': values that are not finite are refused", 0},
+        {"1,2,3\n1,2,1e999\n", ":2: column 2 is '1e999': values that are not finite are refused", 0},
+        {"1,2,3\n1,2,3x\n", ":2: column 2 ('3x') is not a number", 0},
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         write_file("bad.csv", bad[i].text, strlen(bad[i].text), (int)(i % 2));

@@ -400,7 +400,13 @@ static void test_unknown_op(void **state) {
     assert_true(tg_value_scalar(y) == sin(0.5));
     tg_call("frobnicate", x, NULL);
     assert_int_equal(tg_status(t), TG_ERR_UNKNOWN_OP);
-    assert_string_equal(tg_status_message(t), "unknown op 'frobnicate'");
+    assert_string_equal(tg_status_message(t), "unknown op 'frobnicate'"); /* nothing close */
+    tg_tape_reset(t);
+    tg_call("sigmod", tg_scalar(t, 0.5), NULL); /* a misspelling: the closest op */
+    assert_string_equal(tg_status_message(t), "unknown op 'sigmod' (did you mean sigmoid?)");
+    tg_tape_reset(t);
+    tg_call("SIN", tg_scalar(t, 0.5), NULL);
+    assert_string_equal(tg_status_message(t), "unknown op 'SIN' (did you mean sin?)");
     tg_tape_reset(t);
     x = tg_scalar(t, 0.5);
     tg_call("sin", x, x);
@@ -838,6 +844,23 @@ static int c_evaluate(struct clear_fx *fx, tg_error *e) {
     double acc;
     return tg_evaluate(fx->ps, &fx->m, TG_LOSS_MSE, fx->ds, &acc, NULL, NULL, e);
 }
+static int c_accuracy(struct clear_fx *fx, tg_error *e) {
+    (void)fx;
+    tg_tape *t = tg_tape_new();
+    const int64_t shape[2] = {2, 2};
+    tg_node *z = tg_input(t, TG_F64, 2, shape, (const double[]){0, 1, 1, 0});
+    double acc;
+    int rc = tg_accuracy(z, (const int32_t[]){1, 0}, 2, &acc, e);
+    tg_tape_free(t);
+    return rc;
+}
+static int c_mlp_read(struct clear_fx *fx, tg_error *e) {
+    tg_mlp m;
+    tg_loss loss;
+    tg_params *ps = tg_mlp_read(fx->model, &m, &loss, e);
+    tg_params_free(ps);
+    return ps ? TG_OK : -1;
+}
 static int c_checkpoint_save(struct clear_fx *fx, tg_error *e) {
     return tg_checkpoint_save(fx->ps, fx->model, e);
 }
@@ -902,6 +925,8 @@ static const struct {
     {"tg_training_save", c_training_save}, /* before read and restore: writes the file */
     {"tg_training_read", c_training_read},
     {"tg_training_restore", c_training_restore},
+    {"tg_mlp_read", c_mlp_read},
+    {"tg_accuracy", c_accuracy},
 };
 
 /* Reads a text file whole into buf (NUL-terminated); false when it cannot. */

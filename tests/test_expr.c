@@ -1,7 +1,7 @@
 /*
  * The expression language of `tapegrad grad/check` (src/cli/expr.c) and the
- * "did you mean" helper (src/cli/suggest.c), in-process, both compiled into
- * this test.
+ * "did you mean" helper (src/suggest.c, in the library), in-process: the
+ * parser is compiled into this test.
  *
  * - The registry walk: every registered op, called by name with its arity
  *   through expr_build(), gives bit for bit the value and derivatives of the
@@ -15,8 +15,8 @@
  *   whichever ops the build has.
  * - Comparisons, max/min, where and clamp, constants, `**`, chains and the
  *   arity errors, against hand-derived values.
- * - suggest_distance against hand-counted edit distances, and the
- *   threshold of suggest_best.
+ * - tg__suggest_distance against hand-counted edit distances, and the
+ *   threshold of tg__suggest_best.
  */
 #include <math.h>
 #include <setjmp.h>
@@ -32,8 +32,8 @@
 #include <tapegrad.h>
 
 #include "cli/expr.c"
-#include "cli/suggest.c"
 #include "op_points.h"
+#include "suggest.h"
 
 /* ------------------------------------------------- test ops on scalars -- */
 
@@ -299,6 +299,12 @@ static void test_where_clamp_max_min(void **state) {
         {"min(x, y)", {1, 3}, 1, {1, 0}},
         {"min(x*x, y) + max(x, 2)", {3, 5}, 8, {1, 1}},
         {"maximum(x, y) - minimum(x, y)", {1, 3}, 2, {-1, 1}},
+        /* argmax over its arguments: the first at a tie, derivative 0 */
+        {"argmax(x, y, z)", {1, 3, 3}, 1, {0, 0, 0}},
+        {"argmax(x, y, z)", {5, 3, 4}, 0, {0, 0, 0}},
+        {"argmax(x, y, z)", {0, -1, 2}, 2, {0, 0, 0}},
+        {"argmax(x, y)", {2, 2}, 0, {0, 0}},
+        {"argmax(x, y)*x + y", {1, 3}, 4, {1, 1}},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         int nv = strchr(cases[i].src, 'z') ? 3 : strchr(cases[i].src, 'y') ? 2 : 1;
@@ -409,13 +415,13 @@ static void test_suggest(void **state) {
         {"trian", "train", 1}, {"tahn", "tanh", 1},  {"flaw", "lawn", 2},
     };
     for (size_t i = 0; i < sizeof dist / sizeof *dist; i++)
-        if (suggest_distance(dist[i].a, dist[i].b) != dist[i].d)
+        if (tg__suggest_distance(dist[i].a, dist[i].b) != dist[i].d)
             fail_msg("distance('%s', '%s') = %d, wanted %d", dist[i].a, dist[i].b,
-                     suggest_distance(dist[i].a, dist[i].b), dist[i].d);
-    char longer[SUGGEST_MAX_LEN + 2];
+                     tg__suggest_distance(dist[i].a, dist[i].b), dist[i].d);
+    char longer[TG_SUGGEST_MAX_LEN + 2];
     memset(longer, 'a', sizeof longer - 1);
     longer[sizeof longer - 1] = '\0';
-    assert_int_equal(suggest_distance(longer, "a"), -1);
+    assert_int_equal(tg__suggest_distance(longer, "a"), -1);
 
     static const char *const known[] = {"grad", "check", "train", "eval", "predict",
                                         "sigmoid", "sin", "sinh", "relu", "exp", "expm1"};
@@ -428,20 +434,20 @@ static void test_suggest(void **state) {
         {"exmp1", "expm1"}, {"sigma", NULL},     {"", NULL},            {longer, NULL},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
-        suggest s;
-        suggest_init(&s, cases[i].word);
-        for (size_t k = 0; k < sizeof known / sizeof *known; k++) suggest_consider(&s, known[k]);
-        const char *got = suggest_best(&s);
+        tg__suggest s;
+        tg__suggest_init(&s, cases[i].word);
+        for (size_t k = 0; k < sizeof known / sizeof *known; k++) tg__suggest_consider(&s, known[k]);
+        const char *got = tg__suggest_best(&s);
         if (cases[i].best ? !got || strcmp(got, cases[i].best) : got != NULL)
             fail_msg("'%.20s': suggested %s, wanted %s", cases[i].word, got ? got : "nothing",
                      cases[i].best ? cases[i].best : "nothing");
     }
     /* Equally close: the first considered wins. */
-    suggest s;
-    suggest_init(&s, "sinx");
-    suggest_consider(&s, "sinh");
-    suggest_consider(&s, "sin");
-    assert_string_equal(suggest_best(&s), "sinh");
+    tg__suggest s;
+    tg__suggest_init(&s, "sinx");
+    tg__suggest_consider(&s, "sinh");
+    tg__suggest_consider(&s, "sin");
+    assert_string_equal(tg__suggest_best(&s), "sinh");
 }
 
 int main(void) {

@@ -14,7 +14,8 @@
  *   registry  the library's first use: indexing the built-in ops;
  *   core      a 2-layer MLP of tg_tensor / tg_input leaves, forward,
  *             backward, three replay steps, a reset and a float32 rebuild,
- *             a 75,000-node scalar chain (the tape's chunk table grows), and
+ *             a scalar chain of 9 record chunks (the tape's chunk table
+ *             grows past its first 8), and
  *             where, clamp, slice, concat, index_select, cross_entropy and
  *             logsumexp under tg_grad, tg_hessian and tg_jacobian (reverse
  *             and forward);
@@ -22,8 +23,9 @@
  *             epoch with a short last batch, evaluation, an atomic
  *             checkpoint save (over an existing file, which must survive a
  *             failed save intact), tg_checkpoint_read and _load;
- *   scalar    a compact scalar function of 540,000 positions (9 chunks of
- *             records) whose sin and div store 540,000 partials (9 chunks),
+ *   scalar    a compact scalar function of 8.25 chunks of positions (9
+ *             chunks of records) whose sin and div store as many partials
+ *             (9 chunks),
  *             so that both chunk tables grow past their first 8,
  *             with tensor ops on its scalars (bridges), a backward sweep (the
  *             gradient arrays), a replay and a second sweep;
@@ -49,6 +51,7 @@
 #include <cmocka.h>
 
 #include "tapegrad.h"
+#include "internal.h" /* TG_SC_LEN: the scenarios are sized in record chunks */
 
 /* ------------------------------------------------------------ allocator -- */
 
@@ -209,7 +212,7 @@ static void test_registry(void **state) {
 
 /* ----------------------------------------------------------------- core -- */
 
-enum { B = 8, I = 5, H = 7, O = 3, CHAIN = 25000 };
+enum { B = 8, I = 5, H = 7, O = 3, CHAIN = 3 * TG_SC_LEN }; /* 3 positions a link */
 
 #define NPHASES 4
 typedef struct core_result {
@@ -287,7 +290,7 @@ static void core_scenario(void *out, void *ctx) {
     r->grad[1] = tg_grad_at(W1, 3);
     snprintf(r->message[1], sizeof r->message[1], "%s", tg_status_message(t));
 
-    /* Phase 2: a long scalar chain, past 16 node chunks. */
+    /* Phase 2: a long scalar chain, past 8 record chunks. */
     tg_tape_reset(t);
     r->first[2] = count;
     tg_node *x = tg_scalar(t, 0.5), *s = x;
@@ -376,7 +379,7 @@ static void test_core(void **state) {
 
 /* ---------------------------------------------------------- scalar tape -- */
 
-enum { SC_STEPS = 180000, SC_DETOUR = 20000 };
+enum { SC_STEPS = 33 * TG_SC_LEN / 12, SC_DETOUR = SC_STEPS / 9 }; /* 3 positions a step */
 
 typedef struct scalar_result {
     bool created;

@@ -506,7 +506,10 @@ static void test_wrong_op_fails(void **state) {
     tg_gradcheck_report rep;
     assert_int_equal(tg_gradcheck(f_wrong, 2, in, NULL, NULL, &rep), TG_OK);
     assert_int_equal(rep.status, TG_OK);
-    assert_string_equal(rep.message, "");
+    /* the message says what failed: the count and the worst pair (below) */
+    assert_non_null(strstr(rep.message, "4 of 7 entries disagree; worst input 1 [1], row 0: "
+                                        "analytic 2, numeric 1.0000000"));
+    assert_int_equal(rep.grad_mismatches, 0);
     assert_false(rep.passed);
     assert_int_equal(rep.checked, 7);
     assert_int_equal(rep.failed, 4); /* every element of b, none of a */
@@ -592,6 +595,60 @@ static void test_kink_abs_tensor(void **state) {
     assert_false(e[1].kink || e[2].kink || e[3].kink);
     assert_int_equal(rep.first_kink.row, 0);
     assert_int_equal(rep.first_kink.index, 0);
+    /* |x|'s one-sided slopes at 0, exactly */
+    assert_true(e[0].left == -1 && e[0].right == 1);
+    assert_true(e[3].left == 0 && e[3].right == 0);
+    assert_string_equal(rep.message, "");
+    /* Printed, the kink's entry stands apart, under its explanation, with
+     * its slopes instead of the central difference. */
+    FILE *tmp = tmpfile();
+    assert_non_null(tmp);
+    assert_int_equal(tg_gradcheck_print(tmp, &rep, &o), 0);
+    long len = ftell(tmp);
+    char text[2048] = "";
+    assert_true(len > 0 && len < (long)sizeof text);
+    rewind(tmp);
+    assert_int_equal(fread(text, 1, (size_t)len, tmp), (size_t)len);
+    fclose(tmp);
+    const char *apart = strstr(text, "\nat a kink (the one-sided slopes differ, so the central "
+                                     "difference means nothing there; any derivative between "
+                                     "the slopes passes):\nrow 0, input 0 [0]  ");
+    const char *pass = strstr(text, "\nPASS: 4 entries agree within 1e-05 + 0.001 * |numeric| "
+                                    "(eps 1e-06)\n");
+    if (!apart || !pass || pass < apart || !strstr(apart, "slopes -1 (left), 1 (right)  ok\n") ||
+        strstr(text, "row 0, input 0 [0]") != apart + strlen("\nat a kink (the one-sided slopes "
+                                                             "differ, so the central difference "
+                                                             "means nothing there; any derivative "
+                                                             "between the slopes passes):\n") ||
+        !strstr(text, "\nrow 1, input 0 [1]  "))
+        fail_msg("printed:\n%s", text);
+}
+
+/* tg_gradcheck_print's other verdicts: a failed check names the worst pair;
+ * a check that could not run says why; a NULL stream is refused. */
+static void test_print_verdicts(void **state) {
+    (void)state;
+    double a[3] = {0.3, -0.4, 0.5}, b[4] = {1.5, 0.0, 1.2, -1.4};
+    tg_gradcheck_input in[2] = {{TG_F64, 1, {3}, a, 0}, {TG_F64, 2, {2, 2}, b, 0}};
+    tg_gradcheck_report rep;
+    assert_int_equal(tg_gradcheck(f_wrong, 2, in, NULL, NULL, &rep), TG_OK);
+    char text[1024] = "";
+    FILE *tmp = tmpfile();
+    assert_non_null(tmp);
+    assert_int_equal(tg_gradcheck_print(tmp, &rep, NULL), 0);
+    assert_int_equal(tg_gradcheck(NULL, 2, in, NULL, NULL, &rep), TG_ERR_NULL);
+    assert_int_equal(tg_gradcheck_print(tmp, &rep, NULL), 0);
+    long len = ftell(tmp);
+    assert_true(len > 0 && len < (long)sizeof text);
+    rewind(tmp);
+    assert_int_equal(fread(text, 1, (size_t)len, tmp), (size_t)len);
+    fclose(tmp);
+    static const char want[] = "FAIL: 4 of 7 entries disagree beyond 1e-05 + 0.001 * |numeric| "
+                               "(eps 1e-06); worst row 0, input 1 [1]: analytic 2, numeric 1.0000000";
+    if (strncmp(text, want, strlen(want)) ||
+        !strstr(text, "\nERROR: the check could not run: build is NULL\n"))
+        fail_msg("printed:\n%s", text);
+    assert_int_equal(tg_gradcheck_print(NULL, &rep, NULL), -1);
 }
 
 /* A kink within eps of the point (not at it) is detected too, and judged by
@@ -888,6 +945,7 @@ int main(void) {
         cmocka_unit_test(test_wrong_op_fails_projected),
         cmocka_unit_test(test_kink_relu_at_zero),
         cmocka_unit_test(test_kink_abs_tensor),
+        cmocka_unit_test(test_print_verdicts),
         cmocka_unit_test(test_kink_near_point),
         cmocka_unit_test(test_curvature_is_not_a_kink),
         cmocka_unit_test(test_degenerate_functions),

@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -178,7 +179,9 @@ static void test_gradgradcheck_composite(void **state) {
     if (!rep.passed)
         fail_msg("input %d [%lld]: analytic %.17g numeric %.17g", rep.worst.input,
                  (long long)rep.worst.index, rep.worst.analytic, rep.worst.numeric);
-    assert_true(rep.checked == 23);
+    assert_true(rep.checked == 23 + 23); /* H w's pairs, then the gradient's elements */
+    assert_int_equal(rep.grad_mismatches, 0);
+    assert_string_equal(rep.message, "");
 }
 
 /* A user op whose vjp rule is wrong fails gradgradcheck; without a rule,
@@ -220,6 +223,58 @@ static void test_user_op_rules(void **state) {
     assert_non_null(strstr(rep.message, "no differentiable backward rule"));
 }
 
+/* What tmp holds, from its start, as a string (freed by the caller). */
+static char *slurp(FILE *tmp) {
+    long n = ftell(tmp);
+    char *text = calloc((size_t)n + 1, 1);
+    rewind(tmp);
+    assert_int_equal(fread(text, 1, (size_t)n, tmp), (size_t)n);
+    return text;
+}
+
+/* A gradient recorded by tg_grad that disagrees with the backward kernels
+ * (higher_cube_twice records 6 x^2, the kernel computes 3 x^2): the report
+ * says what failed and where, in its fields, its message and its printed
+ * form. The expected figures are the rule's by hand at x = 0.8. */
+static void test_recorded_mismatch_report(void **state) {
+    (void)state;
+    if (!tg_op_find("higher_cube_twice")) assert_int_equal(tg_op_register(&cube_twice), TG_OK);
+    double x = 0.8;
+    tg_gradcheck_input in = {TG_F64, 0, {0}, &x, 0};
+    tg_gradcheck_elem entries[1];
+    tg_gradcheck_opts o = tg_gradcheck_defaults();
+    o.entries = entries;
+    o.max_entries = 1;
+    tg_gradcheck_report rep;
+    assert_int_equal(tg_gradgradcheck(apply_named, 1, &in, "higher_cube_twice", &o, &rep), TG_OK);
+    assert_int_equal(rep.status, TG_OK);
+    assert_false(rep.passed);
+    assert_int_equal(rep.grad_mismatches, 1);
+    assert_int_equal(rep.failed, 1);
+    assert_int_equal(rep.checked, 2); /* the Hessian's one entry, the gradient's one element */
+    assert_int_equal(rep.worst.input, 0);
+    assert_int_equal(rep.worst.index, 0);
+    assert_int_equal(rep.worst.row, -1);
+    assert_false(rep.worst.ok);
+    expect_close(rep.worst.analytic, 6 * x * x, "the recorded gradient");
+    expect_close(rep.worst.numeric, 3 * x * x, "the kernel's gradient");
+    expect_close(rep.worst.abs_err, 3 * x * x, "abs_err");
+    expect_close(rep.worst.rel_err, 1, "rel_err");
+    assert_non_null(strstr(rep.message, "disagrees with the backward kernels' at 1 of 1 "
+                                        "elements; worst input 0 [0]: recorded 3.84"));
+    FILE *tmp = tmpfile();
+    assert_non_null(tmp);
+    assert_int_equal(tg_gradcheck_print(tmp, &rep, &o), 0);
+    char *text = slurp(tmp);
+    fclose(tmp);
+    if (!strstr(text, "\nFAIL: the gradient tg_grad records (the ops' vjp rules) disagrees with "
+                      "the backward kernels' at 1 of 1 elements; worst input 0 [0]: "
+                      "3.84") ||
+        !strstr(text, "recorded, 1.92") || !strstr(text, "row 0, input 0 [0]"))
+        fail_msg("printed:\n%s", text);
+    free(text);
+}
+
 static void test_errors(void **state) {
     (void)state;
     tg_tape *t = tg_tape_new();
@@ -257,6 +312,7 @@ int main(void) {
         cmocka_unit_test(test_jacobian_and_jvp),
         cmocka_unit_test(test_gradgradcheck_composite),
         cmocka_unit_test(test_user_op_rules),
+        cmocka_unit_test(test_recorded_mismatch_report),
         cmocka_unit_test(test_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -20,6 +20,8 @@
 # for every command that the installed program's --help lists and mentions
 # every option of each command's --help; the installed program prints its
 # version, trains on a CSV file and predicts it back with tapegrad predict.
+# Last, the README's own install, pkg-config cc line and CSV example, run
+# as written.
 #
 # The consumers are compiled with the build's own compiler, and with its
 # sanitizer flags when it was configured with TG_SANITIZE=ON (an instrumented
@@ -295,6 +297,73 @@ check_program() {
     fi
 }
 
+# readme_block PATTERN: the README's first ```sh block with a line matching
+# PATTERN, as text.
+readme_block() {
+    awk -v pat="$1" '/^```sh$/ { on = 1; hit = 0; text = ""; next }
+                     on && /^```$/ { if (hit) { printf "%s", text; exit } on = 0; next }
+                     on { text = text $0 "\n"; if (index($0, pat)) hit = 1 }' "$TG_SOURCE_DIR/README.md"
+}
+
+# check_readme: the README's commands as a user types them, in a fresh
+# directory with HOME there and ./build the build directory: the install
+# under $HOME/opt with the pkg-config cc line (rpath, then LD_LIBRARY_PATH)
+# on a program that calls sin() itself, and the CSV example (awk's
+# blobs.csv, train, eval) with the installed program. cc is the build's
+# compiler (with its sanitizer flags).
+check_readme() {
+    local dir=$work/readme block out
+    mkdir -p "$dir/home"
+    ln -s "$(cd "$TG_BUILD_DIR" && pwd)" "$dir/build"
+    cat >"$dir/prog.c" <<'EOF'
+#include <math.h>
+#include <stdio.h>
+#include <tapegrad.h>
+
+int main(int argc, char **argv) {
+    (void)argv;
+    tg_tape *t = tg_tape_new();
+    tg_node *x = tg_scalar(t, 0.5 * argc);
+    tg_node *f = tg_sin(x);
+    tg_backward(f);
+    /* libm's own sin and cos, called by the program itself */
+    printf("sin=%d cos=%d\n", tg_value_scalar(f) == sin(0.5 * argc),
+           tg_grad_scalar(x) == cos(0.5 * argc));
+    tg_tape_free(t);
+    return 0;
+}
+EOF
+    block=$(readme_block 'pkg-config --cflags --libs tapegrad')
+    if [ -z "$block" ]; then
+        echo "FAIL: README.md has no sh block with the pkg-config cc line"
+        fail=1
+        return
+    fi
+    # shellcheck disable=SC2016 # the block expands its own variables
+    if ! out=$(cd "$dir" && HOME=$dir/home TG_CC="$cc $san" bash -euo pipefail -c \
+        'cc() { $TG_CC "$@"; }; '"$block" 2>&1) ||
+        [ "$(grep -c '^sin=1 cos=1$' <<<"$out")" != 1 ] || [ ! -x "$dir/prog" ]; then
+        echo "FAIL: the README's install and pkg-config cc lines, run as written:"
+        printf '%s\n' "$block" "--- gave:" "$out" | sed 's/^/    /'
+        fail=1
+    else
+        echo "ok: the README's pkg-config cc line builds a program calling sin() and it runs"
+    fi
+    local prog=$dir/home/opt/tapegrad/bin/tapegrad
+    [ -x "$prog" ] || return 0
+    block=$(readme_block 'blobs.csv')
+    # shellcheck disable=SC2016
+    if ! out=$(cd "$dir" && TG_PROG=$prog bash -euo pipefail -c \
+        'tapegrad() { "$TG_PROG" "$@"; }; '"$block" 2>&1) ||
+        ! grep -qx 'test_accuracy=1.0000' <<<"$out" || ! grep -q '^confusion matrix' <<<"$out"; then
+        echo "FAIL: the README's CSV example, run as written:"
+        printf '%s\n' "$block" "--- gave:" "$out" | sed 's/^/    /'
+        fail=1
+    else
+        echo "ok: the README's CSV example makes blobs.csv, trains and evaluates on it"
+    fi
+}
+
 # The version, from CMakeLists.txt's project() line and from the header.
 project_version=$(sed -n 's/^project(tapegrad VERSION \([0-9.]*\).*/\1/p' "$TG_SOURCE_DIR/CMakeLists.txt")
 header_version=$(awk '/^#define TAPEGRAD_VERSION_(MAJOR|MINOR|PATCH) / { v = v (v == "" ? "" : ".") $3 }
@@ -317,6 +386,7 @@ consume "$prefix" installed
 check_pc "$prefix"
 check_man "$prefix"
 check_program "$prefix"
+check_readme
 
 # Relocate: move the prefix and build against it afresh. No installed text
 # file may still name the first prefix.

@@ -787,6 +787,75 @@ static void test_trainer_errors(void **state) {
     tg_params_free(ps);
 }
 
+/* tg_accuracy: by hand on rows with a tie and a NaN (tg_argmax's rule), in
+ * both dtypes; against tg_argmax_axis and tg_evaluate on an MLP's outputs;
+ * and its refusals, which leave *accuracy alone. */
+static void test_accuracy(void **state) {
+    (void)state;
+    const double z[12] = {1, 3, 3, NAN, 0, 5, 2, 1, 0, 0, 0, 0};
+    const int32_t labels[4] = {1, 0, 0, 2}; /* argmax 1, 0, 0, 0: the last is wrong */
+    const int64_t shape[2] = {4, 3};
+    tg_tape *t = tg_tape_new();
+    for (int d = 0; d < 2; d++) {
+        tg_node *logits = tg_input(t, d ? TG_F32 : TG_F64, 2, shape, NULL);
+        for (int i = 0; i < 12; i++) {
+            if (d)
+                ((float *)tg_value(logits))[i] = (float)z[i];
+            else
+                ((double *)tg_value(logits))[i] = z[i];
+        }
+        double acc = -1;
+        tg_error e;
+        assert_int_equal(tg_accuracy(logits, labels, 4, &acc, &e), TG_OK);
+        assert_true(acc == 0.75);
+        tg_node *am = tg_argmax_axis(logits, 1);
+        for (int r = 0; r < 4; r++) assert_true(tg_value_at(am, r) == (r == 0 ? 1 : 0));
+        /* one row as a [classes] vector */
+        const int64_t three = 3;
+        tg_node *row = tg_input(t, TG_F64, 1, &three, z);
+        assert_int_equal(tg_accuracy(row, labels, 1, &acc, &e), TG_OK);
+        assert_true(acc == 1);
+        /* refusals */
+        acc = -1;
+        assert_int_equal(tg_accuracy(logits, labels, 3, &acc, &e), TG_ERR_SHAPE);
+        assert_non_null(strstr(e.message, "3 labels for 4 rows"));
+        const int32_t bad[4] = {1, 0, 3, 2};
+        assert_int_equal(tg_accuracy(logits, bad, 4, &acc, &e), TG_ERR_ARG);
+        assert_non_null(strstr(e.message, "label 3 of row 2 is not a class of 3 outputs"));
+        assert_int_equal(tg_accuracy(tg_scalar(t, 1), labels, 1, &acc, &e), TG_ERR_SHAPE);
+        assert_int_equal(tg_accuracy(NULL, labels, 4, &acc, &e), TG_ERR_NULL);
+        assert_int_equal(tg_accuracy(logits, NULL, 4, &acc, &e), TG_ERR_NULL);
+        assert_int_equal(tg_accuracy(logits, labels, 4, NULL, &e), TG_ERR_NULL);
+        assert_true(acc == -1);
+    }
+    tg_tape_free(t);
+
+    /* An MLP's outputs on 50 random samples: tg_evaluate's accuracy. */
+    enum { N = 50, IN = 3, K = 4 };
+    float x[N * IN];
+    int32_t y[N];
+    tg_rng r;
+    tg_rng_seed(&r, 9);
+    for (int i = 0; i < N * IN; i++) x[i] = (float)tg_rng_normal(&r);
+    for (int i = 0; i < N; i++) y[i] = (int32_t)(tg_rng_next(&r) % K);
+    tg_dataset *ds = tg_dataset_new(N, IN, K, x, y, NULL);
+    tg_mlp m;
+    assert_int_equal(tg_mlp_parse(&m, "3,6,4", TG_ACT_TANH, TG_ACT_IDENTITY, NULL), TG_OK);
+    tg_params *ps = tg_params_new(TG_F32);
+    assert_int_equal(tg_mlp_init(ps, &m, TG_INIT_NORMAL, TG_INIT_NORMAL, 4, NULL), TG_OK);
+    double want, got;
+    assert_int_equal(tg_evaluate(ps, &m, TG_LOSS_XENT, ds, &want, NULL, NULL, NULL), TG_OK);
+    t = tg_tape_new();
+    const int64_t xs[2] = {N, IN};
+    tg_node *out = tg_mlp_forward(tg_input(t, TG_F32, 2, xs, x), ps, &m);
+    assert_int_equal(tg_accuracy(out, y, N, &got, NULL), TG_OK);
+    if (got != want) fail_msg("tg_accuracy %.6f, tg_evaluate %.6f", got, want);
+    assert_true(got > 0 && got < 1); /* a mix of right and wrong rows */
+    tg_tape_free(t);
+    tg_params_free(ps);
+    tg_dataset_free(ds);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sgd_step_equals_seeds_backprop),
@@ -802,6 +871,7 @@ int main(void) {
         cmocka_unit_test(test_training_is_deterministic),
         cmocka_unit_test(test_steps_allocate_nothing),
         cmocka_unit_test(test_trainer_errors),
+        cmocka_unit_test(test_accuracy),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -13,7 +13,8 @@
  *
  * The other ops (BUILDS rows) are built on inputs filled with NaN; every
  * output element must be NaN (NF_ALL), or at least one (NF_ANY, for masks
- * such as tril that keep zeros).
+ * such as tril that keep zeros), or, for an index (argmax), 0: the position
+ * of the first NaN, which counts as the largest (NF_FIRST).
  *
  * The test walks the registry: an op with neither row fails it. The rows of
  * each op family are in tests/cases/FAMILY.h, those of the older ops in
@@ -163,9 +164,17 @@ static void test_built(void **state) {
             if (tg_status(t)) fail_msg("%s: %s", builds[i].op, tg_status_message(t));
             if (strcmp(tg_node_op_name(y), builds[i].op) != 0)
                 fail_msg("the NaN case of %s built a %s node", builds[i].op, tg_node_op_name(y));
-            int64_t nan_count = 0, n = tg_numel(y);
-            for (int64_t j = 0; j < n; j++) nan_count += isnan(tg_value_at(y, j)) != 0;
-            if (builds[i].expect == NF_ALL ? nan_count != n : nan_count == 0)
+            int64_t nan_count = 0, zeros = 0, n = tg_numel(y);
+            for (int64_t j = 0; j < n; j++) {
+                nan_count += isnan(tg_value_at(y, j)) != 0;
+                zeros += tg_value_at(y, j) == 0;
+            }
+            if (builds[i].expect == NF_FIRST) {
+                if (zeros != n)
+                    fail_msg("%s %s on NaN inputs: %lld of %lld output indices are 0, the first "
+                             "NaN's", builds[i].op, d ? "float32" : "float64", (long long)zeros,
+                             (long long)n);
+            } else if (builds[i].expect == NF_ALL ? nan_count != n : nan_count == 0)
                 fail_msg("%s %s on NaN inputs: %lld of %lld output elements are NaN", builds[i].op,
                          d ? "float32" : "float64", (long long)nan_count, (long long)n);
             tg_tape_free(t);

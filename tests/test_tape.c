@@ -402,6 +402,56 @@ static void test_nodes(void **state) {
     tg_tape_free(t);
 }
 
+/* A small tape is small: one scalar, a scalar expression with its sweep,
+ * the issue's 30-point fit and a small tensor each stay within the figures
+ * tapegrad.h states for tg_tape_bytes, and a long scalar tape costs about
+ * its records (17 bytes a position, plus partials and gradients). */
+static void test_small_tapes_are_small(void **state) {
+    (void)state;
+    tg_tape *t = tg_tape_new();
+    tg_node *x = tg_scalar(t, 2);
+    size_t one = tg_tape_bytes(t);
+    if (one > 24 * 1024) fail_msg("a tape holding one scalar takes %zu bytes", one);
+    tg_backward(tg_sin(tg_mul(x, x)));
+    size_t swept = tg_tape_bytes(t);
+    if (swept > 48 * 1024) fail_msg("sin(x*x) and its sweep take %zu bytes", swept);
+    const int64_t n = 30;
+    tg_node *v = tg_tensor(t, TG_F64, 1, &n, NULL);
+    tg_backward(tg_sum(tg_mul(v, v)));
+    size_t tensor = tg_tape_bytes(t);
+    if (tensor > 128 * 1024) fail_msg("with a 30-vector: %zu bytes", tensor);
+    assert_int_equal(tg_status(t), TG_OK);
+    tg_tape_free(t);
+
+    /* a 30-point least-squares fit a exp(b u_i) ~ i, recorded as scalars */
+    t = tg_tape_new();
+    tg_node *a = tg_scalar(t, 1), *b = tg_scalar(t, 0.1), *s = tg_const(t, 0);
+    for (int i = 0; i < 30; i++) {
+        tg_node *r = tg_sub(tg_mul(a, tg_exp(tg_mul(b, tg_const(t, 0.1 * i)))), tg_const(t, i));
+        s = tg_add(s, tg_mul(r, r));
+    }
+    tg_backward(s);
+    size_t fit = tg_tape_bytes(t);
+    if (fit > 48 * 1024) fail_msg("a 30-point fit takes %zu bytes", fit);
+    tg_tape_free(t);
+
+    /* long: the bytes grow with the positions, not by a fixed big step */
+    t = tg_tape_new();
+    x = tg_scalar(t, 0.5);
+    s = x;
+    size_t positions[3] = {10000, 100000, 1000000}, done = 1;
+    for (int k = 0; k < 3; k++) {
+        while (done < positions[k]) {
+            s = tg_add(tg_sin(s), x);
+            done = tg_tape_size(t);
+        }
+        tg_backward(s);
+        double per = (double)tg_tape_bytes(t) / (double)done;
+        if (per > 36) fail_msg("%zu positions: %.1f bytes a position", done, per);
+    }
+    tg_tape_free(t);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_circuit),
@@ -418,6 +468,7 @@ int main(void) {
         cmocka_unit_test(test_interior_backward),
         cmocka_unit_test(test_seeded),
         cmocka_unit_test(test_nodes),
+        cmocka_unit_test(test_small_tapes_are_small),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -8,7 +8,8 @@
 # and nothing saved, --threads 2 and 4 giving the model of one thread where
 # the products are too small for a second BLAS thread, predict's
 # probabilities against numpy's forward pass of the saved weights (when
-# /usr/bin/python3 has numpy), the progress line on
+# /usr/bin/python3 has numpy), eval's confusion matrix on a CSV file against
+# predict's rows tallied, the progress line on
 # a terminal (under script(1)), --plot's formats and its one-epoch picture
 # without a gnuplot warning (when gnuplot is installed). The Fashion-MNIST
 # runs use --limit (the first N training samples) to stay fast and skip (77)
@@ -42,6 +43,17 @@ expect() {
 # --- without the dataset -----------------------------------------------------
 expect 0 "--preset NAME" -- "$cli" train --help
 expect 0 "confusion matrix" -- "$cli" eval --help
+# Every option the man page gives a command is in that command's --help
+# (test_install.sh checks the other way).
+man=${TG_SOURCE_DIR:-..}/docs/tapegrad.1
+for cmd in train eval predict; do
+    help=$("$cli" "$cmd" --help)
+    for opt in $(awk -v c="$cmd" '$0 ~ "^\\.SS \"" c { on = 1; next } /^\.SS/ { on = 0 } on' "$man" |
+        grep -oE '^\.B[IR]? (\\-)+[a-z]+(\\-[a-z]+)*' | sed -E 's/^\.B[IR]? //; s/\\-/-/g' |
+        sort -u); do
+        grep -qF -- "$opt" <<<"$help" || fail "$cmd: the man page gives $opt, $cmd --help does not"
+    done
+done
 expect 1 "apt-get install dataset-fashion-mnist" -- "$cli" train --data "$tmp/nowhere"
 expect 2 "--lr 'abc'" -- "$cli" train --lr abc
 expect 2 "expected sgd, momentum or adam" -- "$cli" train --optimizer rmsprop
@@ -185,6 +197,33 @@ PY
 else
     echo "note: /usr/bin/python3 with numpy is not there: predict's numbers were not checked"
 fi
+
+# --- eval on a CSV file: its confusion matrix is predict's rows tallied -------
+# The labels of 20 samples of class 0 are made 2, so that the matrix has
+# entries off its diagonal even for a model that separates the blobs.
+awk -F, -v OFS=, 'NR > 1 && $3 == 0 && n < 20 { $3 = 2; n++ } { print }' "$tmp/blobs.csv" \
+    >"$tmp/relabelled.csv"
+expect 0 "confusion matrix (rows: true label, columns: predicted label):" -- "$cli" eval \
+    --model "$tmp/blobs.tgm" --data "$tmp/relabelled.csv" --label-col 2 --scale 1/6
+cp "$tmp/out" "$tmp/eval_csv"
+"$cli" predict --model "$tmp/blobs.tgm" --data "$tmp/relabelled.csv" --label-col 2 --scale 1/6 \
+    >"$tmp/pred_csv" 2>&1 || fail "predict on relabelled.csv exited $?"
+awk -F'[ =]' '/^index=/ { n[$6 "," $4]++; total++; ok += $4 == $6 }
+    END { printf "test_accuracy=%.4f\n", ok / total
+          print "confusion matrix (rows: true label, columns: predicted label):"
+          printf "      "; for (j = 0; j < 3; j++) printf " %5d", j; printf "\n"
+          for (i = 0; i < 3; i++) { printf " %5d", i
+              for (j = 0; j < 3; j++) printf " %5d", n[i "," j]; printf "\n" } }' \
+    "$tmp/pred_csv" >"$tmp/eval_want"
+cmp -s "$tmp/eval_csv" "$tmp/eval_want" ||
+    fail "eval on a CSV file: $(cat "$tmp/eval_csv") -- predict's rows tallied: $(cat "$tmp/eval_want")"
+awk 'NR > 3 { s += $2 + $3 + $4; off += $2 * ($1 == 2) } END { exit !(s == 600 && off >= 1) }' \
+    "$tmp/eval_csv" || fail "eval's confusion matrix does not count 600 samples: $(cat "$tmp/eval_csv")"
+expect 2 "takes 2 inputs, but $tmp/one.csv has 1 features per sample" -- "$cli" eval \
+    --model "$tmp/blobs.tgm" --data "$tmp/one.csv"
+expect 1 "blobs.csv:2: label" -- "$cli" eval --model "$tmp/blobs.tgm" --data "$tmp/blobs.csv"
+expect 2 "apply to CSV data" -- "$cli" eval --model "$tmp/blobs.tgm" --data "$tmp" --scale 2
+expect 2 "--label-col '-1'" -- "$cli" eval --model "$tmp/blobs.tgm" --label-col -1
 
 # --- the progress line on a terminal, none through a pipe ---------------------
 if command -v script >/dev/null; then

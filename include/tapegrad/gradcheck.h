@@ -19,13 +19,14 @@
  *                 (long long)rep.worst.index, rep.worst.analytic, rep.worst.numeric);
  *
  * docs/gradcheck.md explains the numbers and how to choose eps. Nothing here
- * prints, aborts or keeps state between calls; distinct calls may run on
- * distinct threads at once.
+ * prints (but tg_gradcheck_print, when asked), aborts or keeps state between
+ * calls; distinct calls may run on distinct threads at once.
  */
 #ifndef TAPEGRAD_GRADCHECK_H
 #define TAPEGRAD_GRADCHECK_H
 
 #include <stdint.h>
+#include <stdio.h>
 
 #include "tapegrad.h"
 #include "tapegrad/dot.h" /* tg_dot_write: pictures of a tape */
@@ -67,6 +68,8 @@ typedef struct tg_gradcheck_elem {
     double rel_err;     /* abs_err / |numeric| (0 when both are 0, inf when only numeric is) */
     int ok;             /* within tolerance; at a kink: between the one-sided slopes */
     int kink;           /* the function is not differentiable here (see tg_gradcheck_report) */
+    double left, right; /* at a kink, the one-sided slopes (f(x) - f(x-h)) / h and
+                           (f(x+h) - f(x)) / h; 0 elsewhere */
 } tg_gradcheck_elem;
 
 /* Options. Start from tg_gradcheck_defaults() and change what you need;
@@ -91,14 +94,17 @@ typedef struct tg_gradcheck_opts {
  * report, including calls that fail. */
 typedef struct tg_gradcheck_report {
     int status;            /* TG_OK, or why the check could not run (also returned) */
-    char message[256];     /* the reason when status != TG_OK, else "" */
+    char message[256];     /* the reason when status != TG_OK; when the check ran and
+                              failed, what failed and where ("4 of 7 entries disagree;
+                              worst input 1 [1], row 0: analytic 2, numeric 1"); else "" */
     int passed;            /* 1 when the check ran and every compared pair is ok */
     int64_t rows;          /* output elements checked, or projections when projected */
     int projected;         /* 1 when the output was larger than max_jacobian */
     int64_t outputs;       /* elements of the function's output */
     int64_t elements;      /* input elements checked (no_grad inputs excluded) */
-    int64_t checked;       /* compared pairs: rows * elements */
-    int64_t failed;        /* pairs that are not ok */
+    int64_t checked;       /* compared pairs: rows * elements (tg_gradgradcheck: plus
+                              the recorded gradient's elements, when compared) */
+    int64_t failed;        /* pairs that are not ok (grad_mismatches included) */
     int64_t evaluations;   /* times the function was built */
     double value;          /* the output's first element at the point */
     double max_abs_err;    /* over the pairs compared against the central difference */
@@ -115,6 +121,9 @@ typedef struct tg_gradcheck_report {
      * subgradient). */
     int64_t kinks;             /* pairs at a kink */
     tg_gradcheck_elem first_kink; /* the first of them; input -1 when none */
+    /* tg_gradgradcheck: elements of the gradient recorded by tg_grad() whose
+     * value differs from the backward kernels' (0 for tg_gradcheck). */
+    int64_t grad_mismatches;
 } tg_gradcheck_report;
 
 /* The default options: eps 1e-6, atol 1e-5, rtol 1e-3, max_jacobian 16,
@@ -161,8 +170,9 @@ TG_API int tg_gradcheck(tg_gradcheck_build build, int ninputs, const tg_gradchec
  * sum_k sum(g_k * w_k) with fixed random w (opts->seed), so H w is checked
  * for every input element. When that passes, the recorded gradient's values
  * are also compared with the backward kernels' gradient at the point (same
- * tolerances; a mismatch clears passed and sets worst with row -1, analytic =
- * recorded, numeric = kernel), since a rule wrong by a constant factor has a
+ * tolerances; a mismatch clears passed, counts each differing element in
+ * grad_mismatches and failed, sets worst with row -1, analytic = recorded,
+ * numeric = kernel, and says so in message), since a rule wrong by a constant factor has a
  * consistent derivative. The report and errors are tg_gradcheck()'s; in
  * addition a build whose output has more than one element is TG_ERR_SHAPE,
  * and an op without a vjp rule on the path is TG_ERR_STATE naming it.
@@ -188,6 +198,21 @@ typedef void (*tg_gradcheck_df)(const double *x, int64_t n, double *grad, void *
 TG_API int tg_gradcheck_fn(tg_gradcheck_f f, tg_gradcheck_df grad, int64_t n, const double *x,
                            void *ctx, const tg_gradcheck_opts *opts,
                            tg_gradcheck_report *report);
+
+/*
+ * Prints report on out as `tapegrad check` prints its verdict: when opts
+ * gives entries, a table of them (one line each, "row R, input I [J]",
+ * analytic, numeric, abs error, ok or FAIL), the entries at a kink apart
+ * below it with their one-sided slopes and a line saying why the central
+ * difference does not count there; then one line, "PASS: N entries agree
+ * within ATOL + RTOL * |numeric| (eps H)", "FAIL: F of N entries disagree
+ * ...; worst ...", "FAIL: the gradient tg_grad records disagrees with the
+ * backward kernels' ..." or "ERROR: the check could not run: MESSAGE".
+ * opts is the one given to the check (NULL: the defaults, no entries).
+ * Returns 0, or -1 when out is NULL or a write failed.
+ */
+TG_API int tg_gradcheck_print(FILE *out, const tg_gradcheck_report *report,
+                              const tg_gradcheck_opts *opts);
 
 #ifdef __cplusplus
 }

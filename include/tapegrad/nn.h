@@ -536,6 +536,17 @@ TG_API int tg_evaluate(tg_params *ps, const tg_mlp *m, tg_loss loss, const tg_da
                        double *accuracy, double *mean_loss, int64_t *confusion,
                        tg_error *err);
 
+/* The accuracy of any model's outputs: the fraction of the rows of logits
+ * ([rows, classes], or [classes] for one row; either dtype, any node whose
+ * values are computed) whose largest entry is at labels[row], the largest
+ * chosen by tg_argmax's rule (the first at a tie; a NaN counts as the
+ * largest). n is the number of labels, which must equal rows. Writes
+ * *accuracy and returns TG_OK; else TG_ERR_NULL, TG_ERR_SHAPE (logits not
+ * 1-D or 2-D, or n != rows) or TG_ERR_ARG (a label outside 0..classes-1),
+ * with *accuracy unchanged. Reads the values only: records nothing. */
+TG_API int tg_accuracy(const tg_node *logits, const int32_t *labels, int64_t n, double *accuracy,
+                       tg_error *err);
+
 /* ---------------------------------------------------------- checkpoints -- */
 
 /* Saves every parameter value of ps, with its names, shapes, dtype and meta
@@ -606,6 +617,26 @@ TG_API tg_optim_config tg_training_optim(const tg_training *t);
  * optimiser or hyper-parameter, named), TG_ERR_STATE or TG_ERR_NOMEM. */
 TG_API int tg_training_restore(const tg_training *t, tg_params *ps, tg_optim *opt,
                                tg_train_position *pos, tg_error *err);
+
+/* The whole model of an MLP checkpoint in one call, ready for
+ * tg_mlp_forward(), tg_evaluate() or tg_trainer_new(): a new store with the
+ * parameters of path (tg_checkpoint_read()), the network into *m (sizes from
+ * the parameters' shapes, activations from the meta text) and its cost into
+ * *loss. The meta text is tg_mlp_describe()'s, which `tapegrad train --save`
+ * writes; a key it lacks takes train's default (activation sigmoid, output
+ * the hidden layers' activation, loss mse). The caller frees the store with
+ * tg_params_free(). NULL with err filled on the errors of
+ * tg_checkpoint_read(), TG_ERR_FORMAT (an unknown activation or loss, or
+ * parameters that are not an MLP's) and TG_ERR_NULL (m or loss NULL); *m and
+ * *loss are then unchanged. */
+TG_API tg_params *tg_mlp_read(const char *path, tg_mlp *m, tg_loss *loss, tg_error *err);
+
+/* Writes the description of m and loss that tg_mlp_read() reads back,
+ * "layers=784,100,10 activation=sigmoid output=sigmoid loss=mse", into buf
+ * (always NUL-terminated when len > 0), for tg_params_set_meta() before
+ * tg_checkpoint_save(). Returns the length the full text needs, like
+ * snprintf, or -1 for a NULL or invalid m. */
+TG_API int tg_mlp_describe(const tg_mlp *m, tg_loss loss, char *buf, size_t len);
 
 #ifdef __cplusplus
 }

@@ -14,7 +14,8 @@
  * ne, from the table binops) and so are functions, looked up by name, so
  * any op registered later is callable. A name is a constant (pi, e), a
  * variable, or, before '(', a function: an op of the registry or one of the
- * other spellings of the table names (max(a, b) is maximum(a, b)).
+ * other spellings of the table names (max(a, b) is maximum(a, b);
+ * argmax(a, b, c) the index of the largest argument).
  */
 #include "expr.h"
 
@@ -69,6 +70,8 @@ const char *expr_operator_symbol(const char *op) {
 static const expr_name names[] = {
     {"max", 2, "maximum", 0},
     {"min", 2, "minimum", 0},
+    {"argmax", 2, "argmax", 0}, /* over its arguments (stacked, see parse_call) */
+    {"argmax", 3, "argmax", 0},
     {"pi", 0, NULL, 3.14159265358979323846},
     {"e", 0, NULL, 2.71828182845904523536},
 };
@@ -186,6 +189,10 @@ const char *expr_env_unused_at(const expr_env *e, int k) {
 }
 
 const char *expr_env_unused(const expr_env *e) { return expr_env_unused_at(e, 0); }
+
+const char *expr_env_bound_at(const expr_env *e, int k) {
+    return k >= 0 && (size_t)k < e->nbound ? e->bound[k]->name : NULL;
+}
 
 const char *expr_env_name_of(const expr_env *e, const tg_node *n) {
     for (size_t i = 0; n && i < e->nused; i++)
@@ -522,7 +529,16 @@ static tg_node *parse_call(parser *p, size_t start, size_t len) {
         return error(p, EXPR_SYNTAX, start, len, "'%s' takes %s argument%s, given %d", name,
                      counts, arities == 2 ? "" : "s", nargs);
     }
-    return apply(p, call_target(name, nargs), args, nargs, start, len);
+    const char *target = call_target(name, nargs);
+    if (nargs > 1 && !strcmp(target, "argmax")) {
+        /* The variables are scalars: argmax(a, b, c) is the op over the
+         * vector [a, b, c], the index of the largest argument. */
+        const int64_t one = 1;
+        for (int k = 0; k < nargs; k++) args[k] = tg_reshape(args[k], 1, &one);
+        args[0] = tg_concat(nargs, args, 0);
+        nargs = 1;
+    }
+    return apply(p, target, args, nargs, start, len);
 }
 
 static tg_node *parse_primary(parser *p) {

@@ -55,6 +55,9 @@ const char *expr_env_unused(const expr_env *e);
 /* The k-th (0-based) of those in binding order, or NULL past the last. */
 const char *expr_env_unused_at(const expr_env *e, int k);
 
+/* The k-th bound variable's name in binding order, or NULL past the last. */
+const char *expr_env_bound_at(const expr_env *e, int k);
+
 /* The variable whose leaf n is on the latest build, or NULL. */
 const char *expr_env_name_of(const expr_env *e, const tg_node *n);
 

@@ -490,21 +490,25 @@ static void show_position(const char *src, size_t pos, size_t len) {
 
 /* The known name closest to the unknown one at [pos, pos + len) of the
  * expression: a function (the registry's ops and the language's other
- * spellings of them) or, for a variable, a constant. NULL when none is close. */
+ * spellings of them) or, for a variable, a variable given a value (first:
+ * 'Y' is more likely y than e) or a constant. NULL when none is close. */
 static const char *closest_name(const cmd *c, size_t pos, size_t len, bool function) {
-    char word[SUGGEST_MAX_LEN + 1];
-    if (len > SUGGEST_MAX_LEN) return NULL;
+    char word[TG_SUGGEST_MAX_LEN + 1];
+    if (len > TG_SUGGEST_MAX_LEN) return NULL;
     memcpy(word, c->expr + pos, len);
     word[len] = '\0';
-    suggest s;
-    suggest_init(&s, word);
-    for (int i = 0; function && i < tg_op_count(); i++) suggest_consider(&s, tg_op_at(i)->name);
+    tg__suggest s;
+    tg__suggest_init(&s, word);
+    for (int i = 0; function && i < tg_op_count(); i++)
+        tg__suggest_consider(&s, tg_op_at(i)->name);
+    for (int i = 0; !function && expr_env_bound_at(c->env, i); i++)
+        tg__suggest_consider(&s, expr_env_bound_at(c->env, i));
     int n;
     const expr_name *names = expr_names(&n);
     for (int i = 0; i < n; i++)
         if (function ? names[i].nargs && tg_op_find(names[i].op) : !names[i].nargs)
-            suggest_consider(&s, names[i].name);
-    return suggest_best(&s);
+            tg__suggest_consider(&s, names[i].name);
+    return tg__suggest_best(&s);
 }
 
 static int expr_failed(const cmd *c, const expr_error *e) {
@@ -1041,26 +1045,33 @@ static int run_check(cmd *c, tg_node *f) {
     printf("f = %s\n", fmt_num(value, b1, sizeof b1));
     printf("%-*s  %-24s  %-24s  %s\n", (int)width, "", "analytic (tape)",
            "numeric (central diff.)", "abs error");
+    /* The entries at a kink come apart, below the others: their central
+     * difference straddles the kink and means nothing (it can be huge at
+     * order 2), so their slopes are shown instead. */
+    int kinks = 0;
     for (int64_t k = 0; k < nent; k++) {
         const tg_gradcheck_elem *e = &entries[k];
         char name[200];
+        kinks += e->kink;
+        if (e->kink) continue;
         entry_name(c, k, name, sizeof name);
-        printf("%-*s  %-24s  %-24s  %-9s  %s%s\n", (int)width, name,
+        printf("%-*s  %-24s  %-24s  %-9s  %s\n", (int)width, name,
                fmt_num(e->analytic, b1, sizeof b1), fmt_num(e->numeric, b2, sizeof b2),
                isfinite(e->abs_err) ? (snprintf(b3, sizeof b3, "%.2g", e->abs_err), b3) : "-",
-               e->ok ? "ok" : "FAIL",
-               e->kink ? " (kink)" : "");
+               e->ok ? "ok" : "FAIL");
     }
+    if (kinks)
+        printf("at a kink (the one-sided slopes differ, so the central difference means nothing "
+               "there; any derivative between the slopes passes):\n");
     for (int64_t k = 0; k < nent; k++) {
-        if (!entries[k].kink) continue;
-        if (c->order == 1)
-            printf("note: f has a kink in %s here (its one-sided slopes differ); any "
-                   "derivative between them passes\n",
-                   expr_env_name(c->env, (int)k));
-        else
-            printf("note: df/d%s has a kink in %s here (its one-sided slopes differ); any "
-                   "derivative between them passes\n",
-                   expr_env_name(c->env, (int)(k / nv)), expr_env_name(c->env, (int)(k % nv)));
+        const tg_gradcheck_elem *e = &entries[k];
+        char name[200], slopes[80];
+        if (!e->kink) continue;
+        entry_name(c, k, name, sizeof name);
+        snprintf(slopes, sizeof slopes, "slopes %s (left), %s (right)",
+                 fmt_num(e->left, b2, sizeof b2), fmt_num(e->right, b3, sizeof b3));
+        printf("%-*s  %-24s  %-35s  %s\n", (int)width, name, fmt_num(e->analytic, b1, sizeof b1),
+               slopes, e->ok ? "ok" : "FAIL");
     }
     for (int k = 0; expr_env_unused_at(c->env, k); k++)
         printf("note: %s is not used by the expression (its derivative is 0); not checked\n",

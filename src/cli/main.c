@@ -53,13 +53,13 @@ int main(int argc, char **argv) {
                TAPEGRAD_VERSION_PATCH);
         return 0;
     }
-    suggest s;
-    suggest_init(&s, argv[1]);
+    tg__suggest s;
+    tg__suggest_init(&s, argv[1]);
     for (size_t i = 0; i < sizeof commands / sizeof *commands; i++) {
         if (!strcmp(argv[1], commands[i].name)) return commands[i].run(argc - 1, argv + 1);
-        suggest_consider(&s, commands[i].name);
+        tg__suggest_consider(&s, commands[i].name);
     }
-    const char *best = suggest_best(&s);
+    const char *best = tg__suggest_best(&s);
     if (best) {
         fprintf(stderr, "tapegrad: unknown command '%s' (did you mean %s?)\n", argv[1], best);
         return 2;

@@ -37,58 +37,13 @@ void tg_cli_no_data(const char *cmd, const tg_cli_data *d, const tg_error *e) {
                 TG_CLI_DEFAULT_DATA);
 }
 
-void tg_cli_model_describe(char *buf, size_t len, const tg_mlp *m, tg_loss loss) {
-    char sizes[256];
-    tg_mlp_format_sizes(m, sizes, sizeof sizes);
-    snprintf(buf, len, "layers=%s activation=%s output=%s loss=%s", sizes,
-             tg_activation_name(m->act[0]), tg_activation_name(m->act[m->nlayers - 1]),
-             tg_loss_name(loss));
-}
-
-/* The value of key in meta text "k=v k=v", copied into out; false if absent. */
-static bool meta_get(const char *meta, const char *key, char *out, size_t len) {
-    size_t kl = strlen(key);
-    for (const char *p = meta; *p;) {
-        p += strspn(p, " \t\n");
-        size_t tl = strcspn(p, " \t\n");
-        if (tl > kl && !strncmp(p, key, kl) && p[kl] == '=') {
-            size_t vl = tl - kl - 1 < len - 1 ? tl - kl - 1 : len - 1;
-            memcpy(out, p + kl + 1, vl);
-            out[vl] = '\0';
-            return true;
-        }
-        p += tl;
-    }
-    return false;
-}
-
 int tg_cli_model_read(tg_cli_model *mdl, const char *path, const char *cmd) {
     tg_error e;
     memset(mdl, 0, sizeof *mdl);
-    if (!(mdl->ps = tg_checkpoint_read(path, &e))) {
+    if (!(mdl->ps = tg_mlp_read(path, &mdl->m, &mdl->loss, &e))) {
         fprintf(stderr, "tapegrad %s: %s\n", cmd, e.message);
         return 1;
     }
-    char act[32] = "sigmoid", out[32] = "", loss[32] = "mse";
-    const char *meta = tg_params_meta(mdl->ps);
-    meta_get(meta, "activation", act, sizeof act);
-    meta_get(meta, "loss", loss, sizeof loss);
-    if (!meta_get(meta, "output", out, sizeof out)) strcpy(out, act);
-    int a = tg_activation_parse(act), oa = tg_activation_parse(out), lo = tg_loss_parse(loss);
-    if (a < 0 || oa < 0 || lo < 0) {
-        fprintf(stderr, "tapegrad %s: %s: unknown activation or loss in its description '%s'\n",
-                cmd, path, meta);
-        tg_cli_model_free(mdl);
-        return 1;
-    }
-    if (tg_mlp_from_params(&mdl->m, mdl->ps, &e)) {
-        fprintf(stderr, "tapegrad %s: %s: %s\n", cmd, path, e.message);
-        tg_cli_model_free(mdl);
-        return 1;
-    }
-    for (int l = 0; l < mdl->m.nlayers; l++)
-        mdl->m.act[l] = (tg_activation)(l + 1 == mdl->m.nlayers ? oa : a);
-    mdl->loss = (tg_loss)lo;
     return 0;
 }
 

@@ -33,7 +33,8 @@ tg_dataset *tg_cli_read_data(const tg_cli_data *d, const char *prefix, int class
 void tg_cli_no_data(const char *cmd, const tg_cli_data *d, const tg_error *e);
 
 /* A saved model: its parameters, its network (sizes from the parameters,
- * activations from the description saved with them) and its cost. */
+ * activations from the description saved with them) and its cost, as
+ * tg_mlp_read() gives them. */
 typedef struct tg_cli_model {
     tg_params *ps;
     tg_mlp m;
@@ -44,10 +45,6 @@ typedef struct tg_cli_model {
  * problem on stderr, prefixed "tapegrad CMD: ". */
 int tg_cli_model_read(tg_cli_model *mdl, const char *path, const char *cmd);
 void tg_cli_model_free(tg_cli_model *mdl);
-
-/* The description saved with a model, read back by tg_cli_model_read():
- * "layers=784,100,10 activation=sigmoid output=sigmoid loss=mse". */
-void tg_cli_model_describe(char *buf, size_t len, const tg_mlp *m, tg_loss loss);
 
 /* Option values. Each returns false when s is not entirely a number of the
  * kind in range; a scale may also be written as a fraction, "1/255". */

@@ -76,6 +76,8 @@ static void train_usage(FILE *f) {
             "                      scaled,normal; he,zero for relu)\n"
             "  --batch N           mini-batch size\n"
             "  --epochs N          number of epochs\n"
+            "  --limit N           train on the first N training samples only (a quick\n"
+            "                      run; the test set is whole)\n"
             "  --seed N            seed of the initialisation and the shuffling (default 1)\n"
             "  --dtype f32|f64     parameter and arithmetic precision (default f32)\n"
             "  --valid N           hold out the last N training samples as a validation\n"
@@ -115,16 +117,18 @@ static void train_usage(FILE *f) {
 
 static void eval_usage(FILE *f) {
     fprintf(f,
-            "usage: tapegrad eval --model FILE [--data DIR]\n"
+            "usage: tapegrad eval --model FILE [--data DIR|FILE] [--label-col N] [--scale X]\n"
             "\n"
-            "Evaluates a model saved by 'tapegrad train --save FILE' on the test set of\n"
-            "DIR (t10k-images-idx3-ubyte[.gz], t10k-labels-idx1-ubyte[.gz]; default\n"
-            "%s) and prints test_accuracy=A and the confusion matrix\n"
-            "(rows: true label, columns: predicted label).\n"
+            "Evaluates a model saved by 'tapegrad train --save FILE' on a labelled\n"
+            "dataset and prints test_accuracy=A and the confusion matrix (rows: true\n"
+            "label, columns: predicted label).\n"
             "\n"
             "options:\n"
             "  --model FILE        the saved model\n"
-            "  --data DIR          dataset directory\n"
+            "  --data DIR|FILE     a directory's t10k-{images-idx3,labels-idx1}-ubyte[.gz]\n"
+            "                      files (default %s), or a CSV file\n"
+            "  --label-col N       CSV: the label's column, from 0 (default 0)\n"
+            "  --scale X           CSV: multiply the features by X, e.g. 1/255 (default 1)\n"
             "  -h, --help          this text\n",
             DEFAULT_DATA);
 }
@@ -561,7 +565,7 @@ static int run_training(const train_opts *opts, tg_training *ckpt, uint64_t ckpt
 
     /* A checkpoint holds the model's description too, for tapegrad eval. */
     char meta[512];
-    tg_cli_model_describe(meta, sizeof meta, &m, (tg_loss)o.loss);
+    tg_mlp_describe(&m, (tg_loss)o.loss, meta, sizeof meta);
     if (tg_params_set_meta(ps, meta)) {
         fprintf(stderr, "tapegrad train: out of memory\n");
         goto done;
@@ -664,7 +668,7 @@ static int run_training(const train_opts *opts, tg_training *ckpt, uint64_t ckpt
     }
     if (o.plot && log_path && o.epochs > 0) tg_plot(log_path, o.plot, (int)o.epochs);
     if (root && o.save) {
-        if (tg_checkpoint_save(ps, o.save, &e)) {
+        if (tg_checkpoint_save(ps, o.save, &e)) { /* its meta text was set above */
             fprintf(stderr, "tapegrad train: --save: %s\n", e.message);
             goto done;
         }
@@ -690,14 +694,17 @@ done:
 /* --------------------------------------------------------------- eval -- */
 
 int tg_cli_eval(int argc, char **argv) {
-    const char *model = NULL, *data = DEFAULT_DATA;
+    const char *model = NULL;
+    tg_cli_data data = {DEFAULT_DATA, 0, 1};
+    bool csv_options = false;
     for (int i = 1; i < argc; i++) {
         const char *opt = argv[i];
         if (!strcmp(opt, "-h") || !strcmp(opt, "--help")) {
             eval_usage(stdout);
             return 0;
         }
-        if (strcmp(opt, "--model") && strcmp(opt, "--data")) {
+        if (strcmp(opt, "--model") && strcmp(opt, "--data") && strcmp(opt, "--label-col") &&
+            strcmp(opt, "--scale")) {
             fprintf(stderr, "tapegrad eval: unknown argument '%s' (tapegrad eval --help)\n", opt);
             return 2;
         }
@@ -705,13 +712,31 @@ int tg_cli_eval(int argc, char **argv) {
             fprintf(stderr, "tapegrad eval: %s needs a value\n", opt);
             return 2;
         }
-        if (!strcmp(opt, "--model"))
-            model = argv[++i];
-        else
-            data = argv[++i];
+        const char *v = argv[++i];
+        long n;
+        if (!strcmp(opt, "--model")) {
+            model = v;
+        } else if (!strcmp(opt, "--data")) {
+            data.path = v;
+        } else if (!strcmp(opt, "--label-col")) {
+            if (!tg_cli_parse_long(v, 0, 1 << 20, &n))
+                return tg_cli_bad_value("eval", opt, v, "expected a column number >= 0");
+            data.label_col = (int)n;
+            csv_options = true;
+        } else if (!tg_cli_parse_scale(v, &data.scale) || data.scale == 0) {
+            return tg_cli_bad_value("eval", opt, v, "expected a number other than 0, or A/B");
+        } else {
+            csv_options = true;
+        }
     }
     if (!model) {
         fprintf(stderr, "tapegrad eval: --model FILE is required (tapegrad eval --help)\n");
+        return 2;
+    }
+    bool dir = tg_cli_is_dir(data.path);
+    if (dir && csv_options) {
+        fprintf(stderr, "tapegrad eval: --label-col and --scale apply to CSV data; %s is a "
+                "directory of IDX files\n", data.path);
         return 2;
     }
     tg_cli_model mdl;
@@ -722,12 +747,20 @@ int tg_cli_eval(int argc, char **argv) {
     tg_error e;
     int64_t k = mdl.m.sizes[mdl.m.nlayers];
     if (k > 256) {
-        fprintf(stderr, "tapegrad eval: %s: %lld outputs is not a classifier of IDX labels\n",
-                model, (long long)k);
+        fprintf(stderr, "tapegrad eval: %s: %lld outputs is too many classes for a confusion "
+                "matrix (at most 256)\n", model, (long long)k);
         goto done;
     }
-    if (!(test = tg_dataset_read_mnist(data, "t10k", (int)k, &e))) {
-        tg_cli_no_data("eval", &(tg_cli_data){data, -1, 1}, &e);
+    if (!(test = tg_cli_read_data(&data, "t10k", (int)k, &e))) {
+        tg_cli_no_data("eval", &data, &e);
+        goto done;
+    }
+    if (tg_dataset_features(test) != mdl.m.sizes[0]) {
+        fprintf(stderr, "tapegrad eval: %s takes %lld inputs, but %s has %lld features per "
+                "sample%s\n", model, (long long)mdl.m.sizes[0], data.path,
+                (long long)tg_dataset_features(test),
+                dir ? "" : " (--label-col N names the label's column)");
+        status = 2;
         goto done;
     }
     if (!(confusion = calloc((size_t)(k * k), sizeof *confusion))) {

@@ -1,5 +1,5 @@
 /* Gradient cases and forward-value tests of the reductions max min logsumexp prod norm var
- * (ops/reduce.c). Included by test_ops.c, after its harness: see the comment above its case
+ * and of argmax (ops/reduce.c). Included by test_ops.c, after its harness: see the comment above its case
  * table.
  *
  * test_ops.c includes it with TG_TEST_OPS defined: CASES_REDUCE is a list of
@@ -29,11 +29,16 @@ static tg_node *build_var(tg_tape *t, tg_dtype dt, double fill) {
     return tg_var_axis(filled(t, dt, 2, shape_3x4, fill), 0);
 }
 
+static tg_node *build_argmax(tg_tape *t, tg_dtype dt, double fill) {
+    return tg_argmax_axis(filled(t, dt, 2, shape_3x4, fill), 1);
+}
+
 #define REFS_REDUCE
 #define BUILDS_REDUCE                                                                      \
     {"max", build_max, NF_ALL}, {"min", build_min, NF_ALL},                                \
     {"logsumexp", build_logsumexp, NF_ALL}, {"prod", build_prod, NF_ALL},                  \
-    {"norm", build_norm, NF_ALL}, {"var", build_var, NF_ALL},
+    {"norm", build_norm, NF_ALL}, {"var", build_var, NF_ALL},                              \
+    {"argmax", build_argmax, NF_FIRST},
 
 #endif
 
@@ -72,6 +77,11 @@ static tg_node *b_max(tg_node *const *in, int p) {
 static tg_node *b_min(tg_node *const *in, int p) {
     return p == ALL_AXES ? tg_min(spread(in[0])) : tg_min_axis(spread(in[0]), p);
 }
+/* argmax's derivative is 0, and so is the difference quotient while the
+ * winner stays ahead (spread keeps it ahead by 1 or more). */
+static tg_node *b_argmax(tg_node *const *in, int p) {
+    return p == ALL_AXES ? tg_argmax(spread(in[0])) : tg_argmax_axis(spread(in[0]), p);
+}
 #define REDUCE_BUILDER(name)                                                               \
     static tg_node *b_##name(tg_node *const *in, int p) {                                  \
         return p == ALL_AXES ? tg_##name(in[0]) : tg_##name##_axis(in[0], p);              \
@@ -100,7 +110,8 @@ REDUCE_BUILDER(var)
     {"logsumexp", b_logsumexp, 1, 1, {2}, {{3, 4}}, {{-6, 6, 0}}}, /* spread out */        \
     REDUCE_CASES(prod, ANY),                                                               \
     REDUCE_CASES(norm, AWAY),                                                              \
-    REDUCE_CASES(var, ANY),
+    REDUCE_CASES(var, ANY),                                                                \
+    REDUCE_CASES(argmax, ANY),
 
 /* -------------------------------------------------- forward-value tests -- */
 
@@ -156,6 +167,12 @@ static double ref_norm(const double *x, int n) {
     for (int i = 0; i < n; i++) s += x[i] * x[i];
     return sqrt(s);
 }
+/* The position of the largest, the first at a tie (no NaN in these runs). */
+static double ref_argmax(const double *x, int n) {
+    int best = 0;
+    for (int i = 1; i < n; i++) best = x[i] > x[best] ? i : best;
+    return best;
+}
 /* The textbook E[x^2] - E[x]^2, a different formula from the kernel's. */
 static double ref_var(const double *x, int n) {
     double s = 0, s2 = 0;
@@ -179,6 +196,7 @@ static void test_reduce_values(void **state) {
         {"prod", tg_prod, tg_prod_axis, ref_prod},
         {"norm", tg_norm, tg_norm_axis, ref_norm},
         {"var", tg_var, tg_var_axis, ref_var},
+        {"argmax", tg_argmax, tg_argmax_axis, ref_argmax},
     };
     const int64_t shape[3] = {2, 3, 4};
     tg_tape *t = tg_tape_new();
@@ -202,8 +220,8 @@ static void test_reduce_values(void **state) {
             tg_node *y = ops[k].all(x);
             assert_int_equal(tg_ndim(y), 0);
             expect_values(y, &all, 1, tol, ops[k].name);
-            /* a 0-d input: itself, except norm |x| and var 0 */
-            double v0 = -1.5, w0 = k == 4 ? 1.5 : k == 5 ? 0 : -1.5;
+            /* a 0-d input: itself, except norm |x|, var 0 and argmax 0 */
+            double v0 = -1.5, w0 = k == 4 ? 1.5 : k >= 5 ? 0 : -1.5;
             tg_node *s = dt ? tg_scalar(t, v0) : tg_const_as(t, TG_F32, v0);
             expect_values(ops[k].all(s), &w0, 1, tol, ops[k].name);
         }
@@ -215,7 +233,8 @@ static void test_reduce_values(void **state) {
 static void test_reduce_bad_axis(void **state) {
     (void)state;
     tg_node *(*axis_ops[])(tg_node *, int) = {tg_max_axis,  tg_min_axis,  tg_logsumexp_axis,
-                                              tg_prod_axis, tg_norm_axis, tg_var_axis};
+                                              tg_prod_axis, tg_norm_axis, tg_var_axis,
+                                              tg_argmax_axis};
     tg_tape *t = tg_tape_new();
     for (size_t k = 0; k < sizeof axis_ops / sizeof *axis_ops; k++) {
         const int bad[3] = {2, -3, 0};
@@ -228,7 +247,7 @@ static void test_reduce_bad_axis(void **state) {
         }
         /* tg_call reduces along axis 0, which a 0-d input lacks */
         tg_tape_reset(t);
-        const char *names[] = {"max", "min", "logsumexp", "prod", "norm", "var"};
+        const char *names[] = {"max", "min", "logsumexp", "prod", "norm", "var", "argmax"};
         tg_call(names[k], tg_scalar(t, 1), NULL);
         assert_int_equal(tg_status(t), TG_ERR_ARG);
         assert_non_null(strstr(tg_status_message(t), names[k]));
@@ -548,7 +567,65 @@ static void test_reduce_second_order(void **state) {
     tg_tape_free(t);
 }
 
+/* argmax by PyTorch's rules, by hand: the first index at a tie, the first
+ * NaN as the largest, infinities ordered; float32 indices exact; along an
+ * axis the position along it. Its derivative is 0: a backward sweep through
+ * it leaves the input's gradient 0, and tg_grad records nothing for it. */
+static void test_argmax(void **state) {
+    (void)state;
+    static const struct {
+        int n;
+        double x[6], want;
+    } runs[] = {
+        {3, {1, 3, 3}, 1},
+        {4, {2, 2, 2, 2}, 0},
+        {4, {1, NAN, 5, NAN}, 1},
+        {3, {NAN, 7, 9}, 0},
+        {3, {-INFINITY, -1e30, -INFINITY}, 1},
+        {4, {0, INFINITY, 1e30, INFINITY}, 1},
+        {2, {-0.0, 0.0}, 0}, /* -0 == 0: a tie */
+        {5, {-3, -1, -2, -1, -5}, 1},
+    };
+    tg_tape *t = tg_tape_new();
+    for (int dt = 0; dt < 2; dt++)
+        for (size_t r = 0; r < sizeof runs / sizeof *runs; r++) {
+            tg_node *x = vec(t, (tg_dtype)dt, runs[r].n, runs[r].x);
+            expect_values(tg_argmax(x), &runs[r].want, 1, 0, "argmax");
+            expect_values(tg_argmax_axis(x, 0), &runs[r].want, 1, 0, "argmax_axis");
+        }
+    /* [2,3] along each axis: columns' rows and rows' columns */
+    const double m[6] = {4, -1, 4, 4, 2, 0.5};
+    expect_values(tg_argmax_axis(mat(t, TG_F64, 2, 3, m), 0), (const double[]){0, 1, 0}, 3, 0,
+                  "argmax_axis 0");
+    expect_values(tg_argmax_axis(mat(t, TG_F32, 2, 3, m), -1), (const double[]){0, 0}, 2, 0,
+                  "argmax_axis -1");
+    expect_values(tg_argmax(mat(t, TG_F64, 2, 3, m)), (const double[]){0}, 1, 0, "argmax all");
+    /* float32 holds a large index exactly */
+    const int64_t big = 1 << 20;
+    tg_node *v = tg_tensor(t, TG_F32, 1, &big, NULL);
+    ((float *)tg_value(v))[big - 3] = 1;
+    expect_values(tg_argmax(v), (const double[]){(double)(big - 3)}, 1, 0, "argmax 2^20");
+    assert_int_equal(tg_status(t), TG_OK);
+    /* the zero derivative: f = argmax(x) * sum(x) + argmax(x) passes back only
+     * sum's share, argmax(x) = 2 to every element */
+    tg_tape_reset(t);
+    const int64_t n4 = 4;
+    tg_node *x = tg_tensor(t, TG_F64, 1, &n4, (const double[]){0.5, -1, 3, 2});
+    tg_node *i = tg_argmax(x), *f = tg_add(tg_mul(i, tg_sum(x)), i);
+    assert_int_equal(tg_backward(f), TG_OK);
+    for (int k = 0; k < 4; k++) assert_true(tg_grad_at(x, k) == 2);
+    tg_node *g;
+    assert_int_equal(tg_grad(f, 1, &x, &g), TG_OK);
+    for (int k = 0; k < 4; k++) assert_true(tg_value_at(g, k) == 2);
+    tg_node *g0;
+    assert_int_equal(tg_grad(tg_argmax(x), 1, &x, &g0), TG_OK);
+    for (int k = 0; k < 4; k++) assert_true(tg_value_at(g0, k) == 0);
+    assert_int_equal(tg_status(t), TG_OK);
+    tg_tape_free(t);
+}
+
 #define TESTS_REDUCE                                                                       \
+    cmocka_unit_test(test_argmax),                                                         \
     cmocka_unit_test(test_reduce_values), cmocka_unit_test(test_reduce_bad_axis),          \
     cmocka_unit_test(test_reduce_ties), cmocka_unit_test(test_reduce_logsumexp_extremes),  \
     cmocka_unit_test(test_reduce_prod_zeros), cmocka_unit_test(test_reduce_norm_extremes), \

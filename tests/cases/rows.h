@@ -21,7 +21,7 @@ typedef struct ref_row {
     ref_fn ref;
 } ref_row;
 
-enum { NF_ALL, NF_ANY };
+enum { NF_ALL, NF_ANY, NF_FIRST };
 typedef tg_node *(*build_fn)(tg_tape *t, tg_dtype dt, double fill);
 typedef struct build_row {
     const char *op;

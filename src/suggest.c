@@ -1,6 +1,8 @@
 /* The closest known name to a misspelt one (suggest.h). */
 #include "suggest.h"
 
+#include <tapegrad.h>
+
 #include <string.h>
 
 static int lower(int c) { return c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c; }
@@ -9,10 +11,10 @@ static int min3(int a, int b, int c) { return a < b ? (a < c ? a : c) : (b < c ?
 
 /* Optimal string alignment distance: Levenshtein's dynamic programme over
  * three rows (the one before last is for swaps of adjacent letters). */
-int suggest_distance(const char *a, const char *b) {
+int tg__suggest_distance(const char *a, const char *b) {
     size_t n = strlen(a), m = strlen(b);
-    if (n > SUGGEST_MAX_LEN || m > SUGGEST_MAX_LEN) return -1;
-    int rows[3][SUGGEST_MAX_LEN + 1];
+    if (n > TG_SUGGEST_MAX_LEN || m > TG_SUGGEST_MAX_LEN) return -1;
+    int rows[3][TG_SUGGEST_MAX_LEN + 1];
     int *prev2 = rows[0], *prev = rows[1], *cur = rows[2];
     for (size_t j = 0; j <= m; j++) prev[j] = (int)j;
     for (size_t i = 1; i <= n; i++) {
@@ -33,15 +35,15 @@ int suggest_distance(const char *a, const char *b) {
     return prev[m];
 }
 
-void suggest_init(suggest *s, const char *word) {
+void tg__suggest_init(tg__suggest *s, const char *word) {
     s->word = word;
     s->best = NULL;
     s->dist = 0;
 }
 
-void suggest_consider(suggest *s, const char *name) {
+void tg__suggest_consider(tg__suggest *s, const char *name) {
     if (!s->word || !name) return;
-    int d = suggest_distance(s->word, name);
+    int d = tg__suggest_distance(s->word, name);
     if (d < 0 || (s->best && d >= s->dist)) return;
     int len = (int)strlen(s->word);
     int limit = len / 3 > 1 ? len / 3 : 1;
@@ -50,4 +52,11 @@ void suggest_consider(suggest *s, const char *name) {
     s->dist = d;
 }
 
-const char *suggest_best(const suggest *s) { return s->best; }
+const char *tg__suggest_best(const tg__suggest *s) { return s->best; }
+
+const char *tg__suggest_op(const char *name) {
+    tg__suggest s;
+    tg__suggest_init(&s, name);
+    for (int i = 0; i < tg_op_count(); i++) tg__suggest_consider(&s, tg_op_at(i)->name);
+    return tg__suggest_best(&s);
+}

@@ -1,10 +1,10 @@
 /*
  * "Did you mean ...?": the known name closest to a misspelt one.
  *
- *   suggest s;
- *   suggest_init(&s, word);
- *   for (each known name) suggest_consider(&s, name);
- *   const char *best = suggest_best(&s); // NULL: nothing close enough
+ *   tg__suggest s;
+ *   tg__suggest_init(&s, word);
+ *   for (each known name) tg__suggest_consider(&s, name);
+ *   const char *best = tg__suggest_best(&s); // NULL: nothing close enough
  *
  * Closeness is the edit distance (insertions, deletions, substitutions and
  * swaps of two adjacent letters each count 1; case is ignored). A name is
@@ -13,31 +13,34 @@
  * "trian" -> "train"; "foo" -> nothing). The first of equally close names
  * wins, so consider them in the order a user would look for them.
  */
-#ifndef TG_CLI_SUGGEST_H
-#define TG_CLI_SUGGEST_H
+#ifndef TG_SUGGEST_H
+#define TG_SUGGEST_H
 
 #include <stddef.h>
 
 /* Names longer than this are never compared (no suggestion for them). */
-#define SUGGEST_MAX_LEN 64
+#define TG_SUGGEST_MAX_LEN 64
 
-typedef struct suggest {
+typedef struct tg__suggest {
     const char *word; /* borrowed */
     const char *best; /* borrowed from the caller's candidates */
     int dist;         /* best's distance from word */
-} suggest;
+} tg__suggest;
 
-void suggest_init(suggest *s, const char *word);
+void tg__suggest_init(tg__suggest *s, const char *word);
 
 /* Keeps name when it is closer to the word than the best so far. name must
- * outlive the use of suggest_best(). */
-void suggest_consider(suggest *s, const char *name);
+ * outlive the use of tg__suggest_best(). */
+void tg__suggest_consider(tg__suggest *s, const char *name);
 
 /* The closest name within the threshold, or NULL. */
-const char *suggest_best(const suggest *s);
+const char *tg__suggest_best(const tg__suggest *s);
 
 /* The edit distance of a and b as defined above, or -1 when either is
- * longer than SUGGEST_MAX_LEN. */
-int suggest_distance(const char *a, const char *b);
+ * longer than TG_SUGGEST_MAX_LEN. */
+int tg__suggest_distance(const char *a, const char *b);
+
+/* The registered op closest to name (tg_call's "did you mean"), or NULL. */
+const char *tg__suggest_op(const char *name);
 
 #endif
