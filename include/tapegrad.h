@@ -108,6 +108,28 @@ TG_API void tg_tape_free(tg_tape *t);
  * first iteration. External buffers given to tg_view() are untouched. */
 TG_API void tg_tape_reset(tg_tape *t);
 
+/* A point of the tape to come back to. tg_tape_mark() takes it;
+ * tg_tape_rewind() forgets every node recorded after it, keeping their
+ * memory for reuse, as tg_tape_reset() does for the whole tape: a loop that
+ * records work on a fixed function (a derivative per iteration of a
+ * solver) and rewinds stops growing the tape. The fields are the library's. */
+typedef struct tg_mark {
+    size_t nodes, full, parts, used;
+    const void *block;
+    uint64_t epoch;
+} tg_mark;
+TG_API tg_mark tg_tape_mark(const tg_tape *t);
+
+/* Forgets the nodes recorded after *m (their handles become stale, as after
+ * a reset); the nodes before it, their values, their leaves' gradients and
+ * the status are kept (an interior node that a sweep after the mark gave
+ * gradient memory reads as having none until its next sweep). *m stays
+ * valid for the next rewind; a mark taken after it is no longer valid, nor
+ * is any mark after tg_tape_reset(). Returns TG_OK, TG_ERR_NULL, TG_ERR_ARG
+ * for a mark that is not valid, or TG_ERR_NOMEM (keeping a leaf's
+ * gradient), recorded on the tape's status. */
+TG_API int tg_tape_rewind(tg_tape *t, tg_mark *m);
+
 /* The sticky status: TG_OK, or the code of the first error since the tape was
  * created or reset. A NULL tape reports TG_ERR_NULL. */
 TG_API int tg_status(const tg_tape *t);
@@ -738,7 +760,9 @@ TG_API int tg_grad_nodes(tg_node *out, int n, tg_node *const *wrt, tg_node **gra
  *   to unit vectors.
  * The dense drivers leave every leaf gradient of the tape as it was (they
  * save and restore them), re-evaluate the tape (tg_forward) when they go
- * forward, and write a zero entry as +0. Ownership: h and jac are the caller's buffers of
+ * forward, write a zero entry as +0, and, when they succeed, rewind the
+ * tape to where it was (tg_tape_rewind): calling them in a loop does not
+ * grow it. Ownership: h and jac are the caller's buffers of
  * N*N and M*N doubles, written only; wrt, v, hv and jv are arrays of n (jv:
  * 1) node pointers the caller owns, the nodes themselves the tape's. They
  * also fail with TG_ERR_NULL for a NULL h, jac, hv, jv or v, TG_ERR_ARG for

@@ -285,6 +285,7 @@ int tg_hessian(tg_node *out, int n, tg_node *const *wrt, double *h) {
     if (!h) return tg_fail(t, TG_ERR_NULL, "hessian: h is NULL");
     tg_node **g = tg__malloc(sizeof *g * (size_t)n);
     if (!g) return tg_fail(t, TG_ERR_NOMEM, "hessian: out of memory");
+    tg_mark mark = tg_tape_mark(t);
     size_t cols = total_numel(n, wrt);
     if (!tg_grad_nodes(out, n, wrt, g) && !forward_columns(t, n, g, n, wrt, h, cols, "hessian")) {
         /* Where a second derivative is infinite, forward mode's zero tangent
@@ -295,6 +296,7 @@ int tg_hessian(tg_node *out, int n, tg_node *const *wrt, double *h) {
         if (!finite) reverse_rows(t, n, g, n, wrt, h, cols, "hessian");
     }
     tg__free(g);
+    if (!t->status) tg_tape_rewind(t, &mark); /* the numbers are in h */
     return t->status;
 }
 
@@ -304,6 +306,11 @@ int tg_jacobian(tg_node *out, int n, tg_node *const *wrt, double *jac) {
     tg_tape *t = tg__tape_of(out);
     if (!jac) return tg_fail(t, TG_ERR_NULL, "jacobian: jac is NULL");
     size_t cols = total_numel(n, wrt);
-    if (cols < (size_t)tg_numel(out)) return forward_columns(t, 1, &out, n, wrt, jac, cols, "jacobian");
-    return reverse_rows(t, 1, &out, n, wrt, jac, cols, "jacobian");
+    tg_mark mark = tg_tape_mark(t);
+    if (cols < (size_t)tg_numel(out))
+        forward_columns(t, 1, &out, n, wrt, jac, cols, "jacobian");
+    else
+        reverse_rows(t, 1, &out, n, wrt, jac, cols, "jacobian");
+    if (!t->status) tg_tape_rewind(t, &mark); /* the numbers are in jac */
+    return t->status;
 }

@@ -143,6 +143,8 @@ struct tg_tape {
         int index;
     } op_cache[TG_OP_CACHE];
     tg_tape *scratch;     /* derived backward rules record here (derive.c) */
+    uint64_t epoch;       /* bumped by resets and rewinds: which marks hold */
+    struct tg_kept *kept; /* leaf gradients moved out of rewound memory (tape.c) */
     struct tg_memo *memo; /* during a vector tangent sweep (tangent.c) */
     tg_node poison;
     char message[256];

@@ -2,6 +2,7 @@
 #include "internal.h"
 
 #include <math.h>
+#include <stddef.h>
 #include <string.h>
 
 #define TG_ALIGN 64
@@ -9,6 +10,21 @@
  * step (a bigger request gets a block of its own size). */
 #define TG_FIRST_BLOCK ((size_t)16 << 10)
 #define TG_MAX_BLOCK ((size_t)1 << 20)
+
+/* A leaf's gradient that a rewind moved out of the block memory it gave
+ * back; freed with the tape's nodes (reset, free). */
+struct tg_kept {
+    struct tg_kept *next;
+    _Alignas(max_align_t) unsigned char data[]; /* malloc's alignment */
+};
+
+static void free_kept(tg_tape *t) {
+    for (struct tg_kept *k = t->kept, *next; k; k = next) {
+        next = k->next;
+        tg__free(k);
+    }
+    t->kept = NULL;
+}
 
 struct tg_block {
     tg_block *next;
@@ -40,6 +56,7 @@ void tg_tape_free(tg_tape *t) {
     if (!t) return;
     tg__slot_give(t->slot);
     tg_tape_free(t->scratch);
+    free_kept(t);
     for (size_t i = 0; i < t->nchunks; i++) tg__free(t->chunks[i]);
     tg__free(t->chunks);
     tg__scalar_free(t);
@@ -59,7 +76,69 @@ void tg_tape_reset(tg_tape *t) {
     t->cur = t->blocks;
     t->status = TG_OK;
     t->message[0] = '\0';
+    t->epoch++;
+    free_kept(t);
     init_poison(t);
+}
+
+tg_mark tg_tape_mark(const tg_tape *t) {
+    if (!t) return (tg_mark){0};
+    return (tg_mark){t->nnodes, t->nfull, t->npart, t->cur ? t->cur->used : 0, t->cur, t->epoch};
+}
+
+/* Whether p lies in the block memory a rewind to m gives back: past the
+ * mark's offset in its block, or in a block after it. */
+static bool rewound(const tg_tape *t, const tg_mark *m, const void *p) {
+    const unsigned char *q = p;
+    bool after = m->block == NULL;
+    for (const tg_block *b = t->blocks; b; b = b->next) {
+        if (q >= b->data && q < b->data + b->size)
+            return after || (b == m->block && q >= b->data + m->used);
+        after |= b == m->block;
+    }
+    return false;
+}
+
+int tg_tape_rewind(tg_tape *t, tg_mark *m) {
+    if (!t) return TG_ERR_NULL;
+    if (!m) return tg_fail(t, TG_ERR_NULL, "rewind: mark is NULL");
+    if (m->epoch != t->epoch || m->nodes > t->nnodes || m->full > t->nfull)
+        return tg_fail(t, TG_ERR_ARG, "rewind: the mark (at node %zu) is not valid: taken "
+                       "before a reset or before the last rewind to an earlier mark", m->nodes);
+    /* Gradient memory taken after the mark for a node before it is given
+     * back too: an interior node gets new memory at its next sweep; a leaf's
+     * gradient, which accumulates across sweeps, moves to memory of its own. */
+    for (size_t i = 0; i < m->full; i++) {
+        tg_node *n = &t->chunks[i >> TG_CHUNK_BITS][i & (TG_CHUNK_NODES - 1)];
+        if (!n->grad || !n->ndim || (n->flags & TG_F_EXT_GRAD) || !rewound(t, m, n->grad))
+            continue;
+        if (n->op || (n->flags & TG_F_BRIDGE)) {
+            n->grad = NULL;
+            continue;
+        }
+        size_t bytes = tg__numel(n) * tg__dsize(n);
+        struct tg_kept *k = tg__malloc(sizeof *k + bytes);
+        if (!k) return tg_fail(t, TG_ERR_NOMEM, "rewind: out of memory keeping a leaf's gradient");
+        memcpy(k->data, n->grad, bytes);
+        k->next = t->kept;
+        t->kept = k;
+        t->bytes += sizeof *k + bytes;
+        n->grad = k->data;
+    }
+    if (t->bridge && t->bridge->id >= m->nodes) t->bridge = NULL;
+    t->nnodes = m->nodes;
+    t->nfull = m->full;
+    t->npart = m->parts;
+    if (t->grad_valid > m->nodes) t->grad_valid = m->nodes;
+    bool after = m->block == NULL;
+    for (tg_block *b = t->blocks; b; b = b->next) {
+        if (b == m->block) b->used = m->used;
+        else if (after) b->used = 0;
+        after |= b == m->block;
+    }
+    t->cur = m->block ? (tg_block *)m->block : t->blocks;
+    m->epoch = ++t->epoch;
+    return TG_OK;
 }
 
 size_t tg_tape_size(const tg_tape *t) { return t ? t->nnodes : 0; }

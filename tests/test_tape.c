@@ -452,6 +452,111 @@ static void test_small_tapes_are_small(void **state) {
     tg_tape_free(t);
 }
 
+/* Marks and rewinds: what is recorded after a mark goes, its memory is
+ * reused (the tape stops growing), the nodes before it keep their values. */
+static void test_rewind(void **state) {
+    (void)state;
+    tg_tape *t = tg_tape_new();
+    const int64_t s3[1] = {3};
+    tg_node *x = tg_tensor(t, TG_F64, 1, s3, (const double[]){0.5, -1, 2});
+    tg_node *y = tg_scale(tg_sin(x), 2);
+    tg_node *c = tg_scalar(t, 0.25); /* a compact scalar before the mark */
+    tg_mark m = tg_tape_mark(t);
+    size_t size = tg_tape_size(t), bytes = 0;
+    for (int round = 0; round < 100; round++) {
+        /* tensors, compact scalars with partials, a bridge between them */
+        tg_node *z = tg_sum(tg_mul(tg_exp(y), x));
+        tg_node *w = tg_add(tg_mul(tg_sin(c), c), z);
+        double want = 0.25 * sin(0.25);
+        for (int i = 0; i < 3; i++) {
+            double xi = ((const double *)tg_value(x))[i];
+            want += exp(2 * sin(xi)) * xi;
+        }
+        assert_true(fabs(tg_value_scalar(w) - want) <= 1e-15 * fabs(want));
+        assert_int_equal(tg_backward(w), TG_OK);
+        assert_true(fabs(tg_grad_scalar(c) - (sin(0.25) + 0.25 * cos(0.25))) <= 1e-15);
+        tg_zero_grad(t);
+        assert_int_equal(tg_tape_rewind(t, &m), TG_OK);
+        assert_int_equal(tg_tape_size(t), size);
+        if (round == 1) bytes = tg_tape_bytes(t);
+        if (round > 1) assert_int_equal(tg_tape_bytes(t), bytes); /* no growth */
+        /* a node recorded after the mark is gone */
+        assert_true(tg_status(tg_node_tape(z)) == TG_OK);
+    }
+    assert_true(fabs(tg_value_at(y, 2) - 2 * sin(2)) <= 1e-15); /* before the mark: kept */
+    /* A stale handle is refused. */
+    tg_node *z = tg_exp(y);
+    assert_int_equal(tg_tape_rewind(t, &m), TG_OK);
+    tg_sum(z);
+    assert_int_equal(tg_status(t), TG_ERR_STATE);
+    tg_tape_reset(t);
+    /* A mark from before a reset, or after an earlier mark that was rewound
+     * to, is refused. */
+    assert_int_equal(tg_tape_rewind(t, &m), TG_ERR_ARG);
+    assert_non_null(strstr(tg_status_message(t), "not valid"));
+    tg_tape_reset(t);
+    x = tg_scalar(t, 1);
+    tg_mark a = tg_tape_mark(t);
+    tg_sin(x);
+    tg_mark b = tg_tape_mark(t);
+    tg_cos(x);
+    assert_int_equal(tg_tape_rewind(t, &a), TG_OK);
+    tg_exp(x);
+    tg_exp(x);
+    assert_int_equal(tg_tape_rewind(t, &b), TG_ERR_ARG);
+    tg_tape_free(t);
+}
+
+/* Gradient memory a sweep after the mark gave a tensor node before it is
+ * given back: the node reads as having no gradient, and the next sweep
+ * gives it memory again. */
+static void test_rewind_gradient_memory(void **state) {
+    (void)state;
+    tg_tape *t = tg_tape_new();
+    const int64_t s4[1] = {4};
+    tg_node *x = tg_tensor(t, TG_F64, 1, s4, (const double[]){1, 2, 3, 4});
+    tg_node *y = tg_mul(x, x);
+    tg_mark m = tg_tape_mark(t);
+    for (int round = 0; round < 3; round++) {
+        assert_int_equal(tg_backward(tg_sum(y)), TG_OK);
+        assert_non_null(tg_grad(y));
+        assert_true(tg_grad_at(x, 3) == 8 * (round + 1)); /* the leaf accumulates */
+        assert_int_equal(tg_tape_rewind(t, &m), TG_OK);
+        assert_null(tg_grad(y));
+    }
+    tg_tape_free(t);
+}
+
+/* The dense drivers rewind what they record: a solver calling them every
+ * iteration does not grow the tape, and gets the same numbers. */
+static void test_drivers_do_not_grow(void **state) {
+    (void)state;
+    tg_tape *t = tg_tape_new();
+    tg_node *p[2] = {tg_scalar(t, 0.7), tg_scalar(t, -0.3)};
+    const int64_t s5[1] = {5};
+    tg_node *ts = tg_input(t, TG_F64, 1, s5, (const double[]){0, 0.5, 1, 1.5, 2});
+    /* residuals r_i = p0 exp(p1 t_i): 5 outputs, 2 parameters (forward) */
+    tg_node *r = tg_mul(p[0], tg_exp(tg_mul(p[1], ts)));
+    tg_node *f = tg_sum(tg_mul(r, r));
+    double jac0[10], h0[4];
+    assert_int_equal(tg_jacobian(r, 2, p, jac0), TG_OK);
+    assert_int_equal(tg_hessian(f, 2, p, h0), TG_OK);
+    size_t size = tg_tape_size(t), bytes = tg_tape_bytes(t);
+    for (int it = 0; it < 1000; it++) {
+        double jac[10], h[4];
+        assert_int_equal(tg_jacobian(r, 2, p, jac), TG_OK);
+        assert_int_equal(tg_hessian(f, 2, p, h), TG_OK);
+        assert_memory_equal(jac, jac0, sizeof jac);
+        assert_memory_equal(h, h0, sizeof h);
+    }
+    assert_int_equal(tg_tape_size(t), size);
+    assert_int_equal(tg_tape_bytes(t), bytes);
+    /* d r_i / d p0 = exp(p1 t_i) */
+    for (int i = 0; i < 5; i++)
+        assert_true(fabs(jac0[i * 2] - exp(-0.3 * 0.5 * i)) <= 1e-15);
+    tg_tape_free(t);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_circuit),
@@ -469,6 +574,9 @@ int main(void) {
         cmocka_unit_test(test_seeded),
         cmocka_unit_test(test_nodes),
         cmocka_unit_test(test_small_tapes_are_small),
+        cmocka_unit_test(test_rewind),
+        cmocka_unit_test(test_rewind_gradient_memory),
+        cmocka_unit_test(test_drivers_do_not_grow),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
