@@ -499,15 +499,19 @@ TG_API int tg_evaluate(tg_params *ps, const tg_mlp *m, tg_loss loss, const tg_da
  * text, to path in the format of docs/formats.md. Atomic: writes a
  * temporary file in the same directory, fsyncs it, renames it over path and
  * fsyncs the directory, so path holds the old or the new model, never a
- * mix. Returns TG_OK or TG_ERR_IO / TG_ERR_NULL with err naming the file. */
+ * mix. A symbolic link is followed to its target; the old file's mode is
+ * kept (new files: 0666 & ~umask); a device is written in place; a FIFO, a
+ * socket or a directory is refused. A file-size limit gives TG_ERR_IO
+ * ("File too large"), not SIGXFSZ. Returns TG_OK or TG_ERR_IO / TG_ERR_NULL
+ * with err naming the file. */
 TG_API int tg_checkpoint_save(const tg_params *ps, const char *path, tg_error *err);
 
 /* Loads the values of path into ps, whose parameters must match the file's
  * exactly (same dtype, count, names, shapes, in order); also replaces the
  * meta text. The whole file is read and verified (magic, version, size,
  * CRC32, structure) before anything is copied: on any error ps is left
- * untouched. Refused with a clear message: a missing file, a directory, an
- * empty file, a truncated or corrupt file, a newer version, a file of
+ * untouched. Refused with a clear message: a missing file, a directory, a
+ * FIFO or device (without blocking), an empty file, a truncated or corrupt file, a newer version, a file of
  * another architecture or dtype. Returns TG_OK, TG_ERR_IO, TG_ERR_FORMAT,
  * TG_ERR_SHAPE or TG_ERR_DTYPE. */
 TG_API int tg_checkpoint_load(tg_params *ps, const char *path, tg_error *err);

@@ -17,6 +17,7 @@
 #include "model.h"
 #include "mpi_cli.h"
 #include "report.h"
+#include "safe_file.h"
 
 #define DEFAULT_DATA TG_CLI_DEFAULT_DATA
 
@@ -406,6 +407,7 @@ static int train(int argc, char **argv) {
     tg_optim *opt = NULL;
     tg_cli_trainer *tr = NULL;
     FILE *log = NULL;
+    bool log_lost = false; /* reported, and the exit status says so; the model is still saved */
     char tmp_log[] = "/tmp/tapegrad-metrics-XXXXXX";
     const char *log_path = root ? o.log : NULL;
     if (o.valid && !(valid = tg_dataset_split(train, (size_t)o.valid, &e))) {
@@ -428,8 +430,8 @@ static int train(int argc, char **argv) {
     if (root && o.plot && !o.log && !tg_cli_have_program("gnuplot"))
         fprintf(stderr, "tapegrad train: --plot: gnuplot is not installed, so %s will not be "
                 "drawn (apt-get install gnuplot-nox)\n", o.plot);
-    if (log_path && !(log = fopen(o.log, "w"))) {
-        fprintf(stderr, "tapegrad train: --log %s: %s\n", o.log, strerror(errno));
+    if (log_path && !(log = tg__open_log(o.log, &e))) {
+        fprintf(stderr, "tapegrad train: --log %s\n", e.message);
         goto done;
     }
     if (root && !o.log && o.plot && tg_cli_have_program("gnuplot")) {
@@ -494,10 +496,13 @@ static int train(int argc, char **argv) {
         }
     }
     if (log) {
-        int bad = ferror(log);
-        bad |= fclose(log);
+        int bad = ferror(log), closed = fclose(log), why = errno;
         log = NULL;
-        if (bad && o.log) fprintf(stderr, "tapegrad train: --log %s: write error\n", o.log);
+        if ((bad || closed) && o.log) {
+            fprintf(stderr, "tapegrad train: --log %s: write error%s%s\n", o.log,
+                    closed ? ": " : "", closed ? strerror(why) : "");
+            log_lost = true;
+        }
     }
     if (o.plot && log_path && o.epochs > 0) tg_plot(log_path, o.plot, (int)o.epochs);
     if (root && o.save) {
@@ -513,7 +518,7 @@ static int train(int argc, char **argv) {
         printf("train_seconds=%.2f samples_per_s=%.0f\n", total_train,
                (double)n * (double)o.epochs / total_train);
     printf("test_accuracy=%.4f\n", acc);
-    status = 0;
+    status = log_lost ? 1 : 0;
 done:
     if (log) fclose(log);
     if (log_path == tmp_log) unlink(tmp_log);
