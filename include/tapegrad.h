@@ -64,8 +64,9 @@ typedef struct tg_node tg_node; /* one value on a tape (opaque) */
 typedef enum tg_dtype { TG_F32 = 0, TG_F64 = 1 } tg_dtype;
 
 #define TG_MAX_DIMS 4
-/* Largest number of elements of one tensor; larger shapes are refused. */
-#define TG_MAX_NUMEL ((int64_t)1 << 31)
+/* Largest number of elements of one tensor (and so of one dimension):
+ * 2^31 - 1, what a shape's 32-bit sizes hold; larger shapes are refused. */
+#define TG_MAX_NUMEL ((int64_t)INT32_MAX)
 
 /* Status codes: 0 is success, every error is positive. */
 enum tg_status_code {
