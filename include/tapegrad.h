@@ -712,6 +712,8 @@ TG_API int tg_grad_nodes(tg_node *out, int n, tg_node *const *wrt, tg_node **gra
  *   jac. By reverse sweeps (one per output element) when M <= N; by forward
  *   mode (tg_jvp() recorded once, then one replay per input element with v a
  *   unit vector) when N < M.
+ * A node named more than once in wrt gets its columns in each place it is
+ *   named (as tg_grad() gives its gradient in each place).
  * The dense drivers leave every leaf gradient of the tape as it was (they
  * save and restore them), and re-evaluate the tape (tg_forward) when
  * tg_jacobian goes forward. Ownership: h and jac are the caller's buffers of
