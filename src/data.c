@@ -10,6 +10,7 @@
 #include "nn_internal.h"
 
 #include <errno.h>
+#include <float.h>
 #include <limits.h>
 #include <math.h>
 #include <string.h>
@@ -236,44 +237,102 @@ tg_dataset *tg_dataset_read_mnist(const char *dir, const char *prefix, int class
 
 /* ------------------------------------------------------------------ csv -- */
 
-/* Reads one line into *buf (grown as needed); returns its length without
- * the newline, or -1 at end of file, -2 on a read error (err filled). */
-static long read_line(gzFile f, const char *path, char **buf, size_t *cap, tg_error *err) {
+/* Lines of a (possibly gzipped) text file, read in blocks so that a NUL
+ * byte is seen rather than ending a line early or looping forever. */
+typedef struct line_reader {
+    gzFile f;
+    const char *path;
+    char *line; /* the current line, NUL-terminated */
+    size_t cap;
+    unsigned char block[1 << 16];
+    size_t pos, len;
+    bool eof;
+} line_reader;
+
+/* Reads the next line into r->line without its line end; returns its
+ * length, -1 at end of file, -2 on an error (err filled: a read error, no
+ * memory, or a NUL byte, which no text file has). */
+static long read_line(line_reader *r, long lineno, tg_error *err) {
     size_t len = 0;
+    bool any = false;
     for (;;) {
-        if (*cap - len < 2) {
-            size_t ncap = *cap ? 2 * *cap : 4096;
-            char *p = tg__realloc(*buf, ncap);
-            if (!p) {
-                tg__err(err, TG_ERR_NOMEM, "%s: out of memory for a line", path);
-                return -2;
-            }
-            *buf = p;
-            *cap = ncap;
-        }
-        if (!gzgets(f, *buf + len, (int)(*cap - len > INT32_MAX ? INT32_MAX : *cap - len))) {
-            int code;
-            const char *msg = gzerror(f, &code);
-            if (code != Z_OK && code != Z_BUF_ERROR) {
-                tg__err(err, TG_ERR_IO, "%s: read error: %s", path,
+        if (r->pos == r->len) {
+            if (r->eof) break;
+            int k = gzread(r->f, r->block, sizeof r->block);
+            if (k < 0) {
+                int code;
+                const char *msg = gzerror(r->f, &code);
+                tg__err(err, TG_ERR_IO, "%s: read error: %s", r->path,
                         code == Z_ERRNO ? strerror(errno) : msg);
                 return -2;
             }
-            if (len == 0) return -1;
-            break;
+            r->pos = 0;
+            r->len = (size_t)k;
+            r->eof = k == 0;
+            continue;
         }
-        len += strlen(*buf + len);
-        if (len && (*buf)[len - 1] == '\n') break;
+        any = true;
+        const unsigned char *s = r->block + r->pos, *nl = memchr(s, '\n', r->len - r->pos);
+        size_t take = nl ? (size_t)(nl - s) : r->len - r->pos;
+        if (memchr(s, 0, take)) {
+            tg__err(err, TG_ERR_FORMAT, "%s:%ld: a NUL byte: not a text file", r->path, lineno);
+            return -2;
+        }
+        if (r->cap - len < take + 1) {
+            size_t ncap = r->cap ? r->cap : 4096;
+            while (ncap - len < take + 1) ncap *= 2;
+            char *p = tg__realloc(r->line, ncap);
+            if (!p) {
+                tg__err(err, TG_ERR_NOMEM, "%s:%ld: out of memory for a line", r->path, lineno);
+                return -2;
+            }
+            r->line = p;
+            r->cap = ncap;
+        }
+        memcpy(r->line + len, s, take);
+        len += take;
+        r->pos += take + (nl != NULL);
+        if (nl) break;
     }
-    while (len && ((*buf)[len - 1] == '\n' || (*buf)[len - 1] == '\r')) (*buf)[--len] = '\0';
+    if (!any) return -1;
+    while (len && r->line[len - 1] == '\r') len--;
+    r->line[len] = '\0';
     return (long)len;
 }
 
+/* A field of a header: text that is not a number to strtod (so neither
+ * inf nor nan), even with one pair of double quotes around it removed. */
+static bool is_name(const char *s, size_t n) {
+    while (n && (*s == ' ' || *s == '\t')) s++, n--;
+    while (n && (s[n - 1] == ' ' || s[n - 1] == '\t')) n--;
+    if (n >= 2 && s[0] == '"' && s[n - 1] == '"') s++, n -= 2;
+    if (n == 0) return false;
+    char buf[64], *end;
+    size_t k = n < sizeof buf - 1 ? n : sizeof buf - 1;
+    memcpy(buf, s, k);
+    buf[k] = '\0';
+    strtod(buf, &end);
+    while (*end == ' ' || *end == '\t') end++;
+    return end == buf || *end;
+}
+
+/* The header rule: a first line every field of which is a name. */
+static bool is_header(const char *line) {
+    for (;;) {
+        size_t n = strcspn(line, ",");
+        if (!is_name(line, n)) return false;
+        if (!line[n]) return true;
+        line += n + 1;
+    }
+}
+
 /* Splits a line at commas in place, parsing every field; returns the field
- * count, or -(k+1) when field k is not a number. */
-static long parse_fields(char *line, double **vals, size_t *cap) {
+ * count, or -(k+1) when field k is not a number (*bad_value: 0), or is a
+ * number that is not finite (*bad_value: 1). */
+static long parse_fields(char *line, double **vals, size_t *cap, int *bad_value) {
     long k = 0;
     char *s = line;
+    *bad_value = 0;
     for (;;) {
         if ((size_t)k == *cap) {
             size_t ncap = *cap ? 2 * *cap : 1024;
@@ -285,7 +344,11 @@ static long parse_fields(char *line, double **vals, size_t *cap) {
         char *end;
         double v = strtod(s, &end);
         while (*end == ' ' || *end == '\t') end++;
-        if (end == s || (*end && *end != ',') || !isfinite(v)) return -(k + 1);
+        if (end == s || (*end && *end != ',')) return -(k + 1);
+        if (!isfinite(v)) {
+            *bad_value = 1;
+            return -(k + 1);
+        }
         (*vals)[k++] = v;
         if (!*end) return k;
         s = end + 1;
@@ -309,30 +372,46 @@ tg_dataset *tg_dataset_read_csv(const char *path, int label_col, double scale, i
                 label_col, classes, scale);
         return NULL;
     }
-    gzFile f = open_gz(path, err);
-    if (!f) return NULL;
-    char *line = NULL;
+    line_reader *r = tg__calloc(1, sizeof *r);
+    if (!r) {
+        tg__err(err, TG_ERR_NOMEM, "%s: out of memory", path);
+        return NULL;
+    }
+    r->path = path;
+    if (!(r->f = open_gz(path, err))) {
+        tg__free(r);
+        return NULL;
+    }
     double *vals = NULL;
     float *x = NULL;
     int32_t *y = NULL;
-    size_t lcap = 0, vcap = 0, n = 0, ncap = 0;
+    size_t vcap = 0, n = 0, ncap = 0;
     long width = -1, lineno = 0, len;
     int maxl = -1;
     bool first = true; /* the first non-blank line may be a header */
     tg_dataset *ds = NULL;
-    while ((len = read_line(f, path, &line, &lcap, err)) >= 0) {
+    while ((len = read_line(r, lineno + 1, err)) >= 0) {
+        char *line = r->line;
         lineno++;
+        /* A UTF-8 byte-order mark is not part of the first field. */
+        if (lineno == 1 && len >= 3 && !memcmp(line, "\xef\xbb\xbf", 3)) line += 3;
         if (blank(line)) continue;
-        long k = parse_fields(line, &vals, &vcap);
-        bool header_ok = first;
+        bool was_first = first;
         first = false;
+        if (was_first && is_header(line)) continue;
+        int bad_value;
+        long k = parse_fields(line, &vals, &vcap, &bad_value);
         if (k == LONG_MIN) {
             tg__err(err, TG_ERR_NOMEM, "%s:%ld: out of memory", path, lineno);
             goto done;
         }
         if (k < 0) {
-            if (header_ok) continue; /* a header */
-            tg__err(err, TG_ERR_FORMAT, "%s:%ld: field %ld is not a number", path, lineno, -k);
+            if (bad_value)
+                tg__err(err, TG_ERR_FORMAT, "%s:%ld: field %ld is not finite (inf or nan); "
+                        "features and labels must be finite numbers", path, lineno, -k);
+            else
+                tg__err(err, TG_ERR_FORMAT, "%s:%ld: field %ld is not a number%s", path, lineno,
+                        -k, was_first ? " (a header line has no numbers at all)" : "");
             goto done;
         }
         if (width < 0) {
@@ -370,8 +449,16 @@ tg_dataset *tg_dataset_read_csv(const char *path, int label_col, double scale, i
             ncap = c;
         }
         float *row = x + n * (size_t)(width - (label_col >= 0));
-        for (long j = 0, o = 0; j < width; j++)
-            if (j != label_col) row[o++] = (float)(vals[j] * scale);
+        for (long j = 0, o = 0; j < width; j++) {
+            if (j == label_col) continue;
+            row[o] = (float)(vals[j] * scale);
+            if (!isfinite(row[o++])) {
+                tg__err(err, TG_ERR_FORMAT, "%s:%ld: field %ld is %g%s, beyond float32's "
+                        "range (%g)", path, lineno, j + 1, vals[j] * scale,
+                        scale != 1 ? " after scaling" : "", (double)FLT_MAX);
+                goto done;
+            }
+        }
         y[n++] = (int32_t)lv;
         maxl = (int)lv > maxl ? (int)lv : maxl;
     }
@@ -392,8 +479,9 @@ tg_dataset *tg_dataset_read_csv(const char *path, int label_col, double scale, i
     x = NULL;
     y = NULL;
 done:
-    gzclose(f);
-    tg__free(line);
+    gzclose(r->f);
+    tg__free(r->line);
+    tg__free(r);
     tg__free(vals);
     tg__free(x);
     tg__free(y);

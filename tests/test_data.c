@@ -262,12 +262,50 @@ static void test_csv(void **state) {
         {"a,b\nc,d\n", ":2: field 1 is not a number", 0},
         {"7\n", "need a label column", 0},
         {"1,2,3\n1,,3\n", ":2: field 2 is not a number", 0},
-        {"1,2,3\n1,nan,3\n", ":2: field 2 is not a number", 0},
+        {"1,2,3\n1,nan,3\n", ":2: field 2 is not finite", 0},
+        /* Past float32's range: refused, not stored as inf. */
+        {"1,1e39,3\n", ":1: field 2 is 1e+39, beyond float32's range", 0},
+        {"1,2,-4e38\n", ":1: field 3 is -4e+38, beyond float32's range", 0},
+        /* A first line with a number in it is data, not a header to drop:
+         * inf, nan, quoted numbers, a typo. */
+        {"inf,1,2\n1,2,3\n", ":1: field 1 is not finite", 0},
+        {"1,nan\n1,2\n", ":1: field 2 is not finite", 0},
+        {"\"1\",\"2\",\"3\"\n1,2,3\n", ":1: field 1 is not a number", 0},
+        {"1,2x,3\n1,2,3\n", ":1: field 2 is not a number (a header line has no numbers", 0},
+        {"label,x,7\n1,2,3\n", ":1: field 1 is not a number", 0},
+        /* A NUL byte: not text; nothing after it is silently lost. */
+        {"1,2,3\n1,2\0,3\n4,5,6\n", ":2: a NUL byte", 0},
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
-        write_file("bad.csv", bad[i].text, strlen(bad[i].text), (int)(i % 2));
+        size_t len = strlen(bad[i].text);
+        if (strstr(bad[i].want, "NUL")) len += 1 + strlen(bad[i].text + len + 1);
+        write_file("bad.csv", bad[i].text, len, (int)(i % 2));
         expect_error(tg_dataset_read_csv(path_of("bad.csv"), 0, 1, bad[i].classes, &e), &e,
                      TG_ERR_FORMAT, path_of("bad.csv"), bad[i].want);
+    }
+    /* --scale can overflow what the file holds in range. */
+    write_file("scaled.csv", "1,1e30\n", 7, 0);
+    expect_error(tg_dataset_read_csv(path_of("scaled.csv"), 0, 1e10, 0, &e), &e, TG_ERR_FORMAT,
+                 ":1: field 2 is 1e+40 after scaling, beyond float32's range", NULL);
+    /* Headers: a line of names only, quoted or not, after a byte-order
+     * mark or not; a BOM before data is not a header either. */
+    const struct {
+        const char *text;
+        size_t samples;
+        int32_t label0;
+    } good[] = {
+        {"\xef\xbb\xbf" "1,2,3\n0,5,6\n", 2, 1},
+        {"\xef\xbb\xbf" "a,b,c\n1,2,3\n", 1, 1},
+        {"\"a\", \"b c\" ,d\n2,2,3\n", 1, 2},
+        {"\n\nlabel,x\n0,1\n", 1, 0},
+    };
+    for (size_t i = 0; i < sizeof good / sizeof *good; i++) {
+        write_file("good.csv", good[i].text, strlen(good[i].text), (int)(i % 2));
+        ds = tg_dataset_read_csv(path_of("good.csv"), 0, 1, 0, &e);
+        if (!ds) fail_msg("case %zu: %s", i, e.message);
+        assert_int_equal(tg_dataset_size(ds), good[i].samples);
+        assert_int_equal(tg_dataset_labels(ds)[0], good[i].label0);
+        tg_dataset_free(ds);
     }
     expect_error(tg_dataset_read_csv(path_of("none.csv"), 0, 1, 0, &e), &e, TG_ERR_IO,
                  path_of("none.csv"), "cannot open");

@@ -124,6 +124,8 @@ if mknod "$tmp/full" c 1 7 2>/dev/null; then
     [ -s "$tmp/after-log.tgm" ] || fail "a failed --log lost the model"
     expect 1 "No space left on device" -- "$cli" train "${small[@]}" --save "$tmp/full"
     [ -c "$tmp/full" ] || fail "--save replaced a device"
+    mknod "$tmp/zero" c 1 5
+    expect 1 "zero:1: a NUL byte: not a text file" -- timeout 20 "$cli" train --data "$tmp/zero"
 else
     echo "note: not root, the device-node cases are skipped"
 fi

@@ -361,10 +361,12 @@ TG_API tg_dataset *tg_dataset_read_mnist(const char *dir, const char *prefix, in
  * other columns, each multiplied by scale (1/255.0 for pixels, 1 for none).
  * label_col -1 reads a file without labels (every column a feature; every
  * label 0, for prediction).
- * A first line that is not all numbers is a header and skipped; blank lines
+ * A first line of names only (no field a number) is a header and skipped;
+ * a UTF-8 byte-order mark is ignored; blank lines
  * are skipped. classes as for IDX. Refuses, naming the file and line: a
- * field that is not a number, a line of another width, a label that is not
- * an integer or is out of range, an empty file. */
+ * field that is not a number, inf or nan, a feature beyond float32's range
+ * once scaled, a NUL byte, a line of another width, a label that is not an
+ * integer or is out of range, an empty file (docs/formats.md). */
 TG_API tg_dataset *tg_dataset_read_csv(const char *path, int label_col, double scale,
                                        int classes, tg_error *err);
 
