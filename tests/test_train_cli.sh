@@ -95,6 +95,15 @@ grep -q -- "--label-col N names another" "$tmp/out" || fail "no hint of --label-
 expect 2 "--scale 'x/0'" -- "$cli" train "${csv[@]}" --scale x/0
 expect 2 "apply to CSV data" -- "$cli" train --data "$tmp" --label-col 1
 
+# --test naming nothing: the message is about --test, and (under valgrind,
+# when installed) the training set read first is freed.
+expect 1 "  --test wants a CSV file" -- "$cli" train "${csv[@]}" --test "$tmp/no-such-test.csv"
+grep -q "no-such-test.csv: cannot open" "$tmp/out" || fail "--test: $(cat "$tmp/out")"
+if command -v valgrind >/dev/null; then
+    expect 1 "--test wants" -- valgrind -q --leak-check=full --errors-for-leak-kinds=definite \
+        --error-exitcode=101 "$cli" train "${csv[@]}" --test "$tmp/no-such-test.csv"
+fi
+
 # --- the user's files: never replaced when not regular, never waited on -------
 # (device nodes are made here, as root, never touched in /dev)
 small=("${csv[@]}" --layers 2,8,3 --epochs 1)

@@ -29,12 +29,12 @@ void tg_cli_no_data(const char *cmd, const tg_cli_data *d, const tg_error *e) {
                 "counting from 0)\n", d->label_col);
     if (e->code == TG_ERR_IO)
         fprintf(stderr,
-                "  --data wants a CSV file (a label and the features on each line), or a\n"
+                "  %s wants a CSV file (a label and the features on each line), or a\n"
                 "  directory holding train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz,\n"
                 "  t10k-images-idx3-ubyte.gz and t10k-labels-idx1-ubyte.gz (gzipped or not;\n"
                 "  MNIST works too). Fashion-MNIST, the default (%s), comes with:\n"
                 "    apt-get install dataset-fashion-mnist\n",
-                TG_CLI_DEFAULT_DATA);
+                d->option ? d->option : "--data", TG_CLI_DEFAULT_DATA);
 }
 
 void tg_cli_model_describe(char *buf, size_t len, const tg_mlp *m, tg_loss loss) {

@@ -16,6 +16,7 @@ typedef struct tg_cli_data {
     const char *path;
     int label_col;
     double scale;
+    const char *option; /* the option that named path, for messages; NULL: --data */
 } tg_cli_data;
 
 /* Whether path names a directory. */

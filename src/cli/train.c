@@ -264,7 +264,7 @@ static int read_sets(const train_opts *o, tg_progress *bar, tg_dataset **train,
                 "directory of IDX files\n", o->data);
         return 2;
     }
-    tg_cli_data d = {o->data, (int)o->label_col, o->scale};
+    tg_cli_data d = {o->data, (int)o->label_col, o->scale, NULL};
     tg_error e;
     tg_progress_status(bar, "loading %s ...", o->data);
     *train = tg_cli_read_data(&d, "train", 0, &e);
@@ -276,6 +276,7 @@ static int read_sets(const train_opts *o, tg_progress *bar, tg_dataset **train,
     int classes = tg_dataset_classes(*train);
     if (o->test) {
         d.path = o->test;
+        d.option = "--test";
         tg_progress_status(bar, "loading %s ...", o->test);
         *test = tg_cli_read_data(&d, "t10k", classes, &e);
     } else if (dir) {
@@ -290,6 +291,8 @@ static int read_sets(const train_opts *o, tg_progress *bar, tg_dataset **train,
     tg_progress_end(bar);
     if (!*test) {
         tg_cli_no_data("train", &d, &e);
+        tg_dataset_free(*train);
+        *train = NULL;
         return 1;
     }
     return 0;
@@ -571,7 +574,7 @@ int tg_cli_eval(int argc, char **argv) {
         goto done;
     }
     if (!(test = tg_dataset_read_mnist(data, "t10k", (int)k, &e))) {
-        tg_cli_no_data("eval", &(tg_cli_data){data, -1, 1}, &e);
+        tg_cli_no_data("eval", &(tg_cli_data){data, -1, 1, NULL}, &e);
         goto done;
     }
     if (!(confusion = calloc((size_t)(k * k), sizeof *confusion))) {
