@@ -252,11 +252,10 @@ static int S(momentum)(size_t n, void *vw, void *vg, void *vv, double lr_, doubl
 }
 
 /* Adam's sqrt vectorises because the library is built with -fno-math-errno
- * (errno is never read here); IEEE results are unchanged. Only the new
- * value is checked: a NaN or inf gradient reaches it through m. (A second
- * moment overflowing alone, |g| > 1e19 in float32, would freeze a weight;
- * checking for it would cost 5% of the loop, and the cost of a batch with
- * such gradients overflows first.) */
+ * (errno is never read here); IEEE results are unchanged. The new value and
+ * the second moment are checked: a NaN or inf gradient reaches the value
+ * through m, but a finite one with |g| > 1e19 in float32 overflows v alone,
+ * and the weight, divided by sqrt(inf), would never move again. */
 static int S(adam)(size_t n, void *vw, void *vg, void *vm, void *vv, double lr_, double wd_,
                    double b1_, double b2_, double eps_, double c1_, double c2_) {
     T *w = vw, *m = vm, *v = vv, *g = vg;
@@ -271,7 +270,7 @@ static int S(adam)(size_t n, void *vw, void *vg, void *vm, void *vv, double lr_,
         v[i] = vi;
         w[i] = x;
         g[i] = 0;
-        bad |= S(nonfinite)(x);
+        bad |= S(nonfinite)(x) | S(nonfinite)(vi);
     }
     return bad != 0;
 }

@@ -302,7 +302,9 @@ TG_API void tg_optim_free(tg_optim *o);
  * buffers, which also checks the new values at no extra pass. Returns
  * TG_OK, TG_ERR_NULL, TG_ERR_STATE if parameters were added after
  * tg_optim_new, or TG_ERR_NUMERIC when a new value is NaN or infinite (a
- * NaN gradient, or a learning rate so large that the values overflow). The
+ * NaN gradient, or a learning rate so large that the values overflow), or
+ * Adam's second moment is (a gradient beyond 1e19 in float32, whose square
+ * overflows: the weight would never move again). The
  * step is not undone then (keeping the old values would cost a copy per
  * step): the store holds the bad values until tg_optim_rollback() puts back
  * the last snapshot. */
