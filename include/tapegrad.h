@@ -477,6 +477,15 @@ TG_API tg_node *tg_concat(int n, tg_node *const *inputs, int axis);
  * bounds). */
 TG_API tg_node *tg_index_select(tg_node *x, int axis, const int64_t *idx, int64_t n);
 
+/* index_select's adjoint (a scatter-add): a tensor of src's shape with len
+ * along axis, zero except y[..., idx[j], ...] += src[..., j, ...] for each of
+ * the src's rows j along axis (idx has that many entries), so repeated
+ * indices add up. It is the gradient of index_select: one node whatever the
+ * repeats. Gradient: src̄[..., j, ...] += ȳ[..., idx[j], ...] (a gather).
+ * Errors as tg_index_select, indices in [0, len), and TG_ERR_ARG for len
+ * outside 1..TG_MAX_NUMEL. */
+TG_API tg_node *tg_index_add(tg_node *src, int axis, const int64_t *idx, int64_t len);
+
 /* x broadcast to shape[0..ndim) by NumPy's rules: x's dimensions, aligned
  * from the right, each equal to the target's or 1. Gradient: the output's
  * summed over the broadcast dimensions. TG_ERR_SHAPE when x does not
