@@ -12,6 +12,7 @@
 #include <string.h>
 #include <tapegrad.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "cli.h"
 #include "model.h"
@@ -298,6 +299,42 @@ static int read_sets(const train_opts *o, tg_progress *bar, tg_dataset **train,
     return 0;
 }
 
+/* v in the fewest digits that read back as v (0.1, not 0.10000000000000001). */
+static const char *exact(char buf[32], double v) {
+    for (int digits = 1; digits <= 17; digits++) {
+        snprintf(buf, 32, "%.*g", digits, v);
+        if (strtod(buf, NULL) == v) break;
+    }
+    return buf;
+}
+
+/* The options that shape a training, one "--option value" a line, and a
+ * fingerprint of its training data: what every MPI rank must share. */
+static void describe_run(char *buf, size_t len, const train_opts *o, tg_init winit,
+                         tg_init binit, tg_activation out_act, const tg_dataset *train) {
+    size_t n = tg_dataset_size(train), d = (size_t)tg_dataset_features(train);
+    char num[4][32];
+    uLong crc = crc32(0L, Z_NULL, 0);
+    const void *parts[2] = {tg_dataset_x(train), tg_dataset_labels(train)};
+    const size_t bytes[2] = {n * d * sizeof(float), n * sizeof(int32_t)};
+    for (int k = 0; k < 2; k++) /* zlib takes 32-bit lengths */
+        for (size_t at = 0; at < bytes[k]; at += 1u << 30)
+            crc = crc32(crc, (const unsigned char *)parts[k] + at,
+                        (uInt)(bytes[k] - at < (1u << 30) ? bytes[k] - at : 1u << 30));
+    snprintf(buf, len,
+             "--layers %s\n--activation %s\n--output %s\n--loss %s\n--optimizer %s\n"
+             "--lr %s\n--lr-decay %s\n--momentum %s\n--weight-decay %s\n"
+             "--init %s,%s\n--batch %ld\n--epochs %ld\n--seed %llu\n--dtype %s\n"
+             "--valid %ld\n--limit %ld\n"
+             "data of %zu samples, %zu features, %d classes, CRC32 %08lx",
+             o->layers, tg_activation_name((tg_activation)o->act), tg_activation_name(out_act),
+             tg_loss_name((tg_loss)o->loss), tg_optimizer_name((tg_optimizer)o->optimizer),
+             exact(num[0], o->lr), exact(num[1], o->lr_decay), exact(num[2], o->momentum),
+             exact(num[3], o->weight_decay), tg_init_name(winit), tg_init_name(binit),
+             o->batch, o->epochs, o->seed, o->dtype == TG_F64 ? "f64" : "f32", o->valid,
+             o->limit, n, d, tg_dataset_classes(train), (unsigned long)crc);
+}
+
 /* Whether the network m fits the data: exit status 2 after saying what to
  * change, or 0. */
 static int check_fit(const train_opts *o, const tg_mlp *m, const tg_dataset *ds) {
@@ -443,7 +480,9 @@ static int train(int argc, char **argv) {
         if (log) log_path = tmp_log;
     }
     if (log) tg_log_header(log, valid != NULL);
-    if (!tg_cli_mpi_ready(ps, "train")) goto done; /* every rank set up; rank 0's start */
+    char config[TG_CLI_MPI_CONFIG_MAX];
+    describe_run(config, sizeof config, &o, winit, binit, out_act, train);
+    if (!tg_cli_mpi_ready(ps, "train", config)) goto done; /* every rank set up; rank 0's start */
 
     /* The shuffling gets its own stream, apart from the initialisation's. */
     tg_rng rng;
