@@ -6,6 +6,7 @@
  * dimensions; then D 32-bit sizes) and the bytes. Images are D = 3
  * (count, rows, cols), labels D = 1 (count).
  */
+#define _DEFAULT_SOURCE /* sysconf(_SC_PHYS_PAGES) */
 #define _POSIX_C_SOURCE 200809L
 #include "nn_internal.h"
 
@@ -15,6 +16,7 @@
 #include <math.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <zlib.h>
 
 struct tg_dataset {
@@ -131,6 +133,24 @@ static unsigned char *read_idx(const char *path, int ndim, const char *what, uin
                     (unsigned)dims[i]);
             goto fail;
         }
+    }
+    /* Images become float32 features beside their bytes: a header promising
+     * more than the machine's memory is refused before anything is
+     * inflated (a small gzip bomb would otherwise take gigabytes first). */
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    double need = (double)total * (ndim == 3 ? 1 + sizeof(float) : 1),
+           have_mem = pages > 0 && page > 0 ? (double)pages * (double)page : 0;
+    if (have_mem > 0 && need > have_mem) {
+        struct stat st;
+        if (gzdirect(f) && stat(path, &st) == 0 && (uint64_t)st.st_size < hlen + total)
+            tg__err(err, TG_ERR_FORMAT, "%s: truncated: the header promises %llu bytes of %s "
+                    "data, the file holds %llu", path, (unsigned long long)total, what,
+                    (unsigned long long)st.st_size - hlen);
+        else
+            tg__err(err, TG_ERR_NOMEM, "%s: the header promises %llu bytes of %s data, %.1f GB "
+                    "in memory, more than this machine's %.1f GB", path,
+                    (unsigned long long)total, what, need / 1e9, have_mem / 1e9);
+        goto fail;
     }
     /* Grow the buffer as bytes arrive, so that a header claiming far more
      * than the file holds is reported as truncated, not as out of memory. */

@@ -3,6 +3,7 @@
  * plain; every bad file refused with a message naming it and the problem;
  * one-hot gathering, splits.
  */
+#define _DEFAULT_SOURCE /* sysconf(_SC_PHYS_PAGES) */
 #define _POSIX_C_SOURCE 200809L
 #include <setjmp.h>
 #include <stdarg.h>
@@ -190,6 +191,23 @@ static void test_idx_bad_files(void **state) {
         write_file("huge", img, n, 0);
         expect_error(tg_dataset_read_idx(path_of("huge"), gl, 10, &e), &e, TG_ERR_FORMAT,
                      path_of("huge"), NULL);
+    }
+    /* A gzip bomb: a small gzipped file whose header promises more images
+     * than this machine's memory holds (as float32 beside their bytes) is
+     * refused from its header, before anything is inflated. */
+    {
+        size_t n = images(img, 0x803, 2, 2);
+        be32(img + 4, 2000000000); /* 2e9 images of 2x3: 12 GB of bytes, 60 GB in memory */
+        be32(img + 8, 2);
+        be32(img + 12, 3);
+        long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+        write_file("bomb.gz", img, n, 1);
+        if ((double)pages * (double)page < 6e10) {
+            expect_error(tg_dataset_read_idx(path_of("bomb.gz"), gl, 10, &e), &e, TG_ERR_NOMEM,
+                         path_of("bomb.gz"), "more than this machine's");
+        } else {
+            print_message("bomb: skipped, this machine has more than 60 GB of memory\n");
+        }
     }
     /* a zero dimension */
     write_file("zero", img, images(img, 0x803, 0, 0), 0);

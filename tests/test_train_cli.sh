@@ -104,6 +104,15 @@ if command -v valgrind >/dev/null; then
         --error-exitcode=101 "$cli" train "${csv[@]}" --test "$tmp/no-such-test.csv"
 fi
 
+# An IDX directory whose images have another size than the model takes is
+# refused from the header, before 20 MB of gzipped payload are inflated.
+mkdir "$tmp/bomb"
+{ printf '\x00\x00\x08\x03\x3b\x9a\xca\x00\x00\x00\x00\x03\x00\x00\x00\x01'; printf '%020000000d' 0; } |
+    gzip -1 >"$tmp/bomb/t10k-images-idx3-ubyte.gz"
+expect 1 "t10k images have 3 features (pixels) each, the network takes 2; nothing read past the header" -- \
+    "$cli" predict --model "$tmp/blobs.tgm" --data "$tmp/bomb"
+expect 1 "nothing read past the header" -- "$cli" eval --model "$tmp/blobs.tgm" --data "$tmp/bomb"
+
 # --- the user's files: never replaced when not regular, never waited on -------
 # (device nodes are made here, as root, never touched in /dev)
 small=("${csv[@]}" --layers 2,8,3 --epochs 1)

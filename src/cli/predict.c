@@ -229,6 +229,7 @@ int tg_cli_predict(int argc, char **argv) {
         fprintf(stderr, "tapegrad predict: %s: %s\n", o.model, e.message);
         goto done;
     }
+    o.data.features = in;
     if (!(ds = tg_cli_read_data(&o.data, "t10k", (int)k, &e))) {
         tg_cli_no_data("predict", &o.data, &e);
         if (e.code == TG_ERR_FORMAT && !dir && o.data.label_col >= 0)

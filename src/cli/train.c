@@ -257,15 +257,15 @@ static int train_option(train_opts *o, int argc, char **argv, int *i) {
 /* Reads the training and test sets of o, with a status line on bar. The
  * classes are the training set's (its largest label + 1); the test set's
  * labels must be below. Returns 0, or the exit status after printing why. */
-static int read_sets(const train_opts *o, tg_progress *bar, tg_dataset **train,
-                     tg_dataset **test) {
+static int read_sets(const train_opts *o, int64_t features, tg_progress *bar,
+                     tg_dataset **train, tg_dataset **test) {
     const bool dir = tg_cli_is_dir(o->data);
     if (dir && o->csv_options) {
         fprintf(stderr, "tapegrad train: --label-col and --scale apply to CSV data; %s is a "
                 "directory of IDX files\n", o->data);
         return 2;
     }
-    tg_cli_data d = {o->data, (int)o->label_col, o->scale, NULL};
+    tg_cli_data d = {o->data, (int)o->label_col, o->scale, NULL, features};
     tg_error e;
     tg_progress_status(bar, "loading %s ...", o->data);
     *train = tg_cli_read_data(&d, "train", 0, &e);
@@ -281,7 +281,7 @@ static int read_sets(const train_opts *o, tg_progress *bar, tg_dataset **train,
         tg_progress_status(bar, "loading %s ...", o->test);
         *test = tg_cli_read_data(&d, "t10k", classes, &e);
     } else if (dir) {
-        *test = tg_dataset_read_mnist(o->data, "t10k", classes, &e);
+        *test = tg_cli_read_data(&d, "t10k", classes, &e);
     } else {
         size_t n = tg_dataset_size(*train), k = n / 10 ? n / 10 : 1;
         *test = tg_dataset_split(*train, k, &e);
@@ -439,7 +439,7 @@ static int train(int argc, char **argv) {
     tg_progress_begin(&bar, (int)o.epochs);
     bar.on = bar.on && !tg_cli_mpi_active(); /* mpirun's pty is no sign of a terminal */
     tg_dataset *train = NULL, *test = NULL, *valid = NULL;
-    int status = read_sets(&o, &bar, &train, &test);
+    int status = read_sets(&o, m.sizes[0], &bar, &train, &test);
     if (status) return status;
     status = 1;
     if (o.limit) tg_dataset_truncate(train, (size_t)o.limit);
@@ -612,8 +612,10 @@ int tg_cli_eval(int argc, char **argv) {
                 model, (long long)k);
         goto done;
     }
-    if (!(test = tg_dataset_read_mnist(data, "t10k", (int)k, &e))) {
-        tg_cli_no_data("eval", &(tg_cli_data){data, -1, 1, NULL}, &e);
+    tg_cli_data d = {data, -1, 1, NULL, mdl.m.sizes[0]};
+    if (!(test = tg_cli_is_dir(data) ? tg_cli_read_data(&d, "t10k", (int)k, &e)
+                                     : tg_dataset_read_mnist(data, "t10k", (int)k, &e))) {
+        tg_cli_no_data("eval", &(tg_cli_data){data, -1, 1, NULL, 0}, &e);
         goto done;
     }
     if (!(confusion = calloc((size_t)(k * k), sizeof *confusion))) {
