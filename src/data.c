@@ -125,15 +125,27 @@ static unsigned char *read_idx(const char *path, int ndim, const char *what, uin
         goto fail;
     }
     uint64_t total = 1;
+    double product = 1;
     for (int i = 0; i < ndim; i++) {
         dims[i] = be32(head + 4 + 4 * i);
-        total *= dims[i] ? dims[i] : 1;
-        if (dims[i] == 0 || total > IDX_MAX_BYTES) {
-            tg__err(err, TG_ERR_FORMAT, "%s: implausible header: dimension %d is %u", path, i,
-                    (unsigned)dims[i]);
+        product *= dims[i];
+        if (dims[i] == 0) {
+            tg__err(err, TG_ERR_FORMAT, "%s: implausible header: dimension %d is 0", path, i);
             goto fail;
         }
     }
+    if (product > (double)IDX_MAX_BYTES) {
+        /* Name the product, not the dimension that happened to cross the limit. */
+        char shape[64];
+        int k = 0;
+        for (int i = 0; i < ndim; i++)
+            k += snprintf(shape + k, sizeof shape - (size_t)k, i ? " x %u" : "%u", (unsigned)dims[i]);
+        tg__err(err, TG_ERR_FORMAT, "%s: implausible header: %s = %.0f bytes of %s data, more "
+                "than the %llu bytes (16 GiB) an IDX file may hold", path, shape, product, what,
+                (unsigned long long)IDX_MAX_BYTES);
+        goto fail;
+    }
+    for (int i = 0; i < ndim; i++) total *= dims[i];
     /* Images become float32 features beside their bytes: a header promising
      * more than the machine's memory is refused before anything is
      * inflated (a small gzip bomb would otherwise take gigabytes first). */

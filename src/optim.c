@@ -117,6 +117,17 @@ int64_t tg_optim_steps(const tg_optim *o) { return o ? o->t : 0; }
 
 double tg_optim_lr(const tg_optim *o) { return o ? o->cfg.lr : 0; }
 
+double tg_optim_weight_decay(const tg_optim *o) { return o ? o->cfg.weight_decay : 0; }
+
+const char *tg_optim_blame(char *buf, size_t len, const tg_optim *o) {
+    double lr = tg_optim_lr(o), wd = tg_optim_weight_decay(o);
+    if (wd > 0)
+        snprintf(buf, len, "the learning rate %g or the weight decay %g", lr, wd);
+    else
+        snprintf(buf, len, "the learning rate %g", lr);
+    return buf;
+}
+
 /* Copies the values and the state between the store and the snapshot. */
 static void copy_state(tg_optim *o, bool save) {
     void *bufs[3][2] = {{tg_params_data(o->ps), o->snap_w}, {o->m, o->snap_m}, {o->v, o->snap_v}};

@@ -209,6 +209,18 @@ static void test_idx_bad_files(void **state) {
             print_message("bomb: skipped, this machine has more than 60 GB of memory\n");
         }
     }
+    /* Past the size limit: the message names the product of the dimensions,
+     * not the one that crossed it. */
+    {
+        size_t n = images(img, 0x803, 2, 2);
+        be32(img + 4, 0x80000000u);
+        be32(img + 8, 28);
+        be32(img + 12, 28);
+        write_file("big.gz", img, n, 1);
+        expect_error(tg_dataset_read_idx(path_of("big.gz"), gl, 10, &e), &e, TG_ERR_FORMAT,
+                     "implausible header: 2147483648 x 28 x 28 = 1683627180032 bytes of image "
+                     "data, more than the 17179869184 bytes (16 GiB)", NULL);
+    }
     /* a zero dimension */
     write_file("zero", img, images(img, 0x803, 0, 0), 0);
     expect_error(tg_dataset_read_idx(path_of("zero"), gl, 10, &e), &e, TG_ERR_FORMAT,

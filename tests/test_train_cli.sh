@@ -156,6 +156,12 @@ rc=$?
 cmp -s "$tmp/blobs.tgm" "$tmp/limited.tgm" || fail "ulimit -f: the old model changed"
 ls "$tmp" | grep -q '[.]tmp[.]' && fail "a temporary file was left: $(ls "$tmp")"
 
+# --- messages that name the right cause -------------------------------------
+expect 1 "the learning rate 3 or the weight decay 1e+308 may be too large" -- \
+    "$cli" train "${csv[@]}" --layers 2,8,3 --weight-decay 1e308 --epochs 1
+expect 2 "--layers: layers '2,1000000000,3': size 1000000000 is out of range 1..16777216" -- \
+    "$cli" train "${csv[@]}" --layers 2,1000000000,3
+
 # --- divergence: linear units and lr 1000 overflow within a few steps ---------
 rm -f "$tmp/diverged.tgm"
 expect 1 "may be too large" -- "$cli" train "${csv[@]}" --layers 2,8,3 --activation identity \

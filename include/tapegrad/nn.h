@@ -335,6 +335,14 @@ TG_API int64_t tg_optim_steps(const tg_optim *o);
 /* The current learning rate; 0 for NULL. */
 TG_API double tg_optim_lr(const tg_optim *o);
 
+/* The weight decay it was created with; 0 for NULL. */
+TG_API double tg_optim_weight_decay(const tg_optim *o);
+
+/* What a diverging training blames, into buf of len bytes (returned): "the
+ * learning rate LR", or with weight decay "the learning rate LR or the
+ * weight decay WD" (which overflows too when large). */
+TG_API const char *tg_optim_blame(char *buf, size_t len, const tg_optim *o);
+
 /* ------------------------------------------------------------- datasets -- */
 
 /* A labelled dataset held in memory: n samples of d features (float, pixels
@@ -466,7 +474,8 @@ TG_API void tg_trainer_free(tg_trainer *tr);
  * Divergence stops the epoch with TG_ERR_NUMERIC and a message naming the
  * epoch (counted by this trainer from 1) and the step within it: "epoch 3,
  * step 1204: the loss is NaN; the learning rate 30 may be too large (the
- * parameters are kept as they were after step 1203)". The store then holds
+ * parameters are kept as they were after step 1203)" (with weight decay:
+ * "the learning rate 30 or the weight decay W"). The store then holds
  * exactly the parameters of the last finite step, so that saving it writes
  * no NaN. Detection costs no pass of its own: the batch's cost (one scalar,
  * which any NaN or inf of the outputs reaches) is checked after the forward
