@@ -98,9 +98,9 @@ static char *follow_links(const char *path, int *rc, tg_error *err) {
     return NULL;
 }
 
-/* A fresh name beside target, created 0666 (the umask applies) or with
- * mode `mode` exactly when keep is set. */
-static int create_temp(tg__save *s, mode_t mode, bool keep) {
+/* A fresh file beside the target: with old's owner, group and mode when
+ * old is given (a replacement), else 0666 less the umask (a new file). */
+static int create_temp(tg__save *s, const struct stat *old) {
     static atomic_uint counter;
     size_t len = strlen(s->target) + 48;
     if (!(s->tmp = tg__malloc(len))) return -1;
@@ -108,9 +108,13 @@ static int create_temp(tg__save *s, mode_t mode, bool keep) {
         unsigned c = atomic_fetch_add(&counter, 1);
         snprintf(s->tmp, len, "%s.tmp.%ld.%u.%ld", s->target, (long)getpid(), c,
                  (long)(time(NULL) & 0xffff));
-        int fd = open(s->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, keep ? 0600 : 0666);
+        int fd = open(s->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, old ? 0600 : 0666);
         if (fd >= 0) {
-            if (keep && fchmod(fd, mode & 07777)) {
+            /* Only root may give a file away; keep at least the group if
+             * allowed. Before fchmod, which a change of owner could undo. */
+            if (old && fchown(fd, old->st_uid, old->st_gid) && fchown(fd, (uid_t)-1, old->st_gid))
+                errno = 0;
+            if (old && fchmod(fd, old->st_mode & 07777)) {
                 int e = errno;
                 close(fd);
                 unlink(s->tmp);
@@ -141,13 +145,10 @@ int tg__save_begin(tg__save *s, const char *path, tg_error *err) {
         rc = tg__err(err, TG_ERR_IO, "%s: is a directory; give a file name", path);
     } else if (exists && !S_ISREG(st.st_mode)) {
         rc = tg__err(err, TG_ERR_IO, "%s: is %s; give a regular file", path, kind_of(st.st_mode));
-    } else if ((s->fd = create_temp(s, exists ? st.st_mode : 0, exists)) < 0) {
+    } else if ((s->fd = create_temp(s, exists ? &st : NULL)) < 0) {
         rc = s->tmp ? tg__err(err, TG_ERR_IO, "%s: creating a temporary file: %s", path,
                               strerror(errno))
                     : tg__err(err, TG_ERR_NOMEM, "%s: out of memory", path);
-    } else if (exists && fchown(s->fd, st.st_uid, st.st_gid)) {
-        /* Only root may give a file away; keep at least the group if allowed. */
-        if (fchown(s->fd, (uid_t)-1, st.st_gid)) errno = 0;
     }
     if (rc) {
         tg__free(s->tmp);
