@@ -210,7 +210,7 @@ done:
 }
 
 int tg_cli_predict(int argc, char **argv) {
-    predict_opts o = {.data = {TG_CLI_DEFAULT_DATA, 0, 1}, .index = -1};
+    predict_opts o = {.data = {TG_CLI_DEFAULT_DATA, 0, 1, NULL, 0}, .index = -1};
     int rc = parse(argc, argv, &o);
     if (rc >= 0) return rc;
     bool dir = tg_cli_is_dir(o.data.path);
