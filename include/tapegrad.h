@@ -64,8 +64,9 @@ typedef struct tg_node tg_node; /* one value on a tape (opaque) */
 typedef enum tg_dtype { TG_F32 = 0, TG_F64 = 1 } tg_dtype;
 
 #define TG_MAX_DIMS 4
-/* Largest number of elements of one tensor; larger shapes are refused. */
-#define TG_MAX_NUMEL ((int64_t)1 << 31)
+/* Largest number of elements of one tensor (and so of one dimension):
+ * 2^31 - 1, what a shape's 32-bit sizes hold; larger shapes are refused. */
+#define TG_MAX_NUMEL ((int64_t)INT32_MAX)
 
 /* Status codes: 0 is success, every error is positive. */
 enum tg_status_code {
@@ -516,6 +517,15 @@ TG_API tg_node *tg_concat(int n, tg_node *const *inputs, int axis);
  * bounds). */
 TG_API tg_node *tg_index_select(tg_node *x, int axis, const int64_t *idx, int64_t n);
 
+/* index_select's adjoint (a scatter-add): a tensor of src's shape with len
+ * along axis, zero except y[..., idx[j], ...] += src[..., j, ...] for each of
+ * the src's rows j along axis (idx has that many entries), so repeated
+ * indices add up. It is the gradient of index_select: one node whatever the
+ * repeats. Gradient: src̄[..., j, ...] += ȳ[..., idx[j], ...] (a gather).
+ * Errors as tg_index_select, indices in [0, len), and TG_ERR_ARG for len
+ * outside 1..TG_MAX_NUMEL. */
+TG_API tg_node *tg_index_add(tg_node *src, int axis, const int64_t *idx, int64_t len);
+
 /* x broadcast to shape[0..ndim) by NumPy's rules: x's dimensions, aligned
  * from the right, each equal to the target's or 1. Gradient: the output's
  * summed over the broadcast dimensions. TG_ERR_SHAPE when x does not
@@ -758,6 +768,8 @@ TG_API int tg_grad_nodes(tg_node *out, int n, tg_node *const *wrt, tg_node **gra
  *   mode when N < M: tg_jvp_many() along 8 directions recorded once, then
  *   one replay of what it recorded per 8 input elements, the directions set
  *   to unit vectors.
+ * A node named more than once in wrt gets its columns in each place it is
+ *   named (as tg_grad() gives its gradient in each place).
  * The dense drivers leave every leaf gradient of the tape as it was (they
  * save and restore them), re-evaluate the tape (tg_forward) when they go
  * forward, write a zero entry as +0, and, when they succeed, rewind the

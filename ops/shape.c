@@ -1,11 +1,11 @@
 /*
- * Shape and indexing ops: slice, concat, index_select, broadcast_to, permute,
- * tril, triu.
+ * Shape and indexing ops: slice, concat, index_select and its adjoint
+ * index_add, broadcast_to, permute, tril, triu.
  *
  * None of them computes: each moves elements, and its backward rule is the
  * adjoint move with +=. Three kernels serve them all, written once over T:
  * runs (copy or add runs of contiguous elements: slice, concat), a gather /
- * scatter by index (index_select), and a 4-D strided walk (broadcast_to,
+ * scatter by index (index_select, index_add), and a 4-D strided walk (broadcast_to,
  * permute); tril and triu copy a band of each row.
  *
  * Parameters. An axis, or permute's packed permutation, is the node's aux.
@@ -24,7 +24,8 @@
  * The vjp rules (tg_grad, higher order) are the same moves written with
  * public ops: slice pads with zeros by concat, concat slices, permute
  * permutes back, broadcast_to sums, tril/triu mask, and index_select's
- * scatter-add is a product with a constant 0/1 selection matrix.
+ * scatter-add is one index_add node, whose own rule is an index_select: the
+ * gradient of a gather costs the size of x, however often an index repeats.
  */
 #ifndef T
 #include "broadcast.h"
@@ -39,8 +40,8 @@ typedef tg_bcast walk;
 
 #include "dtypes.h"
 
-enum { SH_SLICE, SH_CONCAT, SH_INDEX_SELECT, SH_BROADCAST_TO, SH_PERMUTE, SH_TRIL, SH_TRIU,
-       SH_COUNT };
+enum { SH_SLICE, SH_CONCAT, SH_INDEX_SELECT, SH_INDEX_ADD, SH_BROADCAST_TO, SH_PERMUTE, SH_TRIL,
+       SH_TRIU, SH_COUNT };
 extern const tg_op tg_shape_ops[];
 
 /* ------------------------------------------------------------ helpers -- */
@@ -270,6 +271,26 @@ tg_node *tg_concat(int n, tg_node *const *inputs, int axis) {
 
 /* ------------------------------------------------------ index_select -- */
 
+/* Whether idx is 1-D and holds integers in [0, dim): indices along axis k
+ * of x (named in the message); else writes why. */
+static int indices_ok(const tg_node *idx, int32_t dim, int k, const tg_node *x, char *why,
+                      size_t len) {
+    char s[64];
+    if (idx->ndim != 1) {
+        snprintf(why, len, "indices must be 1-D, got %s", tg__shape_str(idx, s));
+        return TG_ERR_SHAPE;
+    }
+    for (int32_t j = 0; j < idx->u.shape[0]; j++) {
+        double v = tg_value_at(idx, j);
+        if (!(v >= 0 && v < dim && v == floor(v))) {
+            snprintf(why, len, "index %.17g (position %d) is out of range for axis %d of %s", v,
+                     (int)j, k, tg__shape_str(x, s));
+            return TG_ERR_ARG;
+        }
+    }
+    return TG_OK;
+}
+
 /* y[..., j, ...] = x[..., idx[j], ...] along axis aux; idx is input 1, a 1-D
  * tensor of x's dtype holding integers. */
 static int index_select_shape(tg_node *out, char *why, size_t len) {
@@ -286,18 +307,8 @@ static int index_select_shape(tg_node *out, char *why, size_t len) {
                  "integers; use float64", k, tg__shape_str(x, s));
         return TG_ERR_ARG;
     }
-    if (idx->ndim != 1) {
-        snprintf(why, len, "indices must be 1-D, got %s", tg__shape_str(idx, s));
-        return TG_ERR_SHAPE;
-    }
-    for (int32_t j = 0; j < idx->u.shape[0]; j++) {
-        double v = tg_value_at(idx, j);
-        if (!(v >= 0 && v < dim && v == floor(v))) {
-            snprintf(why, len, "index %.17g (position %d) is out of range for axis %d of %s", v,
-                     (int)j, k, tg__shape_str(x, s));
-            return TG_ERR_ARG;
-        }
-    }
+    int rc = indices_ok(idx, dim, k, x, why, len);
+    if (rc) return rc;
     int64_t shape[TG_MAX_DIMS];
     for (int i = 0; i < x->ndim; i++) shape[i] = x->u.shape[i];
     shape[k] = idx->u.shape[0];
@@ -322,46 +333,121 @@ static void index_select_backward(tg_node *n) {
                           n->in[0]->grad);
 }
 
-/*
- * The scatter-add written with gathers: g gets a zero row appended along the
- * axis (at position n); pass r gathers, for each row d of x, the r-th output
- * row that picked d, or the zero row; x's gradient is the sum of m passes, m
- * the largest number of times an index repeats. Only copies and adds, so an
- * inf in g stays in its own row (a product with a 0/1 matrix would spread
- * 0 * inf = NaN), and it is differentiable again.
- */
+/* x's gradient is one index_add of g by the same index node, into x's shape. */
 static void index_select_vjp(tg_node *y, tg_node *g, tg_node **gin) {
-    tg_node *x = y->in[0], *idx = y->in[1];
+    const tg_node *x = y->in[0];
+    int64_t shape[TG_MAX_DIMS];
+    for (int i = 0; i < x->ndim; i++) shape[i] = x->u.shape[i];
+    gin[0] = tg__apply_as(&tg_shape_ops[SH_INDEX_ADD], g, y->in[1], y->aux, x->ndim, shape);
+}
+
+/* -------------------------------------------------------- index_add -- */
+
+/* y = zeros with y[..., idx[j], ...] += src[..., j, ...] along axis aux: the
+ * adjoint of index_select. src is input 0, idx input 1 (as index_select's);
+ * the output's shape is src's with the target length along the axis (given
+ * by the constructor; by name, src's own). */
+static int index_add_shape(tg_node *out, char *why, size_t len) {
+    const tg_node *src = out->in[0], *idx = out->in[1];
+    char s[64], so[64];
+    int k = out->aux;
+    if (k < 0 || k >= src->ndim || out->ndim != src->ndim) {
+        snprintf(why, len, "axis %d is out of range for %s", k, tg__shape_str(src, s));
+        return TG_ERR_ARG;
+    }
+    for (int i = 0; i < src->ndim; i++)
+        if (i != k && out->u.shape[i] != src->u.shape[i]) {
+            snprintf(why, len, "%s cannot be added into %s along axis %d",
+                     tg__shape_str(src, s), tg__shape_str(out, so), k);
+            return TG_ERR_SHAPE;
+        }
+    int32_t dim = out->u.shape[k];
+    if (!tg__f64(src) && dim > (1 << 24)) {
+        snprintf(why, len, "axis %d of float32 %s is longer than 2^24, past float32's exact "
+                 "integers; use float64", k, tg__shape_str(out, so));
+        return TG_ERR_ARG;
+    }
+    if (idx->ndim == 1 && idx->u.shape[0] != src->u.shape[k]) {
+        snprintf(why, len, "%d indices for the %d rows of %s along axis %d",
+                 (int)idx->u.shape[0], (int)src->u.shape[k], tg__shape_str(src, s), k);
+        return TG_ERR_SHAPE;
+    }
+    return indices_ok(idx, dim, k, out, why, len);
+}
+
+static void index_add_forward(tg_node *n) {
+    memset(n->value, 0, (size_t)tg__numel(n) * tg__dsize(n));
+    tg_axis_view v = tg__axis_view(n, n->aux);
+    TG_KERNEL(n, scatter)(v, (size_t)n->in[0]->u.shape[n->aux], n->in[1]->value,
+                          n->in[0]->value, n->value);
+}
+
+static void index_add_backward(tg_node *n) {
+    if (!n->in[0]->grad) return;
+    tg_axis_view v = tg__axis_view(n, n->aux);
+    TG_KERNEL(n, gather_add)(v, (size_t)n->in[0]->u.shape[n->aux], n->in[1]->value, n->grad,
+                             n->in[0]->grad);
+}
+
+static void index_add_vjp(tg_node *y, tg_node *g, tg_node **gin) {
+    gin[0] = tg__apply(&tg_shape_ops[SH_INDEX_SELECT], g, y->in[1], y->aux);
+}
+
+/* Both constructors' checks: n indices in [0, dim), dim the length of axis
+ * (as given) of the shape `into` points into; as a constant node of x's
+ * dtype, or NULL (the tape's error set). */
+static tg_node *index_node(tg_node *x, int axis, const int64_t *idx, int64_t n, int64_t dim,
+                           const char *into, const char *who) {
     tg_tape *t = x->tape;
-    int k = y->aux;
-    int64_t n = y->u.shape[k], dim = x->u.shape[k];
-    int64_t *seen = tg__calloc((size_t)dim, sizeof *seen), *pick = tg__malloc((size_t)dim * 8);
-    if (!seen || !pick) {
-        tg_fail(t, TG_ERR_NOMEM, "index_select: out of memory recording the gradient");
-        tg__free(seen);
-        tg__free(pick);
-        return;
+    if (n < 1 || n > TG_MAX_NUMEL) {
+        tg_fail(t, TG_ERR_ARG, "%s: %lld indices into %s: at least 1 is needed", who,
+                (long long)n, into);
+        return NULL;
     }
-    int64_t m = 0, *row = tg__malloc((size_t)n * 8);
-    for (int64_t j = 0; row && j < n; j++) {
-        double f = tg_value_at(idx, j);
-        row[j] = f >= 0 && f < (double)dim ? (int64_t)f : -1; /* a bad index adds nothing */
-        if (row[j] >= 0 && ++seen[row[j]] > m) m = seen[row[j]];
+    if (!idx) {
+        tg_fail(t, TG_ERR_NULL, "%s: indices are NULL", who);
+        return NULL;
     }
-    tg_node *parts[2] = {g, zeros_along(g, k, 1)}, *gz = tg_concat(2, parts, k), *sum = NULL;
-    for (int64_t r = 0; row && r < m && !t->status; r++) {
-        memset(seen, 0, (size_t)dim * sizeof *seen);
-        for (int64_t d = 0; d < dim; d++) pick[d] = n;
-        for (int64_t j = 0; j < n; j++)
-            if (row[j] >= 0 && seen[row[j]]++ == r) pick[row[j]] = j;
-        tg_node *pass = tg_index_select(gz, k, pick, dim);
-        sum = sum ? tg_add(sum, pass) : pass;
+    /* Checked here on the exact integers, before they become x's dtype. */
+    for (int64_t j = 0; j < n; j++)
+        if (idx[j] < 0 || idx[j] >= dim) {
+            tg_fail(t, TG_ERR_ARG, "%s: index %lld (position %lld) is out of range for axis "
+                    "%d of %s", who, (long long)idx[j], (long long)j, axis, into);
+            return NULL;
+        }
+    tg_node *in = tg_input(t, tg_node_dtype(x), 1, &n, NULL);
+    if (t->status) return NULL;
+    for (int64_t j = 0; j < n; j++) {
+        if (tg__f64(x))
+            ((double *)in->value)[j] = (double)idx[j];
+        else
+            ((float *)in->value)[j] = (float)idx[j];
     }
-    if (!row) tg_fail(t, TG_ERR_NOMEM, "index_select: out of memory recording the gradient");
-    tg__free(row);
-    tg__free(seen);
-    tg__free(pick);
-    gin[0] = sum;
+    return in;
+}
+
+tg_node *tg_index_add(tg_node *src, int axis, const int64_t *idx, int64_t len) {
+    if (!src || (src = tg__full(src))->tape->status) return failed(src);
+    tg_tape *t = src->tape;
+    int k = tg__axis(src, axis, "index_add");
+    if (k < 0) return &t->poison;
+    if (len < 1 || len > TG_MAX_NUMEL) {
+        char s[64];
+        tg_fail(t, TG_ERR_ARG, "index_add: a length of %lld along axis %d of %s: 1 to %lld "
+                "allowed", (long long)len, axis, tg__shape_str(src, s), (long long)TG_MAX_NUMEL);
+        return &t->poison;
+    }
+    int64_t shape[TG_MAX_DIMS];
+    char into[96];
+    int w = snprintf(into, sizeof into, "[");
+    for (int i = 0; i < src->ndim; i++) {
+        shape[i] = i == k ? len : src->u.shape[i];
+        w += snprintf(into + w, sizeof into - (size_t)w, i ? ",%lld" : "%lld", (long long)shape[i]);
+    }
+    snprintf(into + w, sizeof into - (size_t)w, "]");
+    tg_node *in = index_node(src, axis, idx, src->u.shape[k], len, into, "index_add");
+    if (!in) return &t->poison;
+    return tg__apply_as(&tg_shape_ops[SH_INDEX_ADD], src, in, k, src->ndim, shape);
 }
 
 tg_node *tg_index_select(tg_node *x, int axis, const int64_t *idx, int64_t n) {
@@ -369,33 +455,9 @@ tg_node *tg_index_select(tg_node *x, int axis, const int64_t *idx, int64_t n) {
     tg_tape *t = x->tape;
     int k = tg__axis(x, axis, "index_select");
     if (k < 0) return &t->poison;
-    char s[64];
-    if (n < 1 || n > TG_MAX_NUMEL) {
-        tg_fail(t, TG_ERR_ARG, "index_select: %lld indices into %s: at least 1 is needed",
-                (long long)n, tg__shape_str(x, s));
-        return &t->poison;
-    }
-    if (!idx) {
-        tg_fail(t, TG_ERR_NULL, "index_select: indices are NULL");
-        return &t->poison;
-    }
-    /* Checked here on the exact integers, before they become x's dtype. */
-    for (int64_t j = 0; j < n; j++)
-        if (idx[j] < 0 || idx[j] >= x->u.shape[k]) {
-            tg_fail(t, TG_ERR_ARG, "index_select: index %lld (position %lld) is out of range "
-                    "for axis %d of %s", (long long)idx[j], (long long)j, axis,
-                    tg__shape_str(x, s));
-            return &t->poison;
-        }
-    tg_node *in = tg_input(t, tg_node_dtype(x), 1, &n, NULL);
-    if (t->status) return &t->poison;
-    for (int64_t j = 0; j < n; j++) {
-        if (tg__f64(x))
-            ((double *)in->value)[j] = (double)idx[j];
-        else
-            ((float *)in->value)[j] = (float)idx[j];
-    }
-    return tg__apply(&tg_shape_ops[SH_INDEX_SELECT], x, in, k);
+    char into[64];
+    tg_node *in = index_node(x, axis, idx, n, x->u.shape[k], tg__shape_str(x, into), "index_select");
+    return in ? tg__apply(&tg_shape_ops[SH_INDEX_SELECT], x, in, k) : &t->poison;
 }
 
 /* y[o] = x[offset(o)] along the walk, or backward x̄[offset(o)] += ȳ[o]. */
@@ -614,6 +676,8 @@ const tg_op tg_shape_ops[] = {
                    concat_jvp},
     [SH_INDEX_SELECT] = {"index_select", 2, index_select_shape, index_select_forward,
                          index_select_backward, index_select_vjp, tg__linear_jvp},
+    [SH_INDEX_ADD] = {"index_add", 2, index_add_shape, index_add_forward, index_add_backward,
+                      index_add_vjp, tg__linear_shaped_jvp},
     [SH_BROADCAST_TO] = {"broadcast_to", 1, broadcast_to_shape, broadcast_to_forward,
                          broadcast_to_backward, broadcast_to_vjp, tg__linear_shaped_jvp},
     [SH_PERMUTE] = {"permute", 1, permute_shape, permute_forward, permute_backward, permute_vjp,
@@ -664,6 +728,20 @@ static void S(scatter)(tg_axis_view v, size_t n, const void *vi, const void *vg,
             if (!(f >= 0 && f < (T)v.len)) continue;
             T *d = gx + (o * v.len + (size_t)f) * v.inner;
             const T *s = g + (o * n + j) * v.inner;
+            for (size_t i = 0; i < v.inner; i++) d[i] += s[i];
+        }
+}
+
+/* gs[o,j,:] += gy[o,idx[j],:]: index_add's backward, a gather that adds. */
+static void S(gather_add)(tg_axis_view v, size_t n, const void *vi, const void *vgy, void *vgs) {
+    const T *idx = vi, *gy = vgy;
+    T *gs = vgs;
+    for (size_t o = 0; o < v.outer; o++)
+        for (size_t j = 0; j < n; j++) {
+            T f = idx[j];
+            if (!(f >= 0 && f < (T)v.len)) continue;
+            const T *s = gy + (o * v.len + (size_t)f) * v.inner;
+            T *d = gs + (o * n + j) * v.inner;
             for (size_t i = 0; i < v.inner; i++) d[i] += s[i];
         }
 }

@@ -1,13 +1,13 @@
 /*
  * Checkpoints: every parameter of a store in one versioned, CRC-checked
- * binary file (the layout is in docs/formats.md). Saving writes a temporary
- * file beside the target, fsyncs it, renames it over the target and fsyncs
- * the directory. Loading reads and verifies the whole file before touching
+ * binary file (the layout is in docs/formats.md). Saving goes through
+ * safe_file.h: an atomic replacement that keeps the old file's mode. Loading reads and verifies the whole file before touching
  * the store, so a bad file leaves the model as it was.
  */
 #define _POSIX_C_SOURCE 200809L
 #include "le.h"
 #include "nn_internal.h"
+#include "safe_file.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -94,17 +94,6 @@ static unsigned char *encode(const tg_params *ps, const tg__section *sec, size_t
     return buf;
 }
 
-static int write_all(int fd, const unsigned char *p, size_t n) {
-    while (n) {
-        ssize_t k = write(fd, p, n);
-        if (k < 0 && errno == EINTR) continue;
-        if (k <= 0) return -1;
-        p += k;
-        n -= (size_t)k;
-    }
-    return 0;
-}
-
 int tg_checkpoint_save(const tg_params *ps, const char *path, tg_error *err) {
     return tg__checkpoint_save(ps, NULL, path, err);
 }
@@ -114,60 +103,11 @@ int tg__checkpoint_save(const tg_params *ps, const tg__section *sec, const char 
     tg__err_clear(err);
     if (!ps || !path) return tg__err(err, TG_ERR_NULL, "checkpoint_save: argument is NULL");
     if (!*path) return tg__err(err, TG_ERR_IO, "checkpoint_save: empty file name");
-    struct stat st;
-    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
-        return tg__err(err, TG_ERR_IO, "%s: is a directory; give a file name", path);
-    size_t size, plen = strlen(path);
+    size_t size;
     unsigned char *buf = encode(ps, sec, &size);
-    char *tmp = tg__malloc(plen + 16), *dir = tg__malloc(plen + 2);
-    if (!buf || !tmp || !dir) {
-        tg__free(buf), tg__free(tmp), tg__free(dir);
-        return tg__err(err, TG_ERR_NOMEM, "%s: out of memory encoding the model", path);
-    }
-    /* The temporary file sits beside the target, so rename() stays within
-     * one file system and is atomic. */
-    memcpy(tmp, path, plen);
-    memcpy(tmp + plen, ".tmp.XXXXXX", 12);
-    const char *slash = strrchr(path, '/');
-    if (!slash)
-        strcpy(dir, ".");
-    else if (slash == path)
-        strcpy(dir, "/");
-    else {
-        memcpy(dir, path, (size_t)(slash - path));
-        dir[slash - path] = '\0';
-    }
-    int rc = TG_OK, fd = mkstemp(tmp);
-    const char *stage = "creating a temporary file";
-    if (fd < 0) goto fail;
-    stage = "writing";
-    if (write_all(fd, buf, size)) goto fail;
-    stage = "setting permissions";
-    if (fchmod(fd, 0644)) goto fail;
-    stage = "syncing";
-    if (fsync(fd)) goto fail;
-    stage = "closing";
-    int c = close(fd);
-    fd = -1;
-    if (c) goto fail;
-    stage = "renaming the temporary file";
-    if (rename(tmp, path)) goto fail;
-    /* Make the rename itself durable. Some file systems refuse to sync a
-     * directory; the file is complete either way, so that is not an error. */
-    int dfd = open(dir, O_RDONLY | O_DIRECTORY);
-    if (dfd >= 0) {
-        fsync(dfd);
-        close(dfd);
-    }
-    goto done;
-fail:
-    rc = tg__err(err, TG_ERR_IO, "%s: %s: %s", path, stage, strerror(errno));
-    if (fd >= 0) close(fd);
-    if (strcmp(stage, "creating a temporary file")) unlink(tmp);
-done:
+    if (!buf) return tg__err(err, TG_ERR_NOMEM, "%s: out of memory encoding the model", path);
+    int rc = tg__save_buffer(path, buf, size, err);
     tg__free(buf);
-    tg__free(tmp);
-    tg__free(dir);
     return rc;
 }
 
@@ -227,17 +167,10 @@ static int check_head(int fd, const char *path, uint64_t size, tg_error *err) {
 
 /* Reads path whole into f->buf; *size gets its length. */
 static int slurp(const char *path, parsed *f, size_t *size, tg_error *err) {
-    int fd = open(path, O_RDONLY);
-    if (fd < 0) return tg__err(err, TG_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     struct stat st;
-    int rc = TG_OK;
-    if (fstat(fd, &st)) {
-        rc = tg__err(err, TG_ERR_IO, "%s: cannot stat: %s", path, strerror(errno));
-    } else if (S_ISDIR(st.st_mode)) {
-        rc = tg__err(err, TG_ERR_IO, "%s: is a directory, not a model file", path);
-    } else if (!S_ISREG(st.st_mode)) {
-        rc = tg__err(err, TG_ERR_IO, "%s: not a regular file", path);
-    } else if (st.st_size == 0) {
+    int fd = tg__open_regular(path, "model file", &st, err), rc = TG_OK;
+    if (fd < 0) return -fd;
+    if (st.st_size == 0) {
         rc = tg__err(err, TG_ERR_FORMAT, "%s: empty file, not a model", path);
     } else if ((uint64_t)st.st_size > MAX_FILE_BYTES) {
         rc = tg__err(err, TG_ERR_FORMAT, "%s: %lld bytes is too large for a model file", path,

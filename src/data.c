@@ -6,14 +6,17 @@
  * dimensions; then D 32-bit sizes) and the bytes. Images are D = 3
  * (count, rows, cols), labels D = 1 (count).
  */
+#define _DEFAULT_SOURCE /* sysconf(_SC_PHYS_PAGES) */
 #define _POSIX_C_SOURCE 200809L
 #include "nn_internal.h"
 
 #include <errno.h>
+#include <float.h>
 #include <limits.h>
 #include <math.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <zlib.h>
 
 struct tg_dataset {
@@ -122,14 +125,44 @@ static unsigned char *read_idx(const char *path, int ndim, const char *what, uin
         goto fail;
     }
     uint64_t total = 1;
+    double product = 1;
     for (int i = 0; i < ndim; i++) {
         dims[i] = be32(head + 4 + 4 * i);
-        total *= dims[i] ? dims[i] : 1;
-        if (dims[i] == 0 || total > IDX_MAX_BYTES) {
-            tg__err(err, TG_ERR_FORMAT, "%s: implausible header: dimension %d is %u", path, i,
-                    (unsigned)dims[i]);
+        product *= dims[i];
+        if (dims[i] == 0) {
+            tg__err(err, TG_ERR_FORMAT, "%s: implausible header: dimension %d is 0", path, i);
             goto fail;
         }
+    }
+    if (product > (double)IDX_MAX_BYTES) {
+        /* Name the product, not the dimension that happened to cross the limit. */
+        char shape[64];
+        int k = 0;
+        for (int i = 0; i < ndim; i++)
+            k += snprintf(shape + k, sizeof shape - (size_t)k, i ? " x %u" : "%u", (unsigned)dims[i]);
+        tg__err(err, TG_ERR_FORMAT, "%s: implausible header: %s = %.0f bytes of %s data, more "
+                "than the %llu bytes (16 GiB) an IDX file may hold", path, shape, product, what,
+                (unsigned long long)IDX_MAX_BYTES);
+        goto fail;
+    }
+    for (int i = 0; i < ndim; i++) total *= dims[i];
+    /* Images become float32 features beside their bytes: a header promising
+     * more than the machine's memory is refused before anything is
+     * inflated (a small gzip bomb would otherwise take gigabytes first). */
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    double need = (double)total * (ndim == 3 ? 1 + sizeof(float) : 1),
+           have_mem = pages > 0 && page > 0 ? (double)pages * (double)page : 0;
+    if (have_mem > 0 && need > have_mem) {
+        struct stat st;
+        if (gzdirect(f) && stat(path, &st) == 0 && (uint64_t)st.st_size < hlen + total)
+            tg__err(err, TG_ERR_FORMAT, "%s: truncated: the header promises %llu bytes of %s "
+                    "data, the file holds %llu", path, (unsigned long long)total, what,
+                    (unsigned long long)st.st_size - hlen);
+        else
+            tg__err(err, TG_ERR_NOMEM, "%s: the header promises %llu bytes of %s data, %.1f GB "
+                    "in memory, more than this machine's %.1f GB", path,
+                    (unsigned long long)total, what, need / 1e9, have_mem / 1e9);
+        goto fail;
     }
     /* Grow the buffer as bytes arrive, so that a header claiming far more
      * than the file holds is reported as truncated, not as out of memory. */
@@ -236,37 +269,93 @@ tg_dataset *tg_dataset_read_mnist(const char *dir, const char *prefix, int class
 
 /* ------------------------------------------------------------------ csv -- */
 
-/* Reads one line into *buf (grown as needed); returns its length without
- * the newline, or -1 at end of file, -2 on a read error (err filled). */
-static long read_line(gzFile f, const char *path, char **buf, size_t *cap, tg_error *err) {
+/* Lines of a (possibly gzipped) text file, read in blocks so that a NUL
+ * byte is seen rather than ending a line early or looping forever. */
+typedef struct line_reader {
+    gzFile f;
+    const char *path;
+    char *line; /* the current line, NUL-terminated */
+    size_t cap;
+    unsigned char block[1 << 16];
+    size_t pos, len;
+    bool eof;
+} line_reader;
+
+/* Reads the next line into r->line without its line end; returns its
+ * length, -1 at end of file, -2 on an error (err filled: a read error, no
+ * memory, or a NUL byte, which no text file has). */
+static long read_line(line_reader *r, long lineno, tg_error *err) {
     size_t len = 0;
+    bool any = false;
     for (;;) {
-        if (*cap - len < 2) {
-            size_t ncap = *cap ? 2 * *cap : 4096;
-            char *p = tg__realloc(*buf, ncap);
-            if (!p) {
-                tg__err(err, TG_ERR_NOMEM, "%s: out of memory for a line", path);
-                return -2;
-            }
-            *buf = p;
-            *cap = ncap;
-        }
-        if (!gzgets(f, *buf + len, (int)(*cap - len > INT32_MAX ? INT32_MAX : *cap - len))) {
-            int code;
-            const char *msg = gzerror(f, &code);
-            if (code != Z_OK && code != Z_BUF_ERROR) {
-                tg__err(err, TG_ERR_IO, "%s: read error: %s", path,
+        if (r->pos == r->len) {
+            if (r->eof) break;
+            int k = gzread(r->f, r->block, sizeof r->block);
+            if (k < 0) {
+                int code;
+                const char *msg = gzerror(r->f, &code);
+                tg__err(err, TG_ERR_IO, "%s: read error: %s", r->path,
                         code == Z_ERRNO ? strerror(errno) : msg);
                 return -2;
             }
-            if (len == 0) return -1;
-            break;
+            r->pos = 0;
+            r->len = (size_t)k;
+            r->eof = k == 0;
+            continue;
         }
-        len += strlen(*buf + len);
-        if (len && (*buf)[len - 1] == '\n') break;
+        any = true;
+        const unsigned char *s = r->block + r->pos, *nl = memchr(s, '\n', r->len - r->pos);
+        size_t take = nl ? (size_t)(nl - s) : r->len - r->pos;
+        if (memchr(s, 0, take)) {
+            tg__err(err, TG_ERR_FORMAT, "%s:%ld: a NUL byte: not a text file", r->path, lineno);
+            return -2;
+        }
+        if (r->cap - len < take + 1) {
+            size_t ncap = r->cap ? r->cap : 4096;
+            while (ncap - len < take + 1) ncap *= 2;
+            char *p = tg__realloc(r->line, ncap);
+            if (!p) {
+                tg__err(err, TG_ERR_NOMEM, "%s:%ld: out of memory for a line", r->path, lineno);
+                return -2;
+            }
+            r->line = p;
+            r->cap = ncap;
+        }
+        memcpy(r->line + len, s, take);
+        len += take;
+        r->pos += take + (nl != NULL);
+        if (nl) break;
     }
-    while (len && ((*buf)[len - 1] == '\n' || (*buf)[len - 1] == '\r')) (*buf)[--len] = '\0';
+    if (!any) return -1;
+    while (len && r->line[len - 1] == '\r') len--;
+    r->line[len] = '\0';
     return (long)len;
+}
+
+/* A field of a header: text that is not a number to strtod (so neither
+ * inf nor nan), even with one pair of double quotes around it removed. */
+static bool is_name(const char *s, size_t n) {
+    while (n && (*s == ' ' || *s == '\t')) s++, n--;
+    while (n && (s[n - 1] == ' ' || s[n - 1] == '\t')) n--;
+    if (n >= 2 && s[0] == '"' && s[n - 1] == '"') s++, n -= 2;
+    if (n == 0) return false;
+    char buf[64], *end;
+    size_t k = n < sizeof buf - 1 ? n : sizeof buf - 1;
+    memcpy(buf, s, k);
+    buf[k] = '\0';
+    strtod(buf, &end);
+    while (*end == ' ' || *end == '\t') end++;
+    return end == buf || *end;
+}
+
+/* The header rule: a first line every field of which is a name. */
+static bool is_header(const char *line) {
+    for (;;) {
+        size_t n = strcspn(line, ",");
+        if (!is_name(line, n)) return false;
+        if (!line[n]) return true;
+        line += n + 1;
+    }
 }
 
 /* Splits a line at commas in place, parsing every field; returns the field
@@ -296,9 +385,9 @@ static long parse_fields(char *line, double **vals, size_t *cap, const char **ba
 
 /* Why field col (counted from 0, as label_col counts), whose text starts at
  * s, was refused: empty, not a number, or a number that is not finite (nan,
- * inf, an overflow such as 1e999). */
+ * inf, an overflow such as 1e999); hint follows "not a number". */
 static void csv_field_error(tg_error *err, const char *path, long lineno, long col,
-                            const char *s) {
+                            const char *s, const char *hint) {
     while (*s == ' ' || *s == '\t') s++;
     int len = (int)strcspn(s, ",");
     while (len > 0 && (s[len - 1] == ' ' || s[len - 1] == '\t' || s[len - 1] == '\r')) len--;
@@ -310,8 +399,8 @@ static void csv_field_error(tg_error *err, const char *path, long lineno, long c
         tg__err(err, TG_ERR_FORMAT, "%s:%ld: column %ld is '%.*s': values that are not finite "
                 "are refused", path, lineno, col, len > 40 ? 40 : len, s);
     else
-        tg__err(err, TG_ERR_FORMAT, "%s:%ld: column %ld ('%.*s') is not a number", path, lineno,
-                col, len > 40 ? 40 : len, s);
+        tg__err(err, TG_ERR_FORMAT, "%s:%ld: column %ld ('%.*s') is not a number%s", path,
+                lineno, col, len > 40 ? 40 : len, s, hint);
 }
 
 static bool blank(const char *s) {
@@ -331,31 +420,42 @@ tg_dataset *tg_dataset_read_csv(const char *path, int label_col, double scale, i
                 label_col, classes, scale);
         return NULL;
     }
-    gzFile f = open_gz(path, err);
-    if (!f) return NULL;
-    char *line = NULL;
+    line_reader *r = tg__calloc(1, sizeof *r);
+    if (!r) {
+        tg__err(err, TG_ERR_NOMEM, "%s: out of memory", path);
+        return NULL;
+    }
+    r->path = path;
+    if (!(r->f = open_gz(path, err))) {
+        tg__free(r);
+        return NULL;
+    }
     double *vals = NULL;
     float *x = NULL;
     int32_t *y = NULL;
-    size_t lcap = 0, vcap = 0, n = 0, ncap = 0;
+    size_t vcap = 0, n = 0, ncap = 0;
     long width = -1, lineno = 0, len;
     int maxl = -1;
     bool first = true; /* the first non-blank line may be a header */
     tg_dataset *ds = NULL;
-    while ((len = read_line(f, path, &line, &lcap, err)) >= 0) {
+    while ((len = read_line(r, lineno + 1, err)) >= 0) {
+        char *line = r->line;
         lineno++;
+        /* A UTF-8 byte-order mark is not part of the first field. */
+        if (lineno == 1 && len >= 3 && !memcmp(line, "\xef\xbb\xbf", 3)) line += 3;
         if (blank(line)) continue;
+        bool was_first = first;
+        first = false;
+        if (was_first && is_header(line)) continue;
         const char *bad;
         long k = parse_fields(line, &vals, &vcap, &bad);
-        bool header_ok = first;
-        first = false;
         if (k == LONG_MIN) {
             tg__err(err, TG_ERR_NOMEM, "%s:%ld: out of memory", path, lineno);
             goto done;
         }
         if (k < 0) {
-            if (header_ok) continue; /* a header */
-            csv_field_error(err, path, lineno, -k - 1, bad);
+            csv_field_error(err, path, lineno, -k - 1, bad,
+                            was_first ? " (a header line has no numbers at all)" : "");
             goto done;
         }
         if (width < 0) {
@@ -393,8 +493,16 @@ tg_dataset *tg_dataset_read_csv(const char *path, int label_col, double scale, i
             ncap = c;
         }
         float *row = x + n * (size_t)(width - (label_col >= 0));
-        for (long j = 0, o = 0; j < width; j++)
-            if (j != label_col) row[o++] = (float)(vals[j] * scale);
+        for (long j = 0, o = 0; j < width; j++) {
+            if (j == label_col) continue;
+            row[o] = (float)(vals[j] * scale);
+            if (!isfinite(row[o++])) {
+                tg__err(err, TG_ERR_FORMAT, "%s:%ld: column %ld is %g%s, beyond float32's "
+                        "range (%g)", path, lineno, j, vals[j] * scale,
+                        scale != 1 ? " after scaling" : "", (double)FLT_MAX);
+                goto done;
+            }
+        }
         y[n++] = (int32_t)lv;
         maxl = (int)lv > maxl ? (int)lv : maxl;
     }
@@ -415,8 +523,9 @@ tg_dataset *tg_dataset_read_csv(const char *path, int label_col, double scale, i
     x = NULL;
     y = NULL;
 done:
-    gzclose(f);
-    tg__free(line);
+    gzclose(r->f);
+    tg__free(r->line);
+    tg__free(r);
     tg__free(vals);
     tg__free(x);
     tg__free(y);

@@ -267,6 +267,16 @@ static void fill_normal(double *v, int64_t n, uint64_t seed) {
     }
 }
 
+/* The weight a unit row is swept with: -1, 1/2 or -1/2, drawn from the
+ * seed. Never 1, so that a backward rule that drops its upstream gradient
+ * (uses ones in its place) fails even where the upstream is all ones, as
+ * through sum(op(x)); a power of two, so that dividing the derivatives back
+ * by it gives exactly the bits of a sweep seeded with 1. */
+static double unit_weight(uint64_t *s) {
+    static const double w[3] = {-1, 0.5, -0.5};
+    return w[splitmix64(s) % 3];
+}
+
 /* Checks that the output at the point is finite. */
 static int check_finite_output(tg_gradcheck_report *rep, const double *f0, int64_t m) {
     for (int64_t i = 0; i < m; i++)
@@ -455,8 +465,10 @@ int tg_gradcheck(tg_gradcheck_build build, int ninputs, const tg_gradcheck_input
     tc.c.W = W;
     tc.c.A = A;
     bool f32_out = tg_node_dtype(out) == TG_F32;
+    uint64_t ws = o.seed;
     for (int64_t r = 0; r < R; r++) {
-        for (int64_t i = 0; i < m; i++) seed[i] = W ? W[r * m + i] : i == r;
+        double wr = W ? 1 : unit_weight(&ws);
+        for (int64_t i = 0; i < m; i++) seed[i] = W ? W[r * m + i] : i == r ? wr : 0;
         for (int64_t i = 0; i < m; i++) seed32[i] = (float)seed[i];
         tg_zero_grad(base);
         if (tg_backward_seeded(out, f32_out ? (const void *)seed32 : (const void *)seed)) {
@@ -466,7 +478,7 @@ int tg_gradcheck(tg_gradcheck_build build, int ninputs, const tg_gradcheck_input
         for (int i = 0; i < ninputs; i++) {
             if (inputs[i].no_grad) continue;
             for (int64_t e = 0; e < tc.off[i + 1] - tc.off[i]; e++)
-                A[r * n + tc.off[i] + e] = tg_grad_at(base_leaves[i], e);
+                A[r * n + tc.off[i] + e] = tg_grad_at(base_leaves[i], e) / wr;
         }
     }
 

@@ -175,16 +175,17 @@ static void restore_grads(tg_tape *t, saved_grads *s) {
 }
 
 /* Writes into row the gradients of the wrt nodes after one sweep seeded at a
- * unit vector, and clears them for the next (leaf gradients accumulate, and
- * an interior node's is only rewritten when a sweep reaches it). */
+ * unit vector, and only then clears them for the next (leaf gradients
+ * accumulate, and an interior node's is only rewritten when a sweep reaches
+ * it): a node named twice in wrt fills both its places. */
 static void read_row(int n, tg_node *const *wrt, double *row) {
     size_t c = 0;
     for (int i = 0; i < n; i++) {
         size_t k = (size_t)tg_numel(wrt[i]);
         for (size_t j = 0; j < k; j++) row[c + j] = tg_grad_at(wrt[i], (int64_t)j) + 0.0;
-        clear_grad(wrt[i]);
         c += k;
     }
+    for (int i = 0; i < n; i++) clear_grad(wrt[i]);
 }
 
 /* Rows of d(ys)/d(wrt) by one seeded sweep per element of the nodes ys[0..m):

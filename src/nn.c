@@ -86,8 +86,8 @@ int tg_mlp_parse(tg_mlp *m, const char *sizes, tg_activation hidden, tg_activati
         errno = 0;
         long long v = strtoll(s, &end, 10);
         if (errno || v < 1 || v > (1 << 24))
-            return tg__err(err, TG_ERR_ARG, "layers '%s': size %.20s is out of range 1..%d",
-                           sizes, s, 1 << 24);
+            return tg__err(err, TG_ERR_ARG, "layers '%s': size %.*s is out of range 1..%d",
+                           sizes, (int)(end - s > 20 ? 20 : end - s), s, 1 << 24);
         r.sizes[n++] = v;
         s = end;
         if (!*s) break;

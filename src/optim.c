@@ -117,6 +117,17 @@ int64_t tg_optim_steps(const tg_optim *o) { return o ? o->t : 0; }
 
 double tg_optim_lr(const tg_optim *o) { return o ? o->cfg.lr : 0; }
 
+double tg_optim_weight_decay(const tg_optim *o) { return o ? o->cfg.weight_decay : 0; }
+
+const char *tg_optim_blame(char *buf, size_t len, const tg_optim *o) {
+    double lr = tg_optim_lr(o), wd = tg_optim_weight_decay(o);
+    if (wd > 0)
+        snprintf(buf, len, "the learning rate %g or the weight decay %g", lr, wd);
+    else
+        snprintf(buf, len, "the learning rate %g", lr);
+    return buf;
+}
+
 /* Copies the values and the state between the store and the snapshot. */
 static void copy_state(tg_optim *o, bool save) {
     void *bufs[3][2] = {{tg_params_data(o->ps), o->snap_w}, {o->m, o->snap_m}, {o->v, o->snap_v}};
@@ -278,11 +289,10 @@ static int S(momentum)(size_t n, void *vw, void *vg, void *vv, double lr_, doubl
 }
 
 /* Adam's sqrt vectorises because the library is built with -fno-math-errno
- * (errno is never read here); IEEE results are unchanged. Only the new
- * value is checked: a NaN or inf gradient reaches it through m. (A second
- * moment overflowing alone, |g| > 1e19 in float32, would freeze a weight;
- * checking for it would cost 5% of the loop, and the cost of a batch with
- * such gradients overflows first.) */
+ * (errno is never read here); IEEE results are unchanged. The new value and
+ * the second moment are checked: a NaN or inf gradient reaches the value
+ * through m, but a finite one with |g| > 1e19 in float32 overflows v alone,
+ * and the weight, divided by sqrt(inf), would never move again. */
 static int S(adam)(size_t n, void *vw, void *vg, void *vm, void *vv, double lr_, double wd_,
                    double b1_, double b2_, double eps_, double c1_, double c2_) {
     T *w = vw, *m = vm, *v = vv, *g = vg;
@@ -297,7 +307,7 @@ static int S(adam)(size_t n, void *vw, void *vg, void *vm, void *vv, double lr_,
         v[i] = vi;
         w[i] = x;
         g[i] = 0;
-        bad |= S(nonfinite)(x);
+        bad |= S(nonfinite)(x) | S(nonfinite)(vi);
     }
     return bad != 0;
 }

@@ -211,12 +211,12 @@ static int diverged(tg_trainer *tr, const tg_dataset *ds, size_t k, int bad, con
         }
         tg_params_zero_grad(tr->ps);
     }
-    char after[64] = "as the epoch began";
+    char after[64] = "as the epoch began", blame[96];
     if (kept) snprintf(after, sizeof after, "after step %zu", kept);
     return tg__err(err, TG_ERR_NUMERIC,
-                   "epoch %d, step %zu: %s; the learning rate %g may be too large (the "
-                   "parameters are kept as they were %s)",
-                   tr->epoch, k, what, tg_optim_lr(tr->opt), after);
+                   "epoch %d, step %zu: %s; %s may be too large (the parameters are kept as "
+                   "they were %s)",
+                   tr->epoch, k, what, tg_optim_blame(blame, sizeof blame, tr->opt), after);
 }
 
 int tg_trainer_epoch(tg_trainer *tr, const tg_dataset *ds, tg_rng *r, double *mean_loss,

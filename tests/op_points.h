@@ -28,6 +28,7 @@ static const struct scalar_refusal {
     {"slice", "slices along axis 0 when called by name, and a 0-d input has no axis"},
     {"concat", "joins along axis 0 when called by name (as slice)"},
     {"index_select", "gathers along axis 0 by a 1-D index tensor (as slice)"},
+    {"index_add", "adds into rows along axis 0 by a 1-D index tensor (as slice)"},
     {"tril", "masks the last two dimensions: needs at least 2"},
     {"triu", "masks the last two dimensions: needs at least 2"},
     {"sum", "sums along axis 0 when called by name, and a 0-d input has no axis"},

@@ -3,6 +3,7 @@
  * plain; every bad file refused with a message naming it and the problem;
  * one-hot gathering, splits.
  */
+#define _DEFAULT_SOURCE /* sysconf(_SC_PHYS_PAGES) */
 #define _POSIX_C_SOURCE 200809L
 #include <setjmp.h>
 #include <stdarg.h>
@@ -191,6 +192,35 @@ static void test_idx_bad_files(void **state) {
         expect_error(tg_dataset_read_idx(path_of("huge"), gl, 10, &e), &e, TG_ERR_FORMAT,
                      path_of("huge"), NULL);
     }
+    /* A gzip bomb: a small gzipped file whose header promises more images
+     * than this machine's memory holds (as float32 beside their bytes) is
+     * refused from its header, before anything is inflated. */
+    {
+        size_t n = images(img, 0x803, 2, 2);
+        be32(img + 4, 2000000000); /* 2e9 images of 2x3: 12 GB of bytes, 60 GB in memory */
+        be32(img + 8, 2);
+        be32(img + 12, 3);
+        long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+        write_file("bomb.gz", img, n, 1);
+        if ((double)pages * (double)page < 6e10) {
+            expect_error(tg_dataset_read_idx(path_of("bomb.gz"), gl, 10, &e), &e, TG_ERR_NOMEM,
+                         path_of("bomb.gz"), "more than this machine's");
+        } else {
+            print_message("bomb: skipped, this machine has more than 60 GB of memory\n");
+        }
+    }
+    /* Past the size limit: the message names the product of the dimensions,
+     * not the one that crossed it. */
+    {
+        size_t n = images(img, 0x803, 2, 2);
+        be32(img + 4, 0x80000000u);
+        be32(img + 8, 28);
+        be32(img + 12, 28);
+        write_file("big.gz", img, n, 1);
+        expect_error(tg_dataset_read_idx(path_of("big.gz"), gl, 10, &e), &e, TG_ERR_FORMAT,
+                     "implausible header: 2147483648 x 28 x 28 = 1683627180032 bytes of image "
+                     "data, more than the 17179869184 bytes (16 GiB)", NULL);
+    }
     /* a zero dimension */
     write_file("zero", img, images(img, 0x803, 0, 0), 0);
     expect_error(tg_dataset_read_idx(path_of("zero"), gl, 10, &e), &e, TG_ERR_FORMAT,
@@ -267,11 +297,49 @@ static void test_csv(void **state) {
         {"1,2,3\n1,2,-Inf\n", ":2: column 2 is '-Inf': values that are not finite are refused", 0},
         {"1,2,3\n1,2,1e999\n", ":2: column 2 is '1e999': values that are not finite are refused", 0},
         {"1,2,3\n1,2,3x\n", ":2: column 2 ('3x') is not a number", 0},
+        /* Past float32's range: refused, not stored as inf. */
+        {"1,1e39,3\n", ":1: column 1 is 1e+39, beyond float32's range", 0},
+        {"1,2,-4e38\n", ":1: column 2 is -4e+38, beyond float32's range", 0},
+        /* A first line with a number in it is data, not a header to drop:
+         * inf, nan, quoted numbers, a typo. */
+        {"inf,1,2\n1,2,3\n", ":1: column 0 is 'inf': values that are not finite are refused", 0},
+        {"1,nan\n1,2\n", ":1: column 1 is 'nan': values that are not finite are refused", 0},
+        {"\"1\",\"2\",\"3\"\n1,2,3\n", ":1: column 0 ('\"1\"') is not a number", 0},
+        {"1,2x,3\n1,2,3\n", ":1: column 1 ('2x') is not a number (a header line has no numbers", 0},
+        {"label,x,7\n1,2,3\n", ":1: column 0 ('label') is not a number", 0},
+        /* A NUL byte: not text; nothing after it is silently lost. */
+        {"1,2,3\n1,2\0,3\n4,5,6\n", ":2: a NUL byte", 0},
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
-        write_file("bad.csv", bad[i].text, strlen(bad[i].text), (int)(i % 2));
+        size_t len = strlen(bad[i].text);
+        if (strstr(bad[i].want, "NUL")) len += 1 + strlen(bad[i].text + len + 1);
+        write_file("bad.csv", bad[i].text, len, (int)(i % 2));
         expect_error(tg_dataset_read_csv(path_of("bad.csv"), 0, 1, bad[i].classes, &e), &e,
                      TG_ERR_FORMAT, path_of("bad.csv"), bad[i].want);
+    }
+    /* --scale can overflow what the file holds in range. */
+    write_file("scaled.csv", "1,1e30\n", 7, 0);
+    expect_error(tg_dataset_read_csv(path_of("scaled.csv"), 0, 1e10, 0, &e), &e, TG_ERR_FORMAT,
+                 ":1: column 1 is 1e+40 after scaling, beyond float32's range", NULL);
+    /* Headers: a line of names only, quoted or not, after a byte-order
+     * mark or not; a BOM before data is not a header either. */
+    const struct {
+        const char *text;
+        size_t samples;
+        int32_t label0;
+    } good[] = {
+        {"\xef\xbb\xbf" "1,2,3\n0,5,6\n", 2, 1},
+        {"\xef\xbb\xbf" "a,b,c\n1,2,3\n", 1, 1},
+        {"\"a\", \"b c\" ,d\n2,2,3\n", 1, 2},
+        {"\n\nlabel,x\n0,1\n", 1, 0},
+    };
+    for (size_t i = 0; i < sizeof good / sizeof *good; i++) {
+        write_file("good.csv", good[i].text, strlen(good[i].text), (int)(i % 2));
+        ds = tg_dataset_read_csv(path_of("good.csv"), 0, 1, 0, &e);
+        if (!ds) fail_msg("case %zu: %s", i, e.message);
+        assert_int_equal(tg_dataset_size(ds), good[i].samples);
+        assert_int_equal(tg_dataset_labels(ds)[0], good[i].label0);
+        tg_dataset_free(ds);
     }
     expect_error(tg_dataset_read_csv(path_of("none.csv"), 0, 1, 0, &e), &e, TG_ERR_IO,
                  path_of("none.csv"), "cannot open");

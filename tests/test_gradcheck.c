@@ -485,10 +485,27 @@ static void bad_relu_backward(tg_node *out) {
 static const tg_op bad_relu = {TEST_OP_PREFIX "bad_relu", 1, NULL, bad_relu_forward,
                                bad_relu_backward, NULL, NULL};
 
+/* cube whose backward rule drops its upstream gradient: 3x^2, not g 3x^2
+ * (float64 only). Right wherever the upstream is all ones. */
+static void deaf_cube_forward(tg_node *out) {
+    const double *x = tg_value(tg_node_input(out, 0));
+    for (int64_t i = 0; i < tg_numel(out); i++) ((double *)tg_value(out))[i] = x[i] * x[i] * x[i];
+}
+static void deaf_cube_backward(tg_node *out) {
+    const tg_node *in = tg_node_input(out, 0);
+    const double *x = tg_value(in);
+    double *gx = tg_grad(in);
+    if (!gx) return;
+    for (int64_t i = 0; i < tg_numel(out); i++) gx[i] += 3 * x[i] * x[i];
+}
+static const tg_op deaf_cube = {TEST_OP_PREFIX "deaf_cube", 1, NULL, deaf_cube_forward,
+                                deaf_cube_backward, NULL, NULL};
+
 static int register_test_ops(void **state) {
     (void)state;
     int a = tg_op_register(&wrong_sin), b = tg_op_register(&bad_relu);
-    return a == TG_OK && b == TG_OK ? 0 : -1;
+    int c = tg_op_register(&deaf_cube);
+    return a == TG_OK && b == TG_OK && c == TG_OK ? 0 : -1;
 }
 
 /* f(a, b) = sum(a * a) + sum(wrong_sin(b)): a is right, b is wrong. */
@@ -546,6 +563,56 @@ static void test_wrong_op_fails_projected(void **state) {
     /* For a projection v the wrong rule doubles d(v.f)/da exactly. */
     assert_true(fabs(rep.worst.analytic - 2 * rep.worst.numeric) <
                 1e-6 * (1 + fabs(rep.worst.analytic)));
+}
+
+/* sum(deaf_cube(x)) and deaf_cube(x) itself, a scalar and a small tensor
+ * output: the upstream of the rule is all ones under a plain unit seed, so
+ * only the random weight of each unit row (-1, 1/2 or -1/2) catches it;
+ * every seed must. */
+static tg_node *f_deaf_sum(tg_tape *t, tg_node *const *x, int n, void *c) {
+    (void)n, (void)t;
+    tg_node *y = tg_apply(&deaf_cube, x[0], NULL);
+    return c ? y : tg_sum(y);
+}
+
+static tg_node *f_cube_sum(tg_tape *t, tg_node *const *x, int n, void *c) {
+    (void)n, (void)t, (void)c;
+    return tg_sum(tg_mul(tg_mul(x[0], x[0]), x[0]));
+}
+
+static void test_dropped_upstream_fails(void **state) {
+    (void)state;
+    double x[3] = {0.5, -1.25, 2};
+    double one = 0.75;
+    tg_gradcheck_input vec[1] = {{TG_F64, 1, {3}, x, 0}}, scalar[1] = {{TG_F64, 0, {0}, &one, 0}};
+    tg_gradcheck_opts o = tg_gradcheck_defaults();
+    for (uint64_t seed = 1; seed <= 20; seed++) {
+        o.seed = seed;
+        for (int tensor = 0; tensor < 2; tensor++)
+            for (int k = 0; k < 2; k++) {
+                tg_gradcheck_report rep;
+                assert_int_equal(tg_gradcheck(f_deaf_sum, 1, k ? scalar : vec,
+                                              tensor ? (void *)1 : NULL, &o, &rep),
+                                 TG_OK);
+                if (rep.passed)
+                    fail_msg("seed %llu, %s of %s input: a rule that drops its upstream "
+                             "passed", (unsigned long long)seed, tensor ? "cube" : "sum",
+                             k ? "a scalar" : "a vector");
+                assert_false(rep.projected);
+            }
+    }
+    /* The weight is divided back out exactly: the right rule (built-in
+     * ops) passes under every seed and reports the gradient's own values. */
+    for (uint64_t seed = 1; seed <= 20; seed++) {
+        tg_gradcheck_elem e[3];
+        o.seed = seed;
+        o.entries = e;
+        o.max_entries = 3;
+        tg_gradcheck_report rep;
+        assert_int_equal(tg_gradcheck(f_cube_sum, 1, vec, NULL, &o, &rep), TG_OK);
+        assert_true(rep.passed);
+        for (int k = 0; k < 3; k++) assert_true(e[k].analytic == 3 * x[k] * x[k]);
+    }
 }
 
 /* ----------------------------------------------------------------- kinks -- */
@@ -943,6 +1010,7 @@ int main(void) {
         cmocka_unit_test(test_entries),
         cmocka_unit_test(test_wrong_op_fails),
         cmocka_unit_test(test_wrong_op_fails_projected),
+        cmocka_unit_test(test_dropped_upstream_fails),
         cmocka_unit_test(test_kink_relu_at_zero),
         cmocka_unit_test(test_kink_abs_tensor),
         cmocka_unit_test(test_print_verdicts),

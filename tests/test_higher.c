@@ -153,6 +153,39 @@ static void test_jacobian_and_jvp(void **state) {
     check_jacobian(4);
 }
 
+/* A node named twice among wrt gets its derivative in every place it is
+ * named, as tg_grad gives it: f = a*a*b at a = 3, b = 2 with wrt {a, b, a}
+ * has gradient [2ab, a^2, 2ab] = [12, 9, 12] and Hessian
+ * [[2b, 2a, 2b], [2a, 0, 2a], [2b, 2a, 2b]]; y = [a, 2a, -a] (forward
+ * columns, more outputs than inputs) has Jacobian rows [c, c] for c the
+ * coefficient. Both dtypes. */
+static void test_repeated_wrt(void **state) {
+    (void)state;
+    for (int dt = TG_F32; dt <= TG_F64; dt++) {
+        tg_tape *t = tg_tape_new();
+        const int64_t one = 1, three = 3;
+        const double av = 3, bv = 2, cv[3] = {1, 2, -1};
+        const float af = 3, bf = 2, cf[3] = {1, 2, -1}; /* data is in the node's dtype */
+        int f64 = dt == TG_F64;
+        tg_node *a = tg_tensor(t, (tg_dtype)dt, 1, &one, f64 ? (const void *)&av : &af);
+        tg_node *b = tg_tensor(t, (tg_dtype)dt, 1, &one, f64 ? (const void *)&bv : &bf);
+        tg_node *f = tg_sum(tg_mul(tg_mul(a, a), b));
+        tg_node *wrt[3] = {a, b, a};
+        double h[9], jac[3], hwant[9] = {4, 6, 4, 6, 0, 6, 4, 6, 4}, jwant[3] = {12, 9, 12};
+        assert_int_equal(tg_hessian(f, 3, wrt, h), TG_OK);
+        for (int i = 0; i < 9; i++) expect_close(h[i], hwant[i], "hessian, repeated wrt");
+        assert_int_equal(tg_jacobian(f, 3, wrt, jac), TG_OK); /* reverse: 1 row */
+        for (int i = 0; i < 3; i++) expect_close(jac[i], jwant[i], "reverse jacobian, repeated wrt");
+        tg_node *y = tg_mul(a, tg_input(t, (tg_dtype)dt, 1, &three, f64 ? (const void *)cv : cf));
+        double fj[6];
+        assert_int_equal(tg_jacobian(y, 2, (tg_node *[]){a, a}, fj), TG_OK); /* forward */
+        for (int r = 0; r < 3; r++)
+            for (int c = 0; c < 2; c++)
+                expect_close(fj[r * 2 + c], cv[r], "forward jacobian, repeated wrt");
+        tg_tape_free(t);
+    }
+}
+
 /* Second derivatives through broadcasting, reductions, softmax and the costs,
  * in float32 and float64, against float64 finite differences of the
  * gradient (tg_gradgradcheck). */
@@ -310,6 +343,7 @@ int main(void) {
         cmocka_unit_test(test_unrelated_is_zero),
         cmocka_unit_test(test_hessian_and_hvp),
         cmocka_unit_test(test_jacobian_and_jvp),
+        cmocka_unit_test(test_repeated_wrt),
         cmocka_unit_test(test_gradgradcheck_composite),
         cmocka_unit_test(test_user_op_rules),
         cmocka_unit_test(test_recorded_mismatch_report),

@@ -95,6 +95,9 @@ static const bad_shape bad_shapes[] = {
     {2, {(int64_t)1 << 32, (int64_t)1 << 32}, TG_ERR_SHAPE, NULL},
     {2, {3, (int64_t)1 << 62}, TG_ERR_SHAPE, NULL},
     {2, {TG_MAX_NUMEL, 2}, TG_ERR_SHAPE, NULL},
+    /* One past what a 32-bit size holds, alone: the limit is named. */
+    {1, {(int64_t)1 << 31}, TG_ERR_SHAPE, "2147483647"},
+    {2, {1, (int64_t)1 << 31}, TG_ERR_SHAPE, "2147483647"},
     {4, {2048, 2048, 2048, 2}, TG_ERR_SHAPE, NULL}, /* 2^34 */
 };
 #define NBAD (sizeof bad_shapes / sizeof *bad_shapes)
@@ -124,7 +127,7 @@ static void test_constructors_refuse(void **state) {
     }
     /* A shape within the limits, larger than memory allows: TG_ERR_NOMEM. */
     tg_tape *t = tg_tape_new();
-    const int64_t at_limit[2] = {1 << 16, 1 << 15}; /* 2^31 elements = TG_MAX_NUMEL */
+    const int64_t at_limit[2] = {(1 << 16) - 1, 1 << 15}; /* 2^31 - 2^15 elements */
     tg_tensor(t, TG_F64, 2, at_limit, NULL);
     assert_int_equal(tg_status(t), TG_ERR_NOMEM);
     assert_true(strstr(tg_status_message(t), "out of memory") != NULL);
@@ -257,7 +260,7 @@ static void test_params_dataset_mlp_refuse(void **state) {
         assert_nothing_big();
     }
     /* Within the element limit each, but no memory for them. */
-    const int64_t big[2] = {1 << 16, 1 << 15};
+    const int64_t big[2] = {(1 << 16) - 1, 1 << 15};
     tg_error e = {0};
     assert_int_equal(tg_params_add(ps, "big", 2, big, &e), TG_ERR_NOMEM);
     assert_int_equal(tg_params_count(ps), 0);

@@ -18,6 +18,10 @@
 #   4. one rank given a bad --data path (rank 1, then rank 0): every rank
 #      exits non-zero within the timeout, with a message naming the path
 #      and the failed rank;
+#   4b. ranks started with different --lr, --optimizer, --activation,
+#      --seed, --lr-decay, --dtype, --epochs or data (of the same size):
+#      every rank stops at the start (no hang), one message naming the
+#      option's two values;
 #   5. the installed CMake package: a project with find_package(tapegrad
 #      COMPONENTS mpi) links tapegrad::tapegrad_mpi and _static and runs.
 # Skips (exit 77) when tapegrad was built without MPI or mpirun is missing.
@@ -159,6 +163,34 @@ cli_checks() {
         else
             grep -E '^tapegrad train:' "$work/bad$bad.out" | sed 's/^/    /'
             echo "ok: a bad --data path on rank $bad stops both ranks (exit $rc, ${took}s)"
+        fi
+    done
+
+    # --- 4b. ranks started differently stop at the start, naming the option
+    # (rank 0 gets the first value, rank 1 the second): one option at a
+    # time, the data (same size, other values) too; --epochs once hung.
+    awk 'BEGIN { for (i = 0; i < 60; i++) printf "%d,%.3f,%.3f\n", i % 3, i / 60, (i % 7) / 7 }' >"$work/a.csv"
+    awk 'BEGIN { for (i = 0; i < 60; i++) printf "%d,%.3f,%.3f\n", i % 3, (i % 5) / 5, i / 60 }' >"$work/b.csv"
+    base=(train --layers 2,4,3 --batch 4 --epochs 1)
+    local cases=("--lr 0.1|--lr 0.2" "--optimizer sgd|--optimizer adam" "--activation sigmoid|--activation tanh"
+                 "--seed 1|--seed 2" "--lr-decay 1|--lr-decay 0.5" "--dtype f32|--dtype f64"
+                 "--epochs 1|--epochs 3" "--data $work/a.csv|--data $work/b.csv")
+    for c in "${cases[@]}"; do
+        local first=${c%%|*} second=${c#*|} data0=() data1=()
+        [[ $first == --data* ]] || data0=(--data "$work/a.csv") data1=(--data "$work/a.csv")
+        # shellcheck disable=SC2086 # the options split into words on purpose
+        run mismatch "${mpi[@]}" -np 1 "$TG_CLI" "${base[@]}" "${data0[@]}" $first : \
+            -np 1 "$TG_CLI" "${base[@]}" "${data1[@]}" $second
+        [ $rc -eq 124 ] || [ $rc -eq 137 ] && continue
+        local want="rank 1 was started with $second"
+        [[ $second == --data* ]] && want="rank 1 was started with data of 54 samples"
+        if [ $rc -eq 0 ] || ! grep -q -- "$want" "$work/mismatch.out" ||
+            ! grep -q "every rank needs the same options and data" "$work/mismatch.out"; then
+            echo "FAIL: ranks started with $first and $second (exit $rc): no stop naming it:"
+            sed 's/^/    /' "$work/mismatch.out"
+            fail=1
+        else
+            echo "ok: $first / $second stops both ranks: $(grep -o 'rank 1 was started with [^:]*' "$work/mismatch.out")"
         fi
     done
 }

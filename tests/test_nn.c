@@ -443,17 +443,21 @@ static tg_params *store_of(tg_dtype dt) {
 static void test_optimiser_non_finite_and_rollback(void **state) {
     (void)state;
     /* grad 0 stands for a finite gradient that overflows with lr 1e10:
-     * 1e30 in float32, 1e300 in float64. */
+     * 1e30 in float32, 1e300 in float64; grad -1 for one whose square
+     * overflows Adam's second moment (the value stays finite, but that
+     * weight would never move again): 1e21 in float32, 1e160 in float64. */
     const struct {
         double grad, lr;
         bool adam; /* Adam's steps are bounded by lr: no overflow */
-    } cases[] = {{NAN, 0.1, true}, {INFINITY, 0.1, true}, {-INFINITY, 0.1, true},
-                 {0, 1e10, false}};
+        bool only_adam;
+    } cases[] = {{NAN, 0.1, true, false}, {INFINITY, 0.1, true, false},
+                 {-INFINITY, 0.1, true, false}, {0, 1e10, false, false}, {-1, 0.1, true, true}};
     for (size_t ci = 0; ci < sizeof cases / sizeof *cases; ci++)
         for (int kind = 0; kind < 3; kind++)
             for (int decay = 0; decay < 2; decay++)
                 for (int dt = 0; dt < 2; dt++) {
                     if (kind == TG_OPT_ADAM && !cases[ci].adam) continue;
+                    if (kind != TG_OPT_ADAM && cases[ci].only_adam) continue;
                     tg_params *ps = store_of((tg_dtype)dt), *ref = store_of((tg_dtype)dt);
                     size_t bytes = (size_t)tg_params_size(ps) * (dt ? 8 : 4);
                     tg_optim_config c = tg_optim_defaults((tg_optimizer)kind);
@@ -469,7 +473,10 @@ static void test_optimiser_non_finite_and_rollback(void **state) {
                     }
                     assert_int_equal(tg_optim_snapshot(o), TG_OK);
                     set_grads_any(ps, 3); /* one bad element, in b */
-                    double g = cases[ci].grad != 0 ? cases[ci].grad : dt ? 1e300 : 1e30;
+                    double g = cases[ci].grad == -1 ? (dt ? 1e160 : 1e21)
+                               : cases[ci].grad != 0 ? cases[ci].grad
+                               : dt              ? 1e300
+                                                 : 1e30;
                     if (dt)
                         ((double *)tg_params_grad(ps, 1))[2] = g;
                     else

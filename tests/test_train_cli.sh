@@ -11,7 +11,10 @@
 # /usr/bin/python3 has numpy), eval's confusion matrix on a CSV file against
 # predict's rows tallied, the progress line on
 # a terminal (under script(1)), --plot's formats and its one-epoch picture
-# without a gnuplot warning (when gnuplot is installed). The Fashion-MNIST
+# without a gnuplot warning (when gnuplot is installed). The user's files:
+# a FIFO model refused without hanging, saves through a symlink keeping the
+# mode, a FIFO or device never replaced, --log write errors and ulimit -f
+# reported with exit status 1. The Fashion-MNIST
 # runs use --limit (the first N training samples) to stay fast and skip (77)
 # when the dataset is missing.
 set -u
@@ -103,6 +106,75 @@ expect 1 "blobs.csv:2: label" -- "$cli" train --data "$tmp/blobs.csv" --layers 2
 grep -q -- "--label-col N names another" "$tmp/out" || fail "no hint of --label-col: $(cat "$tmp/out")"
 expect 2 "--scale 'x/0'" -- "$cli" train "${csv[@]}" --scale x/0
 expect 2 "apply to CSV data" -- "$cli" train --data "$tmp" --label-col 1
+
+# --test naming nothing: the message is about --test, and the training set
+# read first is freed (under valgrind when it can run this build: not a
+# sanitizer build, which LeakSanitizer checks, nor clang's DWARF 5).
+expect 1 "  --test wants a CSV file" -- "$cli" train "${csv[@]}" --test "$tmp/no-such-test.csv"
+grep -q "no-such-test.csv: cannot open" "$tmp/out" || fail "--test: $(cat "$tmp/out")"
+if command -v valgrind >/dev/null &&
+    [ "$(valgrind -q "$cli" --version 2>&1)" = "$("$cli" --version)" ]; then
+    expect 1 "--test wants" -- valgrind -q --leak-check=full --errors-for-leak-kinds=definite \
+        --error-exitcode=101 "$cli" train "${csv[@]}" --test "$tmp/no-such-test.csv"
+fi
+
+# An IDX directory whose images have another size than the model takes is
+# refused from the header, before 20 MB of gzipped payload are inflated.
+mkdir "$tmp/bomb"
+{ printf '\x00\x00\x08\x03\x3b\x9a\xca\x00\x00\x00\x00\x03\x00\x00\x00\x01'; printf '%020000000d' 0; } |
+    gzip -1 >"$tmp/bomb/t10k-images-idx3-ubyte.gz"
+expect 1 "t10k images have 3 features (pixels) each, the network takes 2; nothing read past the header" -- \
+    "$cli" predict --model "$tmp/blobs.tgm" --data "$tmp/bomb"
+expect 1 "nothing read past the header" -- "$cli" eval --model "$tmp/blobs.tgm" --data "$tmp/bomb"
+
+# --- the user's files: never replaced when not regular, never waited on -------
+# (device nodes are made here, as root, never touched in /dev)
+small=("${csv[@]}" --layers 2,8,3 --epochs 1)
+mkfifo "$tmp/fifo"
+expect 1 "is a FIFO (named pipe), not a model file" -- timeout 20 "$cli" eval --model "$tmp/fifo"
+expect 1 "is a FIFO (named pipe), not a model file" -- timeout 20 "$cli" predict --model "$tmp/fifo" \
+    --data "$tmp/blobs.csv" --label-col 2
+expect 1 "is a FIFO (named pipe); give a regular file" -- timeout 20 "$cli" train "${small[@]}" \
+    --save "$tmp/fifo"
+expect 1 "a FIFO that no process reads" -- timeout 20 "$cli" train "${small[@]}" --log "$tmp/fifo"
+expect 2 "is a FIFO (named pipe); give a regular file" -- timeout 20 "$cli" grad --dot "$tmp/fifo" \
+    'x*y' x=2 y=3
+[ -p "$tmp/fifo" ] || fail "a save replaced a FIFO"
+cp "$tmp/blobs.tgm" "$tmp/kept.tgm"
+chmod 600 "$tmp/kept.tgm"
+ln -s kept.tgm "$tmp/link.tgm"
+expect 0 "model saved to" -- "$cli" train "${small[@]}" --save "$tmp/link.tgm"
+[ -L "$tmp/link.tgm" ] || fail "--save replaced a symbolic link instead of its target"
+[ "$(stat -c %a "$tmp/kept.tgm")" = 600 ] || fail "--save changed mode 600 to $(stat -c %a "$tmp/kept.tgm")"
+cmp -s "$tmp/blobs.tgm" "$tmp/kept.tgm" && fail "--save through a link left the target as it was"
+ln -s picture.dot "$tmp/link.dot"
+expect 0 "f = 6" -- "$cli" grad --dot "$tmp/link.dot" 'x*y' x=2 y=3
+[ -L "$tmp/link.dot" ] && grep -q digraph "$tmp/picture.dot" || fail "grad --dot did not follow the link"
+if mknod "$tmp/full" c 1 7 2>/dev/null; then
+    expect 1 "--log $tmp/full: write error" -- "$cli" train "${small[@]}" --log "$tmp/full" \
+        --save "$tmp/after-log.tgm"
+    [ -s "$tmp/after-log.tgm" ] || fail "a failed --log lost the model"
+    expect 1 "No space left on device" -- "$cli" train "${small[@]}" --save "$tmp/full"
+    [ -c "$tmp/full" ] || fail "--save replaced a device"
+    mknod "$tmp/zero" c 1 5
+    expect 1 "zero:1: a NUL byte: not a text file" -- timeout 20 "$cli" train --data "$tmp/zero"
+else
+    echo "note: not root, the device-node cases are skipped"
+fi
+# Past ulimit -f: EFBIG reported, the old model whole, no temporary file left.
+cp "$tmp/blobs.tgm" "$tmp/limited.tgm"
+( ulimit -f 1; exec "$cli" train "${csv[@]}" --layers 2,300,3 --epochs 1 --save "$tmp/limited.tgm" ) \
+    >"$tmp/out" 2>&1
+rc=$?
+[ $rc -eq 1 ] && grep -q "File too large" "$tmp/out" || fail "ulimit -f: exit $rc: $(cat "$tmp/out")"
+cmp -s "$tmp/blobs.tgm" "$tmp/limited.tgm" || fail "ulimit -f: the old model changed"
+ls "$tmp" | grep -q '[.]tmp[.]' && fail "a temporary file was left: $(ls "$tmp")"
+
+# --- messages that name the right cause -------------------------------------
+expect 1 "the learning rate 3 or the weight decay 1e+308 may be too large" -- \
+    "$cli" train "${csv[@]}" --layers 2,8,3 --weight-decay 1e308 --epochs 1
+expect 2 "--layers: layers '2,1000000000,3': size 1000000000 is out of range 1..16777216" -- \
+    "$cli" train "${csv[@]}" --layers 2,1000000000,3
 
 # --- divergence: linear units and lr 1000 overflow within a few steps ---------
 rm -f "$tmp/diverged.tgm"

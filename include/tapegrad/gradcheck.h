@@ -138,7 +138,10 @@ TG_API tg_gradcheck_opts tg_gradcheck_defaults(void);
  * backward once per row: with each unit seed when the output has at most
  * opts->max_jacobian elements (so every entry of the Jacobian is compared),
  * else with opts->projections random vectors v (d(v.f)/dx is compared, which
- * a wrong Jacobian fails with probability 1). The numeric side rebuilds the
+ * a wrong Jacobian fails with probability 1). A unit seed is weighted by a
+ * random w in {-1, 1/2, -1/2} (from opts->seed) and the derivatives divided
+ * back by w, exactly: so a backward rule that ignores its upstream gradient
+ * fails even when every upstream element is 1, as inside sum(op(x)). The numeric side rebuilds the
  * function with each checked element moved by +h and -h and takes central
  * differences; the step actually represented in float64 is used.
  * Cost: 1 + 2 * elements builds, plus 4 for each element at a suspected

@@ -302,7 +302,9 @@ TG_API void tg_optim_free(tg_optim *o);
  * buffers, which also checks the new values at no extra pass. Returns
  * TG_OK, TG_ERR_NULL, TG_ERR_STATE if parameters were added after
  * tg_optim_new, or TG_ERR_NUMERIC when a new value is NaN or infinite (a
- * NaN gradient, or a learning rate so large that the values overflow). The
+ * NaN gradient, or a learning rate so large that the values overflow), or
+ * Adam's second moment is (a gradient beyond 1e19 in float32, whose square
+ * overflows: the weight would never move again). The
  * step is not undone then (keeping the old values would cost a copy per
  * step): the store holds the bad values until tg_optim_rollback() puts back
  * the last snapshot. */
@@ -333,6 +335,14 @@ TG_API int64_t tg_optim_steps(const tg_optim *o);
 /* The current learning rate; 0 for NULL. */
 TG_API double tg_optim_lr(const tg_optim *o);
 
+/* The weight decay it was created with; 0 for NULL. */
+TG_API double tg_optim_weight_decay(const tg_optim *o);
+
+/* What a diverging training blames, into buf of len bytes (returned): "the
+ * learning rate LR", or with weight decay "the learning rate LR or the
+ * weight decay WD" (which overflows too when large). */
+TG_API const char *tg_optim_blame(char *buf, size_t len, const tg_optim *o);
+
 /* ------------------------------------------------------------- datasets -- */
 
 /* A labelled dataset held in memory: n samples of d features (float, pixels
@@ -361,10 +371,12 @@ TG_API tg_dataset *tg_dataset_read_mnist(const char *dir, const char *prefix, in
  * other columns, each multiplied by scale (1/255.0 for pixels, 1 for none).
  * label_col -1 reads a file without labels (every column a feature; every
  * label 0, for prediction).
- * A first line that is not all numbers is a header and skipped; blank lines
+ * A first line of names only (no field a number) is a header and skipped;
+ * a UTF-8 byte-order mark is ignored; blank lines
  * are skipped. classes as for IDX. Refuses, naming the file and line: a
- * field that is not a number, a line of another width, a label that is not
- * an integer or is out of range, an empty file. */
+ * field that is not a number, inf or nan, a feature beyond float32's range
+ * once scaled, a NUL byte, a line of another width, a label that is not an
+ * integer or is out of range, an empty file (docs/formats.md). */
 TG_API tg_dataset *tg_dataset_read_csv(const char *path, int label_col, double scale,
                                        int classes, tg_error *err);
 
@@ -462,7 +474,8 @@ TG_API void tg_trainer_free(tg_trainer *tr);
  * Divergence stops the epoch with TG_ERR_NUMERIC and a message naming the
  * epoch (counted by this trainer from 1) and the step within it: "epoch 3,
  * step 1204: the loss is NaN; the learning rate 30 may be too large (the
- * parameters are kept as they were after step 1203)". The store then holds
+ * parameters are kept as they were after step 1203)" (with weight decay:
+ * "the learning rate 30 or the weight decay W"). The store then holds
  * exactly the parameters of the last finite step, so that saving it writes
  * no NaN. Detection costs no pass of its own: the batch's cost (one scalar,
  * which any NaN or inf of the outputs reaches) is checked after the forward
@@ -553,15 +566,19 @@ TG_API int tg_accuracy(const tg_node *logits, const int32_t *labels, int64_t n, 
  * text, to path in the format of docs/formats.md. Atomic: writes a
  * temporary file in the same directory, fsyncs it, renames it over path and
  * fsyncs the directory, so path holds the old or the new model, never a
- * mix. Returns TG_OK or TG_ERR_IO / TG_ERR_NULL with err naming the file. */
+ * mix. A symbolic link is followed to its target; the old file's mode is
+ * kept (new files: 0666 & ~umask); a device is written in place; a FIFO, a
+ * socket or a directory is refused. A file-size limit gives TG_ERR_IO
+ * ("File too large"), not SIGXFSZ. Returns TG_OK or TG_ERR_IO / TG_ERR_NULL
+ * with err naming the file. */
 TG_API int tg_checkpoint_save(const tg_params *ps, const char *path, tg_error *err);
 
 /* Loads the values of path into ps, whose parameters must match the file's
  * exactly (same dtype, count, names, shapes, in order); also replaces the
  * meta text. The whole file is read and verified (magic, version, size,
  * CRC32, structure) before anything is copied: on any error ps is left
- * untouched. Refused with a clear message: a missing file, a directory, an
- * empty file, a truncated or corrupt file, a newer version, a file of
+ * untouched. Refused with a clear message: a missing file, a directory, a
+ * FIFO or device (without blocking), an empty file, a truncated or corrupt file, a newer version, a file of
  * another architecture or dtype. Returns TG_OK, TG_ERR_IO, TG_ERR_FORMAT,
  * TG_ERR_SHAPE or TG_ERR_DTYPE. */
 TG_API int tg_checkpoint_load(tg_params *ps, const char *path, tg_error *err);

@@ -23,6 +23,8 @@
 
 #include <tapegrad.h>
 
+#include "safe_file.h"
+
 #include "cli.h"
 #include "expr.h"
 #include "report.h"
@@ -745,31 +747,26 @@ static const char *dot_name(const tg_node *n, void *ctx) {
     return expr_env_name_of(ctx, n);
 }
 
-/* Writes the tape's picture to path, atomically (a temporary file renamed). */
+/* Writes the tape's picture to path as a save (safe_file.h): atomically
+ * over a regular file, never over a FIFO. */
 static int write_dot(const cmd *c) {
-    size_t len = strlen(c->dot) + 32;
-    char *tmp = malloc(len);
-    if (!tmp) return die(c, "out of memory");
-    snprintf(tmp, len, "%s.%ld.tmp", c->dot, (long)getpid());
-    FILE *f = fopen(tmp, "w");
-    if (!f) {
-        int e = errno;
-        free(tmp);
-        return die(c, "cannot write %s: %s", c->dot, strerror(e));
-    }
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    if (!f) return die(c, "out of memory");
     char title[256];
     snprintf(title, sizeof title, "f = %.200s", c->expr);
     tg_dot_opts o = {.name = dot_name, .ctx = c->env, .title = title};
     int rc = tg_dot_write_with(c->tape, f, &o);
-    int e = errno;
-    if (fclose(f) && !rc) rc = TG_ERR_IO, e = errno;
-    if (rc || rename(tmp, c->dot)) {
-        if (!rc) e = errno;
-        remove(tmp);
-        free(tmp);
-        return die(c, "cannot write %s: %s", c->dot, strerror(e));
+    if (fclose(f) && !rc) rc = TG_ERR_NOMEM;
+    tg_error e;
+    if (rc) {
+        free(buf);
+        return die(c, "cannot write %s: out of memory", c->dot);
     }
-    free(tmp);
+    rc = tg__save_buffer(c->dot, buf, len, &e);
+    free(buf);
+    if (rc) return die(c, "cannot write %s", e.message);
     return EXIT_OK;
 }
 

@@ -1,4 +1,6 @@
 /* The tapegrad program: dispatches to its commands. */
+#define _POSIX_C_SOURCE 200809L
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <tapegrad.h>
@@ -40,6 +42,9 @@ static void usage(FILE *f) {
 }
 
 int main(int argc, char **argv) {
+    /* Past a file-size limit (ulimit -f) a write then fails with EFBIG,
+     * which is reported, instead of the process dying mid-save. */
+    signal(SIGXFSZ, SIG_IGN);
     if (argc < 2) {
         usage(stderr);
         return 2;

@@ -16,14 +16,19 @@ typedef struct tg_cli_data {
     const char *path;
     int label_col;
     double scale;
+    const char *option; /* the option that named path, for messages; NULL: --data */
+    int64_t features;   /* what the network takes, checked against an IDX header
+                           before anything is inflated; 0: any */
 } tg_cli_data;
 
 /* Whether path names a directory. */
 bool tg_cli_is_dir(const char *path);
 
 /* Reads d: from a directory, its PREFIX-{images-idx3,labels-idx1}-ubyte[.gz]
- * files (prefix "train" or "t10k"); from a file, CSV. classes as for the
- * library's readers (0: the largest label + 1). NULL with err filled. */
+ * files (prefix "train" or "t10k"), refusing images of another size than
+ * d->features from their header alone (a gzip bomb is not inflated for
+ * nothing); from a file, CSV. classes as for the library's readers (0: the
+ * largest label + 1). NULL with err filled. */
 tg_dataset *tg_cli_read_data(const tg_cli_data *d, const char *prefix, int classes,
                              tg_error *err);
 

@@ -2,8 +2,10 @@
 #define _POSIX_C_SOURCE 200809L
 #include "mpi_cli.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #ifdef TG_HAVE_MPI
 #include <tapegrad/mpi.h>
@@ -42,7 +44,33 @@ void tg_cli_mpi_begin(void) {
     }
 }
 
-bool tg_cli_mpi_ready(tg_params *ps, const char *cmd) {
+/* Whether config is rank 0's (collective); the lowest rank whose is not
+ * says which line differs. */
+static bool same_config(const char *config, const char *cmd) {
+    char root[TG_CLI_MPI_CONFIG_MAX] = "";
+    if (mpi.rank == 0) snprintf(root, sizeof root, "%s", config);
+    MPI_Bcast(root, (int)sizeof root, MPI_CHAR, 0, MPI_COMM_WORLD);
+    /* The first line where they differ, in each. */
+    const char *a = config, *b = root;
+    while (*a && *a == *b) {
+        const char *ea = strchr(a, '\n'), *eb = strchr(b, '\n');
+        size_t la = ea ? (size_t)(ea - a) : strlen(a), lb = eb ? (size_t)(eb - b) : strlen(b);
+        if (la != lb || memcmp(a, b, la)) break;
+        a += la + (ea != NULL);
+        b += lb + (eb != NULL);
+    }
+    int mine = *a || *b ? mpi.rank : INT_MAX, low;
+    MPI_Allreduce(&mine, &low, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+    if (low == INT_MAX) return true;
+    if (mpi.rank == low)
+        fprintf(stderr, "tapegrad %s: rank %d was started with %.*s, rank 0 with %.*s: every "
+                "rank needs the same options and data; stopping every rank\n", cmd, mpi.rank,
+                (int)strcspn(a, "\n"), *a ? a : "(nothing)", (int)strcspn(b, "\n"),
+                *b ? b : "(nothing)");
+    return false;
+}
+
+bool tg_cli_mpi_ready(tg_params *ps, const char *cmd, const char *config) {
     if (!mpi.active) return true;
     mpi.agreed = true;
     int who, rc = tg_mpi_agree(TG_OK, MPI_COMM_WORLD, &who);
@@ -53,6 +81,7 @@ bool tg_cli_mpi_ready(tg_params *ps, const char *cmd) {
                     "stopping every rank\n", cmd, who, mpi.size);
         return false;
     }
+    if (!same_config(config, cmd)) return false;
     if ((rc = tg_mpi_bcast_params(ps, 0, MPI_COMM_WORLD))) {
         fprintf(stderr, "tapegrad %s: rank %d: could not receive rank 0's parameters (%s)\n", cmd,
                 mpi.rank, tg_status_name(rc));
@@ -81,9 +110,10 @@ int tg_cli_mpi_end(int status) {
 
 void tg_cli_mpi_begin(void) {}
 
-bool tg_cli_mpi_ready(tg_params *ps, const char *cmd) {
+bool tg_cli_mpi_ready(tg_params *ps, const char *cmd, const char *config) {
     (void)ps;
     (void)cmd;
+    (void)config;
     return true;
 }
 

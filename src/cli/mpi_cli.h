@@ -24,10 +24,15 @@ int tg_cli_mpi_size(void);
 bool tg_cli_mpi_active(void);
 
 /* Collective: every rank reports whether its set-up (data, model, files)
- * succeeded. When all did, copies rank 0's initial parameters into ps on
- * every rank and returns true. When a rank failed, prints on one of the
- * others which rank failed and returns false on all of them. */
-bool tg_cli_mpi_ready(tg_params *ps, const char *cmd);
+ * succeeded, then that its config, lines "OPTION VALUE" (the options that
+ * change the training, and a fingerprint of its data) under
+ * TG_CLI_MPI_CONFIG_MAX bytes, is rank 0's. When all agree, copies rank 0's
+ * initial parameters into ps on every rank and returns true. When a rank
+ * failed, prints on one of the others which rank failed; when configs
+ * differ, the lowest differing rank names its first line that differs from
+ * rank 0's; false on every rank then. */
+#define TG_CLI_MPI_CONFIG_MAX 2048
+bool tg_cli_mpi_ready(tg_params *ps, const char *cmd, const char *config);
 
 /* Ends MPI for a command that returns status: a rank that returns before
  * reaching tg_cli_mpi_ready() tells the others through it (so that none

@@ -210,7 +210,7 @@ done:
 }
 
 int tg_cli_predict(int argc, char **argv) {
-    predict_opts o = {.data = {TG_CLI_DEFAULT_DATA, 0, 1}, .index = -1};
+    predict_opts o = {.data = {TG_CLI_DEFAULT_DATA, 0, 1, NULL, 0}, .index = -1};
     int rc = parse(argc, argv, &o);
     if (rc >= 0) return rc;
     bool dir = tg_cli_is_dir(o.data.path);
@@ -229,6 +229,7 @@ int tg_cli_predict(int argc, char **argv) {
         fprintf(stderr, "tapegrad predict: %s: %s\n", o.model, e.message);
         goto done;
     }
+    o.data.features = in;
     if (!(ds = tg_cli_read_data(&o.data, "t10k", (int)k, &e))) {
         tg_cli_no_data("predict", &o.data, &e);
         if (e.code == TG_ERR_FORMAT && !dir && o.data.label_col >= 0)

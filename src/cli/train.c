@@ -12,12 +12,14 @@
 #include <string.h>
 #include <tapegrad.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "cli.h"
 #include "model.h"
 #include "mpi_cli.h"
 #include "report.h"
 #include "train_opts.h"
+#include "safe_file.h"
 
 #define DEFAULT_DATA TG_CLI_DEFAULT_DATA
 
@@ -264,15 +266,15 @@ int tg_cli_train_option(train_opts *o, int argc, char **argv, int *i) {
 /* Reads the training and test sets of o, with a status line on bar. The
  * classes are the training set's (its largest label + 1); the test set's
  * labels must be below. Returns 0, or the exit status after printing why. */
-static int read_sets(const train_opts *o, tg_progress *bar, tg_dataset **train,
-                     tg_dataset **test) {
+static int read_sets(const train_opts *o, int64_t features, tg_progress *bar,
+                     tg_dataset **train, tg_dataset **test) {
     const bool dir = tg_cli_is_dir(o->data);
     if (dir && o->csv_options) {
         fprintf(stderr, "tapegrad train: --label-col and --scale apply to CSV data; %s is a "
                 "directory of IDX files\n", o->data);
         return 2;
     }
-    tg_cli_data d = {o->data, (int)o->label_col, o->scale};
+    tg_cli_data d = {o->data, (int)o->label_col, o->scale, NULL, features};
     tg_error e;
     tg_progress_status(bar, "loading %s ...", o->data);
     *train = tg_cli_read_data(&d, "train", 0, &e);
@@ -284,10 +286,11 @@ static int read_sets(const train_opts *o, tg_progress *bar, tg_dataset **train,
     int classes = tg_dataset_classes(*train);
     if (o->test) {
         d.path = o->test;
+        d.option = "--test";
         tg_progress_status(bar, "loading %s ...", o->test);
         *test = tg_cli_read_data(&d, "t10k", classes, &e);
     } else if (dir) {
-        *test = tg_dataset_read_mnist(o->data, "t10k", classes, &e);
+        *test = tg_cli_read_data(&d, "t10k", classes, &e);
     } else {
         size_t n = tg_dataset_size(*train), k = n / 10 ? n / 10 : 1;
         *test = tg_dataset_split(*train, k, &e);
@@ -298,9 +301,47 @@ static int read_sets(const train_opts *o, tg_progress *bar, tg_dataset **train,
     tg_progress_end(bar);
     if (!*test) {
         tg_cli_no_data("train", &d, &e);
+        tg_dataset_free(*train);
+        *train = NULL;
         return 1;
     }
     return 0;
+}
+
+/* v in the fewest digits that read back as v (0.1, not 0.10000000000000001). */
+static const char *exact(char buf[32], double v) {
+    for (int digits = 1; digits <= 17; digits++) {
+        snprintf(buf, 32, "%.*g", digits, v);
+        if (strtod(buf, NULL) == v) break;
+    }
+    return buf;
+}
+
+/* The options that shape a training, one "--option value" a line, and a
+ * fingerprint of its training data: what every MPI rank must share. */
+static void describe_run(char *buf, size_t len, const train_opts *o, tg_init winit,
+                         tg_init binit, tg_activation out_act, const tg_dataset *train) {
+    size_t n = tg_dataset_size(train), d = (size_t)tg_dataset_features(train);
+    char num[4][32];
+    uLong crc = crc32(0L, Z_NULL, 0);
+    const void *parts[2] = {tg_dataset_x(train), tg_dataset_labels(train)};
+    const size_t bytes[2] = {n * d * sizeof(float), n * sizeof(int32_t)};
+    for (int k = 0; k < 2; k++) /* zlib takes 32-bit lengths */
+        for (size_t at = 0; at < bytes[k]; at += 1u << 30)
+            crc = crc32(crc, (const unsigned char *)parts[k] + at,
+                        (uInt)(bytes[k] - at < (1u << 30) ? bytes[k] - at : 1u << 30));
+    snprintf(buf, len,
+             "--layers %s\n--activation %s\n--output %s\n--loss %s\n--optimizer %s\n"
+             "--lr %s\n--lr-decay %s\n--momentum %s\n--weight-decay %s\n"
+             "--init %s,%s\n--batch %ld\n--epochs %ld\n--seed %llu\n--dtype %s\n"
+             "--valid %ld\n--limit %ld\n"
+             "data of %zu samples, %zu features, %d classes, CRC32 %08lx",
+             o->layers, tg_activation_name((tg_activation)o->act), tg_activation_name(out_act),
+             tg_loss_name((tg_loss)o->loss), tg_optimizer_name((tg_optimizer)o->optimizer),
+             exact(num[0], o->lr), exact(num[1], o->lr_decay), exact(num[2], o->momentum),
+             exact(num[3], o->weight_decay), tg_init_name(winit), tg_init_name(binit),
+             o->batch, o->epochs, o->seed, o->dtype == TG_F64 ? "f64" : "f32", o->valid,
+             o->limit, n, d, tg_dataset_classes(train), (unsigned long)crc);
 }
 
 /* Whether the network m fits the data: exit status 2 after saying what to
@@ -501,7 +542,7 @@ static int run_training(const train_opts *opts, tg_training *ckpt, uint64_t ckpt
     tg_progress_begin(&bar, (int)o.epochs);
     bar.on = bar.on && !tg_cli_mpi_active(); /* mpirun's pty is no sign of a terminal */
     tg_dataset *train = NULL, *test = NULL, *valid = NULL;
-    int status = read_sets(&o, &bar, &train, &test);
+    int status = read_sets(&o, m.sizes[0], &bar, &train, &test);
     if (status) return status;
     status = 1;
     if (o.limit) tg_dataset_truncate(train, (size_t)o.limit);
@@ -509,6 +550,7 @@ static int run_training(const train_opts *opts, tg_training *ckpt, uint64_t ckpt
     tg_optim *opt = NULL;
     tg_cli_trainer *tr = NULL;
     FILE *log = NULL;
+    bool log_lost = false; /* reported, and the exit status says so; the model is still saved */
     char tmp_log[] = "/tmp/tapegrad-metrics-XXXXXX";
     const char *log_path = root ? o.log : NULL;
     if (o.valid && !(valid = tg_dataset_split(train, (size_t)o.valid, &e))) {
@@ -548,8 +590,11 @@ static int run_training(const train_opts *opts, tg_training *ckpt, uint64_t ckpt
         }
     }
     bool log_header = true;
-    if (log_path && !(log = ckpt ? reopen_log(o.log, first, &log_header) : fopen(o.log, "w"))) {
-        fprintf(stderr, "tapegrad train: --log %s: %s\n", o.log, strerror(errno));
+    if (log_path && !(log = ckpt ? reopen_log(o.log, first, &log_header) : tg__open_log(o.log, &e))) {
+        if (ckpt)
+            fprintf(stderr, "tapegrad train: --log %s: %s\n", o.log, strerror(errno));
+        else
+            fprintf(stderr, "tapegrad train: --log %s\n", e.message);
         goto done;
     }
     if (root && !o.log && o.plot && tg_cli_have_program("gnuplot")) {
@@ -561,7 +606,9 @@ static int run_training(const train_opts *opts, tg_training *ckpt, uint64_t ckpt
         tg_log_header(log, valid != NULL);
         fflush(log);
     }
-    if (!tg_cli_mpi_ready(ps, "train")) goto done; /* every rank set up; rank 0's start */
+    char config[TG_CLI_MPI_CONFIG_MAX];
+    describe_run(config, sizeof config, &o, winit, binit, out_act, train);
+    if (!tg_cli_mpi_ready(ps, "train", config)) goto done; /* every rank set up; rank 0's start */
 
     /* A checkpoint holds the model's description too, for tapegrad eval. */
     char meta[512];
@@ -661,10 +708,13 @@ static int run_training(const train_opts *opts, tg_training *ckpt, uint64_t ckpt
         }
     }
     if (log) {
-        int bad = ferror(log);
-        bad |= fclose(log);
+        int bad = ferror(log), closed = fclose(log), why = errno;
         log = NULL;
-        if (bad && o.log) fprintf(stderr, "tapegrad train: --log %s: write error\n", o.log);
+        if ((bad || closed) && o.log) {
+            fprintf(stderr, "tapegrad train: --log %s: write error%s%s\n", o.log,
+                    closed ? ": " : "", closed ? strerror(why) : "");
+            log_lost = true;
+        }
     }
     if (o.plot && log_path && o.epochs > 0) tg_plot(log_path, o.plot, (int)o.epochs);
     if (root && o.save) {
@@ -678,7 +728,7 @@ static int run_training(const train_opts *opts, tg_training *ckpt, uint64_t ckpt
         printf("train_seconds=%.2f samples_per_s=%.0f\n", total_train,
                (double)n * (double)(o.epochs - first + 1) / total_train);
     printf("test_accuracy=%.4f\n", acc);
-    status = 0;
+    status = log_lost ? 1 : 0;
 done:
     if (log) fclose(log);
     if (log_path == tmp_log) unlink(tmp_log);
@@ -695,7 +745,7 @@ done:
 
 int tg_cli_eval(int argc, char **argv) {
     const char *model = NULL;
-    tg_cli_data data = {DEFAULT_DATA, 0, 1};
+    tg_cli_data data = {DEFAULT_DATA, 0, 1, NULL, 0};
     bool csv_options = false;
     for (int i = 1; i < argc; i++) {
         const char *opt = argv[i];
@@ -751,6 +801,7 @@ int tg_cli_eval(int argc, char **argv) {
                 "matrix (at most 256)\n", model, (long long)k);
         goto done;
     }
+    data.features = mdl.m.sizes[0]; /* checked against an IDX header before inflating */
     if (!(test = tg_cli_read_data(&data, "t10k", (int)k, &e))) {
         tg_cli_no_data("eval", &data, &e);
         goto done;

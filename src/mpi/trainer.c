@@ -317,13 +317,13 @@ static int finish(tg_mpi_trainer *tr, const tg_dataset *ds, const trouble *t, in
         if (bcast_bytes(&e, sizeof e, who, tr->comm)) return mpi_failed(err, "MPI_Bcast");
         return tg__mpi_err(err, e.code, "rank %d of %d: %s", who, size, e.message);
     }
-    double lr = tg_optim_lr(tr->opt);
+    char blame[96];
+    tg_optim_blame(blame, sizeof blame, tr->opt);
     if (!v[1] && stop_step) /* a NaN gradient behind finite costs: no update was made */
         return tg__mpi_err(err, TG_ERR_NUMERIC,
-                           "epoch %d, step %lld: the averaged gradient is NaN; the learning "
-                           "rate %g may be too large (the parameters are kept as they were "
-                           "after step %lld)",
-                           tr->epoch, (long long)stop_step, lr, (long long)stop_step - 1);
+                           "epoch %d, step %lld: the averaged gradient is NaN; %s may be too "
+                           "large (the parameters are kept as they were after step %lld)",
+                           tr->epoch, (long long)stop_step, blame, (long long)stop_step - 1);
     if (!v[1]) {
         if (allreduce(&sum, 1, MPI_DOUBLE, MPI_SUM, tr->comm))
             return mpi_failed(err, "MPI_Allreduce");
@@ -350,15 +350,14 @@ static int finish(tg_mpi_trainer *tr, const tg_dataset *ds, const trouble *t, in
     if (kept) snprintf(after, sizeof after, "after step %lld", (long long)kept);
     if (what.loss)
         return tg__mpi_err(err, TG_ERR_NUMERIC,
-                           "epoch %d, step %lld: the loss is %s%s; the learning rate %g may be "
-                           "too large (the parameters are kept as they were %s)",
+                           "epoch %d, step %lld: the loss is %s%s; %s may be too large (the "
+                           "parameters are kept as they were %s)",
                            tr->epoch, (long long)step, isnan(what.value) ? "NaN" : "inf", where,
-                           lr, after);
+                           blame, after);
     return tg__mpi_err(err, TG_ERR_NUMERIC,
-                       "epoch %d, step %lld: the update made a parameter NaN or infinite; the "
-                       "learning rate %g may be too large (the parameters are kept as they were "
-                       "%s)",
-                       tr->epoch, (long long)step, lr, after);
+                       "epoch %d, step %lld: the update made a parameter NaN or infinite; %s may "
+                       "be too large (the parameters are kept as they were %s)",
+                       tr->epoch, (long long)step, blame, after);
 }
 
 int tg_mpi_trainer_epoch(tg_mpi_trainer *tr, const tg_dataset *ds, tg_rng *r,

@@ -42,6 +42,17 @@ static tg_node *b_index_select(tg_node *const *in, int p) {
     return tg_index_select(in[0], index_params[p].axis, index_params[p].idx, index_params[p].n);
 }
 
+/* index_add: the indices (one per src row along the axis) and the target
+ * length; repeats and a row never hit. */
+static const struct {
+    int axis;
+    int64_t len, idx[6];
+} index_add_params[] = {{0, 3, {2, 0, 2}}, {1, 5, {4, 0, 4, 4}}, {-1, 2, {1, 1}}, {2, 3, {0}}};
+static tg_node *b_index_add(tg_node *const *in, int p) {
+    return tg_index_add(in[0], index_add_params[p].axis, index_add_params[p].idx,
+                        index_add_params[p].len);
+}
+
 static const struct {
     int ndim;
     int64_t shape[4];
@@ -82,6 +93,8 @@ static tg_node *b_triu(tg_node *const *in, int p) { return tg_triu(in[0], p); }
     SHAPE1(index_select, 2, 2, 3, 4), SHAPE1(index_select, 3, 3, 2, 3, 2),                 \
     SHAPE1(index_select, 4, 4, 2, 1, 3, 2), SHAPE1(index_select, 5, 3, 2, 3, 2),           \
     SHAPE1(index_select, 6, 2, 2, 3),                                                      \
+    SHAPE1(index_add, 0, 2, 3, 2), SHAPE1(index_add, 1, 2, 2, 4),                          \
+    SHAPE1(index_add, 2, 3, 2, 3, 2), SHAPE1(index_add, 3, 4, 2, 1, 1, 2),                 \
     SHAPE1(broadcast_to, 0, 0, 0), SHAPE1(broadcast_to, 1, 1, 3),                          \
     SHAPE1(broadcast_to, 2, 2, 2, 1), SHAPE1(broadcast_to, 3, 2, 1, 3),                    \
     SHAPE1(broadcast_to, 4, 4, 2, 1, 3, 1), SHAPE1(broadcast_to, 5, 2, 2, 3),              \
@@ -266,6 +279,74 @@ static void test_shape_index_select(void **state) {
     const double g[6] = {1, 1, 0, 0, 3, 3};
     for (int i = 0; i < 6; i++) expect_near(tg_grad_at(x, i), g[i], 0, "repeated rows", i);
     tg_tape_free(t);
+}
+
+/* index_add against index arithmetic: each src row added into the target
+ * row its index names (repeats sum, rows never named stay 0); its gradient
+ * is the gather of the upstream; and it is index_select's gradient, one node
+ * however often an index repeats (an embedding lookup padding with index
+ * 0): x of [40, 3] with index 0 repeated r times records as many nodes for
+ * r = 1000 as for r = 1, and the gradient is 2 r x[0] on row 0. */
+static void test_shape_index_add(void **state) {
+    (void)state;
+    static const struct {
+        int nd;
+        int64_t shape[4]; /* src's */
+        int axis;
+        int64_t len, idx[6];
+    } c[] = {{2, {3, 2}, 0, 4, {2, 0, 2}},  {2, {3, 4}, 1, 2, {1, 1, 0, 1}},
+             {3, {2, 3, 2}, -1, 3, {2, 2}}, {1, {5}, 0, 1, {0, 0, 0, 0, 0}}};
+    tg_tape *t = tg_tape_new();
+    for (int dt = 0; dt < 2; dt++)
+        for (size_t k = 0; k < sizeof c / sizeof *c; k++) {
+            int nd = c[k].nd, ax = c[k].axis < 0 ? c[k].axis + nd : c[k].axis;
+            double v[64], want[64] = {0}, gwant[64];
+            tg_node *src = sh_ramp(t, (tg_dtype)dt, nd, c[k].shape, v);
+            tg_node *x = tg_tensor(t, (tg_dtype)dt, nd, c[k].shape, NULL);
+            memcpy(tg_value(x), tg_value(src), (size_t)numel_of(nd, c[k].shape) * (dt ? 8 : 4));
+            int64_t os[4], ix[4];
+            memcpy(os, c[k].shape, sizeof os);
+            os[ax] = c[k].len;
+            /* upstream w[o] = o + 1 on the output; src's row j gets w at idx[j] */
+            for (int64_t i = 0; i < numel_of(nd, c[k].shape); i++) {
+                sh_unravel(i, nd, c[k].shape, ix);
+                ix[ax] = c[k].idx[ix[ax]];
+                int64_t o = sh_ravel(nd, os, ix);
+                want[o] += v[i];
+                gwant[i] = (double)(o + 1);
+            }
+            tg_node *y = tg_index_add(x, c[k].axis, c[k].idx, c[k].len);
+            sh_expect_shape(y, nd, os, "index_add");
+            expect_values(y, want, numel_of(nd, os), 0, "index_add");
+            double w64[64];
+            float w32[64];
+            for (int64_t o = 0; o < numel_of(nd, os); o++) w32[o] = (float)(w64[o] = (double)(o + 1));
+            assert_int_equal(tg_backward_seeded(y, dt ? (void *)w64 : (void *)w32), TG_OK);
+            expect_grads(x, gwant, numel_of(nd, c[k].shape), 0, "index_add gradient");
+        }
+    tg_tape_free(t);
+    size_t nodes[2];
+    const int64_t reps[2] = {1, 1000}, xs[2] = {40, 3};
+    for (int r = 0; r < 2; r++) {
+        t = tg_tape_new();
+        double xv[120];
+        for (int i = 0; i < 120; i++) xv[i] = 0.25 * i - 7;
+        tg_node *x = tg_tensor(t, TG_F64, 2, xs, xv);
+        int64_t *idx = calloc((size_t)reps[r], sizeof *idx); /* all 0 */
+        tg_node *y = tg_index_select(x, 0, idx, reps[r]);
+        tg_node *f = tg_sum(tg_mul(y, y)), *g;
+        size_t before = tg_tape_size(t);
+        assert_int_equal(tg_grad_nodes(f, 1, &x, &g), TG_OK);
+        nodes[r] = tg_tape_size(t) - before;
+        for (int i = 0; i < 120; i++)
+            expect_near(tg_value_at(g, i), i < 3 ? 2.0 * (double)reps[r] * xv[i] : 0, 0,
+                        "gradient through repeats", i);
+        free(idx);
+        tg_tape_free(t);
+    }
+    if (nodes[1] != nodes[0])
+        fail_msg("tg_grad through index_select recorded %zu nodes for 1000 repeats, %zu for one",
+                 nodes[1], nodes[0]);
 }
 
 /* An index a caller overwrites with a bad value before replay gives NaN
@@ -646,7 +727,8 @@ static void test_shape_errors(void **state) {
 
 #define TESTS_SHAPE                                                                        \
     cmocka_unit_test(test_shape_slice), cmocka_unit_test(test_shape_concat),               \
-        cmocka_unit_test(test_shape_index_select), cmocka_unit_test(test_shape_replay_guard), \
+        cmocka_unit_test(test_shape_index_select), cmocka_unit_test(test_shape_index_add), \
+        cmocka_unit_test(test_shape_replay_guard),                                          \
         cmocka_unit_test(test_shape_broadcast_to), cmocka_unit_test(test_shape_permute),   \
         cmocka_unit_test(test_shape_tril_triu), cmocka_unit_test(test_shape_batched_matmul), \
         cmocka_unit_test(test_shape_vjp), cmocka_unit_test(test_shape_errors),
@@ -667,6 +749,9 @@ static tg_node *build_concat(tg_tape *t, tg_dtype dt, double fill) {
 static tg_node *build_index_select(tg_tape *t, tg_dtype dt, double fill) {
     return tg_index_select(filled(t, dt, 2, shape_3x4, fill), 0, (const int64_t[]){2, 0, 2}, 3);
 }
+static tg_node *build_index_add(tg_tape *t, tg_dtype dt, double fill) {
+    return tg_index_add(filled(t, dt, 2, shape_3x4, fill), 0, (const int64_t[]){2, 0, 2}, 4);
+}
 static tg_node *build_broadcast_to(tg_tape *t, tg_dtype dt, double fill) {
     return tg_broadcast_to(filled(t, dt, 2, (const int64_t[]){3, 1}, fill), 3,
                            (const int64_t[]){2, 3, 4});
@@ -684,6 +769,7 @@ static tg_node *build_triu(tg_tape *t, tg_dtype dt, double fill) {
 #define BUILDS_SHAPE                                                                       \
     {"slice", build_slice, NF_ALL}, {"concat", build_concat, NF_ALL},                      \
         {"index_select", build_index_select, NF_ALL},                                      \
+        {"index_add", build_index_add, NF_ANY},                                             \
         {"broadcast_to", build_broadcast_to, NF_ALL}, {"permute", build_permute, NF_ALL},  \
         {"tril", build_tril, NF_ANY}, {"triu", build_triu, NF_ANY},
 #endif
