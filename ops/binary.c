@@ -203,68 +203,102 @@ static void minimum_vjp(tg_node *y, tg_node *g, tg_node **gin) { route_vjp(y, g,
  * again), each summed back to its input's shape. They take a, b and y from
  * p's inputs, never from y's (which a derived backward sees as a leaf). */
 typedef struct d2_ctx {
-    tg_node *a, *b, *y, *p, *g;
+    tg_node *a, *b, *y, *p;
 } d2_ctx;
-static d2_ctx d2_of(tg_node *p, tg_node *g) {
-    return (d2_ctx){tg_node_input(p, 0), tg_node_input(p, 1), tg_node_input(p, 2), p, g};
+static d2_ctx d2_of(tg_node *p) {
+    return (d2_ctx){tg_node_input(p, 0), tg_node_input(p, 1), tg_node_input(p, 2), p};
 }
-static void d2_put(const d2_ctx *c, tg_node **gin, tg_node *haa, tg_node *hab) {
-    if (haa && tg_requires_grad(c->a)) gin[0] = tg__sum_to(tg_mul(c->g, haa), c->a);
-    if (hab && tg_requires_grad(c->b)) gin[1] = tg__sum_to(tg_mul(c->g, hab), c->b);
+/* Both rules of a derivative node p from its one statement hess, which
+ * gives h = (dp/da, dp/db) (NULL: 0): g times them, summed back to each
+ * input's shape, and the tangent h . (ta, tb). */
+typedef void (*hess_fn)(tg_node *p, tg_node **h);
+static void d2_vjp(tg_node *p, tg_node *g, tg_node **gin, hess_fn hess) {
+    tg_node *a = tg_node_input(p, 0), *b = tg_node_input(p, 1), *h[2];
+    hess(p, h);
+    if (h[0] && tg_requires_grad(a)) gin[0] = tg__sum_to(tg_mul(g, h[0]), a);
+    if (h[1] && tg_requires_grad(b)) gin[1] = tg__sum_to(tg_mul(g, h[1]), b);
+}
+static tg_node *d2_jvp(tg_node *p, tg_node *const *tin, hess_fn hess) {
+    if (!tin[0] && !tin[1]) return NULL;
+    tg_node *h[2];
+    hess(p, h);
+    tg_node *ta = tin[0] && h[0] ? tg_mul(h[0], tin[0]) : NULL;
+    tg_node *tb = tin[1] && h[1] ? tg_mul(h[1], tin[1]) : NULL;
+    return ta && tb ? tg_add(ta, tb) : ta ? ta : tb;
+}
+#define D2_RULES(name)                                                                     \
+    static void name##_vjp(tg_node *p, tg_node *g, tg_node **gin) {                        \
+        d2_vjp(p, g, gin, name##_hess);                                                    \
+    }                                                                                      \
+    static tg_node *name##_jvp(tg_node *p, tg_node *const *tin) {                          \
+        return d2_jvp(p, tin, name##_hess);                                                \
+    }
+/* The two entries a hess function gives. */
+static void hess_pair(tg_node **h, tg_node *haa, tg_node *hab) {
+    h[0] = haa;
+    h[1] = hab;
 }
 /* div_da = 1/b: (0, -1/b^2); div_db = -a/b^2: (-1/b^2, -2 div_db / b) */
-static void div_da_vjp(tg_node *p, tg_node *g, tg_node **gin) {
-    d2_ctx c = d2_of(p, g);
-    d2_put(&c, gin, NULL, tg_neg(tg_square(p)));
+static void div_da_hess(tg_node *p, tg_node **h) {
+    hess_pair(h, NULL, tg_neg(tg_square(p)));
 }
-static void div_db_vjp(tg_node *p, tg_node *g, tg_node **gin) {
-    d2_ctx c = d2_of(p, g);
-    d2_put(&c, gin, tg_neg(tg_square(tg_reciprocal(c.b))), tg_scale(tg_div(p, c.b), -2));
+static void div_db_hess(tg_node *p, tg_node **h) {
+    d2_ctx c = d2_of(p);
+    hess_pair(h, tg_neg(tg_square(tg_reciprocal(c.b))), tg_scale(tg_div(p, c.b), -2));
 }
 /* pow_da = b a^(b-1): (b pow_da(a, b-1), a^(b-1) + b pow_db(a, b-1)), through
  * the partials at b - 1, so that their edge rules hold at every order;
  * pow_db = y log a: (pow_da log a + y / a, pow_db log a). */
-static void pow_da_vjp(tg_node *p, tg_node *g, tg_node **gin) {
-    d2_ctx c = d2_of(p, g);
+static void pow_da_hess(tg_node *p, tg_node **h) {
+    d2_ctx c = d2_of(p);
     tg_node *bm1 = tg_sub(c.b, tg__const_like(c.b, 1));
     tg_node *q = tg__apply(&tg_binary_ops[B_POW], c.a, bm1, 0);
     tg_node *qa = partial(&tg_binary_ops[B_POW_DA], c.a, bm1, q);
     tg_node *qb = partial(&tg_binary_ops[B_POW_DB], c.a, bm1, q);
-    d2_put(&c, gin, tg_mul(c.b, qa), tg_add(q, tg_mul(c.b, qb)));
+    hess_pair(h, tg_mul(c.b, qa), tg_add(q, tg_mul(c.b, qb)));
 }
-static void pow_db_vjp(tg_node *p, tg_node *g, tg_node **gin) {
-    d2_ctx c = d2_of(p, g);
+static void pow_db_hess(tg_node *p, tg_node **h) {
+    d2_ctx c = d2_of(p);
     tg_node *la = tg_log(c.a), *da = partial(&tg_binary_ops[B_POW_DA], c.a, c.b, c.y);
-    d2_put(&c, gin, tg_add(tg_mul(da, la), tg_div(c.y, c.a)), tg_mul(p, la));
+    hess_pair(h, tg_add(tg_mul(da, la), tg_div(c.y, c.a)), tg_mul(p, la));
 }
 /* atan2: da = b/r^2, db = -a/r^2; H = [2 da db, db^2 - da^2; ., -2 da db] */
-static void atan2_da_vjp(tg_node *p, tg_node *g, tg_node **gin) {
-    d2_ctx c = d2_of(p, g);
+static void atan2_da_hess(tg_node *p, tg_node **h) {
+    d2_ctx c = d2_of(p);
     tg_node *db = partial(&tg_binary_ops[B_ATAN2_DB], c.a, c.b, c.y);
-    d2_put(&c, gin, tg_scale(tg_mul(p, db), 2), tg_sub(tg_square(db), tg_square(p)));
+    hess_pair(h, tg_scale(tg_mul(p, db), 2), tg_sub(tg_square(db), tg_square(p)));
 }
-static void atan2_db_vjp(tg_node *p, tg_node *g, tg_node **gin) {
-    d2_ctx c = d2_of(p, g);
+static void atan2_db_hess(tg_node *p, tg_node **h) {
+    d2_ctx c = d2_of(p);
     tg_node *da = partial(&tg_binary_ops[B_ATAN2_DA], c.a, c.b, c.y);
-    d2_put(&c, gin, tg_sub(tg_square(p), tg_square(da)), tg_scale(tg_mul(da, p), -2));
+    hess_pair(h, tg_sub(tg_square(p), tg_square(da)), tg_scale(tg_mul(da, p), -2));
 }
 /* hypot: da = a/y, db = b/y; H = [db^2 / y, -da db / y; ., da^2 / y] */
-static void hypot_da_vjp(tg_node *p, tg_node *g, tg_node **gin) {
-    d2_ctx c = d2_of(p, g);
+static void hypot_da_hess(tg_node *p, tg_node **h) {
+    d2_ctx c = d2_of(p);
     tg_node *db = partial(&tg_binary_ops[B_HYPOT_DB], c.a, c.b, c.y);
-    d2_put(&c, gin, tg_div(tg_square(db), c.y), tg_neg(tg_div(tg_mul(p, db), c.y)));
+    hess_pair(h, tg_div(tg_square(db), c.y), tg_neg(tg_div(tg_mul(p, db), c.y)));
 }
-static void hypot_db_vjp(tg_node *p, tg_node *g, tg_node **gin) {
-    d2_ctx c = d2_of(p, g);
+static void hypot_db_hess(tg_node *p, tg_node **h) {
+    d2_ctx c = d2_of(p);
     tg_node *da = partial(&tg_binary_ops[B_HYPOT_DA], c.a, c.b, c.y);
-    d2_put(&c, gin, tg_neg(tg_div(tg_mul(da, p), c.y)), tg_div(tg_square(da), c.y));
+    hess_pair(h, tg_neg(tg_div(tg_mul(da, p), c.y)), tg_div(tg_square(da), c.y));
 }
+
+D2_RULES(div_da)
+D2_RULES(div_db)
+D2_RULES(pow_da)
+D2_RULES(pow_db)
+D2_RULES(atan2_da)
+D2_RULES(atan2_db)
+D2_RULES(hypot_da)
+D2_RULES(hypot_db)
 
 #define ROW(name)                                                                          \
     {#name, 2, tg__broadcast_shape, name##_forward, name##_backward, name##_vjp, name##_jvp}
 #define ROUTE_ROW(name)                                                                    \
     {#name, 2, tg__broadcast_shape, name##_forward, name##_backward, name##_vjp, NULL}
-#define DROW(name) {#name, 3, tg__broadcast_shape, name##_forward, NULL, name##_vjp, NULL}
+#define DROW(name) {#name, 3, tg__broadcast_shape, name##_forward, NULL, name##_vjp, name##_jvp}
 const tg_op tg_binary_ops[B_END] = {
     [B_ADD] = ROW(add),         [B_SUB] = ROW(sub),
     [B_MUL] = ROW(mul),         [B_DIV] = ROW(div),

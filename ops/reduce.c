@@ -226,8 +226,8 @@ PARTIAL_OP(prod, R_PROD_DX)
 PARTIAL_OP(norm, R_NORM_DX)
 PARTIAL_OP(var, R_VAR_DX)
 
-/* The second derivatives: the vjp rule of each derivative node p = d(x),
- * which is H gg for the run's Hessian H, recorded with public ops. */
+/* The second derivatives: H v for the run's Hessian H at the derivative
+ * node p = d(x), recorded with public ops. */
 typedef struct d2_ctx {
     tg_node *x, *y, *p;
     int axis;
@@ -235,28 +235,28 @@ typedef struct d2_ctx {
 static d2_ctx d2_of(tg_node *p) { return (d2_ctx){tg__in(p, 0), tg__in(p, 1), p, p->aux}; }
 static tg_node *back(const d2_ctx *c, tg_node *v) { return tg__unreduce(v, c->x, c->axis); }
 /* logsumexp_dx = p = e^(x - y): H gg = p (gg - sum p gg) */
-static void logsumexp_dx_vjp(tg_node *p, tg_node *gg, tg_node **gin) {
+static tg_node *logsumexp_dx_hv(tg_node *p, tg_node *gg) {
     d2_ctx c = d2_of(p);
-    gin[0] = tg_mul(p, tg_sub(gg, back(&c, sum_along(tg_mul(p, gg), c.axis))));
+    return tg_mul(p, tg_sub(gg, back(&c, sum_along(tg_mul(p, gg), c.axis))));
 }
 /* var_dx = 2 (x - mean) / n: H gg = 2 (gg - mean gg) / n */
-static void var_dx_vjp(tg_node *p, tg_node *gg, tg_node **gin) {
+static tg_node *var_dx_hv(tg_node *p, tg_node *gg) {
     d2_ctx c = d2_of(p);
     double n = (double)tg_numel(c.x) / (double)tg_numel(c.y);
-    gin[0] = tg_scale(tg_sub(gg, back(&c, tg_scale(sum_along(gg, c.axis), 1 / n))), 2 / n);
+    return tg_scale(tg_sub(gg, back(&c, tg_scale(sum_along(gg, c.axis), 1 / n))), 2 / n);
 }
 /* norm_dx = u = x / y: H gg = (gg - u (u . gg)) / y; 0 at the zero vector */
-static void norm_dx_vjp(tg_node *p, tg_node *gg, tg_node **gin) {
+static tg_node *norm_dx_hv(tg_node *p, tg_node *gg) {
     d2_ctx c = d2_of(p);
     tg_node *yx = back(&c, c.y), *zero = tg__const_like(c.x, 0);
     tg_node *h = tg_div(tg_sub(gg, tg_mul(p, back(&c, sum_along(tg_mul(p, gg), c.axis)))), yx);
-    gin[0] = tg_where(tg_eq(yx, zero), zero, h);
+    return tg_where(tg_eq(yx, zero), zero, h);
 }
 /* prod_dx = the product of the other elements: its derivative is recorded
  * by tg_grad of that product written with public ops, without dividing by
  * a zero: y / x where x != 0; at a zero, the product of the nonzero
  * elements when it is the run's only zero, else 0. */
-static void prod_dx_vjp(tg_node *p, tg_node *gg, tg_node **gin) {
+static tg_node *prod_dx_hv(tg_node *p, tg_node *gg) {
     d2_ctx c = d2_of(p);
     tg_node *x = c.x, *zero = tg__const_like(x, 0), *one = tg__const_like(x, 1);
     tg_node *is0 = tg_eq(x, zero);
@@ -265,11 +265,24 @@ static void prod_dx_vjp(tg_node *p, tg_node *gg, tg_node **gin) {
     tg_node *others = tg_where(is0, tg_where(lone, nonzeros, zero),
                                tg_div(back(&c, prod_along(x, c.axis)), x));
     tg_node *r;
-    if (!tg_grad_nodes(tg_sum(tg_mul(gg, others)), 1, &x, &r)) gin[0] = r;
+    return tg_grad_nodes(tg_sum(tg_mul(gg, others)), 1, &x, &r) ? NULL : r;
 }
 
+/* A run's Hessian is symmetric: the derivative node's vjp and tangent rules
+ * are both H times the vector. */
+#define HV_RULES(name)                                                                     \
+    static void name##_vjp(tg_node *p, tg_node *g, tg_node **gin) { gin[0] = name##_hv(p, g); } \
+    static tg_node *name##_jvp(tg_node *p, tg_node *const *tin) {                          \
+        return tin[0] ? name##_hv(p, tin[0]) : NULL;                                       \
+    }
+HV_RULES(logsumexp_dx)
+HV_RULES(prod_dx)
+HV_RULES(norm_dx)
+HV_RULES(var_dx)
+
+
 #define ROW(name) {#name, 1, reduce_shape, name##_forward, name##_backward, name##_vjp, name##_jvp}
-#define DROW(name) {#name, 2, partial_shape, name##_forward, NULL, name##_vjp, NULL}
+#define DROW(name) {#name, 2, partial_shape, name##_forward, NULL, name##_vjp, name##_jvp}
 const tg_op tg_reduce_ops[R_END] = {
     [R_SUM] = {"sum", 1, reduce_shape, sum_forward, sum_backward, sum_vjp, tg__linear_jvp},
     [R_MEAN] = {"mean", 1, reduce_shape, mean_forward, mean_backward, mean_vjp, tg__linear_jvp},

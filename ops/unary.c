@@ -201,14 +201,23 @@ UNARY_OPS(LINEAR_OP, UNARY_OP, UNARY_FORWARD)
  * function, not another variable). A zero one (abs, relu) records nothing. */
 #define K(v) tg__const_like(x, v)
 #define D2(dname, EXPR)                                                                    \
-    static void dname##_vjp(tg_node *p, tg_node *g, tg_node **gin) {                     \
+    static tg_node *dname##_d2(tg_node *p) {                                               \
         tg_node *x = tg_node_input(p, 0), *y = tg_node_input(p, 1);                        \
         (void)x, (void)y;                                                                  \
-        gin[0] = tg_mul(g, (EXPR));                                                        \
+        return (EXPR);                                                                     \
     }
 #define D2_ZERO(dname)                                                                     \
-    static void dname##_vjp(tg_node *p, tg_node *g, tg_node **gin) {                     \
-        (void)p, (void)g, (void)gin;                                                       \
+    static tg_node *dname##_d2(tg_node *p) { return (void)p, NULL; }
+/* Both rules of a derivative node from its one D2: g times it, and it
+ * times the tangent of x. */
+#define D2_RULES(name)                                                                     \
+    static void name##_dx_vjp(tg_node *p, tg_node *g, tg_node **gin) {                     \
+        tg_node *d = name##_dx_d2(p);                                                      \
+        if (d) gin[0] = tg_mul(g, d);                                                      \
+    }                                                                                      \
+    static tg_node *name##_dx_jvp(tg_node *p, tg_node *const *tin) {                       \
+        tg_node *d = tin[0] ? name##_dx_d2(p) : NULL;                                      \
+        return d ? tg_mul(d, tin[0]) : NULL;                                               \
     }
 D2(exp_dx, p)
 D2(log_dx, tg_neg(tg_square(p)))
@@ -244,11 +253,12 @@ D2(softplus_dx, tg_mul(p, tg_sub(K(1), p)))
 D2(gelu_dx, tg_mul(tg_scale(tg_exp(tg_scale(tg_square(x), -0.5)), INV_SQRT2PI),
                 tg_sub(K(2), tg_square(x))))
 /* silu_dx: silu'' = s (1 - s) (2 + x (1 - 2 s)), s = sigmoid(x) */
-static void silu_dx_vjp(tg_node *p, tg_node *g, tg_node **gin) {
+static tg_node *silu_dx_d2(tg_node *p) {
     tg_node *x = tg_node_input(p, 0), *s = tg_sigmoid(x);
     tg_node *ds = tg_mul(s, tg_sub(K(1), s));
-    gin[0] = tg_mul(g, tg_mul(ds, tg_add(K(2), tg_mul(x, tg_sub(K(1), tg_scale(s, 2))))));
+    return tg_mul(ds, tg_add(K(2), tg_mul(x, tg_sub(K(1), tg_scale(s, 2)))));
 }
+UNARY_OPS(NOTHING, D2_RULES, NOTHING)
 
 
 /* The derivative node's shape: x's (its inputs are x and y = name(x)). */
@@ -258,7 +268,8 @@ static void silu_dx_vjp(tg_node *p, tg_node *g, tg_node **gin) {
 #define STEP_ROW(name)                                                                     \
     [U_##name] = {#name, 1, NULL, name##_forward, tg__zero_backward, tg__zero_vjp, NULL},
 #define DX_ROW(name)                                                                       \
-    [U_##name##_dx] = {#name "_dx", 2, NULL, name##_dx_forward, NULL, name##_dx_vjp, NULL},
+    [U_##name##_dx] = {#name "_dx", 2, NULL, name##_dx_forward, NULL, name##_dx_vjp,        \
+                       name##_dx_jvp},
 const tg_op tg_unary_ops[U_END] = {UNARY_OPS(OP_ROW, OP_ROW, STEP_ROW)
                                        UNARY_OPS(NOTHING, DX_ROW, NOTHING)};
 const int tg_unary_count = U_END;
