@@ -207,7 +207,9 @@ resume_checks() {
         --checkpoint-every 3
     local span=$((($(date +%s%N) - t0) / 1000000))
     local start=$SECONDS kills=0 resumes=0 tries=0 chains=0 pid kids at=""
-    while [ $kills -lt 3 ] && [ $chains -lt 6 ]; do
+    # Until 3 kills and 2 resumes (a kill before the first checkpoint resumes
+    # nothing), at most 12 chains of at most 30 runs in all.
+    while { [ $kills -lt 3 ] || [ $resumes -lt 2 ]; } && [ $chains -lt 12 ]; do
         chains=$((chains + 1))
         rm -f "$work/resume-ck.tgm" "$work/resume-out.tgm"
         : >"$work/resume-printed"
@@ -221,7 +223,9 @@ resume_checks() {
                 >"$work/resume-part.out" 2>&1 &
             pid=$!
             if [ $chain_kills -lt 2 ]; then
-                sleep "$(awk -v r=$RANDOM -v s=$span 'BEGIN { printf "%.3f", r / 32768 * s / 1000 }')"
+                # in the last 70 % of a run's span: the first 30 % is mostly
+                # starting the ranks and reading the data, before any checkpoint
+                sleep "$(awk -v r=$RANDOM -v s=$span 'BEGIN { printf "%.3f", (0.3 + 0.7 * r / 32768) * s / 1000 }')"
                 # mpirun (under timeout) and its ranks, by their ids.
                 kids=$(pgrep -P "$(pgrep -P "$pid" | head -1)" 2>/dev/null)
                 if kill -KILL $kids $(pgrep -P "$pid") 2>/dev/null; then
