@@ -743,10 +743,10 @@ TG_API int tg_grad_nodes(tg_node *out, int n, tg_node *const *wrt, tg_node **gra
  * on failure the output nodes (hv, jv) are the poison node.
  *
  * tg_hvp: hv[i] = sum_j H_ij v[j], the Hessian of the one-element out times
- *   the vector v (v[i] has wrt[i]'s shape), as differentiable nodes. Two
- *   tg_grad() recordings (the gradient, then the gradient of g.v): about
- *   4-5 times the cost of the function (measured, docs/higher-order.md); the
- *   Hessian is never formed.
+ *   the vector v (v[i] has wrt[i]'s shape), as differentiable nodes: forward
+ *   over reverse, the gradient recorded by tg_grad(), then its tangent along
+ *   v (about 2 gradients, measured in docs/performance.md); the Hessian is
+ *   never formed.
  * tg_jvp: jv = J v, the directional derivative of out (any shape) along v, as
  *   a node of out's shape: forward mode, one pass over the tape recording
  *   each op's tangent rule beside the values (docs/higher-order.md); J is
