@@ -261,14 +261,22 @@ static tg_node *silu_dx_d2(tg_node *p) {
 UNARY_OPS(NOTHING, D2_RULES, NOTHING)
 
 
-/* The derivative node's shape: x's (its inputs are x and y = name(x)). */
+/* A derivative node's inputs, x and y = name(x), have one shape, its own. */
+static int dx_shape(tg_node *out, char *why, size_t len) {
+    const tg_node *x = out->in[0], *y = out->in[1];
+    if (tg__same_shape(x, y)) return TG_OK;
+    char sx[64], sy[64];
+    snprintf(why, len, "x %s and y %s: y is the op's output, of x's shape", tg__shape_str(x, sx),
+             tg__shape_str(y, sy));
+    return TG_ERR_SHAPE;
+}
 #define OP_ROW(name)                                                                       \
     [U_##name] = {#name, 1, NULL, name##_forward, name##_backward, name##_vjp, name##_jvp},
 /* The step functions' derivative is 0 (tg__zero_backward). */
 #define STEP_ROW(name)                                                                     \
     [U_##name] = {#name, 1, NULL, name##_forward, tg__zero_backward, tg__zero_vjp, NULL},
 #define DX_ROW(name)                                                                       \
-    [U_##name##_dx] = {#name "_dx", 2, NULL, name##_dx_forward, NULL, name##_dx_vjp,        \
+    [U_##name##_dx] = {#name "_dx", 2, dx_shape, name##_dx_forward, NULL, name##_dx_vjp,    \
                        name##_dx_jvp},
 const tg_op tg_unary_ops[U_END] = {UNARY_OPS(OP_ROW, OP_ROW, STEP_ROW)
                                        UNARY_OPS(NOTHING, DX_ROW, NOTHING)};
