@@ -30,7 +30,8 @@
  * counted, and the test fails with the count.
  *
  * Then `torch_rows`: PyTorch's float64 derivatives at points where the
- * engine's paths have been seen to differ, asserted for all three paths.
+ * engine's paths have been seen to differ, asserted for all three paths;
+ * and the second derivatives of the elementwise ops, three ways again.
  */
 #include <float.h>
 #include <inttypes.h>
@@ -497,6 +498,51 @@ static void check_build(size_t row, tg_dtype dt, int scalar_tape) {
     check_built(&builds[row], dt, scalar_tape);
 }
 
+/* Second order: for each input k of an elementwise op, d2y/dx_k2 three ways
+ * from the recorded gradient g_k: tg_backward through it (the derivative
+ * ops' backward rules), tg_grad of it, and its tangent along x_k (their
+ * tangent rules), at random points (where no entry is infinite, so that
+ * forward mode's zero tangents meet no inf * 0). The sign of a zero is not
+ * compared: it is a sum of zero terms in each mode's own order. */
+static void check_second_order(size_t row, tg_dtype dt, int scalar_tape) {
+    const ref_row *r = &refs[row];
+    int n = r->arity;
+    tg_tape *t = tg_tape_new();
+    tg_set_scalar_tape(t, scalar_tape);
+    char where[160];
+    for (int i = 0; i < 12; i++) {
+        double x[3];
+        for (int k = 0; k < n; k++) x[k] = as_dtype(dt, 0.25 + 1.5 * tg_rng_uniform(&rng));
+        for (int k = 0; k < n; k++) {
+            tg_tape_reset(t);
+            tg_node *in[3];
+            for (int j = 0; j < n; j++) {
+                double v = x[j];
+                float f = (float)v;
+                in[j] = tg_tensor(t, dt, 0, NULL, dt == TG_F64 ? (const void *)&v : (const void *)&f);
+            }
+            tg_node *y = tg_call_n(r->op, n, in), *g, *h, *jv;
+            tg_grad_nodes(y, 1, &in[k], &g);
+            tg_grad_nodes(g, 1, &in[k], &h);
+            tg_node *v = tg_const_as(t, dt, 1.0);
+            tg_jvp(g, 1, &in[k], &v, &jv);
+            expect_ok(t, r->op, "second order: record");
+            double b = tg_value_scalar(h), c = tg_value_scalar(jv);
+            tg_backward(g);
+            expect_ok(t, r->op, "second order: tg_backward");
+            point_text(where, sizeof where, x, n, k, dt);
+            compare3(r->op, dt, scalar_tape, "second order", where, tg_grad_scalar(in[k]), b, c,
+                     true, false);
+        }
+    }
+    tg_tape_free(t);
+}
+
+static void test_second_order(void **state) {
+    (void)state;
+    walk("elementwise ops, second order", NREFS, 1919191, check_second_order);
+}
+
 static void test_elementwise(void **state) {
     (void)state;
     walk("elementwise ops (0-d and tensor forms)", NREFS, 19, check_ref);
@@ -541,6 +587,7 @@ int main(void) {
         cmocka_unit_test(test_torch),
         cmocka_unit_test(test_elementwise),
         cmocka_unit_test(test_built),
+        cmocka_unit_test(test_second_order),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
