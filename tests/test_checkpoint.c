@@ -19,27 +19,16 @@
 #include <tapegrad.h>
 #include <unistd.h>
 
-static char dir[64];
-
-static const char *path_of(const char *name) {
-    static char buf[4][256];
-    static int k;
-    k = (k + 1) % 4;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", dir, name);
-    return buf[k];
-}
+#include "temp_dir.h"
 
 static int setup(void **state) {
     (void)state;
-    strcpy(dir, "/tmp/tg_test_ckpt_XXXXXX");
-    return mkdtemp(dir) ? 0 : -1;
+    return temp_dir_make("ckpt");
 }
 
 static int teardown(void **state) {
     (void)state;
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    return system(cmd) == 0 ? 0 : -1;
+    return temp_dir_remove();
 }
 
 static tg_params *model(const char *sizes, tg_dtype dt, uint64_t seed) {

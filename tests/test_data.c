@@ -21,15 +21,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
-static char dir[64];
-
-static const char *path_of(const char *name) {
-    static char buf[8][256];
-    static int k;
-    k = (k + 1) % 8;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", dir, name);
-    return buf[k];
-}
+#include "temp_dir.h"
 
 /* Writes bytes to dir/name, gzipped when gz. */
 static void write_file(const char *name, const void *data, size_t n, int gz) {
@@ -75,15 +67,12 @@ static const unsigned char LAB[5] = {3, 0, 9, 1, 3};
 
 static int setup(void **state) {
     (void)state;
-    strcpy(dir, "/tmp/tg_test_data_XXXXXX");
-    return mkdtemp(dir) ? 0 : -1;
+    return temp_dir_make("data");
 }
 
 static int teardown(void **state) {
     (void)state;
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    return system(cmd) == 0 ? 0 : -1;
+    return temp_dir_remove();
 }
 
 /* Reading fails with a message holding every one of the fragments. */

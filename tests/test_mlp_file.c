@@ -24,8 +24,9 @@
 #include <tapegrad.h>
 
 static const char *cli;
-static char dir[] = "/tmp/tg_test_mlp_file_XXXXXX";
-static char csv[64], model[64];
+#include "temp_dir.h"
+
+static char csv[96], model[96];
 
 /* 240 samples of 3 blobs in 2-D, the label last; a fixed generator. */
 static void write_blobs(const char *path) {
@@ -149,7 +150,7 @@ static void test_describe_and_refusals(void **state) {
     assert_int_equal(tg_mlp_init(ps, &m, TG_INIT_NORMAL, TG_INIT_ZERO, 1, &e), TG_OK);
     assert_int_equal(tg_mlp_describe(&m, TG_LOSS_MSE, text, sizeof text), len);
     assert_int_equal(tg_params_set_meta(ps, text), TG_OK);
-    snprintf(path, sizeof path, "%s/c.tgm", dir);
+    snprintf(path, sizeof path, "%s", path_of("c.tgm"));
     assert_int_equal(tg_checkpoint_save(ps, path, &e), TG_OK);
     tg_params *back = tg_mlp_read(path, &got, &loss, &e);
     assert_non_null(back);
@@ -181,7 +182,7 @@ static void test_describe_and_refusals(void **state) {
     assert_non_null(strstr(e.message, path));
     tg_params_free(other);
 
-    snprintf(path, sizeof path, "%s/none.tgm", dir);
+    snprintf(path, sizeof path, "%s", path_of("none.tgm"));
     assert_null(tg_mlp_read(path, &got, &loss, &e));
     assert_int_equal(e.code, TG_ERR_IO);
     assert_null(tg_mlp_read(model, NULL, &loss, &e));
@@ -197,9 +198,9 @@ int main(void) {
         printf("SKIP: TG_CLI is not set (the tapegrad program trains the model read here)\n");
         return 77;
     }
-    if (!mkdtemp(dir)) return 1;
-    snprintf(csv, sizeof csv, "%s/blobs.csv", dir);
-    snprintf(model, sizeof model, "%s/m.tgm", dir);
+    if (temp_dir_make("mlp_file")) return 1;
+    snprintf(csv, sizeof csv, "%s", path_of("blobs.csv"));
+    snprintf(model, sizeof model, "%s", path_of("m.tgm"));
     write_blobs(csv);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(train_with_cli),
@@ -207,8 +208,6 @@ int main(void) {
         cmocka_unit_test(test_describe_and_refusals),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (system(cmd) != 0) rc = 1;
+    if (temp_dir_remove()) rc = 1;
     return rc;
 }

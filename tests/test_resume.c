@@ -31,20 +31,20 @@
 #define EPOCHS 2
 #define STEPS_PER_EPOCH 76
 
-static char dir[64], file[128];
+#include "temp_dir.h"
+
+static char file[256];
 
 static int setup(void **state) {
     (void)state;
-    strcpy(dir, "/tmp/tg_test_resume_XXXXXX");
-    if (!mkdtemp(dir)) return -1;
-    snprintf(file, sizeof file, "%s/train.tgm", dir);
+    if (temp_dir_make("resume")) return -1;
+    snprintf(file, sizeof file, "%s", path_of("train.tgm"));
     return 0;
 }
 
 static int teardown(void **state) {
     (void)state;
-    unlink(file);
-    return rmdir(dir);
+    return temp_dir_remove();
 }
 
 /* Two noisy classes in 3 features, from a fixed generator. */
