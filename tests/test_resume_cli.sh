@@ -15,30 +15,10 @@
 # Bounded: about a minute; the random choices come from $RANDOM seeded by
 # TG_RESUME_SEED (printed), so a failure can be replayed.
 set -u
-cli=${TG_CLI:?TG_CLI is not set}
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-failures=0
+. "$(dirname "$0")/cli_checks.sh"
 seed=${TG_RESUME_SEED:-$(date +%s)}
 RANDOM=$seed
 echo "random seed $seed (TG_RESUME_SEED=$seed replays it)"
-
-fail() {
-    echo "FAIL: $*"
-    failures=$((failures + 1))
-}
-
-expect() { # STATUS TEXT -- COMMAND...
-    local want=$1 text=$2
-    shift 3
-    "$@" >"$tmp/out" 2>&1
-    local got=$?
-    if [ "$got" -ne "$want" ]; then
-        fail "$* exited $got, wanted $want: $(head -c 400 "$tmp/out")"
-    elif ! grep -qF -- "$text" "$tmp/out"; then
-        fail "$*: output lacks '$text': $(head -c 400 "$tmp/out")"
-    fi
-}
 
 awk 'BEGIN { srand(3); print "x,y,label"; for (i = 0; i < 1200; i++) { c = i % 3
              printf "%.4f,%.4f,%d\n", 3 * c + rand() - 0.5, 6 - 3 * c + rand() - 0.5, c } }' \

@@ -18,30 +18,8 @@
 # runs use --limit (the first N training samples) to stay fast and skip (77)
 # when the dataset is missing.
 set -u
-cli=${TG_CLI:?TG_CLI is not set}
+. "$(dirname "$0")/cli_checks.sh"
 data=/usr/share/datasets/fashion-mnist
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-failures=0
-
-fail() {
-    echo "FAIL: $*"
-    failures=$((failures + 1))
-}
-
-# expect STATUS TEXT -- COMMAND...: runs it, checks the exit status and that
-# stdout+stderr contain TEXT.
-expect() {
-    local want=$1 text=$2
-    shift 3
-    "$@" >"$tmp/out" 2>&1
-    local got=$?
-    if [ "$got" -ne "$want" ]; then
-        fail "$* exited $got, wanted $want: $(head -c 400 "$tmp/out")"
-    elif ! grep -qF -- "$text" "$tmp/out"; then
-        fail "$*: output lacks '$text': $(head -c 400 "$tmp/out")"
-    fi
-}
 
 # --- without the dataset -----------------------------------------------------
 expect 0 "--preset NAME" -- "$cli" train --help
