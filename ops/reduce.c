@@ -133,10 +133,16 @@ static void mean_vjp(tg_node *y, tg_node *g, tg_node **gin) {
     double n = (double)tg__numel(x) / (double)tg__numel(y);
     gin[0] = tg__expand_like(tg__unreduce(tg_scale(g, 1 / n), x, y->aux), x);
 }
-/* v summed as y was, and spread back over x's shape. */
-static tg_node *sum_like(const tg_node *y, tg_node *v) {
-    return y->aux == TG_AXIS_ALL ? tg_sum(v) : tg_sum_axis(v, y->aux);
+/* v reduced along axis (TG_AXIS_ALL: all), by sum or prod. The rules take
+ * the axis from their own node's field, never from y's inputs (a derived
+ * backward sees y as a leaf). */
+static tg_node *sum_along(tg_node *v, int axis) {
+    return axis == TG_AXIS_ALL ? tg_sum(v) : tg_sum_axis(v, axis);
 }
+static tg_node *prod_along(tg_node *v, int axis) {
+    return axis == TG_AXIS_ALL ? tg_prod(v) : tg_prod_axis(v, axis);
+}
+/* v, reduced as y is, spread back over the shape of y's input. */
 static tg_node *spread(tg_node *v, tg_node *y) {
     return tg__unreduce(v, tg__in(y, 0), y->aux);
 }
@@ -146,20 +152,13 @@ static tg_node *spread(tg_node *v, tg_node *y) {
 static void extremum_vjp(tg_node *y, tg_node *g, tg_node **gin) {
     tg_node *x = tg__in(y, 0), *yx = spread(y, y);
     tg_node *hit = tg_eq(x, yx);
-    tg_node *share = spread(tg_div(g, sum_like(y, hit)), y);
+    tg_node *share = spread(tg_div(g, sum_along(hit, y->aux)), y);
     tg_node *off = tg_where(tg_ne(yx, yx), tg__const_like(x, NAN), tg__const_like(x, 0));
     gin[0] = tg_where(hit, share, off);
 }
 #define max_vjp extremum_vjp
 #define min_vjp extremum_vjp
 
-/* logsumexp, prod, norm and var state their partial d/dx once, in their
- * backward run kernel: the derivative op name_dx(x, y) (axis as y's) runs
- * that kernel at g = 1, tg_grad records g times it and tg_jvp the sum of it
- * times the tangent, so the three paths use the same bits. A tangent element
- * that is 0 contributes 0 even against an infinite partial (prod's, when
- * the other elements' product overflows), as a zero seed's row does not
- * exist for the backward sweep. */
 /* argmax: an index is piecewise constant in x, so its derivative is 0
  * wherever it exists (tg__zero_backward, tg__zero_vjp), as the comparisons'. */
 static void argmax_forward(tg_node *n) {
@@ -172,16 +171,13 @@ enum {
 };
 extern const tg_op tg_reduce_ops[];
 
-/* v reduced along axis (TG_AXIS_ALL: all), by sum or prod, and spread back
- * over x's shape; from the derivative node's fields, never from y's inputs
- * (a derived backward sees y as a leaf). */
-static tg_node *sum_along(tg_node *v, int axis) {
-    return axis == TG_AXIS_ALL ? tg_sum(v) : tg_sum_axis(v, axis);
-}
-static tg_node *prod_along(tg_node *v, int axis) {
-    return axis == TG_AXIS_ALL ? tg_prod(v) : tg_prod_axis(v, axis);
-}
-
+/* logsumexp, prod, norm and var state their partial d/dx once, in their
+ * backward run kernel: the derivative op name_dx(x, y) (axis as y's) runs
+ * that kernel at g = 1, tg_grad records g times it and tg_jvp the sum of it
+ * times the tangent, so the three paths use the same bits. A tangent element
+ * that is 0 contributes 0 even against an infinite partial (prod's, when
+ * the other elements' product overflows), as a zero seed's row does in the
+ * backward kernel. */
 #define PARTIAL_OP(name, DX)                                                               \
     static void name##_dx_forward(tg_node *n) {                                            \
         TG_KERNEL(n, name##_runs_partial)(tg__axis_view(n->in[0], n->aux), n->in[0]->value, \

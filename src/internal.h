@@ -159,7 +159,7 @@ static inline uint8_t tg__code(const tg_tape *t, size_t p) {
 
 /* Registered ops by index; [0] is NULL (leaves). */
 extern const tg_op *tg__ops[256];
-static inline const tg_op *tg__op_of_index(int index) { return tg__ops[index]; }
+static inline const tg_op *tg__op(int index) { return tg__ops[index]; }
 
 /* Handles of compact records: tape slot, position, tag bit. 64-bit only. */
 #define TG_SLOT_BITS 15
@@ -446,7 +446,7 @@ void tg__zero_vjp(tg_node *y, tg_node *g, tg_node **gin);
 tg_node *tg__linear_jvp(tg_node *y, tg_node *const *tin);
 tg_node *tg__linear_shaped_jvp(tg_node *y, tg_node *const *tin);
 static inline void tg__backward(tg_node *n) {
-    const tg_op *op = tg__op_of_index(n->op);
+    const tg_op *op = tg__op(n->op);
     if (op->backward)
         op->backward(n);
     else
@@ -478,7 +478,6 @@ static inline int tg__op_index_cached(tg_tape *t, const tg_op *op) {
     size_t h = tg__op_slot(op);
     return t->op_cache[h].op == op ? t->op_cache[h].index : tg__op_index_probe(t, op);
 }
-static inline const tg_op *tg__op(int index) { return tg__op_of_index(index); }
 int tg__registry_init(void); /* TG_OK or the error that stopped it */
 
 /* Allocation (alloc.c). */
