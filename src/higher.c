@@ -228,6 +228,19 @@ static size_t total_numel(int n, tg_node *const *wrt) {
  * output) and of tg_hessian (ys = the gradient nodes: forward over
  * reverse, whose replays run no backward rule). */
 #define JAC_K 8
+
+/* Sets to x the element of the direction d (one node per wrt node) that
+ * column c of the matrix stands for: element c of wrt's elements in order. */
+static void unit(tg_node *const *wrt, tg_node *const *d, size_t c, double x) {
+    int i = 0;
+    while (c >= (size_t)tg_numel(wrt[i])) c -= (size_t)tg_numel(wrt[i++]);
+    void *val = tg__value_of(d[i]);
+    if (tg_node_dtype(d[i]) == TG_F64)
+        ((double *)val)[c] = x;
+    else
+        ((float *)val)[c] = (float)x;
+}
+
 static int forward_columns(tg_tape *t, int m, tg_node *const *ys, int n, tg_node *const *wrt,
                            double *out, size_t cols, const char *who) {
     int k = cols < JAC_K ? (int)cols : JAC_K;
@@ -246,24 +259,16 @@ static int forward_columns(tg_tape *t, int m, tg_node *const *ys, int n, tg_node
             v[j * n + i] = tg_input(t, tg_node_dtype(wrt[i]), nd, shape, NULL);
         }
     if (!t->status && !tg__tangents(m, ys, n, wrt, k, v, jv)) {
-        /* column c is element e of wrt[i]: direction j = c % k is its unit vector */
         for (size_t c0 = 0; c0 < cols && !t->status; c0 += (size_t)k) {
-            for (int pass = 0; pass < 2; pass++) /* set the ones, then clear them */
-                for (size_t c = c0, i = 0, base = 0; c < c0 + (size_t)k && c < cols; c++) {
-                    while (c >= base + (size_t)tg_numel(wrt[i])) base += (size_t)tg_numel(wrt[i++]);
-                    tg_node *d = v[(c - c0) * (size_t)n + i];
-                    size_t e = c - base;
-                    if (tg_node_dtype(d) == TG_F64)
-                        ((double *)tg__value_of(d))[e] = pass ? 0 : 1;
-                    else
-                        ((float *)tg__value_of(d))[e] = pass ? 0.0f : 1.0f;
-                    if (!pass && (c + 1 == c0 + (size_t)k || c + 1 == cols))
-                        tg__forward_from(t, c0 ? from : 0);
-                }
-            for (size_t c = c0; c < c0 + (size_t)k && c < cols; c++)
+            size_t end = c0 + (size_t)k < cols ? c0 + (size_t)k : cols;
+            for (size_t c = c0; c < end; c++) unit(wrt, v + (c - c0) * (size_t)n, c, 1);
+            tg__forward_from(t, c0 ? from : 0); /* the first block as tg_forward() */
+            for (size_t c = c0; c < end; c++) {
+                unit(wrt, v + (c - c0) * (size_t)n, c, 0);
                 for (int o = 0, r = 0; o < m; o++)
                     for (int64_t e = 0; e < tg_numel(ys[o]); e++, r++)
                         out[(size_t)r * cols + c] = tg_value_at(jv[o * k + (int)(c - c0)], e) + 0.0;
+            }
         }
     }
     tg__free(v);

@@ -551,9 +551,22 @@ static void test_drivers_do_not_grow(void **state) {
     }
     assert_int_equal(tg_tape_size(t), size);
     assert_int_equal(tg_tape_bytes(t), bytes);
-    /* d r_i / d p0 = exp(p1 t_i) */
-    for (int i = 0; i < 5; i++)
-        assert_true(fabs(jac0[i * 2] - exp(-0.3 * 0.5 * i)) <= 1e-15);
+    /* By hand, e_i = exp(p1 t_i): dr_i/dp0 = e_i, dr_i/dp1 = p0 t_i e_i, and
+     * f = sum r^2 has H = 2 sum (grad r grad r^T + r Hess r), Hess r_i =
+     * [0, t_i e_i; t_i e_i, p0 t_i^2 e_i]. */
+    double p0 = 0.7, p1 = -0.3, h[4] = {0, 0, 0, 0};
+    for (int i = 0; i < 5; i++) {
+        double ti = 0.5 * i, e = exp(p1 * ti), ri = p0 * e, d0 = e, d1 = p0 * ti * e;
+        assert_true(fabs(jac0[i * 2] - d0) <= 1e-15 * fabs(d0));
+        assert_true(fabs(jac0[i * 2 + 1] - d1) <= 1e-15 * fmax(1, fabs(d1)));
+        h[0] += 2 * d0 * d0;
+        h[1] += 2 * (d0 * d1 + ri * ti * e);
+        h[3] += 2 * (d1 * d1 + ri * p0 * ti * ti * e);
+    }
+    h[2] = h[1];
+    for (int i = 0; i < 4; i++)
+        if (!(fabs(h0[i] - h[i]) <= 1e-14 * fmax(1, fabs(h[i]))))
+            fail_msg("H[%d] = %.17g, by hand %.17g", i, h0[i], h[i]);
     tg_tape_free(t);
 }
 
