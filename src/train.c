@@ -15,6 +15,7 @@
  * replayed.
  */
 #include "nn_internal.h"
+#include "train_position.h"
 
 #include <limits.h>
 #include <math.h>
@@ -136,7 +137,7 @@ int tg_trainer_position(const tg_trainer *tr, tg_train_position *pos) {
 int tg_trainer_set_position(tg_trainer *tr, const tg_train_position *pos, tg_error *err) {
     tg__err_clear(err);
     if (!tr || !pos) return tg__err(err, TG_ERR_NULL, "trainer position: argument is NULL");
-    if (pos->epoch < 0 || pos->epoch >= INT_MAX || pos->step < 0 || !isfinite(pos->loss_sum))
+    if (!tg__position_ok(pos))
         return tg__err(err, TG_ERR_ARG, "trainer position: epoch %lld, step %lld, loss sum %g "
                        "is no position", (long long)pos->epoch, (long long)pos->step,
                        pos->loss_sum);

@@ -10,6 +10,7 @@
  * tg_trainer does (snapshot, rollback, collective replay).
  */
 #include "mpi_internal.h"
+#include "../train_position.h"
 
 #include <limits.h>
 #include <math.h>
@@ -111,7 +112,7 @@ int tg_mpi_trainer_set_position(tg_mpi_trainer *tr, const tg_train_position *pos
                                 tg_error *err) {
     if (err) *err = (tg_error){TG_OK, ""};
     if (!tr || !pos) return tg__mpi_err(err, TG_ERR_NULL, "mpi trainer position: argument is NULL");
-    if (pos->epoch < 0 || pos->epoch >= INT_MAX || pos->step < 0 || !isfinite(pos->loss_sum))
+    if (!tg__position_ok(pos))
         return tg__mpi_err(err, TG_ERR_ARG, "mpi trainer position: epoch %lld, step %lld, loss "
                            "sum %g is no position", (long long)pos->epoch,
                            (long long)pos->step, pos->loss_sum);
