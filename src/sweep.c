@@ -16,8 +16,9 @@ static inline void add(tg_tape *t, size_t p, double v);
 /* Prepares a 64-byte node to receive gradient: on its first touch in this
  * sweep, gives it memory and, unless it is a leaf with memory (whose
  * gradients accumulate across sweeps), sets it to the additive identity -0
- * (a new leaf's too: its first contribution is stored as it is). A bridge's gradient memory is its
- * scalar's gradient itself, readied here (an unset one becomes 0): the
+ * (a new leaf's too: its first contribution is stored as it is). A bridge's
+ * gradient memory is its scalar's gradient itself, readied here (an unset
+ * one becomes -0): the
  * consumers' rules add straight into it, each at its own position, in the
  * order they would add into a 64-byte input. (A gradient of the bridge's
  * own, sent to the scalar when the sweep reached the bridge, summed the

@@ -16,8 +16,11 @@
  */
 #include "internal.h"
 
-/* Direct-mapped: a collision only loses a sharing, never a result. */
-#define MEMO_SLOTS 4096
+/* Direct-mapped, on the sweep's stack: the k calls of one node's rule come
+ * one after another, so a few slots hold what they share; a collision only
+ * loses a sharing, never a result (any entry found is a node of the tape
+ * recorded from that op, inputs and parameter). */
+#define MEMO_SLOTS 256
 struct tg_memo {
     struct memo_slot {
         const tg_op *op;
@@ -64,13 +67,9 @@ int tg__tangents(int nout, tg_node *const *outs, int n, tg_node *const *wrt, int
     if (lo > top) lo = top; /* no output depends on any wrt node */
     size_t span = top - lo + 1;
     tg_node **tan = tg__calloc(span * (size_t)k, sizeof *tan);
-    if (k > 1) t->memo = tg__calloc(1, sizeof *t->memo);
-    if (!tan || (k > 1 && !t->memo)) {
-        tg__free(tan);
-        tg__free(t->memo);
-        t->memo = NULL;
-        return tg_fail(t, TG_ERR_NOMEM, "jvp: out of memory for %zu nodes", span);
-    }
+    if (!tan) return tg_fail(t, TG_ERR_NOMEM, "jvp: out of memory for %zu nodes", span);
+    struct tg_memo memo = {0};
+    if (k > 1) t->memo = &memo;
     /* A wrt node's tangent is its v (summed when it is listed twice), and is
      * never replaced by one from its inputs: a tangent set before the sweep
      * reaches a position is a seed. */
@@ -117,7 +116,6 @@ int tg__tangents(int nout, tg_node *const *outs, int n, tg_node *const *wrt, int
             jv[o * k + j] = r;
         }
     tg__free(tan);
-    tg__free(t->memo);
     t->memo = NULL;
     return t->status;
 }
