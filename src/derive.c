@@ -128,7 +128,8 @@ void tg__backward_derived(tg_node *n) {
         return;
     }
     /* The node again on s, over views of its inputs (those that want a
-     * gradient say so), and its gradient as a constant. */
+     * gradient say so), and its gradient as a constant. Its forward runs
+     * again: the rule reads y's inputs through y, a node with inputs. */
     tg_node *in[3] = {NULL, NULL, NULL}, *gin[3] = {NULL, NULL, NULL};
     int nin = op->arity;
     for (int k = 0; k < nin; k++) {
