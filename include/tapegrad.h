@@ -376,6 +376,12 @@ TG_API tg_node *tg_hypot(tg_node *x, tg_node *y);
 TG_API tg_node *tg_maximum(tg_node *a, tg_node *b);
 TG_API tg_node *tg_minimum(tg_node *a, tg_node *b);
 
+/* c + a * b in one pass over memory, rounded as tg_add(c, tg_mul(a, b)) is
+ * (the product, then the sum; never a fused multiply-add), as PyTorch's
+ * addcmul with value 1. Derivatives: 1, b and a. The tangents (tg_jvp) of
+ * products are made of it. */
+TG_API tg_node *tg_addcmul(tg_node *c, tg_node *a, tg_node *b);
+
 /* Comparisons a < b, a <= b, a > b, a >= b, a == b, a != b: 1 where the
  * relation holds, else 0, in the operands' dtype. A NaN compares as in C
  * (every relation is false, except a != b which is true). No gradient flows

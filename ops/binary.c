@@ -1,6 +1,7 @@
 /*
  * Elementwise binary ops with NumPy broadcasting: add, sub, mul, div, pow,
- * atan2, hypot, maximum, minimum.
+ * atan2, hypot, maximum, minimum; and addcmul, c + a * b in one pass, which
+ * the tangents of products are made of.
  *
  * Each op is one line of BINARY(name, y, dy/da, dy/db) written over a type T,
  * or of BINARY_G(name, y, ga, gb) when the gradient reaching an input is not
@@ -60,7 +61,7 @@
 /* The ops in registry order, then the derivative ops of those with
  * partials. */
 enum {
-    B_ADD, B_SUB, B_MUL, B_DIV, B_POW, B_ATAN2, B_HYPOT, B_MAXIMUM, B_MINIMUM, B_COUNT,
+    B_ADD, B_SUB, B_MUL, B_DIV, B_POW, B_ATAN2, B_HYPOT, B_MAXIMUM, B_MINIMUM, B_ADDCMUL, B_COUNT,
     B_DIV_DA = B_COUNT, B_DIV_DB, B_POW_DA, B_POW_DB, B_ATAN2_DA, B_ATAN2_DB, B_HYPOT_DA,
     B_HYPOT_DB, B_END
 };
@@ -131,11 +132,19 @@ static void partial_vjp(tg_node *y, tg_node *g, tg_node **gin, const tg_op *da,
     if (tg_requires_grad(a)) gin[0] = tg__sum_to(tg_mul(g, partial_of(da, y)), a);
     if (tg_requires_grad(b)) gin[1] = tg__sum_to(tg_mul(g, partial_of(db, y)), b);
 }
+/* c + a * b: one addcmul pass, where it needs no bridges; compact scalars
+ * keep their two records (a 3-input op needs 64-byte nodes). The same bits
+ * either way. */
+static tg_node *mul_add(tg_node *c, tg_node *a, tg_node *b) {
+    if (tg__is_compact(c) || tg__is_compact(a) || tg__is_compact(b))
+        return tg_add(c, tg_mul(a, b));
+    return tg_addcmul(c, a, b);
+}
 static tg_node *partial_jvp(tg_node *y, tg_node *const *tin, const tg_op *da,
                             const tg_op *db) {
     tg_node *ta = tin[0] ? tg_mul(partial_of(da, y), tin[0]) : NULL;
-    tg_node *tb = tin[1] ? tg_mul(partial_of(db, y), tin[1]) : NULL;
-    return ta && tb ? tg_add(ta, tb) : ta ? ta : tb;
+    if (!tin[1]) return ta;
+    return ta ? mul_add(ta, partial_of(db, y), tin[1]) : tg_mul(partial_of(db, y), tin[1]);
 }
 
 BINARY_OP(add)
@@ -179,8 +188,23 @@ static void mul_vjp(tg_node *y, tg_node *g, tg_node **gin) {
 }
 static tg_node *mul_jvp(tg_node *y, tg_node *const *tin) {
     tg_node *a = tg_node_input(y, 0), *b = tg_node_input(y, 1);
-    tg_node *ta = tin[0] ? tg_mul(tin[0], b) : NULL, *tb = tin[1] ? tg_mul(tin[1], a) : NULL;
-    return ta && tb ? tg_add(ta, tb) : ta ? ta : tb;
+    tg_node *ta = tin[0] ? tg_mul(tin[0], b) : NULL;
+    if (!tin[1]) return ta;
+    return ta ? mul_add(ta, tin[1], a) : tg_mul(tin[1], a);
+}
+/* addcmul is linear in c and in each factor: g, g b and g a, as mul's rule
+ * (its tangent is derived from this rule, derive.c). */
+static void addcmul_vjp(tg_node *y, tg_node *g, tg_node **gin) {
+    tg_node *c = tg_node_input(y, 0), *a = tg_node_input(y, 1), *b = tg_node_input(y, 2);
+    if (tg_requires_grad(c)) gin[0] = tg__sum_to(g, c);
+    if (tg_requires_grad(a)) gin[1] = tg__sum_to(tg_mul(g, b), a);
+    if (tg_requires_grad(b)) gin[2] = tg__sum_to(tg_mul(g, a), b);
+}
+static void addcmul_forward(tg_node *n) {
+    const tg_node *c = n->in[0], *a = n->in[1], *b = tg__in(n, 2);
+    tg_bcast bc;
+    tg__bcast_init(n, &bc);
+    TG_KERNEL(n, addcmul_fwd)(&bc, c->value, a->value, b->value, n->value);
 }
 
 /* maximum and minimum route g: 0 where the operand loses (selected, not
@@ -305,6 +329,7 @@ const tg_op tg_binary_ops[B_END] = {
     [B_POW] = ROW(pow),         [B_ATAN2] = ROW(atan2),
     [B_HYPOT] = ROW(hypot),     [B_MAXIMUM] = ROUTE_ROW(maximum),
     [B_MINIMUM] = ROUTE_ROW(minimum),
+    [B_ADDCMUL] = {"addcmul", 3, tg__broadcast_shape, addcmul_forward, NULL, addcmul_vjp, NULL},
     [B_DIV_DA] = DROW(div_da),     [B_DIV_DB] = DROW(div_db),
     [B_POW_DA] = DROW(pow_da),     [B_POW_DB] = DROW(pow_db),
     [B_ATAN2_DA] = DROW(atan2_da), [B_ATAN2_DB] = DROW(atan2_db),
@@ -324,6 +349,9 @@ tg_node *tg_atan2(tg_node *y, tg_node *x) {
 }
 tg_node *tg_hypot(tg_node *x, tg_node *y) {
     return tg__apply(&tg_binary_ops[B_HYPOT], x, y, 0);
+}
+tg_node *tg_addcmul(tg_node *c, tg_node *a, tg_node *b) {
+    return tg__apply3(&tg_binary_ops[B_ADDCMUL], c, a, b, 0);
 }
 tg_node *tg_maximum(tg_node *a, tg_node *b) {
     return tg__apply(&tg_binary_ops[B_MAXIMUM], a, b, 0);
@@ -374,6 +402,12 @@ tg_node *tg_scale(tg_node *x, double s) {
 #else /* kernel pass, once per dtype */
 
 BINARY_G(add, a + b, g, g)
+static void S(addcmul_fwd)(const tg_bcast *bc, const void *vc, const void *va, const void *vb,
+                           void *vy) {
+    const T *pc = vc, *pa = va, *pb = vb;
+    T *py = vy;
+    TG_BCAST_FOR(bc, py[o] = pc[ia] + pa[ib] * pb[ic]);
+}
 BINARY_G(sub, a - b, g, g * -1)
 BINARY_G(mul, a * b, g * b, g * a)
 BINARY(div, a / b, 1 / b, -y / b)

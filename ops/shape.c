@@ -13,7 +13,7 @@
  * tril/triu's diagonal offset) is a constant input node of x's dtype: it
  * shows in the graph and the DOT export, survives replay, can be given by
  * name (tg_call("slice", x, start)) with the op's arity, and later rules
- * written with public ops (issue 12) can read it like any input. Such values
+ * written with public ops can read it like any input. Such values
  * are exact in float32 up to 2^24; a larger one that float32 cannot hold is
  * refused by the constructor rather than rounded. The shape rules validate
  * parameters for every path (constructor, tg_call, tg_apply); the forward

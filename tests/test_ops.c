@@ -188,6 +188,10 @@ UNARY_BUILDER(transpose)
 BINARY_BUILDER(add)
 BINARY_BUILDER(sub)
 BINARY_BUILDER(mul)
+static tg_node *b_addcmul(tg_node *const *in, int p) {
+    (void)p;
+    return tg_addcmul(in[0], in[1], in[2]);
+}
 BINARY_BUILDER(div)
 BINARY_BUILDER(matmul)
 BINARY_BUILDER(mse)
@@ -284,6 +288,7 @@ static const gcase cases[] = {
     BINARY_CASES(add, b_add, ANY, ANY),
     BINARY_CASES(sub, b_sub, ANY, ANY),
     BINARY_CASES(mul, b_mul, ANY, ANY),
+    TERNARY_CASES(addcmul, b_addcmul, ANY, ANY, ANY),
     BINARY_CASES(div, b_div, ANY, DIVISOR),
     BINARY_CASES(pow, b_pow, POS, ANY),
     {"mul", b_scale, 0, 1, {2}, {{2, 3}}, {ANY}},
@@ -746,6 +751,13 @@ static void test_forward_binary(void **state) {
             expect_values(y, want, 1, tol, "[] op []");
 #undef APPLY
         }
+        /* addcmul: c [2,3] + a [3] * b [2,1], all three broadcast */
+        double want[6];
+        for (int i = 0; i < 2; i++)
+            for (int j = 0; j < 3; j++) want[i * 3 + j] = a[i * 3 + j] + b[j] * b[i];
+        expect_values(tg_addcmul(mat(t, (tg_dtype)dt, 2, 3, a), vec(t, (tg_dtype)dt, 3, b),
+                                 mat(t, (tg_dtype)dt, 2, 1, b)),
+                      want, 6, tol, "addcmul [2,3] [3] [2,1]");
         /* tg_pow and tg_scale with their constant */
         const double p[4] = {4, 0.25, 9, 2};
         expect_values(tg_pow(vec(t, (tg_dtype)dt, 4, p), 0.5), (const double[]){2, 0.5, 3, sqrt(2)},

@@ -10,6 +10,10 @@
  *      on one [n] tensor (n = 10^6) through two tg_slice views: the function
  *      recorded on the tape against the function + tg_jvp along a random v.
  *      Target: jvp <= 3x function.
+ *   d  the same function at n = 10^5 along k = 8 random directions: the
+ *      tangents by one tg_jvp_many against 8 tg_jvp calls, each side timed
+ *      with the function and reported less the function's own time.
+ *      Target: vector form <= 0.5x the single passes.
  *   c  the Rosenbrock sum of 100 variables,
  *      sum_{i<99} 100 (x_{i+1} - x_i^2)^2 + (1 - x_i)^2, through slices:
  *      function + gradient against function + dense Hessian (tg_hessian).
@@ -103,6 +107,31 @@ static double run_b(tg_tape *t, int jvp) {
     return r;
 }
 
+/* ---- d: W2's function, k tangents at once against k single ones ---- */
+enum { ND = 100000, KD = 8 };
+static double *dx, *dv[KD];
+
+/* what: 0 the function alone, 1 with KD tg_jvp calls, 2 with tg_jvp_many. */
+static double run_d(tg_tape *t, int what) {
+    tg_tape_reset(t);
+    const int64_t s[1] = {ND};
+    tg_node *x = tg_tensor(t, TG_F64, 1, s, dx);
+    tg_node *a = tg_slice(x, 0, 0, ND - 1), *b = tg_slice(x, 0, 1, ND - 1);
+    tg_node *f = tg_sum(tg_add(tg_mul(a, b), tg_mul(tg_sin(a), tg_exp(tg_neg(b)))));
+    double r = tg_value_scalar(f);
+    if (what) {
+        tg_node *v[KD], *jv[KD];
+        for (int j = 0; j < KD; j++) v[j] = tg_input(t, TG_F64, 1, s, dv[j]);
+        if (what == 1)
+            for (int j = 0; j < KD; j++) tg_jvp(f, 1, &x, &v[j], &jv[j]);
+        else
+            tg_jvp_many(f, 1, &x, KD, v, jv);
+        for (int j = 0; j < KD; j++) r += tg_value_scalar(jv[j]);
+    }
+    check(t);
+    return r;
+}
+
 /* ---- c: the Rosenbrock sum, dense Hessian ---- */
 enum { M = 100 };
 static double cx[M], ch[M * M];
@@ -162,6 +191,8 @@ int main(int argc, char **argv) {
         ap[i] = randoms(n, 0.2), av[i] = randoms(n, 2);
     }
     bx = randoms(N, 2), bv = randoms(N, 2);
+    dx = randoms(ND, 2);
+    for (int j = 0; j < KD; j++) dv[j] = randoms(ND, 2);
     for (int i = 0; i < M; i++) cx[i] = 2 * uniform();
     tg_tape *t = tg_tape_new();
     if (!t) return 1;
@@ -175,11 +206,20 @@ int main(int argc, char **argv) {
     measure(t, run_b, 0, samples, 1, m0);
     measure(t, run_b, 1, samples, 1, m1);
     report("H2b", "f", m0, "f_jvp", m1, "jvp_over_f", samples);
+    {
+        double f[3], one[3], many[3];
+        measure(t, run_d, 0, samples, 4, f);
+        measure(t, run_d, 1, samples, 1, one);
+        measure(t, run_d, 2, samples, 1, many);
+        for (int i = 0; i < 3; i++) one[i] -= f[0], many[i] -= f[0];
+        report("H2d", "jvp_x8", one, "jvp_many8", many, "many_over_single", samples);
+    }
     measure(t, run_c, 0, samples, 400, m0);
     measure(t, run_c, 1, samples, 4, m1);
     report("H2c", "grad", m0, "hessian", m1, "hessian_over_grad", samples);
     tg_tape_free(t);
     for (int i = 0; i < 4; i++) free(ap[i]), free(av[i]);
-    free(ax), free(ay), free(bx), free(bv);
+    free(ax), free(ay), free(bx), free(bv), free(dx);
+    for (int j = 0; j < KD; j++) free(dv[j]);
     return sink != sink ? 3 : 0; /* NaN: a wrong result */
 }

@@ -22,6 +22,7 @@ static double ref_relu(const double *x) { return isnan(x[0]) ? x[0] : x[0] > 0 ?
 static double ref_add(const double *x) { return x[0] + x[1]; }
 static double ref_sub(const double *x) { return x[0] - x[1]; }
 static double ref_mul(const double *x) { return x[0] * x[1]; }
+static double ref_addcmul(const double *x) { return x[0] + x[1] * x[2]; }
 static double ref_div(const double *x) { return x[0] / x[1]; }
 static double ref_pow(const double *x) { return pow(x[0], x[1]); }
 
@@ -60,7 +61,8 @@ static tg_node *build_softmax_xent(tg_tape *t, tg_dtype dt, double fill) {
     {"sqrt", 1, ref_sqrt}, {"abs", 1, ref_abs},   {"sin", 1, ref_sin},                     \
     {"cos", 1, ref_cos},   {"tanh", 1, ref_tanh}, {"sigmoid", 1, ref_sigmoid},             \
     {"relu", 1, ref_relu}, {"add", 2, ref_add},   {"sub", 2, ref_sub},                     \
-    {"mul", 2, ref_mul},   {"div", 2, ref_div},   {"pow", 2, ref_pow},
+    {"mul", 2, ref_mul},   {"div", 2, ref_div},   {"pow", 2, ref_pow},                     \
+    {"addcmul", 3, ref_addcmul},
 #define BUILDS_CORE                                                                        \
     {"matmul", build_matmul, NF_ALL}, {"transpose", build_transpose, NF_ALL},              \
     {"reshape", build_reshape, NF_ALL}, {"sum", build_sum, NF_ALL},                        \
