@@ -14,6 +14,7 @@
  */
 #ifndef T
 #include "broadcast.h"
+#include "rules.h"
 
 #include <tgmath.h>
 

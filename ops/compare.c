@@ -14,6 +14,7 @@
 
 #ifndef T
 #include "broadcast.h"
+#include "rules.h"
 
 #define CMP(name, REL)                                                                     \
     static void S(name##_fwd)(const tg_bcast *bc, const void *va, const void *vb,          \

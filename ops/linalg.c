@@ -7,7 +7,7 @@
  * dB += A^T dC, accumulating with beta = 1.
  */
 #ifndef T
-#include "internal.h"
+#include "rules.h"
 
 #include <string.h>
 #ifdef TG_HAVE_CBLAS

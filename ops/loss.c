@@ -37,6 +37,7 @@
  */
 #ifndef T
 #include "broadcast.h"
+#include "rules.h"
 
 #include <tgmath.h>
 

@@ -10,7 +10,7 @@
  * gradient, which RUN_OP wraps into the op's forward and backward.
  */
 #ifndef T
-#include "internal.h"
+#include "rules.h"
 
 #include <tgmath.h>
 

@@ -12,6 +12,7 @@
  */
 #ifndef T
 #include "broadcast.h"
+#include "rules.h"
 
 #include <math.h>
 

@@ -29,6 +29,7 @@
  */
 #ifndef T
 #include "broadcast.h"
+#include "rules.h"
 
 #include <math.h>
 

@@ -10,7 +10,7 @@
  * are J t for the same J.
  */
 #ifndef T
-#include "internal.h"
+#include "rules.h"
 #include "vmath.h"
 
 #include <tgmath.h>

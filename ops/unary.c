@@ -19,7 +19,7 @@
  * nothing, as PyTorch's gives zeros.
  */
 #ifndef T
-#include "internal.h"
+#include "rules.h"
 #include "vmath.h"
 
 #include <string.h>

@@ -1,7 +1,11 @@
 /* The one allocator every heap allocation of the library goes through, so
  * that users can substitute theirs and tests can count or fail allocations. */
-#include "internal.h"
+#include "alloc.h"
 
+#include "tapegrad.h"
+
+#include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 static void *libc_malloc(size_t n, void *ctx) { (void)ctx; return malloc(n); }

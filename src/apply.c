@@ -1,6 +1,7 @@
 /* tg__apply: the one constructor behind every op. It validates the inputs,
  * runs the op's shape rule, allocates the result and computes its value. */
-#include "internal.h"
+#include "record.h"
+#include "alloc.h"
 #include "suggest.h"
 
 #include <math.h>

@@ -7,7 +7,7 @@
 #ifndef TG_BROADCAST_H
 #define TG_BROADCAST_H
 
-#include "internal.h"
+#include "node.h"
 
 /* How an elementwise node walks its inputs. The output's dimensions padded
  * on the left to 4, and for each input (up to 3) its element strides over

@@ -17,7 +17,7 @@
  * one (a few extra nodes, or a scratch recording per backward step), so the
  * built-in ops state the form their hot path needs.
  */
-#include "internal.h"
+#include "rules.h"
 
 /* A zero leaf of n's dtype and shape that wants a gradient. */
 static tg_node *zero_like(tg_tape *t, const tg_node *n) {

@@ -3,7 +3,7 @@
  * table (op, shape, value in green, gradient in red); edges follow the data,
  * from inputs to the ops that use them.
  */
-#include "internal.h"
+#include "tape.h"
 
 #include <math.h>
 #include <string.h>

@@ -13,7 +13,8 @@
  * The rules live with each op's kernels in ops/, in the descriptor's vjp
  * field; the shape helpers they share are here.
  */
-#include "internal.h"
+#include "rules.h"
+#include "alloc.h"
 
 /* ------------------------------------------------------ rule helpers -- */
 

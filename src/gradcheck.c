@@ -12,7 +12,8 @@
  * h/4) tell curvature, whose slope gap shrinks in proportion to the step,
  * from a kink, whose gap does not.
  */
-#include "internal.h"
+#include "tape.h"
+#include "alloc.h"
 #include "gradcheck_internal.h"
 
 #include <math.h>

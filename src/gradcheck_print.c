@@ -1,6 +1,6 @@
 /* tg_gradcheck_print: a check's report as text, laid out as `tapegrad check`
  * lays out its own (see include/tapegrad/gradcheck.h). */
-#include "internal.h"
+#include "node.h"
 
 #include <math.h>
 #include <stdio.h>

@@ -9,7 +9,7 @@
  * with central differences of the gradient computed at moved points. Then the
  * recorded gradient's values are compared with the backward kernels'.
  */
-#include "internal.h"
+#include "tape.h"
 #include "gradcheck_internal.h"
 
 #include <math.h>

@@ -3,7 +3,8 @@
  * Hessian-vector products, directional derivatives, dense Hessians and
  * Jacobians.
  */
-#include "internal.h"
+#include "rules.h"
+#include "alloc.h"
 
 #include <math.h>
 #include <string.h>

@@ -3,7 +3,8 @@
 #ifndef TG_NN_INTERNAL_H
 #define TG_NN_INTERNAL_H
 
-#include "internal.h"
+#include "tape.h"
+#include "alloc.h"
 
 /* Fills err (when not NULL) with code and a printf-style message; returns
  * code, so that failures read `return tg__err(err, TG_ERR_IO, ...)`. */

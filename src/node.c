@@ -1,5 +1,5 @@
 /* Leaves (the constructors of inputs and variables) and node accessors. */
-#include "internal.h"
+#include "rules.h"
 
 #include <math.h>
 #include <string.h>

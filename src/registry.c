@@ -1,6 +1,7 @@
 /* The op registry: every op, built-in or user-defined, by name (uthash) and
  * by the small index a node stores. Index 0 means "leaf". */
-#include "nn_internal.h" /* tg__err */
+#include "nn_internal.h"
+#include "record.h" /* tg__err */
 
 #include <pthread.h>
 #include <string.h>
@@ -206,7 +207,7 @@ int tg__op_index(const tg_op *op) {
 }
 
 /* Indices are handed out once and entries never move, so reading one needs
- * no lock once the node that holds it exists (internal.h's tg__op). */
+ * no lock once the node that holds it exists (record.h's tg__op). */
 const tg_op *tg__ops[MAX_OPS];
 
 int tg_op_count(void) {

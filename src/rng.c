@@ -4,7 +4,7 @@
  * from the published recurrences; integer-only, so the sequence of bits is
  * the same on every platform.
  */
-#include "internal.h"
+#include "tape.h"
 
 #include <math.h>
 

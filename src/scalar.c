@@ -25,7 +25,8 @@
  * (and replays the copy); in the sweep its gradient memory is the scalar's
  * gradient, so the ops' rules add into it directly (sweep.c).
  */
-#include "internal.h"
+#include "record.h"
+#include "alloc.h"
 
 #include <pthread.h>
 

@@ -1,5 +1,5 @@
 /* The sticky error status of a tape: first error wins. */
-#include "internal.h"
+#include "record.h"
 
 #include <stdarg.h>
 #include <stdio.h>

@@ -9,7 +9,7 @@
  * backward rule of REACHED nodes only, so nodes off every path from a wanted
  * leaf to the output cost one flag test.
  */
-#include "internal.h"
+#include "rules.h"
 
 static inline void add(tg_tape *t, size_t p, double v);
 

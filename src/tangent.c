@@ -14,7 +14,8 @@
  * while the sweep runs, apply.c looks every op up in a memo of what the
  * sweep recorded, by op, inputs and parameter.
  */
-#include "internal.h"
+#include "rules.h"
+#include "alloc.h"
 
 /* Direct-mapped, on the sweep's stack: the k calls of one node's rule come
  * one after another, so a few slots hold what they share; a collision only

@@ -1,5 +1,6 @@
 /* The tape: its lifecycle, its node chunks and its bump-allocated memory. */
-#include "internal.h"
+#include "record.h"
+#include "alloc.h"
 
 #include <math.h>
 #include <stddef.h>

@@ -51,7 +51,7 @@
 #include <cmocka.h>
 
 #include "tapegrad.h"
-#include "internal.h" /* TG_SC_LEN: the scenarios are sized in record chunks */
+#include "tape.h" /* TG_SC_LEN: the scenarios are sized in record chunks */
 
 /* ------------------------------------------------------------ allocator -- */
 

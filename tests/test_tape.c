@@ -12,7 +12,7 @@
 
 #include <cmocka.h>
 
-#include "internal.h"
+#include "scalar.h"
 
 /* cmocka's assert_float_equal compares in float; this compares doubles. */
 #define assert_near(a, b, tol) assert_near_at((a), (b), (tol), __LINE__)

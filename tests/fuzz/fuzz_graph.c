@@ -20,7 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "scalar.h"
 
 typedef struct reader {
     const uint8_t *p;

@@ -1,0 +1,57 @@
+/*
+ * Recording an op: the registry by index and its per-tape cache (registry.c,
+ * apply.c), tg__apply, the constructor behind every op, and the memo of a
+ * vector tangent sweep. Internal; never installed.
+ */
+#ifndef TG_RECORD_H
+#define TG_RECORD_H
+
+#include "scalar.h"
+
+/* Registered ops by index; [0] is NULL (leaves). */
+extern const tg_op *tg__ops[256];
+static inline const tg_op *tg__op(int index) { return tg__ops[index]; }
+
+/* Records op on its inputs in[0..arity) with parameter aux: the one
+ * constructor behind every op. in has nin >= 1 entries; those past the op's
+ * arity must be NULL. With ndim >= 0 the output's shape is set to shape before the
+ * shape rule runs, for ops whose result shape is a parameter (reshape). */
+tg_node *tg__apply_n(const tg_op *op, int nin, tg_node *const *in, int aux, int ndim,
+                     const int64_t *shape);
+static inline tg_node *tg__apply(const tg_op *op, tg_node *a, tg_node *b, int aux) {
+    if (a && tg__is_compact(a) && !aux) { /* the scalar tape's hot path, short */
+        tg_node *r = tg__scalar_op(op, a, b);
+        if (r) return r;
+    }
+    tg_node *in[2] = {a, b};
+    return tg__apply_n(op, 2, in, aux, -1, NULL);
+}
+static inline tg_node *tg__apply3(const tg_op *op, tg_node *a, tg_node *b, tg_node *c,
+                                  int aux) {
+    tg_node *in[3] = {a, b, c};
+    return tg__apply_n(op, 3, in, aux, -1, NULL);
+}
+static inline tg_node *tg__apply_as(const tg_op *op, tg_node *a, tg_node *b, int aux, int ndim,
+                                    const int64_t *shape) {
+    tg_node *in[2] = {a, b};
+    return tg__apply_n(op, 2, in, aux, ndim, shape);
+}
+
+/* Registry (registry.c). */
+int tg__op_index(const tg_op *op); /* -1 when unregistered */
+/* The same through the tape's cache: the op's home slot, else a probe of
+ * the next ones and the registry (apply.c). */
+static inline size_t tg__op_slot(const tg_op *op) {
+    return (size_t)(((uintptr_t)op * 0x9e3779b97f4a7c15u) >> 32) % TG_OP_CACHE;
+}
+int tg__op_index_probe(tg_tape *t, const tg_op *op);
+static inline int tg__op_index_cached(tg_tape *t, const tg_op *op) {
+    size_t h = tg__op_slot(op);
+    return t->op_cache[h].op == op ? t->op_cache[h].index : tg__op_index_probe(t, op);
+}
+int tg__registry_init(void); /* TG_OK or the error that stopped it */
+tg_node *tg__memo_find(tg_tape *t, const tg_op *op, int nin, tg_node *const *in, int aux);
+void tg__memo_put(tg_tape *t, const tg_op *op, int nin, tg_node *const *in, int aux,
+                  tg_node *out);
+
+#endif

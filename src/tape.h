@@ -1,0 +1,240 @@
+/*
+ * The tape's storage: positions, the record of each position, 64-byte node
+ * chunks, value and gradient memory, and the handles that name a position
+ * (tape.c; the compact float64 scalars' side is scalar.h). Internal; never
+ * installed.
+ */
+#ifndef TG_TAPE_H
+#define TG_TAPE_H
+
+#include "node.h"
+
+/* Chunk sizes are small, so that a small tape is small (one scalar: one
+ * 17 KB record chunk); the tables of chunks double as a tape grows. */
+#define TG_CHUNK_BITS 8
+#define TG_CHUNK_NODES ((size_t)1 << TG_CHUNK_BITS)
+
+typedef struct tg_block tg_block; /* data arena block (tape.c) */
+
+/* Compact scalar records, TG_SC_LEN positions a chunk, structure of arrays.
+ * Position p is record p & TG_SC_MASK of chunk p >> TG_SC_BITS. A record is
+ * its value (for a 64-byte node's position: the node's address), its input
+ * positions and its code byte; the op's partial derivatives follow in the
+ * tape's partial chunks, in position order. */
+#define TG_SC_BITS 10
+#define TG_SC_LEN ((size_t)1 << TG_SC_BITS)
+#define TG_SC_MASK (TG_SC_LEN - 1)
+typedef union tg_slot {
+    double v;
+    tg_node *node;
+} tg_slot;
+typedef struct tg_schunk {
+    tg_slot slot[TG_SC_LEN];
+    uint32_t in[2][TG_SC_LEN];
+    uint8_t code[TG_SC_LEN];
+    double *grad;  /* TG_SC_LEN gradients, from the first sweep that reaches the chunk */
+    size_t part0;  /* partials recorded before the chunk's first position */
+} tg_schunk;
+
+/* The code byte: wants a gradient, kind (0x80 is free). */
+#define TG_C_NG 0x40u
+#define TG_C_KIND 0x3fu
+enum { TG_K_FULL = 0, TG_K_LEAF = 1, TG_K_OPS = 2, TG_K_MAX = 64 };
+
+#define TG_OP_CACHE 64
+struct tg_tape {
+    tg_node **chunks; /* chunks[i] holds TG_CHUNK_NODES 64-byte nodes */
+    size_t nchunks, chunk_cap;
+    size_t nfull;     /* 64-byte nodes in use */
+    size_t nnodes;    /* positions */
+    tg_schunk **sc;   /* the positions' records */
+    size_t nsc, sc_cap;
+    double **parts;   /* partial derivatives, TG_PART_LEN a chunk */
+    size_t npart, nparts_chunks, parts_cap;
+    size_t grad_valid; /* compact gradients below this position are defined */
+    uint32_t slot;     /* in tg__tapes (the handles' tape); 0: no compact records */
+    bool scalar_tape;  /* tg_set_scalar_tape */
+    tg_node *bridge;   /* the last bridge made, reused for the same scalar */
+    tg_block *blocks, *cur; /* value/gradient memory, bump-allocated */
+    size_t bytes;           /* heap bytes held */
+    int status;
+    bool check_numerics;
+    /* op -> registry index, direct-mapped, so recording an op costs no hash
+     * lookup or lock (apply.c). */
+    struct {
+        const tg_op *op;
+        int index;
+    } op_cache[TG_OP_CACHE];
+    tg_tape *scratch;     /* derived backward rules record here (derive.c) */
+    uint64_t epoch;       /* bumped by resets and rewinds: which marks hold */
+    struct tg_kept *kept; /* leaf gradients moved out of rewound memory (tape.c) */
+    struct tg_memo *memo; /* during a vector tangent sweep (tangent.c) */
+    tg_node poison;
+    char message[256];
+};
+
+/* ------------------------------------------------------- positions -- */
+
+static inline tg_schunk *tg__sc(const tg_tape *t, size_t p) { return t->sc[p >> TG_SC_BITS]; }
+static inline uint8_t tg__code(const tg_tape *t, size_t p) {
+    return tg__sc(t, p)->code[p & TG_SC_MASK];
+}
+
+/* Handles of compact records: tape slot, position, tag bit. 64-bit only. */
+#define TG_SLOT_BITS 15
+extern tg_tape *tg__tapes[1u << TG_SLOT_BITS];
+static inline bool tg__is_compact(const tg_node *h) { return (uintptr_t)h & 1; }
+static inline tg_tape *tg__ctape(const tg_node *h) { return tg__tapes[(uint64_t)(uintptr_t)h >> 33]; }
+static inline uint32_t tg__cpos(const tg_node *h) { return (uint32_t)((uintptr_t)h >> 1); }
+static inline tg_node *tg__chandle(const tg_tape *t, size_t p) {
+    return (tg_node *)(uintptr_t)(((uint64_t)t->slot << 33) | ((uint64_t)p << 1) | 1);
+}
+
+/* The handle of position p: the 64-byte node, or the compact record. */
+static inline tg_node *tg__node_at(const tg_tape *t, size_t p) {
+    tg_schunk *c = tg__sc(t, p);
+    size_t l = p & TG_SC_MASK;
+    return (c->code[l] & TG_C_KIND) == TG_K_FULL ? c->slot[l].node : tg__chandle(t, p);
+}
+
+/* What any handle (compact or not) is: for code outside the kernels. */
+static inline tg_tape *tg__tape_of(const tg_node *h) {
+    return tg__is_compact(h) ? tg__ctape(h) : h->tape;
+}
+static inline size_t tg__id(const tg_node *h) { return tg__is_compact(h) ? tg__cpos(h) : h->id; }
+static inline tg_schunk *tg__hsc(const tg_node *h) { return tg__sc(tg__ctape(h), tg__cpos(h)); }
+static inline uint8_t tg__hcode(const tg_node *h) { return tg__hsc(h)->code[tg__cpos(h) & TG_SC_MASK]; }
+static inline double *tg__hvalue(const tg_node *h) {
+    return &tg__hsc(h)->slot[tg__cpos(h) & TG_SC_MASK].v;
+}
+/* A compact gradient the last sweep did not reach (or, for a leaf, that no
+ * sweep has reached) holds this signalling NaN, which arithmetic never
+ * produces (it returns quiet NaNs): the sweep's mark of "reached", and
+ * tg_grad's NULL. */
+#define TG_GRAD_UNSET 0x7ff40000deadbeefULL
+static inline bool tg__grad_unset(double g) {
+    union {
+        double d;
+        uint64_t u;
+    } b = {g};
+    return b.u == TG_GRAD_UNSET;
+}
+/* A compact node's gradient memory, NULL when no sweep has reached it. */
+static inline double *tg__hgrad(const tg_node *h) {
+    tg_tape *t = tg__ctape(h);
+    size_t p = tg__cpos(h);
+    if (p >= t->grad_valid || !(tg__code(t, p) & TG_C_NG)) return NULL;
+    double *g = &tg__sc(t, p)->grad[p & TG_SC_MASK];
+    return tg__grad_unset(*g) ? NULL : g;
+}
+static inline bool tg__needs_grad(const tg_node *h) {
+    return tg__is_compact(h) ? tg__hcode(h) & TG_C_NG : h->flags & TG_F_NEEDS_GRAD;
+}
+static inline bool tg__is_leaf(const tg_node *h) {
+    return tg__is_compact(h) ? (tg__hcode(h) & TG_C_KIND) == TG_K_LEAF : !h->op;
+}
+static inline bool tg__is_bridge(const tg_node *h) {
+    return !tg__is_compact(h) && (h->flags & TG_F_BRIDGE);
+}
+static inline void *tg__value_of(const tg_node *h) {
+    return tg__is_compact(h) ? (void *)tg__hvalue(h) : h->value;
+}
+static inline void *tg__grad_of(const tg_node *h) {
+    return tg__is_compact(h) ? (void *)tg__hgrad(h) : h->grad;
+}
+/* The 64-byte node of a handle: h itself, or a bridge recorded for a
+ * compact h (poison on failure). Recording code calls this before reading
+ * an input's fields. */
+tg_node *tg__full(tg_node *h);
+
+
+/* Whether n was recorded before the last reset of its tape (its position is
+ * past the tape's end). The poison node of an earlier error counts as stale. */
+static inline bool tg__stale(const tg_node *n) {
+    if (tg__is_compact(n)) return tg__cpos(n) >= tg__ctape(n)->nnodes;
+    return n->id >= n->tape->nnodes && n != &n->tape->poison;
+}
+
+/* Tape memory (tape.c). NULL, or -1, with TG_ERR_NOMEM status on failure. */
+void *tg__tape_alloc(tg_tape *t, size_t bytes);
+int tg__grow(tg_tape *t);
+/* The value of a 3-input node, with room for its third input before it,
+ * which the caller stores. 0, or -1 with TG_ERR_NOMEM recorded. */
+int tg__alloc_value_in3(tg_node *n);
+
+/* Adds a chunk of records (the slow path of tg__new_pos). */
+int tg__sc_grow(tg_tape *t);
+/* Appends a position, its record at (*c)->...[l] uninitialised, or -1
+ * (status set). */
+static inline int tg__new_pos(tg_tape *t, tg_schunk **c, size_t *l) {
+    size_t p = t->nnodes;
+    if ((p >> TG_SC_BITS) == t->nsc && tg__sc_grow(t)) return -1;
+    *c = t->sc[p >> TG_SC_BITS];
+    *l = p & TG_SC_MASK;
+    if (!*l) (*c)->part0 = t->npart; /* where the chunk's partials start */
+    t->nnodes = p + 1;
+    return 0;
+}
+
+/* A zeroed 64-byte node appended to the tape, or NULL (status set). */
+static inline tg_node *tg__new_node(tg_tape *t) {
+    if ((t->nfull >> TG_CHUNK_BITS) == t->nchunks && tg__grow(t)) return NULL;
+    tg_schunk *c;
+    size_t l;
+    if (tg__new_pos(t, &c, &l)) return NULL;
+    tg_node *n = &t->chunks[t->nfull >> TG_CHUNK_BITS][t->nfull & (TG_CHUNK_NODES - 1)];
+    t->nfull++;
+    *n = (tg_node){.tape = t, .id = (uint32_t)(t->nnodes - 1)};
+    c->slot[l].node = n;
+    c->code[l] = TG_K_FULL;
+    return n;
+}
+/* Drops the 64-byte nodes recorded after the first mark positions (an op
+ * that failed after allocating its node and its inputs' bridges). */
+void tg__pop_to(tg_tape *t, size_t mark);
+
+/* Points a node at memory for its value: inline for 0-d nodes. 0, or -1
+ * with TG_ERR_NOMEM recorded. Inline: every recorded node comes here. */
+static inline int tg__alloc_value(tg_node *n) {
+    if (n->ndim == 0 && !(n->flags & TG_F_IN3)) {
+        n->value = &n->u.inl[0];
+        return 0;
+    }
+    if (n->flags & TG_F_IN3) return tg__alloc_value_in3(n);
+    n->value = tg__tape_alloc(n->tape, tg__numel(n) * tg__dsize(n));
+    return n->value ? 0 : -1;
+}
+
+/* Zeroes a 64-byte node's gradient, without a call for 0-d float64. */
+static inline void tg__clear_grad(tg_node *n) {
+    if (n->ndim == 0 && tg__f64(n))
+        *(double *)n->grad = 0;
+    else
+        memset(n->grad, 0, tg__numel(n) * tg__dsize(n));
+}
+
+/* Readies a node's gradient for a sweep's contributions: -0, the additive
+ * identity (x + -0 is x for every x, -0 included, where +0 would turn a
+ * contribution of -0 into +0), so that adding the first contribution stores
+ * it exactly, as writing it would, and no kernel needs a "first" variant. */
+static inline void tg__identity_grad(tg_node *n) {
+    size_t k = tg__numel(n);
+    if (tg__f64(n)) {
+        double *g = n->grad;
+        for (size_t i = 0; i < k; i++) g[i] = -0.0;
+    } else {
+        float *g = n->grad;
+        for (size_t i = 0; i < k; i++) g[i] = -0.0f;
+    }
+}
+
+/* Gives a node gradient memory on first use, its contents undefined; 0-d
+ * nodes keep it inline. 0, or -1 with TG_ERR_NOMEM recorded. */
+static inline int tg__grad_memory(tg_node *n) {
+    if (!n->grad)
+        n->grad = n->ndim == 0 ? (void *)&n->u.inl[1]
+                               : tg__tape_alloc(n->tape, tg__numel(n) * tg__dsize(n));
+    return n->grad ? 0 : -1;
+}
+
+#endif
