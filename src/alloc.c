@@ -1,5 +1,6 @@
 /* The one allocator every heap allocation of the library goes through, so
  * that users can substitute theirs and tests can count or fail allocations. */
+#define _POSIX_C_SOURCE 200809L /* posix_memalign */
 #include "alloc.h"
 
 #include "tapegrad.h"
@@ -26,6 +27,17 @@ void *tg__calloc(size_t count, size_t size) {
     void *p = tg__malloc(count * size);
     if (p) memset(p, 0, count * size);
     return p;
+}
+
+void *tg__aligned(size_t align, size_t size, void **block, size_t *held) {
+    if (current.malloc == libc_malloc) {
+        if (posix_memalign(block, align, size)) return *block = NULL;
+        *held = size;
+        return *block;
+    }
+    if (size > SIZE_MAX - align || !(*block = tg__malloc(size + align - 1))) return NULL;
+    *held = size + align - 1;
+    return (void *)(((uintptr_t)*block + align - 1) & ~(uintptr_t)(align - 1));
 }
 
 void *tg__realloc(void *p, size_t n) { return current.realloc(p, n ? n : 1, current.ctx); }

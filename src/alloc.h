@@ -9,5 +9,10 @@ void *tg__malloc(size_t n);
 void *tg__calloc(size_t count, size_t size);
 void *tg__realloc(void *p, size_t n);
 void tg__free(void *p);
+/* size bytes at a multiple of align (a power of two), or NULL; *block is
+ * what tg__free takes back, *held the bytes the allocation holds. With the
+ * C library's allocator, posix_memalign (which gives its slack back to the
+ * heap); with a user's, an over-allocation by align - 1. */
+void *tg__aligned(size_t align, size_t size, void **block, size_t *held);
 
 #endif

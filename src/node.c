@@ -160,7 +160,7 @@ tg_node *tg_node_input(const tg_node *n, int k) {
     if (!n || k < 0 || k >= tg_node_arity(n)) return NULL;
     if (tg__is_compact(n)) {
         tg_tape *t = tg__ctape(n);
-        return tg__node_at(t, tg__hsc(n)->in[k][tg__cpos(n) & TG_SC_MASK]);
+        return tg__node_at(t, tg__hsc(n)->in[k][tg__hindex(n)]);
     }
     tg_node *in = tg__in(n, k);
     return in->flags & TG_F_BRIDGE ? in->in[0] : in;

@@ -13,10 +13,11 @@
  * the reverse sweep of a compact record is a multiply-add per input, with
  * no call (sweep.c), and recording is one call of the op's rule.
  *
- * Handles: a tg_node * of a compact record is the integer
- * slot << 33 | position << 1 | 1, where slot indexes tg__tapes; the tag bit
- * tells it from a node's address (64-byte aligned). Values and gradients
- * never move, so tg_value() and tg_grad() pointers stay valid.
+ * Handles: a tg_node * of a compact record is its chunk's address (aligned
+ * to TG_SC_ALIGN) | index << 1 | 1; the tag bit tells it from a node's
+ * address (64-byte aligned), and the chunk holds the tape and its first
+ * position. Chunks, values and gradients never move, so handles,
+ * tg_value() and tg_grad() pointers stay valid.
  *
  * A 64-byte node has a position too (kind TG_K_FULL, its address in the
  * value slot), so the tape stays one sequence in creation order and the
@@ -27,34 +28,6 @@
  */
 #include "record.h"
 #include "alloc.h"
-
-#include <pthread.h>
-
-tg_tape *tg__tapes[1u << TG_SLOT_BITS];
-static pthread_mutex_t slots_lock = PTHREAD_MUTEX_INITIALIZER;
-static uint32_t next_slot = 1; /* slots below it have been used at least once */
-static uint32_t free_slots[1u << TG_SLOT_BITS], nfree;
-
-uint32_t tg__slot_take(tg_tape *t) {
-    uint32_t s = 0;
-    if (UINTPTR_MAX < UINT64_MAX) return 0; /* handles need 48 bits */
-    pthread_mutex_lock(&slots_lock);
-    if (nfree)
-        s = free_slots[--nfree];
-    else if (next_slot < (1u << TG_SLOT_BITS))
-        s = next_slot++;
-    if (s) tg__tapes[s] = t;
-    pthread_mutex_unlock(&slots_lock);
-    return s; /* 0: too many live tapes; this one records 64-byte nodes only */
-}
-
-void tg__slot_give(uint32_t s) {
-    if (!s) return;
-    pthread_mutex_lock(&slots_lock);
-    tg__tapes[s] = NULL;
-    free_slots[nfree++] = s;
-    pthread_mutex_unlock(&slots_lock);
-}
 
 /* ------------------------------------------------------------- kinds -- */
 
@@ -151,11 +124,16 @@ int tg__sc_grow(tg_tape *t) {
         t->sc = sc;
     }
     if (!t->sc[t->nsc]) { /* chunks outlive tg_tape_reset */
-        tg_schunk *c = tg__malloc(sizeof *c);
+        size_t bytes;
+        void *block;
+        tg_schunk *c = tg__aligned(TG_SC_ALIGN, sizeof *c, &block, &bytes);
         if (!c) goto nomem;
         c->grad = NULL;
+        c->tape = t;
+        c->base = t->nsc << TG_SC_BITS;
+        c->block = block;
         t->sc[t->nsc] = c;
-        t->bytes += sizeof *c;
+        t->bytes += bytes;
     }
     t->nsc++;
     return 0;
@@ -198,7 +176,7 @@ void tg__scalar_free(tg_tape *t) {
     for (size_t i = 0; i < t->sc_cap && t->sc; i++) {
         if (!t->sc[i]) continue;
         tg__free(t->sc[i]->grad);
-        tg__free(t->sc[i]);
+        tg__free(t->sc[i]->block);
     }
     tg__free(t->sc);
     for (size_t i = 0; i < t->parts_cap && t->parts; i++) tg__free(t->parts[i]);

@@ -45,7 +45,7 @@ extern uint8_t tg__kind_cls[TG_K_MAX]; /* kind -> its class, for the sweep */
  * op on compact inputs, or NULL when op has no compact rule (the caller
  * records a 64-byte node). */
 static inline bool tg__compact_on(const tg_tape *t) {
-    return t->slot && t->scalar_tape && !t->check_numerics;
+    return t->scalar_tape && !t->check_numerics;
 }
 tg_node *tg__scalar_leaf(tg_tape *t, double value, bool wants_grad);
 /* The compact record of op on a (compact) and b (NULL for a unary op), or
@@ -62,9 +62,7 @@ void tg__scalar_forward(tg_tape *t, size_t p, size_t *part);
 static inline double tg__part(const tg_tape *t, size_t i) {
     return t->parts[i >> TG_PART_BITS][i & (TG_PART_LEN - 1)];
 }
-/* Handle slots (0: none left) and the compact storage's lifetime. */
-uint32_t tg__slot_take(tg_tape *t);
-void tg__slot_give(uint32_t slot);
+/* The compact storage's lifetime. */
 void tg__scalar_free(tg_tape *t);
 int tg__scalar_init(void);
 

@@ -48,14 +48,12 @@ tg_tape *tg_tape_new(void) {
     if (!t) return NULL;
     t->bytes = sizeof *t;
     t->scalar_tape = true;
-    t->slot = tg__slot_take(t);
     init_poison(t);
     return t;
 }
 
 void tg_tape_free(tg_tape *t) {
     if (!t) return;
-    tg__slot_give(t->slot);
     tg_tape_free(t->scratch);
     free_kept(t);
     for (size_t i = 0; i < t->nchunks; i++) tg__free(t->chunks[i]);

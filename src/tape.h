@@ -34,7 +34,13 @@ typedef struct tg_schunk {
     uint8_t code[TG_SC_LEN];
     double *grad;  /* TG_SC_LEN gradients, from the first sweep that reaches the chunk */
     size_t part0;  /* partials recorded before the chunk's first position */
+    tg_tape *tape; /* the handles' way back to their tape */
+    size_t base;   /* the chunk's first position */
+    void *block;   /* the allocation the chunk is aligned in */
 } tg_schunk;
+/* A chunk's address is a multiple of TG_SC_ALIGN, so that a handle holds it
+ * with the record's index and the tag bit in the low bits. */
+#define TG_SC_ALIGN ((uintptr_t)2 << TG_SC_BITS)
 
 /* The code byte: wants a gradient, kind (0x80 is free). */
 #define TG_C_NG 0x40u
@@ -52,7 +58,6 @@ struct tg_tape {
     double **parts;   /* partial derivatives, TG_PART_LEN a chunk */
     size_t npart, nparts_chunks, parts_cap;
     size_t grad_valid; /* compact gradients below this position are defined */
-    uint32_t slot;     /* in tg__tapes (the handles' tape); 0: no compact records */
     bool scalar_tape;  /* tg_set_scalar_tape */
     tg_node *bridge;   /* the last bridge made, reused for the same scalar */
     tg_block *blocks, *cur; /* value/gradient memory, bump-allocated */
@@ -80,14 +85,20 @@ static inline uint8_t tg__code(const tg_tape *t, size_t p) {
     return tg__sc(t, p)->code[p & TG_SC_MASK];
 }
 
-/* Handles of compact records: tape slot, position, tag bit. 64-bit only. */
-#define TG_SLOT_BITS 15
-extern tg_tape *tg__tapes[1u << TG_SLOT_BITS];
+/* Handles of compact records: the chunk's address | index << 1 | 1 (a
+ * 64-byte node's address has the tag bit clear). The chunk knows its tape
+ * and first position, so a handle needs no table and tapes no limit. */
 static inline bool tg__is_compact(const tg_node *h) { return (uintptr_t)h & 1; }
-static inline tg_tape *tg__ctape(const tg_node *h) { return tg__tapes[(uint64_t)(uintptr_t)h >> 33]; }
-static inline uint32_t tg__cpos(const tg_node *h) { return (uint32_t)((uintptr_t)h >> 1); }
+static inline tg_schunk *tg__hsc(const tg_node *h) {
+    return (tg_schunk *)((uintptr_t)h & ~(TG_SC_ALIGN - 1));
+}
+static inline size_t tg__hindex(const tg_node *h) { return ((uintptr_t)h & (TG_SC_ALIGN - 1)) >> 1; }
+static inline tg_tape *tg__ctape(const tg_node *h) { return tg__hsc(h)->tape; }
+static inline uint32_t tg__cpos(const tg_node *h) {
+    return (uint32_t)(tg__hsc(h)->base + tg__hindex(h));
+}
 static inline tg_node *tg__chandle(const tg_tape *t, size_t p) {
-    return (tg_node *)(uintptr_t)(((uint64_t)t->slot << 33) | ((uint64_t)p << 1) | 1);
+    return (tg_node *)((uintptr_t)tg__sc(t, p) | (uintptr_t)(p & TG_SC_MASK) << 1 | 1);
 }
 
 /* The handle of position p: the 64-byte node, or the compact record. */
@@ -102,11 +113,8 @@ static inline tg_tape *tg__tape_of(const tg_node *h) {
     return tg__is_compact(h) ? tg__ctape(h) : h->tape;
 }
 static inline size_t tg__id(const tg_node *h) { return tg__is_compact(h) ? tg__cpos(h) : h->id; }
-static inline tg_schunk *tg__hsc(const tg_node *h) { return tg__sc(tg__ctape(h), tg__cpos(h)); }
-static inline uint8_t tg__hcode(const tg_node *h) { return tg__hsc(h)->code[tg__cpos(h) & TG_SC_MASK]; }
-static inline double *tg__hvalue(const tg_node *h) {
-    return &tg__hsc(h)->slot[tg__cpos(h) & TG_SC_MASK].v;
-}
+static inline uint8_t tg__hcode(const tg_node *h) { return tg__hsc(h)->code[tg__hindex(h)]; }
+static inline double *tg__hvalue(const tg_node *h) { return &tg__hsc(h)->slot[tg__hindex(h)].v; }
 /* A compact gradient the last sweep did not reach (or, for a leaf, that no
  * sweep has reached) holds this signalling NaN, which arithmetic never
  * produces (it returns quiet NaNs): the sweep's mark of "reached", and

@@ -973,6 +973,32 @@ static void test_stale_handles(void **state) {
     }
 }
 
+/* A compact handle finds its tape through its chunk, not a table of live
+ * tapes: with 40,000 tapes alive, the last one still records compact
+ * scalars (as many bytes as the first for the same recording) and each
+ * handle answers for its own tape. */
+static void test_many_tapes(void **state) {
+    (void)state;
+    enum { TAPES = 40000 };
+    tg_tape **t = malloc(TAPES * sizeof *t);
+    assert_non_null(t);
+    for (int i = 0; i < TAPES; i++) assert_non_null(t[i] = tg_tape_new());
+    int ends[2] = {0, TAPES - 1};
+    size_t bytes[2];
+    for (int e = 0; e < 2; e++) {
+        tg_tape *u = t[ends[e]];
+        tg_node *x = tg_scalar(u, 0.5), *y = x;
+        for (int k = 0; k < 200; k++) y = tg_mul(tg_sin(y), x);
+        assert_ptr_equal(tg_node_tape(y), u);
+        assert_int_equal(tg_backward(y), TG_OK);
+        assert_true(isfinite(tg_grad_scalar(x)) && tg_grad_scalar(x) != 0);
+        bytes[e] = tg_tape_bytes(u);
+    }
+    assert_int_equal(bytes[0], bytes[1]);
+    for (int i = 0; i < TAPES; i++) tg_tape_free(t[i]);
+    free(t);
+}
+
 static void test_other_tape(void **state) {
     (void)state;
     for (int compact = 1; compact >= 0; compact--) {
@@ -1317,6 +1343,7 @@ int main(void) {
         cmocka_unit_test(test_replay),
         cmocka_unit_test(test_stale_handles),
         cmocka_unit_test(test_other_tape),
+        cmocka_unit_test(test_many_tapes),
         cmocka_unit_test(test_mixed_with_tensors),
         cmocka_unit_test(test_shared_bridge_order),
         cmocka_unit_test(test_higher_order),
