@@ -103,7 +103,7 @@ tg_node *tg_clamp_const(tg_node *x, double lo, double hi) {
     if (!x) return NULL;
     tg_dtype dt = tg_node_dtype(x);
     tg_tape *t = tg__tape_of(x);
-    return tg_clamp(x, tg_const_as(t, dt, lo), tg_const_as(t, dt, hi));
+    return tg_clamp(x, tg__shared_const(t, dt, lo, false), tg__shared_const(t, dt, hi, false));
 }
 
 #else /* kernel pass, once per dtype */

@@ -13,13 +13,15 @@
  * tril/triu's diagonal offset) is a constant input node of x's dtype: it
  * shows in the graph and the DOT export, survives replay, can be given by
  * name (tg_call("slice", x, start)) with the op's arity, and later rules
- * written with public ops can read it like any input. Such values
+ * written with public ops can read it like any input. The constructors
+ * record one such node per value on a tape and share it (an LSTM's gate
+ * slices at 0, H, 2H, 3H cost four nodes, not four a step). Such values
  * are exact in float32 up to 2^24; a larger one that float32 cannot hold is
  * refused by the constructor rather than rounded. The shape rules validate
  * parameters for every path (constructor, tg_call, tg_apply); the forward
  * kernels still clamp them, because a caller may overwrite a constant through
- * tg_value() before tg_forward(), and a forward cannot fail: no path reads
- * or writes out of bounds.
+ * tg_value() before tg_forward() (which then moves every op sharing it), and
+ * a forward cannot fail: no path reads or writes out of bounds.
  *
  * The vjp rules (tg_grad, higher order) are the same moves written with
  * public ops: slice pads with zeros by concat, concat slices, permute
@@ -80,7 +82,7 @@ static tg_node *int_const(tg_node *x, const char *who, const char *what, int64_t
                 who, what, (long long)v);
         return NULL;
     }
-    return tg_const_as(x->tape, tg_node_dtype(x), (double)v);
+    return tg__shared_const(x->tape, tg_node_dtype(x), (double)v, false);
 }
 
 /* What a constructor returns after an error: x's tape's poison node, or
@@ -690,12 +692,24 @@ const int tg_shape_count = SH_COUNT;
 
 #else /* kernel pass, once per dtype */
 
-/* outer runs of len elements: d[o*ds + i] = s[o*ss + i], or += when add. */
+/* outer runs of len elements: d[o*ds + i] = s[o*ss + i], or += when add.
+ * Short runs (a few columns of a row-major matrix) go column by column, as
+ * strided loops over the runs: a call per run would cost more than the
+ * run. */
+#define SHORT_RUN 8
 static void S(runs)(size_t outer, size_t len, const void *vs, size_t ss, void *vd, size_t ds,
                     bool add) {
-    for (size_t o = 0; o < outer; o++) {
-        const T *s = (const T *)vs + o * ss;
-        T *d = (T *)vd + o * ds;
+    const T *s = vs;
+    T *d = vd;
+    if (len <= SHORT_RUN && outer > 1) {
+        for (size_t i = 0; i < len; i++)
+            if (add)
+                for (size_t o = 0; o < outer; o++) d[o * ds + i] += s[o * ss + i];
+            else
+                for (size_t o = 0; o < outer; o++) d[o * ds + i] = s[o * ss + i];
+        return;
+    }
+    for (size_t o = 0; o < outer; o++, s += ss, d += ds) {
         if (add)
             for (size_t i = 0; i < len; i++) d[i] += s[i];
         else

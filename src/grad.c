@@ -19,7 +19,7 @@
 /* ------------------------------------------------------ rule helpers -- */
 
 tg_node *tg__const_like(tg_node *x, double v) {
-    return tg_const_as(tg__tape_of(x), tg_node_dtype(x), v);
+    return tg__shared_const(tg__tape_of(x), tg_node_dtype(x), v, tg__is_compact(x));
 }
 
 /* g summed over the dimensions that broadcasting added or stretched, so that

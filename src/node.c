@@ -39,10 +39,9 @@ static tg_node *new_leaf(tg_tape *t, const char *who, tg_dtype dtype, int ndim,
     return n;
 }
 
-static tg_node *owned_leaf(tg_tape *t, const char *who, tg_dtype dtype, int ndim,
-                           const int64_t *shape, const void *data, bool wants_grad) {
-    if (t && !t->status && ndim == 0 && dtype == TG_F64 && tg__compact_on(t))
-        return tg__scalar_leaf(t, data ? *(const double *)data : 0.0, wants_grad);
+/* A leaf holding a copy of data (NULL: zeros) as a 64-byte node. */
+static tg_node *full_leaf(tg_tape *t, const char *who, tg_dtype dtype, int ndim,
+                          const int64_t *shape, const void *data, bool wants_grad) {
     tg_node *n = new_leaf(t, who, dtype, ndim, shape);
     if (!n) return t ? &t->poison : NULL;
     if (tg__alloc_value(n)) {
@@ -56,6 +55,14 @@ static tg_node *owned_leaf(tg_tape *t, const char *who, tg_dtype dtype, int ndim
         memset(n->value, 0, bytes);
     if (wants_grad) n->flags |= TG_F_NEEDS_GRAD;
     return n;
+}
+
+/* The same, a compact record when t records float64 scalars compactly. */
+static tg_node *owned_leaf(tg_tape *t, const char *who, tg_dtype dtype, int ndim,
+                           const int64_t *shape, const void *data, bool wants_grad) {
+    if (t && !t->status && ndim == 0 && dtype == TG_F64 && tg__compact_on(t))
+        return tg__scalar_leaf(t, data ? *(const double *)data : 0.0, wants_grad);
+    return full_leaf(t, who, dtype, ndim, shape, data, wants_grad);
 }
 
 tg_node *tg_tensor(tg_tape *t, tg_dtype dtype, int ndim, const int64_t *shape,
@@ -72,6 +79,41 @@ tg_node *tg_const_as(tg_tape *t, tg_dtype dtype, double value) {
     float f = (float)value;
     return owned_leaf(t, "const", dtype, 0, NULL, dtype == TG_F32 ? (void *)&f : (void *)&value,
                       false);
+}
+
+/* Whether h is still a 0-d constant of dtype dt holding exactly v, compact
+ * or not as asked (its position may have been reused since: a reset, a
+ * rewind). */
+static bool holds_const(const tg_tape *t, tg_node *h, tg_dtype dt, double v, bool compact) {
+    size_t p = tg__id(h);
+    if (p >= t->nnodes || tg__node_at(t, p) != h || tg__is_compact(h) != compact ||
+        !tg__is_leaf(h) || tg__needs_grad(h) || tg_node_dtype(h) != dt || tg_ndim(h) != 0)
+        return false;
+    double w = tg_value_at(h, 0);
+    if (dt == TG_F32) v = (float)v;
+    return memcmp(&w, &v, sizeof v) == 0;
+}
+
+/* Two ways of a cache of 32: a value's pair of slots, the first free or
+ * stale one refilled on a miss (else the first), so that two values in
+ * turn (slices at 0 and 1) do not evict each other. */
+tg_node *tg__shared_const(tg_tape *t, tg_dtype dtype, double value, bool for_compact) {
+    bool compact = for_compact && dtype == TG_F64 && tg__compact_on(t);
+    uint64_t bits;
+    memcpy(&bits, &value, sizeof bits);
+    bits ^= (uint64_t)dtype << 63 | (uint64_t)compact << 62 | bits >> 29;
+    size_t pair = (size_t)((bits * 0x9e3779b97f4a7c15u) >> 60) * 2, fill = pair;
+    for (size_t s = pair; s < pair + 2; s++) {
+        tg_node *h = t->consts[s];
+        if (h && holds_const(t, h, dtype, value, compact)) return h;
+        if (!h || tg__id(h) >= t->nnodes) fill = s;
+    }
+    float f = (float)value;
+    tg_node *h = compact ? tg__scalar_leaf(t, value, false)
+                         : full_leaf(t, "const", dtype, 0, NULL,
+                                     dtype == TG_F32 ? (void *)&f : (void *)&value, false);
+    if (!t->status) t->consts[fill] = h;
+    return h;
 }
 
 tg_node *tg_scalar(tg_tape *t, double value) {

@@ -8,6 +8,12 @@
 
 #include "record.h"
 
+/* A constant the library records for itself (an op's integer parameter, a
+ * rule's coefficient): one node per value and dtype on a tape, shared by
+ * the ops that use it (node.c). for_compact: an input of an op on compact
+ * scalars (a compact record where the tape makes them); otherwise a 64-byte
+ * node, which a 64-byte op reads without a bridge. */
+tg_node *tg__shared_const(tg_tape *t, tg_dtype dtype, double value, bool for_compact);
 /* Helpers of the vjp rules (grad.c). */
 tg_node *tg__const_like(tg_node *x, double v); /* a 0-d constant of x's dtype */
 tg_node *tg__sum_to(tg_node *g, const tg_node *like); /* undoes broadcasting */

@@ -74,6 +74,7 @@ struct tg_tape {
     uint64_t epoch;       /* bumped by resets and rewinds: which marks hold */
     struct tg_kept *kept; /* leaf gradients moved out of rewound memory (tape.c) */
     struct tg_memo *memo; /* during a vector tangent sweep (tangent.c) */
+    tg_node *consts[32];  /* the library's own constants, by value (node.c) */
     tg_node poison;
     char message[256];
 };

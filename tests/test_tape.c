@@ -570,6 +570,37 @@ static void test_drivers_do_not_grow(void **state) {
     tg_tape_free(t);
 }
 
+/* The constants the library records for itself (slice starts, tg_scale's
+ * factor) are one node per value on a tape: 50 slices at two starts and 50
+ * scalings by 3 record 50 + 50 nodes and 3 constants, not 100 more. A
+ * rewind forgets a constant recorded after the mark, and an op recorded
+ * after it gets a live one with the right value, in both dtypes. */
+static void test_shared_constants(void **state) {
+    (void)state;
+    for (int d = 0; d < 2; d++) {
+        tg_dtype dt = d ? TG_F32 : TG_F64;
+        tg_tape *t = tg_tape_new();
+        const double v[6] = {1, 2, 3, 4, 5, 6};
+        int64_t six = 6;
+        const float v32[6] = {1, 2, 3, 4, 5, 6};
+        tg_node *x = tg_input(t, dt, 1, &six, d ? (const void *)v32 : v);
+        size_t before = tg_tape_size(t);
+        for (int i = 0; i < 50; i++) tg_slice(x, 0, i % 2, 3);
+        for (int i = 0; i < 50; i++) tg_scale(x, 3);
+        assert_int_equal(tg_tape_size(t) - before, 100 + 3);
+        tg_mark m = tg_tape_mark(t);
+        tg_node *y = tg_slice(x, 0, 4, 2); /* a start recorded after the mark */
+        assert_true(tg_value_at(y, 0) == 5);
+        assert_int_equal(tg_tape_rewind(t, &m), TG_OK);
+        tg_node *z = tg_add(x, x); /* takes the rewound constant's position */
+        y = tg_slice(x, 0, 4, 2);
+        assert_int_equal(tg_status(t), TG_OK);
+        assert_true(tg_value_at(y, 0) == 5 && tg_value_at(y, 1) == 6 && tg_value_at(z, 0) == 2);
+        assert_true(tg_value_at(tg_slice(x, 0, 1, 3), 0) == 2); /* shared from before */
+        tg_tape_free(t);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_circuit),
@@ -590,6 +621,7 @@ int main(void) {
         cmocka_unit_test(test_rewind),
         cmocka_unit_test(test_rewind_gradient_memory),
         cmocka_unit_test(test_drivers_do_not_grow),
+        cmocka_unit_test(test_shared_constants),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
