@@ -251,7 +251,10 @@ TG_API tg_node *tg_matmul(tg_node *a, tg_node *b);
 /* Transpose of a 2-D tensor: [m,n] -> [n,m]. */
 TG_API tg_node *tg_transpose(tg_node *a);
 
-/* The same values in a new shape of equal size; one entry may be -1, inferred. */
+/* The same values in a new shape of equal size; one entry may be -1,
+ * inferred. A view: the result's tg_value() is a's memory (nothing is
+ * copied, at recording or replay), so writing into either changes both; its
+ * gradient is its own. */
 TG_API tg_node *tg_reshape(tg_node *a, int ndim, const int64_t *shape);
 
 /* Sum / mean of all elements (a 0-d result), or along one axis (that axis

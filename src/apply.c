@@ -205,7 +205,9 @@ tg_node *tg__apply_n(const tg_op *op, int nin, tg_node *const *given, int aux, i
             return &t->poison;
         }
     }
-    if (tg__alloc_value(n)) {
+    /* A shape rule may have made the output a view of an input's memory
+     * (reshape); other outputs get their own. */
+    if (!n->value && tg__alloc_value(n)) {
         tg__pop_to(t, mark);
         return &t->poison;
     }

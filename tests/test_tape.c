@@ -601,6 +601,27 @@ static void test_shared_constants(void **state) {
     }
 }
 
+/* reshape copies nothing: its value is its input's memory, at recording and
+ * after replay, and the tape holds no second copy of a large tensor; its
+ * gradient is its own and flows back. */
+static void test_reshape_is_a_view(void **state) {
+    (void)state;
+    tg_tape *t = tg_tape_new();
+    int64_t s1[1] = {1 << 16}, s2[2] = {256, 256};
+    tg_node *x = tg_tensor(t, TG_F64, 1, s1, NULL);
+    size_t before = tg_tape_bytes(t);
+    tg_node *y = tg_reshape(x, 2, s2);
+    assert_ptr_equal(tg_value(y), tg_value(x));
+    assert_true(tg_tape_bytes(t) - before < (size_t)s1[0] * sizeof(double));
+    tg_node *f = tg_sum(tg_mul(y, y));
+    ((double *)tg_value(x))[3] = 2;
+    assert_int_equal(tg_forward(t), TG_OK);
+    assert_true(tg_value_scalar(f) == 4 && tg_value_at(y, 3) == 2);
+    assert_int_equal(tg_backward(f), TG_OK);
+    assert_true(tg_grad_at(x, 3) == 4 && tg_grad_at(x, 4) == 0);
+    tg_tape_free(t);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_circuit),
@@ -622,6 +643,7 @@ int main(void) {
         cmocka_unit_test(test_rewind_gradient_memory),
         cmocka_unit_test(test_drivers_do_not_grow),
         cmocka_unit_test(test_shared_constants),
+        cmocka_unit_test(test_reshape_is_a_view),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
