@@ -726,7 +726,9 @@ static void S(gather)(tg_axis_view v, size_t n, const void *vi, const void *vx, 
         for (size_t j = 0; j < n; j++) {
             T f = idx[j];
             T *d = y + (o * n + j) * v.inner;
-            if (f >= 0 && f < (T)v.len)
+            if (f >= 0 && f < (T)v.len && v.inner == 1) /* a column: no call per element */
+                *d = x[o * v.len + (size_t)f];
+            else if (f >= 0 && f < (T)v.len)
                 memcpy(d, x + (o * v.len + (size_t)f) * v.inner, v.inner * sizeof(T));
             else
                 for (size_t i = 0; i < v.inner; i++) d[i] = (T)NAN;
