@@ -495,8 +495,9 @@ TG_API tg_node *tg_var_axis(tg_node *a, int axis);
  * and the expression language give as nodes. A start or an offset is one
  * node per value on a tape, shared by every op that uses it (writing one
  * through tg_value() before tg_forward() moves them all); the indices of
- * each index_select are a node of their own, checked when recorded and
- * again on replay. float32 holds integers exactly up to 2^24, and a
+ * each index_select are a node of their own, checked when recorded (one a
+ * caller makes invalid before a replay gives NaN, never a read out of
+ * bounds). float32 holds integers exactly up to 2^24, and a
  * parameter float32 cannot hold exactly is refused (TG_ERR_ARG).
  * Called by name (tg_call), an op gets axis 0 and x's own extent: slice(x,
  * start) is all of axis 0 (start must be 0), concat(a, b) joins along axis 0,
