@@ -266,19 +266,19 @@ tg_node *tg_transpose(tg_node *a) { return tg__apply(&tg_linalg_ops[L_TRANSPOSE]
 
 tg_node *tg_reshape(tg_node *a, int ndim, const int64_t *shape) {
     if (!a) return NULL;
-    a = tg__full(a); /* reads the shape below */
+    tg_tape *t = tg__tape_of(a);
     /* Checked here: tg__apply_as() takes ndim < 0 as "no shape given", and
      * want[] below would stay unset for a NULL shape. */
-    if (!a->tape->status && (ndim < 0 || ndim > TG_MAX_DIMS)) {
+    if (!t->status && (ndim < 0 || ndim > TG_MAX_DIMS)) {
         char s[64];
-        tg_fail(a->tape, TG_ERR_SHAPE, "reshape: %s to %d dimensions: 0 to %d are supported",
+        tg_fail(t, TG_ERR_SHAPE, "reshape: %s to %d dimensions: 0 to %d are supported",
                 tg__shape_str(a, s), ndim, TG_MAX_DIMS);
-    } else if (!a->tape->status && ndim > 0 && !shape) {
-        tg_fail(a->tape, TG_ERR_NULL, "reshape: shape is NULL");
+    } else if (!t->status && ndim > 0 && !shape) {
+        tg_fail(t, TG_ERR_NULL, "reshape: shape is NULL");
     }
-    if (a->tape->status) return &a->tape->poison;
+    if (t->status) return &t->poison;
     int64_t want[TG_MAX_DIMS];
-    int64_t known = 1, numel = (int64_t)tg__numel(a);
+    int64_t known = 1, numel = tg_numel(a);
     int infer = -1;
     for (int i = 0; ndim > 0 && ndim <= TG_MAX_DIMS && shape && i < ndim; i++) {
         want[i] = shape[i];

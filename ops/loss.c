@@ -236,22 +236,21 @@ static void ce_da_forward(tg_node *n) {
 
 tg_node *tg_labels(tg_node *logits, const int32_t *labels) {
     if (!logits) return NULL;
-    logits = tg__full(logits); /* its shape is read below */
-    tg_tape *t = logits->tape;
+    tg_tape *t = tg__tape_of(logits);
     if (t->status) return &t->poison;
     if (tg__stale(logits)) {
         tg_fail(t, TG_ERR_STATE,
-                "labels: the logits (node %u) were recorded before tg_tape_reset() and are gone",
-                (unsigned)logits->id);
-        return &t->poison;
-    }
-    if (logits->ndim < 1) {
-        tg_fail(t, TG_ERR_SHAPE, "labels: 0-d logits have no class axis");
+                "labels: the logits (node %zu) were recorded before tg_tape_reset() and are gone",
+                tg__id(logits));
         return &t->poison;
     }
     int64_t shape[TG_MAX_DIMS];
-    for (int i = 0; i + 1 < logits->ndim; i++) shape[i] = logits->u.shape[i];
-    tg_node *l = tg_input(t, tg_node_dtype(logits), logits->ndim - 1, shape, NULL);
+    int nd = tg_shape(logits, shape);
+    if (nd < 1) {
+        tg_fail(t, TG_ERR_SHAPE, "labels: 0-d logits have no class axis");
+        return &t->poison;
+    }
+    tg_node *l = tg_input(t, tg_node_dtype(logits), nd - 1, shape, NULL);
     if (t->status || !labels) return l;
     void *v = tg__value_of(l); /* 1-d logits give compact 0-d labels */
     for (int64_t r = 0, rows = tg_numel(l); r < rows; r++) {
@@ -265,25 +264,27 @@ tg_node *tg_labels(tg_node *logits, const int32_t *labels) {
 
 /* The constant [0, 1, ..., k-1] of like's dtype on like's tape. */
 static tg_node *class_index(tg_node *like, int64_t k) {
-    tg_node *index = tg_input(like->tape, tg_node_dtype(like), 1, &k, NULL);
-    if (like->tape->status) return index;
+    tg_node *index = tg_input(tg__tape_of(like), tg_node_dtype(like), 1, &k, NULL);
+    if (tg__tape_of(like)->status) return index;
+    void *v = tg_value(index);
     for (int64_t j = 0; j < k; j++) {
-        if (tg__f64(index))
-            ((double *)index->value)[j] = (double)j;
+        if (tg_node_dtype(index) == TG_F64)
+            ((double *)v)[j] = (double)j;
         else
-            ((float *)index->value)[j] = (float)j;
+            ((float *)v)[j] = (float)j;
     }
     return index;
 }
 
 tg_node *tg_labels_from_onehot(tg_node *onehot) {
     if (!onehot) return NULL;
-    onehot = tg__full(onehot);
-    tg_tape *t = onehot->tape;
+    tg_tape *t = tg__tape_of(onehot);
     if (t->status) return &t->poison;
-    if (tg__stale(onehot) || onehot->ndim < 1) /* tg_sum_axis names the problem */
+    int64_t shape[TG_MAX_DIMS];
+    int nd = tg__stale(onehot) ? 0 : tg_shape(onehot, shape);
+    if (nd < 1) /* tg_sum_axis names the problem */
         return tg_sum_axis(onehot, -1);
-    tg_node *index = class_index(onehot, onehot->u.shape[onehot->ndim - 1]);
+    tg_node *index = class_index(onehot, shape[nd - 1]);
     /* Exact: a one-hot row holds one 1 and zeros, and sums run in double. */
     return tg_sum_axis(tg_mul(onehot, index), -1);
 }

@@ -75,14 +75,14 @@ static int64_t clamped(const tg_node *p, int64_t lo, int64_t hi) {
 /* A constant of x's dtype holding v, or NULL after recording that float32
  * cannot hold v exactly. */
 static tg_node *int_const(tg_node *x, const char *who, const char *what, int64_t v) {
-    if (!tg__f64(x) && (double)(float)v != (double)v) {
-        tg_fail(x->tape, TG_ERR_ARG,
+    if (tg_node_dtype(x) == TG_F32 && (double)(float)v != (double)v) {
+        tg_fail(tg__tape_of(x), TG_ERR_ARG,
                 "%s: %s %lld is not exact in float32 (integers beyond 2^24 are not); use "
                 "float64",
                 who, what, (long long)v);
         return NULL;
     }
-    return tg__shared_const(x->tape, tg_node_dtype(x), (double)v, false);
+    return tg__shared_const(tg__tape_of(x), tg_node_dtype(x), (double)v, false);
 }
 
 /* What a constructor returns after an error: x's tape's poison node, or
@@ -152,20 +152,20 @@ static void slice_vjp(tg_node *y, tg_node *g, tg_node **gin) {
 }
 
 tg_node *tg_slice(tg_node *x, int axis, int64_t start, int64_t length) {
-    if (!x || (x = tg__full(x))->tape->status) return failed(x);
     int k = tg__axis(x, axis, "slice");
     if (k < 0) return failed(x);
-    int64_t dim = x->u.shape[k], shape[TG_MAX_DIMS];
+    int64_t shape[TG_MAX_DIMS];
+    int nd = tg_shape(x, shape);
+    int64_t dim = shape[k];
     if (start < 0 || length < 1 || length > dim || start > dim - length) {
         char s[64];
-        tg_fail(x->tape, TG_ERR_ARG, "slice: start %lld, length %lld: outside axis %d of %s",
+        tg_fail(tg__tape_of(x), TG_ERR_ARG, "slice: start %lld, length %lld: outside axis %d of %s",
                 (long long)start, (long long)length, axis, tg__shape_str(x, s));
         return failed(x);
     }
-    for (int i = 0; i < x->ndim; i++) shape[i] = x->u.shape[i];
     shape[k] = length;
     tg_node *p = int_const(x, "slice", "start", start);
-    return p ? tg__apply_as(&tg_shape_ops[SH_SLICE], x, p, k, x->ndim, shape) : failed(x);
+    return p ? tg__apply_as(&tg_shape_ops[SH_SLICE], x, p, k, nd, shape) : failed(x);
 }
 
 /* ------------------------------------------------------------ concat -- */
@@ -401,7 +401,7 @@ static void index_add_vjp(tg_node *y, tg_node *g, tg_node **gin) {
  * dtype, or NULL (the tape's error set). */
 static tg_node *index_node(tg_node *x, int axis, const int64_t *idx, int64_t n, int64_t dim,
                            const char *into, const char *who) {
-    tg_tape *t = x->tape;
+    tg_tape *t = tg__tape_of(x);
     if (n < 1 || n > TG_MAX_NUMEL) {
         tg_fail(t, TG_ERR_ARG, "%s: %lld indices into %s: at least 1 is needed", who,
                 (long long)n, into);
@@ -421,19 +421,18 @@ static tg_node *index_node(tg_node *x, int axis, const int64_t *idx, int64_t n, 
     tg_node *in = tg_input(t, tg_node_dtype(x), 1, &n, NULL);
     if (t->status) return NULL;
     for (int64_t j = 0; j < n; j++) {
-        if (tg__f64(x))
-            ((double *)in->value)[j] = (double)idx[j];
+        if (tg_node_dtype(x) == TG_F64)
+            ((double *)tg_value(in))[j] = (double)idx[j];
         else
-            ((float *)in->value)[j] = (float)idx[j];
+            ((float *)tg_value(in))[j] = (float)idx[j];
     }
     return in;
 }
 
 tg_node *tg_index_add(tg_node *src, int axis, const int64_t *idx, int64_t len) {
-    if (!src || (src = tg__full(src))->tape->status) return failed(src);
-    tg_tape *t = src->tape;
     int k = tg__axis(src, axis, "index_add");
-    if (k < 0) return &t->poison;
+    if (k < 0) return failed(src);
+    tg_tape *t = tg__tape_of(src);
     if (len < 1 || len > TG_MAX_NUMEL) {
         char s[64];
         tg_fail(t, TG_ERR_ARG, "index_add: a length of %lld along axis %d of %s: 1 to %lld "
@@ -441,26 +440,27 @@ tg_node *tg_index_add(tg_node *src, int axis, const int64_t *idx, int64_t len) {
         return &t->poison;
     }
     int64_t shape[TG_MAX_DIMS];
+    int nd = tg_shape(src, shape);
+    int64_t dim = shape[k];
+    shape[k] = len;
     char into[96];
     int w = snprintf(into, sizeof into, "[");
-    for (int i = 0; i < src->ndim; i++) {
-        shape[i] = i == k ? len : src->u.shape[i];
+    for (int i = 0; i < nd; i++)
         w += snprintf(into + w, sizeof into - (size_t)w, i ? ",%lld" : "%lld", (long long)shape[i]);
-    }
     snprintf(into + w, sizeof into - (size_t)w, "]");
-    tg_node *in = index_node(src, axis, idx, src->u.shape[k], len, into, "index_add");
+    tg_node *in = index_node(src, axis, idx, dim, len, into, "index_add");
     if (!in) return &t->poison;
-    return tg__apply_as(&tg_shape_ops[SH_INDEX_ADD], src, in, k, src->ndim, shape);
+    return tg__apply_as(&tg_shape_ops[SH_INDEX_ADD], src, in, k, nd, shape);
 }
 
 tg_node *tg_index_select(tg_node *x, int axis, const int64_t *idx, int64_t n) {
-    if (!x || (x = tg__full(x))->tape->status) return failed(x);
-    tg_tape *t = x->tape;
     int k = tg__axis(x, axis, "index_select");
-    if (k < 0) return &t->poison;
+    if (k < 0) return failed(x);
+    int64_t shape[TG_MAX_DIMS];
+    tg_shape(x, shape);
     char into[64];
-    tg_node *in = index_node(x, axis, idx, n, x->u.shape[k], tg__shape_str(x, into), "index_select");
-    return in ? tg__apply(&tg_shape_ops[SH_INDEX_SELECT], x, in, k) : &t->poison;
+    tg_node *in = index_node(x, axis, idx, n, shape[k], tg__shape_str(x, into), "index_select");
+    return in ? tg__apply(&tg_shape_ops[SH_INDEX_SELECT], x, in, k) : failed(x);
 }
 
 /* y[o] = x[offset(o)] along the walk, or backward x̄[offset(o)] += ȳ[o]. */
@@ -515,15 +515,15 @@ static void broadcast_to_vjp(tg_node *y, tg_node *g, tg_node **gin) {
 }
 
 tg_node *tg_broadcast_to(tg_node *x, int ndim, const int64_t *shape) {
-    if (!x || (x = tg__full(x))->tape->status) return failed(x);
+    if (!x || tg__tape_of(x)->status) return failed(x);
     char s[64];
     if (ndim < 0 || ndim > TG_MAX_DIMS) {
-        tg_fail(x->tape, TG_ERR_SHAPE, "broadcast_to: %s to %d dimensions: 0 to %d are supported",
+        tg_fail(tg__tape_of(x), TG_ERR_SHAPE, "broadcast_to: %s to %d dimensions: 0 to %d are supported",
                 tg__shape_str(x, s), ndim, TG_MAX_DIMS);
         return failed(x);
     }
     if (ndim > 0 && !shape) {
-        tg_fail(x->tape, TG_ERR_NULL, "broadcast_to: shape is NULL");
+        tg_fail(tg__tape_of(x), TG_ERR_NULL, "broadcast_to: shape is NULL");
         return failed(x);
     }
     return tg__apply_as(&tg_shape_ops[SH_BROADCAST_TO], x, NULL, 0, ndim, shape);
@@ -591,27 +591,29 @@ static void permute_vjp(tg_node *y, tg_node *g, tg_node **gin) {
 }
 
 tg_node *tg_permute(tg_node *x, const int *perm) {
-    if (!x || (x = tg__full(x))->tape->status) return failed(x);
+    if (!x || tg__tape_of(x)->status) return failed(x);
+    tg_tape *t = tg__tape_of(x);
+    int nd = tg_ndim(x);
     char s[64], p[64] = "(";
-    if (!perm && x->ndim) {
-        tg_fail(x->tape, TG_ERR_NULL, "permute: perm is NULL");
+    if (!perm && nd) {
+        tg_fail(t, TG_ERR_NULL, "permute: perm is NULL");
         return failed(x);
     }
     int k[4], seen = 0;
     size_t used = 1;
-    for (int i = 0; i < x->ndim; i++) {
-        k[i] = perm[i] < 0 ? perm[i] + x->ndim : perm[i];
-        seen |= k[i] >= 0 && k[i] < x->ndim ? 1 << k[i] : 0;
+    for (int i = 0; i < nd; i++) {
+        k[i] = perm[i] < 0 ? perm[i] + nd : perm[i];
+        seen |= k[i] >= 0 && k[i] < nd ? 1 << k[i] : 0;
         used += (size_t)snprintf(p + used, sizeof p - used, i ? ",%d" : "%d", perm[i]);
         if (used >= sizeof p) used = sizeof p - 1;
     }
     snprintf(p + used, sizeof p - used, ")");
-    if (seen != (1 << x->ndim) - 1) {
-        tg_fail(x->tape, TG_ERR_ARG, "permute: %s by %s: not a permutation of its %d axes",
-                tg__shape_str(x, s), p, x->ndim);
+    if (seen != (1 << nd) - 1) {
+        tg_fail(t, TG_ERR_ARG, "permute: %s by %s: not a permutation of its %d axes",
+                tg__shape_str(x, s), p, nd);
         return failed(x);
     }
-    return tg__apply(&tg_shape_ops[SH_PERMUTE], x, NULL, perm_encode(x->ndim, k));
+    return tg__apply(&tg_shape_ops[SH_PERMUTE], x, NULL, perm_encode(nd, k));
 }
 
 /* ---------------------------------------------------------- tril/triu -- */
@@ -653,17 +655,19 @@ static void tril_vjp(tg_node *y, tg_node *g, tg_node **gin) { tri_vjp(y, g, gin,
 static void triu_vjp(tg_node *y, tg_node *g, tg_node **gin) { tri_vjp(y, g, gin, SH_TRIU); }
 
 static tg_node *tri(int op, tg_node *x, int64_t k) {
-    if (!x || (x = tg__full(x))->tape->status) return failed(x);
+    if (!x || tg__tape_of(x)->status) return failed(x);
     const char *who = tg_shape_ops[op].name;
-    if (x->ndim < 2) { /* the shape rule says so too; here k is not yet clamped */
+    int64_t shape[TG_MAX_DIMS];
+    int nd = tg_shape(x, shape);
+    if (nd < 2) { /* the shape rule says so too; here k is not yet clamped */
         char s[64];
-        tg_fail(x->tape, TG_ERR_SHAPE, "%s: %s: needs at least 2 dimensions", who,
+        tg_fail(tg__tape_of(x), TG_ERR_SHAPE, "%s: %s: needs at least 2 dimensions", who,
                 tg__shape_str(x, s));
         return failed(x);
     }
     /* Beyond these bounds every k acts alike (all kept or none), and the
      * clamped k is exact in float32 for any matrix of 2^24 rows and columns. */
-    int64_t rows = x->u.shape[x->ndim - 2], cols = x->u.shape[x->ndim - 1];
+    int64_t rows = shape[nd - 2], cols = shape[nd - 1];
     k = k < -rows ? -rows : k > cols ? cols : k;
     tg_node *p = int_const(x, who, "diagonal offset", k);
     return p ? tg__apply(&tg_shape_ops[op], x, p, 0) : failed(x);
