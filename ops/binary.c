@@ -32,13 +32,21 @@
         T *py = vy;                                                                        \
         TG_BCAST_FOR(bc, py[o] = S(name##_y)(pa[ia], pb[ib]));                             \
     }                                                                                      \
+    /* wa, wb: write the contribution (the input's first) instead of adding */           \
     static void S(name##_bwd)(const tg_bcast *bc, const void *va, const void *vb,          \
-                              const void *vy, const void *vg, void *vga, void *vgb) {      \
+                              const void *vy, const void *vg, void *vga, void *vgb, bool wa, \
+                              bool wb) {                                                   \
         const T *pa = va, *pb = vb, *py = vy, *pg = vg;                                    \
         T *ga = vga, *gb = vgb;                                                            \
         TG_BCAST_FOR(bc, {                                                                 \
-            if (ga) ga[ia] += S(name##_ga)(pa[ia], pb[ib], py[o], pg[o]);                  \
-            if (gb) gb[ib] += S(name##_gb)(pa[ia], pb[ib], py[o], pg[o]);                  \
+            if (ga) {                                                                      \
+                T v = S(name##_ga)(pa[ia], pb[ib], py[o], pg[o]);                          \
+                ga[ia] = wa ? v : ga[ia] + v;                                              \
+            }                                                                              \
+            if (gb) {                                                                      \
+                T v = S(name##_gb)(pa[ia], pb[ib], py[o], pg[o]);                          \
+                gb[ib] = wb ? v : gb[ib] + v;                                              \
+            }                                                                              \
         });                                                                                \
     }
 /* An op whose derivatives are local partials: g times each, and the
@@ -68,6 +76,20 @@ enum {
 };
 extern const tg_op tg_binary_ops[];
 
+/* Which inputs a backward kernel writes: each fresh one, once (a and b may
+ * be one node: written by a's part, added to by b's), when every element
+ * of the inputs receives one contribution (flat); a broadcast input sums
+ * several, so it is readied and added into. */
+static void writes(tg_node *a, tg_node *b, bool flat, bool *wa, bool *wb) {
+    if (!flat) tg__ready_grad(a), tg__ready_grad(b);
+    *wa = a->flags & TG_F_FRESH;
+    *wb = b != a && (b->flags & TG_F_FRESH);
+}
+static void put(void *g, bool write, double v) {
+    double *d = g;
+    *d = write ? v : *d + v;
+}
+
 /* 0-d operands (scalar tapes) skip the broadcast machinery. */
 #define BINARY_OP(name)                                                                    \
     static void name##_forward(tg_node *n) {                                               \
@@ -82,17 +104,20 @@ extern const tg_op tg_binary_ops[];
     }                                                                                      \
     static void name##_backward(tg_node *n) {                                              \
         tg_node *a = n->in[0], *b = n->in[1];                                              \
+        bool wa, wb;                                                                       \
         if (n->ndim == 0 && tg__f64(n)) {                                                  \
             double va = *(double *)a->value, vb = *(double *)b->value;                     \
             double y = *(double *)n->value, g = *(double *)n->grad;                        \
-            if (a->grad) *(double *)a->grad += name##_ga_f64(va, vb, y, g);                \
-            if (b->grad) *(double *)b->grad += name##_gb_f64(va, vb, y, g);                \
+            writes(a, b, true, &wa, &wb);                                                  \
+            if (a->grad) put(a->grad, wa, name##_ga_f64(va, vb, y, g));                    \
+            if (b->grad) put(b->grad, wb, name##_gb_f64(va, vb, y, g));                    \
             return;                                                                        \
         }                                                                                  \
         tg_bcast bc;                                                                       \
         tg__bcast_init(n, &bc);                                                            \
+        writes(a, b, bc.flat, &wa, &wb);                                                   \
         TG_KERNEL(n, name##_bwd)(&bc, a->value, b->value, n->value, n->grad, a->grad,      \
-                                 b->grad);                                                 \
+                                 b->grad, wa, wb);                                         \
     }
 /* A derivative op's forward: the partial at (a, b, y). */
 #define PARTIAL_OP(name, d)                                                                \

@@ -45,12 +45,15 @@
         T *py = vy;                                                                        \
         for (size_t i = 0; i < n; i++) py[i] = S(name##_y)(px[i]);                         \
     }
-/* Each derivative loop is compiled twice from one body: as the fused
+/* Each derivative loop is compiled three times from one body: as the fused
  * backward kernel name_bwd, which adds g * dy/dx into the input's gradient
- * (ACC), and as name_dxl, which stores dy/dx itself (SET) for the op's
- * derivative node name_dx. Both signatures take g; name_dxl ignores it. So
- * tg_backward, tg_grad and tg_jvp multiply g or a tangent by the same bits. */
+ * (ACC), as name_bwdw, which writes it there (WRITE: the input's first
+ * contribution, see tg__ready_grad), and as name_dxl, which stores dy/dx
+ * itself (SET) for the op's derivative node name_dx. All take g; name_dxl
+ * ignores it. So tg_backward, tg_grad and tg_jvp multiply g or a tangent by
+ * the same bits. */
 #define ACC(i, E) gx[i] += pg[i] * (E)
+#define WRITE(i, E) gx[i] = pg[i] * (E)
 #define SET(i, E) gx[i] = (E)
 #define DX_LOOP_AS(fn, name, STORE)                                                        \
     static void S(fn)(size_t n, const void *vx, const void *vy, const void *vg, void *vgx) { \
@@ -59,7 +62,9 @@
         (void)pg;                                                                          \
         for (size_t i = 0; i < n; i++) STORE(i, S(name##_dx)(px[i], py[i]));               \
     }
-#define BWD_LOOP(name) DX_LOOP_AS(name##_bwd, name, ACC) DX_LOOP_AS(name##_dxl, name, SET)
+#define BWD_LOOP(name)                                                                     \
+    DX_LOOP_AS(name##_bwd, name, ACC)                                                      \
+    DX_LOOP_AS(name##_bwdw, name, WRITE) DX_LOOP_AS(name##_dxl, name, SET)
 #define UNARY(name, Y, DX) ELEMENTS(name, Y, DX) FWD_LOOP(name) BWD_LOOP(name)
 #define STEP(name, Y)                                                                      \
     static inline T S(name##_y)(T x) { return (Y); }                                       \
@@ -108,7 +113,8 @@
         VLOOP(ARG, fn, STORE(i0 + i, EXPR))                                                \
     }
 #define VBWD(name, ARG, fn, EXPR)                                                          \
-    VBWD_AS(name##_bwd, ARG, fn, EXPR, ACC) VBWD_AS(name##_dxl, ARG, fn, EXPR, SET)
+    VBWD_AS(name##_bwd, ARG, fn, EXPR, ACC)                                                \
+    VBWD_AS(name##_bwdw, ARG, fn, EXPR, WRITE) VBWD_AS(name##_dxl, ARG, fn, EXPR, SET)
 
 #include "dtypes.h"
 
@@ -143,17 +149,25 @@ enum { U_DX_BEFORE = U_COUNT - 1, UNARY_OPS(NOTHING, DX_ENUM_ROW, NOTHING) U_END
         }                                                                                  \
         TG_KERNEL(n, name##_fwd)(tg__numel(n), n->in[0]->value, n->value);                 \
     }
+/* The backward kernel for n's input: writing its first contribution, or
+ * adding (see tg__ready_grad); and the same for one float64 value. */
+#define BWD_KERNEL(n, name)                                                                \
+    ((n)->in[0]->flags & TG_F_FRESH ? TG_KERNEL(n, name##_bwdw) : TG_KERNEL(n, name##_bwd))
+static inline void put_grad(tg_node *x, double v) {
+    double *g = x->grad;
+    *g = x->flags & TG_F_FRESH ? v : *g + v;
+}
 #define UNARY_OP(name)                                                                     \
     UNARY_FORWARD(name)                                                                    \
     static void name##_backward(tg_node *n) {                                              \
         if (n->ndim == 0 && tg__f64(n)) {                                                  \
-            *(double *)n->in[0]->grad +=                                                   \
-                *(const double *)n->grad *                                                 \
-                name##_dx_f64(*(const double *)n->in[0]->value, *(const double *)n->value); \
+            put_grad(n->in[0], *(const double *)n->grad *                                  \
+                                   name##_dx_f64(*(const double *)n->in[0]->value,         \
+                                                 *(const double *)n->value));              \
             return;                                                                        \
         }                                                                                  \
-        TG_KERNEL(n, name##_bwd)(tg__numel(n), n->in[0]->value, n->value, n->grad,         \
-                                 n->in[0]->grad);                                          \
+        BWD_KERNEL(n, name)(tg__numel(n), n->in[0]->value, n->value, n->grad,              \
+                            n->in[0]->grad);                                               \
     }                                                                                      \
     static void name##_dx_forward(tg_node *n) {                                            \
         const tg_node *x = n->in[0], *y = n->in[1];                                        \
@@ -179,11 +193,11 @@ extern const tg_op tg_unary_ops[];
     UNARY_FORWARD(name)                                                                    \
     static void name##_backward(tg_node *n) {                                              \
         if (n->ndim == 0 && tg__f64(n)) {                                                  \
-            *(double *)n->in[0]->grad += *(const double *)n->grad * -1.0;                  \
+            put_grad(n->in[0], *(const double *)n->grad * -1.0);                           \
             return;                                                                        \
         }                                                                                  \
-        TG_KERNEL(n, name##_bwd)(tg__numel(n), n->in[0]->value, n->value, n->grad,         \
-                                 n->in[0]->grad);                                          \
+        BWD_KERNEL(n, name)(tg__numel(n), n->in[0]->value, n->value, n->grad,              \
+                            n->in[0]->grad);                                               \
     }                                                                                      \
     static void name##_vjp(tg_node *y, tg_node *g, tg_node **gin) {                        \
         (void)y;                                                                           \
@@ -312,6 +326,7 @@ const tg_scalar_rule tg_unary_scalar[U_END] = {
 ELEMENTS(neg, -x, -1)
 FWD_LOOP(neg)
 DX_LOOP_AS(neg_bwd, neg, ACC)
+DX_LOOP_AS(neg_bwdw, neg, WRITE)
 VUNARY(exp, y)
 BWD_LOOP(exp)
 VUNARY(log, 1 / x)
@@ -499,6 +514,7 @@ static inline int S(phi_from_y)(T x, T y) { return fabs(y) >= (T)Y_FULL && x - x
         }                                                                                  \
     }
 GELU_DERIV(gelu_bwd, ACC)
+GELU_DERIV(gelu_bwdw, WRITE)
 GELU_DERIV(gelu_dxl, SET)
 
 /* silu(x) = x sigmoid(x) = x / (1 + e) for x >= 0, x e / (1 + e) below,

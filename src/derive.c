@@ -163,11 +163,13 @@ void tg__zero_backward(tg_node *n) {
     for (int k = 0, nin = tg__nin(n); k < nin; k++) {
         tg_node *x = tg__in(n, k);
         if (!x || !x->grad || !(x->flags & TG_F_NEEDS_GRAD)) continue;
+        bool w = x->flags & TG_F_FRESH; /* -0 + +0 is +0 */
         size_t m = tg__numel(x);
         if (tg__f64(x))
-            for (size_t i = 0; i < m; i++) ((double *)x->grad)[i] += 0.0;
+            for (size_t i = 0; i < m; i++) ((double *)x->grad)[i] = (w ? 0.0 : ((double *)x->grad)[i]) + 0.0;
         else
-            for (size_t i = 0; i < m; i++) ((float *)x->grad)[i] += 0.0f;
+            for (size_t i = 0; i < m; i++) ((float *)x->grad)[i] = (w ? 0.0f : ((float *)x->grad)[i]) + 0.0f;
+        x->flags &= (uint8_t)~TG_F_FRESH; /* an input listed twice is written once */
     }
 }
 

@@ -23,6 +23,7 @@ enum {
     TG_F_EXT_GRAD = 1u << 4,   /* grad is caller memory (tg_view) */
     TG_F_IN3 = 1u << 5,        /* a third input, stored just before the value */
     TG_F_BRIDGE = 1u << 6,     /* a copy of a compact scalar (in[0]) for a 64-byte op */
+    TG_F_FRESH = 1u << 7,      /* gradient memory holds nothing of the running sweep yet */
 };
 
 /* aux value of reductions over all elements. */

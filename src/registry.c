@@ -1,7 +1,7 @@
 /* The op registry: every op, built-in or user-defined, by name (uthash) and
  * by the small index a node stores. Index 0 means "leaf". */
 #include "nn_internal.h"
-#include "record.h" /* tg__err */
+#include "rules.h" /* tg__err */
 
 #include <pthread.h>
 #include <string.h>
@@ -97,6 +97,17 @@ static int add(const tg_op *op, const char *family, tg_error *err) {
     return TG_OK;
 }
 
+/* The families whose fused backward kernels write a first contribution
+ * (TG_F_FRESH), and the kernel of the ops whose derivative is 0. */
+bool tg__fresh_writer[MAX_OPS];
+static bool writes_fresh(const tg_op *op, const char *family) {
+    static const char *const writers[] = {"unary", "binary"};
+    if (op->backward == tg__zero_backward) return true;
+    for (size_t i = 0; op->backward && i < sizeof writers / sizeof *writers; i++)
+        if (strcmp(family, writers[i]) == 0) return true;
+    return false;
+}
+
 /* Indexes the built-in ops, called with the lock held. An allocation failure
  * (the hash table's first allocation) undoes the partial work, so that the
  * next call retries rather than leave the library unusable for good. The
@@ -104,7 +115,10 @@ static int add(const tg_op *op, const char *family, tg_error *err) {
 static int add_builtins(void) {
     int rc = TG_OK;
 #define TG_FAMILY(name)                                                         \
-    for (int i = 0; i < name##_count && !rc; i++) rc = add(&name##_ops[i], &#name[3], NULL);
+    for (int i = 0; i < name##_count && !rc; i++) {                            \
+        rc = add(&name##_ops[i], &#name[3], NULL);                             \
+        tg__fresh_writer[nops - 1] = writes_fresh(&name##_ops[i], &#name[3]);  \
+    }
 #include "families.h"
 #undef TG_FAMILY
     if (!rc) rc = tg__scalar_init();

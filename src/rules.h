@@ -36,6 +36,9 @@ void tg__zero_vjp(tg_node *y, tg_node *g, tg_node **gin);
  * whose output shape is a parameter (derive.c). */
 tg_node *tg__linear_jvp(tg_node *y, tg_node *const *tin);
 tg_node *tg__linear_shaped_jvp(tg_node *y, tg_node *const *tin);
+/* By registry index: the op's backward kernel writes a fresh input's
+ * gradient (or readies it, tg__ready_grad) itself (registry.c). */
+extern bool tg__fresh_writer[256];
 static inline void tg__backward(tg_node *n) {
     const tg_op *op = tg__op(n->op);
     if (op->backward)

@@ -5,7 +5,9 @@
  * consumers come after it. So one backward loop from the output visits each
  * node after all its consumers have added their part to its gradient, with no
  * recursion, no sort and no visited set. The first consumer to reach a node
- * ("touch") marks it REACHED and zeroes its gradient; the loop runs the
+ * ("touch") marks it REACHED and FRESH (nothing received yet): its kernel
+ * writes its contribution where it can, else the gradient is set to -0
+ * first (tg__ready_grad) and the contribution added; the loop runs the
  * backward rule of REACHED nodes only, so nodes off every path from a wanted
  * leaf to the output cost one flag test.
  */
@@ -15,7 +17,7 @@ static inline void add(tg_tape *t, size_t p, double v);
 
 /* Prepares a 64-byte node to receive gradient: on its first touch in this
  * sweep, gives it memory and, unless it is a leaf with memory (whose
- * gradients accumulate across sweeps), sets it to the additive identity -0
+ * gradients accumulate across sweeps), marks it FRESH: it holds nothing yet
  * (a new leaf's too: its first contribution is stored as it is). A bridge's
  * gradient memory is its scalar's gradient itself, readied here (an unset
  * one becomes -0): the
@@ -38,7 +40,7 @@ static inline int touch(tg_node *n) {
     }
     bool fresh = !n->grad;
     if (fresh && tg__grad_memory(n)) return -1;
-    if (fresh || n->op) tg__identity_grad(n);
+    if (fresh || n->op) n->flags |= TG_F_FRESH;
     return 0;
 }
 
@@ -79,7 +81,8 @@ static int seed_output(tg_node *out, const void *seed) {
     }
     if (!out->op) {
         if (touch(out)) return -1;
-        put_seed(out, seed, false);
+        put_seed(out, seed, out->flags & TG_F_FRESH);
+        out->flags &= (uint8_t)~TG_F_FRESH;
         return 0;
     }
     out->flags |= TG_F_REACHED;
@@ -94,11 +97,18 @@ static int seed_output(tg_node *out, const void *seed) {
 static int full_step(tg_tape *t, tg_node *n) {
     n->flags &= (uint8_t)~TG_F_REACHED;
     if (!n->op) return 0;
+    bool writer = tg__fresh_writer[n->op];
     for (int k = 0, nin = tg__nin(n); k < nin; k++) {
         tg_node *in = tg__in(n, k);
-        if (in && (in->flags & TG_F_NEEDS_GRAD) && touch(in)) return -1;
+        if (!in || !(in->flags & TG_F_NEEDS_GRAD)) continue;
+        if (touch(in)) return -1;
+        if (!writer) tg__ready_grad(in);
     }
     tg__backward(n);
+    for (int k = 0, nin = tg__nin(n); writer && k < nin; k++) {
+        tg_node *in = tg__in(n, k);
+        if (in) in->flags &= (uint8_t)~TG_F_FRESH;
+    }
     if (t->status) return -1;
     if (t->check_numerics)
         for (int k = 0, nin = tg__nin(n); k < nin; k++) {
@@ -160,12 +170,15 @@ static int sweep(tg_node *out, const void *seed) {
     return t->status;
 }
 
-/* Clears the marks a failed sweep may have left, so the next sweep starts clean. */
+/* Clears the marks a failed sweep may have left, so the next sweep starts
+ * clean; a gradient it left fresh is given its defined value, -0. */
 static void clear_marks(tg_tape *t) {
     for (size_t i = 0; i < t->nnodes; i++) {
         tg_schunk *c = tg__sc(t, i);
         size_t l = i & TG_SC_MASK;
-        if ((c->code[l] & TG_C_KIND) == TG_K_FULL) c->slot[l].node->flags &= (uint8_t)~TG_F_REACHED;
+        if ((c->code[l] & TG_C_KIND) != TG_K_FULL) continue;
+        tg__ready_grad(c->slot[l].node);
+        c->slot[l].node->flags &= (uint8_t)~TG_F_REACHED;
     }
 }
 

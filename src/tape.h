@@ -225,7 +225,7 @@ static inline void tg__clear_grad(tg_node *n) {
 /* Readies a node's gradient for a sweep's contributions: -0, the additive
  * identity (x + -0 is x for every x, -0 included, where +0 would turn a
  * contribution of -0 into +0), so that adding the first contribution stores
- * it exactly, as writing it would, and no kernel needs a "first" variant. */
+ * it exactly, as writing it would. */
 static inline void tg__identity_grad(tg_node *n) {
     size_t k = tg__numel(n);
     if (tg__f64(n)) {
@@ -235,6 +235,17 @@ static inline void tg__identity_grad(tg_node *n) {
         float *g = n->grad;
         for (size_t i = 0; i < k; i++) g[i] = -0.0f;
     }
+}
+
+/* The sweep leaves a gradient that has received nothing yet marked
+ * TG_F_FRESH instead of filling it with -0: the backward kernels that can,
+ * write their contribution there (the same bits as adding it to -0); the
+ * others, and those that cannot write this time (a broadcast input, which
+ * receives several), ready it first with this. */
+static inline void tg__ready_grad(tg_node *n) {
+    if (!(n->flags & TG_F_FRESH)) return;
+    tg__identity_grad(n);
+    n->flags &= (uint8_t)~TG_F_FRESH;
 }
 
 /* Gives a node gradient memory on first use, its contents undefined; 0-d
