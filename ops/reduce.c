@@ -96,10 +96,13 @@ static void reduce_forward(tg_node *n, bool mean) {
     TG_KERNEL(n, sum_fwd)(v, mean ? 1.0 / (double)v.len : 1.0, n->in[0]->value, n->value);
 }
 
+/* Each element of x receives one contribution: written when it is the first
+ * (TG_F_FRESH). */
 static void reduce_backward(tg_node *n, bool mean) {
     tg_axis_view v = tg__axis_view(n->in[0], n->aux);
     if (n->in[0]->grad)
-        TG_KERNEL(n, sum_bwd)(v, mean ? 1.0 / (double)v.len : 1.0, n->grad, n->in[0]->grad);
+        TG_KERNEL(n, sum_bwd)(v, mean ? 1.0 / (double)v.len : 1.0, n->grad, n->in[0]->grad,
+                              n->in[0]->flags & TG_F_FRESH);
 }
 
 static void sum_forward(tg_node *n) { reduce_forward(n, false); }
@@ -117,6 +120,7 @@ static void mean_backward(tg_node *n) { reduce_backward(n, true); }
     }                                                                                      \
     static void name##_backward(tg_node *n) {                                              \
         if (!n->in[0]->grad) return;                                                       \
+        tg__ready_grad(n->in[0]);                                                          \
         TG_KERNEL(n, name##_runs_bwd)(tg__axis_view(n->in[0], n->aux), n->in[0]->value,    \
                                       n->value, n->grad, n->in[0]->grad);                  \
     }
@@ -340,13 +344,15 @@ static void S(sum_fwd)(tg_axis_view v, double scale, const void *vx, void *vy) {
 }
 
 /* gx[o,k,i] += scale * g[o,i] */
-static void S(sum_bwd)(tg_axis_view v, double scale, const void *vg, void *vgx) {
+static void S(sum_bwd)(tg_axis_view v, double scale, const void *vg, void *vgx, bool write) {
     const T *g = vg;
     T *gx = vgx;
     for (size_t o = 0; o < v.outer; o++)
         for (size_t k = 0; k < v.len; k++)
-            for (size_t i = 0; i < v.inner; i++)
-                gx[(o * v.len + k) * v.inner + i] += (T)(scale * g[o * v.inner + i]);
+            for (size_t i = 0; i < v.inner; i++) {
+                T c = (T)(scale * g[o * v.inner + i]), *d = &gx[(o * v.len + k) * v.inner + i];
+                *d = write ? c : *d + c;
+            }
 }
 
 /* ---- the run kernels: len elements of x at stride s ---- */

@@ -101,7 +101,7 @@ static int add(const tg_op *op, const char *family, tg_error *err) {
  * (TG_F_FRESH), and the kernel of the ops whose derivative is 0. */
 bool tg__fresh_writer[MAX_OPS];
 static bool writes_fresh(const tg_op *op, const char *family) {
-    static const char *const writers[] = {"unary", "binary"};
+    static const char *const writers[] = {"unary", "binary", "reduce"};
     if (op->backward == tg__zero_backward) return true;
     for (size_t i = 0; op->backward && i < sizeof writers / sizeof *writers; i++)
         if (strcmp(family, writers[i]) == 0) return true;
