@@ -509,7 +509,10 @@ TG_API tg_node *tg_var_axis(tg_node *a, int axis);
 
 /* x[..., start : start+length, ...] along axis: the same shape but length
  * there. Gradient: the output's, added into that range of x (0 elsewhere).
- * TG_ERR_ARG when start < 0, length < 1 or start + length passes the end. */
+ * TG_ERR_ARG when start < 0, length < 1 or start + length passes the end.
+ * When the range is one block of x's memory (every axis before axis has
+ * extent 1: rows of a matrix, steps of a [T, ...] sequence), the result is
+ * a view, as tg_reshape()'s: nothing is copied; otherwise a copy. */
 TG_API tg_node *tg_slice(tg_node *x, int axis, int64_t start, int64_t length);
 
 /* inputs[0..n) joined along axis: equal shapes except there, equal dtypes.

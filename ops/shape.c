@@ -93,7 +93,18 @@ static tg_node *failed(tg_node *x) { return x ? &tg__tape_of(x)->poison : NULL; 
 
 /* y = x[..., start : start + length, ...] along axis aux; start is input 1,
  * length is the output's dimension there (x's own under tg_call, so a slice
- * by name is whole: start 0). */
+ * by name is whole: start 0). A slice that is one block of x's memory (no
+ * axis before aux longer than 1) is a view of it, as reshape is: its forward
+ * only points it at the start, which a replay may have moved. */
+static bool slice_is_view(const tg_node *n) {
+    return tg__axis_view(n->in[0], n->aux).outer == 1;
+}
+static void slice_point(tg_node *n) {
+    tg_axis_view v = tg__axis_view(n->in[0], n->aux);
+    size_t length = (size_t)n->u.shape[n->aux];
+    size_t start = (size_t)clamped(n->in[1], 0, (int64_t)(v.len - length));
+    n->value = at(n, n->in[0]->value, start * v.inner);
+}
 static int slice_shape(tg_node *out, char *why, size_t len) {
     const tg_node *x = out->in[0];
     char s[64];
@@ -109,10 +120,15 @@ static int slice_shape(tg_node *out, char *why, size_t len) {
                  out->aux, tg__shape_str(x, s));
         return TG_ERR_ARG;
     }
+    if (slice_is_view(out)) slice_point(out);
     return TG_OK;
 }
 
 static void slice_forward(tg_node *n) {
+    if (slice_is_view(n)) {
+        slice_point(n);
+        return;
+    }
     const tg_node *x = n->in[0];
     tg_axis_view v = tg__axis_view(x, n->aux);
     size_t length = (size_t)n->u.shape[n->aux];
