@@ -330,6 +330,9 @@ void tg__scalar_forward(tg_tape *t, size_t p, size_t *part);
 /* tg_forward() from position from on (sweep.c): the values of the nodes
  * before it are current. */
 int tg__forward_from(tg_tape *t, size_t from);
+/* The same for the positions [from, to) only: a function object replays
+ * the part of its tape that an evaluation needs (fn.c). */
+int tg__forward_range(tg_tape *t, size_t from, size_t to);
 static inline double tg__part(const tg_tape *t, size_t i) {
     return t->parts[i >> TG_PART_BITS][i & (TG_PART_LEN - 1)];
 }
