@@ -68,6 +68,7 @@ typedef struct recording {
     tg_tape *t;
     bool owned;
     tg_node **in, **out;
+    void **val, **grad; /* the inputs' value memory; their gradient memory once swept */
     size_t lo, top;
     uint64_t epoch;
     seg seg[SEG_COUNT];
@@ -244,6 +245,8 @@ static void free_recording(recording *r) {
     tg__free(r->changed);
     tg__free(r->in);
     tg__free(r->out);
+    tg__free(r->val);
+    tg__free(r->grad);
     if (r->owned) tg_tape_free(r->t);
     *r = (recording){0};
 }
@@ -300,10 +303,9 @@ static int check_nodes(const tg_fn *f, tg_tape *t, tg_node *const *in, tg_node *
     return TG_OK;
 }
 
-/* Copies len values between a node and doubles. */
-static void put(tg_node *n, const double *src, size_t len) {
-    void *v = tg__value_of(n);
-    if (tg_node_dtype(n) == TG_F64) {
+/* Copies len values between doubles (NULL: zeros) and memory of dtype dt. */
+static void put_mem(void *v, tg_dtype dt, const double *src, size_t len) {
+    if (dt == TG_F64) {
         if (src) memcpy(v, src, len * sizeof(double));
         else memset(v, 0, len * sizeof(double));
     } else {
@@ -313,6 +315,9 @@ static void put(tg_node *n, const double *src, size_t len) {
 static void get(const void *data, tg_dtype dt, double *dst, size_t len) {
     for (size_t i = 0; i < len; i++)
         dst[i] = (dt == TG_F64 ? ((const double *)data)[i] : ((const float *)data)[i]) + 0.0;
+}
+static void put(tg_node *n, const double *src, size_t len) {
+    put_mem(tg__value_of(n), tg_node_dtype(n), src, len);
 }
 
 /* Builds a recording from its nodes (taking in, out and, when owned, t). */
@@ -327,6 +332,10 @@ static int install(tg_fn *f, recording *r, tg_tape *t, bool owned, tg_node **in,
     for (int o = 0; o < f->nout; o++)
         if (tg__id(out[o]) + 1 > r->top) r->top = tg__id(out[o]) + 1;
     if (r->lo > r->top) r->lo = r->top;
+    r->val = tg__malloc(sizeof *r->val * (size_t)f->nin);
+    r->grad = tg__calloc((size_t)f->nin, sizeof *r->grad);
+    if (!r->val || !r->grad) return tg__err(err, TG_ERR_NOMEM, "%s: out of memory", who);
+    for (int i = 0; i < f->nin; i++) r->val[i] = tg__value_of(in[i]);
     r->epoch = t->epoch;
     /* the values at the recording point, whatever leaf was written since */
     if (tg__forward_range(t, r->lo, r->top))
@@ -518,7 +527,7 @@ static int tape_failed(tg_fn *f, tg_error *err, const char *who) {
 
 static void put_point(tg_fn *f) {
     for (int i = 0, c = 0; i < f->nin; c += (int)f->in_io[i++].len)
-        put(f->r.in[i], f->x + c, f->in_io[i].len);
+        put_mem(f->r.val[i], f->in_io[i].dtype, f->x + c, f->in_io[i].len);
 }
 
 static size_t check_branches(tg_fn *f) {
@@ -664,6 +673,8 @@ static int make(tg_fn *f, int which, tg_error *err, const char *who) {
             t->status = TG_OK;
             t->message[0] = '\0';
             r->epoch = t->epoch;
+            /* a leaf gradient taken after the mark has moved */
+            memset(r->grad, 0, sizeof *r->grad * (size_t)f->nin);
         }
         return rc;
     }
@@ -741,8 +752,10 @@ static int forward(tg_fn *f, int which, size_t k, const double *v, double *out, 
 static int sweep(tg_fn *f, tg_node *y, const double *w, double *row, tg_error *err,
                  const char *who) {
     recording *r = &f->r;
+    /* A leaf's gradient memory, once a sweep gave it, stays where it is
+     * (a compact leaf's keeps its sum from sweep to sweep). */
     for (int i = 0; i < f->nin; i++) {
-        void *g = tg__grad_of(r->in[i]);
+        void *g = r->grad[i] ? r->grad[i] : (r->grad[i] = tg__grad_of(r->in[i]));
         if (g) memset(g, 0, f->in_io[i].len * (f->in_io[i].dtype == TG_F64 ? 8 : 4));
     }
     int rc;
@@ -758,7 +771,7 @@ static int sweep(tg_fn *f, tg_node *y, const double *w, double *row, tg_error *e
     }
     if (rc) return tape_failed(f, err, who);
     for (int i = 0, c = 0; i < f->nin; c += (int)f->in_io[i++].len) {
-        const void *g = tg__grad_of(r->in[i]);
+        const void *g = r->grad[i] ? r->grad[i] : (r->grad[i] = tg__grad_of(r->in[i]));
         if (g)
             get(g, f->in_io[i].dtype, row + c, f->in_io[i].len);
         else
