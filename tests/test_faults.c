@@ -34,7 +34,8 @@
  *   fn        a function object (tapegrad/fn.h) recorded, every driver's
  *             first use (its derivative graph recorded) at a new point, and
  *             a point whose branches differ (a re-recording): a call either
- *             gives the reference numbers or fails with TG_ERR_NOMEM.
+ *             gives the reference numbers or fails with TG_ERR_NOMEM, and
+ *             after a failure tg_fn_retape() gives a working object.
  * The number of allocations (k values) and of distinct allocation call
  * stacks each scenario reached is printed.
  */
@@ -834,7 +835,7 @@ static void test_files_gradcheck(void **state) {
 /* f(s, x) = sum(where(x > s, x x, |x|)) maximum(s, 1/2), s a scalar, x a [3]
  * tensor: every driver of a tg_fn at a new point, then a point where where
  * and maximum decide otherwise (a retape, the default). */
-enum { FN_CALLS = 9 };
+enum { FN_CALLS = 11 };
 typedef struct fn_result {
     int rc[FN_CALLS];
     double out[FN_CALLS][16];
@@ -871,6 +872,9 @@ static void fn_scenario(void *vout, void *ctx) {
         r->rc[7] = tg_fn_grad(f, x2, NULL, r->out[7], &err[7]);
         r->rc[8] = tg_fn_jacobian(f, x2, r->out[8], &err[8]);
         r->retapes = tg_fn_retapes(f);
+        /* after any failure, a re-recording gives a working object again */
+        r->rc[9] = tg_fn_retape(f, x1, &err[9]);
+        r->rc[10] = tg_fn_hessian(f, x1, r->out[10], &err[10]);
     }
     for (int i = 0; i < FN_CALLS; i++) {
         if (!r->rc[i]) memset(r->message[i], 0, sizeof r->message[i]);
@@ -888,6 +892,7 @@ static void fn_check_ref(const void *vref, long total, void *ctx) {
     /* f at x1 = (0.6^2 + 0.2 + 1.1^2) 0.5; df/ds = 0 there; at x2 df/ds = 0.5 + 0.3 + 1 */
     assert_true(fabs(ref->out[1][0] - 0.885) < 1e-15 && ref->out[2][1] == 0);
     assert_true(fabs(ref->out[7][0] - 1.8) < 1e-15 && ref->retapes == 1);
+    assert_memory_equal(ref->out[10], ref->out[6], sizeof ref->out[6]);
     assert_true(total > 10);
 }
 
@@ -903,6 +908,8 @@ static void fn_check_failed(long k, const void *vr, const void *vref, void *ctx)
         if (r->rc[i] != TG_ERR_NOMEM || !strstr(r->message[i], "out of memory"))
             fail_msg("k = %ld: call %d: %s \"%s\"", k, i, tg_status_name(r->rc[i]), r->message[i]);
         if (i == 0) return; /* no object */
+        if (i < 9 && (r->rc[9] || r->rc[10]))
+            fail_msg("k = %ld: call %d failed, and the retape after it too", k, i);
     }
     assert_true(r->retapes <= 1);
 }
