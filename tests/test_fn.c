@@ -520,6 +520,103 @@ static void test_branch_in_c(void **state) {
     tg_fn_free(f);
 }
 
+/* Every kind of decision: one op of x per row, recorded at x0; a point on
+ * the same side (x1: TG_OK) and one across (x2: TG_ERR_BRANCH naming the
+ * op). */
+typedef tg_node *(*one_op)(tg_tape *t, tg_node *x);
+static tg_node *o_abs(tg_tape *t, tg_node *x) { return (void)t, tg_abs(x); }
+static tg_node *o_relu(tg_tape *t, tg_node *x) { return (void)t, tg_relu(x); }
+static tg_node *o_leaky(tg_tape *t, tg_node *x) { return (void)t, tg_leaky_relu(x, 0.1); }
+static tg_node *o_elu(tg_tape *t, tg_node *x) { return (void)t, tg_elu(x, 1); }
+static tg_node *o_sign(tg_tape *t, tg_node *x) { return tg_add(tg_sign(x), tg_mul(x, tg_const(t, 2))); }
+static tg_node *o_floor(tg_tape *t, tg_node *x) { return tg_add(tg_floor(x), tg_mul(x, tg_const(t, 2))); }
+static tg_node *o_ceil(tg_tape *t, tg_node *x) { return tg_add(tg_ceil(x), tg_mul(x, tg_const(t, 2))); }
+static tg_node *o_round(tg_tape *t, tg_node *x) { return tg_add(tg_round(x), tg_mul(x, tg_const(t, 2))); }
+static tg_node *o_minimum(tg_tape *t, tg_node *x) { return tg_minimum(x, tg_const(t, 0)); }
+static tg_node *o_clamp(tg_tape *t, tg_node *x) { return (void)t, tg_clamp_const(x, -0.5, 0.5); }
+static tg_node *o_huber(tg_tape *t, tg_node *x) { return tg_huber(x, tg_const(t, 0), 0.5); }
+static tg_node *o_le(tg_tape *t, tg_node *x) { return tg_add(x, tg_le(x, tg_const(t, 0))); }
+static tg_node *pair(tg_tape *t, tg_node *x) { /* [x, 0] */
+    const int64_t s1[1] = {1};
+    tg_node *z = tg_input(t, TG_F64, 1, s1, (const double[]){0});
+    return tg_concat(2, (tg_node *[]){tg_reshape(x, 1, s1), z}, 0);
+}
+static tg_node *o_max(tg_tape *t, tg_node *x) { return tg_max(pair(t, x)); }
+static tg_node *o_min(tg_tape *t, tg_node *x) { return tg_min(pair(t, x)); }
+static tg_node *o_argmax(tg_tape *t, tg_node *x) { return tg_add(x, tg_argmax(pair(t, x))); }
+static tg_node *o_abs_dx(tg_tape *t, tg_node *x) { /* the gradient of |x| x, recorded */
+    tg_node *g, *y = tg_mul(tg_abs(x), x);
+    tg_grad_nodes(y, 1, &x, &g);
+    return (void)t, g;
+}
+static const struct {
+    const char *name; /* the node reported */
+    one_op op;
+    double x0, x1, x2;
+} kinks[] = {
+    {"abs", o_abs, 0.5, 0.7, -0.5},        {"relu", o_relu, 0.5, 0.7, -0.5},
+    {"leaky_relu", o_leaky, 0.5, 0.7, -0.5}, {"elu", o_elu, -0.5, -0.7, 0.5},
+    {"sign", o_sign, 0.5, 0.7, -0.5},      {"floor", o_floor, 0.5, 0.7, 1.5},
+    {"ceil", o_ceil, 0.5, 0.7, -0.5},      {"round", o_round, 0.7, 0.8, 0.2},
+    {"minimum", o_minimum, 0.5, 0.7, -0.5}, {"clamp", o_clamp, 0.2, 0.3, 0.7},
+    {"huber", o_huber, 0.2, -0.3, 0.7},    {"le", o_le, 0.5, 0.7, -0.5},
+    {"max", o_max, 0.5, 0.7, -0.5},        {"min", o_min, 0.5, 0.7, -0.5},
+    {"argmax", o_argmax, 0.5, 0.7, -0.5},  {"abs_dx", o_abs_dx, 0.5, 0.7, -0.5},
+};
+static int rec_kink(tg_tape *t, const double *x, tg_node **in, tg_node **out, void *ctx) {
+    in[0] = tg_scalar(t, x[0]);
+    out[0] = kinks[*(const int *)ctx].op(t, in[0]);
+    return tg_status(t);
+}
+static void test_every_decision(void **state) {
+    (void)state;
+    for (int i = 0; i < (int)(sizeof kinks / sizeof *kinks); i++) {
+        tg_error err;
+        tg_fn *f = tg_fn_record(1, 1, rec_kink, &i, &kinks[i].x0, &err);
+        if (!f) fail_msg("%s: %s", kinks[i].name, err.message);
+        ok(tg_fn_set_branch_mode(f, TG_FN_BRANCH_FAIL, &err), &err);
+        double y, g;
+        ok(tg_fn_grad(f, &kinks[i].x1, &y, &g, &err), &err);
+        if (tg_fn_grad(f, &kinks[i].x2, &y, &g, &err) != TG_ERR_BRANCH)
+            fail_msg("%s: no branch change noticed from %g to %g", kinks[i].name, kinks[i].x0,
+                     kinks[i].x2);
+        size_t pos[4], n = tg_fn_branch_changes(f, NULL, pos, 4);
+        bool named = false;
+        for (size_t k = 0; k < n && k < 4; k++)
+            named |= !strcmp(tg_node_op_name(tg_tape_node(tg_fn_tape(f), pos[k])), kinks[i].name);
+        if (!named) fail_msg("%s: not among the %zu nodes reported: %s", kinks[i].name, n, err.message);
+        tg_fn_free(f);
+    }
+}
+
+/* Where a second derivative is not finite, the Hessian's rows come from
+ * reverse sweeps, as tg_hessian's: cbrt(x0) + x0 x1 at x0 = 0. */
+static int rec_cbrt(tg_tape *t, const double *x, tg_node **in, tg_node **out, void *ctx) {
+    (void)ctx;
+    in[0] = tg_scalar(t, x[0]);
+    in[1] = tg_scalar(t, x[1]);
+    out[0] = tg_add(tg_cbrt(in[0]), tg_mul(in[0], in[1]));
+    return tg_status(t);
+}
+static void test_hessian_infinite(void **state) {
+    (void)state;
+    tg_error err;
+    double x0[2] = {1, 2}, x[2] = {0, 3}, h[4], want[4];
+    tg_fn *f = tg_fn_record(2, 1, rec_cbrt, NULL, x0, &err);
+    ok(tg_fn_hessian(f, x, h, &err), &err);
+    tg_tape *t = tg_tape_new();
+    tg_node *in[2], *out;
+    rec_cbrt(t, x, in, &out, NULL);
+    assert_int_equal(tg_hessian(out, 2, in, want), TG_OK);
+    /* cbrt''(0) is NaN (its formula's inf - inf); forward mode would
+     * multiply it by the zero tangents into the mixed entries too */
+    assert_true(isnan(want[0]) && want[1] == 1 && want[2] == 1 && want[3] == 0);
+    assert_true(isnan(h[0]));
+    assert_memory_equal(h + 1, want + 1, 3 * sizeof *h);
+    tg_tape_free(t);
+    tg_fn_free(f);
+}
+
 /* ------------------------------------------------------------ errors -- */
 
 static int rec_fails(tg_tape *t, const double *x, tg_node **in, tg_node **out, void *ctx) {
@@ -628,6 +725,7 @@ int main(void) {
         cmocka_unit_test(test_no_growth_tensor), cmocka_unit_test(test_adopt),
         cmocka_unit_test(test_flips_compact),   cmocka_unit_test(test_flips_full),
         cmocka_unit_test(test_flips_tensor),    cmocka_unit_test(test_branch_in_c),
+        cmocka_unit_test(test_every_decision), cmocka_unit_test(test_hessian_infinite),
         cmocka_unit_test(test_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
