@@ -107,7 +107,8 @@ TG_API tg_fn *tg_fn_record(int nin, int nout, tg_fn_recorder rec, void *ctx, con
  * out[0..nout), all of one tape, whose current values are the recording
  * point. The tape stays the caller's (free it after tg_fn_free) but the
  * object uses it while it lives: it writes the inputs' values, replays
- * nodes, sweeps gradients (a leaf that wants a gradient and is not an
+ * nodes, sweeps gradients (it zeroes the inputs' gradients, a tg_view
+ * input's buffer included; a leaf that wants a gradient and is not an
  * input accumulates its part as under tg_backward: record it as a
  * constant or declare it an input) and appends its derivative graphs.
  * Recording more on the tape is allowed; tg_tape_reset() or
@@ -187,8 +188,8 @@ TG_API int tg_fn_set_branch_mode(tg_fn *f, tg_fn_branch_mode mode, struct tg_err
 
 /* The branch decisions of the last point whose function was replayed,
  * against the recording: returns the number of nodes of which at least
- * one element decided otherwise (0: the same branches; after a retape, the
- * differences that caused it), writes the number of such elements into
+ * one element decided otherwise (0: the same branches, and after a
+ * re-recording, which makes the point the recording's), writes the number of such elements into
  * *elements when it is not NULL, and the tape positions of the first
  * min(cap, count) such nodes into nodes (tg_tape_node(tg_fn_tape(f), p),
  * tg_node_op_name() name them). */
