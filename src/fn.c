@@ -469,7 +469,8 @@ tg_fn *tg_fn_adopt(int nin, tg_node *const *in, int nout, tg_node *const *out, t
         tg_fn_free(f);
         return NULL;
     }
-    for (int i = 0, c = 0; i < nin; c += (int)f->in_io[i++].len)
+    size_t c = 0;
+    for (int i = 0; i < nin; c += f->in_io[i++].len)
         get(tg__value_of(ins[i]), f->in_io[i].dtype, f->x + c, f->in_io[i].len);
     return f;
 }
@@ -526,7 +527,8 @@ static int tape_failed(tg_fn *f, tg_error *err, const char *who) {
 }
 
 static void put_point(tg_fn *f) {
-    for (int i = 0, c = 0; i < f->nin; c += (int)f->in_io[i++].len)
+    size_t c = 0;
+    for (int i = 0; i < f->nin; c += f->in_io[i++].len)
         put_mem(f->r.val[i], f->in_io[i].dtype, f->x + c, f->in_io[i].len);
 }
 
@@ -686,42 +688,42 @@ static int make(tg_fn *f, int which, tg_error *err, const char *who) {
 /* Sets the k directions of s from v[j*N ..] (columns j0.. of a block; NULL
  * rows: zero) or, with unit, to the unit vectors of columns j0 + j. */
 static void set_directions(tg_fn *f, seg *s, const double *v, size_t j0, size_t count, bool unit) {
-    for (int j = 0; j < s->k; j++)
-        for (int i = 0, c = 0; i < f->nin; c += (int)f->in_io[i++].len) {
+    static const double one = 1;
+    for (int j = 0; j < s->k; j++) {
+        size_t c = 0, col = j0 + (size_t)j;
+        bool on = (size_t)j < count;
+        for (int i = 0; i < f->nin; c += f->in_io[i++].len) {
             tg_node *d = s->dir[j * f->nin + i];
-            size_t len = f->in_io[i].len, col = j0 + (size_t)j;
-            bool on = (size_t)j < count;
-            if (unit || !on) {
-                put(d, NULL, len);
-                if (unit && on && col >= (size_t)c && col < (size_t)c + len) {
-                    double one = 1;
-                    if (tg_node_dtype(d) == TG_F64)
-                        ((double *)tg__value_of(d))[col - (size_t)c] = one;
-                    else
-                        ((float *)tg__value_of(d))[col - (size_t)c] = (float)one;
-                }
-            } else {
-                put(d, v + col * f->n + (size_t)c, len);
+            size_t len = f->in_io[i].len, esize = f->in_io[i].dtype == TG_F64 ? 8 : 4;
+            if (on && !unit) {
+                put(d, v + col * f->n + c, len);
+                continue;
             }
+            put(d, NULL, len);
+            if (on && col >= c && col < c + len)
+                put_mem((char *)tg__value_of(d) + (col - c) * esize, f->in_io[i].dtype, &one, 1);
         }
+    }
 }
 
 /* Reads the results of s for directions [0, count) into out[(j0+j)*rows ..),
  * or, transposed, into columns j0 + j of a rows x cols matrix. */
 static void read_results(seg *s, int nres, const io *lay, double *out, size_t j0,
                          size_t count, size_t rows, bool columns, size_t cols) {
-    for (size_t j = 0; j < count; j++)
-        for (int q = 0, c = 0; q < nres; c += (int)lay[q++].len) {
+    for (size_t j = 0; j < count; j++) {
+        size_t c = 0;
+        for (int q = 0; q < nres; c += lay[q++].len) {
             tg_node *y = s->res[q * s->k + (int)j];
             const void *v = tg__value_of(y);
             if (!columns) {
-                get(v, lay[q].dtype, out + (j0 + j) * rows + (size_t)c, lay[q].len);
+                get(v, lay[q].dtype, out + (j0 + j) * rows + c, lay[q].len);
                 continue;
             }
             for (size_t e = 0; e < lay[q].len; e++)
-                out[((size_t)c + e) * cols + j0 + j] =
+                out[(c + e) * cols + j0 + j] =
                     (lay[q].dtype == TG_F64 ? ((const double *)v)[e] : ((const float *)v)[e]) + 0.0;
         }
+    }
 }
 
 /* Forward products along k directions (v, or unit vectors): seg which
@@ -770,7 +772,8 @@ static int sweep(tg_fn *f, tg_node *y, const double *w, double *row, tg_error *e
         rc = tg_backward_seeded(y, f->seed);
     }
     if (rc) return tape_failed(f, err, who);
-    for (int i = 0, c = 0; i < f->nin; c += (int)f->in_io[i++].len) {
+    size_t c = 0;
+    for (int i = 0; i < f->nin; c += f->in_io[i++].len) {
         const void *g = r->grad[i] ? r->grad[i] : (r->grad[i] = tg__grad_of(r->in[i]));
         if (g)
             get(g, f->in_io[i].dtype, row + c, f->in_io[i].len);
@@ -788,7 +791,8 @@ static int reverse(tg_fn *f, const double *w, double *row, tg_error *err, const 
     int rc = make(f, SEG_SEED, err, who);
     if (rc) return rc;
     seg *s = &r->seg[SEG_SEED];
-    for (int o = 0, c = 0; o < f->nout; c += (int)f->out_io[o++].len) put(s->dir[o], w + c, f->out_io[o].len);
+    size_t c = 0;
+    for (int o = 0; o < f->nout; c += f->out_io[o++].len) put(s->dir[o], w + c, f->out_io[o].len);
     replay(f, s);
     return sweep(f, s->res[0], NULL, row, err, who);
 }
@@ -816,7 +820,8 @@ int tg_fn_eval(tg_fn *f, const double *x, double *y, tg_error *err) {
     const char *who = "fn_eval";
     int rc = at_point(f, x, err, who);
     if (rc || (rc = need(y, "y", err, who))) return rc;
-    for (int o = 0, c = 0; o < f->nout; c += (int)f->out_io[o++].len)
+    size_t c = 0;
+    for (int o = 0; o < f->nout; c += f->out_io[o++].len)
         get(tg__value_of(f->r.out[o]), f->out_io[o].dtype, y + c, f->out_io[o].len);
     return TG_OK;
 }
