@@ -63,12 +63,23 @@ typedef struct io {
     size_t len;
 } io;
 
+/* A stretch of the flat point x whose elements lie one after another in
+ * memory of one dtype (a tensor input, or scalar inputs recorded in a
+ * row, whose compact records are neighbours): copied as one block. */
+typedef struct run {
+    void *mem;
+    size_t off, len;
+    tg_dtype dtype;
+} run;
+
 /* One recording: the tape and what the object derived from it. */
 typedef struct recording {
     tg_tape *t;
     bool owned;
     tg_node **in, **out;
     void **val, **grad; /* the inputs' value memory; their gradient memory once swept */
+    run *vrun, *grun;   /* the same as runs; 0 runs: not made yet */
+    size_t nvrun, ngrun;
     size_t lo, top;
     uint64_t epoch;
     seg seg[SEG_COUNT];
@@ -247,6 +258,8 @@ static void free_recording(recording *r) {
     tg__free(r->out);
     tg__free(r->val);
     tg__free(r->grad);
+    tg__free(r->vrun);
+    tg__free(r->grun);
     if (r->owned) tg_tape_free(r->t);
     *r = (recording){0};
 }
@@ -334,7 +347,10 @@ static int install(tg_fn *f, recording *r, tg_tape *t, bool owned, tg_node **in,
     if (r->lo > r->top) r->lo = r->top;
     r->val = tg__malloc(sizeof *r->val * (size_t)f->nin);
     r->grad = tg__calloc((size_t)f->nin, sizeof *r->grad);
-    if (!r->val || !r->grad) return tg__err(err, TG_ERR_NOMEM, "%s: out of memory", who);
+    r->vrun = tg__malloc(sizeof *r->vrun * (size_t)f->nin);
+    r->grun = tg__malloc(sizeof *r->grun * (size_t)f->nin);
+    if (!r->val || !r->grad || !r->vrun || !r->grun)
+        return tg__err(err, TG_ERR_NOMEM, "%s: out of memory", who);
     for (int i = 0; i < f->nin; i++) r->val[i] = tg__value_of(in[i]);
     r->epoch = t->epoch;
     /* the values at the recording point, whatever leaf was written since */
@@ -526,10 +542,26 @@ static int tape_failed(tg_fn *f, tg_error *err, const char *who) {
     return tg__err(err, t->status, "%s: %s", who, t->message);
 }
 
+/* The runs of the inputs' memory mem[0..nin) (none NULL); their number. */
+static size_t make_runs(const tg_fn *f, void *const *mem, run *runs) {
+    size_t n = 0, c = 0;
+    for (int i = 0; i < f->nin; c += f->in_io[i++].len) {
+        tg_dtype dt = f->in_io[i].dtype;
+        run *last = n ? &runs[n - 1] : NULL;
+        if (last && last->dtype == dt && last->off + last->len == c &&
+            (char *)last->mem + last->len * (dt == TG_F64 ? 8 : 4) == (char *)mem[i])
+            last->len += f->in_io[i].len;
+        else
+            runs[n++] = (run){mem[i], c, f->in_io[i].len, dt};
+    }
+    return n;
+}
+
 static void put_point(tg_fn *f) {
-    size_t c = 0;
-    for (int i = 0; i < f->nin; c += f->in_io[i++].len)
-        put_mem(f->r.val[i], f->in_io[i].dtype, f->x + c, f->in_io[i].len);
+    recording *r = &f->r;
+    if (!r->nvrun) r->nvrun = make_runs(f, r->val, r->vrun);
+    for (size_t i = 0; i < r->nvrun; i++)
+        put_mem(r->vrun[i].mem, r->vrun[i].dtype, f->x + r->vrun[i].off, r->vrun[i].len);
 }
 
 static size_t check_branches(tg_fn *f) {
@@ -677,6 +709,7 @@ static int make(tg_fn *f, int which, tg_error *err, const char *who) {
             r->epoch = t->epoch;
             /* a leaf gradient taken after the mark has moved */
             memset(r->grad, 0, sizeof *r->grad * (size_t)f->nin);
+            r->ngrun = 0;
         }
         return rc;
     }
@@ -755,11 +788,18 @@ static int sweep(tg_fn *f, tg_node *y, const double *w, double *row, tg_error *e
                  const char *who) {
     recording *r = &f->r;
     /* A leaf's gradient memory, once a sweep gave it, stays where it is
-     * (a compact leaf's keeps its sum from sweep to sweep). */
-    for (int i = 0; i < f->nin; i++) {
-        void *g = r->grad[i] ? r->grad[i] : (r->grad[i] = tg__grad_of(r->in[i]));
-        if (g) memset(g, 0, f->in_io[i].len * (f->in_io[i].dtype == TG_F64 ? 8 : 4));
+     * (a compact leaf's keeps its sum from sweep to sweep): when every
+     * input has some, it is zeroed and read as runs. */
+    if (!r->ngrun) {
+        bool all = true;
+        for (int i = 0; i < f->nin; i++)
+            all &= (r->grad[i] ? r->grad[i] : (r->grad[i] = tg__grad_of(r->in[i]))) != NULL;
+        if (all) r->ngrun = make_runs(f, r->grad, r->grun);
     }
+    for (size_t i = 0; i < r->ngrun; i++)
+        memset(r->grun[i].mem, 0, r->grun[i].len * (r->grun[i].dtype == TG_F64 ? 8 : 4));
+    for (int i = 0; !r->ngrun && i < f->nin; i++)
+        if (r->grad[i]) memset(r->grad[i], 0, f->in_io[i].len * (f->in_io[i].dtype == TG_F64 ? 8 : 4));
     int rc;
     if (!w) {
         rc = tg_backward(y);
@@ -772,8 +812,10 @@ static int sweep(tg_fn *f, tg_node *y, const double *w, double *row, tg_error *e
         rc = tg_backward_seeded(y, f->seed);
     }
     if (rc) return tape_failed(f, err, who);
+    for (size_t i = 0; i < r->ngrun; i++)
+        get(r->grun[i].mem, r->grun[i].dtype, row + r->grun[i].off, r->grun[i].len);
     size_t c = 0;
-    for (int i = 0; i < f->nin; c += f->in_io[i++].len) {
+    for (int i = 0; !r->ngrun && i < f->nin; c += f->in_io[i++].len) {
         const void *g = r->grad[i] ? r->grad[i] : (r->grad[i] = tg__grad_of(r->in[i]));
         if (g)
             get(g, f->in_io[i].dtype, row + c, f->in_io[i].len);

@@ -11,11 +11,13 @@
  *      tg_mse) in its four parameter tensors (79,510 inputs);
  *   c  the Rosenbrock sum of 20 compact scalars (a small function, where
  *      what a call costs besides the sweeps shows).
- * Each sample times INNER calls at points that alternate between two, so
- * that every call is at a new point; the two sides alternate sample by
- * sample. After two warm-up samples, prints per workload the median per
- * call over the samples, the range and the ratio of the medians.
- *   usage: fn_grad [samples]
+ * Each sample times INNER calls of each side, at points that alternate
+ * between two so that every call is at a new point; which side goes first
+ * alternates sample by sample. After two warm-up samples, prints per
+ * workload the median per call over the samples, the range, the ratio of
+ * the medians and the median of the samples' ratios (paired_ratio, the
+ * figure that a changing load moves least).
+ *   usage: fn_grad [samples]      (default 15)
  */
 #include <stdbool.h>
 #include <stdio.h>
@@ -129,22 +131,26 @@ static void run(work *w, int samples) {
     w->t = tg_tape_new();
     if (!w->t || w->rec(w->t, w->x[0], w->in, &w->out, NULL)) die(w->name, tg_status_message(w->t));
     double *th = malloc((size_t)samples * sizeof *th), *tf = malloc((size_t)samples * sizeof *tf);
-    if (!th || !tf) die(w->name, "out of memory");
+    double *ratio = malloc((size_t)samples * sizeof *ratio);
+    if (!th || !tf || !ratio) die(w->name, "out of memory");
     long allocs = 0;
     size_t size = 0, bytes = 0;
     for (int s = -2; s < samples; s++) {
-        double t0 = bench_now();
-        for (int k = 0; k < w->inner; k++) hand(w, k);
-        double t1 = bench_now();
         if (s == 0) {
             size = tg_tape_size(tg_fn_tape(w->f)), bytes = tg_tape_bytes(tg_fn_tape(w->f));
             tg_set_allocator(&(tg_allocator){count_malloc, count_realloc, count_free, NULL});
             allocations = 0;
         }
-        double t2 = bench_now();
-        for (int k = 0; k < w->inner; k++) object(w, k);
-        double t3 = bench_now();
-        if (s >= 0) th[s] = (t1 - t0) / w->inner, tf[s] = (t3 - t2) / w->inner;
+        /* the two sides in turn, which first alternating, so that a change
+         * of the machine's load between them shows in few pairs */
+        double t[2];
+        for (int side = 0; side < 2; side++) {
+            bool fn = (side ^ (s & 1)) != 0;
+            double t0 = bench_now();
+            for (int k = 0; k < w->inner; k++) fn ? object(w, k) : hand(w, k);
+            t[fn] = (bench_now() - t0) / w->inner;
+        }
+        if (s >= 0) th[s] = t[0], tf[s] = t[1], ratio[s] = t[1] / t[0];
     }
     tg_set_allocator(NULL);
     allocs = allocations;
@@ -165,23 +171,24 @@ static void run(work *w, int samples) {
         for (int64_t e = 0; e < tg_numel(w->in[i]); e++, c++)
             if (tg_grad_at(w->in[i], e) != w->g[c]) die(w->name, "the gradients differ");
     printf("tool=tapegrad workload=%s hand_ms=%.4f hand_range=%.4f-%.4f fn_ms=%.4f "
-           "fn_range=%.4f-%.4f fn_over_hand=%.3f fn_allocations=%ld tape_grew=%d samples=%d\n",
+           "fn_range=%.4f-%.4f fn_over_hand=%.3f paired_ratio=%.3f fn_allocations=%ld "
+           "tape_grew=%d samples=%d\n",
            w->name, 1e3 * mh, 1e3 * lo[0], 1e3 * hi[0], 1e3 * mf, 1e3 * lo[1], 1e3 * hi[1],
-           mf / mh, allocs, grew, samples);
+           mf / mh, bench_median(ratio, samples), allocs, grew, samples);
     fflush(stdout);
     tg_fn_free(w->f);
     tg_tape_free(w->t);
-    free(th), free(tf), free(w->x[0]), free(w->x[1]), free(w->g);
+    free(th), free(tf), free(ratio), free(w->x[0]), free(w->x[1]), free(w->g);
 }
 
 int main(int argc, char **argv) {
-    int samples = argc > 1 ? atoi(argv[1]) : 9;
+    int samples = argc > 1 ? atoi(argv[1]) : 15;
     if (samples < 1) samples = 1;
     bx = malloc((size_t)B * D0 * sizeof *bx), by = malloc((size_t)B * D2 * sizeof *by);
     if (!bx || !by) return 1;
     for (size_t i = 0; i < (size_t)B * D0; i++) bx[i] = 2 * uniform();
     for (size_t i = 0; i < (size_t)B * D2; i++) by[i] = uniform() + 0.5;
-    static work a = {.name = "F1a", .nin = NA, .inner = 4, .n = NA, .rec = rec_a};
+    static work a = {.name = "F1a", .nin = NA, .inner = 2, .n = NA, .rec = rec_a};
     static work b = {.name = "F1b", .nin = 4, .inner = 8, .n = (size_t)D0 * D1 + D1 + D1 * D2 + D2,
                      .rec = rec_b};
     static work c = {.name = "F1c", .nin = NC, .inner = 20000, .n = NC, .rec = rec_c};
