@@ -617,6 +617,32 @@ static void test_hessian_infinite(void **state) {
     tg_fn_free(f);
 }
 
+/* An input the output does not depend on gets zeros (no gradient memory
+ * of its own); inputs recorded apart from each other. */
+static int rec_unused(tg_tape *t, const double *x, tg_node **in, tg_node **out, void *ctx) {
+    (void)ctx;
+    in[0] = tg_scalar(t, x[0]);
+    tg_node *sq = tg_mul(in[0], in[0]);
+    in[1] = tg_scalar(t, x[1]);
+    in[2] = tg_scalar(t, x[2]);
+    out[0] = tg_add(sq, tg_mul(in[2], tg_const(t, 3)));
+    return tg_status(t);
+}
+static void test_unused_input(void **state) {
+    (void)state;
+    tg_error err;
+    double x0[3] = {1, 2, 3}, g[3], h[9];
+    tg_fn *f = tg_fn_record(3, 1, rec_unused, NULL, x0, &err);
+    for (int p = 0; p < 3; p++) {
+        double x[3] = {uniform(-1, 1), uniform(-1, 1), uniform(-1, 1)};
+        ok(tg_fn_grad(f, x, NULL, g, &err), &err);
+        assert_true(g[0] == 2 * x[0] && g[1] == 0 && g[2] == 3);
+        ok(tg_fn_hessian(f, x, h, &err), &err);
+        for (int i = 0; i < 9; i++) assert_true(h[i] == (i == 0 ? 2 : 0));
+    }
+    tg_fn_free(f);
+}
+
 /* ------------------------------------------------------------ errors -- */
 
 static int rec_fails(tg_tape *t, const double *x, tg_node **in, tg_node **out, void *ctx) {
@@ -726,6 +752,7 @@ int main(void) {
         cmocka_unit_test(test_flips_compact),   cmocka_unit_test(test_flips_full),
         cmocka_unit_test(test_flips_tensor),    cmocka_unit_test(test_branch_in_c),
         cmocka_unit_test(test_every_decision), cmocka_unit_test(test_hessian_infinite),
+        cmocka_unit_test(test_unused_input),
         cmocka_unit_test(test_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
