@@ -81,7 +81,9 @@ enum tg_status_code {
     TG_ERR_UNKNOWN_OP, /* no op of that name is registered */
     TG_ERR_STATE,      /* a call that is not valid now (e.g. backward without seed) */
     TG_ERR_ARG,        /* an argument out of its documented range */
-    TG_ERR_NUMERIC     /* a NaN or Inf appeared while numerics checking is on */
+    TG_ERR_NUMERIC,    /* a NaN or Inf appeared while numerics checking is on */
+    TG_ERR_BRANCH      /* a function object's branch decisions differ from its
+                          recording (tapegrad/fn.h) */
 };
 
 /* A short constant name for a status code, e.g. "TG_ERR_SHAPE". */
@@ -957,5 +959,6 @@ TG_API void tg_set_allocator(const tg_allocator *a);
 
 #include "tapegrad/gradcheck.h" /* tg_gradcheck, tg_dot_write */
 #include "tapegrad/nn.h"        /* parameters, layers, optimisers, data, checkpoints */
+#include "tapegrad/fn.h"        /* function objects: record once, evaluate anywhere */
 
 #endif /* TAPEGRAD_H */

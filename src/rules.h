@@ -59,5 +59,8 @@ int tg__tangents(int nout, tg_node *const *outs, int n, tg_node *const *wrt, int
 /* tg_forward() from position from on (sweep.c): the values of the nodes
  * before it are current. */
 int tg__forward_from(tg_tape *t, size_t from);
+/* The same for the positions [from, to) only: a function object replays
+ * the part of its tape that an evaluation needs (fn.c). */
+int tg__forward_range(tg_tape *t, size_t from, size_t to);
 
 #endif

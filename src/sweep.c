@@ -212,9 +212,12 @@ int tg_backward_seeded(tg_node *out, const void *seed) {
 
 int tg_forward(tg_tape *t) { return t ? tg__forward_from(t, 0) : TG_ERR_NULL; }
 
-int tg__forward_from(tg_tape *t, size_t from) {
+int tg__forward_from(tg_tape *t, size_t from) { return tg__forward_range(t, from, t->nnodes); }
+
+int tg__forward_range(tg_tape *t, size_t from, size_t to) {
+    if (to > t->nnodes) to = t->nnodes;
     size_t part = from && from <= t->nnodes ? tg__part_index(t, from - 1) : 0;
-    for (size_t i = from; i < t->nnodes && !t->status; i++) {
+    for (size_t i = from; i < to && !t->status; i++) {
         uint8_t kind = tg__code(t, i) & TG_C_KIND;
         if (kind >= TG_K_OPS) {
             tg__scalar_forward(t, i, &part);

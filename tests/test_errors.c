@@ -896,6 +896,50 @@ static int c_training_restore(struct clear_fx *fx, tg_error *e) {
     return rc;
 }
 
+/* Function objects: x0 x1^2, each call on an object of its own. */
+static int fn_square(tg_tape *t, const double *x, tg_node **in, tg_node **out, void *ctx) {
+    (void)ctx;
+    in[0] = tg_scalar(t, x[0]);
+    in[1] = tg_scalar(t, x[1]);
+    out[0] = tg_mul(in[0], tg_mul(in[1], in[1]));
+    return tg_status(t);
+}
+static tg_fn *fn_fixture(void) { return tg_fn_record(2, 1, fn_square, NULL, (const double[]){1, 2}, NULL); }
+static int c_fn_record(struct clear_fx *fx, tg_error *e) {
+    (void)fx;
+    tg_fn *f = tg_fn_record(2, 1, fn_square, NULL, (const double[]){1, 2}, e);
+    tg_fn_free(f);
+    return f ? TG_OK : e->code;
+}
+static int c_fn_adopt(struct clear_fx *fx, tg_error *e) {
+    (void)fx;
+    tg_tape *t = tg_tape_new();
+    tg_node *x = tg_scalar(t, 2), *y = tg_mul(x, x);
+    tg_fn *f = tg_fn_adopt(1, &x, 1, &y, e);
+    tg_fn_free(f);
+    tg_tape_free(t);
+    return f ? TG_OK : e->code;
+}
+#define FN_CASE(name, CALL)                                                                 \
+    static int c_fn_##name(struct clear_fx *fx, tg_error *e) {                              \
+        (void)fx;                                                                           \
+        tg_fn *f = fn_fixture();                                                            \
+        double x[2] = {0.5, 3}, v[2] = {1, -1}, out[4];                                     \
+        (void)x, (void)v, (void)out;                                                        \
+        int rc = CALL;                                                                      \
+        tg_fn_free(f);                                                                      \
+        return rc;                                                                          \
+    }
+FN_CASE(eval, tg_fn_eval(f, x, out, e))
+FN_CASE(grad, tg_fn_grad(f, x, NULL, out, e))
+FN_CASE(jvp, tg_fn_jvp(f, x, 1, v, out, e))
+FN_CASE(vjp, tg_fn_vjp(f, x, 1, v, out, e))
+FN_CASE(jacobian, tg_fn_jacobian(f, x, out, e))
+FN_CASE(hvp, tg_fn_hvp(f, x, 1, v, out, e))
+FN_CASE(hessian, tg_fn_hessian(f, x, out, e))
+FN_CASE(set_branch_mode, tg_fn_set_branch_mode(f, TG_FN_BRANCH_FAIL, e))
+FN_CASE(retape, tg_fn_retape(f, x, e))
+
 static const struct {
     const char *name;
     int (*call)(struct clear_fx *fx, tg_error *e);
@@ -927,6 +971,17 @@ static const struct {
     {"tg_training_restore", c_training_restore},
     {"tg_mlp_read", c_mlp_read},
     {"tg_accuracy", c_accuracy},
+    {"tg_fn_record", c_fn_record},
+    {"tg_fn_adopt", c_fn_adopt},
+    {"tg_fn_eval", c_fn_eval},
+    {"tg_fn_grad", c_fn_grad},
+    {"tg_fn_jvp", c_fn_jvp},
+    {"tg_fn_vjp", c_fn_vjp},
+    {"tg_fn_jacobian", c_fn_jacobian},
+    {"tg_fn_hvp", c_fn_hvp},
+    {"tg_fn_hessian", c_fn_hessian},
+    {"tg_fn_set_branch_mode", c_fn_set_branch_mode},
+    {"tg_fn_retape", c_fn_retape},
 };
 
 /* Reads a text file whole into buf (NUL-terminated); false when it cannot. */

@@ -30,7 +30,12 @@
  *             with tensor ops on its scalars (bridges), a backward sweep (the
  *             gradient arrays), a replay and a second sweep;
  *   files     tg_dataset_read_idx (gzipped images, plain labels), a CSV of
- *             3000 rows, and tg_gradcheck of a small matmul/softmax graph.
+ *             3000 rows, and tg_gradcheck of a small matmul/softmax graph;
+ *   fn        a function object (tapegrad/fn.h) recorded, every driver's
+ *             first use (its derivative graph recorded) at a new point, and
+ *             a point whose branches differ (a re-recording): a call either
+ *             gives the reference numbers or fails with TG_ERR_NOMEM, and
+ *             after a failure tg_fn_retape() gives a working object.
  * The number of allocations (k values) and of distinct allocation call
  * stacks each scenario reached is printed.
  */
@@ -825,6 +830,114 @@ static void test_files_gradcheck(void **state) {
     fail_each_allocation(&c, NULL);
 }
 
+/* ------------------------------------------------- function objects -- */
+
+/* f(s, x) = sum(where(x > s, x x, |x|)) maximum(s, 1/2), s a scalar, x a [3]
+ * tensor: every driver of a tg_fn at a new point, then a point where where
+ * and maximum decide otherwise (a retape, the default). */
+enum { FN_CALLS = 11 };
+typedef struct fn_result {
+    int rc[FN_CALLS];
+    double out[FN_CALLS][16];
+    char message[FN_CALLS][160];
+    size_t retapes;
+    bool retried[FN_CALLS];
+} fn_result;
+
+static int fn_rec(tg_tape *t, const double *x, tg_node **in, tg_node **out, void *ctx) {
+    (void)ctx;
+    const int64_t s3[1] = {3};
+    in[0] = tg_scalar(t, x[0]);
+    in[1] = tg_tensor(t, TG_F64, 1, s3, x + 1);
+    tg_node *w = tg_where(tg_gt(in[1], in[0]), tg_mul(in[1], in[1]), tg_abs(in[1]));
+    out[0] = tg_mul(tg_sum(w), tg_maximum(in[0], tg_const(t, 0.5)));
+    return tg_status(t);
+}
+
+static void fn_scenario(void *vout, void *ctx) {
+    (void)ctx;
+    fn_result *r = vout;
+    memset(r, 0, sizeof *r);
+    const double x0[4] = {0.2, 0.5, -0.3, 1.0}, x1[4] = {0.25, 0.6, -0.2, 1.1};
+    const double x2[4] = {0.7, 0.5, -0.3, 1.0}, v[8] = {1, 0, 0.5, -1, 0, 1, 2, 0.25};
+    tg_error err[FN_CALLS];
+    tg_fn *f = tg_fn_record(2, 1, fn_rec, NULL, x0, &err[0]);
+    r->rc[0] = f ? TG_OK : err[0].code;
+/* A failure while a driver records its derivative graph leaves the object
+ * as it was: the same call again succeeds. */
+#define FN_CALL(i, CALL)                                                                   \
+    do {                                                                                   \
+        r->rc[i] = CALL;                                                                   \
+        if (r->rc[i] && strstr(err[i].message, "recording its derivative graph")) {        \
+            r->retried[i] = true;                                                          \
+            r->rc[i] = CALL;                                                               \
+        }                                                                                  \
+    } while (0)
+    if (f) {
+        FN_CALL(1, tg_fn_eval(f, x1, r->out[1], &err[1]));
+        FN_CALL(2, tg_fn_grad(f, x1, r->out[2], r->out[2] + 1, &err[2]));
+        FN_CALL(3, tg_fn_hvp(f, x1, 2, v, r->out[3], &err[3]));
+        FN_CALL(4, tg_fn_jvp(f, x1, 2, v, r->out[4], &err[4]));
+        FN_CALL(5, tg_fn_vjp(f, x1, 1, v, r->out[5], &err[5]));
+        FN_CALL(6, tg_fn_hessian(f, x1, r->out[6], &err[6]));
+        FN_CALL(7, tg_fn_grad(f, x2, NULL, r->out[7], &err[7]));
+        FN_CALL(8, tg_fn_jacobian(f, x2, r->out[8], &err[8]));
+        r->retapes = tg_fn_retapes(f);
+        /* after any failure, a re-recording gives a working object again */
+        r->rc[9] = tg_fn_retape(f, x1, &err[9]);
+        r->rc[10] = tg_fn_hessian(f, x1, r->out[10], &err[10]);
+    }
+    for (int i = 0; i < FN_CALLS; i++) {
+        if (!r->rc[i]) memset(r->message[i], 0, sizeof r->message[i]);
+        else snprintf(r->message[i], sizeof r->message[i], "%s", err[i].message);
+        if (r->rc[i]) memset(r->out[i], 0, sizeof r->out[i]);
+    }
+    tg_fn_free(f);
+}
+
+static void fn_check_ref(const void *vref, long total, void *ctx) {
+    (void)ctx;
+    const fn_result *ref = vref;
+    for (int i = 0; i < FN_CALLS; i++)
+        if (ref->rc[i]) fail_msg("reference run, call %d: %s", i, ref->message[i]);
+    /* f at x1 = (0.6^2 + 0.2 + 1.1^2) 0.5; df/ds = 0 there; at x2 df/ds = 0.5 + 0.3 + 1 */
+    assert_true(fabs(ref->out[1][0] - 0.885) < 1e-15 && ref->out[2][1] == 0);
+    assert_true(fabs(ref->out[7][0] - 1.8) < 1e-15 && ref->retapes == 1);
+    assert_memory_equal(ref->out[10], ref->out[6], sizeof ref->out[6]);
+    assert_true(total > 10);
+}
+
+static int fn_retries; /* runs whose failure hit a derivative graph's recording */
+static void fn_check_failed(long k, const void *vr, const void *vref, void *ctx) {
+    (void)ctx;
+    const fn_result *r = vr, *ref = vref;
+    for (int i = 0; i < FN_CALLS; i++) {
+        fn_retries += r->retried[i];
+        if (r->retried[i] && r->rc[i]) fail_msg("k = %ld: call %d failed again", k, i);
+        if (!r->rc[i]) {
+            if (memcmp(r->out[i], ref->out[i], sizeof r->out[i]))
+                fail_msg("k = %ld: call %d succeeded with other numbers", k, i);
+            continue;
+        }
+        if (r->rc[i] != TG_ERR_NOMEM || !strstr(r->message[i], "out of memory"))
+            fail_msg("k = %ld: call %d: %s \"%s\"", k, i, tg_status_name(r->rc[i]), r->message[i]);
+        if (i == 0) return; /* no object */
+        if (i < 9 && (r->rc[9] || r->rc[10]))
+            fail_msg("k = %ld: call %d failed, and the retape after it too", k, i);
+    }
+    assert_true(r->retapes <= 1);
+}
+
+static void test_function_objects(void **state) {
+    (void)state;
+    static const fault_case c = {"function objects", sizeof(fn_result), fn_scenario,
+                                 fn_check_ref, fn_check_failed};
+    fail_each_allocation(&c, NULL);
+    printf("faults: function objects: %d failures while recording a derivative graph, each "
+           "call tried again with success\n", fn_retries);
+    assert_true(fn_retries > 10);
+}
+
 int main(void) {
     static const tg_allocator failing = {f_malloc, f_realloc, f_free, NULL};
     tg_set_allocator(&failing); /* before any tape, as required */
@@ -835,6 +948,7 @@ int main(void) {
         cmocka_unit_test(test_forward_mode),
         cmocka_unit_test(test_nn),
         cmocka_unit_test(test_files_gradcheck),
+        cmocka_unit_test(test_function_objects),
     };
     return cmocka_run_group_tests(tests, setup_dir, remove_dir);
 }

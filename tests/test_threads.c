@@ -5,7 +5,8 @@
  * tg_op_register / tg_op_find / tg_op_count / tg_op_at and recording ops by
  * name are safe, and the very first use of the library may happen in several
  * threads at once. A parameter store that no thread writes can be read by
- * several (tg_evaluate). tests/run also builds this test with ThreadSanitizer.
+ * several (tg_evaluate). Function objects work one per thread. tests/run
+ * also builds this test with ThreadSanitizer.
  *
  * POSIX threads rather than C11 <threads.h>: glibc's thrd_create bypasses
  * the sanitizers' interception, which crashes ThreadSanitizer.
@@ -354,6 +355,59 @@ static void test_shared_store_read_only(void **state) {
     free(x);
 }
 
+/* ------------------------------------------------------------------------ */
+/* One function object per thread (tapegrad/fn.h), each recorded in its
+ * thread, its gradient and Hessian at the same points as one thread's,
+ * with a branch flip (a re-recording) on the way. */
+
+static int fn_rec(tg_tape *t, const double *x, tg_node **in, tg_node **out, void *ctx) {
+    (void)ctx;
+    in[0] = tg_scalar(t, x[0]);
+    in[1] = tg_scalar(t, x[1]);
+    tg_node *m = tg_maximum(in[0], in[1]);
+    out[0] = tg_add(tg_mul(tg_sin(m), in[0]), tg_mul(tg_exp(in[1]), tg_abs(in[0])));
+    return tg_status(t);
+}
+
+typedef struct fn_work {
+    double out[40 * 6];
+    size_t retapes;
+    int rc;
+} fn_work;
+
+static void *fn_evaluate(void *arg) {
+    fn_work *w = arg;
+    double x[2] = {0.5, 0.25};
+    tg_fn *f = tg_fn_record(2, 1, fn_rec, NULL, x, NULL);
+    if (!f) {
+        w->rc = TG_ERR_NOMEM;
+        return NULL;
+    }
+    for (int k = 0; k < 40 && !w->rc; k++) {
+        x[0] = sin(0.3 * k), x[1] = cos(0.7 * k);
+        w->rc = tg_fn_grad(f, x, NULL, w->out + 6 * k, NULL);
+        if (!w->rc) w->rc = tg_fn_hessian(f, NULL, w->out + 6 * k + 2, NULL);
+    }
+    w->retapes = tg_fn_retapes(f);
+    tg_fn_free(f);
+    return NULL;
+}
+
+static void test_function_objects(void **state) {
+    (void)state;
+    fn_work want = {0}, w[NTHREADS];
+    fn_evaluate(&want);
+    assert_int_equal(want.rc, TG_OK);
+    assert_true(want.retapes > 0);
+    memset(w, 0, sizeof w);
+    run_threads(fn_evaluate, w, sizeof *w);
+    for (int i = 0; i < NTHREADS; i++) {
+        assert_int_equal(w[i].rc, TG_OK);
+        assert_int_equal(w[i].retapes, want.retapes);
+        assert_memory_equal(w[i].out, want.out, sizeof want.out);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         /* First: it must be the process's first use of the library. */
@@ -362,6 +416,7 @@ int main(void) {
         cmocka_unit_test(test_registry_concurrent),
         cmocka_unit_test(test_errors_stay_on_their_tape),
         cmocka_unit_test(test_shared_store_read_only),
+        cmocka_unit_test(test_function_objects),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
