@@ -613,6 +613,41 @@ TG_API tg_node *tg_permute(tg_node *x, const int *perm);
 TG_API tg_node *tg_tril(tg_node *x, int64_t k);
 TG_API tg_node *tg_triu(tg_node *x, int64_t k);
 
+/* --- axis conveniences (src/axes.c) --- */
+/* Compositions of the ops above (no op of their own: their gradients are
+ * reshape's and concat's, and they record those nodes). Axes may be
+ * negative, counting from the end; an axis out of range is TG_ERR_ARG naming
+ * the call, the axis and the shape. NULL for a NULL x (no tape). */
+
+/* x with a dimension of size 1 inserted before axis (axis in -ndim-1..ndim;
+ * ndim or -1 appends it), as torch.unsqueeze. TG_ERR_SHAPE for a 4-D x. */
+TG_API tg_node *tg_unsqueeze(tg_node *x, int axis);
+
+/* x without its dimension axis, which must be 1 (TG_ERR_SHAPE naming it
+ * otherwise), as torch.squeeze(x, axis). */
+TG_API tg_node *tg_squeeze(tg_node *x, int axis);
+
+/* inputs[0..n), of one shape, joined along a new axis of length n (axis in
+ * -ndim-1..ndim), as torch.stack: each input unsqueezed, then tg_concat()
+ * (a balanced tree of n - 1 binary concat nodes). NULL when n < 1 or no
+ * input is non-NULL; a NULL among them is TG_ERR_NULL, differing shapes
+ * TG_ERR_SHAPE naming both. inputs is the caller's; nothing is kept. */
+TG_API tg_node *tg_stack(int n, tg_node *const *inputs, int axis);
+
+/* The axis reductions with the reduced axis kept as a dimension of 1
+ * (torch's keepdim=True), so that the result broadcasts against a: x minus
+ * tg_mean_axis_keepdim(x, 1) centres each row of a [P,3] x. Errors as the
+ * reduction's (TG_ERR_ARG for an axis out of range). */
+TG_API tg_node *tg_sum_axis_keepdim(tg_node *a, int axis);
+TG_API tg_node *tg_mean_axis_keepdim(tg_node *a, int axis);
+TG_API tg_node *tg_max_axis_keepdim(tg_node *a, int axis);
+TG_API tg_node *tg_min_axis_keepdim(tg_node *a, int axis);
+TG_API tg_node *tg_argmax_axis_keepdim(tg_node *a, int axis);
+TG_API tg_node *tg_logsumexp_axis_keepdim(tg_node *a, int axis);
+TG_API tg_node *tg_prod_axis_keepdim(tg_node *a, int axis);
+TG_API tg_node *tg_norm_axis_keepdim(tg_node *a, int axis);
+TG_API tg_node *tg_var_axis_keepdim(tg_node *a, int axis);
+
 /* Batched tg_matmul (declared above): besides 2-D operands, a 3-D or 4-D
  * operand is a stack of matrices whose leading (batch) dimensions broadcast
  * as NumPy's `@`: [2,1,m,k] x [3,k,n] -> [2,3,m,n], [b,m,k] x [k,n] ->
