@@ -253,13 +253,15 @@ TG_API tg_node *tg_matmul(tg_node *a, tg_node *b);
 /*
  * Each takes a square matrix A [n,n] or a stack of them [...,n,n] (up to
  * 4-D; the leading dimensions index the matrices), and the solves a
- * right-hand side B [...,n,k] with the same leading dimensions (a vector:
- * reshape it to [n,1]); both dtypes, float32 through LAPACK's single
+ * right-hand side B [...,n,k] (a vector: reshape it to [n,1]) whose leading
+ * dimensions broadcast against A's as tg_matmul()'s do ([n,n] with [b,n,k]
+ * solves b systems with one matrix; the gradient of an operand broadcast
+ * along a dimension is summed over it); both dtypes, float32 through LAPACK's single
  * precision. Values and conventions are torch.linalg's. Each op's
  * derivative is stated once (docs/ops.md gives the identities), so
  * tg_backward(), tg_grad() to any order and tg_jvp() all follow from it.
  * Errors: TG_ERR_SHAPE for a matrix that is not square or a right-hand side
- * that does not fit (naming both shapes); TG_ERR_SINGULAR for a singular or
+ * that does not fit (naming both shapes and the dimension); TG_ERR_SINGULAR for a singular or
  * indefinite matrix, naming the op, the matrix of the stack ("matrix 2 of
  * [4,3,3]") and the zero pivot or the leading minor, with every element of
  * the result NaN (the status, not the value, is the answer); it is also set

@@ -2,7 +2,9 @@
  * Dense linear algebra through LAPACK: cholesky, cholesky_solve,
  * triangular_solve, solve, inverse, det, slogdet, logdet. Each takes a
  * square matrix [n,n] or a stack of them [..., n,n] (and a right-hand side
- * [..., n,k] with the same leading dimensions), as torch.linalg does.
+ * [..., n,k] whose leading dimensions broadcast against the matrix's, as
+ * matmul's do), as torch.linalg does. The gradient of an operand broadcast
+ * along a stack dimension is summed over it.
  *
  * LAPACK is column-major and tapegrad row-major: a row-major buffer read by
  * LAPACK is the transpose, so the kernels pick the transposed routine or
@@ -84,41 +86,68 @@ static int scalar_per_matrix_shape(tg_node *out, char *why, size_t len) {
     return tg_set_shape(out, a->ndim - 2, shape);
 }
 
-/* A [..., n,n] and B [..., n,k] with the same leading dimensions: X of B's
- * shape. */
+/* A [..., n,n] and B [..., n,k] whose leading (stack) dimensions broadcast
+ * as matmul's do: X [..., n,k] over the broadcast stack. */
 static int solve_shape(tg_node *out, char *why, size_t len) {
     const tg_node *a = out->in[0], *b = out->in[1];
     int rc = square_shape(a, why, len);
     if (rc) return rc;
     char sa[64], sb[64];
-    bool ok = b->ndim == a->ndim && b->u.shape[b->ndim - 2] == a->u.shape[a->ndim - 1];
-    for (int i = 0; ok && i < a->ndim - 2; i++) ok = a->u.shape[i] == b->u.shape[i];
-    if (!ok) {
+    if (b->ndim < 2 || b->u.shape[b->ndim - 2] != a->u.shape[a->ndim - 1]) {
         snprintf(why, len,
-                 "%s and %s: the right-hand side must be [...,n,k] with the matrix's leading "
-                 "dimensions (a vector b: reshape it to [n,1])",
+                 "%s and %s: the right-hand side must be [...,n,k] (a vector b: reshape it to "
+                 "[n,1])",
                  tg__shape_str(a, sa), tg__shape_str(b, sb));
         return TG_ERR_SHAPE;
     }
+    int nd = a->ndim > b->ndim ? a->ndim : b->ndim;
     int64_t shape[TG_MAX_DIMS];
-    for (int i = 0; i < b->ndim; i++) shape[i] = b->u.shape[i];
-    return tg_set_shape(out, b->ndim, shape);
+    for (int i = 0; i < nd - 2; i++) {
+        int ka = a->ndim - nd + i, kb = b->ndim - nd + i;
+        int32_t da = ka >= 0 ? a->u.shape[ka] : 1, db = kb >= 0 ? b->u.shape[kb] : 1;
+        if (da != db && da != 1 && db != 1) {
+            snprintf(why, len, "%s and %s: stack dimension %d differs (%d vs %d) and neither is 1",
+                     tg__shape_str(a, sa), tg__shape_str(b, sb), i - nd, (int)da, (int)db);
+            return TG_ERR_SHAPE;
+        }
+        shape[i] = da > db ? da : db;
+    }
+    shape[nd - 2] = b->u.shape[b->ndim - 2];
+    shape[nd - 1] = b->u.shape[b->ndim - 1];
+    return tg_set_shape(out, nd, shape);
 }
 
 /* --------------------------------------------------------- dispatch -- */
 
-/* A stack of matrices: count of them, n, and k (right-hand side columns). */
+/* A stack of results: count of them (over the output's stack dimensions),
+ * n, and k (right-hand side columns; 0 for the ops of one matrix). */
 typedef struct stack {
     size_t count;
     int n, k;
 } stack;
 
 static stack stack_of(const tg_node *y) {
-    const tg_node *a = y->in[0];
-    stack s = {1, a->u.shape[a->ndim - 1], 0};
-    for (int i = 0; i < a->ndim - 2; i++) s.count *= (size_t)a->u.shape[i];
-    if (tg__nin(y) > 1 && y->in[1]) s.k = y->in[1]->u.shape[y->in[1]->ndim - 1];
+    const tg_node *a = y->in[0], *b = tg__nin(y) > 1 ? y->in[1] : NULL;
+    stack s = {1, a->u.shape[a->ndim - 1], b ? b->u.shape[b->ndim - 1] : 0};
+    const tg_node *ref = b ? y : a; /* whose leading dimensions index the stack */
+    for (int i = 0; i < ref->ndim - 2; i++) s.count *= (size_t)ref->u.shape[i];
     return s;
+}
+
+/* The matrix of x used for result i of the stack of ref's leading
+ * dimensions (x's broadcast against them: a dimension of 1 repeats). */
+static size_t matrix_index(const tg_node *x, const tg_node *ref, size_t i) {
+    size_t idx = 0, stride = 1;
+    int rb = ref->ndim - 2, xb = x->ndim - 2;
+    for (int d = 1; d <= rb; d++) {
+        size_t dim = (size_t)ref->u.shape[rb - d], c = i % dim;
+        i /= dim;
+        if (d > xb) continue;
+        size_t xd = (size_t)x->u.shape[xb - d];
+        if (xd > 1) idx += c * stride;
+        stride *= xd;
+    }
+    return idx;
 }
 
 /* "[3,3]" for one matrix, "matrix 2 of [4,3,3]" in a stack. */
@@ -156,13 +185,15 @@ static void run_stack(tg_node *y, kernel_fn f32, kernel_fn f64, report_fn report
     int *ipiv = work ? scratch(y, (size_t)s.n * sizeof(int) + 1) : NULL;
     kernel_fn f = tg__f64(y) ? f64 : f32;
     bool failed = !work || !ipiv;
+    const tg_node *in_a = y->in[0], *in_b = s.k ? y->in[1] : NULL;
     for (size_t i = 0; i < s.count && !failed; i++) {
-        const char *a = (const char *)y->in[0]->value + i * na * ds;
-        const char *b = s.k ? (const char *)y->in[1]->value + i * nb * ds : NULL;
+        size_t ia = s.k ? matrix_index(in_a, y, i) : i;
+        const char *a = (const char *)in_a->value + ia * na * ds;
+        const char *b = s.k ? (const char *)in_b->value + matrix_index(in_b, y, i) * nb * ds : NULL;
         char *x = (char *)y->value + i * out_per * ds;
         int info = f(s.n, s.k, a, b, x, y->aux, work, ipiv);
         if (info > 0) {
-            report(y, i, info);
+            report(y, ia, info);
             failed = true;
         }
     }
@@ -271,14 +302,17 @@ static void cholesky_vjp(tg_node *y, tg_node *g, tg_node **gin) {
 }
 
 /* X = (L L^T)^-1 B: gB = (L L^T)^-1 gX; gL = -tril((gB X^T + X gB^T) L),
- * with L's lower triangle (the one read), not whatever is above it. */
+ * with L's lower triangle (the one read), not whatever is above it; each
+ * summed over the stack dimensions its operand was broadcast along. */
 static void cholesky_solve_vjp(tg_node *y, tg_node *g, tg_node **gin) {
     tg_node *l = tg__in(y, 0);
     tg_node *gb = op_of(L_CHOLESKY_SOLVE, l, g, 0);
-    if (tg_requires_grad(tg__in(y, 1))) gin[1] = gb;
+    if (tg_requires_grad(tg__in(y, 1))) gin[1] = tg__sum_to(gb, tg__in(y, 1));
     if (tg_requires_grad(l))
-        gin[0] = tg_neg(tg_tril(
-            tg_matmul(tg_add(tg_matmul(gb, mt(y)), tg_matmul(y, mt(gb))), tg_tril(l, 0)), 0));
+        gin[0] = tg__sum_to(tg_neg(tg_tril(tg_matmul(tg_add(tg_matmul(gb, mt(y)), tg_matmul(y, mt(gb))),
+                                                     tg_tril(l, 0)),
+                                           0)),
+                            l);
 }
 
 /* X = op(A)^-1 B: gB = op(A)^-T gX; gA = -gB X^T (op(A) = A) or -X gB^T
@@ -286,11 +320,11 @@ static void cholesky_solve_vjp(tg_node *y, tg_node *g, tg_node **gin) {
 static void solve_like_vjp(tg_node *y, tg_node *g, tg_node **gin, int which_op) {
     tg_node *a = tg__in(y, 0);
     tg_node *gb = op_of(which_op, a, g, y->aux ^ LA_TRANS);
-    if (tg_requires_grad(tg__in(y, 1))) gin[1] = gb;
+    if (tg_requires_grad(tg__in(y, 1))) gin[1] = tg__sum_to(gb, tg__in(y, 1));
     if (!tg_requires_grad(a)) return;
     tg_node *ga = tg_neg(y->aux & LA_TRANS ? tg_matmul(y, mt(gb)) : tg_matmul(gb, mt(y)));
     if (which_op == L_TRIANGULAR_SOLVE) ga = y->aux & LA_UPPER ? tg_triu(ga, 0) : tg_tril(ga, 0);
-    gin[0] = ga;
+    gin[0] = tg__sum_to(ga, a);
 }
 static void triangular_solve_vjp(tg_node *y, tg_node *g, tg_node **gin) {
     solve_like_vjp(y, g, gin, L_TRIANGULAR_SOLVE);

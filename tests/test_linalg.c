@@ -16,7 +16,8 @@
  *
  * A dumped case is one op on float64 matrices of a chosen condition number
  * (1 to 1e8): A = Q1 diag(s) Q2^T with Q1, Q2 random orthogonal (modified
- * Gram-Schmidt of Gaussian matrices) and s log-spaced from 1 to 1/cond;
+ * Gram-Schmidt of Gaussian matrices) and s log-spaced from 1 to 1/cond
+ * (for the solves also one matrix shared by a stack of right-hand sides);
  * symmetric positive definite (Q diag(s) Q^T, made exactly symmetric) for
  * cholesky and logdet; a factor of such a matrix for the triangular ones.
  * The text, one item a line, values %.17g:
@@ -152,7 +153,8 @@ static void test_shapes_refused(void **state) {
     expect_refused(t, NULL, TG_ERR_SHAPE, "(a vector b: reshape it to [n,1])");
     const int64_t s233[3] = {2, 3, 3}, s331[3] = {3, 3, 1};
     tg_triangular_solve(mat(t, 3, s233, z), mat(t, 3, s331, z), 0);
-    expect_refused(t, NULL, TG_ERR_SHAPE, "triangular_solve: [2,3,3] and [3,3,1]");
+    expect_refused(t, NULL, TG_ERR_SHAPE,
+                   "triangular_solve: [2,3,3] and [3,3,1]: stack dimension -3 differs (2 vs 3)");
     tg_solve(mat(t, 2, s33, z), tg_tensor(t, TG_F32, 2, s31, NULL));
     expect_refused(t, NULL, TG_ERR_DTYPE, "solve: float64 [3,3] and float32 [3,1]: dtypes differ");
     tg_tape_free(t);
@@ -259,15 +261,16 @@ static tg_node *apply_op(int op, int upper, tg_node *a, tg_node *b) {
     }
 }
 
-/* One case: returns 0, or the tape's status. */
-static int dump_case(int id, int op, int n, int batch, int k, double cond) {
+/* One case: returns 0, or the tape's status. shared: one matrix for the
+ * stack of right-hand sides (broadcast). */
+static int dump_case(int id, int op, int n, int batch, int k, int shared, double cond) {
     tg_tape *t = tg_tape_new();
-    int upper = op == OP_TRI && (id & 1);
-    int64_t sa[3] = {batch, n, n}, sb[3] = {batch, n, k};
-    int nd = batch > 1 ? 3 : 2, off = batch > 1 ? 0 : 1;
-    tg_node *a = tg_tensor(t, TG_F64, nd, sa + off, NULL);
+    int upper = op == OP_TRI && (id & 1), abatch = shared ? 1 : batch;
+    int64_t sa[3] = {abatch, n, n}, sb[3] = {batch, n, k};
+    int nd = batch > 1 ? 3 : 2, off = batch > 1 ? 0 : 1, nda = abatch > 1 ? 3 : 2;
+    tg_node *a = tg_tensor(t, TG_F64, nda, sa + 3 - nda, NULL);
     double *av = tg_value(a), m[64];
-    for (int i = 0; i < batch; i++) {
+    for (int i = 0; i < abatch; i++) {
         double *ai = av + (size_t)i * n * n;
         conditioned(n, op_kind[op] == 2 ? cond * cond : cond, op_kind[op] != 0, ai);
         if (op_kind[op] != 2) continue;
@@ -314,20 +317,23 @@ static int dump_case(int id, int op, int n, int batch, int k, double cond) {
     return 0;
 }
 
-/* Every op at sizes 1, 3 and 5 (and a stack of 2), at condition numbers
- * 1, 1e2, 1e4 and 1e8. */
+/* Every op at sizes 1, 3 and 5 (and a stack of 2; the solves also one
+ * matrix for a stack of 2 right-hand sides), at condition numbers 1, 1e2,
+ * 1e4 and 1e8. */
 static int dump(void) {
     static const double conds[] = {1, 1e2, 1e4, 1e8};
     static const struct {
-        int n, batch, k;
-    } sizes[] = {{1, 1, 1}, {3, 1, 2}, {5, 1, 3}, {3, 2, 2}};
+        int n, batch, k, shared;
+    } sizes[] = {{1, 1, 1, 0}, {3, 1, 2, 0}, {5, 1, 3, 0}, {3, 2, 2, 0}, {4, 2, 2, 1}};
     tg_rng_seed(&rng, 23);
     int id = 0;
     for (int op = 0; op < NOPS; op++)
         for (size_t s = 0; s < sizeof sizes / sizeof *sizes; s++)
             for (size_t c = 0; c < sizeof conds / sizeof *conds; c++) {
                 if (sizes[s].n == 1 && c > 0) continue; /* one 1x1 case an op */
-                if (dump_case(id++, op, sizes[s].n, sizes[s].batch, sizes[s].k, conds[c]))
+                if (sizes[s].shared && !op_has_b[op]) continue;
+                if (dump_case(id++, op, sizes[s].n, sizes[s].batch, sizes[s].k, sizes[s].shared,
+                              conds[c]))
                     return 1;
             }
     fprintf(stderr, "test_linalg: %d cases\n", id);

@@ -71,6 +71,8 @@ static tg_node *b_logdet(tg_node *const *in, int p) {
 
 #define LA1(op, p, nd, ...) {#op, b_##op, p, 1, {nd}, {{__VA_ARGS__}}, {LA_DOM}}
 #define LA2(op, p, nd, ...) {#op, b_##op, p, 2, {nd, nd}, {__VA_ARGS__}, {LA_DOM, LA_DOM}}
+/* Operands of different stacks, broadcast against each other. */
+#define LA2B(op, p, nda, ndb, ...) {#op, b_##op, p, 2, {nda, ndb}, {__VA_ARGS__}, {LA_DOM, LA_DOM}}
 #define CASES_LAPACK                                                                        \
     LA1(cholesky, 0, 2, 3, 3), LA1(cholesky, 0, 3, 2, 3, 3), LA1(cholesky, 0, 2, 1, 1),       \
     LA2(cholesky_solve, 0, 2, {3, 3}, {3, 2}), LA2(cholesky_solve, 0, 3, {2, 3, 3}, {2, 3, 1}), \
@@ -80,7 +82,10 @@ static tg_node *b_logdet(tg_node *const *in, int p) {
     LA1(inverse, 0, 2, 3, 3), LA1(inverse, 0, 3, 2, 3, 3),                                  \
     LA1(det, 0, 2, 3, 3), LA1(det, 0, 3, 2, 3, 3),                                          \
     LA1(slogdet, 0, 2, 3, 3), LA1(slogdet, 1, 2, 3, 3), LA1(slogdet, 0, 3, 2, 3, 3),         \
-    LA1(logdet, 0, 2, 3, 3), LA1(logdet, 0, 3, 2, 3, 3),
+    LA1(logdet, 0, 2, 3, 3), LA1(logdet, 0, 3, 2, 3, 3),                                  \
+    LA2B(solve, 0, 2, 3, {3, 3}, {2, 3, 2}), LA2B(solve, 0, 4, 3, {2, 1, 3, 3}, {3, 3, 1}),   \
+    LA2B(triangular_solve, 1, 3, 2, {2, 3, 3}, {3, 2}),                                     \
+    LA2B(cholesky_solve, 0, 2, 3, {3, 3}, {2, 3, 2}),
 
 /* Forward values against hand-worked ones, both dtypes. */
 static void test_lapack_values(void **state) {
@@ -130,6 +135,11 @@ static void test_lapack_values(void **state) {
         tg_node *st = tg_reshape(vec(t, dt, 8, (const double[]){2, 0, 0, 3, 4, 2, 2, 3}), 3, s3);
         expect_values(tg_logdet(st), (const double[]){log(6.0), log(8.0)}, 2, tol, "logdet stack");
         expect_values(tg_det(st), (const double[]){6, 8}, 2, tol, "det stack");
+        /* One matrix for a stack of two right-hand sides (broadcast). */
+        const int64_t s221[3] = {2, 2, 1};
+        tg_node *bs = tg_reshape(vec(t, dt, 4, (const double[]){5, 6, 1, 0}), 3, s221);
+        expect_values(tg_solve(mat(t, dt, 2, 2, a), bs), (const double[]){-4, 4.5, -2, 1.5}, 4, tol,
+                      "solve broadcast");
         tg_tape_reset(t);
     }
     tg_tape_free(t);
