@@ -8,8 +8,9 @@
  *
  * LAPACK is column-major and tapegrad row-major: a row-major buffer read by
  * LAPACK is the transpose, so the kernels pick the transposed routine or
- * triangle instead of copying a matrix (only right-hand sides are copied,
- * since LAPACK's solvers take them column by column).
+ * triangle instead of transposing a matrix (a factorisation works on a copy,
+ * which LAPACK overwrites; right-hand sides are transposed to columns, as
+ * LAPACK's solvers take them column by column).
  *
  * Each op states its derivative once, as a vjp recorded with public ops
  * (a solve's adjoint is a solve with the transpose); backward, forward mode
@@ -237,6 +238,15 @@ static void report_logdet(tg_node *y, size_t i, int info) {
         report_pivot(y, i, info);
 }
 
+/* A matrix the forward took but the backward's solve refuses: only when
+ * its value was changed in between (tg_value() of an input). */
+static void report_backward(tg_node *y, size_t i) {
+    char w[96];
+    tg_fail(y->tape, TG_ERR_SINGULAR,
+            "%s: backward: %s is singular now (was it changed after the forward?)",
+            tg_node_op_name(y), which(y->in[0], i, w));
+}
+
 #define KERNELS(name) S2(name, f32), S2(name, f64)
 #define S2(name, sfx) name##_##sfx
 
@@ -349,13 +359,51 @@ static void det_vjp(tg_node *y, tg_node *g, tg_node **gin) {
     gin[0] = tg_mul(per_matrix(tg_mul(g, y)), mt(tg_inverse(tg__in(y, 0))));
 }
 
+/* The fused backward of solve and triangular_solve, what their vjp rule
+ * records, without the scratch tape or a second run of the forward: per
+ * result, gB = op(A)^-T gX by the forward's own kernel with the transpose
+ * flag flipped, added into B's gradient, and -gB X^T (-X gB^T when A is
+ * used transposed; triangular_solve's kept to its triangle) into A's, each
+ * into the matrix the result was solved with (so broadcast operands sum). */
+static void solve_like_backward(tg_node *y, kernel_fn k32, kernel_fn k64) {
+    tg_node *in_a = y->in[0], *in_b = y->in[1];
+    if (!in_a->grad && !in_b->grad) return;
+    stack s = stack_of(y);
+    size_t ds = tg__dsize(y), na = (size_t)s.n * (size_t)s.n, nb = (size_t)s.n * (size_t)s.k;
+    char *work = scratch(y, (na + 2 * nb) * ds + 1);
+    int *ipiv = work ? scratch(y, (size_t)s.n * sizeof(int) + 1) : NULL;
+    kernel_fn f = tg__f64(y) ? k64 : k32;
+    bool tri = tg__op(y->op) == &tg_lapack_ops[L_TRIANGULAR_SOLVE];
+    int mask = !tri ? 0 : y->aux & LA_UPPER ? 1 : -1;
+    for (size_t i = 0; ipiv && i < s.count; i++) {
+        size_t ia = matrix_index(in_a, y, i), ib = matrix_index(in_b, y, i);
+        const char *a = (const char *)in_a->value + ia * na * ds;
+        const char *x = (const char *)y->value + i * nb * ds, *g = (const char *)y->grad + i * nb * ds;
+        char *gb = work + (na + nb) * ds;
+        if (f(s.n, s.k, a, g, gb, y->aux ^ LA_TRANS, work, ipiv) > 0) {
+            report_backward(y, ia);
+            break;
+        }
+        char *ga = in_a->grad ? (char *)in_a->grad + ia * na * ds : NULL;
+        char *gbin = in_b->grad ? (char *)in_b->grad + ib * nb * ds : NULL;
+        TG_KERNEL(y, solve_grads)(s.n, s.k, x, gb, ga, gbin, y->aux & LA_TRANS, mask);
+    }
+    tg__free(work);
+    tg__free(ipiv);
+}
+static void triangular_solve_backward(tg_node *y) {
+    solve_like_backward(y, KERNELS(triangular_solve1));
+}
+static void solve_backward(tg_node *y) { solve_like_backward(y, KERNELS(solve1)); }
+
 const tg_op tg_lapack_ops[] = {
     [L_CHOLESKY] = {"cholesky", 1, matrix_shape, cholesky_forward, NULL, cholesky_vjp, NULL},
     [L_CHOLESKY_SOLVE] = {"cholesky_solve", 2, solve_shape, cholesky_solve_forward, NULL,
                           cholesky_solve_vjp, NULL},
-    [L_TRIANGULAR_SOLVE] = {"triangular_solve", 2, solve_shape, triangular_solve_forward, NULL,
+    [L_TRIANGULAR_SOLVE] = {"triangular_solve", 2, solve_shape, triangular_solve_forward,
+                            triangular_solve_backward,
                             triangular_solve_vjp, NULL},
-    [L_SOLVE] = {"solve", 2, solve_shape, solve_forward, NULL, solve_vjp, NULL},
+    [L_SOLVE] = {"solve", 2, solve_shape, solve_forward, solve_backward, solve_vjp, NULL},
     [L_INVERSE] = {"inverse", 1, matrix_shape, inverse_forward, NULL, inverse_vjp, NULL},
     [L_DET] = {"det", 1, scalar_per_matrix_shape, det_forward, NULL, det_vjp, NULL},
     [L_SLOGDET] = {"slogdet", 1, scalar_per_matrix_shape, slogdet_forward, NULL, slogdet_vjp,
@@ -580,6 +628,25 @@ static int S(logdet1)(int n, int k, const void *va, const void *vb, void *vx, in
     int info = S(lu_det)(n, va, work, ipiv, &sign, &logabs, &prod);
     *x = (T)logabs;
     return info ? info : sign < 0 ? INT32_MAX : 0;
+}
+
+/* B's gradient += gB, A's -= gB X^T (trans: X gB^T), kept to the lower
+ * (mask -1) or upper (mask 1) triangle, or whole (0). X, gB [n,k]. */
+static void S(solve_grads)(int n, int k, const void *vx, const void *vgb, void *vga, void *vgbin,
+                           int trans, int mask) {
+    const T *x = vx, *gb = vgb;
+    T *ga = vga, *gbin = vgbin;
+    size_t nk = (size_t)n * (size_t)k;
+    for (size_t i = 0; gbin && i < nk; i++) gbin[i] += gb[i];
+    for (int r = 0; ga && r < n; r++)
+        for (int c = 0; c < n; c++) {
+            if ((mask < 0 && c > r) || (mask > 0 && c < r)) continue;
+            const T *p = trans ? x + (size_t)r * k : gb + (size_t)r * k;
+            const T *q = trans ? gb + (size_t)c * k : x + (size_t)c * k;
+            T sum = 0;
+            for (int j = 0; j < k; j++) sum += p[j] * q[j];
+            ga[(size_t)r * n + c] -= sum;
+        }
 }
 
 #undef LP
