@@ -318,11 +318,10 @@ static void cholesky_solve_vjp(tg_node *y, tg_node *g, tg_node **gin) {
     tg_node *l = tg__in(y, 0);
     tg_node *gb = op_of(L_CHOLESKY_SOLVE, l, g, 0);
     if (tg_requires_grad(tg__in(y, 1))) gin[1] = tg__sum_to(gb, tg__in(y, 1));
-    if (tg_requires_grad(l))
-        gin[0] = tg__sum_to(tg_neg(tg_tril(tg_matmul(tg_add(tg_matmul(gb, mt(y)), tg_matmul(y, mt(gb))),
-                                                     tg_tril(l, 0)),
-                                           0)),
-                            l);
+    if (tg_requires_grad(l)) {
+        tg_node *m = tg_add(tg_matmul(gb, mt(y)), tg_matmul(y, mt(gb)));
+        gin[0] = tg__sum_to(tg_neg(tg_tril(tg_matmul(m, tg_tril(l, 0)), 0)), l);
+    }
 }
 
 /* X = op(A)^-1 B: gB = op(A)^-T gX; gA = -gB X^T (op(A) = A) or -X gB^T
@@ -378,7 +377,8 @@ static void solve_like_backward(tg_node *y, kernel_fn k32, kernel_fn k64) {
     for (size_t i = 0; ipiv && i < s.count; i++) {
         size_t ia = matrix_index(in_a, y, i), ib = matrix_index(in_b, y, i);
         const char *a = (const char *)in_a->value + ia * na * ds;
-        const char *x = (const char *)y->value + i * nb * ds, *g = (const char *)y->grad + i * nb * ds;
+        const char *x = (const char *)y->value + i * nb * ds;
+        const char *g = (const char *)y->grad + i * nb * ds;
         char *gb = work + (na + nb) * ds;
         if (f(s.n, s.k, a, g, gb, y->aux ^ LA_TRANS, work, ipiv) > 0) {
             report_backward(y, ia);

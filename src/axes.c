@@ -24,8 +24,9 @@ static tg_node *insert_one(tg_node *x, int k, const char *who) {
     int nd = tg_shape(x, shape);
     if (nd == TG_MAX_DIMS) {
         char s[64];
-        tg_fail(tg__tape_of(x), TG_ERR_SHAPE, "%s: %s has %d dimensions already, the most a tensor has",
-                who, tg__shape_str(tg__full(x), s), TG_MAX_DIMS);
+        tg_fail(tg__tape_of(x), TG_ERR_SHAPE,
+                "%s: %s has %d dimensions already, the most a tensor has", who,
+                tg__shape_str(tg__full(x), s), TG_MAX_DIMS);
         return &tg__tape_of(x)->poison;
     }
     memmove(shape + k + 1, shape + k, (size_t)(nd - k) * sizeof *shape);

@@ -57,8 +57,8 @@ static void expect_refused(tg_tape *t, tg_node *y, int code, const char *want) {
         fail_msg("status %s \"%s\"; want %s containing \"%s\"", tg_status_name(tg_status(t)), msg,
                  tg_status_name(code), want);
     for (int64_t i = 0; y && i < tg_numel(y); i++)
-        if (!isnan(tg_value_at(y, i))) fail_msg("%s: element %lld is %g, not NaN", want, (long long)i,
-                                               tg_value_at(y, i));
+        if (!isnan(tg_value_at(y, i)))
+            fail_msg("%s: element %lld is %g, not NaN", want, (long long)i, tg_value_at(y, i));
     tg_tape_reset(t);
 }
 
@@ -77,7 +77,9 @@ static void test_singular_refused(void **state) {
         const char *want;
         int which;
     } cases[] = {
-        {"cholesky: [3,3] is not positive definite: its leading minor of order 2 is not positive", 0},
+        {"cholesky: [3,3] is not positive definite: its leading minor of order 2 is not "
+         "positive",
+         0},
         {"solve: [2,2] is singular: pivot 2 of its LU factorization (partial pivoting) is 0", 1},
         {"inverse: [2,2] is singular: pivot 2 of its LU factorization", 2},
         {"slogdet: [2,2] is singular: pivot 2", 3},
@@ -288,7 +290,8 @@ static int dump_case(int id, int op, int n, int batch, int k, int shared, double
     }
     tg_node *b = op_has_b[op] ? random_like(t, tg_tensor(t, TG_F64, nd, sb + off, NULL), 1) : NULL;
     tg_node *y = apply_op(op, upper, a, b);
-    tg_node *w = random_like(t, y, 0), *va = random_like(t, a, 0), *vb = b ? random_like(t, b, 0) : NULL;
+    tg_node *w = random_like(t, y, 0), *va = random_like(t, a, 0);
+    tg_node *vb = b ? random_like(t, b, 0) : NULL;
     tg_node *f = tg_sum(tg_mul(w, y));
     int rc = tg_backward(f);
     tg_node *wrt[2] = {a, b}, *v[2] = {va, vb}, *jv, *hv[2];
