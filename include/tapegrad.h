@@ -307,8 +307,10 @@ TG_API tg_node *tg_det(tg_node *a);
 
 /* log|det A| per matrix, as torch.linalg.slogdet's logabsdet; when sign is
  * non-NULL, *sign is set to a node of the same shape holding the sign of
- * det A (+-1), with no gradient. Gradient of log|det A|: A^-T. A singular A
- * (PyTorch: -inf) is TG_ERR_SINGULAR naming the zero pivot. */
+ * det A (+-1), a second "slogdet" node whose derivative is 0 (nothing flows
+ * through it to A). Gradient of log|det A|: A^-T. A singular A (PyTorch:
+ * -inf) is TG_ERR_SINGULAR naming the zero pivot (on the tape of a, as
+ * every error). */
 TG_API tg_node *tg_slogdet(tg_node *a, tg_node **sign);
 
 /* log det A per matrix, as torch.logdet for det A > 0 (for example of a

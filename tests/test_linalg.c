@@ -175,6 +175,28 @@ static void test_nonfinite_passes(void **state) {
     tg_tape_free(t);
 }
 
+/* slogdet's sign is a value without derivative: d(sign * log|det A|)/dA is
+ * sign * A^-T, worked by hand for A = [[1,2],[3,4]] (det -2, A^-1 =
+ * [[-2,1],[1.5,-0.5]]), three ways. */
+static void test_slogdet_sign(void **state) {
+    (void)state;
+    tg_tape *t = tg_tape_new();
+    tg_node *a = mat(t, 2, s22, (const double[]){1, 2, 3, 4}), *sign, *g, *jv;
+    tg_node *logabs = tg_slogdet(a, &sign), *f = tg_mul(logabs, sign);
+    assert_true(tg_value_scalar(sign) == -1);
+    const double want[4] = {2, -1.5, -1, 0.5}, dir[4] = {1, 0, 0, 0};
+    assert_int_equal(tg_backward(f), TG_OK);
+    assert_int_equal(tg_grad_nodes(f, 1, &a, &g), TG_OK);
+    tg_node *v = tg_input(t, TG_F64, 2, s22, dir);
+    assert_int_equal(tg_jvp(f, 1, &a, &v, &jv), TG_OK);
+    for (int i = 0; i < 4; i++) {
+        assert_true(fabs(tg_grad_at(a, i) - want[i]) < 1e-15);
+        assert_true(fabs(tg_value_at(g, i) - want[i]) < 1e-15);
+    }
+    assert_true(fabs(tg_value_scalar(jv) - want[0]) < 1e-15);
+    tg_tape_free(t);
+}
+
 /* ------------------------------------------------------------- the dump -- */
 
 static tg_rng rng;
@@ -350,6 +372,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_replay_refused),
         cmocka_unit_test(test_shapes_refused),
         cmocka_unit_test(test_nonfinite_passes),
+        cmocka_unit_test(test_slogdet_sign),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
