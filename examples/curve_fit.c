@@ -10,14 +10,14 @@
  * than outputs) and solves
  *   (J^T J + lambda diag(J^T J)) delta = -J^T r,
  * Marquardt's damped Gauss-Newton step: lambda -> 0 is Gauss-Newton, large
- * lambda a short, scaled gradient step. A step that does not raise C is
+ * lambda a short, scaled gradient step, solved with tg_solve(). A step that does not raise C is
  * taken and lambda shrinks tenfold; one that does is refused and lambda
  * grows tenfold. The fit stops when a step moves no parameter by more than
  * 1e-10 of its size or the gradient J^T r vanishes; it fails (exit status 1)
  * after MAX_ITER iterations or when lambda passes 1e12.
  *
  * At the end it prints the parameters with their standard errors,
- * sqrt(diag(s^2 (J^T J)^-1)) with s^2 = |r|^2 / (50 - 3), the usual
+ * sqrt(diag(s^2 (J^T J)^-1)) with s^2 = |r|^2 / (50 - 3) (tg_inverse()), the usual
  * linearised estimate. `curve_fit --data` prints the samples instead
  * (t and y, one pair a line), for checking the fit with another tool.
  *
@@ -73,35 +73,16 @@ static double half_sq(const tg_node *r) {
     return s / 2;
 }
 
-/* Solves the P x P system a x = b (a row-major) by Gaussian elimination with
- * partial pivoting. Returns -1 when a is singular to working precision. */
-static int solve(const double *a, const double *b, double *x) {
-    double m[P][P + 1];
-    for (int i = 0; i < P; i++) {
-        memcpy(m[i], a + i * P, P * sizeof(double));
-        m[i][P] = b[i];
-    }
-    for (int k = 0; k < P; k++) {
-        int piv = k;
-        for (int i = k + 1; i < P; i++)
-            if (fabs(m[i][k]) > fabs(m[piv][k])) piv = i;
-        if (!(fabs(m[piv][k]) > 1e-300)) return -1;
-        for (int j = 0; j <= P; j++) {
-            double s = m[k][j];
-            m[k][j] = m[piv][j];
-            m[piv][j] = s;
-        }
-        for (int i = k + 1; i < P; i++) {
-            double f = m[i][k] / m[k][k];
-            for (int j = k; j <= P; j++) m[i][j] -= f * m[k][j];
-        }
-    }
-    for (int i = P - 1; i >= 0; i--) {
-        double s = m[i][P];
-        for (int j = i + 1; j < P; j++) s -= m[i][j] * x[j];
-        x[i] = s / m[i][i];
-    }
-    return 0;
+/* Solves the P x P system a x = b (a row-major) with tg_solve() (LU with
+ * partial pivoting, through LAPACK) on the empty tape, and empties it again.
+ * Returns the tape's status: TG_ERR_SINGULAR for a singular a. */
+static int solve(tg_tape *tape, const double *a, const double *b, double *x) {
+    const int64_t sa[2] = {P, P}, sb[2] = {P, 1};
+    tg_node *xn = tg_solve(tg_input(tape, TG_F64, 2, sa, a), tg_input(tape, TG_F64, 2, sb, b));
+    int rc = tg_status(tape);
+    for (int j = 0; j < P && !rc; j++) x[j] = tg_value_at(xn, j);
+    tg_tape_reset(tape);
+    return rc;
 }
 
 /* The cost at pv, recorded on a fresh tape; NaN on a tape error. */
@@ -164,7 +145,7 @@ int main(int argc, char **argv) {
                 a[j * P + j] *= 1 + lambda;
                 rhs[j] = -jtr[j];
             }
-            if (solve(a, rhs, delta) == 0) {
+            if (solve(tape, a, rhs, delta) == 0) {
                 for (int j = 0; j < P; j++) trial[j] = p[j] + delta[j];
                 trial_cost = cost_at(tape, trial, t, y);
                 if (trial_cost <= cost) break; /* NaN fails this test: refused */
@@ -189,19 +170,19 @@ int main(int argc, char **argv) {
             break;
         }
     }
-    tg_tape_free(tape);
 
-    /* standard errors from the last J^T J (one tiny step before the fit) */
-    double s2 = 2 * cost / (N - P), se[P];
-    for (int j = 0; j < P; j++) {
-        double e[P] = {0}, col[P];
-        e[j] = 1;
-        if (solve(jtj, e, col)) {
-            fprintf(stderr, "curve_fit: J^T J is singular at the fit\n");
-            return 1;
-        }
-        se[j] = sqrt(s2 * col[j]);
+    /* standard errors from the last J^T J (one tiny step before the fit):
+     * the diagonal of its inverse */
+    const int64_t sp[2] = {P, P};
+    tg_node *cov = tg_inverse(tg_input(tape, TG_F64, 2, sp, jtj));
+    if (tg_status(tape)) {
+        fprintf(stderr, "curve_fit: %s\n", tg_status_message(tape));
+        tg_tape_free(tape);
+        return 1;
     }
+    double s2 = 2 * cost / (N - P), se[P];
+    for (int j = 0; j < P; j++) se[j] = sqrt(s2 * tg_value_at(cov, j * P + j));
+    tg_tape_free(tape);
     printf("final cost %.17g\n", cost);
     const char *names[P] = {"a", "b", "c"};
     for (int j = 0; j < P; j++)

@@ -82,8 +82,9 @@ enum tg_status_code {
     TG_ERR_STATE,      /* a call that is not valid now (e.g. backward without seed) */
     TG_ERR_ARG,        /* an argument out of its documented range */
     TG_ERR_NUMERIC,    /* a NaN or Inf appeared while numerics checking is on */
-    TG_ERR_BRANCH      /* a function object's branch decisions differ from its
+    TG_ERR_BRANCH,     /* a function object's branch decisions differ from its
                           recording (tapegrad/fn.h) */
+    TG_ERR_SINGULAR    /* a matrix is singular or not positive definite (linear algebra) */
 };
 
 /* A short constant name for a status code, e.g. "TG_ERR_SHAPE". */
@@ -249,6 +250,75 @@ TG_API tg_node *tg_scale(tg_node *x, double s);
 
 /* Matrix product of 2-D tensors: [m,k] x [k,n] -> [m,n]. */
 TG_API tg_node *tg_matmul(tg_node *a, tg_node *b);
+
+/* --- dense linear algebra through LAPACK (ops/lapack.c) --- */
+/*
+ * Each takes a square matrix A [n,n] or a stack of them [...,n,n] (up to
+ * 4-D; the leading dimensions index the matrices), and the solves a
+ * right-hand side B [...,n,k] (a vector: reshape it to [n,1]) whose leading
+ * dimensions broadcast against A's as tg_matmul()'s do ([n,n] with [b,n,k]
+ * solves b systems with one matrix; the gradient of an operand broadcast
+ * along a dimension is summed over it); both dtypes, float32 through LAPACK's single
+ * precision. Values and conventions are torch.linalg's. Each op's
+ * derivative is stated once (docs/ops.md gives the identities), so
+ * tg_backward(), tg_grad() to any order and tg_jvp() all follow from it.
+ * Errors: TG_ERR_SHAPE for a matrix that is not square or a right-hand side
+ * that does not fit (naming both shapes and the dimension); TG_ERR_SINGULAR for a singular or
+ * indefinite matrix, naming the op, the matrix of the stack ("matrix 2 of
+ * [4,3,3]") and the zero pivot or the leading minor, with every element of
+ * the result NaN (the status, not the value, is the answer); it is also set
+ * during tg_forward() replay and, for a rule that needs an inverse (det's),
+ * during tg_backward(). Only an exactly zero pivot is singular, as in LAPACK
+ * and PyTorch: a nearly singular matrix gives large finite values. A matrix
+ * holding NaN or an infinity gives NaN throughout its result, with no error.
+ * TG_ERR_STATE when tapegrad was built without LAPACK.
+ */
+
+/* L, lower triangular with positive diagonal, with L L^T = (A + A^T) / 2:
+ * for a symmetric A (the case torch.linalg.cholesky defines) A = L L^T.
+ * The gradient is symmetric. Not positive definite: TG_ERR_SINGULAR naming
+ * the leading minor (LAPACK's potrf). */
+TG_API tg_node *tg_cholesky(tg_node *a);
+
+/* X = (L L^T)^-1 B, for L lower triangular (as tg_cholesky() gives; only
+ * its lower triangle is read, and only that triangle gets a gradient).
+ * torch.cholesky_solve(B, L), the arguments in this library's order
+ * (matrix first). A zero on L's diagonal: TG_ERR_SINGULAR naming it. */
+TG_API tg_node *tg_cholesky_solve(tg_node *l, tg_node *b);
+
+/* X = A^-1 B for A lower triangular (upper = 0) or upper (upper != 0): only
+ * that triangle is read, and only it gets a gradient, as
+ * torch.linalg.solve_triangular(A, B, upper=upper). Called by name, A is
+ * lower. A zero on the diagonal: TG_ERR_SINGULAR naming it. */
+TG_API tg_node *tg_triangular_solve(tg_node *a, tg_node *b, int upper);
+
+/* X = A^-1 B by LU with partial pivoting (LAPACK's getrf/getrs), as
+ * torch.linalg.solve. A zero pivot: TG_ERR_SINGULAR naming it. */
+TG_API tg_node *tg_solve(tg_node *a, tg_node *b);
+
+/* A^-1, as torch.linalg.inv (prefer tg_solve() to multiplying by it). A
+ * zero pivot: TG_ERR_SINGULAR. */
+TG_API tg_node *tg_inverse(tg_node *a);
+
+/* det A, one value per matrix (0-d for one matrix), from the LU factors; a
+ * singular A has det 0, a value, but its gradient (det A A^-T) is then
+ * refused by tg_backward() and tg_grad() with TG_ERR_SINGULAR (PyTorch
+ * gives the adjugate there). It overflows to +-inf as the product of the
+ * pivots does; tg_slogdet() does not. */
+TG_API tg_node *tg_det(tg_node *a);
+
+/* log|det A| per matrix, as torch.linalg.slogdet's logabsdet; when sign is
+ * non-NULL, *sign is set to a node of the same shape holding the sign of
+ * det A (+-1), a second "slogdet" node whose derivative is 0 (nothing flows
+ * through it to A). Gradient of log|det A|: A^-T. A singular A (PyTorch:
+ * -inf) is TG_ERR_SINGULAR naming the zero pivot (on the tape of a, as
+ * every error). */
+TG_API tg_node *tg_slogdet(tg_node *a, tg_node **sign);
+
+/* log det A per matrix, as torch.logdet for det A > 0 (for example of a
+ * covariance matrix). A negative determinant (PyTorch: NaN) or a singular A
+ * (PyTorch: -inf) is TG_ERR_SINGULAR. Gradient A^-T. */
+TG_API tg_node *tg_logdet(tg_node *a);
 
 /* Transpose of a 2-D tensor: [m,n] -> [n,m]. */
 TG_API tg_node *tg_transpose(tg_node *a);
@@ -566,6 +636,41 @@ TG_API tg_node *tg_permute(tg_node *x, const int *perm);
  * recorded clamped to [-rows, cols], beyond which all k act alike). */
 TG_API tg_node *tg_tril(tg_node *x, int64_t k);
 TG_API tg_node *tg_triu(tg_node *x, int64_t k);
+
+/* --- axis conveniences (src/axes.c) --- */
+/* Compositions of the ops above (no op of their own: their gradients are
+ * reshape's and concat's, and they record those nodes). Axes may be
+ * negative, counting from the end; an axis out of range is TG_ERR_ARG naming
+ * the call, the axis and the shape. NULL for a NULL x (no tape). */
+
+/* x with a dimension of size 1 inserted before axis (axis in -ndim-1..ndim;
+ * ndim or -1 appends it), as torch.unsqueeze. TG_ERR_SHAPE for a 4-D x. */
+TG_API tg_node *tg_unsqueeze(tg_node *x, int axis);
+
+/* x without its dimension axis, which must be 1 (TG_ERR_SHAPE naming it
+ * otherwise), as torch.squeeze(x, axis). */
+TG_API tg_node *tg_squeeze(tg_node *x, int axis);
+
+/* inputs[0..n), of one shape, joined along a new axis of length n (axis in
+ * -ndim-1..ndim), as torch.stack: each input unsqueezed, then tg_concat()
+ * (a balanced tree of n - 1 binary concat nodes). NULL when n < 1 or no
+ * input is non-NULL; a NULL among them is TG_ERR_NULL, differing shapes
+ * TG_ERR_SHAPE naming both. inputs is the caller's; nothing is kept. */
+TG_API tg_node *tg_stack(int n, tg_node *const *inputs, int axis);
+
+/* The axis reductions with the reduced axis kept as a dimension of 1
+ * (torch's keepdim=True), so that the result broadcasts against a: x minus
+ * tg_mean_axis_keepdim(x, 1) centres each row of a [P,3] x. Errors as the
+ * reduction's (TG_ERR_ARG for an axis out of range). */
+TG_API tg_node *tg_sum_axis_keepdim(tg_node *a, int axis);
+TG_API tg_node *tg_mean_axis_keepdim(tg_node *a, int axis);
+TG_API tg_node *tg_max_axis_keepdim(tg_node *a, int axis);
+TG_API tg_node *tg_min_axis_keepdim(tg_node *a, int axis);
+TG_API tg_node *tg_argmax_axis_keepdim(tg_node *a, int axis);
+TG_API tg_node *tg_logsumexp_axis_keepdim(tg_node *a, int axis);
+TG_API tg_node *tg_prod_axis_keepdim(tg_node *a, int axis);
+TG_API tg_node *tg_norm_axis_keepdim(tg_node *a, int axis);
+TG_API tg_node *tg_var_axis_keepdim(tg_node *a, int axis);
 
 /* Batched tg_matmul (declared above): besides 2-D operands, a 3-D or 4-D
  * operand is a stack of matrices whose leading (batch) dimensions broadcast

@@ -15,3 +15,5 @@ TG_FAMILY(tg_select)
 TG_FAMILY(tg_shape)
 
 TG_FAMILY(tg_activation)
+
+TG_FAMILY(tg_lapack)

@@ -25,7 +25,7 @@ const char *tg_status_name(int code) {
         "TG_OK",         "TG_ERR_NULL",   "TG_ERR_SHAPE", "TG_ERR_DTYPE",
         "TG_ERR_TAPE",   "TG_ERR_NOMEM",  "TG_ERR_IO",    "TG_ERR_FORMAT",
         "TG_ERR_UNKNOWN_OP", "TG_ERR_STATE", "TG_ERR_ARG", "TG_ERR_NUMERIC",
-        "TG_ERR_BRANCH"};
+        "TG_ERR_BRANCH", "TG_ERR_SINGULAR"};
     if (code < 0 || code >= (int)(sizeof names / sizeof *names)) return "TG_ERR_UNKNOWN";
     return names[code];
 }

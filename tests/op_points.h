@@ -51,6 +51,14 @@ static const struct scalar_refusal {
     {"cross_entropy", "a loss over rows of logits: needs a class axis, not 0-d"},
     {"mse", "a loss over a batch: prediction and target must not be 0-d"},
     {"softmax_xent", "a loss over a batch of logit rows: not 0-d"},
+    {"cholesky", "factors a square matrix: needs at least 2-D"},
+    {"cholesky_solve", "solves with a square matrix: needs at least 2-D"},
+    {"triangular_solve", "solves with a square matrix: needs at least 2-D"},
+    {"solve", "solves with a square matrix: needs at least 2-D"},
+    {"inverse", "inverts a square matrix: needs at least 2-D"},
+    {"det", "of a square matrix: needs at least 2-D"},
+    {"slogdet", "of a square matrix: needs at least 2-D"},
+    {"logdet", "of a square matrix: needs at least 2-D"},
 };
 
 static const char *scalar_refusal_of(const char *op) {

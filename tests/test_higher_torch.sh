@@ -8,28 +8,9 @@
 # relative must be rejected, so the comparison can fail. Needs TG_BUILD_DIR;
 # skips without /usr/bin/python3 + torch.
 set -euo pipefail
-: "${TG_BUILD_DIR:?TG_BUILD_DIR must name the build directory}"
-: "${TG_SOURCE_DIR:=$(cd "$(dirname "$0")/.." && pwd)}"
-prog=$TG_BUILD_DIR/tests/test_higher_cases
-ref=$TG_SOURCE_DIR/tests/higher_ref.py
-if [ ! -x "$prog" ]; then
-    echo "SKIP: $prog is not built"
-    exit 77
-fi
-if [ ! -x /usr/bin/python3 ] || ! /usr/bin/python3 -c 'import torch' 2>/dev/null; then
-    echo "SKIP: /usr/bin/python3 with torch is needed for the reference"
-    exit 77
-fi
-
-work=$(mktemp -d "${TMPDIR:-/tmp}/tapegrad-higher.XXXXXX")
-trap 'rm -rf "$work"' EXIT
+. "$(dirname "$0")/torch_oracle.sh"
+torch_oracle_dump test_higher_cases higher_ref.py
 fail=0
-
-if ! "$prog" --dump >"$work/dump" 2>"$work/err"; then
-    echo "FAIL: test_higher_cases --dump exited with an error:"
-    sed 's/^/    /' "$work/err"
-    exit 1
-fi
 /usr/bin/python3 "$ref" "$work/dump" || fail=1
 
 # The oracle must notice a wrong second derivative: the first case with a

@@ -57,6 +57,7 @@ static const int64_t shape_3x4[2] = {3, 4};
 #include "cases/reduce.h"
 #include "cases/shape.h"
 #include "cases/training.h"
+#include "cases/lapack.h"
 
 static const ref_row refs[] = {
     REFS_CORE
@@ -65,6 +66,7 @@ static const ref_row refs[] = {
     REFS_REDUCE
     REFS_SHAPE
     REFS_TRAINING
+    REFS_LAPACK
 };
 #define NREFS (sizeof refs / sizeof *refs)
 
@@ -75,6 +77,7 @@ static const build_row builds[] = {
     BUILDS_REDUCE
     BUILDS_SHAPE
     BUILDS_TRAINING
+    BUILDS_LAPACK
 };
 #define NBUILDS (sizeof builds / sizeof *builds)
 

@@ -266,6 +266,7 @@ static tg_node *b_reshape(tg_node *const *in, int p) {
 #include "cases/reduce.h"
 #include "cases/shape.h"
 #include "cases/training.h"
+#include "cases/lapack.h"
 
 static const gcase cases[] = {
     CASES_MATH
@@ -273,6 +274,7 @@ static const gcase cases[] = {
     CASES_REDUCE
     CASES_SHAPE
     CASES_TRAINING
+    CASES_LAPACK
     UNARY_CASES(neg, ANY),
     UNARY_CASES(exp, ANY),
     UNARY_CASES(log, POS),
@@ -946,6 +948,7 @@ int main(void) {
         TESTS_REDUCE
         TESTS_SHAPE
         TESTS_TRAINING
+        TESTS_LAPACK
         cmocka_unit_test(test_forward_covers_registry), /* after the forward tests */
         cmocka_unit_test(test_docs_cover_registry),
     };
