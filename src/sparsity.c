@@ -408,8 +408,8 @@ int tg__pattern(tg_tape *t, int m, tg_node *const *ys, int n, tg_node *const *wr
         goto done;
     }
     for (size_t p = 0; p < span; p++) seed[p] = -1;
+    for (int i = 0; i < n; i++) col0[i] = i ? col0[i - 1] + tg_numel(wrt[i - 1]) : 0;
     for (int i = n - 1; i >= 0; i--) { /* each position's wrt names, in order */
-        col0[i] = i ? col0[i - 1] + tg_numel(wrt[i - 1]) : 0;
         size_t p = tg__id(wrt[i]);
         if (p > top) continue; /* no output can depend on it */
         next_seed[i] = seed[p - lo];

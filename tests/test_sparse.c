@@ -39,7 +39,7 @@ static uint64_t next_u64(void) {
 }
 static int rnd(int n) { return (int)(next_u64() % (uint64_t)n); }
 static double unif(double lo, double hi) {
-    return lo + (hi - lo) * (double)(next_u64() >> 11) / 9007199254740992.0;
+    return lo + (hi - lo) * (double)next_u64() / 9007199254740992.0; /* 53 bits */
 }
 
 /* The sparse object's values spread into a dense rows x cols matrix (the
@@ -306,9 +306,373 @@ static void test_random_compositions(void **state) {
            seeds, stat_dense, stat_pattern, stat_colors, stat_maxrow, stat_hcolors, stat_hmaxrow);
 }
 
+
+/* ------------------------------------------- chained Rosenbrock -- */
+
+/* f = sum_i 100 (x[i+1] - x[i]^2)^2 + (1 - x[i])^2, i < n - 1: a tridiagonal
+ * Hessian, H[i][i] = 1200 x[i]^2 - 400 x[i+1] + 2 (i < n - 1) + 200 (i > 0),
+ * H[i+1][i] = -400 x[i]. */
+static double rosen_h(const double *x, int n, int r, int c) {
+    if (r == c)
+        return (r < n - 1 ? 1200 * x[r] * x[r] - 400 * x[r + 1] + 2 : 0) + (r > 0 ? 200 : 0);
+    if (r == c + 1) return -400 * x[c];
+    return 0;
+}
+
+static tg_node *rosenbrock(tg_node *x, int n) {
+    tg_tape *t = tg_node_tape(x);
+    tg_node *a = tg_slice(x, 0, 0, n - 1), *b = tg_slice(x, 0, 1, n - 1);
+    tg_node *d = tg_sub(b, tg_square(a)), *e = tg_sub(tg_const(t, 1), a);
+    return tg_sum(tg_add(tg_scale(tg_square(d), 100), tg_square(e)));
+}
+
+/* The hand Hessian at x equals vals, entry for entry, in the lower
+ * triangle's tridiagonal pattern. */
+static void check_rosen(const tg_sparse *sp, const double *vals, const double *x, int n) {
+    tg_sparse_info in;
+    assert_int_equal(tg_sparse_info_get(sp, &in), TG_OK);
+    assert_int_equal(in.nnz, 2 * n - 1);
+    for (int r = 0; r < n; r++) {
+        assert_int_equal(in.row_start[r + 1] - in.row_start[r], r ? 2 : 1);
+        for (int64_t q = in.row_start[r]; q < in.row_start[r + 1]; q++) {
+            double want = rosen_h(x, n, r, in.col[q]);
+            if (!(fabs(vals[q] - want) <= 1e-12 * (1 + fabs(want))))
+                fail_msg("H[%d][%d]: sparse %.17g, by hand %.17g", r, in.col[q], vals[q], want);
+        }
+    }
+}
+
+static void test_rosenbrock_by_hand(void **state) {
+    (void)state;
+    enum { n = 200 };
+    rng_state = 11;
+    tg_tape *t = tg_tape_new();
+    double x0[n];
+    for (int i = 0; i < n; i++) x0[i] = unif(-2, 2);
+    tg_node *x = tg_tensor(t, TG_F64, 1, (int64_t[]){n}, x0);
+    tg_node *f = rosenbrock(x, n);
+    tg_sparse *sp;
+    assert_int_equal(tg_sparse_hessian_new(f, 1, &x, &sp), TG_OK);
+    tg_sparse_info in;
+    tg_sparse_info_get(sp, &in);
+    printf("sparse: Rosenbrock n = %d: %d colours, rows of at most %lld nonzeros\n", n,
+           in.colors, (long long)in.max_row_nnz);
+    assert_int_equal(in.colors, 3); /* a path's star colouring */
+    assert_int_equal(in.max_row_nnz, 3);
+    double vals[2 * n - 1];
+    size_t size = tg_tape_size(t), bytes = tg_tape_bytes(t);
+    for (int it = 0; it < 1000; it++) {
+        double *xv = tg_value(x);
+        for (int i = 0; i < n; i++) xv[i] = unif(-2, 2);
+        assert_int_equal(tg_sparse_eval(sp, vals), TG_OK);
+        check_rosen(sp, vals, xv, n);
+    }
+    assert_int_equal(tg_tape_size(t), size);
+    assert_int_equal(tg_tape_bytes(t), bytes);
+    int32_t rows[2 * n - 1], cols[2 * n - 1];
+    assert_int_equal(tg_sparse_triplets(sp, rows, cols), TG_OK);
+    for (int k = 0; k < 2 * n - 1; k++) /* row r's entries: (r, r-1), (r, r) */
+        assert_true(rows[k] == (k + 1) / 2 && cols[k] == k / 2);
+    tg_sparse_free(sp);
+    tg_tape_free(t);
+}
+
+/* The same function on the compact scalar tape, one wrt node per variable. */
+static void test_rosenbrock_scalars(void **state) {
+    (void)state;
+    enum { n = 40 };
+    rng_state = 12;
+    tg_tape *t = tg_tape_new();
+    tg_node *x[n], *f = tg_const(t, 0);
+    for (int i = 0; i < n; i++) x[i] = tg_scalar(t, unif(-2, 2));
+    for (int i = 0; i + 1 < n; i++) {
+        tg_node *d = tg_sub(x[i + 1], tg_mul(x[i], x[i])), *e = tg_sub(tg_const(t, 1), x[i]);
+        f = tg_add(f, tg_add(tg_scale(tg_mul(d, d), 100), tg_mul(e, e)));
+    }
+    tg_sparse *sp;
+    assert_int_equal(tg_sparse_hessian_new(f, n, x, &sp), TG_OK);
+    double vals[2 * n - 1], xv[n];
+    for (int it = 0; it < 5; it++) {
+        for (int i = 0; i < n; i++) *(double *)tg_value(x[i]) = xv[i] = unif(-2, 2);
+        assert_int_equal(tg_sparse_eval(sp, vals), TG_OK);
+        check_rosen(sp, vals, xv, n);
+    }
+    tg_sparse_free(sp);
+    tg_tape_free(t);
+}
+
+/* --------------------------------------------------- HS071 Lagrangian -- */
+
+/* f = x0 x3 (x0 + x1 + x2) + x2, c = (x0 x1 x2 x3, |x|^2): the Hessian of
+ * sigma f + l0 c0 + l1 c1 by hand, lower triangle. */
+static double hs071_h(const double *x, double s, const double *l, int r, int c) {
+    static const int other[4][4][2] = {{{0}, {2, 3}, {1, 3}, {1, 2}},
+                                       {{2, 3}, {0}, {0, 3}, {0, 2}},
+                                       {{1, 3}, {0, 3}, {0}, {0, 1}},
+                                       {{1, 2}, {0, 2}, {0, 1}, {0}}};
+    double fh[4][4] = {{2 * x[3], x[3], x[3], 2 * x[0] + x[1] + x[2]},
+                       {x[3], 0, 0, x[0]},
+                       {x[3], 0, 0, x[0]},
+                       {2 * x[0] + x[1] + x[2], x[0], x[0], 0}};
+    double c0 = r == c ? 0 : x[other[r][c][0]] * x[other[r][c][1]];
+    return s * fh[r][c] + l[0] * c0 + l[1] * (r == c ? 2 : 0);
+}
+
+static void test_lagrangian_hs071(void **state) {
+    (void)state;
+    tg_tape *t = tg_tape_new();
+    double x0[4] = {1, 5, 5, 1};
+    tg_node *x[4];
+    for (int i = 0; i < 4; i++) x[i] = tg_scalar(t, x0[i]);
+    tg_node *f = tg_add(tg_mul(tg_mul(x[0], x[3]), tg_add(tg_add(x[0], x[1]), x[2])), x[2]);
+    tg_node *c0 = tg_mul(tg_mul(x[0], x[1]), tg_mul(x[2], x[3]));
+    tg_node *c1 = tg_add(tg_add(tg_mul(x[0], x[0]), tg_mul(x[1], x[1])),
+                         tg_add(tg_mul(x[2], x[2]), tg_mul(x[3], x[3])));
+    tg_node *c = tg_concat(2, (tg_node *[]){tg_reshape(c0, 1, (int64_t[]){1}),
+                                            tg_reshape(c1, 1, (int64_t[]){1})}, 0);
+    tg_sparse *h, *j;
+    assert_int_equal(tg_sparse_lagrangian_new(f, c, 4, x, &h), TG_OK);
+    assert_int_equal(tg_sparse_jacobian_new(c, 4, x, &j), TG_OK);
+    tg_sparse_info hi, ji;
+    tg_sparse_info_get(h, &hi);
+    tg_sparse_info_get(j, &ji);
+    assert_int_equal(hi.nnz, 10);
+    assert_int_equal(ji.nnz, 8);
+    rng_state = 5;
+    for (int it = 0; it < 20; it++) {
+        double xv[4], l[2] = {unif(-2, 2), unif(-2, 2)}, s = unif(0, 2), hv[10], jv[8];
+        for (int i = 0; i < 4; i++) *(double *)tg_value(x[i]) = xv[i] = unif(1, 5);
+        assert_int_equal(tg_sparse_eval_lagrangian(h, s, l, hv), TG_OK);
+        for (int r = 0, q = 0; r < 4; r++)
+            for (int cc = 0; cc <= r; cc++, q++) {
+                assert_int_equal(hi.col[q], cc);
+                double want = hs071_h(xv, s, l, r, cc);
+                if (!(fabs(hv[q] - want) <= 1e-13 * (1 + fabs(want))))
+                    fail_msg("H[%d][%d]: %.17g, by hand %.17g", r, cc, hv[q], want);
+            }
+        assert_int_equal(tg_sparse_eval(j, jv), TG_OK);
+        for (int i = 0; i < 4; i++) {
+            double p = 1;
+            for (int k = 0; k < 4; k++) p *= k == i ? 1 : xv[k];
+            assert_true(fabs(jv[i] - p) <= 1e-13 * fabs(p));
+            assert_true(fabs(jv[4 + i] - 2 * xv[i]) <= 1e-15);
+        }
+        /* the objective alone: sigma = 1, lambda = 0 */
+        assert_int_equal(tg_sparse_eval(h, hv), TG_OK);
+        for (int r = 0, q = 0; r < 4; r++)
+            for (int cc = 0; cc <= r; cc++, q++)
+                assert_true(fabs(hv[q] - hs071_h(xv, 1, (double[]){0, 0}, r, cc)) <= 1e-13);
+    }
+    tg_sparse_free(h);
+    tg_sparse_free(j);
+    tg_tape_free(t);
+}
+
+/* float32 leaves: the values through float32 tangents. */
+static void test_float32(void **state) {
+    (void)state;
+    tg_tape *t = tg_tape_new();
+    float x0[6] = {0.5f, -1, 0.25f, 2, -0.75f, 1.5f};
+    tg_node *x = tg_tensor(t, TG_F32, 1, (int64_t[]){6}, x0);
+    tg_node *y = tg_mul(tg_sin(tg_slice(x, 0, 0, 5)), tg_slice(x, 0, 1, 5));
+    tg_node *f = tg_sum(tg_mul(y, y));
+    tg_sparse *j, *h;
+    assert_int_equal(tg_sparse_jacobian_new(y, 1, &x, &j), TG_OK);
+    assert_int_equal(tg_sparse_hessian_new(f, 1, &x, &h), TG_OK);
+    double jd[30], hd[36], js[30], hs[36], vals[64];
+    char mask[36];
+    long a = 0, b = 0;
+    assert_int_equal(tg_sparse_eval(j, vals), TG_OK);
+    assert_int_equal(tg_jacobian(y, 1, &x, jd), TG_OK);
+    spread(j, vals, js, mask, false);
+    for (int i = 0; i < 30; i++) assert_true(fabs(js[i] - jd[i]) <= 1e-6 * (1 + fabs(jd[i])));
+    assert_int_equal(tg_sparse_eval(h, vals), TG_OK);
+    assert_int_equal(tg_hessian(f, 1, &x, hd), TG_OK);
+    spread(h, vals, hs, mask, true);
+    for (int i = 0; i < 36; i++) {
+        assert_true(fabs(hs[i] - hd[i]) <= 1e-5 * (1 + fabs(hd[i])));
+        a += hd[i] != 0;
+        b += mask[i];
+    }
+    assert_true(a <= b);
+    tg_sparse_free(j);
+    tg_sparse_free(h);
+    tg_tape_free(t);
+}
+
+/* ------------------------------------------------------ colourings -- */
+
+static void random_pattern(tg_csr *m, int64_t rows, int64_t cols, double p, bool symmetric) {
+    m->rows = rows;
+    m->cols = cols;
+    m->start = malloc(sizeof *m->start * (size_t)(rows + 1));
+    m->col = malloc(sizeof *m->col * (size_t)(rows * cols));
+    char *dense = calloc((size_t)(rows * cols), 1);
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t c = 0; c < cols; c++)
+            if (unif(0, 1) < p) {
+                dense[r * cols + c] = 1;
+                if (symmetric) dense[c * cols + r] = 1;
+            }
+    int64_t at = 0;
+    m->start[0] = 0;
+    for (int64_t r = 0; r < rows; r++) {
+        for (int64_t c = 0; c < cols; c++)
+            if (dense[r * cols + c]) m->col[at++] = (int32_t)c;
+        m->start[r + 1] = at;
+    }
+    free(dense);
+}
+
+static bool edge(const tg_csr *g, int32_t a, int32_t b) {
+    for (int64_t q = g->start[a]; q < g->start[a + 1]; q++)
+        if (g->col[q] == b) return true;
+    return false;
+}
+
+static void test_colourings(void **state) {
+    (void)state;
+    rng_state = 99;
+    long colours = 0, bound = 0, star = 0, degree = 0;
+    for (int trial = 0; trial < 200; trial++) {
+        tg_csr m;
+        int rows = 5 + rnd(40), cols = 5 + rnd(40);
+        random_pattern(&m, rows, cols, unif(0.02, 0.3), false);
+        int32_t color[64];
+        int k = tg__color_columns(&m, color);
+        int64_t most = 0;
+        for (int r = 0; r < rows; r++) { /* a row's columns all differ */
+            int64_t len = m.start[r + 1] - m.start[r];
+            if (len > most) most = len;
+            for (int64_t a = m.start[r]; a < m.start[r + 1]; a++)
+                for (int64_t b = a + 1; b < m.start[r + 1]; b++)
+                    if (color[m.col[a]] == color[m.col[b]])
+                        fail_msg("trial %d: columns %d and %d of row %d share colour %d", trial,
+                                 m.col[a], m.col[b], r, color[m.col[a]]);
+        }
+        for (int c = 0; c < cols; c++) assert_true(color[c] >= 0 && color[c] < k);
+        assert_true(k >= most);
+        colours += k;
+        bound += most;
+        free(m.start);
+        free(m.col);
+
+        tg_csr g; /* a symmetric graph: distance 1, and no two-coloured path of 4 */
+        int n = 5 + rnd(40);
+        random_pattern(&g, n, n, unif(0.02, 0.2), true);
+        k = tg__color_star(&g, color);
+        int64_t maxdeg = 0;
+        for (int32_t b = 0; b < n; b++) {
+            if (g.start[b + 1] - g.start[b] > maxdeg) maxdeg = g.start[b + 1] - g.start[b];
+            for (int64_t q = g.start[b]; q < g.start[b + 1]; q++) {
+                int32_t c = g.col[q];
+                if (c == b) continue;
+                if (color[b] == color[c]) fail_msg("trial %d: neighbours %d %d share a colour", trial, b, c);
+                for (int64_t qa = g.start[b]; qa < g.start[b + 1]; qa++)
+                    for (int64_t qd = g.start[c]; qd < g.start[c + 1]; qd++) {
+                        int32_t a = g.col[qa], d = g.col[qd];
+                        if (a == b || a == c || d == b || d == c || a == d) continue;
+                        if (color[a] == color[c] && color[b] == color[d])
+                            fail_msg("trial %d: path %d-%d-%d-%d has two colours", trial, a, b, c, d);
+                    }
+            }
+        }
+        assert_true(edge(&g, 0, 0) || !edge(&g, 0, 0));
+        star += k;
+        degree += maxdeg;
+        free(g.start);
+        free(g.col);
+    }
+    printf("sparse: 200 random patterns: column colourings %ld colours against %ld (the most "
+           "nonzeros in a row); star colourings %ld colours, most nonzeros in a row %ld\n",
+           colours, bound, star, degree);
+}
+
+/* ------------------------------------------------------------ errors -- */
+
+static void expect_error(tg_tape *t, int rc, int code, const char *words) {
+    if (rc != code || !strstr(tg_status_message(t), words))
+        fail_msg("got %s \"%s\", want %s with \"%s\"", tg_status_name(rc), tg_status_message(t),
+                 tg_status_name(code), words);
+}
+
+static void test_bad_input(void **state) {
+    (void)state;
+    tg_sparse *sp = (tg_sparse *)&sp;
+    assert_int_equal(tg_sparse_jacobian_new(NULL, 1, NULL, &sp), TG_ERR_NULL);
+    assert_null(sp);
+    assert_int_equal(tg_sparse_hessian_new(NULL, 1, NULL, &sp), TG_ERR_NULL);
+    assert_int_equal(tg_sparse_lagrangian_new(NULL, NULL, 1, NULL, &sp), TG_ERR_NULL);
+    assert_int_equal(tg_sparse_eval(NULL, NULL), TG_ERR_NULL);
+    assert_int_equal(tg_sparse_info_get(NULL, NULL), TG_ERR_NULL);
+    tg_sparse_free(NULL);
+
+    struct {
+        int code;
+        const char *words;
+    } cases[] = {
+        {TG_ERR_NULL, "sp is NULL"},          {TG_ERR_ARG, "no wrt nodes"},
+        {TG_ERR_NULL, "wrt[0] is NULL"},      {TG_ERR_ARG, "wrt[0] does not want a gradient"},
+        {TG_ERR_TAPE, "wrt[0] is on another tape"},
+        {TG_ERR_ARG, "it must have one element"},
+        {TG_ERR_NULL, "values is NULL"},      {TG_ERR_ARG, "not a Lagrangian"},
+        {TG_ERR_NULL, "lambda is NULL"},      {TG_ERR_NULL, "rows is NULL"},
+        {TG_ERR_STATE, "make it again"},
+    };
+    int ncases = (int)(sizeof cases / sizeof *cases);
+    for (int i = 0; i < ncases; i++) {
+        tg_tape *t = tg_tape_new(), *other = tg_tape_new();
+        tg_node *x = tg_tensor(t, TG_F64, 1, (int64_t[]){3}, (double[]){1, 2, 3});
+        tg_node *k = tg_input(t, TG_F64, 1, (int64_t[]){3}, NULL);
+        tg_node *y = tg_mul(tg_sin(x), x), *f = tg_sum(y);
+        tg_node *far = tg_scalar(other, 1);
+        tg_sparse *j = NULL, *l = NULL;
+        double vals[16];
+        int rc = -1;
+        switch (i) {
+        case 0: rc = tg_sparse_jacobian_new(y, 1, &x, NULL); break;
+        case 1: rc = tg_sparse_hessian_new(f, 0, &x, &j); break;
+        case 2: rc = tg_sparse_jacobian_new(y, 1, (tg_node *[]){NULL}, &j); break;
+        case 3: rc = tg_sparse_jacobian_new(y, 1, &k, &j); break;
+        case 4: rc = tg_sparse_hessian_new(f, 1, &far, &j); break;
+        case 5: rc = tg_sparse_lagrangian_new(y, NULL, 1, &x, &j); break;
+        case 6:
+            assert_int_equal(tg_sparse_jacobian_new(y, 1, &x, &j), TG_OK);
+            rc = tg_sparse_eval(j, NULL);
+            break;
+        case 7:
+            assert_int_equal(tg_sparse_hessian_new(f, 1, &x, &j), TG_OK);
+            rc = tg_sparse_eval_lagrangian(j, 1, NULL, vals);
+            break;
+        case 8:
+            assert_int_equal(tg_sparse_lagrangian_new(f, y, 1, &x, &l), TG_OK);
+            rc = tg_sparse_eval_lagrangian(l, 1, NULL, vals);
+            break;
+        case 9:
+            assert_int_equal(tg_sparse_jacobian_new(y, 1, &x, &j), TG_OK);
+            rc = tg_sparse_triplets(j, NULL, (int32_t[16]){0});
+            break;
+        case 10:
+            assert_int_equal(tg_sparse_hessian_new(f, 1, &x, &j), TG_OK);
+            tg_tape_reset(t);
+            rc = tg_sparse_eval(j, vals);
+            break;
+        }
+        expect_error(t, rc, cases[i].code, cases[i].words);
+        if (i < 6) assert_null(j);
+        tg_sparse_free(j);
+        tg_sparse_free(l);
+        tg_tape_free(t);
+        tg_tape_free(other);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_random_compositions),
+        cmocka_unit_test(test_random_compositions), cmocka_unit_test(test_rosenbrock_by_hand),
+        cmocka_unit_test(test_rosenbrock_scalars),  cmocka_unit_test(test_lagrangian_hs071),
+        cmocka_unit_test(test_float32),             cmocka_unit_test(test_colourings),
+        cmocka_unit_test(test_bad_input),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
