@@ -65,7 +65,10 @@ static bool b_start(build *b, size_t numel) {
     b->s.start = tg__malloc((numel + 1) * sizeof *b->s.start);
     b->s.col = tg__malloc(b->cap * sizeof *b->s.col);
     b->fail = !b->s.start || !b->s.col;
-    if (!b->fail) b->s.start[0] = 0;
+    if (b->fail)
+        pset_free(&b->s);
+    else
+        b->s.start[0] = 0;
     return !b->fail;
 }
 
@@ -295,6 +298,11 @@ static void rule_apply(build *b, enum rule r, tg_node *y, int m, pset *const *in
                 b_next(&u);
             }
         b->cur = u.cur;
+        if (u.fail) { /* its sets are incomplete: read none of them */
+            b->fail = true;
+            pset_free(&u.s);
+            return;
+        }
         size_t reps = r == RULE_REDUCE ? 1 : v.len;
         for (size_t o = 0; o < v.outer; o++)
             for (size_t l = 0; l < reps; l++)

@@ -500,6 +500,45 @@ static void test_float32(void **state) {
     tg_tape_free(t);
 }
 
+
+/* Dense matrices: 40 colours, more than are recorded at once, so the
+ * evaluation goes in blocks of directions. */
+static void test_many_colours(void **state) {
+    (void)state;
+    enum { n = 40 };
+    tg_tape *t = tg_tape_new();
+    double x0[n];
+    for (int i = 0; i < n; i++) x0[i] = cos(i * 0.37);
+    tg_node *x = tg_tensor(t, TG_F64, 1, (int64_t[]){n}, x0);
+    tg_node *y = tg_mul(x, tg_sum(tg_sin(x)));
+    tg_node *f = tg_add(tg_square(tg_sum(x)), tg_sum(tg_mul(tg_sin(x), x)));
+    tg_sparse *j, *h;
+    assert_int_equal(tg_sparse_jacobian_new(y, 1, &x, &j), TG_OK);
+    assert_int_equal(tg_sparse_hessian_new(f, 1, &x, &h), TG_OK);
+    tg_sparse_info ji, hi;
+    tg_sparse_info_get(j, &ji);
+    tg_sparse_info_get(h, &hi);
+    assert_int_equal(ji.colors, n);
+    assert_int_equal(hi.colors, n);
+    static double vals[n * n], dense[n * n], got[n * n];
+    static char mask[n * n];
+    long a = 0, b = 0;
+    for (int point = 0; point < 2; point++) {
+        assert_int_equal(tg_sparse_eval(j, vals), TG_OK);
+        assert_int_equal(tg_jacobian(y, 1, &x, dense), TG_OK);
+        spread(j, vals, got, mask, false);
+        compare("jacobian in blocks", point, n, n, got, mask, dense, &a, &b);
+        assert_int_equal(tg_sparse_eval(h, vals), TG_OK);
+        assert_int_equal(tg_hessian(f, 1, &x, dense), TG_OK);
+        spread(h, vals, got, mask, true);
+        compare("hessian in blocks", point, n, n, got, mask, dense, &a, &b);
+        for (int i = 0; i < n; i++) ((double *)tg_value(x))[i] = sin(i * 1.3 + 0.2);
+    }
+    tg_sparse_free(j);
+    tg_sparse_free(h);
+    tg_tape_free(t);
+}
+
 /* ------------------------------------------------------ colourings -- */
 
 static void random_pattern(tg_csr *m, int64_t rows, int64_t cols, double p, bool symmetric) {
@@ -672,7 +711,7 @@ int main(void) {
         cmocka_unit_test(test_random_compositions), cmocka_unit_test(test_rosenbrock_by_hand),
         cmocka_unit_test(test_rosenbrock_scalars),  cmocka_unit_test(test_lagrangian_hs071),
         cmocka_unit_test(test_float32),             cmocka_unit_test(test_colourings),
-        cmocka_unit_test(test_bad_input),
+        cmocka_unit_test(test_bad_input),           cmocka_unit_test(test_many_colours),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
