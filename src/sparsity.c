@@ -231,7 +231,7 @@ static void rule_apply(build *b, enum rule r, tg_node *y, int m, pset *const *in
         return;
     case RULE_ELEM: {
         size_t d[4], s[3][4];
-        for (int k = 0; k < m; k++)
+        for (int k = 0; k < m && k < 3; k++)
             if (!bcast_strides(y, tg__in(y, k), d, s[k])) {
                 rule_dense(b, numel, m, in);
                 return;
