@@ -28,6 +28,31 @@ static double now(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+typedef struct control {
+    int N;
+    double h, a;
+    const double *r, *s; /* the reference trajectory and its controls */
+} control;
+
+/* f and c of the leaf x = (y_0..y_N, u_0..u_{N-1}), on its tape. */
+static tg_node *record(tg_tape *t, tg_node *x, tg_node **c, void *data) {
+    const control *ctl = data;
+    int N = ctl->N;
+    double h = ctl->h;
+    tg_node *y = tg_slice(x, 0, 0, N + 1), *u = tg_slice(x, 0, N + 1, N);
+    tg_node *yk = tg_slice(y, 0, 0, N), *yk1 = tg_slice(y, 0, 1, N);
+    tg_node *ref = tg_input(t, TG_F64, 1, (int64_t[]){N}, ctl->r + 1);
+    tg_node *sref = tg_input(t, TG_F64, 1, (int64_t[]){N}, ctl->s);
+    tg_node *track = tg_sum(tg_square(tg_sub(yk1, ref)));
+    tg_node *effort = tg_sum(tg_square(tg_sub(u, sref)));
+    tg_node *f = tg_add(tg_scale(track, h / 2), tg_scale(effort, ctl->a * h / 2));
+    tg_node *rate = tg_add(tg_sub(yk, tg_mul(yk, tg_square(yk))), u);
+    tg_node *dyn = tg_sub(tg_sub(yk1, yk), tg_scale(rate, h));
+    tg_node *start = tg_sub(tg_slice(y, 0, 0, 1), tg_const(t, ctl->r[0]));
+    *c = tg_concat(2, (tg_node *[]){start, dyn}, 0);
+    return f;
+}
+
 int main(int argc, char **argv) {
     long steps = argc > 1 ? strtol(argv[1], NULL, 10) : 50000;
     if (steps < 2 || steps > 10000000) {
@@ -43,29 +68,12 @@ int main(int argc, char **argv) {
     for (int k = 0; k < N; k++) s[k] = (r[k + 1] - r[k]) / h - (r[k] - r[k] * r[k] * r[k]);
 
     double t0 = now();
-    tg_nlp p = {.t = tg_tape_new()};
-    tg_tape *t = p.t;
-    p.x = tg_tensor(t, TG_F64, 1, (int64_t[]){n}, x0);
-    tg_node *y = tg_slice(p.x, 0, 0, N + 1), *u = tg_slice(p.x, 0, N + 1, N);
-    tg_node *yk = tg_slice(y, 0, 0, N), *yk1 = tg_slice(y, 0, 1, N);
-    tg_node *ref = tg_input(t, TG_F64, 1, (int64_t[]){N}, r + 1);
-    tg_node *sref = tg_input(t, TG_F64, 1, (int64_t[]){N}, s);
-    tg_node *track = tg_sum(tg_square(tg_sub(yk1, ref)));
-    tg_node *effort = tg_sum(tg_square(tg_sub(u, sref)));
-    p.f = tg_add(tg_scale(track, h / 2), tg_scale(effort, a * h / 2));
-    tg_node *rate = tg_add(tg_sub(yk, tg_mul(yk, tg_square(yk))), u);
-    tg_node *dyn = tg_sub(tg_sub(yk1, yk), tg_scale(rate, h));
-    tg_node *start = tg_sub(tg_slice(y, 0, 0, 1), tg_const(t, r[0]));
-    p.c = tg_concat(2, (tg_node *[]){start, dyn}, 0);
-    if (tg_status(t)) {
-        fprintf(stderr, "recording: %s\n", tg_status_message(t));
-        return 1;
-    }
-    double t1 = now();
-    if (nlp_prepare(&p)) return 1;
+    control ctl = {N, h, a, r, s};
+    tg_nlp p;
+    if (nlp_init(&p, n, x0, record, &ctl)) return 1;
     double t2 = now();
-    printf("control: N = %d, n = %d, m = %d; recording %.3f s; patterns, colourings and "
-           "derivative recordings %.3f s\n", N, n, p.m, t1 - t0, t2 - t1);
+    printf("control: N = %d, n = %d, m = %d; three recordings, patterns, colourings and "
+           "derivative recordings %.3f s\n", N, n, p.m, t2 - t0);
     printf("control: Jacobian %lld nonzeros in %d colours (rows of at most %lld); Hessian of "
            "the Lagrangian %lld nonzeros in %d colours\n", (long long)p.jac_info.nnz,
            p.jac_info.colors, (long long)p.jac_info.max_row_nnz, (long long)p.hess_info.nnz,
@@ -76,8 +84,8 @@ int main(int argc, char **argv) {
     double *lambda = calloc((size_t)p.m, sizeof(double));
     if (!vals || !lambda) return 1;
     double e0 = now();
-    tg_forward(t);
-    tg_zero_grad(t);
+    tg_forward(p.t[NLP_VALUES]);
+    tg_zero_grad(p.t[NLP_VALUES]);
     tg_backward(p.f);
     double e1 = now();
     tg_sparse_eval(p.jac, vals);
@@ -85,8 +93,9 @@ int main(int argc, char **argv) {
     tg_sparse_eval_lagrangian(p.hess, 1, lambda, vals + p.jac_info.nnz);
     double e3 = now();
     printf("control: one replay with gradient %.1f ms, sparse Jacobian %.1f ms, Hessian of "
-           "the Lagrangian %.1f ms; tape %.1f MB\n", 1e3 * (e1 - e0), 1e3 * (e2 - e1),
-           1e3 * (e3 - e2), (double)tg_tape_bytes(t) / 1e6);
+           "the Lagrangian %.1f ms; tapes %.1f, %.1f and %.1f MB\n", 1e3 * (e1 - e0),
+           1e3 * (e2 - e1), 1e3 * (e3 - e2), (double)tg_tape_bytes(p.t[0]) / 1e6,
+           (double)tg_tape_bytes(p.t[1]) / 1e6, (double)tg_tape_bytes(p.t[2]) / 1e6);
     free(vals);
     free(lambda);
 
@@ -111,6 +120,8 @@ int main(int argc, char **argv) {
     printf("control: Ipopt status %d in %.2f s; f = %.3g; max |y - r| = %.2g, max |u - s| = "
            "%.2g; peak memory %.0f MB\n", (int)status, s1 - s0, obj, dy, du,
            (double)ru.ru_maxrss / 1024);
+    printf("control: evaluations: f %ld, gradient %ld, c %ld, Jacobian %ld, Hessian %ld\n",
+           p.calls[0], p.calls[1], p.calls[2], p.calls[3], p.calls[4]);
     nlp_free(&p);
     free(lo), free(hi), free(glo), free(ghi), free(r), free(s), free(x0);
     if (status != Solve_Succeeded || fabs(obj) > 1e-8 || dy > 1e-5 || du > 1e-3) {

@@ -14,16 +14,21 @@
 
 #include "ipopt_glue.h"
 
+/* f and c of the leaf x, on its tape. */
+static tg_node *hs071(tg_tape *t, tg_node *x, tg_node **c, void *data) {
+    (void)t, (void)data;
+    tg_node *xi[4];
+    for (int i = 0; i < 4; i++) xi[i] = tg_slice(x, 0, i, 1);
+    tg_node *f = tg_sum(tg_add(tg_mul(tg_mul(xi[0], xi[3]), tg_sum(tg_slice(x, 0, 0, 3))), xi[2]));
+    tg_node *prod = tg_prod(x), *sq = tg_sum(tg_square(x));
+    *c = tg_concat(2, (tg_node *[]){tg_reshape(prod, 1, (int64_t[]){1}),
+                                    tg_reshape(sq, 1, (int64_t[]){1})}, 0);
+    return f;
+}
+
 int main(void) {
-    tg_nlp p = {.t = tg_tape_new()};
-    p.x = tg_tensor(p.t, TG_F64, 1, (int64_t[]){4}, (double[]){1, 5, 5, 1});
-    tg_node *x[4];
-    for (int i = 0; i < 4; i++) x[i] = tg_slice(p.x, 0, i, 1);
-    p.f = tg_sum(tg_add(tg_mul(tg_mul(x[0], x[3]), tg_sum(tg_slice(p.x, 0, 0, 3))), x[2]));
-    tg_node *prod = tg_prod(p.x), *sq = tg_sum(tg_square(p.x));
-    p.c = tg_concat(2, (tg_node *[]){tg_reshape(prod, 1, (int64_t[]){1}),
-                                     tg_reshape(sq, 1, (int64_t[]){1})}, 0);
-    if (nlp_prepare(&p)) return 1;
+    tg_nlp p;
+    if (nlp_init(&p, 4, (double[]){1, 5, 5, 1}, hs071, NULL)) return 1;
     printf("HS071: n = 4, m = 2; Jacobian %lld nonzeros (%d colours), Hessian of the "
            "Lagrangian %lld (%d colours)\n", (long long)p.jac_info.nnz, p.jac_info.colors,
            (long long)p.hess_info.nnz, p.hess_info.colors);
