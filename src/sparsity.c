@@ -423,6 +423,23 @@ int tg__pattern(tg_tape *t, int m, tg_node *const *ys, int n, tg_node *const *wr
         next_seed[i] = seed[p - lo];
         seed[p - lo] = i;
     }
+    /* A wrt node that depends on another: the forward seeds would give the
+     * derivative holding the inner one fixed, a reverse sweep the total
+     * through it. Refused rather than answered one way silently. */
+    for (size_t p = lo; p <= top; p++) {
+        size_t in[3];
+        bool dep = false;
+        for (int k = 0, c = tg__inputs_of(t, p, in); k < c && !dep; k++)
+            dep = in[k] >= lo && need[in[k] - lo];
+        if (dep && seed[p - lo] >= 0) {
+            b.fail = false;
+            tg_fail(t, TG_ERR_ARG, "sparsity: wrt[%d] depends on another wrt node; name only "
+                    "independent nodes", seed[p - lo]);
+            goto done;
+        }
+        need[p - lo] = dep || seed[p - lo] >= 0; /* reused below */
+    }
+    memset(need, 0, span);
     for (int o = 0; o < m; o++) need[tg__id(ys[o]) - lo] = 2;
     for (size_t p = top + 1; p-- > lo;) { /* what the outputs read */
         size_t in[3];
@@ -513,7 +530,8 @@ done:
         return tg_fail(t, TG_ERR_NOMEM, "sparsity: out of memory for the pattern of %zu nodes",
                        span);
     }
-    return TG_OK;
+    if (t->status) tg__csr_free(out);
+    return t->status;
 }
 
 /* ------------------------------------------------------- transposes -- */

@@ -28,6 +28,7 @@
 #include <tapegrad.h>
 #include <tapegrad/sparse.h>
 
+#include "cube_ops.h"
 #include "sparse_internal.h" /* the colourings, tested on their own */
 
 /* ------------------------------------------------------------ helpers -- */
@@ -539,6 +540,56 @@ static void test_many_colours(void **state) {
     tg_tape_free(t);
 }
 
+
+/* A user op (x^3 by its vjp rule) is taken as dense over its input; a wrt
+ * node inside the recording is a seed, as for tg_jacobian; wrt nodes of
+ * which one depends on another are refused (forward seeds and a reverse
+ * sweep would mean different derivatives). */
+static void expect_error(tg_tape *t, int rc, int code, const char *words);
+static const tg_op cube_op = {"sparse_test_cube", 1, NULL, cube_forward, cube_backward, cube_vjp,
+                              NULL};
+
+static void test_user_op_and_interior_wrt(void **state) {
+    (void)state;
+    (void)cube_vjp_wrong, (void)cube_vjp_twice; /* the header's other rules */
+    assert_int_equal(tg_op_register(&cube_op), TG_OK);
+    tg_tape *t = tg_tape_new();
+    double x0[5] = {0.3, -0.7, 1.1, 0.5, -1.4};
+    tg_node *x = tg_tensor(t, TG_F64, 1, (int64_t[]){5}, x0);
+    tg_node *mid = tg_sin(x); /* an interior wrt node */
+    tg_node *y = tg_mul(tg_apply(&cube_op, tg_slice(mid, 0, 0, 3), NULL), tg_slice(x, 0, 2, 3));
+    tg_node *f = tg_sum(tg_mul(y, y));
+    tg_sparse *j, *h;
+    expect_error(t, tg_sparse_jacobian_new(y, 2, (tg_node *[]){x, mid}, &j), TG_ERR_ARG,
+                 "wrt[1] depends on another wrt node");
+    assert_null(j);
+    tg_tape_free(t);
+    t = tg_tape_new();
+    x = tg_tensor(t, TG_F64, 1, (int64_t[]){5}, x0);
+    mid = tg_sin(x);
+    y = tg_mul(tg_apply(&cube_op, tg_slice(mid, 0, 0, 3), NULL), tg_slice(x, 0, 2, 3));
+    f = tg_sum(tg_mul(y, y));
+    assert_int_equal(tg_sparse_jacobian_new(y, 1, &mid, &j), TG_OK);
+    assert_int_equal(tg_sparse_hessian_new(f, 1, &mid, &h), TG_OK);
+    double jd[15], js[15], hd[25], hs[25], vals[25];
+    char mask[25];
+    long a = 0, b = 0;
+    assert_int_equal(tg_sparse_eval(j, vals), TG_OK);
+    assert_int_equal(tg_jacobian(y, 1, &mid, jd), TG_OK);
+    spread(j, vals, js, mask, false);
+    compare("user op jacobian", 0, 3, 5, js, mask, jd, &a, &b);
+    /* the cube is dense over its 3 inputs: columns 0..2 of every row */
+    for (int r = 0; r < 3; r++)
+        for (int c = 0; c < 3; c++) assert_true(mask[r * 5 + c]);
+    assert_int_equal(tg_sparse_eval(h, vals), TG_OK);
+    assert_int_equal(tg_hessian(f, 1, &mid, hd), TG_OK);
+    spread(h, vals, hs, mask, true);
+    compare("user op hessian", 0, 5, 5, hs, mask, hd, &a, &b);
+    tg_sparse_free(j);
+    tg_sparse_free(h);
+    tg_tape_free(t);
+}
+
 /* ------------------------------------------------------ colourings -- */
 
 static void random_pattern(tg_csr *m, int64_t rows, int64_t cols, double p, bool symmetric) {
@@ -712,6 +763,7 @@ int main(void) {
         cmocka_unit_test(test_rosenbrock_scalars),  cmocka_unit_test(test_lagrangian_hs071),
         cmocka_unit_test(test_float32),             cmocka_unit_test(test_colourings),
         cmocka_unit_test(test_bad_input),           cmocka_unit_test(test_many_colours),
+        cmocka_unit_test(test_user_op_and_interior_wrt),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

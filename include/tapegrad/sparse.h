@@ -37,6 +37,11 @@
  * directions recorded. The tape keeps what is recorded for the object (the
  * gradient, the tangents): every later tg_forward() replays it too.
  *
+ * wrt nodes may be leaves or interior nodes (each is then a seed: the
+ * derivative with respect to its value, as tg_jvp() takes it), but none may
+ * depend on another: forward seeds would give the derivative holding the
+ * inner one fixed, tg_grad() the total through it, so the call refuses.
+ *
  * Lifetime: the object's nodes live on the tape; tg_tape_reset(), or a
  * rewind to a mark taken before the object was made, ends it (its calls
  * then fail with TG_ERR_STATE, except tg_sparse_free(), which the caller
@@ -44,9 +49,9 @@
  *
  * Errors: the functions return the tape's status, and a message on the
  * tape names the call and the fault: TG_ERR_NULL (a NULL argument),
- * TG_ERR_ARG (n < 1, a wrt node that wants no gradient, an f of more than
- * one element, more than 2^31 - 1 rows or columns, an object of the other
- * kind), TG_ERR_TAPE (nodes of two tapes), TG_ERR_STATE (a stale node or
+ * TG_ERR_ARG (n < 1, a wrt node that wants no gradient, a wrt node that
+ * depends on another wrt node, an f of more than one element, more than
+ * 2^31 - 1 rows or columns, an object of the other kind), TG_ERR_TAPE (nodes of two tapes), TG_ERR_STATE (a stale node or
  * object), TG_ERR_NOMEM. A NULL object gives TG_ERR_NULL and touches no
  * tape. On failure *sp is NULL.
  */
