@@ -245,7 +245,9 @@ static int finish(tg_sparse *sp, tg_node *const *ys, const tg_csr *sym, const ch
     sp->color = tg__malloc((size_t)(graph->cols ? graph->cols : 1) * sizeof *sp->color);
     if (!sp->color) return nomem(t, who);
     sp->colors = sym ? tg__color_star(sym, sp->color) : tg__color_columns(graph, sp->color);
-    if (sp->colors < 0 || group_columns(sp) || map_rows(sp, ys)) return nomem(t, who);
+    if (sp->colors < 0) return nomem(t, who);
+    if (!sp->pat.start[sp->pat.rows]) sp->colors = 0; /* no nonzeros: no direction */
+    if (group_columns(sp) || map_rows(sp, ys)) return nomem(t, who);
     if (plan(sp, sym) || record_directions(sp, ys)) return t->status;
     sp->last_pos = t->nnodes - 1;
     sp->last = tg__node_at(t, sp->last_pos);
