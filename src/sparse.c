@@ -92,36 +92,21 @@ static int nomem(tg_tape *t, const char *who) {
     return tg_fail(t, TG_ERR_NOMEM, "%s: out of memory", who);
 }
 
-/* Columns grouped by colour (a counting sort). */
-static int group_columns(tg_sparse *sp) {
-    int64_t cols = sp->pat.cols;
-    sp->by_color = tg__malloc((size_t)(cols ? cols : 1) * sizeof *sp->by_color);
-    sp->color_start = tg__calloc((size_t)sp->colors + 2, sizeof *sp->color_start);
-    if (!sp->by_color || !sp->color_start) return -1;
-    for (int64_t c = 0; c < cols; c++) sp->color_start[sp->color[c] + 1]++;
-    for (int c = 0; c < sp->colors; c++) sp->color_start[c + 1] += sp->color_start[c];
-    int64_t *fill = tg__malloc(((size_t)sp->colors + 1) * sizeof *fill);
-    if (!fill) return -1;
-    memcpy(fill, sp->color_start, ((size_t)sp->colors + 1) * sizeof *fill);
-    for (int64_t c = 0; c < cols; c++) sp->by_color[fill[sp->color[c]]++] = c;
-    tg__free(fill);
-    return 0;
-}
-
-/* Nonzeros grouped by the colour they are read at. */
-static int group_sources(tg_sparse *sp) {
-    int64_t nnz = sp->pat.start[sp->pat.rows];
-    sp->by_src = tg__malloc((size_t)(nnz ? nnz : 1) * sizeof *sp->by_src);
-    sp->src_start = tg__calloc((size_t)sp->colors + 2, sizeof *sp->src_start);
-    int64_t *fill = tg__malloc(((size_t)sp->colors + 1) * sizeof *fill);
-    if (!sp->by_src || !sp->src_start || !fill) {
+/* The items 0..count-1 grouped by their key in [0, keys) (a counting
+ * sort): key k's are (*order)[(*start)[k] .. (*start)[k+1]). 0, or -1 when
+ * memory ran out (what was allocated is the caller's to free). */
+static int group(int64_t count, const int32_t *key, int keys, int64_t **order, int64_t **start) {
+    *order = tg__malloc((size_t)(count ? count : 1) * sizeof **order);
+    *start = tg__calloc((size_t)keys + 2, sizeof **start);
+    int64_t *fill = tg__malloc(((size_t)keys + 1) * sizeof *fill);
+    if (!*order || !*start || !fill) {
         tg__free(fill);
         return -1;
     }
-    for (int64_t q = 0; q < nnz; q++) sp->src_start[sp->src_color[q] + 1]++;
-    for (int c = 0; c < sp->colors; c++) sp->src_start[c + 1] += sp->src_start[c];
-    memcpy(fill, sp->src_start, ((size_t)sp->colors + 1) * sizeof *fill);
-    for (int64_t q = 0; q < nnz; q++) sp->by_src[fill[sp->src_color[q]]++] = q;
+    for (int64_t i = 0; i < count; i++) (*start)[key[i] + 1]++;
+    for (int k = 0; k < keys; k++) (*start)[k + 1] += (*start)[k];
+    memcpy(fill, *start, ((size_t)keys + 1) * sizeof *fill);
+    for (int64_t i = 0; i < count; i++) (*order)[fill[key[i]]++] = i;
     tg__free(fill);
     return 0;
 }
@@ -168,7 +153,8 @@ static int plan(tg_sparse *sp, const tg_csr *sym) {
         }
     }
     tg__free(count);
-    return group_sources(sp) ? nomem(sp->t, "sparse") : TG_OK;
+    return group(nnz, sp->src_color, sp->colors, &sp->by_src, &sp->src_start)
+               ? nomem(sp->t, "sparse") : TG_OK;
 }
 
 /* The most nonzeros in a row. */
@@ -247,7 +233,9 @@ static int finish(tg_sparse *sp, tg_node *const *ys, const tg_csr *sym, const ch
     sp->colors = sym ? tg__color_star(sym, sp->color) : tg__color_columns(graph, sp->color);
     if (sp->colors < 0) return nomem(t, who);
     if (!sp->pat.start[sp->pat.rows]) sp->colors = 0; /* no nonzeros: no direction */
-    if (group_columns(sp) || map_rows(sp, ys)) return nomem(t, who);
+    if (group(graph->cols, sp->color, sp->colors, &sp->by_color, &sp->color_start) ||
+        map_rows(sp, ys))
+        return nomem(t, who);
     if (plan(sp, sym) || record_directions(sp, ys)) return t->status;
     sp->last_pos = t->nnodes - 1;
     sp->last = tg__node_at(t, sp->last_pos);
