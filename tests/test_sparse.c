@@ -1,9 +1,12 @@
 /*
  * Sparse Jacobians and Hessians (tapegrad/sparse.h) against the dense
  * drivers and hand-derived formulas:
- *   - random sparse compositions of every op family: the pattern holds
- *     every nonzero of tg_jacobian / tg_hessian and the values equal them
- *     entry for entry, at the recording point and after new leaf values;
+ *   - random sparse compositions reaching every built-in op (each family's
+ *     ops and their derivative ops, in the recorded gradients): the pattern
+ *     holds every nonzero of tg_jacobian / tg_hessian and the values equal
+ *     them entry for entry, at the recording point and after new leaf
+ *     values;
+ *   - a user op (dense over its input) and an interior wrt node;
  *   - a chained Rosenbrock function: its tridiagonal Hessian by hand, in 3
  *     colours (its rows have 3 nonzeros), at many points without growth of
  *     the tape;
@@ -130,10 +133,15 @@ static tg_node *b_where(tg_node *a, tg_node *b) {
 static tg_node *b_clamp(tg_node *a, tg_node *b) {
     return tg_clamp(tg_scale(a, 3), tg_sub(b, tg_const(tg_node_tape(a), 0.5)), tg_add(b, tg_const(tg_node_tape(a), 0.5)));
 }
-static tg_node *b_leaky(tg_node *a, tg_node *b) { return tg_mul(tg_leaky_relu(a, 0.1), b); }
-static tg_node *b_elu(tg_node *a, tg_node *b) { return tg_add(tg_elu(a, 0.8), tg_mul(a, b)); }
+/* The activations with a variable parameter (their _dp derivative ops). */
+static tg_node *b_leaky(tg_node *a, tg_node *b) {
+    return tg_mul(tg_call("leaky_relu", a, tg_scale(tg_tanh(b), 0.3)), b);
+}
+static tg_node *b_elu(tg_node *a, tg_node *b) {
+    return tg_add(tg_call("elu", a, tg_sigmoid(b)), tg_mul(a, b));
+}
 static tg_node *b_cmp(tg_node *a, tg_node *b) {
-    return tg_mul(tg_add(tg_le(a, b), tg_ne(a, b)), tg_mul(a, b));
+    return tg_mul(tg_add(tg_add(tg_le(a, b), tg_ne(a, b)), tg_ge(b, a)), tg_mul(a, b));
 }
 static const binary_fn binary[] = {tg_add,   tg_sub,     tg_mul, b_div,   b_pow,  b_powc,
                                    tg_atan2, tg_hypot,   tg_maximum, tg_minimum, b_where,
@@ -141,15 +149,20 @@ static const binary_fn binary[] = {tg_add,   tg_sub,     tg_mul, b_div,   b_pow,
 #define NBINARY (int)(sizeof binary / sizeof *binary)
 
 /* One piece: an op family on a few elements of src. */
+/* The unary and binary ops in turn, so that every one is reached. */
+static int next_unary, next_binary;
+static unary_fn some_unary(void) { return unary[next_unary++ % NUNARY]; }
+static binary_fn some_binary(void) { return binary[next_binary++ % NBINARY]; }
+
 static tg_node *piece(tg_node *src) {
     tg_tape *t = tg_node_tape(src);
     int axis = rnd(2);
     switch (rnd(9)) {
     case 0:
-        return unary[rnd(NUNARY)](slice_of(src, 1 + rnd(4)));
+        return some_unary()(slice_of(src, 1 + rnd(4)));
     case 1: { /* broadcasting: [L] with [1], or [2,3] with [1,3] */
-        if (rnd(2)) return binary[rnd(NBINARY)](slice_of(src, 1 + rnd(4)), slice_of(src, 1));
-        return binary[rnd(NBINARY)](mat_of(src, 2, 3), mat_of(src, 1, 3));
+        if (rnd(2)) return some_binary()(slice_of(src, 1 + rnd(4)), slice_of(src, 1));
+        return some_binary()(mat_of(src, 2, 3), mat_of(src, 1, 3));
     }
     case 2: { /* reductions */
         tg_node *m = mat_of(src, 2, 3);
@@ -196,15 +209,19 @@ static tg_node *piece(tg_node *src) {
     }
     case 6: { /* losses: dense over their inputs */
         tg_node *a = slice_of(src, 3), *b = slice_of(src, 3);
-        switch (rnd(4)) {
+        tg_node *z = mat_of(src, 2, 3);
+        switch (rnd(6)) {
         case 0: return tg_mse(a, b);
-        case 1: return tg_huber(a, b, 0.5);
+        case 1: /* delta a variable too (huber_dc) */
+            return tg_call_n("huber", 3, (tg_node *[]){a, b, positive(slice_of(src, 1))});
         case 2: return tg_bce_with_logits(a, tg_sigmoid(b));
-        default: return tg_softmax_xent(mat_of(src, 2, 3), tg_softmax(mat_of(src, 2, 3), 1));
+        case 3: return tg_cross_entropy(z, tg_labels(z, (const int32_t[]){rnd(3), rnd(3)}));
+        case 4: return tg_nll_loss(tg_log_softmax(z, 1), tg_labels(z, (const int32_t[]){2, 0}));
+        default: return tg_softmax_xent(z, tg_softmax(mat_of(src, 2, 3), 1));
         }
     }
     case 7: /* a composition of two pieces */
-        return tg_mul(tg_sum(piece(src)), unary[rnd(NUNARY)](slice_of(src, 2)));
+        return tg_mul(tg_sum(piece(src)), some_unary()(slice_of(src, 2)));
     default: /* a constant times a slice: linear */
         return tg_scale(slice_of(src, 2), unif(-2, 2));
     }
@@ -263,6 +280,7 @@ static void test_random_compositions(void **state) {
     (void)state;
     const int seeds = 120;
     stat_dense = stat_pattern = stat_colors = stat_maxrow = stat_hcolors = stat_hmaxrow = 0;
+    bool reached[256] = {false};
     for (int seed = 1; seed <= seeds; seed++) {
         rng_state = (uint64_t)seed * 0x9e3779b97f4a7c15u;
         tg_tape *t = tg_tape_new();
@@ -291,6 +309,10 @@ static void test_random_compositions(void **state) {
             for (int i = 0; i < N; i++) xv[i] = unif(-1.2, 1.2);
         }
         assert_int_equal(tg_tape_size(t), size); /* the evaluations record nothing */
+        for (size_t i = 0; i < size; i++) { /* which ops the compositions reached */
+            const tg_op *op = tg_op_find(tg_node_op_name(tg_tape_node(t, i)));
+            for (int k = 0; op && k < tg_op_count(); k++) reached[k] |= tg_op_at(k) == op;
+        }
         tg_sparse_free(jac);
         tg_sparse_free(hes);
         tg_tape_free(t);
@@ -299,6 +321,14 @@ static void test_random_compositions(void **state) {
            "entries; Jacobians: %ld colours in all against %ld (the sum of the most nonzeros "
            "in a row, a lower bound); Hessians: %ld colours against %ld\n",
            seeds, stat_dense, stat_pattern, stat_colors, stat_maxrow, stat_hcolors, stat_hmaxrow);
+    int count = 0;
+    printf("sparse: ops not reached:");
+    for (int k = 0; k < tg_op_count(); k++) {
+        count += reached[k];
+        if (!reached[k]) printf(" %s", tg_op_at(k)->name);
+    }
+    printf("\nsparse: %d of %d registered ops reached\n", count, tg_op_count());
+    assert_int_equal(count, tg_op_count()); /* every built-in op (no user op yet) */
 }
 
 
