@@ -399,7 +399,19 @@ static int eval(tg_sparse *sp, double sigma, const double *lambda, double *value
     tg_tape *t = sp->t;
     if (t->status) return t->status;
     if (!values) return tg_fail(t, TG_ERR_NULL, "%s: values is NULL", who);
-    if (t->nnodes <= sp->last_pos || tg__node_at(t, sp->last_pos) != sp->last)
+    bool gone = t->nnodes <= sp->last_pos || tg__node_at(t, sp->last_pos) != sp->last;
+    /* A tape reset and recorded again as far can hold other nodes where the
+     * directions were: the writes below go only into leaves of their size. */
+    for (int q = 0; q < sp->k * sp->n && !gone; q++) {
+        tg_node *d = sp->v[q], *w = sp->wrt[q % sp->n];
+        gone = tg__stale(d) || !tg__is_leaf(d) || tg_numel(d) != tg_numel(w) ||
+               tg_node_dtype(d) != tg_node_dtype(w);
+    }
+    if (sp->sigma) gone |= tg__stale(sp->sigma) || !tg__is_leaf(sp->sigma) || tg_numel(sp->sigma) != 1;
+    if (sp->lambda)
+        gone |= tg__stale(sp->lambda) || !tg__is_leaf(sp->lambda) ||
+                tg_numel(sp->lambda) != sp->nlambda;
+    if (gone)
         return tg_fail(t, TG_ERR_STATE, "%s: the object's nodes are gone (the tape was reset "
                        "or rewound past them); make it again", who);
     if (sp->sigma) write_weights(sp->sigma, &sigma, 1, 0);

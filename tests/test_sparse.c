@@ -704,7 +704,7 @@ static void test_bad_input(void **state) {
         {TG_ERR_ARG, "it must have one element"},
         {TG_ERR_NULL, "values is NULL"},      {TG_ERR_ARG, "not a Lagrangian"},
         {TG_ERR_NULL, "lambda is NULL"},      {TG_ERR_NULL, "rows is NULL"},
-        {TG_ERR_STATE, "make it again"},
+        {TG_ERR_STATE, "make it again"},     {TG_ERR_STATE, "make it again"},
     };
     int ncases = (int)(sizeof cases / sizeof *cases);
     for (int i = 0; i < ncases; i++) {
@@ -744,6 +744,15 @@ static void test_bad_input(void **state) {
             tg_tape_reset(t);
             rc = tg_sparse_eval(j, vals);
             break;
+        case 11: { /* reset, and more nodes recorded than the object had */
+            assert_int_equal(tg_sparse_hessian_new(f, 1, &x, &j), TG_OK);
+            size_t had = tg_tape_size(t);
+            tg_tape_reset(t);
+            tg_node *z = tg_tensor(t, TG_F64, 1, (int64_t[]){7}, NULL);
+            while (tg_tape_size(t) < 2 * had) z = tg_sin(z);
+            rc = tg_sparse_eval(j, vals);
+            break;
+        }
         }
         expect_error(t, rc, cases[i].code, cases[i].words);
         if (i < 6) assert_null(j);

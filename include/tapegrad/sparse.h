@@ -45,7 +45,11 @@
  * Lifetime: the object's nodes live on the tape; tg_tape_reset(), or a
  * rewind to a mark taken before the object was made, ends it (its calls
  * then fail with TG_ERR_STATE, except tg_sparse_free(), which the caller
- * still owes). One object, like its tape, is for one thread at a time.
+ * still owes). As for node handles, what cannot always be detected is a
+ * tape recorded again as far after such a reset: the object then checks
+ * that its direction nodes are leaves of their size (never writing past
+ * them) but may read other nodes' values; make objects again after a
+ * reset. One object, like its tape, is for one thread at a time.
  *
  * Errors: the functions return the tape's status, and a message on the
  * tape names the call and the fault: TG_ERR_NULL (a NULL argument),
