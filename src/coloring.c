@@ -10,7 +10,10 @@
  * with fewer colours. The star colouring checks the star condition itself
  * (no path on four vertices in two colours) against every coloured path
  * through the new vertex, so it is correct by construction, whatever the
- * order: a colouring can only be wasteful, never wrong.
+ * order: a colouring can only be wasteful, never wrong. For a vertex of
+ * many neighbours, a count of its coloured neighbours by colour makes that
+ * check O(1); a vertex far denser than the average (an arrowhead's hub)
+ * takes a colour of its own.
  */
 #include "sparse_internal.h"
 
@@ -87,18 +90,53 @@ int tg__color_columns(const tg_csr *jac, int32_t *color) {
 
 /* ------------------------------------------------- Hessian: star -- */
 
-/* The star colouring in one order. Colouring v with c is refused when a
- * neighbour has c, or when some path through v on four coloured vertices
- * would alternate two colours: v at its end (v w x y: c a c a) or inside it
- * (u v w x: a c a c, u and w two neighbours of v of one colour). */
-static int greedy_star(const tg_csr *g, const int32_t *order, int32_t *color, int64_t *forbid,
-                       int64_t *count) {
+/* The star check asks whether a vertex x has a coloured neighbour of a
+ * given colour besides one: a scan of x's neighbours when it has at most
+ * SCAN_MAX, else a look-up in a count of each such x's coloured neighbours
+ * by colour, an open-addressing table of at most one key per edge end of
+ * those vertices. */
+#define SCAN_MAX 32
+typedef struct pair_count {
+    uint64_t *key; /* (x << 32 | c) + 1; 0: empty */
+    int32_t *count;
+    size_t mask;
+    int shift; /* 64 - log2(mask + 1): the product's top bits index */
+} pair_count;
+
+static size_t slot_of(const pair_count *h, uint64_t key) {
+    size_t i = (size_t)((key * 0x9e3779b97f4a7c15u) >> h->shift);
+    while (h->key[i] && h->key[i] != key) i = (i + 1) & h->mask;
+    return i;
+}
+
+static int32_t pair_get(const pair_count *h, int32_t x, int32_t c) {
+    size_t i = slot_of(h, ((uint64_t)(uint32_t)x << 32 | (uint32_t)c) + 1);
+    return h->key[i] ? h->count[i] : 0;
+}
+
+static void pair_add(pair_count *h, int32_t x, int32_t c) {
+    uint64_t key = ((uint64_t)(uint32_t)x << 32 | (uint32_t)c) + 1;
+    size_t i = slot_of(h, key);
+    if (!h->key[i]) h->key[i] = key, h->count[i] = 0;
+    h->count[i]++;
+}
+
+/* The star colouring in one order, of the vertices not marked dense (they
+ * get colours of their own afterwards). Colouring v with c is refused when
+ * a neighbour has c, or when some path through v on four coloured vertices
+ * would alternate two colours: v at its end (v w x y: c a c a, x having
+ * another neighbour of w's colour) or inside it (u v w x: a c a c, u and w
+ * two neighbours of v of one colour). */
+static int greedy_star(const tg_csr *g, const int32_t *order, const unsigned char *dense,
+                       int32_t *color, int64_t *forbid, int64_t *count, pair_count *pairs) {
     int ncolors = 0;
     int64_t n = g->rows;
+    memset(pairs->key, 0, (pairs->mask + 1) * sizeof *pairs->key);
     for (int64_t v = 0; v < n; v++) color[v] = -1;
     for (int64_t v = 0; v <= n; v++) forbid[v] = -1, count[v] = 0;
     for (int64_t k = 0; k < n; k++) {
         int32_t v = order ? order[k] : (int32_t)k;
+        if (dense[v]) continue;
         const int64_t b = g->start[v], e = g->start[v + 1];
         for (int64_t q = b; q < e; q++) {
             int32_t w = g->col[q];
@@ -113,10 +151,14 @@ static int greedy_star(const tg_csr *g, const int32_t *order, int32_t *color, in
             for (int64_t r = g->start[w]; r < g->start[w + 1]; r++) {
                 int32_t x = g->col[r];
                 if (x == v || x == w || color[x] < 0 || forbid[color[x]] == v) continue;
-                bool bad = count[a] >= 2; /* u v w x */
-                for (int64_t s = g->start[x]; s < g->start[x + 1] && !bad; s++) {
-                    int32_t y = g->col[s]; /* v w x y */
-                    bad = y != w && y != x && y != v && color[y] == a;
+                /* u v w x, or v w x y: x has a neighbour of colour a besides w */
+                bool bad = count[a] >= 2;
+                if (!bad && g->start[x + 1] - g->start[x] > SCAN_MAX)
+                    bad = pair_get(pairs, x, a) >= 2;
+                for (int64_t s = g->start[x]; s < g->start[x + 1] && !bad &&
+                                              g->start[x + 1] - g->start[x] <= SCAN_MAX; s++) {
+                    int32_t y = g->col[s];
+                    bad = y != w && y != x && color[y] == a;
                 }
                 if (bad) forbid[color[x]] = v;
             }
@@ -127,25 +169,49 @@ static int greedy_star(const tg_csr *g, const int32_t *order, int32_t *color, in
         while (forbid[c] == v) c++;
         color[v] = c;
         if (c + 1 > ncolors) ncolors = c + 1;
+        for (int64_t q = b; q < e; q++) {
+            int32_t x = g->col[q];
+            if (x != v && g->start[x + 1] - g->start[x] > SCAN_MAX) pair_add(pairs, x, c);
+        }
     }
+    for (int64_t v = 0; v < n; v++) /* a dense vertex: a colour of its own */
+        if (dense[v]) color[v] = ncolors++;
     return ncolors;
 }
 
+/* A vertex is dense when its degree passes both DENSE_MIN and DENSE_RATIO
+ * times the average: an arrowhead's hub. Coloured on its own it costs one
+ * colour, where the greedy pass would scan its neighbourhood once per
+ * neighbour (quadratic in its degree). */
+#define DENSE_MIN 64
+#define DENSE_RATIO 16
+
 int tg__color_star(const tg_csr *g, int32_t *color) {
-    int64_t n = g->rows;
+    int64_t n = g->rows, edges = g->start[n];
+    size_t cap = 16, ends = 0; /* edge ends at vertices of more than SCAN_MAX */
+    int bits = 4;
+    for (int64_t v = 0; v < n; v++)
+        if (g->start[v + 1] - g->start[v] > SCAN_MAX) ends += (size_t)(g->start[v + 1] - g->start[v]);
+    while (cap < 2 * ends + 16) cap *= 2, bits++;
     int64_t *weight = tg__malloc(((size_t)n + 1) * sizeof *weight);
     int64_t *forbid = tg__malloc(((size_t)n + 1) * sizeof *forbid);
     int64_t *count = tg__malloc(((size_t)n + 1) * sizeof *count);
     int32_t *other = tg__malloc(((size_t)n + 1) * sizeof *other);
+    unsigned char *dense = tg__malloc((size_t)n + 1);
+    pair_count pairs = {tg__malloc(cap * sizeof *pairs.key), tg__malloc(cap * sizeof *pairs.count),
+                        cap - 1, 64 - bits};
     int32_t *order = NULL;
     int best = -1;
-    if (weight && forbid && other && count) {
-        for (int64_t v = 0; v < n; v++) weight[v] = g->start[v + 1] - g->start[v];
+    if (weight && forbid && other && count && dense && pairs.key && pairs.count) {
+        for (int64_t v = 0; v < n; v++) {
+            weight[v] = g->start[v + 1] - g->start[v];
+            dense[v] = weight[v] > DENSE_MIN && weight[v] * n > DENSE_RATIO * edges;
+        }
         order = order_by(weight, n);
     }
     if (order) {
-        best = greedy_star(g, NULL, color, forbid, count);
-        int lf = greedy_star(g, order, other, forbid, count);
+        best = greedy_star(g, NULL, dense, color, forbid, count, &pairs);
+        int lf = greedy_star(g, order, dense, other, forbid, count, &pairs);
         if (lf < best) {
             memcpy(color, other, (size_t)n * sizeof *color);
             best = lf;
@@ -155,6 +221,9 @@ int tg__color_star(const tg_csr *g, int32_t *color) {
     tg__free(forbid);
     tg__free(count);
     tg__free(other);
+    tg__free(dense);
+    tg__free(pairs.key);
+    tg__free(pairs.count);
     tg__free(order);
     return best;
 }
