@@ -134,11 +134,11 @@ static tg_node *b_clamp(tg_node *a, tg_node *b) {
     return tg_clamp(tg_scale(a, 3), tg_sub(b, tg_const(tg_node_tape(a), 0.5)), tg_add(b, tg_const(tg_node_tape(a), 0.5)));
 }
 /* The activations with a variable parameter (their _dp derivative ops). */
-static tg_node *b_leaky(tg_node *a, tg_node *b) {
-    return tg_mul(tg_call("leaky_relu", a, tg_scale(tg_tanh(b), 0.3)), b);
+static tg_node *b_leaky(tg_node *a, tg_node *b) { /* the parameter: one element */
+    return tg_mul(tg_call("leaky_relu", a, tg_scale(tg_tanh(tg_sum(b)), 0.3)), b);
 }
 static tg_node *b_elu(tg_node *a, tg_node *b) {
-    return tg_add(tg_call("elu", a, tg_sigmoid(b)), tg_mul(a, b));
+    return tg_add(tg_call("elu", a, tg_sigmoid(tg_sum(b))), tg_mul(a, b));
 }
 static tg_node *b_cmp(tg_node *a, tg_node *b) {
     return tg_mul(tg_add(tg_add(tg_le(a, b), tg_ne(a, b)), tg_ge(b, a)), tg_mul(a, b));
@@ -161,8 +161,12 @@ static tg_node *piece(tg_node *src) {
     case 0:
         return some_unary()(slice_of(src, 1 + rnd(4)));
     case 1: { /* broadcasting: [L] with [1], or [2,3] with [1,3] */
-        if (rnd(2)) return some_binary()(slice_of(src, 1 + rnd(4)), slice_of(src, 1));
-        return some_binary()(mat_of(src, 2, 3), mat_of(src, 1, 3));
+        /* (each random draw in a statement of its own: the order in which a
+         * compiler evaluates arguments must not change the test) */
+        bool vec = rnd(2);
+        tg_node *a = vec ? slice_of(src, 1 + rnd(4)) : mat_of(src, 2, 3);
+        tg_node *b = vec ? slice_of(src, 1) : mat_of(src, 1, 3);
+        return some_binary()(a, b);
     }
     case 2: { /* reductions */
         tg_node *m = mat_of(src, 2, 3);
@@ -182,17 +186,25 @@ static tg_node *piece(tg_node *src) {
         tg_node *m = mat_of(src, 2, 3);
         return rnd(2) ? tg_softmax(m, axis) : tg_log_softmax(m, axis);
     }
-    case 4: /* matmul, plain and batched */
-        if (rnd(2)) return tg_matmul(mat_of(src, 2, 2), mat_of(src, 2, 3));
-        return tg_matmul(tg_reshape(slice_of(src, 8), 3, (int64_t[]){2, 2, 2}), mat_of(src, 2, 1));
+    case 4: { /* matmul, plain and batched */
+        bool plain = rnd(2);
+        tg_node *a = plain ? mat_of(src, 2, 2) : tg_reshape(slice_of(src, 8), 3, (int64_t[]){2, 2, 2});
+        tg_node *b = plain ? mat_of(src, 2, 3) : mat_of(src, 2, 1);
+        return tg_matmul(a, b);
+    }
     case 5: { /* moves */
         tg_node *m = mat_of(src, 2, 3);
-        switch (rnd(8)) {
+        int r = rnd(8);
+        switch (r) {
         case 0: return tg_mul(tg_transpose(m), tg_transpose(mat_of(src, 2, 3)));
         case 1: return tg_sin(tg_permute(tg_reshape(slice_of(src, 8), 3, (int64_t[]){2, 2, 2}), (int[]){2, 0, 1}));
         case 2: return tg_mul(tg_broadcast_to(mat_of(src, 1, 3), 2, (int64_t[]){2, 3}), m);
-        case 3: return tg_exp(tg_tril(mat_of(src, 3, 3), rnd(3) - 1));
-        case 4: return tg_cos(tg_triu(mat_of(src, 3, 3), rnd(3) - 1));
+        case 3:
+        case 4: {
+            tg_node *sq = mat_of(src, 3, 3);
+            int64_t k = rnd(3) - 1;
+            return r == 3 ? tg_exp(tg_tril(sq, k)) : tg_cos(tg_triu(sq, k));
+        }
         case 5: {
             int64_t idx[5];
             for (int i = 0; i < 5; i++) idx[i] = rnd(3);
@@ -215,15 +227,23 @@ static tg_node *piece(tg_node *src) {
         case 1: /* delta a variable too (huber_dc) */
             return tg_call_n("huber", 3, (tg_node *[]){a, b, positive(slice_of(src, 1))});
         case 2: return tg_bce_with_logits(a, tg_sigmoid(b));
-        case 3: return tg_cross_entropy(z, tg_labels(z, (const int32_t[]){rnd(3), rnd(3)}));
+        case 3: {
+            int32_t labels[2];
+            for (int i = 0; i < 2; i++) labels[i] = rnd(3);
+            return tg_cross_entropy(z, tg_labels(z, labels));
+        }
         case 4: return tg_nll_loss(tg_log_softmax(z, 1), tg_labels(z, (const int32_t[]){2, 0}));
         default: return tg_softmax_xent(z, tg_softmax(mat_of(src, 2, 3), 1));
         }
     }
-    case 7: /* a composition of two pieces */
-        return tg_mul(tg_sum(piece(src)), some_unary()(slice_of(src, 2)));
-    default: /* a constant times a slice: linear */
-        return tg_scale(slice_of(src, 2), unif(-2, 2));
+    case 7: { /* a composition of two pieces */
+        tg_node *inner = tg_sum(piece(src));
+        return tg_mul(inner, some_unary()(slice_of(src, 2)));
+    }
+    default: { /* a constant times a slice: linear */
+        tg_node *a = slice_of(src, 2);
+        return tg_scale(a, unif(-2, 2));
+    }
     }
     (void)t;
 }
