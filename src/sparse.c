@@ -35,6 +35,8 @@ struct tg_sparse {
     int64_t *color_start;    /* ... colour c's are by_color[color_start[c] ..) */
     tg_node **v;             /* k * n direction inputs */
     tg_node **jv;            /* m * k tangents */
+    const void **base;       /* m: the values of one colour's tangents, during a read */
+    unsigned char *f64;      /* m: whether node i's values are float64 */
     int32_t *row_node;       /* row of B -> which of the m nodes */
     int64_t *row_elem;       /* ... and which element */
     int64_t *src_row;        /* per nonzero: its row of B */
@@ -57,6 +59,8 @@ void tg_sparse_free(tg_sparse *sp) {
     tg__free(sp->color_start);
     tg__free(sp->v);
     tg__free(sp->jv);
+    tg__free(sp->base);
+    tg__free(sp->f64);
     tg__free(sp->row_node);
     tg__free(sp->row_elem);
     tg__free(sp->src_row);
@@ -211,7 +215,9 @@ static int record_directions(tg_sparse *sp, tg_node *const *ys) {
     if (!sp->k) return TG_OK;
     sp->v = tg__malloc(sizeof *sp->v * (size_t)n * (size_t)sp->k);
     sp->jv = tg__malloc(sizeof *sp->jv * (size_t)sp->m * (size_t)sp->k);
-    if (!sp->v || !sp->jv) return nomem(t, "sparse");
+    sp->base = tg__malloc(sizeof *sp->base * (size_t)sp->m);
+    sp->f64 = tg__malloc((size_t)sp->m);
+    if (!sp->v || !sp->jv || !sp->base || !sp->f64) return nomem(t, "sparse");
     for (int j = 0; j < sp->k; j++)
         for (int i = 0; i < n; i++) {
             int64_t shape[TG_MAX_DIMS];
@@ -423,10 +429,16 @@ static int eval(tg_sparse *sp, double sigma, const double *lambda, double *value
         tg__forward_from(t, c0 ? sp->from : 0); /* the first block replays the function too */
         for (int c = c0; c < end; c++) {
             set_colour(sp, c - c0, c, 0);
+            for (int o = 0; o < sp->m; o++) { /* this colour's tangents, once */
+                tg_node *node = sp->jv[o * sp->k + (c - c0)];
+                sp->base[o] = tg_value(node);
+                sp->f64[o] = tg_node_dtype(node) == TG_F64;
+            }
             for (int64_t q = sp->src_start[c]; q < sp->src_start[c + 1]; q++) {
-                int64_t z = sp->by_src[q], r = sp->src_row[z];
-                tg_node *node = sp->jv[sp->row_node[r] * sp->k + (c - c0)];
-                values[z] = tg_value_at(node, sp->row_elem[r]) + 0.0;
+                int64_t z = sp->by_src[q], r = sp->src_row[z], e = sp->row_elem[r];
+                int32_t o = sp->row_node[r];
+                values[z] = (sp->f64[o] ? ((const double *)sp->base[o])[e]
+                                        : (double)((const float *)sp->base[o])[e]) + 0.0;
             }
         }
     }
