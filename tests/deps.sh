@@ -25,3 +25,6 @@ TG_CHECK_DEPS=(clang libclang-rt-14-dev valgrind)
 # package): PyTorch for the GMM comparison, numpy for predict's forward pass,
 # gnuplot for the training plots.
 TG_ORACLE_DEPS=(python3-torch python3-numpy gnuplot-nox)
+# The optimisers of examples/optim (optional to the build; test_optimizers
+# skips, saying so, without them): Ipopt's C interface and liblbfgs.
+TG_OPTIM_DEPS=(coinor-libipopt-dev liblbfgs-dev)

@@ -1012,6 +1012,64 @@ static void hess_bindings(const struct hess_case *c, char bind[3][64], const cha
     }
 }
 
+/* hess --sparse: the dense output unchanged, then the sparse driver's
+ * lower triangle, each entry the hand-derived one, every nonzero of the
+ * hand-derived Hessian among them. */
+static void test_hess_sparse(void **state) {
+    (void)state;
+    for (size_t c = 0; c < sizeof hess_cases / sizeof *hess_cases; c++) {
+        const struct hess_case *k = &hess_cases[c];
+        char bind[3][64];
+        const char *arg[3];
+        hess_bindings(k, bind, arg);
+        result r = run("hess", "--sparse", k->expr, arg[0], arg[1], arg[2], NULL);
+        result d = run("hess", k->expr, arg[0], arg[1], arg[2], NULL);
+        assert_clean(&r, k->expr);
+        assert_int_equal(r.code, 0);
+        assert_string_equal(r.err, "");
+        size_t len = strlen(d.out);
+        if (strncmp(r.out, d.out, len))
+            fail_msg("hess --sparse '%s' does not begin as hess:\n%s", k->expr, r.out);
+        long nnz = -1;
+        int colors = -1, seen[3][3] = {{0}}, lines = 0;
+        const char *at = r.out + len;
+        if (sscanf(at, "sparse hessian: %ld nonzeros in %d colours\n", &nnz, &colors) != 2)
+            fail_msg("hess --sparse '%s': no summary line:\n%s", k->expr, at);
+        double f, g[3], h[9];
+        k->hand(k->values, &f, g, h);
+        for (at = strchr(at, '\n'); at && at[1]; at = strchr(at + 1, '\n')) {
+            char a[16], b[16];
+            double v;
+            if (sscanf(at + 1, "  (%15[^,], %15[^)]) = %lf", a, b, &v) != 3)
+                fail_msg("hess --sparse '%s': a line that is no entry: %s", k->expr, at + 1);
+            int i = -1, j = -1;
+            for (int q = 0; q < k->n; q++) {
+                if (!strcmp(a, k->names[q])) i = q;
+                if (!strcmp(b, k->names[q])) j = q;
+            }
+            assert_true(i >= 0 && j >= 0 && j <= i && !seen[i][j]);
+            seen[i][j] = 1;
+            lines++;
+            char what[128];
+            snprintf(what, sizeof what, "%s: sparse d2f/d%s d%s", k->expr, a, b);
+            assert_close(what, v, h[i * k->n + j]);
+        }
+        assert_int_equal(lines, nnz);
+        assert_true(colors >= 1 && colors <= k->n);
+        for (int i = 0; i < k->n; i++)
+            for (int j = 0; j <= i; j++)
+                if (h[i * k->n + j] != 0 && !seen[i][j])
+                    fail_msg("hess --sparse '%s': d2f/d%s d%s = %g is missing", k->expr,
+                             k->names[i], k->names[j], h[i * k->n + j]);
+        done(&r);
+        done(&d);
+    }
+    result g = run("grad", "--sparse", "x", "x=1", NULL); /* hess only */
+    assert_int_equal(g.code, 2);
+    assert_non_null(strstr(g.err, "unknown option '--sparse'"));
+    done(&g);
+}
+
 static void test_hess_hand_derived(void **state) {
     (void)state;
     for (size_t c = 0; c < sizeof hess_cases / sizeof *hess_cases; c++) {
@@ -1584,6 +1642,7 @@ int main(void) {
         cmocka_unit_test(test_caret_position),
         cmocka_unit_test(test_check),
         cmocka_unit_test(test_hess_hand_derived),
+        cmocka_unit_test(test_hess_sparse),
         cmocka_unit_test(test_hess_text),
         cmocka_unit_test(test_hess_errors),
         cmocka_unit_test(test_hess_registry_walk),

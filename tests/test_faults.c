@@ -29,6 +29,9 @@
  *             so that both chunk tables grow past their first 8,
  *             with tensor ops on its scalars (bridges), a backward sweep (the
  *             gradient arrays), a replay and a second sweep;
+ *   sparse    the sparse drivers: a banded Hessian, a Lagrangian's of a
+ *             tensor and a scalar, a Jacobian of 40 colours (blocks of
+ *             directions), each evaluated once;
  *   files     tg_dataset_read_idx (gzipped images, plain labels), a CSV of
  *             3000 rows, and tg_gradcheck of a small matmul/softmax graph;
  *   fn        a function object (tapegrad/fn.h) recorded, every driver's
@@ -57,6 +60,7 @@
 
 #include "tapegrad.h"
 #include "tape.h" /* TG_SC_LEN: the scenarios are sized in record chunks */
+#include "tapegrad/sparse.h"
 
 /* ------------------------------------------------------------ allocator -- */
 
@@ -545,6 +549,80 @@ static void test_forward_mode(void **state) {
     fail_each_allocation(&c, NULL);
 }
 
+
+/* --------------------------------------------------------------- sparse -- */
+
+/* Sparse drivers: a banded Hessian, a Lagrangian's of scalars and tensors,
+ * and a Jacobian of 40 colours (evaluated in blocks of directions). */
+typedef struct sparse_result {
+    bool created;
+    int status;
+    double h[64], l[64], j[64];
+    char message[256];
+} sparse_result;
+
+static void sparse_scenario(void *out, void *ctx) {
+    (void)ctx;
+    sparse_result *r = out;
+    memset(r, 0, sizeof *r);
+    tg_tape *t = tg_tape_new();
+    if (!t) return;
+    r->created = true;
+    double x0[40];
+    for (int i = 0; i < 40; i++) x0[i] = sin(i + 1.0);
+    tg_node *x = tg_tensor(t, TG_F64, 1, (const int64_t[]){40}, x0);
+    tg_node *a = tg_slice(x, 0, 0, 39), *b = tg_slice(x, 0, 1, 39);
+    tg_node *f = tg_sum(tg_square(tg_sub(b, tg_square(a))));
+    tg_node *s = tg_scalar(t, 0.5);
+    tg_node *c = tg_mul(tg_exp(tg_slice(x, 0, 0, 3)), s);
+    tg_node *y = tg_mul(x, tg_sum(tg_sin(x)));
+    tg_sparse *h = NULL, *l = NULL, *j = NULL;
+    int rh = tg_sparse_hessian_new(f, 1, &x, &h);
+    if (!rh) tg_sparse_eval(h, r->h);
+    int rl = tg_sparse_lagrangian_new(f, c, 2, (tg_node *[]){x, s}, &l);
+    if (!rl) tg_sparse_eval_lagrangian(l, 2, (const double[]){1, -1, 3}, r->l);
+    int rj = tg_sparse_jacobian_new(y, 1, &x, &j);
+    if (!rj) { /* 1600 nonzeros: the first 64 */
+        double *vals = malloc(sizeof(double) * 1600);
+        if (vals && !tg_sparse_eval(j, vals)) memcpy(r->j, vals, sizeof r->j);
+        free(vals);
+    }
+    if (!rh != !!h || !rl != !!l || !rj != !!j) /* an object exactly when made */
+        snprintf(r->message, sizeof r->message, "an object and its return value disagree");
+    tg_sparse_free(h);
+    tg_sparse_free(l);
+    tg_sparse_free(j);
+    r->status = tg_status(t);
+    if (!r->message[0]) snprintf(r->message, sizeof r->message, "%s", tg_status_message(t));
+    tg_tape_free(t);
+}
+
+static void sparse_check_ref(const void *vref, long total, void *ctx) {
+    (void)ctx;
+    const sparse_result *ref = vref;
+    if (ref->status) fail_msg("reference run: %s", ref->message);
+    assert_true(ref->h[0] != 0 && ref->l[0] != 0 && ref->j[0] != 0);
+    assert_true(total > 20);
+}
+
+static void sparse_check_failed(long k, const void *vr, const void *vref, void *ctx) {
+    (void)ctx, (void)vref;
+    const sparse_result *r = vr;
+    if (!r->created) {
+        assert_int_equal(k, 1);
+        return;
+    }
+    if (r->status != TG_ERR_NOMEM || !strstr(r->message, "out of memory"))
+        fail_msg("k = %ld: status %s \"%s\"", k, tg_status_name(r->status), r->message);
+}
+
+static void test_sparse(void **state) {
+    (void)state;
+    static const fault_case c = {"sparse", sizeof(sparse_result), sparse_scenario,
+                                 sparse_check_ref, sparse_check_failed};
+    fail_each_allocation(&c, NULL);
+}
+
 /* ------------------------------------------------------------------- nn -- */
 
 static char dir[256], model[300];
@@ -946,6 +1024,7 @@ int main(void) {
         cmocka_unit_test(test_core),
         cmocka_unit_test(test_scalar_tape),
         cmocka_unit_test(test_forward_mode),
+        cmocka_unit_test(test_sparse),
         cmocka_unit_test(test_nn),
         cmocka_unit_test(test_files_gradcheck),
         cmocka_unit_test(test_function_objects),

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include <tapegrad.h>
+#include <tapegrad/sparse.h>
 
 #include "safe_file.h"
 
@@ -41,6 +42,7 @@ typedef struct cmd {
     const char *dot;
     bool json;         /* output, and errors, as JSON */
     bool allow_unused; /* a binding the expression does not use is no error */
+    bool sparse;       /* hess: also the sparse Hessian's pattern and nonzeros */
     int order;         /* check: 1 (gradient) or 2 (Hessian) */
     size_t expr_nodes; /* nodes the expression itself recorded on tape */
     tg_gradcheck_opts gc;
@@ -296,7 +298,8 @@ static void help_check(FILE *f) {
 }
 
 static void help_hess(FILE *f) {
-    fputs("usage: tapegrad hess [--json] [--allow-unused] [--dot FILE] EXPR [NAME=VALUE ...]\n"
+    fputs("usage: tapegrad hess [--json] [--allow-unused] [--sparse] [--dot FILE] EXPR\n"
+          "                     [NAME=VALUE ...]\n"
           "\n"
           "As tapegrad grad, and then the Hessian matrix of second derivatives, computed\n"
           "by tg_hessian: the gradient recorded on the tape as an expression (tg_grad,\n"
@@ -322,6 +325,15 @@ static void help_hess(FILE *f) {
           "               errors as for grad --json\n"
           "  --allow-unused  a binding EXPR does not use is no error; its row and column,\n"
           "               all 0, come after the others\n"
+          "  --sparse     also the Hessian by the sparse driver (tapegrad/sparse.h): its\n"
+          "               pattern found on the recording, the colours (Hessian-vector\n"
+          "               products) it took, and the nonzeros of the lower triangle,\n"
+          "               (for 'x^2*y': the lines below; d2f/dy2 is structurally 0)\n"
+          "                 sparse hessian: 2 nonzeros in 2 colours\n"
+          "                   (x, x) = 4\n"
+          "                   (y, x) = 6\n"
+          "               with --json, a member \"sparse\": {\"colors\": K, \"nonzeros\":\n"
+          "               [[\"x\", \"x\", 4], ...]} (row, column, value)\n"
           "  --dot FILE   also write the tape of f as a Graphviz DOT graph (see grad --help)\n"
           "  -h, --help   this help\n"
           "  --           the end of the options\n"
@@ -420,6 +432,8 @@ static int parse_args(cmd *c, int argc, char **argv) {
                 c->json = true;
             } else if (!strcmp(name, "allow-unused") && !eq) {
                 c->allow_unused = true;
+            } else if (c->kind == HESS && !strcmp(name, "sparse") && !eq) {
+                c->sparse = true;
             } else if (!strcmp(name, "dot")) {
                 if (!(c->dot = option_value(c, argv, argc, &i, eq, name))) return EXIT_USAGE;
                 if (!*c->dot) return die(c, "option --dot needs a file name");
@@ -833,10 +847,58 @@ static int print_matrix(int n, const char *const *names, const double *h, int nh
     return 0;
 }
 
+/* --sparse: the Hessian of the used variables by the sparse driver, its
+ * lower triangle's nonzeros by row. 0, or -1 after reporting the error. */
+static int print_sparse(const cmd *c, tg_node *f, const char *const *names) {
+    int nv = expr_env_used(c->env);
+    tg_node **wrt = malloc(sizeof *wrt * (size_t)(nv + 1));
+    if (!wrt) return die(c, "out of memory"), -1;
+    for (int i = 0; i < nv; i++) wrt[i] = expr_env_node(c->env, i);
+    tg_sparse *sp = NULL;
+    tg_sparse_info in = {0};
+    double *vals = NULL;
+    int rc = nv ? tg_sparse_hessian_new(f, nv, wrt, &sp) : TG_OK;
+    if (!rc && sp) {
+        tg_sparse_info_get(sp, &in);
+        vals = malloc(sizeof *vals * (size_t)(in.nnz + 1));
+        rc = vals ? tg_sparse_eval(sp, vals) : TG_ERR_NOMEM;
+    }
+    if (rc) {
+        tg_sparse_free(sp);
+        free(vals);
+        free(wrt);
+        die(c, "sparse hessian: %s", rc == TG_ERR_NOMEM && !tg_status(c->tape)
+                                         ? "out of memory" : tg_status_message(c->tape));
+        return -1;
+    }
+    char b[32];
+    if (c->json)
+        printf(", \"sparse\": {\"colors\": %d, \"nonzeros\": [", in.colors);
+    else
+        printf("sparse hessian: %lld nonzeros in %d colours\n", (long long)in.nnz, in.colors);
+    for (int64_t r = 0; r < in.rows; r++)
+        for (int64_t q = in.row_start[r]; q < in.row_start[r + 1]; q++) {
+            if (c->json) {
+                printf("%s[", q ? ", " : "");
+                tg_json_string(stdout, names[r]);
+                printf(", ");
+                tg_json_string(stdout, names[in.col[q]]);
+                printf(", %.17g]", vals[q]);
+            } else {
+                printf("  (%s, %s) = %s\n", names[r], names[in.col[q]], fmt_num(vals[q], b, sizeof b));
+            }
+        }
+    if (c->json) printf("]}");
+    tg_sparse_free(sp);
+    free(vals);
+    free(wrt);
+    return 0;
+}
+
 /* The value and the gradient (and with h, the Hessian of the used
  * variables): the variables in order of first appearance, then
  * (--allow-unused) the unused ones in binding order, whose derivatives are 0. */
-static int print_derivatives(const cmd *c, const tg_node *f, const double *h) {
+static int print_derivatives(const cmd *c, tg_node *f, const double *h) {
     int nv = expr_env_used(c->env), nu = 0;
     while (expr_env_unused_at(c->env, nu)) nu++;
     const char **names = malloc(sizeof *names * (size_t)(nv + nu + 1));
@@ -876,6 +938,10 @@ static int print_derivatives(const cmd *c, const tg_node *f, const double *h) {
     } else if (c->kind == HESS && nv + nu && print_matrix(nv + nu, names, h, nv)) {
         free(names);
         return die(c, "out of memory");
+    }
+    if (c->sparse && print_sparse(c, f, names)) {
+        free(names);
+        return EXIT_USAGE;
     }
     if (c->json) printf("}\n");
     free(names);
