@@ -20,6 +20,7 @@
  * gives NaN throughout its result (no LAPACK call sees it).
  */
 #ifndef T
+#include "broadcast.h"
 #include "rules.h"
 #include "alloc.h"
 
@@ -102,18 +103,9 @@ static int solve_shape(tg_node *out, char *why, size_t len) {
                  tg__shape_str(a, sa), tg__shape_str(b, sb));
         return TG_ERR_SHAPE;
     }
-    int nd = a->ndim > b->ndim ? a->ndim : b->ndim;
     int64_t shape[TG_MAX_DIMS];
-    for (int i = 0; i < nd - 2; i++) {
-        int ka = a->ndim - nd + i, kb = b->ndim - nd + i;
-        int32_t da = ka >= 0 ? a->u.shape[ka] : 1, db = kb >= 0 ? b->u.shape[kb] : 1;
-        if (da != db && da != 1 && db != 1) {
-            snprintf(why, len, "%s and %s: stack dimension %d differs (%d vs %d) and neither is 1",
-                     tg__shape_str(a, sa), tg__shape_str(b, sb), i - nd, (int)da, (int)db);
-            return TG_ERR_SHAPE;
-        }
-        shape[i] = da > db ? da : db;
-    }
+    int nd = tg__stack_shape(a, b, shape, "and", "stack", why, len);
+    if (nd < 0) return TG_ERR_SHAPE;
     shape[nd - 2] = b->u.shape[b->ndim - 2];
     shape[nd - 1] = b->u.shape[b->ndim - 1];
     return tg_set_shape(out, nd, shape);

@@ -128,4 +128,27 @@ static inline int tg__broadcast_shape(tg_node *out, char *why, size_t len) {
     return TG_OK;
 }
 
+/* The leading (stack) dimensions of two stacks of matrices a [..., r, c] and
+ * b [..., r', c'] broadcast against each other, into shape[0..nd-2); returns
+ * nd, the larger rank, or -1 after writing why ("a <join> b: <word>
+ * dimension -3 differs (2 vs 4) and neither is 1"). matmul and the linear
+ * algebra ops. */
+static inline int tg__stack_shape(const tg_node *a, const tg_node *b, int64_t *shape,
+                                  const char *join, const char *word, char *why, size_t len) {
+    int nd = a->ndim > b->ndim ? a->ndim : b->ndim;
+    for (int i = 0; i < nd - 2; i++) {
+        int ka = a->ndim - nd + i, kb = b->ndim - nd + i;
+        int32_t da = ka >= 0 ? a->u.shape[ka] : 1, db = kb >= 0 ? b->u.shape[kb] : 1;
+        if (da != db && da != 1 && db != 1) {
+            char sa[64], sb[64];
+            snprintf(why, len, "%s %s %s: %s dimension %d differs (%d vs %d) and neither is 1",
+                     tg__shape_str(a, sa), join, tg__shape_str(b, sb), word, i - nd, (int)da,
+                     (int)db);
+            return -1;
+        }
+        shape[i] = da > db ? da : db;
+    }
+    return nd;
+}
+
 #endif
