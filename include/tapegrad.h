@@ -639,7 +639,8 @@ TG_API tg_node *tg_triu(tg_node *x, int64_t k);
 
 /* --- axis conveniences (src/axes.c) --- */
 /* Compositions of the ops above (no op of their own: their gradients are
- * reshape's and concat's, and they record those nodes). Axes may be
+ * reshape's and concat's, and they record those nodes; reshape being a view,
+ * unsqueeze, squeeze and the keepdim forms copy nothing). Axes may be
  * negative, counting from the end; an axis out of range is TG_ERR_ARG naming
  * the call, the axis and the shape. NULL for a NULL x (no tape). */
 
