@@ -208,15 +208,14 @@ tg_node *tg__scalar_op(const tg_op *op, tg_node *a, tg_node *b) {
     int kind = kind_of_op(op);
     if (!kind) return NULL;
     const tg_kind *k = &tg__kinds[kind];
-    const tg_schunk *ca = tg__sc(t, pa);
-    double x[2] = {ca->slot[pa & TG_SC_MASK].v, 0};
-    uint8_t ng = ca->code[pa & TG_SC_MASK] & TG_C_NG;
+    /* the records through the handles' own chunks */
+    double x[2] = {*tg__hvalue(a), 0};
+    uint8_t ng = tg__hcode(a) & TG_C_NG;
     if (k->arity == 2) {
         if (!compact_of(t, b)) return NULL;
         pb = tg__cpos(b);
-        const tg_schunk *cb = tg__sc(t, pb);
-        x[1] = cb->slot[pb & TG_SC_MASK].v;
-        ng |= cb->code[pb & TG_SC_MASK] & TG_C_NG;
+        x[1] = *tg__hvalue(b);
+        ng |= tg__hcode(b) & TG_C_NG;
     } else if (b) {
         return NULL;
     }
