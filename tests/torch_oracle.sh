@@ -1,5 +1,5 @@
 # Sourced by the tests that check a program's `--dump` against a PyTorch
-# script (test_higher_torch.sh, test_linalg_torch.sh).
+# script (test_higher_torch.sh, test_linalg_torch.sh), and what they share.
 #   torch_oracle_dump PROG REF
 # skips (exit 77) when $TG_BUILD_DIR/tests/PROG is not built or
 # /usr/bin/python3 cannot import torch; else sets $ref to tests/REF, makes
@@ -25,5 +25,34 @@ torch_oracle_dump() {
         echo "FAIL: $1 --dump exited with an error:"
         sed 's/^/    /' "$work/err"
         exit 1
+    fi
+}
+
+#   torch_oracle_must_refuse KEY FACTOR CONDITION WHAT
+# The oracle must notice a wrong entry: the first case (whose fifth field is
+# CONDITION, when given) with a nonzero entry on its KEY line, alone, its
+# largest entry scaled by 1 + FACTOR, must be refused by REF. Sets fail=1
+# and says why otherwise.
+torch_oracle_must_refuse() {
+    local key=$1 factor=$2 cond=$3 what=$4
+    awk -v key="$key" -v f="$factor" -v cond="$cond" '
+        $1 == "case" { if (done) exit; keep = (cond == "" || $5 == cond); buf = "" }
+        keep && $1 == key && !done {
+            k = 0
+            for (i = 2; i <= NF; i++) {
+                a = $i < 0 ? -$i : $i
+                if (a > 0 && (k == 0 || a > m)) { k = i; m = a }
+            }
+            if (k) { $k = sprintf("%.17g", $k * (1 + f)); done = 1 }
+        }
+        { buf = buf $0 "\n" }
+        END { if (done) printf "%s", buf }' "$work/dump" >"$work/wrong"
+    if [ ! -s "$work/wrong" ]; then
+        echo "FAIL: no nonzero $what to perturb"
+        fail=1
+    elif /usr/bin/python3 "$ref" "$work/wrong" >"$work/out"; then
+        echo "FAIL: $(basename "$ref") accepted a $what off by $factor relative:"
+        sed 's/^/    /' "$work/out"
+        fail=1
     fi
 }
