@@ -85,11 +85,6 @@ static void writes(tg_node *a, tg_node *b, bool flat, bool *wa, bool *wb) {
     *wa = a->flags & TG_F_FRESH;
     *wb = b != a && (b->flags & TG_F_FRESH);
 }
-static void put(void *g, bool write, double v) {
-    double *d = g;
-    *d = write ? v : *d + v;
-}
-
 /* 0-d operands (scalar tapes) skip the broadcast machinery. */
 #define BINARY_OP(name)                                                                    \
     static void name##_forward(tg_node *n) {                                               \
@@ -109,8 +104,8 @@ static void put(void *g, bool write, double v) {
             double va = *(double *)a->value, vb = *(double *)b->value;                     \
             double y = *(double *)n->value, g = *(double *)n->grad;                        \
             writes(a, b, true, &wa, &wb);                                                  \
-            if (a->grad) put(a->grad, wa, name##_ga_f64(va, vb, y, g));                    \
-            if (b->grad) put(b->grad, wb, name##_gb_f64(va, vb, y, g));                    \
+            if (a->grad) tg__grad_put(a->grad, wa, name##_ga_f64(va, vb, y, g));           \
+            if (b->grad) tg__grad_put(b->grad, wb, name##_gb_f64(va, vb, y, g));           \
             return;                                                                        \
         }                                                                                  \
         tg_bcast bc;                                                                       \

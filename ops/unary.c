@@ -154,8 +154,7 @@ enum { U_DX_BEFORE = U_COUNT - 1, UNARY_OPS(NOTHING, DX_ENUM_ROW, NOTHING) U_END
 #define BWD_KERNEL(n, name)                                                                \
     ((n)->in[0]->flags & TG_F_FRESH ? TG_KERNEL(n, name##_bwdw) : TG_KERNEL(n, name##_bwd))
 static inline void put_grad(tg_node *x, double v) {
-    double *g = x->grad;
-    *g = x->flags & TG_F_FRESH ? v : *g + v;
+    tg__grad_put(x->grad, x->flags & TG_F_FRESH, v);
 }
 #define UNARY_OP(name)                                                                     \
     UNARY_FORWARD(name)                                                                    \

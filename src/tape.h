@@ -248,6 +248,10 @@ static inline void tg__ready_grad(tg_node *n) {
     n->flags &= (uint8_t)~TG_F_FRESH;
 }
 
+/* One float64 contribution v into *g: written when it is the first (see
+ * tg__ready_grad), else added. */
+static inline void tg__grad_put(double *g, bool first, double v) { *g = first ? v : *g + v; }
+
 /* Gives a node gradient memory on first use, its contents undefined; 0-d
  * nodes keep it inline. 0, or -1 with TG_ERR_NOMEM recorded. */
 static inline int tg__grad_memory(tg_node *n) {
