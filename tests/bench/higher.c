@@ -91,12 +91,17 @@ static double run_a(tg_tape *t, int hvp) {
 enum { N = 1000000 };
 static double *bx, *bv;
 
-static double run_b(tg_tape *t, int jvp) {
+/* W2's function of a leaf x of n elements, recorded on a reset t. */
+static tg_node *w2(tg_tape *t, const double *data, int64_t n, tg_node **x) {
     tg_tape_reset(t);
+    *x = tg_tensor(t, TG_F64, 1, &n, data);
+    tg_node *a = tg_slice(*x, 0, 0, n - 1), *b = tg_slice(*x, 0, 1, n - 1);
+    return tg_sum(tg_add(tg_mul(a, b), tg_mul(tg_sin(a), tg_exp(tg_neg(b)))));
+}
+
+static double run_b(tg_tape *t, int jvp) {
     const int64_t s[1] = {N};
-    tg_node *x = tg_tensor(t, TG_F64, 1, s, bx);
-    tg_node *a = tg_slice(x, 0, 0, N - 1), *b = tg_slice(x, 0, 1, N - 1);
-    tg_node *f = tg_sum(tg_add(tg_mul(a, b), tg_mul(tg_sin(a), tg_exp(tg_neg(b)))));
+    tg_node *x, *f = w2(t, bx, N, &x);
     double r = tg_value_scalar(f);
     if (jvp) {
         tg_node *v = tg_input(t, TG_F64, 1, s, bv), *jv;
@@ -113,11 +118,8 @@ static double *dx, *dv[KD];
 
 /* what: 0 the function alone, 1 with KD tg_jvp calls, 2 with tg_jvp_many. */
 static double run_d(tg_tape *t, int what) {
-    tg_tape_reset(t);
     const int64_t s[1] = {ND};
-    tg_node *x = tg_tensor(t, TG_F64, 1, s, dx);
-    tg_node *a = tg_slice(x, 0, 0, ND - 1), *b = tg_slice(x, 0, 1, ND - 1);
-    tg_node *f = tg_sum(tg_add(tg_mul(a, b), tg_mul(tg_sin(a), tg_exp(tg_neg(b)))));
+    tg_node *x, *f = w2(t, dx, ND, &x);
     double r = tg_value_scalar(f);
     if (what) {
         tg_node *v[KD], *jv[KD];
