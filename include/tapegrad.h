@@ -928,6 +928,36 @@ TG_API int tg_jacobian(tg_node *out, int n, tg_node *const *wrt, double *jac);
 
 /* -------------------------------------------------------- op extensions -- */
 /*
+ * What an op's kernels see of a node: its dtype, shape and memory, never the
+ * node itself, so a kernel does not depend on how the tape stores positions.
+ */
+typedef struct tg_arg {
+    void *value;          /* numel values of dtype, row-major */
+    void *grad;           /* its gradient (backward only; NULL: none wanted) */
+    const int32_t *shape; /* ndim extents (unused when ndim is 0) */
+    size_t numel;
+    int ndim;             /* 0..TG_MAX_DIMS */
+    tg_dtype dtype;
+    /* Backward only: nonzero when grad holds nothing of the running sweep
+     * yet, so that a built-in kernel may write its contribution instead of
+     * adding it. Always 0 for a user op: its inputs' gradients are ready to
+     * add into. */
+    int fresh;
+} tg_arg;
+
+/* The arguments of one call of an op's forward or backward function: the
+ * output and the nin inputs (in[k] for k >= nin is unused), the op's integer
+ * parameter (an axis for the built-in ops that have one; 0 for user ops),
+ * and the tape (for tg_fail(), by the few ops whose input can be singular). */
+typedef struct tg_args {
+    tg_arg out;
+    tg_arg in[3];
+    int nin;
+    int param;
+    tg_tape *tape;
+} tg_args;
+
+/*
  * Every op, built-in or user-defined, is a tg_op: a name, an arity, its
  * forward function and ONE statement of its derivative, from which the
  * engine derives the other uses. The registry (a hash table keyed by name)

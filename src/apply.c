@@ -256,15 +256,6 @@ tg_node *tg_call(const char *name, tg_node *a, tg_node *b) {
     return tg_call_n(name, 2, in);
 }
 
-tg_axis_view tg__axis_view(const tg_node *n, int axis) {
-    tg_axis_view v = {1, tg__numel(n), 1};
-    if (axis == TG_AXIS_ALL) return v;
-    v.len = (size_t)n->u.shape[axis];
-    for (int i = 0; i < axis; i++) v.outer *= (size_t)n->u.shape[i];
-    for (int i = axis + 1; i < n->ndim; i++) v.inner *= (size_t)n->u.shape[i];
-    return v;
-}
-
 int tg__axis(tg_node *a, int axis, const char *who) {
     if (!a || tg__tape_of(a)->status) return -1;
     int nd = tg_ndim(a);

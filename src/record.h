@@ -37,6 +37,18 @@ static inline tg_node *tg__apply_as(const tg_op *op, tg_node *a, tg_node *b, int
     return tg__apply_n(op, 2, in, aux, ndim, shape);
 }
 
+/* The argument views of node n's op (args.c): its output and inputs. */
+void tg__args_of(tg_node *n, tg_args *a);
+/* A kernel over argument views as a function of a node, fn##_node; the
+ * output's value pointer is taken back (a view op's forward sets it). */
+#define TG_NODE_FN(fn)                                                                     \
+    static void fn##_node(tg_node *n) {                                                    \
+        tg_args a_;                                                                        \
+        tg__args_of(n, &a_);                                                               \
+        fn(&a_);                                                                           \
+        n->value = a_.out.value;                                                           \
+    }
+
 /* Registry (registry.c). */
 int tg__op_index(const tg_op *op); /* -1 when unregistered */
 /* The same through the tape's cache: the op's home slot, else a probe of
