@@ -37,19 +37,21 @@
 #include "dtypes.h"
 
 #define SELECT_OP(name)                                                                    \
-    static void name##_forward(tg_node *n) {                                               \
-        const void *v[3] = {n->in[0]->value, n->in[1]->value, tg__in(n, 2)->value};        \
+    static void name##_forward(tg_args *r) {                                               \
+        const void *v[3] = {r->in[0].value, r->in[1].value, r->in[2].value};               \
         tg_bcast bc;                                                                       \
-        tg__bcast_init(n, &bc);                                                            \
-        TG_KERNEL(n, name##_fwd)(&bc, v, n->value);                                        \
+        tg__bcast_args(r, &bc);                                                            \
+        TG_ARG_KERNEL(&r->out, name##_fwd)(&bc, v, r->out.value);                          \
     }                                                                                      \
-    static void name##_backward(tg_node *n) {                                              \
-        const void *v[3] = {n->in[0]->value, n->in[1]->value, tg__in(n, 2)->value};        \
-        void *g[3] = {n->in[0]->grad, n->in[1]->grad, tg__in(n, 2)->grad};                 \
+    static void name##_backward(tg_args *r) {                                              \
+        const void *v[3] = {r->in[0].value, r->in[1].value, r->in[2].value};               \
+        void *g[3] = {r->in[0].grad, r->in[1].grad, r->in[2].grad};                        \
         tg_bcast bc;                                                                       \
-        tg__bcast_init(n, &bc);                                                            \
-        TG_KERNEL(n, name##_bwd)(&bc, v, n->grad, g);                                      \
-    }
+        tg__bcast_args(r, &bc);                                                            \
+        TG_ARG_KERNEL(&r->out, name##_bwd)(&bc, v, r->out.grad, g);                        \
+    }                                                                                      \
+    TG_NODE_FN(name##_forward)                                                             \
+    TG_NODE_FN(name##_backward)
 SELECT_OP(where)
 SELECT_OP(clamp)
 
@@ -84,9 +86,9 @@ static tg_node *where_jvp(tg_node *y, tg_node *const *tin) {
 
 enum { S_WHERE, S_CLAMP, S_COUNT };
 const tg_op tg_select_ops[] = {
-    [S_WHERE] = {"where", 3, tg__broadcast_shape, where_forward, where_backward, where_vjp,
+    [S_WHERE] = {"where", 3, tg__broadcast_shape, where_forward_node, where_backward_node, where_vjp,
                  where_jvp},
-    [S_CLAMP] = {"clamp", 3, tg__broadcast_shape, clamp_forward, clamp_backward, clamp_vjp,
+    [S_CLAMP] = {"clamp", 3, tg__broadcast_shape, clamp_forward_node, clamp_backward_node, clamp_vjp,
                  NULL},
 };
 const int tg_select_count = S_COUNT;
