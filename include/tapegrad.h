@@ -948,12 +948,15 @@ typedef struct tg_arg {
 /* The arguments of one call of an op's forward or backward function: the
  * output and the nin inputs (in[k] for k >= nin is unused), the op's integer
  * parameter (an axis for the built-in ops that have one; 0 for user ops),
- * and the tape (for tg_fail(), by the few ops whose input can be singular). */
+ * the op itself and the tape, for tg_fail() by the few ops whose inputs can
+ * turn invalid on replay (a singular matrix, a label out of range). */
+struct tg_op;
 typedef struct tg_args {
     tg_arg out;
     tg_arg in[3];
     int nin;
     int param;
+    const struct tg_op *op;
     tg_tape *tape;
 } tg_args;
 

@@ -26,22 +26,28 @@ static int axis_shape(tg_node *out, char *why, size_t len) {
     return TG_ERR_ARG;
 }
 
-static void softmax_forward(tg_node *n) {
-    TG_KERNEL(n, softmax_fwd)(tg__axis_view(n, n->aux), false, n->in[0]->value, n->value);
+static void softmax_forward(tg_args *r) {
+    TG_ARG_KERNEL(&r->out, softmax_fwd)(tg__arg_axis(&r->out, r->param), false, r->in[0].value,
+                                        r->out.value);
 }
-static void log_softmax_forward(tg_node *n) {
-    TG_KERNEL(n, softmax_fwd)(tg__axis_view(n, n->aux), true, n->in[0]->value, n->value);
+static void log_softmax_forward(tg_args *r) {
+    TG_ARG_KERNEL(&r->out, softmax_fwd)(tg__arg_axis(&r->out, r->param), true, r->in[0].value,
+                                        r->out.value);
 }
-static void softmax_backward(tg_node *n) {
-    if (n->in[0]->grad)
-        TG_KERNEL(n, softmax_bwd)(tg__axis_view(n, n->aux), false, n->value, n->grad,
-                                  n->in[0]->grad);
+static void softmax_backward(tg_args *r) {
+    if (r->in[0].grad)
+        TG_ARG_KERNEL(&r->out, softmax_bwd)(tg__arg_axis(&r->out, r->param), false, r->out.value,
+                                            r->out.grad, r->in[0].grad);
 }
-static void log_softmax_backward(tg_node *n) {
-    if (n->in[0]->grad)
-        TG_KERNEL(n, softmax_bwd)(tg__axis_view(n, n->aux), true, n->value, n->grad,
-                                  n->in[0]->grad);
+static void log_softmax_backward(tg_args *r) {
+    if (r->in[0].grad)
+        TG_ARG_KERNEL(&r->out, softmax_bwd)(tg__arg_axis(&r->out, r->param), true, r->out.value,
+                                            r->out.grad, r->in[0].grad);
 }
+TG_NODE_FN(softmax_forward)
+TG_NODE_FN(log_softmax_forward)
+TG_NODE_FN(softmax_backward)
+TG_NODE_FN(log_softmax_backward)
 
 /* The rules (tg_grad, tg_jvp), along the node's axis (aux); J is symmetric
  * for softmax, so its tangent is its vjp's formula. */
@@ -62,10 +68,10 @@ static tg_node *log_softmax_jvp(tg_node *y, tg_node *const *tin) {
 
 enum { SM_SOFTMAX, SM_LOG_SOFTMAX, SM_COUNT };
 const tg_op tg_softmax_ops[] = {
-    [SM_SOFTMAX] = {"softmax", 1, axis_shape, softmax_forward, softmax_backward, softmax_vjp,
+    [SM_SOFTMAX] = {"softmax", 1, axis_shape, softmax_forward_node, softmax_backward_node, softmax_vjp,
                     softmax_jvp},
-    [SM_LOG_SOFTMAX] = {"log_softmax", 1, axis_shape, log_softmax_forward,
-                        log_softmax_backward, log_softmax_vjp, log_softmax_jvp},
+    [SM_LOG_SOFTMAX] = {"log_softmax", 1, axis_shape, log_softmax_forward_node,
+                        log_softmax_backward_node, log_softmax_vjp, log_softmax_jvp},
 };
 const int tg_softmax_count = SM_COUNT;
 

@@ -12,7 +12,8 @@ static void view(const tg_node *n, tg_arg *x) {
 }
 
 void tg__args_of(tg_node *n, tg_args *a) {
-    a->nin = tg__op(n->op)->arity;
+    a->op = tg__op(n->op);
+    a->nin = a->op->arity;
     view(n, &a->out);
     for (int k = 0; k < a->nin; k++) {
         const tg_node *in = tg__in(n, k);
