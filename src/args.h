@@ -29,6 +29,13 @@ static inline bool tg__arg_same_shape(const tg_arg *a, const tg_arg *b) {
 /* The kernel variant for x's dtype: TG_ARG_KERNEL(&a->out, relu_fwd)(...). */
 #define TG_ARG_KERNEL(x, fn) (tg__arg_f64(x) ? fn##_f64 : fn##_f32)
 
+/* Formats ndim extents as "[2,3]" into buf (at least 64 bytes); returns
+ * buf (status.c). tg__arg_shape_str: an argument's shape. */
+char *tg__dims_str(int ndim, const int32_t *shape, char *buf);
+static inline char *tg__arg_shape_str(const tg_arg *x, char *buf) {
+    return tg__dims_str(x->ndim, x->shape, buf);
+}
+
 /* A fresh gradient (nothing of this sweep in it yet) made ready to add
  * into: -0 everywhere, the identity of addition that keeps every sign. */
 void tg__arg_ready(tg_arg *x);
