@@ -79,10 +79,6 @@ extern const tg_op tg_activation_ops[];
     }                                                                                      \
     static void name##_dx_forward(tg_args *r) { KERNEL_OF(r, name##_dxl, r->out.value); }  \
     static void name##_dp_forward(tg_args *r) { KERNEL_OF(r, name##_dpl, r->out.value); }  \
-    TG_NODE_FN(name##_forward)                                                             \
-    TG_NODE_FN(name##_backward)                                                            \
-    TG_NODE_FN(name##_dx_forward)                                                          \
-    TG_NODE_FN(name##_dp_forward)                                                          \
     static void name##_vjp(tg_node *y, tg_node *g, tg_node **gin) {                        \
         partial_vjp(y, g, gin, &tg_activation_ops[DX], &tg_activation_ops[DP]);           \
     }                                                                                      \
@@ -135,8 +131,8 @@ static void elu_dp_vjp(tg_node *d, tg_node *g, tg_node **gin) {
 }
 
 #define ROW(name)                                                                          \
-    {#name, 2, param_shape, name##_forward_node, name##_backward_node, name##_vjp, name##_jvp}
-#define DROW(name) {#name, 2, param_shape, name##_forward_node, NULL, name##_vjp, NULL}
+    {#name, 2, param_shape, name##_forward, name##_backward, name##_vjp, name##_jvp}
+#define DROW(name) {#name, 2, param_shape, name##_forward, NULL, name##_vjp, NULL}
 const tg_op tg_activation_ops[A_END] = {
     [A_LEAKY_RELU] = ROW(leaky_relu),
     [A_ELU] = ROW(elu),

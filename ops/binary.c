@@ -113,9 +113,7 @@ static void writes(tg_arg *a, tg_arg *b, bool flat, bool *wa, bool *wb) {
         writes(a, b, bc.flat, &wa, &wb);                                                   \
         TG_ARG_KERNEL(&r->out, name##_bwd)(&bc, a->value, b->value, r->out.value,          \
                                            r->out.grad, a->grad, b->grad, wa, wb);         \
-    }                                                                                      \
-    TG_NODE_FN(name##_forward)                                                             \
-    TG_NODE_FN(name##_backward)
+    }
 /* A derivative op's forward: the partial at (a, b, y). */
 #define PARTIAL_OP(name, d)                                                                \
     static void name##_d##d##_forward(tg_args *r) {                                        \
@@ -129,8 +127,7 @@ static void writes(tg_arg *a, tg_arg *b, bool flat, bool *wa, bool *wb) {
         tg__bcast_args(r, &bc);                                                            \
         TG_ARG_KERNEL(&r->out, name##_d##d##l)(&bc, a->value, b->value, y->value,          \
                                               r->out.value);                               \
-    }                                                                                      \
-    TG_NODE_FN(name##_d##d##_forward)
+    }
 /* The rules of an op with partials: g times each partial node (summed back
  * to its input's shape), and the tangent sum of partial times tangent. */
 #define PARTIAL_RULES(name, DA, DB)                                                        \
@@ -231,7 +228,6 @@ static void addcmul_forward(tg_args *r) {
     TG_ARG_KERNEL(&r->out, addcmul_fwd)(&bc, r->in[0].value, r->in[1].value, r->in[2].value,
                                         r->out.value);
 }
-TG_NODE_FN(addcmul_forward)
 
 /* maximum and minimum route g: 0 where the operand loses (selected, not
  * g * 0), half at a tie, else all of it. loses(u, v): u loses to v (lt for
@@ -345,19 +341,19 @@ D2_RULES(hypot_da)
 D2_RULES(hypot_db)
 
 #define ROW(name)                                                                          \
-    {#name, 2, tg__broadcast_shape, name##_forward_node, name##_backward_node, name##_vjp,        \
+    {#name, 2, tg__broadcast_shape, name##_forward, name##_backward, name##_vjp,        \
      name##_jvp}
 #define ROUTE_ROW(name)                                                                    \
-    {#name, 2, tg__broadcast_shape, name##_forward_node, name##_backward_node, name##_vjp, NULL}
+    {#name, 2, tg__broadcast_shape, name##_forward, name##_backward, name##_vjp, NULL}
 #define DROW(name)                                                                         \
-    {#name, 3, tg__broadcast_shape, name##_forward_node, NULL, name##_vjp, name##_jvp}
+    {#name, 3, tg__broadcast_shape, name##_forward, NULL, name##_vjp, name##_jvp}
 const tg_op tg_binary_ops[B_END] = {
     [B_ADD] = ROW(add),         [B_SUB] = ROW(sub),
     [B_MUL] = ROW(mul),         [B_DIV] = ROW(div),
     [B_POW] = ROW(pow),         [B_ATAN2] = ROW(atan2),
     [B_HYPOT] = ROW(hypot),     [B_MAXIMUM] = ROUTE_ROW(maximum),
     [B_MINIMUM] = ROUTE_ROW(minimum),
-    [B_ADDCMUL] = {"addcmul", 3, tg__broadcast_shape, addcmul_forward_node, NULL, addcmul_vjp, NULL},
+    [B_ADDCMUL] = {"addcmul", 3, tg__broadcast_shape, addcmul_forward, NULL, addcmul_vjp, NULL},
     [B_DIV_DA] = DROW(div_da),     [B_DIV_DB] = DROW(div_db),
     [B_POW_DA] = DROW(pow_da),     [B_POW_DB] = DROW(pow_db),
     [B_ATAN2_DA] = DROW(atan2_da), [B_ATAN2_DB] = DROW(atan2_db),

@@ -34,8 +34,7 @@
         tg_bcast bc;                                                                       \
         tg__bcast_args(r, &bc);                                                            \
         TG_ARG_KERNEL(&r->out, name##_fwd)(&bc, r->in[0].value, r->in[1].value, r->out.value); \
-    }                                                                                      \
-    TG_NODE_FN(name##_forward)
+    }
 CMP_OP(lt)
 CMP_OP(le)
 CMP_OP(gt)
@@ -45,12 +44,12 @@ CMP_OP(ne)
 
 enum { C_LT, C_LE, C_GT, C_GE, C_EQ, C_NE, C_COUNT };
 const tg_op tg_compare_ops[] = {
-    [C_LT] = {"lt", 2, tg__broadcast_shape, lt_forward_node, tg__zero_backward, tg__zero_vjp, NULL},
-    [C_LE] = {"le", 2, tg__broadcast_shape, le_forward_node, tg__zero_backward, tg__zero_vjp, NULL},
-    [C_GT] = {"gt", 2, tg__broadcast_shape, gt_forward_node, tg__zero_backward, tg__zero_vjp, NULL},
-    [C_GE] = {"ge", 2, tg__broadcast_shape, ge_forward_node, tg__zero_backward, tg__zero_vjp, NULL},
-    [C_EQ] = {"eq", 2, tg__broadcast_shape, eq_forward_node, tg__zero_backward, tg__zero_vjp, NULL},
-    [C_NE] = {"ne", 2, tg__broadcast_shape, ne_forward_node, tg__zero_backward, tg__zero_vjp, NULL},
+    [C_LT] = {"lt", 2, tg__broadcast_shape, lt_forward, tg__zero_backward, tg__zero_vjp, NULL},
+    [C_LE] = {"le", 2, tg__broadcast_shape, le_forward, tg__zero_backward, tg__zero_vjp, NULL},
+    [C_GT] = {"gt", 2, tg__broadcast_shape, gt_forward, tg__zero_backward, tg__zero_vjp, NULL},
+    [C_GE] = {"ge", 2, tg__broadcast_shape, ge_forward, tg__zero_backward, tg__zero_vjp, NULL},
+    [C_EQ] = {"eq", 2, tg__broadcast_shape, eq_forward, tg__zero_backward, tg__zero_vjp, NULL},
+    [C_NE] = {"ne", 2, tg__broadcast_shape, ne_forward, tg__zero_backward, tg__zero_vjp, NULL},
 };
 const int tg_compare_count = C_COUNT;
 

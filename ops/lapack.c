@@ -246,8 +246,7 @@ static void report_backward(const tg_args *r, size_t i) {
 /* The forward of op name: its kernel over the stack, and the report of a
  * matrix it refuses. */
 #define STACK_FORWARD(name, report)                                                        \
-    static void name##_forward(tg_args *r) { run_stack(r, KERNELS(name##1), report); }     \
-    TG_NODE_FN(name##_forward)
+    static void name##_forward(tg_args *r) { run_stack(r, KERNELS(name##1), report); }
 STACK_FORWARD(cholesky, report_minor)
 STACK_FORWARD(cholesky_solve, report_diagonal)
 STACK_FORWARD(triangular_solve, report_diagonal)
@@ -389,22 +388,20 @@ static void triangular_solve_backward(tg_args *r) {
     solve_like_backward(r, KERNELS(triangular_solve1));
 }
 static void solve_backward(tg_args *r) { solve_like_backward(r, KERNELS(solve1)); }
-TG_NODE_FN(triangular_solve_backward)
-TG_NODE_FN(solve_backward)
 
 const tg_op tg_lapack_ops[] = {
-    [L_CHOLESKY] = {"cholesky", 1, matrix_shape, cholesky_forward_node, NULL, cholesky_vjp, NULL},
-    [L_CHOLESKY_SOLVE] = {"cholesky_solve", 2, solve_shape, cholesky_solve_forward_node, NULL,
+    [L_CHOLESKY] = {"cholesky", 1, matrix_shape, cholesky_forward, NULL, cholesky_vjp, NULL},
+    [L_CHOLESKY_SOLVE] = {"cholesky_solve", 2, solve_shape, cholesky_solve_forward, NULL,
                           cholesky_solve_vjp, NULL},
-    [L_TRIANGULAR_SOLVE] = {"triangular_solve", 2, solve_shape, triangular_solve_forward_node,
-                            triangular_solve_backward_node,
+    [L_TRIANGULAR_SOLVE] = {"triangular_solve", 2, solve_shape, triangular_solve_forward,
+                            triangular_solve_backward,
                             triangular_solve_vjp, NULL},
-    [L_SOLVE] = {"solve", 2, solve_shape, solve_forward_node, solve_backward_node, solve_vjp, NULL},
-    [L_INVERSE] = {"inverse", 1, matrix_shape, inverse_forward_node, NULL, inverse_vjp, NULL},
-    [L_DET] = {"det", 1, scalar_per_matrix_shape, det_forward_node, NULL, det_vjp, NULL},
-    [L_SLOGDET] = {"slogdet", 1, scalar_per_matrix_shape, slogdet_forward_node, NULL, slogdet_vjp,
+    [L_SOLVE] = {"solve", 2, solve_shape, solve_forward, solve_backward, solve_vjp, NULL},
+    [L_INVERSE] = {"inverse", 1, matrix_shape, inverse_forward, NULL, inverse_vjp, NULL},
+    [L_DET] = {"det", 1, scalar_per_matrix_shape, det_forward, NULL, det_vjp, NULL},
+    [L_SLOGDET] = {"slogdet", 1, scalar_per_matrix_shape, slogdet_forward, NULL, slogdet_vjp,
                    NULL},
-    [L_LOGDET] = {"logdet", 1, scalar_per_matrix_shape, logdet_forward_node, NULL, slogdet_vjp, NULL},
+    [L_LOGDET] = {"logdet", 1, scalar_per_matrix_shape, logdet_forward, NULL, slogdet_vjp, NULL},
 };
 const int tg_lapack_count = L_COUNT;
 

@@ -158,8 +158,6 @@ static void matmul_backward(tg_args *r) {
                                        (char *)b->grad + ib);
         }
 }
-TG_NODE_FN(matmul_forward)
-TG_NODE_FN(matmul_backward)
 
 static int transpose_shape(tg_node *out, char *why, size_t len) {
     char s[64];
@@ -182,8 +180,6 @@ static void transpose_backward(tg_args *r) {
     if (r->in[0].grad)
         TG_ARG_KERNEL(y, transpose_add)(y->shape[0], y->shape[1], y->grad, 1, r->in[0].grad);
 }
-TG_NODE_FN(transpose_forward)
-TG_NODE_FN(transpose_backward)
 
 /* The requested shape arrives from tg_reshape() through tg__apply_as().
  * reshape keeps the element order, so its output is a view of its input's
@@ -204,8 +200,6 @@ static void reshape_forward(tg_args *r) { (void)r; }
 static void reshape_backward(tg_args *r) {
     if (r->in[0].grad) TG_ARG_KERNEL(&r->out, axpy)(r->out.numel, r->out.grad, r->in[0].grad);
 }
-TG_NODE_FN(reshape_forward)
-TG_NODE_FN(reshape_backward)
 
 /* vjp rules (tg_grad). */
 enum { L_MATMUL, L_TRANSPOSE, L_RESHAPE, L_COUNT };
@@ -251,11 +245,11 @@ static void reshape_vjp(tg_node *y, tg_node *g, tg_node **gin) {
 }
 
 const tg_op tg_linalg_ops[] = {
-    [L_MATMUL] = {"matmul", 2, matmul_shape, matmul_forward_node, matmul_backward_node, matmul_vjp,
+    [L_MATMUL] = {"matmul", 2, matmul_shape, matmul_forward, matmul_backward, matmul_vjp,
                   matmul_jvp},
-    [L_TRANSPOSE] = {"transpose", 1, transpose_shape, transpose_forward_node, transpose_backward_node,
+    [L_TRANSPOSE] = {"transpose", 1, transpose_shape, transpose_forward, transpose_backward,
                      transpose_vjp, tg__linear_jvp},
-    [L_RESHAPE] = {"reshape", 1, reshape_shape, reshape_forward_node, reshape_backward_node, reshape_vjp,
+    [L_RESHAPE] = {"reshape", 1, reshape_shape, reshape_forward, reshape_backward, reshape_vjp,
                    tg__linear_shaped_jvp},
 };
 const int tg_linalg_count = L_COUNT;

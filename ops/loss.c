@@ -148,16 +148,6 @@ static void bce_db_forward(tg_args *r) {
     const tg_arg *z = &r->in[0];
     TG_ARG_KERNEL(z, bce_d)(z->numel, z->value, r->in[1].value, NULL, NULL, r->out.value);
 }
-TG_NODE_FN(mse_forward)
-TG_NODE_FN(mse_backward)
-TG_NODE_FN(xent_forward)
-TG_NODE_FN(xent_backward)
-TG_NODE_FN(xent_da_forward)
-TG_NODE_FN(xent_db_forward)
-TG_NODE_FN(bce_forward)
-TG_NODE_FN(bce_backward)
-TG_NODE_FN(bce_da_forward)
-TG_NODE_FN(bce_db_forward)
 
 /* ------------------------------------------------------ class labels -- */
 
@@ -237,8 +227,7 @@ static void set_nan(const tg_arg *y) {
         }                                                                                  \
         TG_ARG_KERNEL(&r->out, name##_fwd)(rows_of(&r->in[0]), r->in[0].value,             \
                                            r->in[1].value, r->out.value);                  \
-    }                                                                                      \
-    TG_NODE_FN(name##_forward)
+    }
 LABELLED_FORWARD(nll)
 LABELLED_FORWARD(ce)
 
@@ -259,9 +248,6 @@ static void ce_da_forward(tg_args *r) {
     const tg_arg *z = &r->in[0];
     TG_ARG_KERNEL(z, ce_d)(rows_of(z), z->value, NULL, r->in[1].value, NULL, r->out.value);
 }
-TG_NODE_FN(nll_backward)
-TG_NODE_FN(ce_backward)
-TG_NODE_FN(ce_da_forward)
 
 tg_node *tg_labels(tg_node *logits, const int32_t *labels) {
     if (!logits) return NULL;
@@ -386,10 +372,6 @@ static void huber_dc_forward(tg_args *r) {
     TG_ARG_KERNEL(a, huber_d)(a->numel, a->value, r->in[1].value, r->in[2].value, NULL, NULL,
                               NULL, r->out.value);
 }
-TG_NODE_FN(huber_forward)
-TG_NODE_FN(huber_backward)
-TG_NODE_FN(huber_da_forward)
-TG_NODE_FN(huber_dc_forward)
 
 enum {
     C_MSE, C_XENT, C_BCE, C_NLL, C_CE, C_HUBER,
@@ -557,16 +539,16 @@ static void huber_dc_vjp(tg_node *p, tg_node *g, tg_node **gin) {
 }
 
 /* The derivative ops: backward and tangent derived from the vjp rule. */
-#define DROW(name, arity, shape, fn) {name, arity, shape, fn##_forward_node, NULL, fn##_vjp, NULL}
+#define DROW(name, arity, shape, fn) {name, arity, shape, fn##_forward, NULL, fn##_vjp, NULL}
 const tg_op tg_loss_ops[] = {
-    [C_MSE] = {"mse", 2, same_shapes_to_scalar, mse_forward_node, mse_backward_node, mse_vjp, NULL},
-    [C_XENT] = {"softmax_xent", 2, same_shapes_to_scalar, xent_forward_node, xent_backward_node, xent_vjp,
+    [C_MSE] = {"mse", 2, same_shapes_to_scalar, mse_forward, mse_backward, mse_vjp, NULL},
+    [C_XENT] = {"softmax_xent", 2, same_shapes_to_scalar, xent_forward, xent_backward, xent_vjp,
                 xent_jvp},
-    [C_BCE] = {"bce_with_logits", 2, equal_shapes_to_mean, bce_forward_node, bce_backward_node, bce_vjp,
+    [C_BCE] = {"bce_with_logits", 2, equal_shapes_to_mean, bce_forward, bce_backward, bce_vjp,
                bce_jvp},
-    [C_NLL] = {"nll_loss", 2, labels_shape, nll_forward_node, nll_backward_node, nll_vjp, NULL},
-    [C_CE] = {"cross_entropy", 2, labels_shape, ce_forward_node, ce_backward_node, ce_vjp, ce_jvp},
-    [C_HUBER] = {"huber", 3, huber_shape, huber_forward_node, huber_backward_node, huber_vjp, huber_jvp},
+    [C_NLL] = {"nll_loss", 2, labels_shape, nll_forward, nll_backward, nll_vjp, NULL},
+    [C_CE] = {"cross_entropy", 2, labels_shape, ce_forward, ce_backward, ce_vjp, ce_jvp},
+    [C_HUBER] = {"huber", 3, huber_shape, huber_forward, huber_backward, huber_vjp, huber_jvp},
     [C_XENT_DA] = DROW("softmax_xent_da", 2, equal_shapes, xent_da),
     [C_XENT_DB] = DROW("softmax_xent_db", 2, equal_shapes, xent_db),
     [C_BCE_DA] = DROW("bce_with_logits_da", 2, equal_shapes, bce_da),

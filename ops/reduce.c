@@ -111,10 +111,6 @@ static void sum_forward(tg_args *r) { reduce_forward(r, false); }
 static void sum_backward(tg_args *r) { reduce_backward(r, false); }
 static void mean_forward(tg_args *r) { reduce_forward(r, true); }
 static void mean_backward(tg_args *r) { reduce_backward(r, true); }
-TG_NODE_FN(sum_forward)
-TG_NODE_FN(sum_backward)
-TG_NODE_FN(mean_forward)
-TG_NODE_FN(mean_backward)
 
 /* name_fwd(x, len, stride) -> the run's value; name_bwd(x, len, stride, y, g,
  * gx) adds the run's gradient, given the run's stored value y and its
@@ -130,9 +126,7 @@ TG_NODE_FN(mean_backward)
         tg__arg_ready(x);                                                                  \
         TG_ARG_KERNEL(&r->out, name##_runs_bwd)(tg__arg_axis(x, r->param), x->value,       \
                                                 r->out.value, r->out.grad, x->grad);       \
-    }                                                                                      \
-    TG_NODE_FN(name##_forward)                                                             \
-    TG_NODE_FN(name##_backward)
+    }
 RUN_OPS(RUN_OP)
 
 /* vjp rules (tg_grad): the gradient of the reduced node spread back over
@@ -178,7 +172,6 @@ static void argmax_forward(tg_args *r) {
     TG_ARG_KERNEL(&r->out, argmax_runs_fwd)(tg__arg_axis(&r->in[0], r->param), r->in[0].value,
                                             r->out.value);
 }
-TG_NODE_FN(argmax_forward)
 
 enum {
     R_SUM, R_MEAN, R_MAX, R_MIN, R_LOGSUMEXP, R_PROD, R_NORM, R_VAR, R_ARGMAX, R_COUNT,
@@ -199,7 +192,6 @@ extern const tg_op tg_reduce_ops[];
                                                     r->in[0].value, r->in[1].value,        \
                                                     r->out.value);                         \
     }                                                                                      \
-    TG_NODE_FN(name##_dx_forward)                                                          \
     static void name##_vjp(tg_node *y, tg_node *g, tg_node **gin) {                        \
         partial_vjp(&tg_reduce_ops[DX], y, g, gin);                                        \
     }                                                                                      \
@@ -295,18 +287,18 @@ HV_RULES(var_dx)
 
 
 #define ROW(name)                                                                          \
-    {#name, 1, reduce_shape, name##_forward_node, name##_backward_node, name##_vjp, name##_jvp}
-#define DROW(name) {#name, 2, partial_shape, name##_forward_node, NULL, name##_vjp, name##_jvp}
+    {#name, 1, reduce_shape, name##_forward, name##_backward, name##_vjp, name##_jvp}
+#define DROW(name) {#name, 2, partial_shape, name##_forward, NULL, name##_vjp, name##_jvp}
 const tg_op tg_reduce_ops[R_END] = {
-    [R_SUM] = {"sum", 1, reduce_shape, sum_forward_node, sum_backward_node, sum_vjp, tg__linear_jvp},
-    [R_MEAN] = {"mean", 1, reduce_shape, mean_forward_node, mean_backward_node, mean_vjp, tg__linear_jvp},
-    [R_MAX] = {"max", 1, reduce_shape, max_forward_node, max_backward_node, max_vjp, NULL},
-    [R_MIN] = {"min", 1, reduce_shape, min_forward_node, min_backward_node, min_vjp, NULL},
+    [R_SUM] = {"sum", 1, reduce_shape, sum_forward, sum_backward, sum_vjp, tg__linear_jvp},
+    [R_MEAN] = {"mean", 1, reduce_shape, mean_forward, mean_backward, mean_vjp, tg__linear_jvp},
+    [R_MAX] = {"max", 1, reduce_shape, max_forward, max_backward, max_vjp, NULL},
+    [R_MIN] = {"min", 1, reduce_shape, min_forward, min_backward, min_vjp, NULL},
     [R_LOGSUMEXP] = ROW(logsumexp),
     [R_PROD] = ROW(prod),
     [R_NORM] = ROW(norm),
     [R_VAR] = ROW(var),
-    [R_ARGMAX] = {"argmax", 1, reduce_shape, argmax_forward_node, tg__zero_backward, tg__zero_vjp,
+    [R_ARGMAX] = {"argmax", 1, reduce_shape, argmax_forward, tg__zero_backward, tg__zero_vjp,
                   NULL},
     [R_LOGSUMEXP_DX] = DROW(logsumexp_dx),
     [R_PROD_DX] = DROW(prod_dx),

@@ -49,9 +49,7 @@
         tg_bcast bc;                                                                       \
         tg__bcast_args(r, &bc);                                                            \
         TG_ARG_KERNEL(&r->out, name##_bwd)(&bc, v, r->out.grad, g);                        \
-    }                                                                                      \
-    TG_NODE_FN(name##_forward)                                                             \
-    TG_NODE_FN(name##_backward)
+    }
 SELECT_OP(where)
 SELECT_OP(clamp)
 
@@ -86,9 +84,9 @@ static tg_node *where_jvp(tg_node *y, tg_node *const *tin) {
 
 enum { S_WHERE, S_CLAMP, S_COUNT };
 const tg_op tg_select_ops[] = {
-    [S_WHERE] = {"where", 3, tg__broadcast_shape, where_forward_node, where_backward_node, where_vjp,
+    [S_WHERE] = {"where", 3, tg__broadcast_shape, where_forward, where_backward, where_vjp,
                  where_jvp},
-    [S_CLAMP] = {"clamp", 3, tg__broadcast_shape, clamp_forward_node, clamp_backward_node, clamp_vjp,
+    [S_CLAMP] = {"clamp", 3, tg__broadcast_shape, clamp_forward, clamp_backward, clamp_vjp,
                  NULL},
 };
 const int tg_select_count = S_COUNT;

@@ -156,8 +156,6 @@ static void slice_backward(tg_args *r) {
     TG_ARG_KERNEL(x, runs)(v.outer, length * v.inner, r->out.grad, length * v.inner,
                            slice_start(r, x->grad), v.len * v.inner, true);
 }
-TG_NODE_FN(slice_forward)
-TG_NODE_FN(slice_backward)
 
 /* A zero constant of x's shape with extent len along axis (len >= 1). */
 static tg_node *zeros_along(tg_node *x, int axis, int64_t len) {
@@ -244,8 +242,6 @@ static void concat_move(tg_args *r, bool backward) {
 }
 static void concat_forward(tg_args *r) { concat_move(r, false); }
 static void concat_backward(tg_args *r) { concat_move(r, true); }
-TG_NODE_FN(concat_forward)
-TG_NODE_FN(concat_backward)
 
 /* Each input's part of the gradient. */
 static void concat_vjp(tg_node *y, tg_node *g, tg_node **gin) {
@@ -366,8 +362,6 @@ static void index_select_backward(tg_args *r) {
     TG_ARG_KERNEL(&r->out, scatter)(v, (size_t)r->out.shape[r->param], r->in[1].value,
                                     r->out.grad, r->in[0].grad);
 }
-TG_NODE_FN(index_select_forward)
-TG_NODE_FN(index_select_backward)
 
 /* x's gradient is one index_add of g by the same index node, into x's shape. */
 static void index_select_vjp(tg_node *y, tg_node *g, tg_node **gin) {
@@ -425,8 +419,6 @@ static void index_add_backward(tg_args *r) {
     TG_ARG_KERNEL(&r->out, gather_add)(v, (size_t)r->in[0].shape[r->param], r->in[1].value,
                                        r->out.grad, r->in[0].grad);
 }
-TG_NODE_FN(index_add_forward)
-TG_NODE_FN(index_add_backward)
 
 static void index_add_vjp(tg_node *y, tg_node *g, tg_node **gin) {
     gin[0] = tg__apply(&tg_shape_ops[SH_INDEX_SELECT], g, y->in[1], y->aux);
@@ -544,8 +536,6 @@ static int broadcast_to_shape(tg_node *out, char *why, size_t len) {
 
 static void broadcast_to_forward(tg_args *r) { walk_move(r, broadcast_walk(r), false); }
 static void broadcast_to_backward(tg_args *r) { walk_move(r, broadcast_walk(r), true); }
-TG_NODE_FN(broadcast_to_forward)
-TG_NODE_FN(broadcast_to_backward)
 
 static void broadcast_to_vjp(tg_node *y, tg_node *g, tg_node **gin) {
     gin[0] = tg__sum_to(g, y->in[0]);
@@ -618,8 +608,6 @@ static walk permute_walk(const tg_args *r) {
 
 static void permute_forward(tg_args *r) { walk_move(r, permute_walk(r), false); }
 static void permute_backward(tg_args *r) { walk_move(r, permute_walk(r), true); }
-TG_NODE_FN(permute_forward)
-TG_NODE_FN(permute_backward)
 
 /* Permuted back by the inverse permutation. */
 static void permute_vjp(tg_node *y, tg_node *g, tg_node **gin) {
@@ -683,10 +671,6 @@ static void tril_forward(tg_args *r) { tri_move(r, false, false); }
 static void tril_backward(tg_args *r) { tri_move(r, false, true); }
 static void triu_forward(tg_args *r) { tri_move(r, true, false); }
 static void triu_backward(tg_args *r) { tri_move(r, true, true); }
-TG_NODE_FN(tril_forward)
-TG_NODE_FN(tril_backward)
-TG_NODE_FN(triu_forward)
-TG_NODE_FN(triu_backward)
 
 static tg_node *tri(int op, tg_node *x, int64_t k);
 
@@ -721,20 +705,20 @@ tg_node *tg_tril(tg_node *x, int64_t k) { return tri(SH_TRIL, x, k); }
 tg_node *tg_triu(tg_node *x, int64_t k) { return tri(SH_TRIU, x, k); }
 
 const tg_op tg_shape_ops[] = {
-    [SH_SLICE] = {"slice", 2, slice_shape, slice_forward_node, slice_backward_node, slice_vjp,
+    [SH_SLICE] = {"slice", 2, slice_shape, slice_forward, slice_backward, slice_vjp,
                   tg__linear_shaped_jvp},
-    [SH_CONCAT] = {"concat", 2, concat_shape, concat_forward_node, concat_backward_node, concat_vjp,
+    [SH_CONCAT] = {"concat", 2, concat_shape, concat_forward, concat_backward, concat_vjp,
                    concat_jvp},
-    [SH_INDEX_SELECT] = {"index_select", 2, index_select_shape, index_select_forward_node,
-                         index_select_backward_node, index_select_vjp, tg__linear_jvp},
-    [SH_INDEX_ADD] = {"index_add", 2, index_add_shape, index_add_forward_node, index_add_backward_node,
+    [SH_INDEX_SELECT] = {"index_select", 2, index_select_shape, index_select_forward,
+                         index_select_backward, index_select_vjp, tg__linear_jvp},
+    [SH_INDEX_ADD] = {"index_add", 2, index_add_shape, index_add_forward, index_add_backward,
                       index_add_vjp, tg__linear_shaped_jvp},
-    [SH_BROADCAST_TO] = {"broadcast_to", 1, broadcast_to_shape, broadcast_to_forward_node,
-                         broadcast_to_backward_node, broadcast_to_vjp, tg__linear_shaped_jvp},
-    [SH_PERMUTE] = {"permute", 1, permute_shape, permute_forward_node, permute_backward_node, permute_vjp,
+    [SH_BROADCAST_TO] = {"broadcast_to", 1, broadcast_to_shape, broadcast_to_forward,
+                         broadcast_to_backward, broadcast_to_vjp, tg__linear_shaped_jvp},
+    [SH_PERMUTE] = {"permute", 1, permute_shape, permute_forward, permute_backward, permute_vjp,
                     tg__linear_jvp},
-    [SH_TRIL] = {"tril", 2, tri_shape, tril_forward_node, tril_backward_node, tril_vjp, tg__linear_jvp},
-    [SH_TRIU] = {"triu", 2, tri_shape, triu_forward_node, triu_backward_node, triu_vjp, tg__linear_jvp},
+    [SH_TRIL] = {"tril", 2, tri_shape, tril_forward, tril_backward, tril_vjp, tg__linear_jvp},
+    [SH_TRIU] = {"triu", 2, tri_shape, triu_forward, triu_backward, triu_vjp, tg__linear_jvp},
 };
 const int tg_shape_count = SH_COUNT;
 

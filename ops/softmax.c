@@ -44,10 +44,6 @@ static void log_softmax_backward(tg_args *r) {
         TG_ARG_KERNEL(&r->out, softmax_bwd)(tg__arg_axis(&r->out, r->param), true, r->out.value,
                                             r->out.grad, r->in[0].grad);
 }
-TG_NODE_FN(softmax_forward)
-TG_NODE_FN(log_softmax_forward)
-TG_NODE_FN(softmax_backward)
-TG_NODE_FN(log_softmax_backward)
 
 /* The rules (tg_grad, tg_jvp), along the node's axis (aux); J is symmetric
  * for softmax, so its tangent is its vjp's formula. */
@@ -68,10 +64,10 @@ static tg_node *log_softmax_jvp(tg_node *y, tg_node *const *tin) {
 
 enum { SM_SOFTMAX, SM_LOG_SOFTMAX, SM_COUNT };
 const tg_op tg_softmax_ops[] = {
-    [SM_SOFTMAX] = {"softmax", 1, axis_shape, softmax_forward_node, softmax_backward_node, softmax_vjp,
+    [SM_SOFTMAX] = {"softmax", 1, axis_shape, softmax_forward, softmax_backward, softmax_vjp,
                     softmax_jvp},
-    [SM_LOG_SOFTMAX] = {"log_softmax", 1, axis_shape, log_softmax_forward_node,
-                        log_softmax_backward_node, log_softmax_vjp, log_softmax_jvp},
+    [SM_LOG_SOFTMAX] = {"log_softmax", 1, axis_shape, log_softmax_forward,
+                        log_softmax_backward, log_softmax_vjp, log_softmax_jvp},
 };
 const int tg_softmax_count = SM_COUNT;
 

@@ -148,8 +148,7 @@ enum { U_DX_BEFORE = U_COUNT - 1, UNARY_OPS(NOTHING, DX_ENUM_ROW, NOTHING) U_END
             return;                                                                        \
         }                                                                                  \
         TG_ARG_KERNEL(&a->out, name##_fwd)(a->out.numel, a->in[0].value, a->out.value);    \
-    }                                                                                      \
-    TG_NODE_FN(name##_forward)
+    }
 /* The backward kernel for input x: writing its first contribution, or
  * adding; and the same for one float64 value (the derivative d). */
 #define BWD_KERNEL(x, name)                                                                \
@@ -162,8 +161,7 @@ enum { U_DX_BEFORE = U_COUNT - 1, UNARY_OPS(NOTHING, DX_ENUM_ROW, NOTHING) U_END
             return;                                                                        \
         }                                                                                  \
         BWD_KERNEL(x, name)(a->out.numel, x->value, a->out.value, a->out.grad, x->grad);   \
-    }                                                                                      \
-    TG_NODE_FN(name##_backward)
+    }
 #define UNARY_OP(name)                                                                     \
     UNARY_FORWARD(name)                                                                    \
     UNARY_BACKWARD(name, name##_dx_f64(*(const double *)x->value,                          \
@@ -178,7 +176,6 @@ enum { U_DX_BEFORE = U_COUNT - 1, UNARY_OPS(NOTHING, DX_ENUM_ROW, NOTHING) U_END
         TG_ARG_KERNEL(&a->out, name##_dxl)(a->out.numel, x->value, y->value, NULL,          \
                                            a->out.value);                                  \
     }                                                                                      \
-    TG_NODE_FN(name##_dx_forward)                                                          \
     static tg_node *name##_dx_node(tg_node *y) {                                           \
         return tg__apply(&tg_unary_ops[U_##name##_dx], tg_node_input(y, 0), y, 0);         \
     }                                                                                      \
@@ -279,13 +276,13 @@ static int dx_shape(tg_node *out, char *why, size_t len) {
     return TG_ERR_SHAPE;
 }
 #define OP_ROW(name)                                                                       \
-    [U_##name] = {#name, 1, NULL, name##_forward_node, name##_backward_node, name##_vjp,        \
+    [U_##name] = {#name, 1, NULL, name##_forward, name##_backward, name##_vjp,        \
                   name##_jvp},
 /* The step functions' derivative is 0 (tg__zero_backward). */
 #define STEP_ROW(name)                                                                     \
-    [U_##name] = {#name, 1, NULL, name##_forward_node, tg__zero_backward, tg__zero_vjp, NULL},
+    [U_##name] = {#name, 1, NULL, name##_forward, tg__zero_backward, tg__zero_vjp, NULL},
 #define DX_ROW(name)                                                                       \
-    [U_##name##_dx] = {#name "_dx", 2, dx_shape, name##_dx_forward_node, NULL, name##_dx_vjp,    \
+    [U_##name##_dx] = {#name "_dx", 2, dx_shape, name##_dx_forward, NULL, name##_dx_vjp,    \
                        name##_dx_jvp},
 const tg_op tg_unary_ops[U_END] = {UNARY_OPS(OP_ROW, OP_ROW, STEP_ROW)
                                        UNARY_OPS(NOTHING, DX_ROW, NOTHING)};

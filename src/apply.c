@@ -215,7 +215,7 @@ tg_node *tg__apply_n(const tg_op *op, int nin, tg_node *const *given, int aux, i
         ((tg_node **)n->value)[-1] = c;
         n->grad = NULL;
     }
-    op->forward(n);
+    tg__run_forward(n);
     if (t->check_numerics) tg__check_finite(n, -1);
     if (t->memo && ndim < 0) tg__memo_put(t, op, nin, given, aux, n);
     return n;

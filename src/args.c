@@ -17,13 +17,26 @@ void tg__args_of(tg_node *n, tg_args *a) {
     view(n, &a->out);
     for (int k = 0; k < a->nin; k++) {
         const tg_node *in = tg__in(n, k);
-        if (in)
-            view(in, &a->in[k]);
-        else
-            a->in[k] = (tg_arg){0};
+        a->in[k] = (tg_arg){0};
+        if (!in) continue;
+        view(in, &a->in[k]);
+        if (!(in->flags & TG_F_NEEDS_GRAD)) a->in[k].grad = NULL; /* no leaf below wants one */
     }
     a->param = n->aux;
     a->tape = n->tape;
+}
+
+void tg__run_forward(tg_node *n) {
+    tg_args a;
+    tg__args_of(n, &a);
+    a.op->forward(&a);
+    n->value = a.out.value; /* a view op's forward points it */
+}
+
+void tg__run_backward(tg_node *n) {
+    tg_args a;
+    tg__args_of(n, &a);
+    a.op->backward(&a);
 }
 
 void tg__arg_ready(tg_arg *x) {

@@ -39,15 +39,10 @@ static inline tg_node *tg__apply_as(const tg_op *op, tg_node *a, tg_node *b, int
 
 /* The argument views of node n's op (args.c): its output and inputs. */
 void tg__args_of(tg_node *n, tg_args *a);
-/* A kernel over argument views as a function of a node, fn##_node; the
- * output's value pointer is taken back (a view op's forward sets it). */
-#define TG_NODE_FN(fn)                                                                     \
-    static void fn##_node(tg_node *n) {                                                    \
-        tg_args a_;                                                                        \
-        tg__args_of(n, &a_);                                                               \
-        fn(&a_);                                                                           \
-        n->value = a_.out.value;                                                           \
-    }
+/* Runs node n's op's forward, or its stated backward, on n's argument
+ * views (args.c). */
+void tg__run_forward(tg_node *n);
+void tg__run_backward(tg_node *n);
 
 /* Registry (registry.c). */
 int tg__op_index(const tg_op *op); /* -1 when unregistered */
