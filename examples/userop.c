@@ -4,7 +4,8 @@
  * element that is broadcast over a. It shows what every user op must do
  * (docs/tutorial.md, "Your own op"):
  * - work in both dtypes: the kernels are written once over a type T and
- *   compiled for float and double, and pick the variant by the node's dtype;
+ *   compiled for float and double, and pick the variant by the dtype of
+ *   the argument views (tg_args) that forward and backward receive;
  * - check the inputs' shapes in the shape rule, which is the only place an
  *   op can refuse its input, since forward and backward cannot fail;
  * - in backward, *add* into each input's gradient that exists, and sum the
@@ -21,26 +22,26 @@
 #include <tapegrad.h>
 
 /* b is read at index i * step: step 1 for a b of a's shape, 0 for one element. */
-static int64_t b_step(const tg_node *out) { return tg_numel(tg_node_input(out, 1)) == 1 ? 0 : 1; }
+static int64_t b_step(const tg_args *r) { return r->in[1].numel == 1 ? 0 : 1; }
 
-/* The kernels for one element type T. The gradient of a broadcast b is
- * summed in double, then added once: a float running sum over a long
- * tensor would lose digits. */
+/* The kernels for one element type T. They see the op's arguments as views
+ * (tg_args: each one's dtype, shape, value and gradient memory). The
+ * gradient of a broadcast b is summed in double, then added once: a float
+ * running sum over a long tensor would lose digits. */
 #define SQDIFF_KERNELS(T)                                                                \
-    static void sqdiff_forward_##T(tg_node *out) {                                       \
-        const T *a = tg_value(tg_node_input(out, 0)), *b = tg_value(tg_node_input(out, 1)); \
-        T *y = tg_value(out);                                                            \
-        int64_t n = tg_numel(out), step = b_step(out);                                   \
+    static void sqdiff_forward_##T(tg_args *r) {                                         \
+        const T *a = r->in[0].value, *b = r->in[1].value;                                \
+        T *y = r->out.value;                                                             \
+        int64_t n = (int64_t)r->out.numel, step = b_step(r);                             \
         for (int64_t i = 0; i < n; i++) {                                                \
             T d = a[i] - b[i * step];                                                    \
             y[i] = d * d;                                                                \
         }                                                                                \
     }                                                                                    \
-    static void sqdiff_backward_##T(tg_node *out) {                                      \
-        const tg_node *an = tg_node_input(out, 0), *bn = tg_node_input(out, 1);          \
-        const T *a = tg_value(an), *b = tg_value(bn), *g = tg_grad(out);                 \
-        T *ga = tg_grad(an), *gb = tg_grad(bn); /* NULL: no gradient wanted */           \
-        int64_t n = tg_numel(out), step = b_step(out);                                   \
+    static void sqdiff_backward_##T(tg_args *r) {                                        \
+        const T *a = r->in[0].value, *b = r->in[1].value, *g = r->out.grad;              \
+        T *ga = r->in[0].grad, *gb = r->in[1].grad; /* NULL: no gradient wanted */       \
+        int64_t n = (int64_t)r->out.numel, step = b_step(r);                             \
         double bsum = 0;                                                                 \
         for (int64_t i = 0; i < n; i++) {                                                \
             T d = 2 * (a[i] - b[i * step]) * g[i]; /* d/da; d/db is its negative */      \
@@ -53,11 +54,11 @@ static int64_t b_step(const tg_node *out) { return tg_numel(tg_node_input(out, 1
 SQDIFF_KERNELS(float)
 SQDIFF_KERNELS(double)
 
-static void sqdiff_forward(tg_node *out) {
-    (tg_node_dtype(out) == TG_F64 ? sqdiff_forward_double : sqdiff_forward_float)(out);
+static void sqdiff_forward(tg_args *r) {
+    (r->out.dtype == TG_F64 ? sqdiff_forward_double : sqdiff_forward_float)(r);
 }
-static void sqdiff_backward(tg_node *out) {
-    (tg_node_dtype(out) == TG_F64 ? sqdiff_backward_double : sqdiff_backward_float)(out);
+static void sqdiff_backward(tg_args *r) {
+    (r->out.dtype == TG_F64 ? sqdiff_backward_double : sqdiff_backward_float)(r);
 }
 
 /* The derivative recorded with ops, for tg_grad(): d/da = 2 (a - b) gout and
@@ -85,8 +86,12 @@ static int sqdiff_shape(tg_node *out, char *why, size_t len) {
     return TG_ERR_SHAPE;
 }
 
-static const tg_op sqdiff = {"sqdiff", 2, sqdiff_shape, sqdiff_forward, sqdiff_backward,
-                             sqdiff_vjp, NULL};
+static const tg_op sqdiff = {.name = "sqdiff",
+                             .arity = 2,
+                             .shape = sqdiff_shape,
+                             .forward = sqdiff_forward,
+                             .backward = sqdiff_backward,
+                             .vjp = sqdiff_vjp};
 
 /* sum(w * sqdiff(a, b)) on tape t, or with built-in ops when builtin is set;
  * w weights the elements so that every gradient element differs. */

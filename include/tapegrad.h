@@ -928,6 +928,41 @@ TG_API int tg_jacobian(tg_node *out, int n, tg_node *const *wrt, double *jac);
 
 /* -------------------------------------------------------- op extensions -- */
 /*
+ * What an op's forward and backward functions see of a node: its dtype,
+ * shape and memory, never the node itself, so that they do not depend on
+ * how the tape stores positions.
+ */
+typedef struct tg_arg {
+    void *value;          /* numel values of dtype, row-major */
+    void *grad;           /* its gradient (backward only; NULL for an input
+                             that wants none) */
+    const int32_t *shape; /* ndim extents (unused when ndim is 0) */
+    size_t numel;
+    int ndim;             /* 0..TG_MAX_DIMS */
+    tg_dtype dtype;
+    /* Backward only: nonzero when grad holds nothing of the running sweep
+     * yet, so that a built-in kernel may write its contribution instead of
+     * adding it. Always 0 for a user op: its inputs' gradients are ready to
+     * add into. */
+    int fresh;
+} tg_arg;
+
+/* The arguments of one call of an op's forward or backward function: the
+ * output and the nin inputs (in[k] for k >= nin is unused), the op's integer
+ * parameter (an axis for the built-in ops that have one; 0 for user ops),
+ * the op itself and the tape, for tg_fail() by the few ops whose inputs can
+ * turn invalid on replay (a singular matrix, a label out of range). */
+struct tg_op;
+typedef struct tg_args {
+    tg_arg out;
+    tg_arg in[3];
+    int nin;
+    int param;
+    const struct tg_op *op;
+    tg_tape *tape;
+} tg_args;
+
+/*
  * Every op, built-in or user-defined, is a tg_op: a name, an arity, its
  * forward function and ONE statement of its derivative, from which the
  * engine derives the other uses. The registry (a hash table keyed by name)
@@ -952,13 +987,14 @@ typedef struct tg_op {
      * TG_OK, or an error code after writing a reason (without the op name,
      * which is prefixed) into why[why_len]. NULL means "same shape as input 0". */
     int (*shape)(tg_node *out, char *why, size_t why_len);
-    /* Computes tg_value(out) from its inputs' values. Cannot fail. */
-    void (*forward)(tg_node *out);
-    /* Optional: adds d(loss)/d(input) into tg_grad(input) for each input whose
-     * tg_grad() is non-NULL, from tg_grad(out) and the stored values. NULL:
+    /* Computes a->out.value from the inputs' values a->in[k].value. Cannot
+     * fail. It sees argument views (tg_args), not nodes. */
+    void (*forward)(tg_args *a);
+    /* Optional: adds d(loss)/d(input k) into a->in[k].grad for each input
+     * whose grad is non-NULL, from a->out.grad and the stored values. NULL:
      * derived from vjp (or jvp). An op whose derivative is zero gives a
      * backward that adds nothing, and no vjp or jvp. */
-    void (*backward)(tg_node *out);
+    void (*backward)(tg_args *a);
     /* Optional: the derivative recorded with ops, for tg_grad() (higher
      * order). Given out and gout, a node of out's shape holding
      * d(loss)/d(out), sets gin[k] to a node of input k's shape holding its
@@ -982,12 +1018,14 @@ typedef struct tg_op {
  * memory or the table is exhausted (at most 255 ops in all). Thread-safe.
  *
  * tg_op_register(op) is tg_op_register_err(op, NULL). Both are macros that
- * pass sizeof(tg_op) as this header defines it to tg_op_register_sized(), so
- * that a program compiled against an older header, whose tg_op had fewer
- * fields, is told so (by the functions of the old names, which remain)
- * instead of having fields read past its struct. */
-#define tg_op_register(op) tg_op_register_sized((op), sizeof(tg_op), NULL)
-#define tg_op_register_err(op, err) tg_op_register_sized((op), sizeof(tg_op), (err))
+ * pass sizeof(tg_op) as this header defines it to tg_op_register_views(), so
+ * that a program compiled against an older header is told so instead of
+ * having its struct misread: one whose tg_op had fewer fields, or whose
+ * forward and backward took the node instead of its argument views (the
+ * functions of the old names, tg_op_register_sized() among them, remain and
+ * refuse with a message naming the change). */
+#define tg_op_register(op) tg_op_register_views((op), sizeof(tg_op), NULL)
+#define tg_op_register_err(op, err) tg_op_register_views((op), sizeof(tg_op), (err))
 
 /* As tg_op_register(), and when err is non-NULL it says why: on failure
  * err->code is the return value and err->message a sentence naming the op
@@ -1005,7 +1043,7 @@ typedef struct tg_op {
  * next on the thread (a callback, a library in between); and the library
  * keeps no per-thread state. tg_error is defined in tapegrad/nn.h. */
 struct tg_error;
-TG_API int tg_op_register_sized(const tg_op *op, size_t op_size, struct tg_error *err);
+TG_API int tg_op_register_views(const tg_op *op, size_t op_size, struct tg_error *err);
 
 /* The registered op of that name, or NULL. Thread-safe. */
 TG_API const tg_op *tg_op_find(const char *name);

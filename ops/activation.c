@@ -60,7 +60,7 @@ static int param_shape(tg_node *out, char *why, size_t len) {
 }
 
 /* Stride of the parameter: 0 when one element serves every x. */
-static size_t param_stride(const tg_node *n) { return tg__numel(n->in[1]) == 1 ? 0 : 1; }
+static size_t param_stride(const tg_args *a) { return a->in[1].numel == 1 ? 0 : 1; }
 
 enum { A_LEAKY_RELU, A_ELU, A_LEAKY_RELU_DX, A_LEAKY_RELU_DP, A_ELU_DX, A_ELU_DP, A_END };
 extern const tg_op tg_activation_ops[];
@@ -68,23 +68,17 @@ extern const tg_op tg_activation_ops[];
 /* The op, and its derivative ops name_dx(x, p) and name_dp(x, p): the
  * partials from the same element functions as the fused backward, which
  * tg_grad records times g and tg_jvp times the tangents. */
+/* a kernel of the op: over n elements, x, the parameter, then the rest */
+#define KERNEL_OF(r, fn, ...)                                                              \
+    TG_ARG_KERNEL(&(r)->out, fn)((r)->out.numel, param_stride(r), (r)->in[0].value,        \
+                                 (r)->in[1].value, __VA_ARGS__)
 #define ACTIVATION_OP(name, DX, DP)                                                        \
-    static void name##_forward(tg_node *n) {                                               \
-        TG_KERNEL(n, name##_fwd)(tg__numel(n), param_stride(n), n->in[0]->value,           \
-                                 n->in[1]->value, n->value);                               \
+    static void name##_forward(tg_args *r) { KERNEL_OF(r, name##_fwd, r->out.value); }     \
+    static void name##_backward(tg_args *r) {                                              \
+        KERNEL_OF(r, name##_bwd, r->out.grad, r->in[0].grad, r->in[1].grad);               \
     }                                                                                      \
-    static void name##_backward(tg_node *n) {                                              \
-        TG_KERNEL(n, name##_bwd)(tg__numel(n), param_stride(n), n->in[0]->value,           \
-                                 n->in[1]->value, n->grad, n->in[0]->grad, n->in[1]->grad); \
-    }                                                                                      \
-    static void name##_dx_forward(tg_node *n) {                                            \
-        TG_KERNEL(n, name##_dxl)(tg__numel(n), param_stride(n), n->in[0]->value,           \
-                                 n->in[1]->value, n->value);                               \
-    }                                                                                      \
-    static void name##_dp_forward(tg_node *n) {                                            \
-        TG_KERNEL(n, name##_dpl)(tg__numel(n), param_stride(n), n->in[0]->value,           \
-                                 n->in[1]->value, n->value);                               \
-    }                                                                                      \
+    static void name##_dx_forward(tg_args *r) { KERNEL_OF(r, name##_dxl, r->out.value); }  \
+    static void name##_dp_forward(tg_args *r) { KERNEL_OF(r, name##_dpl, r->out.value); }  \
     static void name##_vjp(tg_node *y, tg_node *g, tg_node **gin) {                        \
         partial_vjp(y, g, gin, &tg_activation_ops[DX], &tg_activation_ops[DP]);           \
     }                                                                                      \

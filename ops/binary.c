@@ -77,55 +77,56 @@ enum {
 extern const tg_op tg_binary_ops[];
 
 /* Which inputs a backward kernel writes: each fresh one, once (a and b may
- * be one node: written by a's part, added to by b's), when every element
- * of the inputs receives one contribution (flat); a broadcast input sums
- * several, so it is readied and added into. */
-static void writes(tg_node *a, tg_node *b, bool flat, bool *wa, bool *wb) {
-    if (!flat) tg__ready_grad(a), tg__ready_grad(b);
-    *wa = a->flags & TG_F_FRESH;
-    *wb = b != a && (b->flags & TG_F_FRESH);
+ * be one node, sharing gradient memory: written by a's part, added to by
+ * b's), when every element of the inputs receives one contribution (flat);
+ * a broadcast input sums several, so it is readied and added into. */
+static void writes(tg_arg *a, tg_arg *b, bool flat, bool *wa, bool *wb) {
+    if (!flat) tg__arg_ready(a), tg__arg_ready(b);
+    *wa = a->fresh;
+    *wb = b->grad != a->grad && b->fresh;
 }
 /* 0-d operands (scalar tapes) skip the broadcast machinery. */
 #define BINARY_OP(name)                                                                    \
-    static void name##_forward(tg_node *n) {                                               \
-        const tg_node *a = n->in[0], *b = n->in[1];                                        \
-        if (n->ndim == 0 && tg__f64(n)) {                                                  \
-            *(double *)n->value = name##_y_f64(*(double *)a->value, *(double *)b->value);  \
+    static void name##_forward(tg_args *r) {                                               \
+        const tg_arg *a = &r->in[0], *b = &r->in[1];                                       \
+        if (tg__arg_scalar64(&r->out)) {                                                   \
+            *(double *)r->out.value = name##_y_f64(*(double *)a->value, *(double *)b->value); \
             return;                                                                        \
         }                                                                                  \
         tg_bcast bc;                                                                       \
-        tg__bcast_init(n, &bc);                                                            \
-        TG_KERNEL(n, name##_fwd)(&bc, a->value, b->value, n->value);                       \
+        tg__bcast_args(r, &bc);                                                            \
+        TG_ARG_KERNEL(&r->out, name##_fwd)(&bc, a->value, b->value, r->out.value);         \
     }                                                                                      \
-    static void name##_backward(tg_node *n) {                                              \
-        tg_node *a = n->in[0], *b = n->in[1];                                              \
+    static void name##_backward(tg_args *r) {                                              \
+        tg_arg *a = &r->in[0], *b = &r->in[1];                                             \
         bool wa, wb;                                                                       \
-        if (n->ndim == 0 && tg__f64(n)) {                                                  \
+        if (tg__arg_scalar64(&r->out)) {                                                   \
             double va = *(double *)a->value, vb = *(double *)b->value;                     \
-            double y = *(double *)n->value, g = *(double *)n->grad;                        \
+            double y = *(double *)r->out.value, g = *(double *)r->out.grad;                \
             writes(a, b, true, &wa, &wb);                                                  \
             if (a->grad) tg__grad_put(a->grad, wa, name##_ga_f64(va, vb, y, g));           \
             if (b->grad) tg__grad_put(b->grad, wb, name##_gb_f64(va, vb, y, g));           \
             return;                                                                        \
         }                                                                                  \
         tg_bcast bc;                                                                       \
-        tg__bcast_init(n, &bc);                                                            \
+        tg__bcast_args(r, &bc);                                                            \
         writes(a, b, bc.flat, &wa, &wb);                                                   \
-        TG_KERNEL(n, name##_bwd)(&bc, a->value, b->value, n->value, n->grad, a->grad,      \
-                                 b->grad, wa, wb);                                         \
+        TG_ARG_KERNEL(&r->out, name##_bwd)(&bc, a->value, b->value, r->out.value,          \
+                                           r->out.grad, a->grad, b->grad, wa, wb);         \
     }
 /* A derivative op's forward: the partial at (a, b, y). */
 #define PARTIAL_OP(name, d)                                                                \
-    static void name##_d##d##_forward(tg_node *n) {                                        \
-        const tg_node *a = n->in[0], *b = n->in[1], *y = tg__in(n, 2);                     \
-        if (n->ndim == 0 && tg__f64(n)) {                                                  \
-            *(double *)n->value = name##_d##d##_f64(                                       \
+    static void name##_d##d##_forward(tg_args *r) {                                        \
+        const tg_arg *a = &r->in[0], *b = &r->in[1], *y = &r->in[2];                       \
+        if (tg__arg_scalar64(&r->out)) {                                                   \
+            *(double *)r->out.value = name##_d##d##_f64(                                   \
                 *(double *)a->value, *(double *)b->value, *(double *)y->value);            \
             return;                                                                        \
         }                                                                                  \
         tg_bcast bc;                                                                       \
-        tg__bcast_init(n, &bc);                                                            \
-        TG_KERNEL(n, name##_d##d##l)(&bc, a->value, b->value, y->value, n->value);         \
+        tg__bcast_args(r, &bc);                                                            \
+        TG_ARG_KERNEL(&r->out, name##_d##d##l)(&bc, a->value, b->value, y->value,          \
+                                              r->out.value);                               \
     }
 /* The rules of an op with partials: g times each partial node (summed back
  * to its input's shape), and the tangent sum of partial times tangent. */
@@ -221,11 +222,11 @@ static void addcmul_vjp(tg_node *y, tg_node *g, tg_node **gin) {
     if (tg_requires_grad(a)) gin[1] = tg__sum_to(tg_mul(g, b), a);
     if (tg_requires_grad(b)) gin[2] = tg__sum_to(tg_mul(g, a), b);
 }
-static void addcmul_forward(tg_node *n) {
-    const tg_node *c = n->in[0], *a = n->in[1], *b = tg__in(n, 2);
+static void addcmul_forward(tg_args *r) {
     tg_bcast bc;
-    tg__bcast_init(n, &bc);
-    TG_KERNEL(n, addcmul_fwd)(&bc, c->value, a->value, b->value, n->value);
+    tg__bcast_args(r, &bc);
+    TG_ARG_KERNEL(&r->out, addcmul_fwd)(&bc, r->in[0].value, r->in[1].value, r->in[2].value,
+                                        r->out.value);
 }
 
 /* maximum and minimum route g: 0 where the operand loses (selected, not
@@ -340,10 +341,12 @@ D2_RULES(hypot_da)
 D2_RULES(hypot_db)
 
 #define ROW(name)                                                                          \
-    {#name, 2, tg__broadcast_shape, name##_forward, name##_backward, name##_vjp, name##_jvp}
+    {#name, 2, tg__broadcast_shape, name##_forward, name##_backward, name##_vjp,        \
+     name##_jvp}
 #define ROUTE_ROW(name)                                                                    \
     {#name, 2, tg__broadcast_shape, name##_forward, name##_backward, name##_vjp, NULL}
-#define DROW(name) {#name, 3, tg__broadcast_shape, name##_forward, NULL, name##_vjp, name##_jvp}
+#define DROW(name)                                                                         \
+    {#name, 3, tg__broadcast_shape, name##_forward, NULL, name##_vjp, name##_jvp}
 const tg_op tg_binary_ops[B_END] = {
     [B_ADD] = ROW(add),         [B_SUB] = ROW(sub),
     [B_MUL] = ROW(mul),         [B_DIV] = ROW(div),

@@ -30,10 +30,10 @@
 #include "dtypes.h"
 
 #define CMP_OP(name)                                                                       \
-    static void name##_forward(tg_node *n) {                                               \
+    static void name##_forward(tg_args *r) {                                               \
         tg_bcast bc;                                                                       \
-        tg__bcast_init(n, &bc);                                                            \
-        TG_KERNEL(n, name##_fwd)(&bc, n->in[0]->value, n->in[1]->value, n->value);         \
+        tg__bcast_args(r, &bc);                                                            \
+        TG_ARG_KERNEL(&r->out, name##_fwd)(&bc, r->in[0].value, r->in[1].value, r->out.value); \
     }
 CMP_OP(lt)
 CMP_OP(le)

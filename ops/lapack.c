@@ -120,24 +120,24 @@ typedef struct stack {
     int n, k;
 } stack;
 
-static stack stack_of(const tg_node *y) {
-    const tg_node *a = y->in[0], *b = tg__nin(y) > 1 ? y->in[1] : NULL;
-    stack s = {1, a->u.shape[a->ndim - 1], b ? b->u.shape[b->ndim - 1] : 0};
-    const tg_node *ref = b ? y : a; /* whose leading dimensions index the stack */
-    for (int i = 0; i < ref->ndim - 2; i++) s.count *= (size_t)ref->u.shape[i];
+static stack stack_of(const tg_args *r) {
+    const tg_arg *a = &r->in[0], *b = r->nin > 1 ? &r->in[1] : NULL;
+    stack s = {1, a->shape[a->ndim - 1], b ? b->shape[b->ndim - 1] : 0};
+    const tg_arg *ref = b ? &r->out : a; /* whose leading dimensions index the stack */
+    for (int i = 0; i < ref->ndim - 2; i++) s.count *= (size_t)ref->shape[i];
     return s;
 }
 
 /* The matrix of x used for result i of the stack of ref's leading
  * dimensions (x's broadcast against them: a dimension of 1 repeats). */
-static size_t matrix_index(const tg_node *x, const tg_node *ref, size_t i) {
+static size_t matrix_index(const tg_arg *x, const tg_arg *ref, size_t i) {
     size_t idx = 0, stride = 1;
     int rb = ref->ndim - 2, xb = x->ndim - 2;
     for (int d = 1; d <= rb; d++) {
-        size_t dim = (size_t)ref->u.shape[rb - d], c = i % dim;
+        size_t dim = (size_t)ref->shape[rb - d], c = i % dim;
         i /= dim;
         if (d > xb) continue;
-        size_t xd = (size_t)x->u.shape[xb - d];
+        size_t xd = (size_t)x->shape[xb - d];
         if (xd > 1) idx += c * stride;
         stride *= xd;
     }
@@ -145,9 +145,9 @@ static size_t matrix_index(const tg_node *x, const tg_node *ref, size_t i) {
 }
 
 /* "[3,3]" for one matrix, "matrix 2 of [4,3,3]" in a stack. */
-static const char *which(const tg_node *a, size_t i, char *buf) {
+static const char *which(const tg_arg *a, size_t i, char *buf) {
     char s[64];
-    tg__shape_str(a, s);
+    tg__arg_shape_str(a, s);
     if (a->ndim == 2)
         snprintf(buf, 96, "%s", s);
     else
@@ -155,11 +155,11 @@ static const char *which(const tg_node *a, size_t i, char *buf) {
     return buf;
 }
 
-/* Scratch memory of a forward kernel, or NULL with TG_ERR_NOMEM set. */
-static void *scratch(tg_node *y, size_t bytes) {
+/* Scratch memory of a kernel, or NULL with TG_ERR_NOMEM set. */
+static void *scratch(const tg_args *r, size_t bytes) {
     void *p = tg__malloc(bytes ? bytes : 1);
-    if (!p) tg_fail(y->tape, TG_ERR_NOMEM, "%s: out of memory for %zu bytes of workspace",
-                    tg_node_op_name(y), bytes);
+    if (!p) tg_fail(r->tape, TG_ERR_NOMEM, "%s: out of memory for %zu bytes of workspace",
+                    r->op->name, bytes);
     return p;
 }
 
@@ -168,33 +168,33 @@ typedef int (*kernel_fn)(int n, int k, const void *a, const void *b, void *x, in
 
 /* Runs a kernel over the stack; a matrix it refuses (info > 0) sets the
  * status with the message report() writes, and every result is NaN then. */
-typedef void (*report_fn)(tg_node *y, size_t i, int info);
+typedef void (*report_fn)(const tg_args *r, size_t i, int info);
 
-static void run_stack(tg_node *y, kernel_fn f32, kernel_fn f64, report_fn report) {
-    stack s = stack_of(y);
-    size_t out_per = tg__numel(y) / s.count;
-    size_t ds = tg__dsize(y), na = (size_t)s.n * (size_t)s.n, nb = (size_t)s.n * (size_t)s.k;
+static void run_stack(const tg_args *r, kernel_fn f32, kernel_fn f64, report_fn report) {
+    const tg_arg *y = &r->out;
+    stack s = stack_of(r);
+    size_t out_per = y->numel / s.count;
+    size_t ds = tg__arg_dsize(y), na = (size_t)s.n * (size_t)s.n, nb = (size_t)s.n * (size_t)s.k;
     size_t wbytes = (na + nb) * ds + 1;
-    void *work = scratch(y, wbytes);
-    int *ipiv = work ? scratch(y, (size_t)s.n * sizeof(int) + 1) : NULL;
-    kernel_fn f = tg__f64(y) ? f64 : f32;
+    void *work = scratch(r, wbytes);
+    int *ipiv = work ? scratch(r, (size_t)s.n * sizeof(int) + 1) : NULL;
+    kernel_fn f = tg__arg_f64(y) ? f64 : f32;
     bool failed = !work || !ipiv;
-    const tg_node *in_a = y->in[0], *in_b = s.k ? y->in[1] : NULL;
+    const tg_arg *in_a = &r->in[0], *in_b = s.k ? &r->in[1] : NULL;
     for (size_t i = 0; i < s.count && !failed; i++) {
         size_t ia = s.k ? matrix_index(in_a, y, i) : i;
         const char *a = (const char *)in_a->value + ia * na * ds;
         const char *b = s.k ? (const char *)in_b->value + matrix_index(in_b, y, i) * nb * ds : NULL;
         char *x = (char *)y->value + i * out_per * ds;
-        int info = f(s.n, s.k, a, b, x, y->aux, work, ipiv);
+        int info = f(s.n, s.k, a, b, x, r->param, work, ipiv);
         if (info > 0) {
-            report(y, ia, info);
+            report(r, ia, info);
             failed = true;
         }
     }
     if (failed) { /* never a half-computed value beside an error */
-        size_t m = tg__numel(y);
-        for (size_t j = 0; j < m; j++)
-            if (tg__f64(y))
+        for (size_t j = 0; j < y->numel; j++)
+            if (tg__arg_f64(y))
                 ((double *)y->value)[j] = NAN;
             else
                 ((float *)y->value)[j] = NAN;
@@ -203,58 +203,58 @@ static void run_stack(tg_node *y, kernel_fn f32, kernel_fn f64, report_fn report
     tg__free(ipiv);
 }
 
-static void report_minor(tg_node *y, size_t i, int info) {
+static void report_minor(const tg_args *r, size_t i, int info) {
     char w[96];
-    tg_fail(y->tape, TG_ERR_SINGULAR,
+    tg_fail(r->tape, TG_ERR_SINGULAR,
             "%s: %s is not positive definite: its leading minor of order %d is not positive",
-            tg_node_op_name(y), which(y->in[0], i, w), info);
+            r->op->name, which(&r->in[0], i, w), info);
 }
-static void report_pivot(tg_node *y, size_t i, int info) {
+static void report_pivot(const tg_args *r, size_t i, int info) {
     char w[96];
-    tg_fail(y->tape, TG_ERR_SINGULAR,
+    tg_fail(r->tape, TG_ERR_SINGULAR,
             "%s: %s is singular: pivot %d of its LU factorization (partial pivoting) is 0",
-            tg_node_op_name(y), which(y->in[0], i, w), info);
+            r->op->name, which(&r->in[0], i, w), info);
 }
-static void report_diagonal(tg_node *y, size_t i, int info) {
+static void report_diagonal(const tg_args *r, size_t i, int info) {
     char w[96];
-    tg_fail(y->tape, TG_ERR_SINGULAR, "%s: %s is singular: its diagonal element [%d,%d] is 0",
-            tg_node_op_name(y), which(y->in[0], i, w), info - 1, info - 1);
+    tg_fail(r->tape, TG_ERR_SINGULAR, "%s: %s is singular: its diagonal element [%d,%d] is 0",
+            r->op->name, which(&r->in[0], i, w), info - 1, info - 1);
 }
-static void report_logdet(tg_node *y, size_t i, int info) {
+static void report_logdet(const tg_args *r, size_t i, int info) {
     char w[96];
     if (info == INT32_MAX)
-        tg_fail(y->tape, TG_ERR_SINGULAR,
+        tg_fail(r->tape, TG_ERR_SINGULAR,
                 "logdet: %s has a negative determinant, whose logarithm is not real (slogdet "
                 "gives its sign and log|det|)",
-                which(y->in[0], i, w));
+                which(&r->in[0], i, w));
     else
-        report_pivot(y, i, info);
+        report_pivot(r, i, info);
 }
 
 /* A matrix the forward took but the backward's solve refuses: only when
  * its value was changed in between (tg_value() of an input). */
-static void report_backward(tg_node *y, size_t i) {
+static void report_backward(const tg_args *r, size_t i) {
     char w[96];
-    tg_fail(y->tape, TG_ERR_SINGULAR,
+    tg_fail(r->tape, TG_ERR_SINGULAR,
             "%s: backward: %s is singular now (was it changed after the forward?)",
-            tg_node_op_name(y), which(y->in[0], i, w));
+            r->op->name, which(&r->in[0], i, w));
 }
 
 #define KERNELS(name) S2(name, f32), S2(name, f64)
 #define S2(name, sfx) name##_##sfx
 
-static void cholesky_forward(tg_node *y) { run_stack(y, KERNELS(cholesky1), report_minor); }
-static void cholesky_solve_forward(tg_node *y) {
-    run_stack(y, KERNELS(cholesky_solve1), report_diagonal);
-}
-static void triangular_solve_forward(tg_node *y) {
-    run_stack(y, KERNELS(triangular_solve1), report_diagonal);
-}
-static void solve_forward(tg_node *y) { run_stack(y, KERNELS(solve1), report_pivot); }
-static void inverse_forward(tg_node *y) { run_stack(y, KERNELS(inverse1), report_pivot); }
-static void det_forward(tg_node *y) { run_stack(y, KERNELS(det1), report_pivot); }
-static void slogdet_forward(tg_node *y) { run_stack(y, KERNELS(slogdet1), report_pivot); }
-static void logdet_forward(tg_node *y) { run_stack(y, KERNELS(logdet1), report_logdet); }
+/* The forward of op name: its kernel over the stack, and the report of a
+ * matrix it refuses. */
+#define STACK_FORWARD(name, report)                                                        \
+    static void name##_forward(tg_args *r) { run_stack(r, KERNELS(name##1), report); }
+STACK_FORWARD(cholesky, report_minor)
+STACK_FORWARD(cholesky_solve, report_diagonal)
+STACK_FORWARD(triangular_solve, report_diagonal)
+STACK_FORWARD(solve, report_pivot)
+STACK_FORWARD(inverse, report_pivot)
+STACK_FORWARD(det, report_pivot)
+STACK_FORWARD(slogdet, report_pivot)
+STACK_FORWARD(logdet, report_logdet)
 
 /* ------------------------------------------------------ vjp rules -- */
 
@@ -357,37 +357,37 @@ static void det_vjp(tg_node *y, tg_node *g, tg_node **gin) {
  * flag flipped, added into B's gradient, and -gB X^T (-X gB^T when A is
  * used transposed; triangular_solve's kept to its triangle) into A's, each
  * into the matrix the result was solved with (so broadcast operands sum). */
-static void solve_like_backward(tg_node *y, kernel_fn k32, kernel_fn k64) {
-    tg_node *in_a = y->in[0], *in_b = y->in[1];
+static void solve_like_backward(const tg_args *r, kernel_fn k32, kernel_fn k64) {
+    const tg_arg *in_a = &r->in[0], *in_b = &r->in[1], *y = &r->out;
     if (!in_a->grad && !in_b->grad) return;
-    stack s = stack_of(y);
-    size_t ds = tg__dsize(y), na = (size_t)s.n * (size_t)s.n, nb = (size_t)s.n * (size_t)s.k;
-    char *work = scratch(y, (na + 2 * nb) * ds + 1);
-    int *ipiv = work ? scratch(y, (size_t)s.n * sizeof(int) + 1) : NULL;
-    kernel_fn f = tg__f64(y) ? k64 : k32;
-    bool tri = tg__op(y->op) == &tg_lapack_ops[L_TRIANGULAR_SOLVE];
-    int mask = !tri ? 0 : y->aux & LA_UPPER ? 1 : -1;
+    stack s = stack_of(r);
+    size_t ds = tg__arg_dsize(y), na = (size_t)s.n * (size_t)s.n, nb = (size_t)s.n * (size_t)s.k;
+    char *work = scratch(r, (na + 2 * nb) * ds + 1);
+    int *ipiv = work ? scratch(r, (size_t)s.n * sizeof(int) + 1) : NULL;
+    kernel_fn f = tg__arg_f64(y) ? k64 : k32;
+    bool tri = r->op == &tg_lapack_ops[L_TRIANGULAR_SOLVE];
+    int mask = !tri ? 0 : r->param & LA_UPPER ? 1 : -1;
     for (size_t i = 0; ipiv && i < s.count; i++) {
         size_t ia = matrix_index(in_a, y, i), ib = matrix_index(in_b, y, i);
         const char *a = (const char *)in_a->value + ia * na * ds;
         const char *x = (const char *)y->value + i * nb * ds;
         const char *g = (const char *)y->grad + i * nb * ds;
         char *gb = work + (na + nb) * ds;
-        if (f(s.n, s.k, a, g, gb, y->aux ^ LA_TRANS, work, ipiv) > 0) {
-            report_backward(y, ia);
+        if (f(s.n, s.k, a, g, gb, r->param ^ LA_TRANS, work, ipiv) > 0) {
+            report_backward(r, ia);
             break;
         }
         char *ga = in_a->grad ? (char *)in_a->grad + ia * na * ds : NULL;
         char *gbin = in_b->grad ? (char *)in_b->grad + ib * nb * ds : NULL;
-        TG_KERNEL(y, solve_grads)(s.n, s.k, x, gb, ga, gbin, y->aux & LA_TRANS, mask);
+        TG_ARG_KERNEL(y, solve_grads)(s.n, s.k, x, gb, ga, gbin, r->param & LA_TRANS, mask);
     }
     tg__free(work);
     tg__free(ipiv);
 }
-static void triangular_solve_backward(tg_node *y) {
-    solve_like_backward(y, KERNELS(triangular_solve1));
+static void triangular_solve_backward(tg_args *r) {
+    solve_like_backward(r, KERNELS(triangular_solve1));
 }
-static void solve_backward(tg_node *y) { solve_like_backward(y, KERNELS(solve1)); }
+static void solve_backward(tg_args *r) { solve_like_backward(r, KERNELS(solve1)); }
 
 const tg_op tg_lapack_ops[] = {
     [L_CHOLESKY] = {"cholesky", 1, matrix_shape, cholesky_forward, NULL, cholesky_vjp, NULL},

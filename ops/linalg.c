@@ -81,23 +81,23 @@ static int matmul_shape(tg_node *out, char *why, size_t len) {
 }
 
 /* An operand's matrix strides along the output's two batch dimensions. */
-static void batch_strides(const tg_node *x, size_t s[2]) {
-    size_t step = (size_t)x->u.shape[x->ndim - 2] * (size_t)x->u.shape[x->ndim - 1];
+static void batch_strides(const tg_arg *x, size_t s[2]) {
+    size_t step = (size_t)x->shape[x->ndim - 2] * (size_t)x->shape[x->ndim - 1];
     for (int i = 1; i >= 0; i--) {
         int k = x->ndim - 4 + i;
-        size_t d = k >= 0 ? (size_t)x->u.shape[k] : 1;
+        size_t d = k >= 0 ? (size_t)x->shape[k] : 1;
         s[i] = d == 1 ? 0 : step;
         step *= d;
     }
 }
 
-static batches make_batches(const tg_node *n) {
-    const tg_node *a = n->in[0], *b = n->in[1];
-    batches bt = {a->u.shape[a->ndim - 2], a->u.shape[a->ndim - 1], b->u.shape[b->ndim - 1],
+static batches make_batches(const tg_args *r) {
+    const tg_arg *a = &r->in[0], *b = &r->in[1], *y = &r->out;
+    batches bt = {a->shape[a->ndim - 2], a->shape[a->ndim - 1], b->shape[b->ndim - 1],
                   {1, 1}, {0, 0}, {0, 0}};
     for (int i = 0; i < 2; i++) {
-        int k = n->ndim - 4 + i;
-        bt.d[i] = k >= 0 ? (size_t)n->u.shape[k] : 1;
+        int k = y->ndim - 4 + i;
+        bt.d[i] = k >= 0 ? (size_t)y->shape[k] : 1;
     }
     batch_strides(a, bt.sa);
     batch_strides(b, bt.sb);
@@ -105,7 +105,7 @@ static batches make_batches(const tg_node *n) {
      * [k,n], a layer applied to a batch of sequences): the stack of left
      * matrices is one [B*m,k] matrix, so one GEMM does all. */
     size_t nb = bt.d[0] * bt.d[1];
-    if (!bt.sb[0] && !bt.sb[1] && tg__numel(a) == nb * (size_t)bt.m * (size_t)bt.k &&
+    if (!bt.sb[0] && !bt.sb[1] && a->numel == nb * (size_t)bt.m * (size_t)bt.k &&
         nb * (size_t)bt.m <= INT32_MAX) {
         bt.m *= (int)nb;
         bt.d[0] = bt.d[1] = 1;
@@ -113,47 +113,49 @@ static batches make_batches(const tg_node *n) {
     return bt;
 }
 
-static void matmul_forward(tg_node *n) {
-    const tg_node *a = n->in[0], *b = n->in[1];
-    if (n->ndim == 2) {
-        bool ta = n->aux & MM_TA, tb = n->aux & MM_TB;
-        int m = n->u.shape[0], k = a->u.shape[!ta], c = n->u.shape[1];
-        TG_KERNEL(n, gemm)(ta, tb, m, c, k, a->value, b->value, 0, n->value);
+static void matmul_forward(tg_args *r) {
+    const tg_arg *a = &r->in[0], *b = &r->in[1], *y = &r->out;
+    if (y->ndim == 2) {
+        bool ta = r->param & MM_TA, tb = r->param & MM_TB;
+        int m = y->shape[0], k = a->shape[!ta], c = y->shape[1];
+        TG_ARG_KERNEL(y, gemm)(ta, tb, m, c, k, a->value, b->value, 0, y->value);
         return;
     }
-    batches bt = make_batches(n);
-    size_t o = 0, sy = (size_t)bt.m * (size_t)bt.n, ds = tg__dsize(n);
+    batches bt = make_batches(r);
+    size_t o = 0, sy = (size_t)bt.m * (size_t)bt.n, ds = tg__arg_dsize(y);
     for (size_t i = 0; i < bt.d[0]; i++)
         for (size_t j = 0; j < bt.d[1]; j++, o += sy) {
             size_t ia = i * bt.sa[0] + j * bt.sa[1], ib = i * bt.sb[0] + j * bt.sb[1];
-            TG_KERNEL(n, gemm)(false, false, bt.m, bt.n, bt.k, (char *)a->value + ia * ds,
-                               (char *)b->value + ib * ds, 0, (char *)n->value + o * ds);
+            TG_ARG_KERNEL(y, gemm)(false, false, bt.m, bt.n, bt.k, (char *)a->value + ia * ds,
+                                   (char *)b->value + ib * ds, 0, (char *)y->value + o * ds);
         }
 }
 
-static void matmul_backward(tg_node *n) {
-    const tg_node *a = n->in[0], *b = n->in[1];
-    if (n->ndim == 2) { /* C = op(A) op(B): dop(A) = dC op(B)^T, dop(B) = op(A)^T dC */
-        bool ta = n->aux & MM_TA, tb = n->aux & MM_TB;
-        int m = n->u.shape[0], k = a->u.shape[!ta], c = n->u.shape[1];
-        if (a->grad && !ta) TG_KERNEL(n, gemm)(false, !tb, m, k, c, n->grad, b->value, 1, a->grad);
-        if (a->grad && ta) TG_KERNEL(n, gemm)(tb, true, k, m, c, b->value, n->grad, 1, a->grad);
-        if (b->grad && !tb) TG_KERNEL(n, gemm)(!ta, false, k, c, m, a->value, n->grad, 1, b->grad);
-        if (b->grad && tb) TG_KERNEL(n, gemm)(true, ta, c, k, m, n->grad, a->value, 1, b->grad);
+static void matmul_backward(tg_args *r) {
+    const tg_arg *a = &r->in[0], *b = &r->in[1], *y = &r->out;
+    if (y->ndim == 2) { /* C = op(A) op(B): dop(A) = dC op(B)^T, dop(B) = op(A)^T dC */
+        bool ta = r->param & MM_TA, tb = r->param & MM_TB;
+        int m = y->shape[0], k = a->shape[!ta], c = y->shape[1];
+        if (a->grad && !ta)
+            TG_ARG_KERNEL(y, gemm)(false, !tb, m, k, c, y->grad, b->value, 1, a->grad);
+        if (a->grad && ta) TG_ARG_KERNEL(y, gemm)(tb, true, k, m, c, b->value, y->grad, 1, a->grad);
+        if (b->grad && !tb)
+            TG_ARG_KERNEL(y, gemm)(!ta, false, k, c, m, a->value, y->grad, 1, b->grad);
+        if (b->grad && tb) TG_ARG_KERNEL(y, gemm)(true, ta, c, k, m, y->grad, a->value, 1, b->grad);
         return;
     }
-    batches bt = make_batches(n);
-    size_t o = 0, sy = (size_t)bt.m * (size_t)bt.n, ds = tg__dsize(n);
+    batches bt = make_batches(r);
+    size_t o = 0, sy = (size_t)bt.m * (size_t)bt.n, ds = tg__arg_dsize(y);
     for (size_t i = 0; i < bt.d[0]; i++)
         for (size_t j = 0; j < bt.d[1]; j++, o += sy) {
             size_t ia = (i * bt.sa[0] + j * bt.sa[1]) * ds, ib = (i * bt.sb[0] + j * bt.sb[1]) * ds;
-            char *g = (char *)n->grad + o * ds;
+            char *g = (char *)y->grad + o * ds;
             if (a->grad)
-                TG_KERNEL(n, gemm)(false, true, bt.m, bt.k, bt.n, g, (char *)b->value + ib, 1,
-                                   (char *)a->grad + ia);
+                TG_ARG_KERNEL(y, gemm)(false, true, bt.m, bt.k, bt.n, g, (char *)b->value + ib, 1,
+                                       (char *)a->grad + ia);
             if (b->grad)
-                TG_KERNEL(n, gemm)(true, false, bt.k, bt.n, bt.m, (char *)a->value + ia, g, 1,
-                                   (char *)b->grad + ib);
+                TG_ARG_KERNEL(y, gemm)(true, false, bt.k, bt.n, bt.m, (char *)a->value + ia, g, 1,
+                                       (char *)b->grad + ib);
         }
 }
 
@@ -168,13 +170,15 @@ static int transpose_shape(tg_node *out, char *why, size_t len) {
     return TG_OK;
 }
 
-static void transpose_forward(tg_node *n) {
-    TG_KERNEL(n, transpose_add)(n->u.shape[1], n->u.shape[0], n->in[0]->value, 0, n->value);
+static void transpose_forward(tg_args *r) {
+    const tg_arg *y = &r->out;
+    TG_ARG_KERNEL(y, transpose_add)(y->shape[1], y->shape[0], r->in[0].value, 0, y->value);
 }
 
-static void transpose_backward(tg_node *n) {
-    if (n->in[0]->grad)
-        TG_KERNEL(n, transpose_add)(n->u.shape[0], n->u.shape[1], n->grad, 1, n->in[0]->grad);
+static void transpose_backward(tg_args *r) {
+    const tg_arg *y = &r->out;
+    if (r->in[0].grad)
+        TG_ARG_KERNEL(y, transpose_add)(y->shape[0], y->shape[1], y->grad, 1, r->in[0].grad);
 }
 
 /* The requested shape arrives from tg_reshape() through tg__apply_as().
@@ -191,10 +195,10 @@ static int reshape_shape(tg_node *out, char *why, size_t len) {
     return TG_OK;
 }
 
-static void reshape_forward(tg_node *n) { (void)n; }
+static void reshape_forward(tg_args *r) { (void)r; }
 
-static void reshape_backward(tg_node *n) {
-    if (n->in[0]->grad) TG_KERNEL(n, axpy)(tg__numel(n), n->grad, n->in[0]->grad);
+static void reshape_backward(tg_args *r) {
+    if (r->in[0].grad) TG_ARG_KERNEL(&r->out, axpy)(r->out.numel, r->out.grad, r->in[0].grad);
 }
 
 /* vjp rules (tg_grad). */

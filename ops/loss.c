@@ -44,7 +44,18 @@
 #include "dtypes.h"
 
 /* Batch rows: the leading dimension of a matrix or batch of tensors. */
-static size_t batch_rows(const tg_node *a) { return a->ndim >= 2 ? (size_t)a->u.shape[0] : 1; }
+static size_t batch_rows(const tg_arg *a) { return a->ndim >= 2 ? (size_t)a->shape[0] : 1; }
+/* The same for a node, and its number of rows along the last axis (the
+ * recorded rules read their inputs through the public accessors). */
+static double node_batch_rows(tg_node *a) {
+    int64_t shape[TG_MAX_DIMS];
+    return tg_shape(a, shape) >= 2 ? (double)shape[0] : 1;
+}
+static double node_rows(tg_node *z) {
+    int64_t shape[TG_MAX_DIMS];
+    int nd = tg_shape(z, shape);
+    return (double)tg_numel(z) / (double)(nd ? shape[nd - 1] : 1);
+}
 
 static int unequal_shapes(const tg_node *a, const tg_node *b, char *why, size_t len,
                           const char *need) {
@@ -78,71 +89,73 @@ static int equal_shapes_to_mean(tg_node *out, char *why, size_t len) {
     return rc;
 }
 
-static void mse_forward(tg_node *n) {
-    const tg_node *a = n->in[0];
-    TG_KERNEL(n, mse_fwd)(tg__numel(a), batch_rows(a), a->value, n->in[1]->value, n->value);
+static void mse_forward(tg_args *r) {
+    const tg_arg *a = &r->in[0];
+    TG_ARG_KERNEL(a, mse_fwd)(a->numel, batch_rows(a), a->value, r->in[1].value, r->out.value);
 }
 
-static void mse_backward(tg_node *n) {
-    const tg_node *a = n->in[0], *y = n->in[1];
-    TG_KERNEL(n, mse_bwd)(tg__numel(a), batch_rows(a), a->value, y->value, n->grad, a->grad,
-                          y->grad);
+static void mse_backward(tg_args *r) {
+    const tg_arg *a = &r->in[0], *y = &r->in[1];
+    TG_ARG_KERNEL(a, mse_bwd)(a->numel, batch_rows(a), a->value, y->value, r->out.grad, a->grad,
+                              y->grad);
 }
 
 /* The rows along the last axis; a 0-d z (which only the derivative ops
  * accept) is one row of one element. */
-static tg_axis_view rows_of(const tg_node *z) {
-    size_t k = z->ndim ? (size_t)z->u.shape[z->ndim - 1] : 1;
-    return (tg_axis_view){tg__numel(z) / k, k, 1};
+static tg_axis_view rows_of(const tg_arg *z) {
+    size_t k = z->ndim ? (size_t)z->shape[z->ndim - 1] : 1;
+    return (tg_axis_view){z->numel / k, k, 1};
 }
 
-static void xent_forward(tg_node *n) {
-    const tg_node *z = n->in[0];
-    TG_KERNEL(n, xent_fwd)(rows_of(z), batch_rows(z), z->value, n->in[1]->value, n->value);
+static void xent_forward(tg_args *r) {
+    const tg_arg *z = &r->in[0];
+    TG_ARG_KERNEL(z, xent_fwd)(rows_of(z), batch_rows(z), z->value, r->in[1].value,
+                               r->out.value);
 }
 
 /* The fused backward (g = the cost's gradient, adding into the inputs'),
  * and the derivative ops' forward (g NULL, storing into out): one kernel. */
-static void xent_backward(tg_node *n) {
-    const tg_node *z = n->in[0], *y = n->in[1];
-    TG_KERNEL(n, xent_d)(rows_of(z), batch_rows(z), z->value, y->value, n->grad, z->grad,
-                         y->grad);
+static void xent_backward(tg_args *r) {
+    const tg_arg *z = &r->in[0], *y = &r->in[1];
+    TG_ARG_KERNEL(z, xent_d)(rows_of(z), batch_rows(z), z->value, y->value, r->out.grad,
+                             z->grad, y->grad);
 }
-static void xent_da_forward(tg_node *n) {
-    const tg_node *z = n->in[0];
-    TG_KERNEL(n, xent_d)(rows_of(z), batch_rows(z), z->value, n->in[1]->value, NULL, n->value,
-                         NULL);
+static void xent_da_forward(tg_args *r) {
+    const tg_arg *z = &r->in[0];
+    TG_ARG_KERNEL(z, xent_d)(rows_of(z), batch_rows(z), z->value, r->in[1].value, NULL,
+                             r->out.value, NULL);
 }
-static void xent_db_forward(tg_node *n) {
-    const tg_node *z = n->in[0];
-    TG_KERNEL(n, xent_d)(rows_of(z), batch_rows(z), z->value, n->in[1]->value, NULL, NULL,
-                         n->value);
-}
-
-static void bce_forward(tg_node *n) {
-    TG_KERNEL(n, bce_fwd)(tg__numel(n->in[0]), n->in[0]->value, n->in[1]->value, n->value);
+static void xent_db_forward(tg_args *r) {
+    const tg_arg *z = &r->in[0];
+    TG_ARG_KERNEL(z, xent_d)(rows_of(z), batch_rows(z), z->value, r->in[1].value, NULL, NULL,
+                             r->out.value);
 }
 
-static void bce_backward(tg_node *n) {
-    const tg_node *z = n->in[0], *y = n->in[1];
-    TG_KERNEL(n, bce_d)(tg__numel(z), z->value, y->value, n->grad, z->grad, y->grad);
+static void bce_forward(tg_args *r) {
+    const tg_arg *z = &r->in[0];
+    TG_ARG_KERNEL(z, bce_fwd)(z->numel, z->value, r->in[1].value, r->out.value);
 }
-static void bce_da_forward(tg_node *n) {
-    const tg_node *z = n->in[0];
-    TG_KERNEL(n, bce_d)(tg__numel(z), z->value, n->in[1]->value, NULL, n->value, NULL);
+
+static void bce_backward(tg_args *r) {
+    const tg_arg *z = &r->in[0], *y = &r->in[1];
+    TG_ARG_KERNEL(z, bce_d)(z->numel, z->value, y->value, r->out.grad, z->grad, y->grad);
 }
-static void bce_db_forward(tg_node *n) {
-    const tg_node *z = n->in[0];
-    TG_KERNEL(n, bce_d)(tg__numel(z), z->value, n->in[1]->value, NULL, NULL, n->value);
+static void bce_da_forward(tg_args *r) {
+    const tg_arg *z = &r->in[0];
+    TG_ARG_KERNEL(z, bce_d)(z->numel, z->value, r->in[1].value, NULL, r->out.value, NULL);
+}
+static void bce_db_forward(tg_args *r) {
+    const tg_arg *z = &r->in[0];
+    TG_ARG_KERNEL(z, bce_d)(z->numel, z->value, r->in[1].value, NULL, NULL, r->out.value);
 }
 
 /* ------------------------------------------------------ class labels -- */
 
 /* The first of v.outer labels that is not an integer in [0, v.len), or
  * v.outer when all are; its value in *bad. */
-static size_t bad_label(const tg_node *labels, tg_axis_view v, double *bad) {
+static size_t bad_label(const tg_arg *labels, tg_axis_view v, double *bad) {
     for (size_t r = 0; r < v.outer; r++) {
-        double l = tg_value_at(labels, (int64_t)r);
+        double l = tg__arg_elem(labels, labels->value, r);
         if (!(l >= 0 && l < (double)v.len && l == floor(l))) {
             *bad = l;
             return r;
@@ -172,8 +185,10 @@ static int labels_shape(tg_node *out, char *why, size_t len) {
         return unequal_shapes(z, l, why, len,
                               "labels need the input's shape without its last (class) axis");
     double bad;
-    tg_axis_view v = rows_of(z);
-    size_t r = bad_label(l, v, &bad);
+    tg_args a; /* the inputs as the kernels see them */
+    tg__args_of(out, &a);
+    tg_axis_view v = rows_of(&a.in[0]);
+    size_t r = bad_label(&a.in[1], v, &bad);
     if (r < v.outer) {
         describe_label(why, len, r, bad, v.len);
         return TG_ERR_ARG;
@@ -182,56 +197,56 @@ static int labels_shape(tg_node *out, char *why, size_t len) {
     return TG_OK;
 }
 
-/* Whether n's labels are valid now; else records the error. On replay the
+/* Whether the labels are valid now; else records the error. On replay the
  * labels are new data, so forward and backward check them again. */
-static bool labels_valid(tg_node *n) {
+static bool labels_valid(const tg_args *a) {
     double bad;
-    tg_axis_view v = rows_of(n->in[0]);
-    size_t r = bad_label(n->in[1], v, &bad);
+    tg_axis_view v = rows_of(&a->in[0]);
+    size_t r = bad_label(&a->in[1], v, &bad);
     if (r == v.outer) return true;
     char why[160];
     describe_label(why, sizeof why, r, bad, v.len);
-    tg_fail(n->tape, TG_ERR_ARG, "%s: %s", tg_node_op_name(n), why);
+    tg_fail(a->tape, TG_ERR_ARG, "%s: %s", a->op->name, why);
     return false;
 }
 
-static void set_nan(tg_node *n) {
-    if (tg__f64(n))
-        *(double *)n->value = NAN;
+static void set_nan(const tg_arg *y) {
+    if (tg__arg_f64(y))
+        *(double *)y->value = NAN;
     else
-        *(float *)n->value = NAN;
+        *(float *)y->value = NAN;
 }
 
 /* The label losses' forward: kernel fwd(view, z, labels, cost), run only on
  * valid labels. */
 #define LABELLED_FORWARD(name)                                                             \
-    static void name##_forward(tg_node *n) {                                               \
-        if (!labels_valid(n)) {                                                            \
-            set_nan(n);                                                                    \
+    static void name##_forward(tg_args *r) {                                               \
+        if (!labels_valid(r)) {                                                            \
+            set_nan(&r->out);                                                              \
             return;                                                                        \
         }                                                                                  \
-        TG_KERNEL(n, name##_fwd)(rows_of(n->in[0]), n->in[0]->value, n->in[1]->value,      \
-                                 n->value);                                                \
+        TG_ARG_KERNEL(&r->out, name##_fwd)(rows_of(&r->in[0]), r->in[0].value,             \
+                                           r->in[1].value, r->out.value);                  \
     }
 LABELLED_FORWARD(nll)
 LABELLED_FORWARD(ce)
 
-static void nll_backward(tg_node *n) {
-    tg_node *z = n->in[0];
-    if (!z->grad || !labels_valid(n)) return;
-    TG_KERNEL(n, nll_bwd)(rows_of(z), z->value, n->in[1]->value, n->grad, z->grad);
+static void nll_backward(tg_args *r) {
+    const tg_arg *z = &r->in[0];
+    if (!z->grad || !labels_valid(r)) return;
+    TG_ARG_KERNEL(z, nll_bwd)(rows_of(z), z->value, r->in[1].value, r->out.grad, z->grad);
 }
 
 /* cross_entropy's fused backward reads the labels; its derivative op
  * cross_entropy_da(z, onehot) the one-hot rows, recorded from them. */
-static void ce_backward(tg_node *n) {
-    tg_node *z = n->in[0];
-    if (!z->grad || !labels_valid(n)) return;
-    TG_KERNEL(n, ce_d)(rows_of(z), z->value, n->in[1]->value, NULL, n->grad, z->grad);
+static void ce_backward(tg_args *r) {
+    const tg_arg *z = &r->in[0];
+    if (!z->grad || !labels_valid(r)) return;
+    TG_ARG_KERNEL(z, ce_d)(rows_of(z), z->value, r->in[1].value, NULL, r->out.grad, z->grad);
 }
-static void ce_da_forward(tg_node *n) {
-    const tg_node *z = n->in[0];
-    TG_KERNEL(n, ce_d)(rows_of(z), z->value, NULL, n->in[1]->value, NULL, n->value);
+static void ce_da_forward(tg_args *r) {
+    const tg_arg *z = &r->in[0];
+    TG_ARG_KERNEL(z, ce_d)(rows_of(z), z->value, NULL, r->in[1].value, NULL, r->out.value);
 }
 
 tg_node *tg_labels(tg_node *logits, const int32_t *labels) {
@@ -336,26 +351,26 @@ static int huber_dc_shape(tg_node *out, char *why, size_t len) {
     return tg_set_shape(out, nd, shape);
 }
 
-static void huber_forward(tg_node *n) {
-    const tg_node *a = n->in[0];
-    TG_KERNEL(n, huber_fwd)(tg__numel(a), a->value, n->in[1]->value, tg__in(n, 2)->value,
-                            n->value);
+static void huber_forward(tg_args *r) {
+    const tg_arg *a = &r->in[0];
+    TG_ARG_KERNEL(a, huber_fwd)(a->numel, a->value, r->in[1].value, r->in[2].value,
+                                r->out.value);
 }
 
-static void huber_backward(tg_node *n) {
-    const tg_node *a = n->in[0], *y = n->in[1], *delta = tg__in(n, 2);
-    TG_KERNEL(n, huber_d)(tg__numel(a), a->value, y->value, delta->value, n->grad, a->grad,
-                          y->grad, delta->grad);
+static void huber_backward(tg_args *r) {
+    const tg_arg *a = &r->in[0], *y = &r->in[1], *delta = &r->in[2];
+    TG_ARG_KERNEL(a, huber_d)(a->numel, a->value, y->value, delta->value, r->out.grad, a->grad,
+                              y->grad, delta->grad);
 }
-static void huber_da_forward(tg_node *n) {
-    const tg_node *a = n->in[0];
-    TG_KERNEL(n, huber_d)(tg__numel(a), a->value, n->in[1]->value, tg__in(n, 2)->value, NULL,
-                          n->value, NULL, NULL);
+static void huber_da_forward(tg_args *r) {
+    const tg_arg *a = &r->in[0];
+    TG_ARG_KERNEL(a, huber_d)(a->numel, a->value, r->in[1].value, r->in[2].value, NULL,
+                              r->out.value, NULL, NULL);
 }
-static void huber_dc_forward(tg_node *n) {
-    const tg_node *a = n->in[0];
-    TG_KERNEL(n, huber_d)(tg__numel(a), a->value, n->in[1]->value, tg__in(n, 2)->value, NULL,
-                          NULL, NULL, n->value);
+static void huber_dc_forward(tg_args *r) {
+    const tg_arg *a = &r->in[0];
+    TG_ARG_KERNEL(a, huber_d)(a->numel, a->value, r->in[1].value, r->in[2].value, NULL, NULL,
+                              NULL, r->out.value);
 }
 
 enum {
@@ -380,7 +395,7 @@ static tg_node *ce_partial(tg_node *c) {
  * one op each, are written here. Labels get none. */
 static void mse_vjp(tg_node *c, tg_node *g, tg_node **gin) {
     tg_node *a = tg__in(c, 0), *y = tg__in(c, 1);
-    tg_node *ga = tg_mul(tg_scale(g, 1.0 / (double)batch_rows(a)), tg_sub(a, y));
+    tg_node *ga = tg_mul(tg_scale(g, 1.0 / node_batch_rows(a)), tg_sub(a, y));
     if (tg_requires_grad(a)) gin[0] = ga;
     if (tg_requires_grad(y)) gin[1] = tg_neg(ga);
 }
@@ -395,7 +410,7 @@ static void bce_vjp(tg_node *c, tg_node *g, tg_node **gin) {
 static void nll_vjp(tg_node *c, tg_node *g, tg_node **gin) {
     tg_node *p = tg__in(c, 0), *l = tg__in(c, 1);
     if (tg_requires_grad(p))
-        gin[0] = tg_mul(tg_scale(g, -1.0 / (double)rows_of(p).outer), onehot_of(p, l));
+        gin[0] = tg_mul(tg_scale(g, -1.0 / node_rows(p)), onehot_of(p, l));
 }
 static void ce_vjp(tg_node *c, tg_node *g, tg_node **gin) {
     if (tg_requires_grad(tg__in(c, 0))) gin[0] = tg_mul(g, ce_partial(c));
@@ -456,7 +471,7 @@ static tg_node *through_softmax(tg_node *s, tg_node *w, tg_node *z) {
 static void xent_da_vjp(tg_node *p, tg_node *g, tg_node **gin) {
     tg_node *z = tg__in(p, 0), *y = tg__in(p, 1);
     if (!z->ndim) return;
-    double k = 1.0 / (double)batch_rows(z);
+    double k = 1.0 / node_batch_rows(z);
     tg_node *s = tg_softmax(z, z->ndim - 1);
     if (tg_requires_grad(z)) gin[0] = through_softmax(s, tg_scale(tg_mul(g, row_sum(y, z)), k), z);
     if (tg_requires_grad(y)) gin[1] = tg_scale(tg_sub(row_sum(tg_mul(g, s), z), g), k);
@@ -466,7 +481,7 @@ static void xent_db_vjp(tg_node *p, tg_node *g, tg_node **gin) {
     tg_node *z = tg__in(p, 0);
     if (!z->ndim || !tg_requires_grad(z)) return;
     tg_node *s = tg_softmax(z, z->ndim - 1);
-    gin[0] = tg_scale(tg_sub(tg_mul(s, row_sum(g, z)), g), 1.0 / (double)batch_rows(z));
+    gin[0] = tg_scale(tg_sub(tg_mul(s, row_sum(g, z)), g), 1.0 / node_batch_rows(z));
 }
 /* bce_with_logits_da = (sigmoid(z) - y)/N: z gets g sigmoid(z) sigmoid(-z)/N
  * (sigmoid's derivative, without 1 - sigmoid(z) rounding to 0); y -g/N. */
@@ -486,7 +501,7 @@ static void bce_db_vjp(tg_node *p, tg_node *g, tg_node **gin) {
  * w = g/R; the one-hot rows -g/R (none when they come from labels). */
 static void ce_da_vjp(tg_node *p, tg_node *g, tg_node **gin) {
     tg_node *z = tg__in(p, 0), *hot = tg__in(p, 1);
-    double k = 1.0 / (double)rows_of(z).outer;
+    double k = 1.0 / node_rows(z);
     if (z->ndim && tg_requires_grad(z))
         gin[0] = through_softmax(tg_softmax(z, z->ndim - 1), tg_scale(g, k), z);
     if (tg_requires_grad(hot)) gin[1] = tg_scale(g, -k);

@@ -91,38 +91,41 @@ static int reduce_shape(tg_node *out, char *why, size_t len) {
     return TG_OK;
 }
 
-static void reduce_forward(tg_node *n, bool mean) {
-    tg_axis_view v = tg__axis_view(n->in[0], n->aux);
-    TG_KERNEL(n, sum_fwd)(v, mean ? 1.0 / (double)v.len : 1.0, n->in[0]->value, n->value);
+static void reduce_forward(tg_args *r, bool mean) {
+    tg_axis_view v = tg__arg_axis(&r->in[0], r->param);
+    TG_ARG_KERNEL(&r->out, sum_fwd)(v, mean ? 1.0 / (double)v.len : 1.0, r->in[0].value,
+                                    r->out.value);
 }
 
 /* Each element of x receives one contribution: written when it is the first
- * (TG_F_FRESH). */
-static void reduce_backward(tg_node *n, bool mean) {
-    tg_axis_view v = tg__axis_view(n->in[0], n->aux);
-    if (n->in[0]->grad)
-        TG_KERNEL(n, sum_bwd)(v, mean ? 1.0 / (double)v.len : 1.0, n->grad, n->in[0]->grad,
-                              n->in[0]->flags & TG_F_FRESH);
+ * (fresh). */
+static void reduce_backward(tg_args *r, bool mean) {
+    const tg_arg *x = &r->in[0];
+    tg_axis_view v = tg__arg_axis(x, r->param);
+    if (x->grad)
+        TG_ARG_KERNEL(&r->out, sum_bwd)(v, mean ? 1.0 / (double)v.len : 1.0, r->out.grad,
+                                        x->grad, x->fresh);
 }
 
-static void sum_forward(tg_node *n) { reduce_forward(n, false); }
-static void sum_backward(tg_node *n) { reduce_backward(n, false); }
-static void mean_forward(tg_node *n) { reduce_forward(n, true); }
-static void mean_backward(tg_node *n) { reduce_backward(n, true); }
+static void sum_forward(tg_args *r) { reduce_forward(r, false); }
+static void sum_backward(tg_args *r) { reduce_backward(r, false); }
+static void mean_forward(tg_args *r) { reduce_forward(r, true); }
+static void mean_backward(tg_args *r) { reduce_backward(r, true); }
 
 /* name_fwd(x, len, stride) -> the run's value; name_bwd(x, len, stride, y, g,
  * gx) adds the run's gradient, given the run's stored value y and its
  * adjoint g. */
 #define RUN_OP(name)                                                                       \
-    static void name##_forward(tg_node *n) {                                               \
-        TG_KERNEL(n, name##_runs_fwd)(tg__axis_view(n->in[0], n->aux), n->in[0]->value,    \
-                                      n->value);                                           \
+    static void name##_forward(tg_args *r) {                                               \
+        TG_ARG_KERNEL(&r->out, name##_runs_fwd)(tg__arg_axis(&r->in[0], r->param),         \
+                                                r->in[0].value, r->out.value);             \
     }                                                                                      \
-    static void name##_backward(tg_node *n) {                                              \
-        if (!n->in[0]->grad) return;                                                       \
-        tg__ready_grad(n->in[0]);                                                          \
-        TG_KERNEL(n, name##_runs_bwd)(tg__axis_view(n->in[0], n->aux), n->in[0]->value,    \
-                                      n->value, n->grad, n->in[0]->grad);                  \
+    static void name##_backward(tg_args *r) {                                              \
+        tg_arg *x = &r->in[0];                                                             \
+        if (!x->grad) return;                                                              \
+        tg__arg_ready(x);                                                                  \
+        TG_ARG_KERNEL(&r->out, name##_runs_bwd)(tg__arg_axis(x, r->param), x->value,       \
+                                                r->out.value, r->out.grad, x->grad);       \
     }
 RUN_OPS(RUN_OP)
 
@@ -165,8 +168,9 @@ static void extremum_vjp(tg_node *y, tg_node *g, tg_node **gin) {
 
 /* argmax: an index is piecewise constant in x, so its derivative is 0
  * wherever it exists (tg__zero_backward, tg__zero_vjp), as the comparisons'. */
-static void argmax_forward(tg_node *n) {
-    TG_KERNEL(n, argmax_runs_fwd)(tg__axis_view(n->in[0], n->aux), n->in[0]->value, n->value);
+static void argmax_forward(tg_args *r) {
+    TG_ARG_KERNEL(&r->out, argmax_runs_fwd)(tg__arg_axis(&r->in[0], r->param), r->in[0].value,
+                                            r->out.value);
 }
 
 enum {
@@ -183,9 +187,10 @@ extern const tg_op tg_reduce_ops[];
  * the other elements' product overflows), as a zero seed's row does in the
  * backward kernel. */
 #define PARTIAL_OP(name, DX)                                                               \
-    static void name##_dx_forward(tg_node *n) {                                            \
-        TG_KERNEL(n, name##_runs_partial)(tg__axis_view(n->in[0], n->aux), n->in[0]->value, \
-                                          n->in[1]->value, n->value);                      \
+    static void name##_dx_forward(tg_args *r) {                                            \
+        TG_ARG_KERNEL(&r->out, name##_runs_partial)(tg__arg_axis(&r->in[0], r->param),     \
+                                                    r->in[0].value, r->in[1].value,        \
+                                                    r->out.value);                         \
     }                                                                                      \
     static void name##_vjp(tg_node *y, tg_node *g, tg_node **gin) {                        \
         partial_vjp(&tg_reduce_ops[DX], y, g, gin);                                        \
@@ -281,7 +286,8 @@ HV_RULES(norm_dx)
 HV_RULES(var_dx)
 
 
-#define ROW(name) {#name, 1, reduce_shape, name##_forward, name##_backward, name##_vjp, name##_jvp}
+#define ROW(name)                                                                          \
+    {#name, 1, reduce_shape, name##_forward, name##_backward, name##_vjp, name##_jvp}
 #define DROW(name) {#name, 2, partial_shape, name##_forward, NULL, name##_vjp, name##_jvp}
 const tg_op tg_reduce_ops[R_END] = {
     [R_SUM] = {"sum", 1, reduce_shape, sum_forward, sum_backward, sum_vjp, tg__linear_jvp},

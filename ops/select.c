@@ -37,18 +37,18 @@
 #include "dtypes.h"
 
 #define SELECT_OP(name)                                                                    \
-    static void name##_forward(tg_node *n) {                                               \
-        const void *v[3] = {n->in[0]->value, n->in[1]->value, tg__in(n, 2)->value};        \
+    static void name##_forward(tg_args *r) {                                               \
+        const void *v[3] = {r->in[0].value, r->in[1].value, r->in[2].value};               \
         tg_bcast bc;                                                                       \
-        tg__bcast_init(n, &bc);                                                            \
-        TG_KERNEL(n, name##_fwd)(&bc, v, n->value);                                        \
+        tg__bcast_args(r, &bc);                                                            \
+        TG_ARG_KERNEL(&r->out, name##_fwd)(&bc, v, r->out.value);                          \
     }                                                                                      \
-    static void name##_backward(tg_node *n) {                                              \
-        const void *v[3] = {n->in[0]->value, n->in[1]->value, tg__in(n, 2)->value};        \
-        void *g[3] = {n->in[0]->grad, n->in[1]->grad, tg__in(n, 2)->grad};                 \
+    static void name##_backward(tg_args *r) {                                              \
+        const void *v[3] = {r->in[0].value, r->in[1].value, r->in[2].value};               \
+        void *g[3] = {r->in[0].grad, r->in[1].grad, r->in[2].grad};                        \
         tg_bcast bc;                                                                       \
-        tg__bcast_init(n, &bc);                                                            \
-        TG_KERNEL(n, name##_bwd)(&bc, v, n->grad, g);                                      \
+        tg__bcast_args(r, &bc);                                                            \
+        TG_ARG_KERNEL(&r->out, name##_bwd)(&bc, v, r->out.grad, g);                        \
     }
 SELECT_OP(where)
 SELECT_OP(clamp)

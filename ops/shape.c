@@ -49,7 +49,10 @@ extern const tg_op tg_shape_ops[];
 
 /* ------------------------------------------------------------ helpers -- */
 
-static void *at(const tg_node *n, void *base, size_t i) { return (char *)base + i * tg__dsize(n); }
+/* Element i of base, an array of x's dtype. */
+static void *at(const tg_arg *x, void *base, size_t i) {
+    return (char *)base + i * tg__arg_dsize(x);
+}
 
 /* Whether p holds one integral value; else writes why. */
 static bool int_param_ok(const tg_node *p, const char *what, char *why, size_t len) {
@@ -66,10 +69,16 @@ static bool int_param_ok(const tg_node *p, const char *what, char *why, size_t l
     return true;
 }
 
-/* p's value clamped to [lo, hi]: for forwards, which cannot fail. */
-static int64_t clamped(const tg_node *p, int64_t lo, int64_t hi) {
-    double v = fmin(fmax(tg_value_at(p, 0), (double)lo), (double)hi); /* NaN gives lo */
-    return (int64_t)v;
+/* v clamped to [lo, hi] (NaN gives lo); p's value so clamped, and a
+ * kernel's parameter argument's: for forwards, which cannot fail. */
+static int64_t clamp_to(double v, int64_t lo, int64_t hi) {
+    return (int64_t)fmin(fmax(v, (double)lo), (double)hi);
+}
+static int64_t clamped(tg_node *p, int64_t lo, int64_t hi) {
+    return clamp_to(tg_value_at(p, 0), lo, hi);
+}
+static int64_t clamped_arg(const tg_arg *p, int64_t lo, int64_t hi) {
+    return clamp_to(tg__arg_elem(p, p->value, 0), lo, hi);
 }
 
 /* A constant of x's dtype holding v, or NULL after recording that float32
@@ -96,14 +105,15 @@ static tg_node *failed(tg_node *x) { return x ? &tg__tape_of(x)->poison : NULL; 
  * by name is whole: start 0). A slice that is one block of x's memory (no
  * axis before aux longer than 1) is a view of it, as reshape is: its forward
  * only points it at the start, which a replay may have moved. */
-static bool slice_is_view(const tg_node *n) {
-    return tg__axis_view(n->in[0], n->aux).outer == 1;
+static bool slice_is_view(const tg_args *r) {
+    return tg__arg_axis(&r->in[0], r->param).outer == 1;
 }
-static void slice_point(tg_node *n) {
-    tg_axis_view v = tg__axis_view(n->in[0], n->aux);
-    size_t length = (size_t)n->u.shape[n->aux];
-    size_t start = (size_t)clamped(n->in[1], 0, (int64_t)(v.len - length));
-    n->value = at(n, n->in[0]->value, start * v.inner);
+/* The slice's first element in x's memory (base: x's value or gradient). */
+static void *slice_start(const tg_args *r, void *base) {
+    const tg_arg *x = &r->in[0];
+    tg_axis_view v = tg__arg_axis(x, r->param);
+    size_t length = (size_t)r->out.shape[r->param];
+    return at(x, base, (size_t)clamped_arg(&r->in[1], 0, (int64_t)(v.len - length)) * v.inner);
 }
 static int slice_shape(tg_node *out, char *why, size_t len) {
     const tg_node *x = out->in[0];
@@ -120,31 +130,31 @@ static int slice_shape(tg_node *out, char *why, size_t len) {
                  out->aux, tg__shape_str(x, s));
         return TG_ERR_ARG;
     }
-    if (slice_is_view(out)) slice_point(out);
+    tg_args a;
+    tg__args_of(out, &a);
+    if (slice_is_view(&a)) out->value = slice_start(&a, a.in[0].value);
     return TG_OK;
 }
 
-static void slice_forward(tg_node *n) {
-    if (slice_is_view(n)) {
-        slice_point(n);
+static void slice_forward(tg_args *r) {
+    const tg_arg *x = &r->in[0];
+    if (slice_is_view(r)) {
+        r->out.value = slice_start(r, x->value);
         return;
     }
-    const tg_node *x = n->in[0];
-    tg_axis_view v = tg__axis_view(x, n->aux);
-    size_t length = (size_t)n->u.shape[n->aux];
-    size_t start = (size_t)clamped(n->in[1], 0, (int64_t)(v.len - length));
-    TG_KERNEL(n, runs)(v.outer, length * v.inner, at(n, x->value, start * v.inner),
-                       v.len * v.inner, n->value, length * v.inner, false);
+    tg_axis_view v = tg__arg_axis(x, r->param);
+    size_t length = (size_t)r->out.shape[r->param];
+    TG_ARG_KERNEL(x, runs)(v.outer, length * v.inner, slice_start(r, x->value), v.len * v.inner,
+                           r->out.value, length * v.inner, false);
 }
 
-static void slice_backward(tg_node *n) {
-    const tg_node *x = n->in[0];
+static void slice_backward(tg_args *r) {
+    const tg_arg *x = &r->in[0];
     if (!x->grad) return;
-    tg_axis_view v = tg__axis_view(x, n->aux);
-    size_t length = (size_t)n->u.shape[n->aux];
-    size_t start = (size_t)clamped(n->in[1], 0, (int64_t)(v.len - length));
-    TG_KERNEL(n, runs)(v.outer, length * v.inner, n->grad, length * v.inner,
-                       at(n, x->grad, start * v.inner), v.len * v.inner, true);
+    tg_axis_view v = tg__arg_axis(x, r->param);
+    size_t length = (size_t)r->out.shape[r->param];
+    TG_ARG_KERNEL(x, runs)(v.outer, length * v.inner, r->out.grad, length * v.inner,
+                           slice_start(r, x->grad), v.len * v.inner, true);
 }
 
 /* A zero constant of x's shape with extent len along axis (len >= 1). */
@@ -214,23 +224,24 @@ static int concat_shape(tg_node *out, char *why, size_t len) {
 }
 
 /* Moves a's and b's runs into (or, backward, out of) y's rows of la + lb runs. */
-static void concat_move(tg_node *n, bool backward) {
-    tg_node *in[2] = {n->in[0], n->in[1]};
-    tg_axis_view v = tg__axis_view(n, n->aux);
+static void concat_move(tg_args *r, bool backward) {
+    const tg_arg *y = &r->out;
+    tg_axis_view v = tg__arg_axis(y, r->param);
     size_t off = 0;
     for (int k = 0; k < 2; k++) {
-        size_t run = (size_t)in[k]->u.shape[n->aux] * v.inner;
+        const tg_arg *x = &r->in[k];
+        size_t run = (size_t)x->shape[r->param] * v.inner;
         if (!backward)
-            TG_KERNEL(n, runs)(v.outer, run, in[k]->value, run, at(n, n->value, off),
-                               v.len * v.inner, false);
-        else if (in[k]->grad)
-            TG_KERNEL(n, runs)(v.outer, run, at(n, n->grad, off), v.len * v.inner, in[k]->grad,
-                               run, true);
+            TG_ARG_KERNEL(y, runs)(v.outer, run, x->value, run, at(y, y->value, off),
+                                   v.len * v.inner, false);
+        else if (x->grad)
+            TG_ARG_KERNEL(y, runs)(v.outer, run, at(y, y->grad, off), v.len * v.inner, x->grad,
+                                   run, true);
         off += run;
     }
 }
-static void concat_forward(tg_node *n) { concat_move(n, false); }
-static void concat_backward(tg_node *n) { concat_move(n, true); }
+static void concat_forward(tg_args *r) { concat_move(r, false); }
+static void concat_backward(tg_args *r) { concat_move(r, true); }
 
 /* Each input's part of the gradient. */
 static void concat_vjp(tg_node *y, tg_node *g, tg_node **gin) {
@@ -339,17 +350,17 @@ static int index_select_shape(tg_node *out, char *why, size_t len) {
     return TG_OK;
 }
 
-static void index_select_forward(tg_node *n) {
-    tg_axis_view v = tg__axis_view(n->in[0], n->aux);
-    TG_KERNEL(n, gather)(v, (size_t)n->u.shape[n->aux], n->in[1]->value, n->in[0]->value,
-                         n->value);
+static void index_select_forward(tg_args *r) {
+    tg_axis_view v = tg__arg_axis(&r->in[0], r->param);
+    TG_ARG_KERNEL(&r->out, gather)(v, (size_t)r->out.shape[r->param], r->in[1].value,
+                                   r->in[0].value, r->out.value);
 }
 
-static void index_select_backward(tg_node *n) {
-    if (!n->in[0]->grad) return;
-    tg_axis_view v = tg__axis_view(n->in[0], n->aux);
-    TG_KERNEL(n, scatter)(v, (size_t)n->u.shape[n->aux], n->in[1]->value, n->grad,
-                          n->in[0]->grad);
+static void index_select_backward(tg_args *r) {
+    if (!r->in[0].grad) return;
+    tg_axis_view v = tg__arg_axis(&r->in[0], r->param);
+    TG_ARG_KERNEL(&r->out, scatter)(v, (size_t)r->out.shape[r->param], r->in[1].value,
+                                    r->out.grad, r->in[0].grad);
 }
 
 /* x's gradient is one index_add of g by the same index node, into x's shape. */
@@ -394,18 +405,19 @@ static int index_add_shape(tg_node *out, char *why, size_t len) {
     return indices_ok(idx, dim, k, out, why, len);
 }
 
-static void index_add_forward(tg_node *n) {
-    memset(n->value, 0, (size_t)tg__numel(n) * tg__dsize(n));
-    tg_axis_view v = tg__axis_view(n, n->aux);
-    TG_KERNEL(n, scatter)(v, (size_t)n->in[0]->u.shape[n->aux], n->in[1]->value,
-                          n->in[0]->value, n->value);
+static void index_add_forward(tg_args *r) {
+    const tg_arg *y = &r->out;
+    memset(y->value, 0, y->numel * tg__arg_dsize(y));
+    tg_axis_view v = tg__arg_axis(y, r->param);
+    TG_ARG_KERNEL(y, scatter)(v, (size_t)r->in[0].shape[r->param], r->in[1].value,
+                              r->in[0].value, y->value);
 }
 
-static void index_add_backward(tg_node *n) {
-    if (!n->in[0]->grad) return;
-    tg_axis_view v = tg__axis_view(n, n->aux);
-    TG_KERNEL(n, gather_add)(v, (size_t)n->in[0]->u.shape[n->aux], n->in[1]->value, n->grad,
-                             n->in[0]->grad);
+static void index_add_backward(tg_args *r) {
+    if (!r->in[0].grad) return;
+    tg_axis_view v = tg__arg_axis(&r->out, r->param);
+    TG_ARG_KERNEL(&r->out, gather_add)(v, (size_t)r->in[0].shape[r->param], r->in[1].value,
+                                       r->out.grad, r->in[0].grad);
 }
 
 static void index_add_vjp(tg_node *y, tg_node *g, tg_node **gin) {
@@ -480,22 +492,21 @@ tg_node *tg_index_select(tg_node *x, int axis, const int64_t *idx, int64_t n) {
 }
 
 /* y[o] = x[offset(o)] along the walk, or backward x̄[offset(o)] += ȳ[o]. */
-static void walk_move(tg_node *n, walk w, bool backward) {
+static void walk_move(const tg_args *r, walk w, bool backward) {
     if (!backward)
-        TG_KERNEL(n, walk_gather)(&w, n->in[0]->value, n->value);
-    else if (n->in[0]->grad)
-        TG_KERNEL(n, walk_scatter)(&w, n->grad, n->in[0]->grad);
+        TG_ARG_KERNEL(&r->out, walk_gather)(&w, r->in[0].value, r->out.value);
+    else if (r->in[0].grad)
+        TG_ARG_KERNEL(&r->out, walk_scatter)(&w, r->out.grad, r->in[0].grad);
 }
-
 /* ------------------------------------------------------ broadcast_to -- */
 
 /* x's strides over the output's dimensions, aligned from the right; 0 where
  * x has no such dimension or a 1 there. */
-static walk broadcast_walk(const tg_node *out) {
+static walk broadcast_walk(const tg_args *r) {
     walk w = {.flat = false};
     size_t dx[4], step = 1;
-    tg__pad4(out, w.d);
-    tg__pad4(out->in[0], dx);
+    tg__arg_pad4(&r->out, w.d);
+    tg__arg_pad4(&r->in[0], dx);
     for (int i = 3; i >= 0; i--) {
         w.s[0][i] = dx[i] == 1 ? 0 : step;
         step *= dx[i];
@@ -523,8 +534,8 @@ static int broadcast_to_shape(tg_node *out, char *why, size_t len) {
     return TG_OK;
 }
 
-static void broadcast_to_forward(tg_node *n) { walk_move(n, broadcast_walk(n), false); }
-static void broadcast_to_backward(tg_node *n) { walk_move(n, broadcast_walk(n), true); }
+static void broadcast_to_forward(tg_args *r) { walk_move(r, broadcast_walk(r), false); }
+static void broadcast_to_backward(tg_args *r) { walk_move(r, broadcast_walk(r), true); }
 
 static void broadcast_to_vjp(tg_node *y, tg_node *g, tg_node **gin) {
     gin[0] = tg__sum_to(g, y->in[0]);
@@ -578,25 +589,25 @@ static int permute_shape(tg_node *out, char *why, size_t len) {
 }
 
 /* Output axis i walks x's axis perm[i]. */
-static walk permute_walk(const tg_node *out) {
-    const tg_node *x = out->in[0];
+static walk permute_walk(const tg_args *r) {
+    const tg_arg *x = &r->in[0];
     int perm[4], pad = 4 - x->ndim;
-    perm_decode(out->aux, x->ndim, perm);
+    perm_decode(r->param, x->ndim, perm);
     size_t stride[4], step = 1;
     for (int i = x->ndim - 1; i >= 0; i--) {
         stride[i] = step;
-        step *= (size_t)x->u.shape[i];
+        step *= (size_t)x->shape[i];
     }
     walk w = {.d = {1, 1, 1, 1}, .flat = false};
     for (int i = 0; i < x->ndim; i++) {
-        w.d[pad + i] = (size_t)out->u.shape[i];
+        w.d[pad + i] = (size_t)r->out.shape[i];
         w.s[0][pad + i] = stride[perm[i]];
     }
     return w;
 }
 
-static void permute_forward(tg_node *n) { walk_move(n, permute_walk(n), false); }
-static void permute_backward(tg_node *n) { walk_move(n, permute_walk(n), true); }
+static void permute_forward(tg_args *r) { walk_move(r, permute_walk(r), false); }
+static void permute_backward(tg_args *r) { walk_move(r, permute_walk(r), true); }
 
 /* Permuted back by the inverse permutation. */
 static void permute_vjp(tg_node *y, tg_node *g, tg_node **gin) {
@@ -645,20 +656,21 @@ static int tri_shape(tg_node *out, char *why, size_t len) {
 }
 
 /* Row i of each matrix keeps columns [lo, hi): j - i <= k for tril, j - i >= k for triu. */
-static void tri_move(tg_node *n, bool upper, bool backward) {
-    if (backward && !n->in[0]->grad) return;
-    size_t rows = (size_t)n->u.shape[n->ndim - 2], cols = (size_t)n->u.shape[n->ndim - 1];
-    int64_t k = clamped(n->in[1], -(int64_t)rows, (int64_t)cols);
-    size_t mats = tg__numel(n) / (rows * cols);
+static void tri_move(const tg_args *r, bool upper, bool backward) {
+    const tg_arg *x = &r->in[0], *y = &r->out;
+    if (backward && !x->grad) return;
+    size_t rows = (size_t)y->shape[y->ndim - 2], cols = (size_t)y->shape[y->ndim - 1];
+    int64_t k = clamped_arg(&r->in[1], -(int64_t)rows, (int64_t)cols);
+    size_t mats = y->numel / (rows * cols);
     if (backward)
-        TG_KERNEL(n, band)(mats, rows, cols, k, upper, n->grad, n->in[0]->grad, true);
+        TG_ARG_KERNEL(y, band)(mats, rows, cols, k, upper, y->grad, x->grad, true);
     else
-        TG_KERNEL(n, band)(mats, rows, cols, k, upper, n->in[0]->value, n->value, false);
+        TG_ARG_KERNEL(y, band)(mats, rows, cols, k, upper, x->value, y->value, false);
 }
-static void tril_forward(tg_node *n) { tri_move(n, false, false); }
-static void tril_backward(tg_node *n) { tri_move(n, false, true); }
-static void triu_forward(tg_node *n) { tri_move(n, true, false); }
-static void triu_backward(tg_node *n) { tri_move(n, true, true); }
+static void tril_forward(tg_args *r) { tri_move(r, false, false); }
+static void tril_backward(tg_args *r) { tri_move(r, false, true); }
+static void triu_forward(tg_args *r) { tri_move(r, true, false); }
+static void triu_backward(tg_args *r) { tri_move(r, true, true); }
 
 static tg_node *tri(int op, tg_node *x, int64_t k);
 

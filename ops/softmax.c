@@ -26,21 +26,23 @@ static int axis_shape(tg_node *out, char *why, size_t len) {
     return TG_ERR_ARG;
 }
 
-static void softmax_forward(tg_node *n) {
-    TG_KERNEL(n, softmax_fwd)(tg__axis_view(n, n->aux), false, n->in[0]->value, n->value);
+static void softmax_forward(tg_args *r) {
+    TG_ARG_KERNEL(&r->out, softmax_fwd)(tg__arg_axis(&r->out, r->param), false, r->in[0].value,
+                                        r->out.value);
 }
-static void log_softmax_forward(tg_node *n) {
-    TG_KERNEL(n, softmax_fwd)(tg__axis_view(n, n->aux), true, n->in[0]->value, n->value);
+static void log_softmax_forward(tg_args *r) {
+    TG_ARG_KERNEL(&r->out, softmax_fwd)(tg__arg_axis(&r->out, r->param), true, r->in[0].value,
+                                        r->out.value);
 }
-static void softmax_backward(tg_node *n) {
-    if (n->in[0]->grad)
-        TG_KERNEL(n, softmax_bwd)(tg__axis_view(n, n->aux), false, n->value, n->grad,
-                                  n->in[0]->grad);
+static void softmax_backward(tg_args *r) {
+    if (r->in[0].grad)
+        TG_ARG_KERNEL(&r->out, softmax_bwd)(tg__arg_axis(&r->out, r->param), false, r->out.value,
+                                            r->out.grad, r->in[0].grad);
 }
-static void log_softmax_backward(tg_node *n) {
-    if (n->in[0]->grad)
-        TG_KERNEL(n, softmax_bwd)(tg__axis_view(n, n->aux), true, n->value, n->grad,
-                                  n->in[0]->grad);
+static void log_softmax_backward(tg_args *r) {
+    if (r->in[0].grad)
+        TG_ARG_KERNEL(&r->out, softmax_bwd)(tg__arg_axis(&r->out, r->param), true, r->out.value,
+                                            r->out.grad, r->in[0].grad);
 }
 
 /* The rules (tg_grad, tg_jvp), along the node's axis (aux); J is symmetric

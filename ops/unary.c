@@ -142,40 +142,39 @@ enum { UNARY_OPS(ENUM_ROW, ENUM_ROW, ENUM_ROW) U_COUNT };
 enum { U_DX_BEFORE = U_COUNT - 1, UNARY_OPS(NOTHING, DX_ENUM_ROW, NOTHING) U_END };
 
 #define UNARY_FORWARD(name)                                                                \
-    static void name##_forward(tg_node *n) {                                               \
-        if (n->ndim == 0 && tg__f64(n)) {                                                  \
-            *(double *)n->value = name##_y_f64(*(const double *)n->in[0]->value);          \
+    static void name##_forward(tg_args *a) {                                               \
+        if (tg__arg_scalar64(&a->out)) {                                                   \
+            *(double *)a->out.value = name##_y_f64(*(const double *)a->in[0].value);       \
             return;                                                                        \
         }                                                                                  \
-        TG_KERNEL(n, name##_fwd)(tg__numel(n), n->in[0]->value, n->value);                 \
+        TG_ARG_KERNEL(&a->out, name##_fwd)(a->out.numel, a->in[0].value, a->out.value);    \
     }
-/* The backward kernel for n's input: writing its first contribution, or
- * adding (see tg__ready_grad); and the same for one float64 value. */
-#define BWD_KERNEL(n, name)                                                                \
-    ((n)->in[0]->flags & TG_F_FRESH ? TG_KERNEL(n, name##_bwdw) : TG_KERNEL(n, name##_bwd))
-static inline void put_grad(tg_node *x, double v) {
-    tg__grad_put(x->grad, x->flags & TG_F_FRESH, v);
-}
+/* The backward kernel for input x: writing its first contribution, or
+ * adding; and the same for one float64 value (the derivative d). */
+#define BWD_KERNEL(x, name)                                                                \
+    ((x)->fresh ? TG_ARG_KERNEL(x, name##_bwdw) : TG_ARG_KERNEL(x, name##_bwd))
+#define UNARY_BACKWARD(name, d)                                                            \
+    static void name##_backward(tg_args *a) {                                              \
+        tg_arg *x = &a->in[0];                                                             \
+        if (tg__arg_scalar64(&a->out)) {                                                   \
+            tg__arg_put(x, *(const double *)a->out.grad * (d));                            \
+            return;                                                                        \
+        }                                                                                  \
+        BWD_KERNEL(x, name)(a->out.numel, x->value, a->out.value, a->out.grad, x->grad);   \
+    }
 #define UNARY_OP(name)                                                                     \
     UNARY_FORWARD(name)                                                                    \
-    static void name##_backward(tg_node *n) {                                              \
-        if (n->ndim == 0 && tg__f64(n)) {                                                  \
-            put_grad(n->in[0], *(const double *)n->grad *                                  \
-                                   name##_dx_f64(*(const double *)n->in[0]->value,         \
-                                                 *(const double *)n->value));              \
-            return;                                                                        \
-        }                                                                                  \
-        BWD_KERNEL(n, name)(tg__numel(n), n->in[0]->value, n->value, n->grad,              \
-                            n->in[0]->grad);                                               \
-    }                                                                                      \
-    static void name##_dx_forward(tg_node *n) {                                            \
-        const tg_node *x = n->in[0], *y = n->in[1];                                        \
-        if (n->ndim == 0 && tg__f64(n)) {                                                  \
-            *(double *)n->value =                                                          \
+    UNARY_BACKWARD(name, name##_dx_f64(*(const double *)x->value,                          \
+                                       *(const double *)a->out.value))                     \
+    static void name##_dx_forward(tg_args *a) {                                            \
+        const tg_arg *x = &a->in[0], *y = &a->in[1];                                       \
+        if (tg__arg_scalar64(&a->out)) {                                                   \
+            *(double *)a->out.value =                                                      \
                 name##_dx_f64(*(const double *)x->value, *(const double *)y->value);       \
             return;                                                                        \
         }                                                                                  \
-        TG_KERNEL(n, name##_dxl)(tg__numel(n), x->value, y->value, NULL, n->value);        \
+        TG_ARG_KERNEL(&a->out, name##_dxl)(a->out.numel, x->value, y->value, NULL,          \
+                                           a->out.value);                                  \
     }                                                                                      \
     static tg_node *name##_dx_node(tg_node *y) {                                           \
         return tg__apply(&tg_unary_ops[U_##name##_dx], tg_node_input(y, 0), y, 0);         \
@@ -190,14 +189,7 @@ extern const tg_op tg_unary_ops[];
 /* neg: the backward kernel g * -1 is -g, as its rules record */
 #define LINEAR_OP(name)                                                                    \
     UNARY_FORWARD(name)                                                                    \
-    static void name##_backward(tg_node *n) {                                              \
-        if (n->ndim == 0 && tg__f64(n)) {                                                  \
-            put_grad(n->in[0], *(const double *)n->grad * -1.0);                           \
-            return;                                                                        \
-        }                                                                                  \
-        BWD_KERNEL(n, name)(tg__numel(n), n->in[0]->value, n->value, n->grad,              \
-                            n->in[0]->grad);                                               \
-    }                                                                                      \
+    UNARY_BACKWARD(name, -1.0)                                                             \
     static void name##_vjp(tg_node *y, tg_node *g, tg_node **gin) {                        \
         (void)y;                                                                           \
         gin[0] = tg_##name(g);                                                             \
@@ -284,7 +276,8 @@ static int dx_shape(tg_node *out, char *why, size_t len) {
     return TG_ERR_SHAPE;
 }
 #define OP_ROW(name)                                                                       \
-    [U_##name] = {#name, 1, NULL, name##_forward, name##_backward, name##_vjp, name##_jvp},
+    [U_##name] = {#name, 1, NULL, name##_forward, name##_backward, name##_vjp,        \
+                  name##_jvp},
 /* The step functions' derivative is 0 (tg__zero_backward). */
 #define STEP_ROW(name)                                                                     \
     [U_##name] = {#name, 1, NULL, name##_forward, tg__zero_backward, tg__zero_vjp, NULL},

@@ -215,7 +215,7 @@ tg_node *tg__apply_n(const tg_op *op, int nin, tg_node *const *given, int aux, i
         ((tg_node **)n->value)[-1] = c;
         n->grad = NULL;
     }
-    op->forward(n);
+    tg__run_forward(n);
     if (t->check_numerics) tg__check_finite(n, -1);
     if (t->memo && ndim < 0) tg__memo_put(t, op, nin, given, aux, n);
     return n;
@@ -254,15 +254,6 @@ tg_node *tg_call_n(const char *name, int n, tg_node *const *in) {
 tg_node *tg_call(const char *name, tg_node *a, tg_node *b) {
     tg_node *in[2] = {a, b};
     return tg_call_n(name, 2, in);
-}
-
-tg_axis_view tg__axis_view(const tg_node *n, int axis) {
-    tg_axis_view v = {1, tg__numel(n), 1};
-    if (axis == TG_AXIS_ALL) return v;
-    v.len = (size_t)n->u.shape[axis];
-    for (int i = 0; i < axis; i++) v.outer *= (size_t)n->u.shape[i];
-    for (int i = axis + 1; i < n->ndim; i++) v.inner *= (size_t)n->u.shape[i];
-    return v;
 }
 
 int tg__axis(tg_node *a, int axis, const char *who) {

@@ -7,7 +7,7 @@
 #ifndef TG_BROADCAST_H
 #define TG_BROADCAST_H
 
-#include "node.h"
+#include "record.h"
 
 /* How an elementwise node walks its inputs. The output's dimensions padded
  * on the left to 4, and for each input (up to 3) its element strides over
@@ -51,30 +51,38 @@ typedef struct tg_bcast {
                 }                                                                          \
     } while (0)
 
-/* n's dimensions padded on the left with 1s to 4. */
+/* x's dimensions padded on the left with 1s to 4; and a node's. */
+static inline void tg__arg_pad4(const tg_arg *x, size_t d[4]) {
+    for (int i = 0; i < 4; i++) d[i] = 1;
+    for (int i = 0; i < x->ndim; i++) d[4 - x->ndim + i] = (size_t)x->shape[i];
+}
 static inline void tg__pad4(const tg_node *n, size_t d[4]) {
     for (int i = 0; i < 4; i++) d[i] = 1;
     for (int i = 0; i < n->ndim; i++) d[4 - n->ndim + i] = (size_t)n->u.shape[i];
 }
 
-/* The walk of node n over its inputs (those of an elementwise op). */
-static inline void tg__bcast_init(const tg_node *n, tg_bcast *bc) {
-    int nin = tg__nin(n);
+/* The walk of an elementwise op's output over its inputs. */
+static inline void tg__bcast_args(const tg_args *a, tg_bcast *bc) {
     *bc = (tg_bcast){.flat = true};
-    for (int k = 0; k < nin && bc->flat; k++) bc->flat = tg__same_shape(tg__in(n, k), n);
+    for (int k = 0; k < a->nin && bc->flat; k++) bc->flat = tg__arg_same_shape(&a->in[k], &a->out);
     if (bc->flat) {
-        bc->d[3] = tg__numel(n);
+        bc->d[3] = a->out.numel;
         return;
     }
-    tg__pad4(n, bc->d);
-    for (int k = 0; k < nin; k++) { /* row-major strides, 0 where broadcast */
+    tg__arg_pad4(&a->out, bc->d);
+    for (int k = 0; k < a->nin; k++) { /* row-major strides, 0 where broadcast */
         size_t d[4], step = 1;
-        tg__pad4(tg__in(n, k), d);
+        tg__arg_pad4(&a->in[k], d);
         for (int i = 3; i >= 0; i--) {
             bc->s[k][i] = d[i] == 1 ? 0 : step;
             step *= d[i];
         }
     }
+}
+static inline void tg__bcast_init(tg_node *n, tg_bcast *bc) {
+    tg_args a;
+    tg__args_of(n, &a);
+    tg__bcast_args(&a, bc);
 }
 
 /* "last", "second-to-last"...: a dimension counted from the end, where

@@ -159,17 +159,17 @@ void tg__backward_derived(tg_node *n) {
  * input's gradient, as PyTorch's zeros do (never g * 0, which is NaN for an
  * infinite g); its recorded rule records nothing, and tg_grad gives +0
  * where nothing else contributes. */
-void tg__zero_backward(tg_node *n) {
-    for (int k = 0, nin = tg__nin(n); k < nin; k++) {
-        tg_node *x = tg__in(n, k);
-        if (!x || !x->grad || !(x->flags & TG_F_NEEDS_GRAD)) continue;
-        bool w = x->flags & TG_F_FRESH; /* -0 + +0 is +0 */
-        size_t m = tg__numel(x);
-        if (tg__f64(x))
-            for (size_t i = 0; i < m; i++) ((double *)x->grad)[i] = (w ? 0.0 : ((double *)x->grad)[i]) + 0.0;
+void tg__zero_backward(tg_args *a) {
+    for (int k = 0; k < a->nin; k++) {
+        const tg_arg *x = &a->in[k];
+        if (!x->grad) continue;
+        bool w = x->fresh; /* -0 + +0 is +0, written again for an input listed twice */
+        if (tg__arg_f64(x))
+            for (size_t i = 0; i < x->numel; i++)
+                ((double *)x->grad)[i] = (w ? 0.0 : ((double *)x->grad)[i]) + 0.0;
         else
-            for (size_t i = 0; i < m; i++) ((float *)x->grad)[i] = (w ? 0.0f : ((float *)x->grad)[i]) + 0.0f;
-        x->flags &= (uint8_t)~TG_F_FRESH; /* an input listed twice is written once */
+            for (size_t i = 0; i < x->numel; i++)
+                ((float *)x->grad)[i] = (w ? 0.0f : ((float *)x->grad)[i]) + 0.0f;
     }
 }
 

@@ -6,6 +6,7 @@
 #ifndef TG_NODE_H
 #define TG_NODE_H
 
+#include "args.h"
 #include "tapegrad.h"
 
 #include <stdbool.h>
@@ -99,11 +100,7 @@ char *tg__shape_str(const tg_node *n, char *buf);
  * value (input < 0) or the gradient of its input k is not all finite. */
 void tg__check_finite(tg_node *n, int input);
 
-/* A tensor seen as [outer, len, inner] around one axis (TG_AXIS_ALL: all
- * elements in one run of len), for reductions and softmax. */
-typedef struct tg_axis_view {
-    size_t outer, len, inner;
-} tg_axis_view;
+/* The node's tg__arg_axis() (args.h). */
 tg_axis_view tg__axis_view(const tg_node *n, int axis);
 
 /* axis of a, negative counting from the end, checked: the axis in [0, ndim),

@@ -37,6 +37,13 @@ static inline tg_node *tg__apply_as(const tg_op *op, tg_node *a, tg_node *b, int
     return tg__apply_n(op, 2, in, aux, ndim, shape);
 }
 
+/* The argument views of node n's op (args.c): its output and inputs. */
+void tg__args_of(tg_node *n, tg_args *a);
+/* Runs node n's op's forward, or its stated backward, on n's argument
+ * views (args.c). */
+void tg__run_forward(tg_node *n);
+void tg__run_backward(tg_node *n);
+
 /* Registry (registry.c). */
 int tg__op_index(const tg_op *op); /* -1 when unregistered */
 /* The same through the tape's cache: the op's home slot, else a probe of

@@ -138,12 +138,11 @@ int tg__registry_init(void) {
     return rc;
 }
 
-int tg_op_register_sized(const tg_op *op, size_t op_size, tg_error *err) {
+int tg_op_register_views(const tg_op *op, size_t op_size, tg_error *err) {
     if (op_size != sizeof(tg_op))
         return tg__err(err, TG_ERR_ARG,
                        "tg_op_register: op \"%s\" was compiled with a tg_op of %zu bytes, "
-                       "this library's has %zu (it gained the tangent rule jvp); recompile "
-                       "against this tapegrad.h",
+                       "this library's has %zu; recompile against this tapegrad.h",
                        op && op->name ? op->name : "?", op_size, sizeof(tg_op));
     /* The built-ins come first: a user op added while they could not be
      * indexed would take a built-in's name and index. */
@@ -158,13 +157,17 @@ int tg_op_register_sized(const tg_op *op, size_t op_size, tg_error *err) {
     return rc;
 }
 
-/* The entry points of programs compiled against a header whose tg_op had
- * no jvp field: their struct is shorter than the library reads, so they are
- * refused with a message rather than read past. */
+/* The entry points of programs compiled against older headers: one whose
+ * tg_op had no jvp field (its struct is shorter than the library reads), and
+ * one whose forward and backward took the node (tg_node *) instead of its
+ * argument views: the struct has the same size, but calling its functions
+ * with views would crash them. Both are refused with a message naming the
+ * change. */
 #undef tg_op_register
 #undef tg_op_register_err
 TG_API int tg_op_register_err(const tg_op *op, tg_error *err);
 TG_API int tg_op_register(const tg_op *op);
+TG_API int tg_op_register_sized(const tg_op *op, size_t op_size, tg_error *err);
 int tg_op_register_err(const tg_op *op, tg_error *err) {
     (void)op;
     return tg__err(err, TG_ERR_ARG,
@@ -172,6 +175,14 @@ int tg_op_register_err(const tg_op *op, tg_error *err) {
                    "whose tg_op had no tangent rule (jvp); recompile it against this one");
 }
 int tg_op_register(const tg_op *op) { return tg_op_register_err(op, NULL); }
+int tg_op_register_sized(const tg_op *op, size_t op_size, tg_error *err) {
+    (void)op_size;
+    return tg__err(err, TG_ERR_ARG,
+                   "tg_op_register: op \"%s\" was compiled against an older tapegrad.h, whose "
+                   "forward and backward took the node (tg_node *); they now take its argument "
+                   "views (tg_args *): update them and recompile",
+                   op && op->name ? op->name : "?");
+}
 
 const tg_op *tg_op_find(const char *name) {
     if (!name) return NULL;

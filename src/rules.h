@@ -29,7 +29,7 @@ tg_node *tg__tangent(const tg_op *op, tg_node *y, tg_node *const *tin);
 void tg__backward_derived(tg_node *n);
 /* The rules of an op whose derivative is 0: +0 into each input's gradient,
  * and nothing recorded (derive.c). */
-void tg__zero_backward(tg_node *n);
+void tg__zero_backward(tg_args *a);
 void tg__zero_vjp(tg_node *y, tg_node *g, tg_node **gin);
 /* The tangent rule of an op linear in input 0 (its other inputs parameters):
  * the op itself on the tangent; shaped: with y's shape given, for the ops
@@ -42,7 +42,7 @@ extern bool tg__fresh_writer[256];
 static inline void tg__backward(tg_node *n) {
     const tg_op *op = tg__op(n->op);
     if (op->backward)
-        op->backward(n);
+        tg__run_backward(n);
     else
         tg__backward_derived(n);
 }

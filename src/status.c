@@ -31,9 +31,12 @@ const char *tg_status_name(int code) {
 }
 
 char *tg__shape_str(const tg_node *n, char *buf) {
+    return tg__is_compact(n) ? strcpy(buf, "[]") : tg__dims_str(n->ndim, n->u.shape, buf);
+}
+
+char *tg__dims_str(int ndim, const int32_t *shape, char *buf) {
     int k = sprintf(buf, "[");
-    for (int i = 0; !tg__is_compact(n) && i < n->ndim; i++)
-        k += sprintf(buf + k, i ? ",%d" : "%d", (int)n->u.shape[i]);
+    for (int i = 0; i < ndim; i++) k += sprintf(buf + k, i ? ",%d" : "%d", (int)shape[i]);
     sprintf(buf + k, "]");
     return buf;
 }

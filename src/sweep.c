@@ -227,7 +227,7 @@ int tg__forward_range(tg_tape *t, size_t from, size_t to) {
         tg_node *n = tg__sc(t, i)->slot[i & TG_SC_MASK].node;
         if (n->flags & TG_F_BRIDGE) n->u.inl[0] = *tg__hvalue(n->in[0]);
         if (!n->op) continue;
-        tg__op(n->op)->forward(n);
+        tg__run_forward(n);
         if (t->check_numerics) tg__check_finite(n, -1);
     }
     return t->status;

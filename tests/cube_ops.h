@@ -12,16 +12,16 @@
 
 #include <tapegrad.h>
 
-static void cube_forward(tg_node *n) {
-    const double *x = tg_value(tg_node_input(n, 0));
-    double *y = tg_value(n);
-    for (int64_t i = 0; i < tg_numel(n); i++) y[i] = x[i] * x[i] * x[i];
+static void cube_forward(tg_args *a) {
+    const double *x = a->in[0].value;
+    double *y = a->out.value;
+    for (int64_t i = 0; i < (int64_t)a->out.numel; i++) y[i] = x[i] * x[i] * x[i];
 }
-static void cube_backward(tg_node *n) {
-    const double *x = tg_value(tg_node_input(n, 0)), *g = tg_grad(n);
-    double *gx = tg_grad(tg_node_input(n, 0));
+static void cube_backward(tg_args *a) {
+    const double *x = a->in[0].value, *g = a->out.grad;
+    double *gx = a->in[0].grad;
     if (gx)
-        for (int64_t i = 0; i < tg_numel(n); i++) gx[i] += 3 * x[i] * x[i] * g[i];
+        for (int64_t i = 0; i < (int64_t)a->out.numel; i++) gx[i] += 3 * x[i] * x[i] * g[i];
 }
 /* 3 x^2 g, right. */
 static void cube_vjp(tg_node *y, tg_node *g, tg_node **gin) {

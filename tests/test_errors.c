@@ -71,16 +71,16 @@ static void pass_free(void *p, void *ctx) {
 static const tg_allocator failing = {fail_malloc, fail_realloc, pass_free, NULL};
 
 /* A user op: y = 3 x. */
-static void triple_forward(tg_node *n) {
-    const double *x = tg_value(tg_node_input(n, 0));
-    double *y = tg_value(n);
-    for (int64_t i = 0; i < tg_numel(n); i++) y[i] = 3 * x[i];
+static void triple_forward(tg_args *a) {
+    const double *x = a->in[0].value;
+    double *y = a->out.value;
+    for (int64_t i = 0; i < (int64_t)a->out.numel; i++) y[i] = 3 * x[i];
 }
-static void triple_backward(tg_node *n) {
-    double *gx = tg_grad(tg_node_input(n, 0));
-    const double *g = tg_grad(n);
+static void triple_backward(tg_args *a) {
+    double *gx = a->in[0].grad;
+    const double *g = a->out.grad;
     if (gx)
-        for (int64_t i = 0; i < tg_numel(n); i++) gx[i] += 3 * g[i];
+        for (int64_t i = 0; i < (int64_t)a->out.numel; i++) gx[i] += 3 * g[i];
 }
 
 /* Runs first, before anything else touches the library: an allocation
@@ -529,19 +529,19 @@ static void test_stale_nodes(void **state) {
 
 /* y = a*b + c as one user op of arity 3: the third input is reached by the
  * shape rule, the forward kernel, the sweep and the accessors. */
-static void fma_forward(tg_node *n) {
-    const double *a = tg_value(tg_node_input(n, 0)), *b = tg_value(tg_node_input(n, 1)),
-                 *c = tg_value(tg_node_input(n, 2));
-    double *y = tg_value(n);
-    for (int64_t i = 0; i < tg_numel(n); i++) y[i] = a[i] * b[i] + c[i];
+static void fma_forward(tg_args *r) {
+    const double *a = r->in[0].value, *b = r->in[1].value,
+                 *c = r->in[2].value;
+    double *y = r->out.value;
+    for (int64_t i = 0; i < (int64_t)r->out.numel; i++) y[i] = a[i] * b[i] + c[i];
 }
-static void fma_backward(tg_node *n) {
-    const double *g = tg_grad(n);
+static void fma_backward(tg_args *r) {
+    const double *g = r->out.grad;
     for (int k = 0; k < 3; k++) {
-        double *gk = tg_grad(tg_node_input(n, k));
+        double *gk = r->in[k].grad;
         if (!gk) continue;
-        const double *a = tg_value(tg_node_input(n, 0)), *b = tg_value(tg_node_input(n, 1));
-        for (int64_t i = 0; i < tg_numel(n); i++) gk[i] += g[i] * (k == 0 ? b[i] : k == 1 ? a[i] : 1);
+        const double *a = r->in[0].value, *b = r->in[1].value;
+        for (int64_t i = 0; i < (int64_t)r->out.numel; i++) gk[i] += g[i] * (k == 0 ? b[i] : k == 1 ? a[i] : 1);
     }
 }
 static int fma_shape(tg_node *out, char *why, size_t len) {
@@ -682,18 +682,24 @@ static void test_register_messages(void **state) {
     assert_int_equal(tg_op_register_err(&fresh, NULL), TG_ERR_ARG); /* err is optional */
     /* A tg_op of another size (compiled against another header) is refused
      * naming both sizes, and so is a program calling the entry points of the
-     * header before tg_op had its tangent rule (the functions, not the
-     * macros of today's header: a parenthesised name is not expanded). */
+     * headers before tg_op had its tangent rule, and before forward and
+     * backward took argument views (the functions, not the macros of today's
+     * header: a parenthesised name is not expanded). */
     static const tg_op sized = {"errors_msg_sized", 1, NULL, triple_forward, triple_backward,
                                 NULL, NULL};
     char sized_msg[256];
     snprintf(sized_msg, sizeof sized_msg,
              "tg_op_register: op \"errors_msg_sized\" was compiled with a tg_op of %zu bytes, "
-             "this library's has %zu (it gained the tangent rule jvp); recompile against this "
-             "tapegrad.h",
+             "this library's has %zu; recompile against this tapegrad.h",
              sizeof(tg_op) - sizeof(void *), sizeof(tg_op));
-    assert_int_equal(tg_op_register_sized(&sized, sizeof(tg_op) - sizeof(void *), &e), TG_ERR_ARG);
+    assert_int_equal(tg_op_register_views(&sized, sizeof(tg_op) - sizeof(void *), &e), TG_ERR_ARG);
     assert_string_equal(e.message, sized_msg);
+    int tg_op_register_sized(const tg_op *op, size_t op_size, tg_error *err);
+    assert_int_equal(tg_op_register_sized(&sized, sizeof(tg_op), &e), TG_ERR_ARG);
+    assert_string_equal(e.message,
+                        "tg_op_register: op \"errors_msg_sized\" was compiled against an older "
+                        "tapegrad.h, whose forward and backward took the node (tg_node *); they "
+                        "now take its argument views (tg_args *): update them and recompile");
     assert_int_equal((tg_op_register_err)(&sized, &e), TG_ERR_ARG);
     assert_non_null(strstr(e.message, "compiled against an older tapegrad.h"));
     assert_int_equal((tg_op_register)(&sized), TG_ERR_ARG);
@@ -944,7 +950,7 @@ static const struct {
     const char *name;
     int (*call)(struct clear_fx *fx, tg_error *e);
 } clear_cases[] = {
-    {"tg_op_register_sized", c_op_register},
+    {"tg_op_register_views", c_op_register},
     {"tg_params_add", c_params_add},
     {"tg_params_copy", c_params_copy},
     {"tg_params_check_finite", c_params_check_finite},

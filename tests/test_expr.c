@@ -48,70 +48,70 @@ static int scalars_only(tg_node *out, char *why, size_t len) {
     return TG_OK;
 }
 
-static double in_value(tg_node *out, int k) { return *(double *)tg_value(tg_node_input(out, k)); }
+static double in_value(tg_args *a, int k) { return *(double *)a->in[k].value; }
 
 /* Adds g into input k's gradient when it has one. */
-static void add_grad(tg_node *out, int k, double g) {
-    double *d = tg_grad(tg_node_input(out, k));
+static void add_grad(tg_args *a, int k, double g) {
+    double *d = a->in[k].grad;
     if (d) *d += g;
 }
 
-static double out_grad(tg_node *out) { return *(double *)tg_grad(out); }
+static double out_grad(tg_args *a) { return *(double *)a->out.grad; }
 
-static void set_out(tg_node *out, double v) { *(double *)tg_value(out) = v; }
+static void set_out(tg_args *a, double v) { *(double *)a->out.value = v; }
 
 /* Comparisons: 1 or 0, no gradient (C's operators: NaN compares false
  * except with !=). */
 #define COMPARISON(name, OP)                                                                   \
-    static void name##_fwd(tg_node *o) { set_out(o, in_value(o, 0) OP in_value(o, 1)); }
+    static void name##_fwd(tg_args *o) { set_out(o, in_value(o, 0) OP in_value(o, 1)); }
 COMPARISON(lt, <)
 COMPARISON(le, <=)
 COMPARISON(gt, >)
 COMPARISON(ge, >=)
 COMPARISON(eq, ==)
 COMPARISON(ne, !=)
-static void no_grad(tg_node *o) { (void)o; }
+static void no_grad(tg_args *o) { (void)o; }
 
 /* maximum / minimum: NaN in gives NaN out; a tie splits the gradient. */
-static void maximum_fwd(tg_node *o) {
+static void maximum_fwd(tg_args *o) {
     double a = in_value(o, 0), b = in_value(o, 1);
     set_out(o, isnan(a) || isnan(b) ? NAN : a > b ? a : b);
 }
-static void minimum_fwd(tg_node *o) {
+static void minimum_fwd(tg_args *o) {
     double a = in_value(o, 0), b = in_value(o, 1);
     set_out(o, isnan(a) || isnan(b) ? NAN : a < b ? a : b);
 }
-static void extremum_bwd(tg_node *o) {
-    double a = in_value(o, 0), b = in_value(o, 1), v = *(double *)tg_value(o), g = out_grad(o);
+static void extremum_bwd(tg_args *o) {
+    double a = in_value(o, 0), b = in_value(o, 1), v = *(double *)o->out.value, g = out_grad(o);
     double wa = a == b ? 0.5 : a == v, wb = a == b ? 0.5 : b == v;
     add_grad(o, 0, wa * g);
     add_grad(o, 1, wb * g);
 }
 
 /* where(c, a, b): a where c is nonzero; the gradient goes to the selected one. */
-static void where_fwd(tg_node *o) { set_out(o, in_value(o, 0) != 0 ? in_value(o, 1) : in_value(o, 2)); }
-static void where_bwd(tg_node *o) { add_grad(o, in_value(o, 0) != 0 ? 1 : 2, out_grad(o)); }
+static void where_fwd(tg_args *o) { set_out(o, in_value(o, 0) != 0 ? in_value(o, 1) : in_value(o, 2)); }
+static void where_bwd(tg_args *o) { add_grad(o, in_value(o, 0) != 0 ? 1 : 2, out_grad(o)); }
 
 /* clamp(x, lo, hi) as PyTorch's with tensor bounds. */
-static void clamp_fwd(tg_node *o) {
+static void clamp_fwd(tg_args *o) {
     double x = in_value(o, 0), lo = in_value(o, 1), hi = in_value(o, 2);
     set_out(o, x < lo ? lo : x > hi ? hi : x);
 }
-static void clamp_bwd(tg_node *o) {
+static void clamp_bwd(tg_args *o) {
     double x = in_value(o, 0), lo = in_value(o, 1), hi = in_value(o, 2);
     add_grad(o, x < lo ? 1 : x > hi ? 2 : 0, out_grad(o));
 }
 
 /* Test ops of each arity with unique names. */
-static void cube_fwd(tg_node *o) { set_out(o, pow(in_value(o, 0), 3)); }
-static void cube_bwd(tg_node *o) { add_grad(o, 0, 3 * pow(in_value(o, 0), 2) * out_grad(o)); }
-static void hyp_fwd(tg_node *o) { set_out(o, in_value(o, 0) * in_value(o, 0) + in_value(o, 1)); }
-static void hyp_bwd(tg_node *o) {
+static void cube_fwd(tg_args *o) { set_out(o, pow(in_value(o, 0), 3)); }
+static void cube_bwd(tg_args *o) { add_grad(o, 0, 3 * pow(in_value(o, 0), 2) * out_grad(o)); }
+static void hyp_fwd(tg_args *o) { set_out(o, in_value(o, 0) * in_value(o, 0) + in_value(o, 1)); }
+static void hyp_bwd(tg_args *o) {
     add_grad(o, 0, 2 * in_value(o, 0) * out_grad(o));
     add_grad(o, 1, out_grad(o));
 }
-static void fma_fwd(tg_node *o) { set_out(o, in_value(o, 0) * in_value(o, 1) + in_value(o, 2)); }
-static void fma_bwd(tg_node *o) {
+static void fma_fwd(tg_args *o) { set_out(o, in_value(o, 0) * in_value(o, 1) + in_value(o, 2)); }
+static void fma_bwd(tg_args *o) {
     add_grad(o, 0, in_value(o, 1) * out_grad(o));
     add_grad(o, 1, in_value(o, 0) * out_grad(o));
     add_grad(o, 2, out_grad(o));

@@ -483,10 +483,9 @@ typedef struct forward_result {
     char message[256];
 } forward_result;
 
-static void square_forward(tg_node *out) {
-    const tg_node *x = tg_node_input(out, 0);
-    for (int64_t i = 0; i < tg_numel(out); i++)
-        ((double *)tg_value(out))[i] = tg_value_at(x, i) * tg_value_at(x, i);
+static void square_forward(tg_args *a) {
+    const double *x = a->in[0].value;
+    for (size_t i = 0; i < a->out.numel; i++) ((double *)a->out.value)[i] = x[i] * x[i];
 }
 static void square_vjp(tg_node *out, tg_node *g, tg_node **gin) {
     tg_node *x = tg_node_input(out, 0);

@@ -181,14 +181,14 @@ static void test_forward_jacobian(void **state) {
  * that states only its jvp, give every derivative in both dtypes:
  * tg_backward (derived backward), tg_grad, tg_jvp, the Hessian, gradcheck
  * and gradgradcheck. */
-static void cube_forward(tg_node *out) {
-    const tg_node *x = tg_node_input(out, 0);
-    for (int64_t i = 0; i < tg_numel(out); i++) {
-        double v = tg_value_at(x, i);
-        if (tg_node_dtype(out) == TG_F64)
-            ((double *)tg_value(out))[i] = v * v * v;
+static void cube_forward(tg_args *a) {
+    const tg_arg *x = &a->in[0];
+    for (int64_t i = 0; i < (int64_t)a->out.numel; i++) {
+        double v = (x->dtype == TG_F64 ? ((const double *)x->value)[i] : ((const float *)x->value)[i]);
+        if (a->out.dtype == TG_F64)
+            ((double *)a->out.value)[i] = v * v * v;
         else
-            ((float *)tg_value(out))[i] = (float)(v * v * v);
+            ((float *)a->out.value)[i] = (float)(v * v * v);
     }
 }
 static void cube_vjp(tg_node *out, tg_node *g, tg_node **gin) {

@@ -445,58 +445,58 @@ static void test_entries(void **state) {
 /* ------------------------------------------------ a wrong backward rule -- */
 
 /* sin with a backward rule off by a factor of 2: d sin(x) = 2 cos(x). */
-static void wrong_sin_forward(tg_node *out) {
-    const tg_node *x = tg_node_input(out, 0);
-    for (int64_t i = 0; i < tg_numel(out); i++) {
-        if (tg_node_dtype(out) == TG_F64)
-            ((double *)tg_value(out))[i] = sin(((const double *)tg_value(x))[i]);
+static void wrong_sin_forward(tg_args *a) {
+    const tg_arg *x = &a->in[0];
+    for (int64_t i = 0; i < (int64_t)a->out.numel; i++) {
+        if (a->out.dtype == TG_F64)
+            ((double *)a->out.value)[i] = sin(((const double *)x->value)[i]);
         else
-            ((float *)tg_value(out))[i] = sinf(((const float *)tg_value(x))[i]);
+            ((float *)a->out.value)[i] = sinf(((const float *)x->value)[i]);
     }
 }
-static void wrong_sin_backward(tg_node *out) {
-    const tg_node *x = tg_node_input(out, 0);
-    void *gx = tg_grad(x);
+static void wrong_sin_backward(tg_args *a) {
+    const tg_arg *x = &a->in[0];
+    void *gx = x->grad;
     if (!gx) return;
-    for (int64_t i = 0; i < tg_numel(out); i++) {
-        if (tg_node_dtype(out) == TG_F64)
-            ((double *)gx)[i] += ((const double *)tg_grad(out))[i] * 2 *
-                                 cos(((const double *)tg_value(x))[i]);
+    for (int64_t i = 0; i < (int64_t)a->out.numel; i++) {
+        if (a->out.dtype == TG_F64)
+            ((double *)gx)[i] += ((const double *)a->out.grad)[i] * 2 *
+                                 cos(((const double *)x->value)[i]);
         else
-            ((float *)gx)[i] += ((const float *)tg_grad(out))[i] * 2 *
-                                cosf(((const float *)tg_value(x))[i]);
+            ((float *)gx)[i] += ((const float *)a->out.grad)[i] * 2 *
+                                cosf(((const float *)x->value)[i]);
     }
 }
 static const tg_op wrong_sin = {TEST_OP_PREFIX "wrong_sin", 1, NULL, wrong_sin_forward,
                                 wrong_sin_backward, NULL, NULL};
 
 /* relu whose slope is 2 on the positive side. */
-static void bad_relu_forward(tg_node *out) {
-    const double *x = tg_value(tg_node_input(out, 0));
-    for (int64_t i = 0; i < tg_numel(out); i++) ((double *)tg_value(out))[i] = x[i] > 0 ? x[i] : 0;
+static void bad_relu_forward(tg_args *a) {
+    const double *x = a->in[0].value;
+    for (int64_t i = 0; i < (int64_t)a->out.numel; i++) ((double *)a->out.value)[i] = x[i] > 0 ? x[i] : 0;
 }
-static void bad_relu_backward(tg_node *out) {
-    const tg_node *in = tg_node_input(out, 0);
-    const double *x = tg_value(in), *g = tg_grad(out);
-    double *gx = tg_grad(in);
+static void bad_relu_backward(tg_args *a) {
+    const tg_arg *in = &a->in[0];
+    const double *x = in->value, *g = a->out.grad;
+    double *gx = in->grad;
     if (!gx) return;
-    for (int64_t i = 0; i < tg_numel(out); i++) gx[i] += g[i] * (x[i] > 0 ? 2 : 0);
+    for (int64_t i = 0; i < (int64_t)a->out.numel; i++) gx[i] += g[i] * (x[i] > 0 ? 2 : 0);
 }
 static const tg_op bad_relu = {TEST_OP_PREFIX "bad_relu", 1, NULL, bad_relu_forward,
                                bad_relu_backward, NULL, NULL};
 
 /* cube whose backward rule drops its upstream gradient: 3x^2, not g 3x^2
  * (float64 only). Right wherever the upstream is all ones. */
-static void deaf_cube_forward(tg_node *out) {
-    const double *x = tg_value(tg_node_input(out, 0));
-    for (int64_t i = 0; i < tg_numel(out); i++) ((double *)tg_value(out))[i] = x[i] * x[i] * x[i];
+static void deaf_cube_forward(tg_args *a) {
+    const double *x = a->in[0].value;
+    for (int64_t i = 0; i < (int64_t)a->out.numel; i++) ((double *)a->out.value)[i] = x[i] * x[i] * x[i];
 }
-static void deaf_cube_backward(tg_node *out) {
-    const tg_node *in = tg_node_input(out, 0);
-    const double *x = tg_value(in);
-    double *gx = tg_grad(in);
+static void deaf_cube_backward(tg_args *a) {
+    const tg_arg *in = &a->in[0];
+    const double *x = in->value;
+    double *gx = in->grad;
     if (!gx) return;
-    for (int64_t i = 0; i < tg_numel(out); i++) gx[i] += 3 * x[i] * x[i];
+    for (int64_t i = 0; i < (int64_t)a->out.numel; i++) gx[i] += 3 * x[i] * x[i];
 }
 static const tg_op deaf_cube = {TEST_OP_PREFIX "deaf_cube", 1, NULL, deaf_cube_forward,
                                 deaf_cube_backward, NULL, NULL};

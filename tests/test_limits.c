@@ -197,8 +197,8 @@ static int absurd_rule(tg_node *out, char *why, size_t len) {
     if (rc) snprintf(why, len, "asked for an absurd shape");
     return rc;
 }
-static void copy_forward(tg_node *out) { (void)out; }
-static void copy_backward(tg_node *out) { (void)out; }
+static void copy_forward(tg_args *a) { (void)a; }
+static void copy_backward(tg_args *a) { (void)a; }
 static const tg_op absurd_op = {"limits_absurd", 1, absurd_rule, copy_forward, copy_backward, NULL, NULL};
 
 static void test_shape_rule_refuses(void **state) {

@@ -264,13 +264,13 @@ static void test_unreached(void **state) {
 
 /* An identity op that counts how often its backward rule runs. */
 static int probe_backward_calls;
-static void probe_forward(tg_node *n) {
-    *(double *)tg_value(n) = *(const double *)tg_value(tg_node_input(n, 0));
+static void probe_forward(tg_args *a) {
+    *(double *)a->out.value = *(const double *)a->in[0].value;
 }
-static void probe_backward(tg_node *n) {
+static void probe_backward(tg_args *a) {
     probe_backward_calls++;
-    double *gx = tg_grad(tg_node_input(n, 0));
-    if (gx) *gx += *(const double *)tg_grad(n);
+    double *gx = a->in[0].grad;
+    if (gx) *gx += *(const double *)a->out.grad;
 }
 static const tg_op probe = {"tape_test_probe", 1, NULL, probe_forward, probe_backward, NULL, NULL};
 

@@ -194,20 +194,20 @@ static void test_tapes_in_parallel(void **state) {
 
 #define PER_THREAD 12
 
-static void cube_forward(tg_node *out) {
-    tg_node *x = tg_node_input(out, 0);
-    int64_t n = tg_numel(out);
-    double *y = tg_value(out);
-    const double *v = tg_value(x);
+static void cube_forward(tg_args *a) {
+    const tg_arg *x = &a->in[0];
+    int64_t n = (int64_t)a->out.numel;
+    double *y = a->out.value;
+    const double *v = x->value;
     for (int64_t i = 0; i < n; i++) y[i] = v[i] * v[i] * v[i];
 }
 
-static void cube_backward(tg_node *out) {
-    tg_node *x = tg_node_input(out, 0);
-    double *gx = tg_grad(x);
+static void cube_backward(tg_args *a) {
+    const tg_arg *x = &a->in[0];
+    double *gx = x->grad;
     if (!gx) return;
-    const double *g = tg_grad(out), *v = tg_value(x);
-    for (int64_t i = 0; i < tg_numel(out); i++) gx[i] += g[i] * 3 * v[i] * v[i];
+    const double *g = a->out.grad, *v = x->value;
+    for (int64_t i = 0; i < (int64_t)a->out.numel; i++) gx[i] += g[i] * 3 * v[i] * v[i];
 }
 
 static char names[NTHREADS][PER_THREAD][32];
