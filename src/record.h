@@ -37,12 +37,49 @@ static inline tg_node *tg__apply_as(const tg_op *op, tg_node *a, tg_node *b, int
     return tg__apply_n(op, 2, in, aux, ndim, shape);
 }
 
-/* The argument views of node n's op (args.c): its output and inputs. */
-void tg__args_of(tg_node *n, tg_args *a);
+/* The view of a 64-byte node. Inline, as everything down to the kernel
+ * call: every op of a tape of 64-byte scalars goes through here twice. */
+static inline void tg__view(const tg_node *n, tg_arg *x) {
+    x->value = n->value;
+    x->grad = n->grad;
+    x->shape = n->u.shape;
+    x->numel = n->ndim ? tg__numel(n) : 1;
+    x->ndim = n->ndim;
+    x->dtype = tg__f64(n) ? TG_F64 : TG_F32;
+    x->fresh = (n->flags & TG_F_FRESH) != 0;
+}
+/* The argument views of node n's op: its output and inputs. An input that
+ * wants no gradient shows none. */
+static inline void tg__args_of(tg_node *n, tg_args *a) {
+    a->op = tg__op(n->op);
+    a->nin = a->op->arity;
+    tg__view(n, &a->out);
+    for (int k = 0; k < a->nin; k++) {
+        const tg_node *in = tg__in(n, k);
+        if (!in) {
+            a->in[k] = (tg_arg){0};
+            continue;
+        }
+        tg__view(in, &a->in[k]);
+        if (!(in->flags & TG_F_NEEDS_GRAD)) a->in[k].grad = NULL;
+    }
+    a->param = n->aux;
+    a->tape = n->tape;
+}
 /* Runs node n's op's forward, or its stated backward, on n's argument
- * views (args.c). */
-void tg__run_forward(tg_node *n);
-void tg__run_backward(tg_node *n);
+ * views; forward takes back the output's value pointer, which a view op
+ * (reshape, a leading-row slice) sets. */
+static inline void tg__run_forward(tg_node *n) {
+    tg_args a;
+    tg__args_of(n, &a);
+    a.op->forward(&a);
+    n->value = a.out.value;
+}
+static inline void tg__run_backward(tg_node *n) {
+    tg_args a;
+    tg__args_of(n, &a);
+    a.op->backward(&a);
+}
 
 /* Registry (registry.c). */
 int tg__op_index(const tg_op *op); /* -1 when unregistered */
