@@ -119,11 +119,12 @@
 #include "dtypes.h"
 
 /* The ops, in registry order: L for the linear one (neg, its own tangent
- * rule, its gradient rule the same), X for the other differentiable ones, Z
- * for the step functions. The enums, the op tables and the constructors are
- * made from it. */
-#define UNARY_OPS(L, X, Z)                                                                 \
-    L(neg) X(exp) X(log) X(sqrt) X(abs) X(sin) X(cos) X(tanh) X(sigmoid) X(relu)           \
+ * rule, its gradient rule the same), E for the one whose derivative is its
+ * output (exp: its rules use y itself, where a derivative node would copy
+ * it), X for the other differentiable ones, Z for the step functions. The
+ * enums, the op tables and the constructors are made from it. */
+#define UNARY_OPS(L, E, X, Z)                                                              \
+    L(neg) E(exp) X(log) X(sqrt) X(abs) X(sin) X(cos) X(tanh) X(sigmoid) X(relu)           \
     X(tan) X(asin) X(acos) X(atan) X(sinh) X(cosh) X(asinh) X(acosh) X(atanh)              \
     X(erf) X(erfc) X(log1p) X(expm1) X(log2) X(log10) X(exp2) X(cbrt)                      \
     X(square) X(reciprocal) X(softplus) X(gelu) X(silu)                                    \
@@ -137,9 +138,9 @@
  * in all three. */
 #define NOTHING(name)
 #define ENUM_ROW(name) U_##name,
-enum { UNARY_OPS(ENUM_ROW, ENUM_ROW, ENUM_ROW) U_COUNT };
+enum { UNARY_OPS(ENUM_ROW, ENUM_ROW, ENUM_ROW, ENUM_ROW) U_COUNT };
 #define DX_ENUM_ROW(name) U_##name##_dx,
-enum { U_DX_BEFORE = U_COUNT - 1, UNARY_OPS(NOTHING, DX_ENUM_ROW, NOTHING) U_END };
+enum { U_DX_BEFORE = U_COUNT - 1, UNARY_OPS(NOTHING, NOTHING, DX_ENUM_ROW, NOTHING) U_END };
 
 #define UNARY_FORWARD(name)                                                                \
     static void name##_forward(tg_node *n) {                                               \
@@ -156,8 +157,7 @@ enum { U_DX_BEFORE = U_COUNT - 1, UNARY_OPS(NOTHING, DX_ENUM_ROW, NOTHING) U_END
 static inline void put_grad(tg_node *x, double v) {
     tg__grad_put(x->grad, x->flags & TG_F_FRESH, v);
 }
-#define UNARY_OP(name)                                                                     \
-    UNARY_FORWARD(name)                                                                    \
+#define UNARY_BACKWARD(name)                                                               \
     static void name##_backward(tg_node *n) {                                              \
         if (n->ndim == 0 && tg__f64(n)) {                                                  \
             put_grad(n->in[0], *(const double *)n->grad *                                  \
@@ -167,7 +167,18 @@ static inline void put_grad(tg_node *x, double v) {
         }                                                                                  \
         BWD_KERNEL(n, name)(tg__numel(n), n->in[0]->value, n->value, n->grad,              \
                             n->in[0]->grad);                                               \
+    }
+/* The rules: g times the derivative DX (a node of y), and DX times t. */
+#define UNARY_RULES(name, DX)                                                              \
+    static void name##_vjp(tg_node *y, tg_node *g, tg_node **gin) {                        \
+        gin[0] = tg_mul(g, DX);                                                            \
     }                                                                                      \
+    static tg_node *name##_jvp(tg_node *y, tg_node *const *tin) {                          \
+        return tg_mul(DX, tin[0]);                                                         \
+    }
+#define UNARY_OP(name)                                                                     \
+    UNARY_FORWARD(name)                                                                    \
+    UNARY_BACKWARD(name)                                                                   \
     static void name##_dx_forward(tg_node *n) {                                            \
         const tg_node *x = n->in[0], *y = n->in[1];                                        \
         if (n->ndim == 0 && tg__f64(n)) {                                                  \
@@ -180,12 +191,9 @@ static inline void put_grad(tg_node *x, double v) {
     static tg_node *name##_dx_node(tg_node *y) {                                           \
         return tg__apply(&tg_unary_ops[U_##name##_dx], tg_node_input(y, 0), y, 0);         \
     }                                                                                      \
-    static void name##_vjp(tg_node *y, tg_node *g, tg_node **gin) {                        \
-        gin[0] = tg_mul(g, name##_dx_node(y));                                             \
-    }                                                                                      \
-    static tg_node *name##_jvp(tg_node *y, tg_node *const *tin) {                          \
-        return tg_mul(name##_dx_node(y), tin[0]);                                          \
-    }
+    UNARY_RULES(name, name##_dx_node(y))
+/* exp: its derivative is y, bit for bit (its DX is y) */
+#define SELF_OP(name) UNARY_FORWARD(name) UNARY_BACKWARD(name) UNARY_RULES(name, y)
 extern const tg_op tg_unary_ops[];
 /* neg: the backward kernel g * -1 is -g, as its rules record */
 #define LINEAR_OP(name)                                                                    \
@@ -206,7 +214,7 @@ extern const tg_op tg_unary_ops[];
         (void)y;                                                                           \
         return tg_##name(tin[0]);                                                          \
     }
-UNARY_OPS(LINEAR_OP, UNARY_OP, UNARY_FORWARD)
+UNARY_OPS(LINEAR_OP, SELF_OP, UNARY_OP, UNARY_FORWARD)
 
 /* The second derivatives: the vjp rule of each derivative node p = name_dx(x,
  * y), recorded with public ops of x, y = name(x) and p itself, so that they
@@ -232,7 +240,6 @@ UNARY_OPS(LINEAR_OP, UNARY_OP, UNARY_FORWARD)
         tg_node *d = tin[0] ? name##_dx_d2(p) : NULL;                                      \
         return d ? tg_mul(d, tin[0]) : NULL;                                               \
     }
-D2(exp_dx, p)
 D2(log_dx, tg_neg(tg_square(p)))
 D2(sqrt_dx, tg_scale(tg_mul(p, tg_square(p)), -2))
 D2_ZERO(abs_dx)
@@ -271,7 +278,7 @@ static tg_node *silu_dx_d2(tg_node *p) {
     tg_node *ds = tg_mul(s, tg_sub(K(1), s));
     return tg_mul(ds, tg_add(K(2), tg_mul(x, tg_sub(K(1), tg_scale(s, 2)))));
 }
-UNARY_OPS(NOTHING, D2_RULES, NOTHING)
+UNARY_OPS(NOTHING, NOTHING, D2_RULES, NOTHING)
 
 
 /* A derivative node's inputs, x and y = name(x), have one shape, its own. */
@@ -291,13 +298,13 @@ static int dx_shape(tg_node *out, char *why, size_t len) {
 #define DX_ROW(name)                                                                       \
     [U_##name##_dx] = {#name "_dx", 2, dx_shape, name##_dx_forward, NULL, name##_dx_vjp,    \
                        name##_dx_jvp},
-const tg_op tg_unary_ops[U_END] = {UNARY_OPS(OP_ROW, OP_ROW, STEP_ROW)
-                                       UNARY_OPS(NOTHING, DX_ROW, NOTHING)};
+const tg_op tg_unary_ops[U_END] = {UNARY_OPS(OP_ROW, OP_ROW, OP_ROW, STEP_ROW)
+                                       UNARY_OPS(NOTHING, NOTHING, DX_ROW, NOTHING)};
 const int tg_unary_count = U_END;
 
 #define CONSTRUCTOR(name)                                                                  \
     tg_node *tg_##name(tg_node *x) { return tg__apply(&tg_unary_ops[U_##name], x, NULL, 0); }
-UNARY_OPS(CONSTRUCTOR, CONSTRUCTOR, CONSTRUCTOR)
+UNARY_OPS(CONSTRUCTOR, CONSTRUCTOR, CONSTRUCTOR, CONSTRUCTOR)
 
 /* The rules of compact scalars (src/scalar.c): the value and the stored
  * derivative, from the element functions the 0-d kernels call. The
@@ -313,11 +320,11 @@ UNARY_OPS(CONSTRUCTOR, CONSTRUCTOR, CONSTRUCTOR)
         (void)p;                                                                           \
         return name##_y_f64(x[0]);                                                         \
     }
-UNARY_OPS(SCALAR_EVAL, SCALAR_EVAL, STEP_EVAL)
+UNARY_OPS(SCALAR_EVAL, SCALAR_EVAL, SCALAR_EVAL, STEP_EVAL)
 #define SCALAR_ROW(name) [U_##name] = {U_##name == U_neg ? TG_CLS_NEG : TG_CLS_P1, name##_scalar},
 #define STEP_SCALAR_ROW(name) [U_##name] = {TG_CLS_NONE, name##_scalar},
 const tg_scalar_rule tg_unary_scalar[U_END] = {
-    UNARY_OPS(SCALAR_ROW, SCALAR_ROW, STEP_SCALAR_ROW)};
+    UNARY_OPS(SCALAR_ROW, SCALAR_ROW, SCALAR_ROW, STEP_SCALAR_ROW)};
 
 #else /* kernel pass, once per dtype */
 
@@ -327,7 +334,8 @@ FWD_LOOP(neg)
 DX_LOOP_AS(neg_bwd, neg, ACC)
 DX_LOOP_AS(neg_bwdw, neg, WRITE)
 VUNARY(exp, y)
-BWD_LOOP(exp)
+DX_LOOP_AS(exp_bwd, exp, ACC)
+DX_LOOP_AS(exp_bwdw, exp, WRITE)
 VUNARY(log, 1 / x)
 BWD_LOOP(log)
 UNARY(sqrt, sqrt(x), (T)0.5 / y)

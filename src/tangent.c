@@ -10,7 +10,7 @@
  *
  * With k directions at once each node gets k tangents, and the nodes a rule
  * records that do not depend on the direction (an op's derivative node:
- * exp_dx(x, y), the partials of a reduction) are recorded once for all k:
+ * sin_dx(x, y), the partials of a reduction) are recorded once for all k:
  * while the sweep runs, apply.c looks every op up in a memo of what the
  * sweep recorded, by op, inputs and parameter.
  */

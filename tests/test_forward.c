@@ -132,6 +132,35 @@ static void test_product_tangent(void **state) {
     tg_tape_free(t);
 }
 
+/* exp's derivative is its output: its tangent is y times t with y the exp
+ * node itself, one pass recorded (no derivative node copying y), and its
+ * recorded gradient g times y; both the same bits as y * v in C. */
+static void test_exp_tangent_reads_y(void **state) {
+    (void)state;
+    const double x0[4] = {0.3, -0.7, 1.1, 2.5}, v0[4] = {1.5, -0.25, 3, 0.125};
+    for (int d = 0; d < 2; d++) {
+        tg_dtype dt = d ? TG_F32 : TG_F64;
+        tg_tape *t = tg_tape_new();
+        tg_node *x = leaf(t, dt, 4, x0), *v = leaf(t, dt, 4, v0), *y = tg_exp(x), *jv, *g;
+        size_t before = tg_tape_size(t);
+        assert_int_equal(tg_jvp(y, 1, &x, &v, &jv), TG_OK);
+        assert_int_equal(tg_tape_size(t) - before, 1);
+        assert_string_equal(tg_node_op_name(jv), "mul");
+        assert_ptr_equal(tg_node_input(jv, 0), y);
+        assert_ptr_equal(tg_node_input(jv, 1), v);
+        assert_int_equal(tg_grad_nodes(tg_sum(y), 1, &x, &g), TG_OK);
+        for (int64_t i = 0; i < 4; i++) {
+            double want = d ? (double)((float)tg_value_at(y, i) * (float)tg_value_at(v, i))
+                            : tg_value_at(y, i) * tg_value_at(v, i);
+            double a = tg_value_at(jv, i), b = tg_value_at(g, i), e = tg_value_at(y, i);
+            if (memcmp(&a, &want, sizeof a) || memcmp(&b, &e, sizeof b))
+                fail_msg("%s element %lld: jvp %.17g (want %.17g), grad %.17g (want %.17g)",
+                         d ? "float32" : "float64", (long long)i, a, want, b, e);
+        }
+        tg_tape_free(t);
+    }
+}
+
 /* tg_jacobian's forward path (19 inputs, 3 blocks of up to 8 directions)
  * against central differences of the same function in float64, and against
  * one tg_jvp per column. */
@@ -268,6 +297,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_many_is_k_singles),
         cmocka_unit_test(test_product_tangent),
+        cmocka_unit_test(test_exp_tangent_reads_y),
         cmocka_unit_test(test_forward_jacobian),
         cmocka_unit_test(test_user_op_one_rule),
         cmocka_unit_test(test_errors),
