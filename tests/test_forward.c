@@ -4,8 +4,8 @@
  * ops that state one derivative, checked in both dtypes.
  *
  * The oracles: derivatives by hand, central differences in float64, and for
- * tg_jvp_many the single-direction tg_jvp (the same rules, so the same
- * bits).
+ * tg_jvp_many the single-direction tg_jvp (the same derivative kernels, so
+ * the same bits).
  *
  * The vector function used: y = [sin(x0) x1, exp(x1 - x2), log1p(x0^2) x2,
  * x0 / (1 + x1^2), tanh(x2) ...] over x of n elements and a matrix A, so
@@ -54,8 +54,16 @@ static tg_node *vector_fn(tg_tape *t, tg_node *x, tg_node *b, int64_t m, int64_t
 
 static double value_of(tg_node *n, int64_t i) { return tg_value_at(n, i); }
 
-/* tg_jvp_many along k directions equals k tg_jvp calls bit for bit, and
- * records fewer nodes than they do (the derivative nodes are shared). */
+/* How many nodes of op `name` the tape holds at positions [from, to). */
+static int count_op(tg_tape *t, size_t from, size_t to, const char *name) {
+    int c = 0;
+    for (size_t i = from; i < to; i++) c += !strcmp(tg_node_op_name(tg_tape_node(t, i)), name);
+    return c;
+}
+
+/* tg_jvp_many along k directions equals k tg_jvp calls bit for bit; it
+ * shares each derivative node between the k directions (tanh_dx, sin_dx),
+ * where a single pass fuses it into the tangent (unary_tangent). */
 static void test_many_is_k_singles(void **state) {
     (void)state;
     const int64_t n = 5, m = 7;
@@ -76,10 +84,19 @@ static void test_many_is_k_singles(void **state) {
         }
         size_t before = tg_tape_size(t);
         assert_int_equal(tg_jvp_many(y, 2, wrt, k, v, jv), TG_OK);
-        size_t many = tg_tape_size(t) - before;
-        before = tg_tape_size(t);
+        size_t mid = tg_tape_size(t), many = mid - before;
         for (int j = 0; j < k; j++) assert_int_equal(tg_jvp(y, 2, wrt, v + j * 2, &one[j]), TG_OK);
-        size_t singles = tg_tape_size(t) - before;
+        size_t end = tg_tape_size(t), singles = end - mid;
+        static const char *const shared[2] = {"tanh_dx", "sin_dx"};
+        for (int o = 0; o < 2; o++) {
+            /* once, unless a collision in the sweep's memo lost a sharing */
+            int recorded = count_op(t, before, mid, shared[o]);
+            if (recorded < 1 || recorded >= k)
+                fail_msg("jvp_many recorded %s %d times for %d directions", shared[o], recorded, k);
+            assert_int_equal(count_op(t, mid, end, shared[o]), 0);
+        }
+        assert_int_equal(count_op(t, before, mid, "unary_tangent"), 0);
+        assert_int_equal(count_op(t, mid, end, "unary_tangent"), 2 * k);
         for (int j = 0; j < k; j++)
             for (int64_t i = 0; i < m; i++) {
                 double a = value_of(jv[j], i), c = value_of(one[j], i);
@@ -87,9 +104,6 @@ static void test_many_is_k_singles(void **state) {
                     fail_msg("%s direction %d element %lld: jvp_many %.17g, jvp %.17g",
                              d ? "float32" : "float64", j, (long long)i, a, c);
             }
-        if (many >= singles)
-            fail_msg("jvp_many recorded %zu nodes for %d directions, %d jvp calls %zu", many, k, k,
-                     singles);
         print_message("%s: %d directions: jvp_many %zu nodes, %d x jvp %zu\n",
                       d ? "float32" : "float64", k, many, k, singles);
         tg_tape_free(t);
@@ -159,6 +173,42 @@ static void test_exp_tangent_reads_y(void **state) {
         }
         tg_tape_free(t);
     }
+}
+
+/* A unary op's tangent in a single pass is one node, unary_tangent(x, y, t),
+ * of value f'(x) t (cos x t for sin, against libm in float64); the
+ * constructor refuses a y that is not a differentiable unary op's output
+ * (neg and exp have their own rules), and a t of another shape or dtype. */
+static void test_unary_tangent(void **state) {
+    (void)state;
+    const double x0[4] = {0.3, -0.7, 1.1, 2.5}, v0[4] = {1.5, -0.25, 3, 0.125};
+    tg_tape *t = tg_tape_new();
+    tg_node *x = leaf(t, TG_F64, 4, x0), *v = leaf(t, TG_F64, 4, v0), *y = tg_sin(x), *jv;
+    size_t before = tg_tape_size(t);
+    assert_int_equal(tg_jvp(y, 1, &x, &v, &jv), TG_OK);
+    assert_int_equal(tg_tape_size(t) - before, 1);
+    assert_string_equal(tg_node_op_name(jv), "unary_tangent");
+    for (int64_t i = 0; i < 4; i++)
+        assert_true(fabs(tg_value_at(jv, i) - cos(x0[i]) * v0[i]) <= 1e-15 * fabs(v0[i]));
+    static const struct {
+        const char *why;
+        int status;
+    } refused[] = {{"an output of 'add'", TG_ERR_ARG}, {"an output of 'exp'", TG_ERR_ARG},
+                   {"[4] and tangent [3]", TG_ERR_SHAPE}, {"dtypes differ", TG_ERR_DTYPE}};
+    for (size_t c = 0; c < sizeof refused / sizeof *refused; c++) {
+        tg_tape *u = tg_tape_new();
+        tg_node *a = leaf(u, TG_F64, 4, x0), *w = leaf(u, TG_F64, 4, v0);
+        tg_node *r = c == 0   ? tg_unary_tangent(tg_add(a, a), w)
+                     : c == 1 ? tg_unary_tangent(tg_exp(a), w)
+                     : c == 2 ? tg_unary_tangent(tg_sin(a), leaf(u, TG_F64, 3, v0))
+                              : tg_unary_tangent(tg_sin(a), leaf(u, TG_F32, 4, v0));
+        assert_non_null(r);
+        assert_int_equal(tg_status(u), refused[c].status);
+        if (!strstr(tg_status_message(u), refused[c].why))
+            fail_msg("refusal %zu: '%s' does not say '%s'", c, tg_status_message(u), refused[c].why);
+        tg_tape_free(u);
+    }
+    tg_tape_free(t);
 }
 
 /* tg_jacobian's forward path (19 inputs, 3 blocks of up to 8 directions)
@@ -298,6 +348,7 @@ int main(void) {
         cmocka_unit_test(test_many_is_k_singles),
         cmocka_unit_test(test_product_tangent),
         cmocka_unit_test(test_exp_tangent_reads_y),
+        cmocka_unit_test(test_unary_tangent),
         cmocka_unit_test(test_forward_jacobian),
         cmocka_unit_test(test_user_op_one_rule),
         cmocka_unit_test(test_errors),
