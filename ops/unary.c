@@ -173,14 +173,14 @@ static inline void put_grad(tg_node *x, double v) {
         BWD_KERNEL(n, name)(tg__numel(n), n->in[0]->value, n->value, n->grad,              \
                             n->in[0]->grad);                                               \
     }
-/* The rules: g times the derivative DX (a node of y), and DX times t. */
-#define UNARY_RULES(name, DX)                                                              \
-    static void name##_vjp(tg_node *y, tg_node *g, tg_node **gin) {                        \
-        gin[0] = tg_mul(g, DX);                                                            \
-    }                                                                                      \
-    static tg_node *name##_jvp(tg_node *y, tg_node *const *tin) {                          \
-        return tg_mul(DX, tin[0]);                                                         \
-    }
+/* A unary op's tangent dy/dx t is one pass (the op U_TANGENT, running the
+ * op's backward kernel with t for g: the same bits as name_dx(x, y) * t)
+ * unless the derivative node is shared: by the k directions of a vector
+ * sweep (t->memo), or as compact scalars, which keep their own records. */
+static bool fused_tangent(tg_node *y, tg_node *t) {
+    return !tg__is_compact(y) && !tg__is_compact(t) && !tg__tape_of(y)->memo;
+}
+/* The rules: g times the derivative node, and it times t (or fused). */
 #define UNARY_OP(name)                                                                     \
     UNARY_FORWARD(name)                                                                    \
     UNARY_BACKWARD(name)                                                                   \
@@ -216,15 +216,12 @@ static inline void put_grad(tg_node *x, double v) {
         }                                                                                  \
         TG_KERNEL(n, name##_bwdw)(tg__numel(n), x->value, y->value, t->value, n->value);   \
     }
-/* A unary op's tangent dy/dx t is one pass (the op U_TANGENT, running the
- * op's backward kernel with t for g: the same bits as name_dx(x, y) * t)
- * unless the derivative node is shared: by the k directions of a vector
- * sweep (t->memo), or as compact scalars, which keep their own records. */
-static bool fused_tangent(tg_node *y, tg_node *t) {
-    return !tg__is_compact(y) && !tg__is_compact(t) && !tg__tape_of(y)->memo;
-}
-/* exp: its derivative is y, bit for bit (its DX is y) */
-#define SELF_OP(name) UNARY_FORWARD(name) UNARY_BACKWARD(name) UNARY_RULES(name, y)
+/* exp: its derivative is y, bit for bit (its DX is y), which its rules use */
+#define SELF_OP(name)                                                                      \
+    UNARY_FORWARD(name)                                                                    \
+    UNARY_BACKWARD(name)                                                                   \
+    static void name##_vjp(tg_node *y, tg_node *g, tg_node **gin) { gin[0] = tg_mul(g, y); } \
+    static tg_node *name##_jvp(tg_node *y, tg_node *const *tin) { return tg_mul(y, tin[0]); }
 extern const tg_op tg_unary_ops[];
 /* neg: the backward kernel g * -1 is -g, as its rules record */
 #define LINEAR_OP(name)                                                                    \
