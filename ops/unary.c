@@ -361,7 +361,10 @@ static int tangent_shape(tg_node *out, char *why, size_t len) {
     const tg_node *x = out->in[0], *t = tg__in(out, 2);
     if (rc) return rc;
     if (out->aux < 0 || out->aux >= U_COUNT || !tangent_of[out->aux].forward) {
-        snprintf(why, len, "%d names no differentiable unary op", out->aux);
+        snprintf(why, len,
+                 "its parameter %d names no unary op with a derivative op (called by name, "
+                 "it has none): make it with tg_unary_tangent(y, t)",
+                 out->aux);
         return TG_ERR_ARG;
     }
     if (tg__same_shape(x, t)) return TG_OK;
