@@ -422,6 +422,13 @@ TG_API tg_node *tg_sign(tg_node *x);
 TG_API tg_node *tg_floor(tg_node *x);
 TG_API tg_node *tg_ceil(tg_node *x);
 TG_API tg_node *tg_round(tg_node *x);
+/* The tangent of y = f(x) along t, f'(x) t, in one pass over memory: y an
+ * output of one of the unary ops above other than neg, exp and the steps
+ * (else TG_ERR_ARG naming y's op), t of x's shape and dtype (TG_ERR_SHAPE,
+ * TG_ERR_DTYPE). The same bits as f's derivative times t, as tg_jvp and
+ * tg_backward give them (tg_jvp records it for these ops); its own
+ * derivatives are f'' and f'. */
+TG_API tg_node *tg_unary_tangent(tg_node *y, tg_node *t);
 
 
 /* --- two-input math, comparisons, where and clamp (ops/binary.c, compare.c, select.c) --- */

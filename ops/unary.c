@@ -119,11 +119,12 @@
 #include "dtypes.h"
 
 /* The ops, in registry order: L for the linear one (neg, its own tangent
- * rule, its gradient rule the same), X for the other differentiable ones, Z
- * for the step functions. The enums, the op tables and the constructors are
- * made from it. */
-#define UNARY_OPS(L, X, Z)                                                                 \
-    L(neg) X(exp) X(log) X(sqrt) X(abs) X(sin) X(cos) X(tanh) X(sigmoid) X(relu)           \
+ * rule, its gradient rule the same), E for the one whose derivative is its
+ * output (exp: its rules use y itself, where a derivative node would copy
+ * it), X for the other differentiable ones, Z for the step functions. The
+ * enums, the op tables and the constructors are made from it. */
+#define UNARY_OPS(L, E, X, Z)                                                              \
+    L(neg) E(exp) X(log) X(sqrt) X(abs) X(sin) X(cos) X(tanh) X(sigmoid) X(relu)           \
     X(tan) X(asin) X(acos) X(atan) X(sinh) X(cosh) X(asinh) X(acosh) X(atanh)              \
     X(erf) X(erfc) X(log1p) X(expm1) X(log2) X(log10) X(exp2) X(cbrt)                      \
     X(square) X(reciprocal) X(softplus) X(gelu) X(silu)                                    \
@@ -137,9 +138,14 @@
  * in all three. */
 #define NOTHING(name)
 #define ENUM_ROW(name) U_##name,
-enum { UNARY_OPS(ENUM_ROW, ENUM_ROW, ENUM_ROW) U_COUNT };
+enum { UNARY_OPS(ENUM_ROW, ENUM_ROW, ENUM_ROW, ENUM_ROW) U_COUNT };
 #define DX_ENUM_ROW(name) U_##name##_dx,
-enum { U_DX_BEFORE = U_COUNT - 1, UNARY_OPS(NOTHING, DX_ENUM_ROW, NOTHING) U_END };
+/* after them, the fused tangent of any of them (U_TANGENT) */
+enum {
+    U_DX_BEFORE = U_COUNT - 1,
+    UNARY_OPS(NOTHING, NOTHING, DX_ENUM_ROW, NOTHING) U_TANGENT,
+    U_END
+};
 
 #define UNARY_FORWARD(name)                                                                \
     static void name##_forward(tg_args *a) {                                               \
@@ -162,10 +168,19 @@ enum { U_DX_BEFORE = U_COUNT - 1, UNARY_OPS(NOTHING, DX_ENUM_ROW, NOTHING) U_END
         }                                                                                  \
         BWD_KERNEL(x, name)(a->out.numel, x->value, a->out.value, a->out.grad, x->grad);   \
     }
+/* A unary op's tangent dy/dx t is one pass (the op U_TANGENT, running the
+ * op's backward kernel with t for g: the same bits as name_dx(x, y) * t)
+ * unless the derivative node is shared: by the k directions of a vector
+ * sweep (t->memo), or as compact scalars, which keep their own records. */
+static bool fused_tangent(tg_node *y, tg_node *t) {
+    return !tg__is_compact(y) && !tg__is_compact(t) && !tg__tape_of(y)->memo;
+}
+/* The float64 derivative at a 0-d call's x (in[0]) and y (out). */
+#define DX64(name) name##_dx_f64(*(const double *)x->value, *(const double *)a->out.value)
+/* The rules: g times the derivative node, and it times t (or fused). */
 #define UNARY_OP(name)                                                                     \
     UNARY_FORWARD(name)                                                                    \
-    UNARY_BACKWARD(name, name##_dx_f64(*(const double *)x->value,                          \
-                                       *(const double *)a->out.value))                     \
+    UNARY_BACKWARD(name, DX64(name))                                                       \
     static void name##_dx_forward(tg_args *a) {                                            \
         const tg_arg *x = &a->in[0], *y = &a->in[1];                                       \
         if (tg__arg_scalar64(&a->out)) {                                                   \
@@ -183,8 +198,29 @@ enum { U_DX_BEFORE = U_COUNT - 1, UNARY_OPS(NOTHING, DX_ENUM_ROW, NOTHING) U_END
         gin[0] = tg_mul(g, name##_dx_node(y));                                             \
     }                                                                                      \
     static tg_node *name##_jvp(tg_node *y, tg_node *const *tin) {                          \
+        if (fused_tangent(y, tin[0]))                                                      \
+            return tg__apply3(&tg_unary_ops[U_TANGENT], tg_node_input(y, 0), y, tin[0],     \
+                              U_##name);                                                   \
         return tg_mul(name##_dx_node(y), tin[0]);                                          \
+    }                                                                                      \
+    /* the fused tangent's kernel: t dy/dx, as the backward kernel writes g dy/dx */       \
+    static void name##_tangent_forward(tg_args *a) {                                       \
+        const tg_arg *x = &a->in[0], *y = &a->in[1], *t = &a->in[2];                       \
+        if (tg__arg_scalar64(&a->out)) {                                                   \
+            *(double *)a->out.value = *(const double *)t->value *                          \
+                                      name##_dx_f64(*(const double *)x->value,             \
+                                                    *(const double *)y->value);            \
+            return;                                                                        \
+        }                                                                                  \
+        TG_ARG_KERNEL(&a->out, name##_bwdw)(a->out.numel, x->value, y->value, t->value,    \
+                                            a->out.value);                                 \
     }
+/* exp: its derivative is y, bit for bit (its DX is y), which its rules use */
+#define SELF_OP(name)                                                                      \
+    UNARY_FORWARD(name)                                                                    \
+    UNARY_BACKWARD(name, DX64(name))                                                       \
+    static void name##_vjp(tg_node *y, tg_node *g, tg_node **gin) { gin[0] = tg_mul(g, y); } \
+    static tg_node *name##_jvp(tg_node *y, tg_node *const *tin) { return tg_mul(y, tin[0]); }
 extern const tg_op tg_unary_ops[];
 /* neg: the backward kernel g * -1 is -g, as its rules record */
 #define LINEAR_OP(name)                                                                    \
@@ -198,7 +234,7 @@ extern const tg_op tg_unary_ops[];
         (void)y;                                                                           \
         return tg_##name(tin[0]);                                                          \
     }
-UNARY_OPS(LINEAR_OP, UNARY_OP, UNARY_FORWARD)
+UNARY_OPS(LINEAR_OP, SELF_OP, UNARY_OP, UNARY_FORWARD)
 
 /* The second derivatives: the vjp rule of each derivative node p = name_dx(x,
  * y), recorded with public ops of x, y = name(x) and p itself, so that they
@@ -224,7 +260,6 @@ UNARY_OPS(LINEAR_OP, UNARY_OP, UNARY_FORWARD)
         tg_node *d = tin[0] ? name##_dx_d2(p) : NULL;                                      \
         return d ? tg_mul(d, tin[0]) : NULL;                                               \
     }
-D2(exp_dx, p)
 D2(log_dx, tg_neg(tg_square(p)))
 D2(sqrt_dx, tg_scale(tg_mul(p, tg_square(p)), -2))
 D2_ZERO(abs_dx)
@@ -263,7 +298,43 @@ static tg_node *silu_dx_d2(tg_node *p) {
     tg_node *ds = tg_mul(s, tg_sub(K(1), s));
     return tg_mul(ds, tg_add(K(2), tg_mul(x, tg_sub(K(1), tg_scale(s, 2)))));
 }
-UNARY_OPS(NOTHING, D2_RULES, NOTHING)
+UNARY_OPS(NOTHING, NOTHING, D2_RULES, NOTHING)
+
+/* The fused tangent q = dx(x, y) t of the op aux (U_TANGENT): its kernel,
+ * and its derivative op, by the op. */
+#define TANGENT_ROW(name) [U_##name] = {name##_tangent_forward, U_##name##_dx},
+static const struct {
+    void (*forward)(tg_args *a);
+    int dx;
+} tangent_of[U_COUNT] = {UNARY_OPS(NOTHING, NOTHING, TANGENT_ROW, NOTHING)};
+static void tangent_forward(tg_args *a) { tangent_of[a->param].forward(a); }
+/* Its rules, as those of mul(p, t) with p = dx(x, y) the derivative node:
+ * g p (fused again) to t, and p's own rule (the second derivative) along
+ * g t, or times t's tangent, to x; y is x's function, as for p. */
+static tg_node *tangent_dx_node(tg_node *q) {
+    return tg__apply(&tg_unary_ops[tangent_of[q->aux].dx], tg_node_input(q, 0),
+                     tg_node_input(q, 1), 0);
+}
+static void tangent_vjp(tg_node *q, tg_node *g, tg_node **gin) {
+    tg_node *x = tg_node_input(q, 0), *y = tg_node_input(q, 1), *t = tg_node_input(q, 2);
+    if (tg_requires_grad(t)) gin[2] = tg__apply3(&tg_unary_ops[U_TANGENT], x, y, g, q->aux);
+    if (tg_requires_grad(x)) {
+        tg_node *p = tangent_dx_node(q), *gp[3] = {NULL, NULL, NULL};
+        tg_unary_ops[tangent_of[q->aux].dx].vjp(p, tg_mul(g, t), gp);
+        gin[0] = gp[0];
+    }
+}
+static tg_node *tangent_jvp(tg_node *q, tg_node *const *tin) {
+    tg_node *x = tg_node_input(q, 0), *y = tg_node_input(q, 1), *t = tg_node_input(q, 2);
+    tg_node *r = tin[2] ? tg__apply3(&tg_unary_ops[U_TANGENT], x, y, tin[2], q->aux) : NULL;
+    tg_node *dp = NULL;
+    if (tin[0]) {
+        tg_node *p = tangent_dx_node(q);
+        dp = tg_unary_ops[tangent_of[q->aux].dx].jvp(p, (tg_node *[]){tin[0], NULL, NULL});
+    }
+    if (!dp) return r;
+    return r ? tg_addcmul(r, dp, t) : tg_mul(dp, t);
+}
 
 
 /* A derivative node's inputs, x and y = name(x), have one shape, its own. */
@@ -275,6 +346,25 @@ static int dx_shape(tg_node *out, char *why, size_t len) {
              tg__shape_str(y, sy));
     return TG_ERR_SHAPE;
 }
+/* The fused tangent's inputs x, y and t have one shape, and its op one
+ * (differentiable, not a step) unary op. */
+static int tangent_shape(tg_node *out, char *why, size_t len) {
+    int rc = dx_shape(out, why, len);
+    const tg_node *x = out->in[0], *t = tg__in(out, 2);
+    if (rc) return rc;
+    if (out->aux < 0 || out->aux >= U_COUNT || !tangent_of[out->aux].forward) {
+        snprintf(why, len,
+                 "its parameter %d names no unary op with a derivative op (called by name, "
+                 "it has none): make it with tg_unary_tangent(y, t)",
+                 out->aux);
+        return TG_ERR_ARG;
+    }
+    if (tg__same_shape(x, t)) return TG_OK;
+    char sx[64], st[64];
+    snprintf(why, len, "x %s and tangent %s: the tangent is of x's shape", tg__shape_str(x, sx),
+             tg__shape_str(t, st));
+    return TG_ERR_SHAPE;
+}
 #define OP_ROW(name)                                                                       \
     [U_##name] = {#name, 1, NULL, name##_forward, name##_backward, name##_vjp,        \
                   name##_jvp},
@@ -284,13 +374,32 @@ static int dx_shape(tg_node *out, char *why, size_t len) {
 #define DX_ROW(name)                                                                       \
     [U_##name##_dx] = {#name "_dx", 2, dx_shape, name##_dx_forward, NULL, name##_dx_vjp,    \
                        name##_dx_jvp},
-const tg_op tg_unary_ops[U_END] = {UNARY_OPS(OP_ROW, OP_ROW, STEP_ROW)
-                                       UNARY_OPS(NOTHING, DX_ROW, NOTHING)};
+const tg_op tg_unary_ops[U_END] = {
+    UNARY_OPS(OP_ROW, OP_ROW, OP_ROW, STEP_ROW) UNARY_OPS(NOTHING, NOTHING, DX_ROW, NOTHING)
+    [U_TANGENT] = {"unary_tangent", 3, tangent_shape, tangent_forward, NULL, tangent_vjp,
+                   tangent_jvp}};
 const int tg_unary_count = U_END;
 
 #define CONSTRUCTOR(name)                                                                  \
     tg_node *tg_##name(tg_node *x) { return tg__apply(&tg_unary_ops[U_##name], x, NULL, 0); }
-UNARY_OPS(CONSTRUCTOR, CONSTRUCTOR, CONSTRUCTOR)
+UNARY_OPS(CONSTRUCTOR, CONSTRUCTOR, CONSTRUCTOR, CONSTRUCTOR)
+
+tg_node *tg_unary_tangent(tg_node *y, tg_node *t) {
+    if (!y || !t || tg__tape_of(y)->status)
+        return tg__apply3(&tg_unary_ops[U_TANGENT], y, y, t, 0); /* names the error */
+    const tg_op *op = tg_op_find(tg_node_op_name(y));
+    bool unary = op >= tg_unary_ops && op < tg_unary_ops + U_COUNT;
+    int u = unary ? (int)(op - tg_unary_ops) : 0;
+    if (!unary || !tangent_of[u].forward) {
+        tg_tape *tape = tg__tape_of(y);
+        tg_fail(tape, TG_ERR_ARG,
+                "unary_tangent: y is an output of '%s', not of a differentiable unary op "
+                "other than neg and exp (tg_jvp gives the tangent of any op)",
+                tg_node_op_name(y));
+        return &tape->poison;
+    }
+    return tg__apply3(&tg_unary_ops[U_TANGENT], tg_node_input(y, 0), y, t, u);
+}
 
 /* The rules of compact scalars (src/scalar.c): the value and the stored
  * derivative, from the element functions the 0-d kernels call. The
@@ -306,11 +415,11 @@ UNARY_OPS(CONSTRUCTOR, CONSTRUCTOR, CONSTRUCTOR)
         (void)p;                                                                           \
         return name##_y_f64(x[0]);                                                         \
     }
-UNARY_OPS(SCALAR_EVAL, SCALAR_EVAL, STEP_EVAL)
+UNARY_OPS(SCALAR_EVAL, SCALAR_EVAL, SCALAR_EVAL, STEP_EVAL)
 #define SCALAR_ROW(name) [U_##name] = {U_##name == U_neg ? TG_CLS_NEG : TG_CLS_P1, name##_scalar},
 #define STEP_SCALAR_ROW(name) [U_##name] = {TG_CLS_NONE, name##_scalar},
 const tg_scalar_rule tg_unary_scalar[U_END] = {
-    UNARY_OPS(SCALAR_ROW, SCALAR_ROW, STEP_SCALAR_ROW)};
+    UNARY_OPS(SCALAR_ROW, SCALAR_ROW, SCALAR_ROW, STEP_SCALAR_ROW)};
 
 #else /* kernel pass, once per dtype */
 
@@ -320,7 +429,8 @@ FWD_LOOP(neg)
 DX_LOOP_AS(neg_bwd, neg, ACC)
 DX_LOOP_AS(neg_bwdw, neg, WRITE)
 VUNARY(exp, y)
-BWD_LOOP(exp)
+DX_LOOP_AS(exp_bwd, exp, ACC)
+DX_LOOP_AS(exp_bwdw, exp, WRITE)
 VUNARY(log, 1 / x)
 BWD_LOOP(log)
 UNARY(sqrt, sqrt(x), (T)0.5 / y)

@@ -41,6 +41,8 @@ static const struct scalar_refusal {
     {"prod", "reduces along axis 0 when called by name (as sum)"},
     {"norm", "reduces along axis 0 when called by name (as sum)"},
     {"var", "reduces along axis 0 when called by name (as sum)"},
+    {"unary_tangent", "takes its unary op as a parameter (tg_unary_tangent reads it from y): "
+                      "called by name it has none"},
     {"logsumexp_dx", "a derivative op of a reduction along axis 0 when called by name (as sum)"},
     {"prod_dx", "a derivative op of a reduction along axis 0 when called by name (as sum)"},
     {"norm_dx", "a derivative op of a reduction along axis 0 when called by name (as sum)"},

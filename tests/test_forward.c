@@ -4,8 +4,8 @@
  * ops that state one derivative, checked in both dtypes.
  *
  * The oracles: derivatives by hand, central differences in float64, and for
- * tg_jvp_many the single-direction tg_jvp (the same rules, so the same
- * bits).
+ * tg_jvp_many the single-direction tg_jvp (the same derivative kernels, so
+ * the same bits).
  *
  * The vector function used: y = [sin(x0) x1, exp(x1 - x2), log1p(x0^2) x2,
  * x0 / (1 + x1^2), tanh(x2) ...] over x of n elements and a matrix A, so
@@ -54,8 +54,16 @@ static tg_node *vector_fn(tg_tape *t, tg_node *x, tg_node *b, int64_t m, int64_t
 
 static double value_of(tg_node *n, int64_t i) { return tg_value_at(n, i); }
 
-/* tg_jvp_many along k directions equals k tg_jvp calls bit for bit, and
- * records fewer nodes than they do (the derivative nodes are shared). */
+/* How many nodes of op `name` the tape holds at positions [from, to). */
+static int count_op(tg_tape *t, size_t from, size_t to, const char *name) {
+    int c = 0;
+    for (size_t i = from; i < to; i++) c += !strcmp(tg_node_op_name(tg_tape_node(t, i)), name);
+    return c;
+}
+
+/* tg_jvp_many along k directions equals k tg_jvp calls bit for bit; it
+ * shares each derivative node between the k directions (tanh_dx, sin_dx),
+ * where a single pass fuses it into the tangent (unary_tangent). */
 static void test_many_is_k_singles(void **state) {
     (void)state;
     const int64_t n = 5, m = 7;
@@ -76,10 +84,19 @@ static void test_many_is_k_singles(void **state) {
         }
         size_t before = tg_tape_size(t);
         assert_int_equal(tg_jvp_many(y, 2, wrt, k, v, jv), TG_OK);
-        size_t many = tg_tape_size(t) - before;
-        before = tg_tape_size(t);
+        size_t mid = tg_tape_size(t), many = mid - before;
         for (int j = 0; j < k; j++) assert_int_equal(tg_jvp(y, 2, wrt, v + j * 2, &one[j]), TG_OK);
-        size_t singles = tg_tape_size(t) - before;
+        size_t end = tg_tape_size(t), singles = end - mid;
+        static const char *const shared[2] = {"tanh_dx", "sin_dx"};
+        for (int o = 0; o < 2; o++) {
+            /* once, unless a collision in the sweep's memo lost a sharing */
+            int recorded = count_op(t, before, mid, shared[o]);
+            if (recorded < 1 || recorded >= k)
+                fail_msg("jvp_many recorded %s %d times for %d directions", shared[o], recorded, k);
+            assert_int_equal(count_op(t, mid, end, shared[o]), 0);
+        }
+        assert_int_equal(count_op(t, before, mid, "unary_tangent"), 0);
+        assert_int_equal(count_op(t, mid, end, "unary_tangent"), 2 * k);
         for (int j = 0; j < k; j++)
             for (int64_t i = 0; i < m; i++) {
                 double a = value_of(jv[j], i), c = value_of(one[j], i);
@@ -87,13 +104,56 @@ static void test_many_is_k_singles(void **state) {
                     fail_msg("%s direction %d element %lld: jvp_many %.17g, jvp %.17g",
                              d ? "float32" : "float64", j, (long long)i, a, c);
             }
-        if (many >= singles)
-            fail_msg("jvp_many recorded %zu nodes for %d directions, %d jvp calls %zu", many, k, k,
-                     singles);
         print_message("%s: %d directions: jvp_many %zu nodes, %d x jvp %zu\n",
                       d ? "float32" : "float64", k, many, k, singles);
         tg_tape_free(t);
     }
+}
+
+/* On tensors of 4096 elements or more tg_jvp_many sweeps direction after
+ * direction: W2's function sum(x_i x_{i+1} + sin(x_i) exp(-x_{i+1})) at
+ * n = 5000 along 3 directions, bit for bit the single passes, sharing
+ * sin_dx, and within rounding of the derivative by hand. */
+static void test_many_by_direction(void **state) {
+    (void)state;
+    enum { N = 5000, K = 3 };
+    double *x0 = malloc(N * sizeof *x0), *d0 = malloc(K * N * sizeof *d0);
+    assert_non_null(x0);
+    assert_non_null(d0);
+    for (int i = 0; i < N; i++) x0[i] = sin(0.37 * i);
+    for (int i = 0; i < K * N; i++) d0[i] = cos(0.11 * i + 1);
+    for (int d = 0; d < 2; d++) {
+        tg_dtype dt = d ? TG_F32 : TG_F64;
+        tg_tape *t = tg_tape_new();
+        tg_node *x = leaf(t, dt, N, x0), *v[K], *jv[K], *one[K];
+        tg_node *a = tg_slice(x, 0, 0, N - 1), *b = tg_slice(x, 0, 1, N - 1);
+        tg_node *f = tg_sum(tg_add(tg_mul(a, b), tg_mul(tg_sin(a), tg_exp(tg_neg(b)))));
+        for (int j = 0; j < K; j++) v[j] = leaf(t, dt, N, d0 + j * N);
+        size_t before = tg_tape_size(t);
+        assert_int_equal(tg_jvp_many(f, 1, &x, K, v, jv), TG_OK);
+        int shared = count_op(t, before, tg_tape_size(t), "sin_dx");
+        if (shared < 1 || shared >= K) fail_msg("sin_dx recorded %d times for %d directions", shared, K);
+        for (int j = 0; j < K; j++) {
+            assert_int_equal(tg_jvp(f, 1, &x, &v[j], &one[j]), TG_OK);
+            double m = tg_value_scalar(jv[j]), s = tg_value_scalar(one[j]), want = 0, mag = 0;
+            if (memcmp(&m, &s, sizeof m))
+                fail_msg("%s direction %d: jvp_many %.17g, jvp %.17g", d ? "float32" : "float64", j,
+                         m, s);
+            const double *u = d0 + j * N;
+            for (int i = 0; i < N - 1; i++) {
+                double e = exp(-x0[i + 1]);
+                double term = u[i] * x0[i + 1] + x0[i] * u[i + 1] + cos(x0[i]) * e * u[i] -
+                              sin(x0[i]) * e * u[i + 1];
+                want += term, mag += fabs(term);
+            }
+            if (!(fabs(m - want) <= (d ? 1e-5 : 1e-13) * mag))
+                fail_msg("%s direction %d: %.17g, by hand %.17g", d ? "float32" : "float64", j, m,
+                         want);
+        }
+        tg_tape_free(t);
+    }
+    free(x0);
+    free(d0);
 }
 
 /* The tangent of a product whose two factors both move is one addcmul pass
@@ -129,6 +189,71 @@ static void test_product_tangent(void **state) {
     assert_int_equal(tg_jvp(tg_mul(x, tg_sin(x)), 1, &x, &one, &jv), TG_OK);
     assert_string_equal(tg_node_op_name(jv), "add");
     assert_true(fabs(tg_value_scalar(jv) - (sin(0.3) + 0.3 * cos(0.3))) <= 1e-15);
+    tg_tape_free(t);
+}
+
+/* exp's derivative is its output: its tangent is y times t with y the exp
+ * node itself, one pass recorded (no derivative node copying y), and its
+ * recorded gradient g times y; both the same bits as y * v in C. */
+static void test_exp_tangent_reads_y(void **state) {
+    (void)state;
+    const double x0[4] = {0.3, -0.7, 1.1, 2.5}, v0[4] = {1.5, -0.25, 3, 0.125};
+    for (int d = 0; d < 2; d++) {
+        tg_dtype dt = d ? TG_F32 : TG_F64;
+        tg_tape *t = tg_tape_new();
+        tg_node *x = leaf(t, dt, 4, x0), *v = leaf(t, dt, 4, v0), *y = tg_exp(x), *jv, *g;
+        size_t before = tg_tape_size(t);
+        assert_int_equal(tg_jvp(y, 1, &x, &v, &jv), TG_OK);
+        assert_int_equal(tg_tape_size(t) - before, 1);
+        assert_string_equal(tg_node_op_name(jv), "mul");
+        assert_ptr_equal(tg_node_input(jv, 0), y);
+        assert_ptr_equal(tg_node_input(jv, 1), v);
+        assert_int_equal(tg_grad_nodes(tg_sum(y), 1, &x, &g), TG_OK);
+        for (int64_t i = 0; i < 4; i++) {
+            double want = d ? (double)((float)tg_value_at(y, i) * (float)tg_value_at(v, i))
+                            : tg_value_at(y, i) * tg_value_at(v, i);
+            double a = tg_value_at(jv, i), b = tg_value_at(g, i), e = tg_value_at(y, i);
+            if (memcmp(&a, &want, sizeof a) || memcmp(&b, &e, sizeof b))
+                fail_msg("%s element %lld: jvp %.17g (want %.17g), grad %.17g (want %.17g)",
+                         d ? "float32" : "float64", (long long)i, a, want, b, e);
+        }
+        tg_tape_free(t);
+    }
+}
+
+/* A unary op's tangent in a single pass is one node, unary_tangent(x, y, t),
+ * of value f'(x) t (cos x t for sin, against libm in float64); the
+ * constructor refuses a y that is not a differentiable unary op's output
+ * (neg and exp have their own rules), and a t of another shape or dtype. */
+static void test_unary_tangent(void **state) {
+    (void)state;
+    const double x0[4] = {0.3, -0.7, 1.1, 2.5}, v0[4] = {1.5, -0.25, 3, 0.125};
+    tg_tape *t = tg_tape_new();
+    tg_node *x = leaf(t, TG_F64, 4, x0), *v = leaf(t, TG_F64, 4, v0), *y = tg_sin(x), *jv;
+    size_t before = tg_tape_size(t);
+    assert_int_equal(tg_jvp(y, 1, &x, &v, &jv), TG_OK);
+    assert_int_equal(tg_tape_size(t) - before, 1);
+    assert_string_equal(tg_node_op_name(jv), "unary_tangent");
+    for (int64_t i = 0; i < 4; i++)
+        assert_true(fabs(tg_value_at(jv, i) - cos(x0[i]) * v0[i]) <= 1e-15 * fabs(v0[i]));
+    static const struct {
+        const char *why;
+        int status;
+    } refused[] = {{"an output of 'add'", TG_ERR_ARG}, {"an output of 'exp'", TG_ERR_ARG},
+                   {"[4] and tangent [3]", TG_ERR_SHAPE}, {"dtypes differ", TG_ERR_DTYPE}};
+    for (size_t c = 0; c < sizeof refused / sizeof *refused; c++) {
+        tg_tape *u = tg_tape_new();
+        tg_node *a = leaf(u, TG_F64, 4, x0), *w = leaf(u, TG_F64, 4, v0);
+        tg_node *r = c == 0   ? tg_unary_tangent(tg_add(a, a), w)
+                     : c == 1 ? tg_unary_tangent(tg_exp(a), w)
+                     : c == 2 ? tg_unary_tangent(tg_sin(a), leaf(u, TG_F64, 3, v0))
+                              : tg_unary_tangent(tg_sin(a), leaf(u, TG_F32, 4, v0));
+        assert_non_null(r);
+        assert_int_equal(tg_status(u), refused[c].status);
+        if (!strstr(tg_status_message(u), refused[c].why))
+            fail_msg("refusal %zu: '%s' does not say '%s'", c, tg_status_message(u), refused[c].why);
+        tg_tape_free(u);
+    }
     tg_tape_free(t);
 }
 
@@ -267,7 +392,10 @@ static void test_errors(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_many_is_k_singles),
+        cmocka_unit_test(test_many_by_direction),
         cmocka_unit_test(test_product_tangent),
+        cmocka_unit_test(test_exp_tangent_reads_y),
+        cmocka_unit_test(test_unary_tangent),
         cmocka_unit_test(test_forward_jacobian),
         cmocka_unit_test(test_user_op_one_rule),
         cmocka_unit_test(test_errors),

@@ -193,6 +193,10 @@ static tg_node *b_addcmul(tg_node *const *in, int p) {
     return tg_addcmul(in[0], in[1], in[2]);
 }
 BINARY_BUILDER(div)
+/* tanh's tangent along in[1] (its derivative reads y) and sin's (reads x). */
+static tg_node *b_unary_tangent(tg_node *const *in, int p) {
+    return tg_unary_tangent(p ? tg_sin(in[0]) : tg_tanh(in[0]), in[1]);
+}
 BINARY_BUILDER(matmul)
 BINARY_BUILDER(mse)
 BINARY_BUILDER(softmax_xent)
@@ -291,6 +295,9 @@ static const gcase cases[] = {
     BINARY_CASES(sub, b_sub, ANY, ANY),
     BINARY_CASES(mul, b_mul, ANY, ANY),
     TERNARY_CASES(addcmul, b_addcmul, ANY, ANY, ANY),
+    {"unary_tangent", b_unary_tangent, 0, 2, {0, 0}, {{0}, {0}}, {ANY, ANY}},
+    {"unary_tangent", b_unary_tangent, 0, 2, {2, 2}, {{2, 3}, {2, 3}}, {ANY, ANY}},
+    {"unary_tangent", b_unary_tangent, 1, 2, {1, 1}, {{5}, {5}}, {ANY, ANY}},
     BINARY_CASES(div, b_div, ANY, DIVISOR),
     BINARY_CASES(pow, b_pow, POS, ANY),
     {"mul", b_scale, 0, 1, {2}, {{2, 3}}, {ANY}},
@@ -760,6 +767,12 @@ static void test_forward_binary(void **state) {
         expect_values(tg_addcmul(mat(t, (tg_dtype)dt, 2, 3, a), vec(t, (tg_dtype)dt, 3, b),
                                  mat(t, (tg_dtype)dt, 2, 1, b)),
                       want, 6, tol, "addcmul [2,3] [3] [2,1]");
+        /* unary_tangent along t = x: sin's derivative times t, and tanh's (1 - tanh^2) */
+        for (int i = 0; i < 6; i++) want[i] = cos(a[i]) * a[i];
+        tg_node *tx = mat(t, (tg_dtype)dt, 2, 3, a), *tt = mat(t, (tg_dtype)dt, 2, 3, a);
+        expect_values(tg_unary_tangent(tg_sin(tx), tt), want, 6, tol, "unary_tangent of sin");
+        for (int i = 0; i < 6; i++) want[i] = (1 - tanh(a[i]) * tanh(a[i])) * a[i];
+        expect_values(tg_unary_tangent(tg_tanh(tx), tt), want, 6, tol, "unary_tangent of tanh");
         /* tg_pow and tg_scale with their constant */
         const double p[4] = {4, 0.25, 9, 2};
         expect_values(tg_pow(vec(t, (tg_dtype)dt, 4, p), 0.5), (const double[]){2, 0.5, 3, sqrt(2)},

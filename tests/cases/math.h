@@ -518,5 +518,11 @@ static double ref_round(const double *x) { return nearbyint(x[0]); }
     {"softplus", 1, ref_softplus}, {"gelu", 1, ref_gelu}, {"silu", 1, ref_silu},           \
     {"sign", 1, ref_sign}, {"floor", 1, ref_floor}, {"ceil", 1, ref_ceil},                 \
     {"round", 1, ref_round},
-#define BUILDS_MATH
+/* tanh's tangent along t in one pass (the derivative reads y): its
+ * derivatives are tanh'' t to x and tanh' to t. */
+static tg_node *build_unary_tangent(tg_tape *t, tg_dtype dt, double fill) {
+    tg_node *x = filled(t, dt, 2, shape_3x4, fill);
+    return tg_unary_tangent(tg_tanh(x), filled(t, dt, 2, shape_3x4, 0.75));
+}
+#define BUILDS_MATH {"unary_tangent", build_unary_tangent, NF_ALL},
 #endif
