@@ -3,8 +3,9 @@
  *
  * A scalar tape of millions of ops is mostly bookkeeping, so its cost is
  * the record's size. Each position of the tape has, in its scalar chunk
- * (structure of arrays, TG_SC_LEN positions): the value (8 bytes), two
- * 32-bit input positions and a code byte (wants-gradient, kind).
+ * (structure of arrays; chunks grow from TG_SC_LEN to TG_SC_MAX positions
+ * with the tape): the value (8 bytes), two 32-bit input positions and a
+ * code byte (wants-gradient, kind).
  * An op's local partial derivatives are computed while recording, from the
  * same element functions as the op's kernels, and pushed on the tape's
  * partial chunks in position order: only the ops whose partials are not 1,
@@ -14,7 +15,8 @@
  * no call (sweep.c), and recording is one call of the op's rule.
  *
  * Handles: a tg_node * of a compact record is its chunk's address (aligned
- * to TG_SC_ALIGN) | index << 1 | 1; the tag bit tells it from a node's
+ * to 16 bytes a position) | index << 4 | class << 1 | 1 (the class gives
+ * the chunk's length, hence which bits hold the index); the tag bit tells it from a node's
  * address (64-byte aligned), and the chunk holds the tape and its first
  * position. Chunks, values and gradients never move, so handles,
  * tg_value() and tg_grad() pointers stay valid.
@@ -113,29 +115,51 @@ static void *grow_table(tg_tape *t, void *table, size_t *cap, size_t size) {
     return p;
 }
 
+/* The positions of the chunk starting at position p (see tape.h). */
+static size_t chunk_len(size_t p) {
+    size_t len = TG_SC_LEN;
+    while (len < TG_SC_MAX && 2 * len <= p / 4) len *= 2;
+    return len;
+}
+
 int tg__sc_grow(tg_tape *t) {
-    if (t->nsc >= ((size_t)UINT32_MAX >> TG_SC_BITS)) {
-        tg_fail(t, TG_ERR_NOMEM, "tape: more than %zu nodes", (size_t)UINT32_MAX - TG_SC_LEN);
+    /* positions are 32-bit, UINT32_MAX is no position (the poison's id) */
+    size_t p = t->nnodes, limit = (size_t)UINT32_MAX + 1 - TG_SC_MAX;
+    if (p < t->sc_end) { /* chunks outlive tg_tape_reset and rewinds */
+        t->sc_cur = tg__sc(t, p);
+        return 0;
+    }
+    if (p >= limit) {
+        tg_fail(t, TG_ERR_NOMEM, "tape: more than %zu nodes", limit - 1);
         return -1;
     }
-    if (t->nsc == t->sc_cap) {
+    size_t len = chunk_len(p), blocks = len >> TG_SC_BITS;
+    while (t->sc_cap <= tg__sc_entry(p + len - 1)) {
         void *sc = grow_table(t, t->sc, &t->sc_cap, sizeof *t->sc);
         if (!sc) goto nomem;
         t->sc = sc;
     }
-    if (!t->sc[t->nsc]) { /* chunks outlive tg_tape_reset */
-        size_t bytes;
-        void *block;
-        tg_schunk *c = tg__aligned(TG_SC_ALIGN, sizeof *c, &block, &bytes);
-        if (!c) goto nomem;
-        c->grad = NULL;
-        c->tape = t;
-        c->base = t->nsc << TG_SC_BITS;
-        c->block = block;
-        t->sc[t->nsc] = c;
-        t->bytes += bytes;
-    }
-    t->nsc++;
+    /* header, part0, values, inputs, codes: one aligned block */
+    size_t head = (sizeof(tg_schunk) + blocks * sizeof(size_t) + 63) & ~(size_t)63;
+    size_t bytes;
+    void *block;
+    tg_schunk *c = tg__aligned(TG_SC_ALIGN(len), head + len * (sizeof(tg_slot) + 2 * sizeof(uint32_t) + 1),
+                               &block, &bytes);
+    if (!c) goto nomem;
+    c->part0 = (size_t *)(c + 1);
+    c->slot = (tg_slot *)((char *)c + head);
+    c->in[0] = (uint32_t *)(c->slot + len);
+    c->in[1] = c->in[0] + len;
+    c->code = (uint8_t *)(c->in[1] + len);
+    c->grad = NULL;
+    c->base = p;
+    c->len = len;
+    c->tape = t;
+    c->block = block;
+    for (size_t q = p; q < p + len; q += TG_SC_LEN) t->sc[tg__sc_entry(q)] = c;
+    t->sc_end = p + len;
+    t->sc_cur = c;
+    t->bytes += bytes;
     return 0;
 nomem:
     tg_fail(t, TG_ERR_NOMEM, "out of memory growing the tape");
@@ -173,10 +197,11 @@ static inline int push_parts(tg_tape *t, const double *p, int n) {
 }
 
 void tg__scalar_free(tg_tape *t) {
-    for (size_t i = 0; i < t->sc_cap && t->sc; i++) {
-        if (!t->sc[i]) continue;
-        tg__free(t->sc[i]->grad);
-        tg__free(t->sc[i]->block);
+    for (size_t p = 0; p < t->sc_end;) {
+        tg_schunk *c = tg__sc(t, p);
+        p += c->len;
+        tg__free(c->grad);
+        tg__free(c->block);
     }
     tg__free(t->sc);
     for (size_t i = 0; i < t->parts_cap && t->parts; i++) tg__free(t->parts[i]);
@@ -191,7 +216,7 @@ tg_node *tg__scalar_leaf(tg_tape *t, double value, bool wants_grad) {
     if (tg__new_pos(t, &c, &l)) return &t->poison;
     c->slot[l].v = value;
     c->code[l] = (uint8_t)(TG_K_LEAF | (wants_grad ? TG_C_NG : 0));
-    return tg__chandle(t, t->nnodes - 1);
+    return tg__chandle_in(c, l);
 }
 
 /* Whether h is a live compact record of t. */
@@ -240,7 +265,7 @@ tg_node *tg__scalar_op(const tg_op *op, tg_node *a, tg_node *b) {
     c->in[0][l] = (uint32_t)pa;
     c->in[1][l] = (uint32_t)pb;
     c->code[l] = (uint8_t)(kind | ng);
-    return tg__chandle(t, t->nnodes - 1);
+    return tg__chandle_in(c, l);
 }
 
 tg_node *tg__full(tg_node *h) {
@@ -268,21 +293,22 @@ tg_node *tg__full(tg_node *h) {
 size_t tg__part_index(const tg_tape *t, size_t p) {
     if (p + 1 == t->nnodes) return t->npart;
     const tg_schunk *c = tg__sc(t, p);
-    size_t k = c->part0;
-    for (size_t l = 0; l <= (p & TG_SC_MASK); l++) k += tg__nparts[c->code[l] & 0x7f];
+    size_t l = tg__sl(c, p), k = c->part0[l >> TG_SC_BITS];
+    for (size_t i = l & ~(TG_SC_LEN - 1); i <= l; i++) k += tg__nparts[c->code[i] & 0x7f];
     return k;
 }
 
 int tg__scalar_prepare(tg_tape *t, size_t out) {
-    for (size_t i = 0; i <= out >> TG_SC_BITS; i++) {
-        tg_schunk *c = t->sc[i];
+    for (size_t p = 0; p <= out;) {
+        tg_schunk *c = tg__sc(t, p);
+        p += c->len;
         if (c->grad) continue;
-        if (!(c->grad = tg__malloc(TG_SC_LEN * sizeof *c->grad))) {
+        if (!(c->grad = tg__malloc(c->len * sizeof *c->grad))) {
             tg_fail(t, TG_ERR_NOMEM, "backward: out of memory for the gradients of %zu nodes",
-                    TG_SC_LEN);
+                    c->len);
             return -1;
         }
-        t->bytes += TG_SC_LEN * sizeof *c->grad;
+        t->bytes += c->len * sizeof *c->grad;
     }
     /* Every interior position starts the sweep unset, which the first add
      * replaces (so that no separate zeroing or mark is needed); a leaf keeps
@@ -291,12 +317,14 @@ int tg__scalar_prepare(tg_tape *t, size_t out) {
         uint64_t u;
         double d;
     } unset = {TG_GRAD_UNSET};
-    for (size_t ci = 0; ci <= out >> TG_SC_BITS; ci++) {
-        tg_schunk *c = t->sc[ci];
-        size_t end = ci == out >> TG_SC_BITS ? (out & TG_SC_MASK) + 1 : TG_SC_LEN;
-        size_t fresh = t->grad_valid <= ci << TG_SC_BITS ? 0
-                       : t->grad_valid >= (ci + 1) << TG_SC_BITS ? TG_SC_LEN
-                       : t->grad_valid & TG_SC_MASK; /* below it: gradients defined */
+    for (size_t p = 0; p <= out;) {
+        tg_schunk *c = tg__sc(t, p);
+        p += c->len;
+        size_t end = out < p ? out + 1 - c->base : c->len;
+        /* below fresh: gradients defined */
+        size_t fresh = t->grad_valid <= c->base ? 0
+                       : t->grad_valid >= p     ? c->len
+                                                : t->grad_valid - c->base;
         for (size_t l = 0; l < end; l++)
             if (l >= fresh || (c->code[l] & TG_C_KIND) != TG_K_LEAF) c->grad[l] = unset.d;
     }
@@ -306,11 +334,10 @@ int tg__scalar_prepare(tg_tape *t, size_t out) {
 
 void tg__scalar_forward(tg_tape *t, size_t p, size_t *part) {
     tg_schunk *c = tg__sc(t, p);
-    size_t l = p & TG_SC_MASK;
+    size_t l = tg__sl(c, p);
     uint8_t code = c->code[l];
     const tg_kind *k = &tg__kinds[code & TG_C_KIND];
-    size_t pa = c->in[0][l], pb = c->in[1][l];
-    double x[2] = {tg__sc(t, pa)->slot[pa & TG_SC_MASK].v, tg__sc(t, pb)->slot[pb & TG_SC_MASK].v};
+    double x[2] = {tg__value_at(t, c->in[0][l]), tg__value_at(t, c->in[1][l])};
     double d[2];
     c->slot[l].v = k->eval(x, d);
     int n = tg__nparts[code & 0x7f];
