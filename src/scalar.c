@@ -53,26 +53,12 @@ static int builtin_index(const tg_op *op) {
     return -1;
 }
 
-/* The families, and each op's kind (0: none), found from the op's address
- * so that recording needs no registry index. */
-enum { FAMILIES = 3 };
-static struct {
-    uintptr_t first, end;
-    uint8_t kind[256]; /* by position in the family's table */
-} families[FAMILIES];
-
-static inline int kind_of_op(const tg_op *op) {
-    uintptr_t a = (uintptr_t)op;
-    for (int f = 0; f < FAMILIES; f++)
-        if (a >= families[f].first && a < families[f].end)
-            return families[f].kind[(a - families[f].first) / sizeof *op];
-    return 0;
-}
+tg_family tg__families[TG_FAMILIES];
 
 static int add_family(int f, const tg_op *ops, const tg_scalar_rule *rules, int count) {
     if (count > 256) return TG_ERR_STATE;
-    families[f].first = (uintptr_t)ops;
-    families[f].end = (uintptr_t)(ops + count);
+    tg__families[f].first = (uintptr_t)ops;
+    tg__families[f].end = (uintptr_t)(ops + count);
     for (int i = 0; i < count; i++) {
         if (!rules[i].eval) continue;
         int index = builtin_index(&ops[i]);
@@ -81,7 +67,7 @@ static int add_family(int f, const tg_op *ops, const tg_scalar_rule *rules, int 
         tg__kinds[nkinds] = (tg_kind){cls,
                                       cls == TG_CLS_P1 ? 1 : cls >= TG_CLS_P2 ? 2 : 0,
                                       (uint8_t)ops[i].arity, (uint8_t)index, rules[i].eval};
-        families[f].kind[i] = (uint8_t)nkinds++;
+        tg__families[f].kind[i] = (uint8_t)nkinds++;
     }
     return TG_OK;
 }
@@ -224,13 +210,12 @@ static bool compact_of(const tg_tape *t, const tg_node *h) {
     return h && tg__is_compact(h) && tg__ctape(h) == t && tg__cpos(h) < t->nnodes;
 }
 
-/* The hot path of recording: called for every op on compact inputs.
- * Anything unusual goes to the general path, which names the fault. */
-tg_node *tg__scalar_op(const tg_op *op, tg_node *a, tg_node *b) {
+/* Every op on compact inputs that tg__scalar_op does not record inline. */
+tg_node *tg__scalar_op_slow(const tg_op *op, tg_node *a, tg_node *b) {
     tg_tape *t = tg__ctape(a);
     size_t pa = tg__cpos(a), pb = 0;
     if (!op || t->status || !tg__compact_on(t) || pa >= t->nnodes) return NULL;
-    int kind = kind_of_op(op);
+    int kind = tg__kind_of_op(op);
     if (!kind) return NULL;
     const tg_kind *k = &tg__kinds[kind];
     /* the records through the handles' own chunks */
@@ -244,16 +229,8 @@ tg_node *tg__scalar_op(const tg_op *op, tg_node *a, tg_node *b) {
     } else if (b) {
         return NULL;
     }
-    /* The four commonest ops inline; their kernels' element functions are
-     * these same expressions. */
     double y, p[2];
-    switch (k->cls) {
-    case TG_CLS_ADD: y = x[0] + x[1]; break;
-    case TG_CLS_SUB: y = x[0] - x[1]; break;
-    case TG_CLS_MUL: y = x[0] * x[1]; break;
-    case TG_CLS_NEG: y = -x[0]; break;
-    default: y = k->eval(x, p); break;
-    }
+    if (!tg__scalar_plain(k->cls, x, &y)) y = k->eval(x, p);
     tg_schunk *c;
     size_t l;
     if (tg__new_pos(t, &c, &l)) return &t->poison;

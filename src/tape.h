@@ -42,16 +42,16 @@ typedef union tg_slot {
     double v;
     tg_node *node;
 } tg_slot;
-typedef struct tg_schunk {
+typedef struct tg_schunk { /* what recording reads first, in one cache line */
+    tg_tape *tape;    /* the handles' way back to their tape */
+    size_t base;      /* the chunk's first position */
     tg_slot *slot;    /* len values, then the inputs and codes, in the chunk's block */
     uint32_t *in[2];
     uint8_t *code;
-    double *grad;  /* len gradients, from the first sweep that reaches the chunk */
-    size_t base;   /* the chunk's first position */
-    size_t len;    /* its positions: TG_SC_LEN << its class, 0..6 */
-    size_t *part0; /* [i]: partials recorded before position base + i TG_SC_LEN */
-    tg_tape *tape; /* the handles' way back to their tape */
-    void *block;   /* the allocation the chunk is aligned in */
+    size_t len;       /* its positions: TG_SC_LEN << its class, 0..6 */
+    size_t *part0;    /* [i]: partials recorded before position base + i TG_SC_LEN */
+    double *grad;     /* len gradients, from the first sweep that reaches the chunk */
+    void *block;      /* the allocation the chunk is aligned in */
 } tg_schunk;
 /* A chunk of len positions starts at a multiple of 16 len bytes, so that a
  * handle holds its address with the record's index and the chunk's class
