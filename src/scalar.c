@@ -196,15 +196,6 @@ void tg__scalar_free(tg_tape *t) {
 
 /* ---------------------------------------------------------- recording -- */
 
-tg_node *tg__scalar_leaf(tg_tape *t, double value, bool wants_grad) {
-    tg_schunk *c;
-    size_t l;
-    if (tg__new_pos(t, &c, &l)) return &t->poison;
-    c->slot[l].v = value;
-    c->code[l] = (uint8_t)(TG_K_LEAF | (wants_grad ? TG_C_NG : 0));
-    return tg__chandle_in(c, l);
-}
-
 /* Whether h is a live compact record of t. */
 static bool compact_of(const tg_tape *t, const tg_node *h) {
     return h && tg__is_compact(h) && tg__ctape(h) == t && tg__cpos(h) < t->nnodes;

@@ -40,14 +40,19 @@ extern uint8_t tg__kind_cls[TG_K_MAX]; /* kind -> its class, for the sweep */
 #define TG_PART_BITS 10
 #define TG_PART_LEN ((size_t)1 << TG_PART_BITS)
 
-/* Compact records (scalar.c). Whether t records float64 scalars compactly
- * now; a compact leaf (NULL on failure, status set); the compact result of
- * op on compact inputs, or NULL when op has no compact rule (the caller
- * records a 64-byte node). */
+/* Compact records. Whether t records float64 scalars compactly now; a
+ * compact leaf (the poison node on failure, status set). */
 static inline bool tg__compact_on(const tg_tape *t) {
     return t->scalar_tape && !t->check_numerics;
 }
-tg_node *tg__scalar_leaf(tg_tape *t, double value, bool wants_grad);
+static inline tg_node *tg__scalar_leaf(tg_tape *t, double value, bool wants_grad) {
+    tg_schunk *c;
+    size_t l;
+    if (tg__new_pos(t, &c, &l)) return &t->poison;
+    c->slot[l].v = value;
+    c->code[l] = (uint8_t)(TG_K_LEAF | (wants_grad ? TG_C_NG : 0));
+    return tg__chandle_in(c, l);
+}
 
 /* The op families with rules on scalars, and each op's kind (0: none),
  * found from the op's address so that recording needs no registry index. */
