@@ -21,7 +21,8 @@ typedef struct tg_block tg_block; /* data arena block (tape.c) */
  * each next one the largest power of two up to a quarter of the positions
  * before it (the chunk sizes double every four chunks), up to TG_SC_MAX,
  * which every chunk from position TG_SC_BIG on has: a long tape's sweep runs
- * over long arrays, and at most a fifth of what the chunks hold is unused.
+ * over long arrays, and past 4 TG_SC_LEN positions at most a fifth of what
+ * the chunks hold is unused.
  * A chunk's first position is a multiple of its length. A record is its
  * value (for a 64-byte node's position: the node's address), its input
  * positions and its code byte; the op's partial derivatives follow in the
