@@ -293,8 +293,10 @@ int tg__scalar_prepare(tg_tape *t, size_t out) {
         size_t fresh = t->grad_valid <= c->base ? 0
                        : t->grad_valid >= p     ? c->len
                                                 : t->grad_valid - c->base;
-        for (size_t l = 0; l < end; l++)
-            if (l >= fresh || (c->code[l] & TG_C_KIND) != TG_K_LEAF) c->grad[l] = unset.d;
+        size_t kept = fresh < end ? fresh : end;
+        for (size_t l = 0; l < kept; l++)
+            if ((c->code[l] & TG_C_KIND) != TG_K_LEAF) c->grad[l] = unset.d;
+        for (size_t l = kept; l < end; l++) c->grad[l] = unset.d; /* a plain fill */
     }
     if (out + 1 > t->grad_valid) t->grad_valid = out + 1;
     return 0;
