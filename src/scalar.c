@@ -108,6 +108,52 @@ static size_t chunk_len(size_t p) {
     return len;
 }
 
+/* A chunk of len positions: its header (with part0) at a multiple of
+ * TG_SC_ALIGN(len), and its four arrays, in one block (*block, *held
+ * bytes); NULL when out of memory. With the C library's allocator the
+ * arrays follow the header in an aligned block (whose slack goes back to
+ * the heap); a user's allocator has no aligned allocation, so the block is
+ * 3 len bytes larger than header and arrays, the header goes at its first
+ * aligned address and the arrays on either side of it (before it, the ones
+ * that fill that room best: any room leaves less than 3 len unused). */
+static tg_schunk *chunk_alloc(size_t len, void **block, size_t *held) {
+    size_t head = (sizeof(tg_schunk) + (len >> TG_SC_BITS) * sizeof(size_t) + 63) & ~(size_t)63;
+    size_t size[4] = {len * sizeof(tg_slot), len * sizeof(uint32_t), len * sizeof(uint32_t), len};
+    size_t records = size[0] + size[1] + size[2] + size[3], align = TG_SC_ALIGN(len);
+    char *arr[4], *lo, *hi;
+    unsigned before = 0; /* the arrays placed before the header, a bit each */
+    tg_schunk *c;
+    if (tg__aligned_exact()) {
+        if (!(c = tg__aligned(align, head + records, block, held))) return NULL;
+        lo = hi = (char *)c + head;
+    } else {
+        char *b = tg__malloc(head + records + 3 * len);
+        if (!b) return NULL;
+        c = (tg_schunk *)(((uintptr_t)b + align - 1) & ~(uintptr_t)(align - 1));
+        size_t room = (size_t)((char *)c - b), best = 0;
+        for (unsigned m = 1; m < 16; m++) {
+            size_t sum = 0;
+            for (int i = 0; i < 4; i++) sum += m >> i & 1 ? size[i] : 0;
+            if (sum <= room && sum > best) best = sum, before = m;
+        }
+        *block = b;
+        *held = head + records + 3 * len;
+        lo = b;
+        hi = (char *)c + head;
+    }
+    for (int i = 0; i < 4; i++) {
+        char **at = before >> i & 1 ? &lo : &hi;
+        arr[i] = *at;
+        *at += size[i];
+    }
+    c->part0 = (size_t *)(c + 1);
+    c->slot = (tg_slot *)(void *)arr[0];
+    c->in[0] = (uint32_t *)(void *)arr[1];
+    c->in[1] = (uint32_t *)(void *)arr[2];
+    c->code = (uint8_t *)arr[3];
+    return c;
+}
+
 int tg__sc_grow(tg_tape *t) {
     /* positions are 32-bit, UINT32_MAX is no position (the poison's id) */
     size_t p = t->nnodes, limit = (size_t)UINT32_MAX + 1 - TG_SC_MAX;
@@ -119,24 +165,16 @@ int tg__sc_grow(tg_tape *t) {
         tg_fail(t, TG_ERR_NOMEM, "tape: more than %zu nodes", limit - 1);
         return -1;
     }
-    size_t len = chunk_len(p), blocks = len >> TG_SC_BITS;
+    size_t len = chunk_len(p);
     while (t->sc_cap <= tg__sc_entry(p + len - 1)) {
         void *sc = grow_table(t, t->sc, &t->sc_cap, sizeof *t->sc);
         if (!sc) goto nomem;
         t->sc = sc;
     }
-    /* header, part0, values, inputs, codes: one aligned block */
-    size_t head = (sizeof(tg_schunk) + blocks * sizeof(size_t) + 63) & ~(size_t)63;
     size_t bytes;
     void *block;
-    tg_schunk *c = tg__aligned(TG_SC_ALIGN(len), head + len * (sizeof(tg_slot) + 2 * sizeof(uint32_t) + 1),
-                               &block, &bytes);
+    tg_schunk *c = chunk_alloc(len, &block, &bytes);
     if (!c) goto nomem;
-    c->part0 = (size_t *)(c + 1);
-    c->slot = (tg_slot *)((char *)c + head);
-    c->in[0] = (uint32_t *)(c->slot + len);
-    c->in[1] = c->in[0] + len;
-    c->code = (uint8_t *)(c->in[1] + len);
     c->grad = NULL;
     c->base = p;
     c->len = len;
