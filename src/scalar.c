@@ -39,8 +39,6 @@ uint8_t tg__nparts[128];
 uint8_t tg__kind_cls[TG_K_MAX] = {[TG_K_FULL] = TG_CLS_FULL, [TG_K_LEAF] = TG_CLS_LEAF};
 
 /* The families with rules on scalars, each a table parallel to its ops. */
-extern const tg_op tg_unary_ops[], tg_binary_ops[], tg_compare_ops[];
-extern const int tg_unary_count, tg_binary_count, tg_compare_count;
 extern const tg_scalar_rule tg_unary_scalar[], tg_binary_scalar[], tg_compare_scalar[];
 
 static int nkinds = TG_K_OPS;
@@ -53,12 +51,10 @@ static int builtin_index(const tg_op *op) {
     return -1;
 }
 
-tg_family tg__families[TG_FAMILIES];
+uint8_t tg__family_kind[TG_FAMILIES][256];
 
 static int add_family(int f, const tg_op *ops, const tg_scalar_rule *rules, int count) {
     if (count > 256) return TG_ERR_STATE;
-    tg__families[f].first = (uintptr_t)ops;
-    tg__families[f].end = (uintptr_t)(ops + count);
     for (int i = 0; i < count; i++) {
         if (!rules[i].eval) continue;
         int index = builtin_index(&ops[i]);
@@ -67,7 +63,7 @@ static int add_family(int f, const tg_op *ops, const tg_scalar_rule *rules, int 
         tg__kinds[nkinds] = (tg_kind){cls,
                                       cls == TG_CLS_P1 ? 1 : cls >= TG_CLS_P2 ? 2 : 0,
                                       (uint8_t)ops[i].arity, (uint8_t)index, rules[i].eval};
-        tg__families[f].kind[i] = (uint8_t)nkinds++;
+        tg__family_kind[f][i] = (uint8_t)nkinds++;
     }
     return TG_OK;
 }
@@ -76,9 +72,9 @@ static int add_family(int f, const tg_op *ops, const tg_scalar_rule *rules, int 
  * indices. */
 int tg__scalar_init(void) {
     nkinds = TG_K_OPS;
-    int rc = add_family(0, tg_unary_ops, tg_unary_scalar, tg_unary_count);
-    if (!rc) rc = add_family(1, tg_binary_ops, tg_binary_scalar, tg_binary_count);
-    if (!rc) rc = add_family(2, tg_compare_ops, tg_compare_scalar, tg_compare_count);
+    int rc = add_family(TG_FAM_UNARY, tg_unary_ops, tg_unary_scalar, tg_unary_count);
+    if (!rc) rc = add_family(TG_FAM_BINARY, tg_binary_ops, tg_binary_scalar, tg_binary_count);
+    if (!rc) rc = add_family(TG_FAM_COMPARE, tg_compare_ops, tg_compare_scalar, tg_compare_count);
     /* Records that want no gradient are never swept: they store no partials. */
     for (int k = 0; k < TG_K_MAX; k++) {
         tg__nparts[k | TG_C_NG] = tg__kinds[k].nparts;

@@ -54,19 +54,22 @@ static inline tg_node *tg__scalar_leaf(tg_tape *t, double value, bool wants_grad
     return tg__chandle_in(c, l);
 }
 
-/* The op families with rules on scalars, and each op's kind (0: none),
- * found from the op's address so that recording needs no registry index. */
-enum { TG_FAMILIES = 3 };
-typedef struct tg_family {
-    uintptr_t first, end;
-    uint8_t kind[256]; /* by position in the family's table */
-} tg_family;
-extern tg_family tg__families[TG_FAMILIES];
+/* The op families with rules on scalars (their tables of ops, ops/), and
+ * each op's kind (0: none) by its position in its family's table: found
+ * from the op's address, so that recording needs no registry index (and,
+ * in a family's own constructors, where the op is a constant, no search). */
+extern const tg_op tg_unary_ops[], tg_binary_ops[], tg_compare_ops[];
+extern const int tg_unary_count, tg_binary_count, tg_compare_count;
+enum { TG_FAM_BINARY, TG_FAM_UNARY, TG_FAM_COMPARE, TG_FAMILIES };
+extern uint8_t tg__family_kind[TG_FAMILIES][256];
 static inline int tg__kind_of_op(const tg_op *op) {
-    uintptr_t a = (uintptr_t)op;
-    for (int f = 0; f < TG_FAMILIES; f++)
-        if (a >= tg__families[f].first && a < tg__families[f].end)
-            return tg__families[f].kind[(a - tg__families[f].first) / sizeof *op];
+    /* below a table, the unsigned difference is too large */
+    size_t i = (size_t)((uintptr_t)op - (uintptr_t)tg_binary_ops) / sizeof *op;
+    if (i < (size_t)tg_binary_count) return tg__family_kind[TG_FAM_BINARY][i];
+    i = (size_t)((uintptr_t)op - (uintptr_t)tg_unary_ops) / sizeof *op;
+    if (i < (size_t)tg_unary_count) return tg__family_kind[TG_FAM_UNARY][i];
+    i = (size_t)((uintptr_t)op - (uintptr_t)tg_compare_ops) / sizeof *op;
+    if (i < (size_t)tg_compare_count) return tg__family_kind[TG_FAM_COMPARE][i];
     return 0;
 }
 

@@ -66,22 +66,24 @@ enum { TG_K_FULL = 0, TG_K_LEAF = 1, TG_K_OPS = 2, TG_K_MAX = 64 };
 
 #define TG_OP_CACHE 64
 struct tg_tape {
+    /* what recording a compact op reads, together */
+    size_t nnodes;         /* positions */
+    tg_schunk *sc_cur;     /* where the next position goes, if it covers it */
+    double **parts;        /* partial derivatives, TG_PART_LEN a chunk */
+    size_t npart, nparts_chunks;
+    int status;
+    bool scalar_tape;      /* tg_set_scalar_tape */
+    bool check_numerics;
     tg_node **chunks; /* chunks[i] holds TG_CHUNK_NODES 64-byte nodes */
     size_t nchunks, chunk_cap;
     size_t nfull;     /* 64-byte nodes in use */
-    size_t nnodes;    /* positions */
     tg_schunk **sc;   /* the positions' records: sc[tg__sc_entry(p)] */
     size_t sc_end, sc_cap; /* positions the chunks cover; entries of sc */
-    tg_schunk *sc_cur;     /* where the next position goes, if it covers it */
-    double **parts;   /* partial derivatives, TG_PART_LEN a chunk */
-    size_t npart, nparts_chunks, parts_cap;
+    size_t parts_cap;
     size_t grad_valid; /* compact gradients below this position are defined */
-    bool scalar_tape;  /* tg_set_scalar_tape */
     tg_node *bridge;   /* the last bridge made, reused for the same scalar */
     tg_block *blocks, *cur; /* value/gradient memory, bump-allocated */
     size_t bytes;           /* heap bytes held */
-    int status;
-    bool check_numerics;
     /* op -> registry index, direct-mapped, so recording an op costs no hash
      * lookup or lock (apply.c). */
     struct {
