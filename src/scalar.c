@@ -16,9 +16,9 @@
  *
  * Handles: a tg_node * of a compact record is its chunk's address (aligned
  * to 16 bytes a position) | index << 4 | class << 1 | 1 (the class gives
- * the chunk's length, hence which bits hold the index); the tag bit tells it from a node's
- * address (64-byte aligned), and the chunk holds the tape and its first
- * position. Chunks, values and gradients never move, so handles,
+ * the chunk's length, hence which bits hold the index); the tag bit tells
+ * it from a node's address (64-byte aligned), and the chunk holds the tape
+ * and its first position. Chunks, values and gradients never move, so handles,
  * tg_value() and tg_grad() pointers stay valid.
  *
  * A 64-byte node has a position too (kind TG_K_FULL, its address in the

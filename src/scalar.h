@@ -92,7 +92,8 @@ static inline bool tg__scalar_plain(uint8_t cls, const double *x, double *y) {
  * constructor: recording a scalar op is then one call), the rest is
  * tg__scalar_op_slow's, which gives the same records and results. */
 tg_node *tg__scalar_op_slow(const tg_op *op, tg_node *a, tg_node *b);
-static inline __attribute__((always_inline)) tg_node *tg__scalar_op(const tg_op *op, tg_node *a, tg_node *b) {
+static inline __attribute__((always_inline)) tg_node *tg__scalar_op(const tg_op *op, tg_node *a,
+                                                                     tg_node *b) {
     int kind = tg__kind_of_op(op);
     tg_schunk *ca = tg__hsc(a);
     tg_tape *t = ca->tape;

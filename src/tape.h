@@ -37,7 +37,8 @@ typedef struct tg_block tg_block; /* data arena block (tape.c) */
  * sweep, which looks up every input). */
 static inline size_t tg__sc_entry(size_t p) {
     return p < TG_SC_BIG ? p >> TG_SC_BITS
-                         : (p >> TG_SC_MAX_BITS) + (TG_SC_BIG >> TG_SC_BITS) - (TG_SC_BIG >> TG_SC_MAX_BITS);
+                         : (p >> TG_SC_MAX_BITS) + (TG_SC_BIG >> TG_SC_BITS) -
+                               (TG_SC_BIG >> TG_SC_MAX_BITS);
 }
 typedef union tg_slot {
     double v;
