@@ -94,8 +94,10 @@ TG_API const char *tg_status_name(int code);
 
 /* A new, empty tape. Returns NULL only when memory is exhausted. It starts
  * small and grows as it records: the new tape holds about 1.5 KB; its first
- * float64 scalar adds one chunk of 1,024 compact records (17 KB); a sweep
- * adds 8 KB of gradients per such chunk, and ops that store partial
+ * float64 scalar adds one chunk of 1,024 compact records (17 KB), and later
+ * chunks grow with the tape up to 65,536 records (past 4,096 records, at
+ * most a fifth of their room is unused); a sweep adds 8 bytes of gradient
+ * per record of the chunks it reaches, and ops that store partial
  * derivatives 8 KB chunks of them; tensors add chunks of 256 64-byte nodes
  * (16 KB) and value blocks that double from 16 KB to 1 MB (a larger value
  * gets a block of its own size); the tables of chunks double. One scalar

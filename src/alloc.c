@@ -40,6 +40,8 @@ void *tg__aligned(size_t align, size_t size, void **block, size_t *held) {
     return (void *)(((uintptr_t)*block + align - 1) & ~(uintptr_t)(align - 1));
 }
 
+bool tg__aligned_exact(void) { return current.malloc == libc_malloc; }
+
 void *tg__realloc(void *p, size_t n) { return current.realloc(p, n ? n : 1, current.ctx); }
 
 void tg__free(void *p) {

@@ -3,6 +3,7 @@
 #ifndef TG_ALLOC_H
 #define TG_ALLOC_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 void *tg__malloc(size_t n);
@@ -14,5 +15,8 @@ void tg__free(void *p);
  * C library's allocator, posix_memalign (which gives its slack back to the
  * heap); with a user's, an over-allocation by align - 1. */
 void *tg__aligned(size_t align, size_t size, void **block, size_t *held);
+/* Whether tg__aligned holds no more than it gives (the C library's
+ * allocator). */
+bool tg__aligned_exact(void);
 
 #endif

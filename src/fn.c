@@ -132,7 +132,7 @@ static uint8_t kind_at(const tg_fn *f, tg_tape *t, size_t p) {
     uint8_t code = tg__code(t, p) & TG_C_KIND;
     if (code >= TG_K_OPS) return f->kind_of[tg__kinds[code].op];
     if (code != TG_K_FULL) return D_NONE;
-    return f->kind_of[tg__sc(t, p)->slot[p & TG_SC_MASK].node->op];
+    return f->kind_of[tg__node_at(t, p)->op];
 }
 
 static inline double cmp3(double a, double b) { return a > b ? 1 : a < b ? -1 : a == b ? 0 : 2; }
@@ -178,8 +178,8 @@ static size_t visit(const recording *r, const decision *d, bool snap) {
     tg_node *h = tg__node_at(t, d->pos);
     if (tg__is_compact(h)) {
         tg_schunk *c = tg__sc(t, d->pos);
-        size_t l = d->pos & TG_SC_MASK, pa = c->in[0][l], pb = c->in[1][l];
-        double a = tg__sc(t, pa)->slot[pa & TG_SC_MASK].v, b = tg__sc(t, pb)->slot[pb & TG_SC_MASK].v;
+        size_t l = tg__sl(c, d->pos);
+        double a = tg__value_at(t, c->in[0][l]), b = tg__value_at(t, c->in[1][l]);
         EMIT(0, code_of(d->kind, a, b, 0, c->slot[l].v));
         return bad;
     }

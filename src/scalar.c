@@ -3,8 +3,9 @@
  *
  * A scalar tape of millions of ops is mostly bookkeeping, so its cost is
  * the record's size. Each position of the tape has, in its scalar chunk
- * (structure of arrays, TG_SC_LEN positions): the value (8 bytes), two
- * 32-bit input positions and a code byte (wants-gradient, kind).
+ * (structure of arrays; chunks grow from TG_SC_LEN to TG_SC_MAX positions
+ * with the tape): the value (8 bytes), two 32-bit input positions and a
+ * code byte (wants-gradient, kind).
  * An op's local partial derivatives are computed while recording, from the
  * same element functions as the op's kernels, and pushed on the tape's
  * partial chunks in position order: only the ops whose partials are not 1,
@@ -14,9 +15,10 @@
  * no call (sweep.c), and recording is one call of the op's rule.
  *
  * Handles: a tg_node * of a compact record is its chunk's address (aligned
- * to TG_SC_ALIGN) | index << 1 | 1; the tag bit tells it from a node's
- * address (64-byte aligned), and the chunk holds the tape and its first
- * position. Chunks, values and gradients never move, so handles,
+ * to 16 bytes a position) | index << 4 | class << 1 | 1 (the class gives
+ * the chunk's length, hence which bits hold the index); the tag bit tells
+ * it from a node's address (64-byte aligned), and the chunk holds the tape
+ * and its first position. Chunks, values and gradients never move, so handles,
  * tg_value() and tg_grad() pointers stay valid.
  *
  * A 64-byte node has a position too (kind TG_K_FULL, its address in the
@@ -37,8 +39,6 @@ uint8_t tg__nparts[128];
 uint8_t tg__kind_cls[TG_K_MAX] = {[TG_K_FULL] = TG_CLS_FULL, [TG_K_LEAF] = TG_CLS_LEAF};
 
 /* The families with rules on scalars, each a table parallel to its ops. */
-extern const tg_op tg_unary_ops[], tg_binary_ops[], tg_compare_ops[];
-extern const int tg_unary_count, tg_binary_count, tg_compare_count;
 extern const tg_scalar_rule tg_unary_scalar[], tg_binary_scalar[], tg_compare_scalar[];
 
 static int nkinds = TG_K_OPS;
@@ -51,26 +51,10 @@ static int builtin_index(const tg_op *op) {
     return -1;
 }
 
-/* The families, and each op's kind (0: none), found from the op's address
- * so that recording needs no registry index. */
-enum { FAMILIES = 3 };
-static struct {
-    uintptr_t first, end;
-    uint8_t kind[256]; /* by position in the family's table */
-} families[FAMILIES];
-
-static inline int kind_of_op(const tg_op *op) {
-    uintptr_t a = (uintptr_t)op;
-    for (int f = 0; f < FAMILIES; f++)
-        if (a >= families[f].first && a < families[f].end)
-            return families[f].kind[(a - families[f].first) / sizeof *op];
-    return 0;
-}
+uint8_t tg__family_kind[TG_FAMILIES][256];
 
 static int add_family(int f, const tg_op *ops, const tg_scalar_rule *rules, int count) {
     if (count > 256) return TG_ERR_STATE;
-    families[f].first = (uintptr_t)ops;
-    families[f].end = (uintptr_t)(ops + count);
     for (int i = 0; i < count; i++) {
         if (!rules[i].eval) continue;
         int index = builtin_index(&ops[i]);
@@ -79,7 +63,7 @@ static int add_family(int f, const tg_op *ops, const tg_scalar_rule *rules, int 
         tg__kinds[nkinds] = (tg_kind){cls,
                                       cls == TG_CLS_P1 ? 1 : cls >= TG_CLS_P2 ? 2 : 0,
                                       (uint8_t)ops[i].arity, (uint8_t)index, rules[i].eval};
-        families[f].kind[i] = (uint8_t)nkinds++;
+        tg__family_kind[f][i] = (uint8_t)nkinds++;
     }
     return TG_OK;
 }
@@ -88,9 +72,9 @@ static int add_family(int f, const tg_op *ops, const tg_scalar_rule *rules, int 
  * indices. */
 int tg__scalar_init(void) {
     nkinds = TG_K_OPS;
-    int rc = add_family(0, tg_unary_ops, tg_unary_scalar, tg_unary_count);
-    if (!rc) rc = add_family(1, tg_binary_ops, tg_binary_scalar, tg_binary_count);
-    if (!rc) rc = add_family(2, tg_compare_ops, tg_compare_scalar, tg_compare_count);
+    int rc = add_family(TG_FAM_UNARY, tg_unary_ops, tg_unary_scalar, tg_unary_count);
+    if (!rc) rc = add_family(TG_FAM_BINARY, tg_binary_ops, tg_binary_scalar, tg_binary_count);
+    if (!rc) rc = add_family(TG_FAM_COMPARE, tg_compare_ops, tg_compare_scalar, tg_compare_count);
     /* Records that want no gradient are never swept: they store no partials. */
     for (int k = 0; k < TG_K_MAX; k++) {
         tg__nparts[k | TG_C_NG] = tg__kinds[k].nparts;
@@ -113,29 +97,89 @@ static void *grow_table(tg_tape *t, void *table, size_t *cap, size_t size) {
     return p;
 }
 
+/* The positions of the chunk starting at position p (see tape.h). */
+static size_t chunk_len(size_t p) {
+    size_t len = TG_SC_LEN;
+    while (len < TG_SC_MAX && 2 * len <= p / 4) len *= 2;
+    return len;
+}
+
+/* A chunk of len positions: its header (with part0) at a multiple of
+ * TG_SC_ALIGN(len), and its four arrays, in one block (*block, *held
+ * bytes); NULL when out of memory. With the C library's allocator the
+ * arrays follow the header in an aligned block (whose slack goes back to
+ * the heap); a user's allocator has no aligned allocation, so the block is
+ * 3 len bytes larger than header and arrays, the header goes at its first
+ * aligned address and the arrays on either side of it (before it, the ones
+ * that fill that room best: any room leaves less than 3 len unused). */
+static tg_schunk *chunk_alloc(size_t len, void **block, size_t *held) {
+    size_t head = (sizeof(tg_schunk) + (len >> TG_SC_BITS) * sizeof(size_t) + 63) & ~(size_t)63;
+    size_t size[4] = {len * sizeof(tg_slot), len * sizeof(uint32_t), len * sizeof(uint32_t), len};
+    size_t records = size[0] + size[1] + size[2] + size[3], align = TG_SC_ALIGN(len);
+    char *arr[4], *lo, *hi;
+    unsigned before = 0; /* the arrays placed before the header, a bit each */
+    tg_schunk *c;
+    if (tg__aligned_exact()) {
+        if (!(c = tg__aligned(align, head + records, block, held))) return NULL;
+        lo = hi = (char *)c + head;
+    } else {
+        char *b = tg__malloc(head + records + 3 * len);
+        if (!b) return NULL;
+        c = (tg_schunk *)(((uintptr_t)b + align - 1) & ~(uintptr_t)(align - 1));
+        size_t room = (size_t)((char *)c - b), best = 0;
+        for (unsigned m = 1; m < 16; m++) {
+            size_t sum = 0;
+            for (int i = 0; i < 4; i++) sum += m >> i & 1 ? size[i] : 0;
+            if (sum <= room && sum > best) best = sum, before = m;
+        }
+        *block = b;
+        *held = head + records + 3 * len;
+        lo = b;
+        hi = (char *)c + head;
+    }
+    for (int i = 0; i < 4; i++) {
+        char **at = before >> i & 1 ? &lo : &hi;
+        arr[i] = *at;
+        *at += size[i];
+    }
+    c->part0 = (size_t *)(c + 1);
+    c->slot = (tg_slot *)(void *)arr[0];
+    c->in[0] = (uint32_t *)(void *)arr[1];
+    c->in[1] = (uint32_t *)(void *)arr[2];
+    c->code = (uint8_t *)arr[3];
+    return c;
+}
+
 int tg__sc_grow(tg_tape *t) {
-    if (t->nsc >= ((size_t)UINT32_MAX >> TG_SC_BITS)) {
-        tg_fail(t, TG_ERR_NOMEM, "tape: more than %zu nodes", (size_t)UINT32_MAX - TG_SC_LEN);
+    /* positions are 32-bit, UINT32_MAX is no position (the poison's id) */
+    size_t p = t->nnodes, limit = (size_t)UINT32_MAX + 1 - TG_SC_MAX;
+    if (p < t->sc_end) { /* chunks outlive tg_tape_reset and rewinds */
+        t->sc_cur = tg__sc(t, p);
+        return 0;
+    }
+    if (p >= limit) {
+        tg_fail(t, TG_ERR_NOMEM, "tape: more than %zu nodes", limit - 1);
         return -1;
     }
-    if (t->nsc == t->sc_cap) {
+    size_t len = chunk_len(p);
+    while (t->sc_cap <= tg__sc_entry(p + len - 1)) {
         void *sc = grow_table(t, t->sc, &t->sc_cap, sizeof *t->sc);
         if (!sc) goto nomem;
         t->sc = sc;
     }
-    if (!t->sc[t->nsc]) { /* chunks outlive tg_tape_reset */
-        size_t bytes;
-        void *block;
-        tg_schunk *c = tg__aligned(TG_SC_ALIGN, sizeof *c, &block, &bytes);
-        if (!c) goto nomem;
-        c->grad = NULL;
-        c->tape = t;
-        c->base = t->nsc << TG_SC_BITS;
-        c->block = block;
-        t->sc[t->nsc] = c;
-        t->bytes += bytes;
-    }
-    t->nsc++;
+    size_t bytes;
+    void *block;
+    tg_schunk *c = chunk_alloc(len, &block, &bytes);
+    if (!c) goto nomem;
+    c->grad = NULL;
+    c->base = p;
+    c->len = len;
+    c->tape = t;
+    c->block = block;
+    for (size_t q = p; q < p + len; q += TG_SC_LEN) t->sc[tg__sc_entry(q)] = c;
+    t->sc_end = p + len;
+    t->sc_cur = c;
+    t->bytes += bytes;
     return 0;
 nomem:
     tg_fail(t, TG_ERR_NOMEM, "out of memory growing the tape");
@@ -173,10 +217,11 @@ static inline int push_parts(tg_tape *t, const double *p, int n) {
 }
 
 void tg__scalar_free(tg_tape *t) {
-    for (size_t i = 0; i < t->sc_cap && t->sc; i++) {
-        if (!t->sc[i]) continue;
-        tg__free(t->sc[i]->grad);
-        tg__free(t->sc[i]->block);
+    for (size_t p = 0; p < t->sc_end;) {
+        tg_schunk *c = tg__sc(t, p);
+        p += c->len;
+        tg__free(c->grad);
+        tg__free(c->block);
     }
     tg__free(t->sc);
     for (size_t i = 0; i < t->parts_cap && t->parts; i++) tg__free(t->parts[i]);
@@ -185,27 +230,17 @@ void tg__scalar_free(tg_tape *t) {
 
 /* ---------------------------------------------------------- recording -- */
 
-tg_node *tg__scalar_leaf(tg_tape *t, double value, bool wants_grad) {
-    tg_schunk *c;
-    size_t l;
-    if (tg__new_pos(t, &c, &l)) return &t->poison;
-    c->slot[l].v = value;
-    c->code[l] = (uint8_t)(TG_K_LEAF | (wants_grad ? TG_C_NG : 0));
-    return tg__chandle(t, t->nnodes - 1);
-}
-
 /* Whether h is a live compact record of t. */
 static bool compact_of(const tg_tape *t, const tg_node *h) {
     return h && tg__is_compact(h) && tg__ctape(h) == t && tg__cpos(h) < t->nnodes;
 }
 
-/* The hot path of recording: called for every op on compact inputs.
- * Anything unusual goes to the general path, which names the fault. */
-tg_node *tg__scalar_op(const tg_op *op, tg_node *a, tg_node *b) {
+/* Every op on compact inputs that tg__scalar_op does not record inline. */
+tg_node *tg__scalar_op_slow(const tg_op *op, tg_node *a, tg_node *b) {
     tg_tape *t = tg__ctape(a);
     size_t pa = tg__cpos(a), pb = 0;
     if (!op || t->status || !tg__compact_on(t) || pa >= t->nnodes) return NULL;
-    int kind = kind_of_op(op);
+    int kind = tg__kind_of_op(op);
     if (!kind) return NULL;
     const tg_kind *k = &tg__kinds[kind];
     /* the records through the handles' own chunks */
@@ -219,16 +254,8 @@ tg_node *tg__scalar_op(const tg_op *op, tg_node *a, tg_node *b) {
     } else if (b) {
         return NULL;
     }
-    /* The four commonest ops inline; their kernels' element functions are
-     * these same expressions. */
     double y, p[2];
-    switch (k->cls) {
-    case TG_CLS_ADD: y = x[0] + x[1]; break;
-    case TG_CLS_SUB: y = x[0] - x[1]; break;
-    case TG_CLS_MUL: y = x[0] * x[1]; break;
-    case TG_CLS_NEG: y = -x[0]; break;
-    default: y = k->eval(x, p); break;
-    }
+    if (!tg__scalar_plain(k->cls, x, &y)) y = k->eval(x, p);
     tg_schunk *c;
     size_t l;
     if (tg__new_pos(t, &c, &l)) return &t->poison;
@@ -240,7 +267,7 @@ tg_node *tg__scalar_op(const tg_op *op, tg_node *a, tg_node *b) {
     c->in[0][l] = (uint32_t)pa;
     c->in[1][l] = (uint32_t)pb;
     c->code[l] = (uint8_t)(kind | ng);
-    return tg__chandle(t, t->nnodes - 1);
+    return tg__chandle_in(c, l);
 }
 
 tg_node *tg__full(tg_node *h) {
@@ -268,21 +295,22 @@ tg_node *tg__full(tg_node *h) {
 size_t tg__part_index(const tg_tape *t, size_t p) {
     if (p + 1 == t->nnodes) return t->npart;
     const tg_schunk *c = tg__sc(t, p);
-    size_t k = c->part0;
-    for (size_t l = 0; l <= (p & TG_SC_MASK); l++) k += tg__nparts[c->code[l] & 0x7f];
+    size_t l = tg__sl(c, p), k = c->part0[l >> TG_SC_BITS];
+    for (size_t i = l & ~(TG_SC_LEN - 1); i <= l; i++) k += tg__nparts[c->code[i] & 0x7f];
     return k;
 }
 
 int tg__scalar_prepare(tg_tape *t, size_t out) {
-    for (size_t i = 0; i <= out >> TG_SC_BITS; i++) {
-        tg_schunk *c = t->sc[i];
+    for (size_t p = 0; p <= out;) {
+        tg_schunk *c = tg__sc(t, p);
+        p += c->len;
         if (c->grad) continue;
-        if (!(c->grad = tg__malloc(TG_SC_LEN * sizeof *c->grad))) {
+        if (!(c->grad = tg__malloc(c->len * sizeof *c->grad))) {
             tg_fail(t, TG_ERR_NOMEM, "backward: out of memory for the gradients of %zu nodes",
-                    TG_SC_LEN);
+                    c->len);
             return -1;
         }
-        t->bytes += TG_SC_LEN * sizeof *c->grad;
+        t->bytes += c->len * sizeof *c->grad;
     }
     /* Every interior position starts the sweep unset, which the first add
      * replaces (so that no separate zeroing or mark is needed); a leaf keeps
@@ -291,14 +319,18 @@ int tg__scalar_prepare(tg_tape *t, size_t out) {
         uint64_t u;
         double d;
     } unset = {TG_GRAD_UNSET};
-    for (size_t ci = 0; ci <= out >> TG_SC_BITS; ci++) {
-        tg_schunk *c = t->sc[ci];
-        size_t end = ci == out >> TG_SC_BITS ? (out & TG_SC_MASK) + 1 : TG_SC_LEN;
-        size_t fresh = t->grad_valid <= ci << TG_SC_BITS ? 0
-                       : t->grad_valid >= (ci + 1) << TG_SC_BITS ? TG_SC_LEN
-                       : t->grad_valid & TG_SC_MASK; /* below it: gradients defined */
-        for (size_t l = 0; l < end; l++)
-            if (l >= fresh || (c->code[l] & TG_C_KIND) != TG_K_LEAF) c->grad[l] = unset.d;
+    for (size_t p = 0; p <= out;) {
+        tg_schunk *c = tg__sc(t, p);
+        p += c->len;
+        size_t end = out < p ? out + 1 - c->base : c->len;
+        /* below fresh: gradients defined */
+        size_t fresh = t->grad_valid <= c->base ? 0
+                       : t->grad_valid >= p     ? c->len
+                                                : t->grad_valid - c->base;
+        size_t kept = fresh < end ? fresh : end;
+        for (size_t l = 0; l < kept; l++)
+            if ((c->code[l] & TG_C_KIND) != TG_K_LEAF) c->grad[l] = unset.d;
+        for (size_t l = kept; l < end; l++) c->grad[l] = unset.d; /* a plain fill */
     }
     if (out + 1 > t->grad_valid) t->grad_valid = out + 1;
     return 0;
@@ -306,11 +338,10 @@ int tg__scalar_prepare(tg_tape *t, size_t out) {
 
 void tg__scalar_forward(tg_tape *t, size_t p, size_t *part) {
     tg_schunk *c = tg__sc(t, p);
-    size_t l = p & TG_SC_MASK;
+    size_t l = tg__sl(c, p);
     uint8_t code = c->code[l];
     const tg_kind *k = &tg__kinds[code & TG_C_KIND];
-    size_t pa = c->in[0][l], pb = c->in[1][l];
-    double x[2] = {tg__sc(t, pa)->slot[pa & TG_SC_MASK].v, tg__sc(t, pb)->slot[pb & TG_SC_MASK].v};
+    double x[2] = {tg__value_at(t, c->in[0][l]), tg__value_at(t, c->in[1][l])};
     double d[2];
     c->slot[l].v = k->eval(x, d);
     int n = tg__nparts[code & 0x7f];

@@ -40,18 +40,101 @@ extern uint8_t tg__kind_cls[TG_K_MAX]; /* kind -> its class, for the sweep */
 #define TG_PART_BITS 10
 #define TG_PART_LEN ((size_t)1 << TG_PART_BITS)
 
-/* Compact records (scalar.c). Whether t records float64 scalars compactly
- * now; a compact leaf (NULL on failure, status set); the compact result of
- * op on compact inputs, or NULL when op has no compact rule (the caller
- * records a 64-byte node). */
+/* Compact records. Whether t records float64 scalars compactly now; a
+ * compact leaf (the poison node on failure, status set). */
 static inline bool tg__compact_on(const tg_tape *t) {
     return t->scalar_tape && !t->check_numerics;
 }
-tg_node *tg__scalar_leaf(tg_tape *t, double value, bool wants_grad);
+static inline tg_node *tg__scalar_leaf(tg_tape *t, double value, bool wants_grad) {
+    tg_schunk *c;
+    size_t l;
+    if (tg__new_pos(t, &c, &l)) return &t->poison;
+    c->slot[l].v = value;
+    c->code[l] = (uint8_t)(TG_K_LEAF | (wants_grad ? TG_C_NG : 0));
+    return tg__chandle_in(c, l);
+}
+
+/* The op families with rules on scalars (their tables of ops, ops/), and
+ * each op's kind (0: none) by its position in its family's table: found
+ * from the op's address, so that recording needs no registry index (and,
+ * in a family's own constructors, where the op is a constant, no search). */
+extern const tg_op tg_unary_ops[], tg_binary_ops[], tg_compare_ops[];
+extern const int tg_unary_count, tg_binary_count, tg_compare_count;
+enum { TG_FAM_BINARY, TG_FAM_UNARY, TG_FAM_COMPARE, TG_FAMILIES };
+extern uint8_t tg__family_kind[TG_FAMILIES][256];
+static inline int tg__kind_of_op(const tg_op *op) {
+    /* below a table, the unsigned difference is too large */
+    size_t i = (size_t)((uintptr_t)op - (uintptr_t)tg_binary_ops) / sizeof *op;
+    if (i < (size_t)tg_binary_count) return tg__family_kind[TG_FAM_BINARY][i];
+    i = (size_t)((uintptr_t)op - (uintptr_t)tg_unary_ops) / sizeof *op;
+    if (i < (size_t)tg_unary_count) return tg__family_kind[TG_FAM_UNARY][i];
+    i = (size_t)((uintptr_t)op - (uintptr_t)tg_compare_ops) / sizeof *op;
+    if (i < (size_t)tg_compare_count) return tg__family_kind[TG_FAM_COMPARE][i];
+    return 0;
+}
+
+/* The value of the four commonest ops, which store no partials (false for
+ * the other classes); their kernels' element functions are these same
+ * expressions. */
+static inline bool tg__scalar_plain(uint8_t cls, const double *x, double *y) {
+    switch (cls) {
+    case TG_CLS_ADD: *y = x[0] + x[1]; return true;
+    case TG_CLS_SUB: *y = x[0] - x[1]; return true;
+    case TG_CLS_MUL: *y = x[0] * x[1]; return true;
+    case TG_CLS_NEG: *y = -x[0]; return true;
+    default: return false;
+    }
+}
+
 /* The compact record of op on a (compact) and b (NULL for a unary op), or
  * NULL when it takes the general path (no compact rule, other inputs,
- * errors). */
-tg_node *tg__scalar_op(const tg_op *op, tg_node *a, tg_node *b);
+ * errors). tg__scalar_op records the commonest cases inline (in each op's
+ * constructor: recording a scalar op is then one call), the rest is
+ * tg__scalar_op_slow's, which gives the same records and results. */
+tg_node *tg__scalar_op_slow(const tg_op *op, tg_node *a, tg_node *b);
+static inline __attribute__((always_inline)) tg_node *tg__scalar_op(const tg_op *op, tg_node *a,
+                                                                     tg_node *b) {
+    int kind = tg__kind_of_op(op);
+    tg_schunk *ca = tg__hsc(a);
+    tg_tape *t = ca->tape;
+    size_t la = tg__hindex(a), pa = ca->base + la, p = t->nnodes, pb = 0;
+    tg_schunk *c = t->sc_cur;
+    /* an op with a rule, a live input, room in the chunk for the result */
+    if (!kind || t->status || !tg__compact_on(t) || pa >= p || !c || p - c->base >= c->len)
+        return tg__scalar_op_slow(op, a, b);
+    const tg_kind *k = &tg__kinds[kind];
+    double x[2] = {ca->slot[la].v, 0}, y, d[2];
+    uint8_t ng = ca->code[la] & TG_C_NG;
+    if (k->arity == 2) {
+        if (!b || !tg__is_compact(b)) return tg__scalar_op_slow(op, a, b);
+        tg_schunk *cb = tg__hsc(b);
+        size_t lb = tg__hindex(b);
+        pb = cb->base + lb;
+        if (cb->tape != t || pb >= p) return tg__scalar_op_slow(op, a, b);
+        x[1] = cb->slot[lb].v;
+        ng |= cb->code[lb] & TG_C_NG;
+    } else if (b) {
+        return tg__scalar_op_slow(op, a, b);
+    }
+    size_t l = p - c->base;
+    if (!(l & (TG_SC_LEN - 1))) c->part0[l >> TG_SC_BITS] = t->npart; /* as tg__new_pos */
+    if (!tg__scalar_plain(k->cls, x, &y)) { /* else one partial, or the slow path */
+        size_t i = t->npart;
+        if (k->cls != TG_CLS_P1 || (ng && (i >> TG_PART_BITS) >= t->nparts_chunks))
+            return tg__scalar_op_slow(op, a, b);
+        y = k->eval(x, d);
+        if (ng) {
+            t->parts[i >> TG_PART_BITS][i & (TG_PART_LEN - 1)] = d[0];
+            t->npart = i + 1;
+        }
+    }
+    t->nnodes = p + 1;
+    c->slot[l].v = y;
+    c->in[0][l] = (uint32_t)pa;
+    c->in[1][l] = (uint32_t)pb;
+    c->code[l] = (uint8_t)(kind | ng);
+    return tg__chandle_in(c, l);
+}
 /* The sweep's and replay's part (scalar.c): gradient arrays for positions
  * <= out, zeroed where first swept (-1, status set, on failure); the number
  * of partials recorded up to position p; the value and partials of the

@@ -35,7 +35,8 @@ static inline int touch(tg_node *n) {
         tg_tape *t = tg__ctape(n->in[0]);
         size_t p = tg__cpos(n->in[0]);
         add(t, p, -0.0);
-        n->grad = &tg__sc(t, p)->grad[p & TG_SC_MASK];
+        tg_schunk *c = tg__sc(t, p);
+        n->grad = &c->grad[tg__sl(c, p)];
         return 0;
     }
     bool fresh = !n->grad;
@@ -50,7 +51,7 @@ static inline int touch(tg_node *n) {
  * -0, which keeps its sign. */
 static inline void add(tg_tape *t, size_t p, double v) {
     tg_schunk *c = tg__sc(t, p);
-    size_t l = p & TG_SC_MASK;
+    size_t l = tg__sl(c, p);
     uint8_t code = c->code[l];
     if (!(code & TG_C_NG)) return;
     double old = c->grad[l];
@@ -127,27 +128,33 @@ static int sweep(tg_node *out, const void *seed) {
     if (!tg__needs_grad(out)) return t->status; /* nothing wants a gradient */
     if (tg__scalar_prepare(t, top) || seed_output(out, seed)) return t->status;
     size_t pp = tg__part_index(t, top);
-    for (size_t ci = (top >> TG_SC_BITS) + 1; ci-- > 0;) {
-        tg_schunk *c = t->sc[ci];
-        size_t end = ci == top >> TG_SC_BITS ? (top & TG_SC_MASK) + 1 : TG_SC_LEN;
+    for (size_t p = top + 1; p > 0;) { /* chunk by chunk, down from top's */
+        tg_schunk *c = tg__sc(t, p - 1);
+        size_t end = p - c->base;
+        p = c->base;
+        /* the chunk's arrays, held while the loop stores through others */
+        const uint8_t *codes = c->code;
+        const uint32_t *in0 = c->in[0], *in1 = c->in[1];
+        const tg_slot *slot = c->slot;
+        const double *grad = c->grad;
         for (size_t l = end; l-- > 0;) {
-            uint8_t code = c->code[l];
+            uint8_t code = codes[l];
             pp -= tg__nparts[code & 0x7f];
             if ((code & TG_C_KIND) == TG_K_FULL) {
-                if ((c->slot[l].node->flags & TG_F_REACHED) && full_step(t, c->slot[l].node))
+                if ((slot[l].node->flags & TG_F_REACHED) && full_step(t, slot[l].node))
                     return t->status;
                 continue;
             }
-            double g = c->grad[l];
+            double g = grad[l];
             if (tg__grad_unset(g)) continue; /* not reached (or no gradient wanted) */
-            size_t a = c->in[0][l], b = c->in[1][l];
+            size_t a = in0[l], b = in1[l];
             switch (tg__kind_cls[code & TG_C_KIND]) {
             case TG_CLS_ADD: add(t, a, g), add(t, b, g); break;
             case TG_CLS_SUB: add(t, a, g), add(t, b, g * -1.0); break; /* as the kernels */
             case TG_CLS_NEG: add(t, a, g * -1.0); break;
             case TG_CLS_MUL:
-                add(t, a, g * tg__sc(t, b)->slot[b & TG_SC_MASK].v);
-                add(t, b, g * tg__sc(t, a)->slot[a & TG_SC_MASK].v);
+                add(t, a, g * tg__value_at(t, b));
+                add(t, b, g * tg__value_at(t, a));
                 break;
             case TG_CLS_P1: add(t, a, g * tg__part(t, pp)); break;
             case TG_CLS_P2:
@@ -175,7 +182,7 @@ static int sweep(tg_node *out, const void *seed) {
 static void clear_marks(tg_tape *t) {
     for (size_t i = 0; i < t->nnodes; i++) {
         tg_schunk *c = tg__sc(t, i);
-        size_t l = i & TG_SC_MASK;
+        size_t l = tg__sl(c, i);
         if ((c->code[l] & TG_C_KIND) != TG_K_FULL) continue;
         tg__ready_grad(c->slot[l].node);
         c->slot[l].node->flags &= (uint8_t)~TG_F_REACHED;
@@ -224,7 +231,7 @@ int tg__forward_range(tg_tape *t, size_t from, size_t to) {
             continue;
         }
         if (kind != TG_K_FULL) continue;
-        tg_node *n = tg__sc(t, i)->slot[i & TG_SC_MASK].node;
+        tg_node *n = tg__node_at(t, i);
         if (n->flags & TG_F_BRIDGE) n->u.inl[0] = *tg__hvalue(n->in[0]);
         if (!n->op) continue;
         tg__run_forward(n);

@@ -69,7 +69,7 @@ void tg_tape_free(tg_tape *t) {
 void tg_tape_reset(tg_tape *t) {
     if (!t) return;
     t->nnodes = t->nfull = t->npart = t->grad_valid = 0;
-    t->nsc = t->nparts_chunks = 0;
+    t->nparts_chunks = 0;
     t->bridge = NULL;
     for (tg_block *b = t->blocks; b; b = b->next) b->used = 0;
     t->cur = t->blocks;

@@ -16,31 +16,49 @@
 
 typedef struct tg_block tg_block; /* data arena block (tape.c) */
 
-/* Compact scalar records, TG_SC_LEN positions a chunk, structure of arrays.
- * Position p is record p & TG_SC_MASK of chunk p >> TG_SC_BITS. A record is
- * its value (for a 64-byte node's position: the node's address), its input
+/* Compact scalar records, structure of arrays, in chunks that grow with the
+ * tape: the first holds TG_SC_LEN positions (so that a small tape is small),
+ * each next one the largest power of two up to a quarter of the positions
+ * before it (the chunk sizes double every four chunks), up to TG_SC_MAX,
+ * which every chunk from position TG_SC_BIG on has: a long tape's sweep runs
+ * over long arrays, and past 4 TG_SC_LEN positions at most a fifth of what
+ * the chunks hold is unused.
+ * A chunk's first position is a multiple of its length. A record is its
+ * value (for a 64-byte node's position: the node's address), its input
  * positions and its code byte; the op's partial derivatives follow in the
  * tape's partial chunks, in position order. */
 #define TG_SC_BITS 10
 #define TG_SC_LEN ((size_t)1 << TG_SC_BITS)
-#define TG_SC_MASK (TG_SC_LEN - 1)
+#define TG_SC_MAX_BITS 16
+#define TG_SC_MAX ((size_t)1 << TG_SC_MAX_BITS)
+#define TG_SC_BIG (TG_SC_MAX << 2)
+/* The entry of the tape's chunk table for position p: one per TG_SC_LEN
+ * positions below TG_SC_BIG, one per chunk above (a short table for the
+ * sweep, which looks up every input). */
+static inline size_t tg__sc_entry(size_t p) {
+    return p < TG_SC_BIG ? p >> TG_SC_BITS
+                         : (p >> TG_SC_MAX_BITS) + (TG_SC_BIG >> TG_SC_BITS) -
+                               (TG_SC_BIG >> TG_SC_MAX_BITS);
+}
 typedef union tg_slot {
     double v;
     tg_node *node;
 } tg_slot;
-typedef struct tg_schunk {
-    tg_slot slot[TG_SC_LEN];
-    uint32_t in[2][TG_SC_LEN];
-    uint8_t code[TG_SC_LEN];
-    double *grad;  /* TG_SC_LEN gradients, from the first sweep that reaches the chunk */
-    size_t part0;  /* partials recorded before the chunk's first position */
-    tg_tape *tape; /* the handles' way back to their tape */
-    size_t base;   /* the chunk's first position */
-    void *block;   /* the allocation the chunk is aligned in */
+typedef struct tg_schunk { /* what recording reads first, in one cache line */
+    tg_tape *tape;    /* the handles' way back to their tape */
+    size_t base;      /* the chunk's first position */
+    tg_slot *slot;    /* len values, then the inputs and codes, in the chunk's block */
+    uint32_t *in[2];
+    uint8_t *code;
+    size_t len;       /* its positions: TG_SC_LEN << its class, 0..6 */
+    size_t *part0;    /* [i]: partials recorded before position base + i TG_SC_LEN */
+    double *grad;     /* len gradients, from the first sweep that reaches the chunk */
+    void *block;      /* the allocation the chunk is aligned in */
 } tg_schunk;
-/* A chunk's address is a multiple of TG_SC_ALIGN, so that a handle holds it
- * with the record's index and the tag bit in the low bits. */
-#define TG_SC_ALIGN ((uintptr_t)2 << TG_SC_BITS)
+/* A chunk of len positions starts at a multiple of 16 len bytes, so that a
+ * handle holds its address with the record's index and the chunk's class
+ * (log2(len / TG_SC_LEN)) in the low bits. */
+#define TG_SC_ALIGN(len) ((uintptr_t)(len) << 4)
 
 /* The code byte: wants a gradient, kind (0x80 is free). */
 #define TG_C_NG 0x40u
@@ -49,21 +67,24 @@ enum { TG_K_FULL = 0, TG_K_LEAF = 1, TG_K_OPS = 2, TG_K_MAX = 64 };
 
 #define TG_OP_CACHE 64
 struct tg_tape {
+    /* what recording a compact op reads, together */
+    size_t nnodes;         /* positions */
+    tg_schunk *sc_cur;     /* where the next position goes, if it covers it */
+    double **parts;        /* partial derivatives, TG_PART_LEN a chunk */
+    size_t npart, nparts_chunks;
+    int status;
+    bool scalar_tape;      /* tg_set_scalar_tape */
+    bool check_numerics;
     tg_node **chunks; /* chunks[i] holds TG_CHUNK_NODES 64-byte nodes */
     size_t nchunks, chunk_cap;
     size_t nfull;     /* 64-byte nodes in use */
-    size_t nnodes;    /* positions */
-    tg_schunk **sc;   /* the positions' records */
-    size_t nsc, sc_cap;
-    double **parts;   /* partial derivatives, TG_PART_LEN a chunk */
-    size_t npart, nparts_chunks, parts_cap;
+    tg_schunk **sc;   /* the positions' records: sc[tg__sc_entry(p)] */
+    size_t sc_end, sc_cap; /* positions the chunks cover; entries of sc */
+    size_t parts_cap;
     size_t grad_valid; /* compact gradients below this position are defined */
-    bool scalar_tape;  /* tg_set_scalar_tape */
     tg_node *bridge;   /* the last bridge made, reused for the same scalar */
     tg_block *blocks, *cur; /* value/gradient memory, bump-allocated */
     size_t bytes;           /* heap bytes held */
-    int status;
-    bool check_numerics;
     /* op -> registry index, direct-mapped, so recording an op costs no hash
      * lookup or lock (apply.c). */
     struct {
@@ -81,32 +102,51 @@ struct tg_tape {
 
 /* ------------------------------------------------------- positions -- */
 
-static inline tg_schunk *tg__sc(const tg_tape *t, size_t p) { return t->sc[p >> TG_SC_BITS]; }
+static inline tg_schunk *tg__sc(const tg_tape *t, size_t p) { return t->sc[tg__sc_entry(p)]; }
+/* The index of position p in its chunk c. */
+static inline size_t tg__sl(const tg_schunk *c, size_t p) { return p - c->base; }
 static inline uint8_t tg__code(const tg_tape *t, size_t p) {
-    return tg__sc(t, p)->code[p & TG_SC_MASK];
+    tg_schunk *c = tg__sc(t, p);
+    return c->code[tg__sl(c, p)];
+}
+static inline double tg__value_at(const tg_tape *t, size_t p) {
+    tg_schunk *c = tg__sc(t, p);
+    return c->slot[tg__sl(c, p)].v;
 }
 
-/* Handles of compact records: the chunk's address | index << 1 | 1 (a
- * 64-byte node's address has the tag bit clear). The chunk knows its tape
- * and first position, so a handle needs no table and tapes no limit. */
+/* Handles of compact records: the chunk's address | index << 4 | class << 1
+ * | 1 (a 64-byte node's address has the tag bit clear). The chunk knows its
+ * tape and first position, so a handle needs no table and tapes no limit. */
 static inline bool tg__is_compact(const tg_node *h) { return (uintptr_t)h & 1; }
-static inline tg_schunk *tg__hsc(const tg_node *h) {
-    return (tg_schunk *)((uintptr_t)h & ~(TG_SC_ALIGN - 1));
+static inline uintptr_t tg__hmask(const tg_node *h) { /* the index and class bits */
+    uintptr_t cls = ((uintptr_t)h >> 1) & 7, max = TG_SC_MAX_BITS - TG_SC_BITS;
+    /* a long tape's records are mostly in chunks of TG_SC_MAX: no shift by a variable */
+    if (__builtin_expect(cls == max, 1)) return TG_SC_ALIGN(TG_SC_MAX) - 1;
+    return TG_SC_ALIGN(TG_SC_LEN << cls) - 1;
 }
-static inline size_t tg__hindex(const tg_node *h) { return ((uintptr_t)h & (TG_SC_ALIGN - 1)) >> 1; }
+static inline tg_schunk *tg__hsc(const tg_node *h) {
+    return (tg_schunk *)((uintptr_t)h & ~tg__hmask(h));
+}
+static inline size_t tg__hindex(const tg_node *h) { return ((uintptr_t)h & tg__hmask(h)) >> 4; }
 static inline tg_tape *tg__ctape(const tg_node *h) { return tg__hsc(h)->tape; }
 static inline uint32_t tg__cpos(const tg_node *h) {
     return (uint32_t)(tg__hsc(h)->base + tg__hindex(h));
 }
+/* The handle of record l of chunk c. */
+static inline tg_node *tg__chandle_in(const tg_schunk *c, size_t l) {
+    uintptr_t cls = (uintptr_t)__builtin_ctzll((unsigned long long)(c->len >> TG_SC_BITS));
+    return (tg_node *)((uintptr_t)c | (uintptr_t)l << 4 | cls << 1 | 1);
+}
 static inline tg_node *tg__chandle(const tg_tape *t, size_t p) {
-    return (tg_node *)((uintptr_t)tg__sc(t, p) | (uintptr_t)(p & TG_SC_MASK) << 1 | 1);
+    tg_schunk *c = tg__sc(t, p);
+    return tg__chandle_in(c, tg__sl(c, p));
 }
 
 /* The handle of position p: the 64-byte node, or the compact record. */
 static inline tg_node *tg__node_at(const tg_tape *t, size_t p) {
     tg_schunk *c = tg__sc(t, p);
-    size_t l = p & TG_SC_MASK;
-    return (c->code[l] & TG_C_KIND) == TG_K_FULL ? c->slot[l].node : tg__chandle(t, p);
+    size_t l = tg__sl(c, p);
+    return (c->code[l] & TG_C_KIND) == TG_K_FULL ? c->slot[l].node : tg__chandle_in(c, l);
 }
 
 /* What any handle (compact or not) is: for code outside the kernels. */
@@ -130,10 +170,10 @@ static inline bool tg__grad_unset(double g) {
 }
 /* A compact node's gradient memory, NULL when no sweep has reached it. */
 static inline double *tg__hgrad(const tg_node *h) {
-    tg_tape *t = tg__ctape(h);
-    size_t p = tg__cpos(h);
-    if (p >= t->grad_valid || !(tg__code(t, p) & TG_C_NG)) return NULL;
-    double *g = &tg__sc(t, p)->grad[p & TG_SC_MASK];
+    tg_schunk *c = tg__hsc(h);
+    size_t l = tg__hindex(h);
+    if (c->base + l >= c->tape->grad_valid || !(c->code[l] & TG_C_NG)) return NULL;
+    double *g = &c->grad[l];
     return tg__grad_unset(*g) ? NULL : g;
 }
 static inline bool tg__needs_grad(const tg_node *h) {
@@ -171,16 +211,21 @@ int tg__grow(tg_tape *t);
  * which the caller stores. 0, or -1 with TG_ERR_NOMEM recorded. */
 int tg__alloc_value_in3(tg_node *n);
 
-/* Adds a chunk of records (the slow path of tg__new_pos). */
+/* Points sc_cur at the chunk of the next position, adding a chunk when
+ * none covers it (the slow path of tg__new_pos). 0, or -1 (status set). */
 int tg__sc_grow(tg_tape *t);
-/* Appends a position, its record at (*c)->...[l] uninitialised, or -1
+/* Appends a position, its record at (*c)->...[*l] uninitialised, or -1
  * (status set). */
 static inline int tg__new_pos(tg_tape *t, tg_schunk **c, size_t *l) {
     size_t p = t->nnodes;
-    if ((p >> TG_SC_BITS) == t->nsc && tg__sc_grow(t)) return -1;
-    *c = t->sc[p >> TG_SC_BITS];
-    *l = p & TG_SC_MASK;
-    if (!*l) (*c)->part0 = t->npart; /* where the chunk's partials start */
+    tg_schunk *k = t->sc_cur;
+    if (!k || p - k->base >= k->len) {
+        if (tg__sc_grow(t)) return -1;
+        k = t->sc_cur;
+    }
+    *c = k;
+    *l = p - k->base;
+    if (!(*l & (TG_SC_LEN - 1))) k->part0[*l >> TG_SC_BITS] = t->npart; /* replay starts */
     t->nnodes = p + 1;
     return 0;
 }

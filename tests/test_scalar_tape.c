@@ -32,6 +32,10 @@
  *   tensors      compact scalars mixed with tensor ops;
  *   higher order tg_grad, third order, tg_hvp, tg_jvp, tg_hessian,
  *                tg_jacobian (both modes);
+ *   handles      every position of a tape with chunks of every size answers
+ *                with its own index, value, handle and gradient, also
+ *                after a rewind into a large chunk and a reset, with the
+ *                C library's allocator and with a user's;
  *   memory       1,000,000 ops cost at most 24 bytes each (classic: >= 64);
  *   numerics     tg_set_check_numerics still catches NaN and inf.
  *
@@ -999,6 +1003,67 @@ static void test_many_tapes(void **state) {
     free(t);
 }
 
+/* Chunks grow from 1,024 positions to 65,536, and a handle holds its
+ * chunk's size class: every position of a 300,000-position tape (chunks of
+ * every size) answers with its own index, value and handle, gradients land
+ * on the right leaf, and a rewind into the middle of a large chunk and a
+ * reset reuse the chunks with the same handles. */
+static void check_handles_across_chunks(void) {
+    enum { N = 300000, MID = 270001 };
+    tg_tape *t = new_tape(1);
+    tg_node **v = malloc(N * sizeof *v);
+    assert_non_null(v);
+    tg_mark m = {0};
+    for (int round = 0; round < 3; round++) {
+        size_t from = round == 1 ? MID : 0;
+        for (size_t i = from; i < N; i++) {
+            if (i == MID) m = tg_tape_mark(t);
+            tg_node *h = tg_scalar(t, (double)i);
+            if (round) assert_ptr_equal(h, v[i]); /* the chunks were reused */
+            v[i] = h;
+        }
+        assert_int_equal(tg_tape_size(t), N);
+        size_t bad = 0;
+        for (size_t i = 0; i < N; i++)
+            bad += !is_compact(v[i]) || tg_node_index(v[i]) != i || tg_tape_node(t, i) != v[i] ||
+                   *(const double *)tg_value(v[i]) != (double)i;
+        if (bad) fail_msg("round %d: %zu handles answer for another position", round, bad);
+        /* f = sum of i v_i over a stride that visits every chunk: df/dv_i = i */
+        tg_node *f = tg_const(t, 0);
+        for (size_t i = 1; i < N; i += 997) f = tg_add(f, tg_mul(tg_const(t, (double)i), v[i]));
+        assert_int_equal(tg_backward(f), TG_OK);
+        for (size_t i = 1; i < N; i++)
+            bad += tg_grad_scalar(v[i]) != (i % 997 == 1 ? (double)i : 0.0);
+        if (bad) fail_msg("round %d: %zu gradients on the wrong leaf", round, bad);
+        tg_zero_grad(t);
+        if (round == 0) assert_int_equal(tg_tape_rewind(t, &m), TG_OK);
+        if (round == 1) tg_tape_reset(t);
+    }
+    assert_int_equal(tg_status(t), TG_OK);
+    free(v);
+    tg_tape_free(t);
+}
+
+static void *plain_malloc(size_t n, void *ctx) { (void)ctx; return malloc(n); }
+static void *plain_realloc(void *p, size_t n, void *ctx) { (void)ctx; return realloc(p, n); }
+static void plain_free(void *p, void *ctx) { (void)ctx; free(p); }
+
+/* The same with a user's allocator, which has no aligned allocation: the
+ * chunks' arrays are placed around their aligned header, and a small tape
+ * stays as small as tapegrad.h states (one scalar: about 19 KB). */
+static void test_handles_across_chunks(void **state) {
+    (void)state;
+    check_handles_across_chunks();
+    tg_set_allocator(&(tg_allocator){plain_malloc, plain_realloc, plain_free, NULL});
+    check_handles_across_chunks();
+    tg_tape *t = tg_tape_new();
+    tg_scalar(t, 1);
+    size_t one = tg_tape_bytes(t);
+    tg_tape_free(t);
+    tg_set_allocator(NULL);
+    if (one > 24 * 1024) fail_msg("with a user's allocator one scalar takes %zu bytes", one);
+}
+
 static void test_other_tape(void **state) {
     (void)state;
     for (int compact = 1; compact >= 0; compact--) {
@@ -1350,6 +1415,7 @@ int main(void) {
         cmocka_unit_test(test_hessian_jacobian),
         cmocka_unit_test(test_million_ops_bytes),
         cmocka_unit_test(test_check_numerics),
+        cmocka_unit_test(test_handles_across_chunks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
