@@ -18,10 +18,14 @@
 #include "rules.h"
 #include "alloc.h"
 
-/* Direct-mapped, with room for several times what one direction records (a
- * few nodes per position); a collision only loses a sharing, never a result
- * (any entry found is a node of the tape recorded from that op, inputs and
- * parameter). Small sweeps keep it on the stack. */
+/* Open addressing (linear probing), never evicting: what the other
+ * directions look up is what the first one recorded (an op's derivative
+ * node), so only the first direction's nodes are stored. Swept direction by
+ * direction, it holds the whole first direction (twice the room: a few
+ * nodes per position); node by node, only the current position's (cleared
+ * at the next), on the stack. A full memo (half its slots used) stores
+ * nothing more: that loses a sharing, never a result (any entry found is a
+ * node of the tape recorded from that op, inputs and parameter). */
 #define MEMO_STACK_SLOTS 256
 #define MEMO_MAX_SLOTS ((size_t)1 << 16)
 struct memo_slot {
@@ -29,9 +33,14 @@ struct memo_slot {
     tg_node *in[3], *out;
     int aux;
 };
+#define MEMO_POSITION_MAX 32
 struct tg_memo {
     struct memo_slot *slot;
     size_t mask; /* slots - 1, a power of 2 */
+    size_t used;
+    bool store;  /* the sweep is at its first direction: new nodes are stored */
+    bool by_position; /* node by node: the slots used at this position */
+    size_t at[MEMO_POSITION_MAX];
 };
 
 static size_t memo_hash(const tg_op *op, int nin, tg_node *const *in, int aux) {
@@ -40,24 +49,45 @@ static size_t memo_hash(const tg_op *op, int nin, tg_node *const *in, int aux) {
     return (size_t)((h * 0x9e3779b97f4a7c15u) >> 32);
 }
 
-static struct memo_slot *memo_slot(tg_tape *t, const tg_op *op, int nin, tg_node *const *in,
-                                   int aux) {
-    return &t->memo->slot[memo_hash(op, nin, in, aux) & t->memo->mask];
+static bool memo_is(const struct memo_slot *s, const tg_op *op, int nin, tg_node *const *in,
+                    int aux) {
+    if (s->op != op || s->aux != aux) return false;
+    for (int k = 0; k < 3; k++)
+        if (s->in[k] != (k < nin ? in[k] : NULL)) return false;
+    return true;
+}
+
+/* The slot of that key, or the empty slot where it would go (the memo is
+ * never full: at most half its slots are used). */
+static struct memo_slot *memo_slot(const struct tg_memo *m, const tg_op *op, int nin,
+                                   tg_node *const *in, int aux) {
+    size_t i = memo_hash(op, nin, in, aux) & m->mask;
+    while (m->slot[i].op && !memo_is(&m->slot[i], op, nin, in, aux)) i = (i + 1) & m->mask;
+    return &m->slot[i];
 }
 
 tg_node *tg__memo_find(tg_tape *t, const tg_op *op, int nin, tg_node *const *in, int aux) {
-    struct memo_slot *s = memo_slot(t, op, nin, in, aux);
-    if (s->op != op || s->aux != aux) return NULL;
-    for (int k = 0; k < 3; k++)
-        if (s->in[k] != (k < nin ? in[k] : NULL)) return NULL;
-    return s->out;
+    struct memo_slot *s = memo_slot(t->memo, op, nin, in, aux);
+    return s->op ? s->out : NULL;
 }
 
 void tg__memo_put(tg_tape *t, const tg_op *op, int nin, tg_node *const *in, int aux,
                   tg_node *out) {
-    struct memo_slot *s = memo_slot(t, op, nin, in, aux);
+    struct tg_memo *m = t->memo;
+    if (!m->store || 2 * (m->used + 1) > m->mask + 1) return;
+    if (m->by_position && m->used == MEMO_POSITION_MAX) return;
+    struct memo_slot *s = memo_slot(m, op, nin, in, aux);
+    if (s->op) return; /* found by the caller's lookup, not recorded again */
     *s = (struct memo_slot){op, {NULL, NULL, NULL}, out, aux};
     for (int k = 0; k < nin && k < 3; k++) s->in[k] = in[k];
+    if (m->by_position) m->at[m->used] = (size_t)(s - m->slot);
+    m->used++;
+}
+
+/* Node by node, a new position: the last one's entries go. */
+static void memo_next_position(struct tg_memo *m) {
+    for (size_t i = 0; i < m->used; i++) m->slot[m->at[i]].op = NULL;
+    m->used = 0;
 }
 
 /* What the sweep reads of a position, found once for the k directions: its
@@ -102,6 +132,10 @@ static void tangent_at(tg_tape *t, const struct sweep_pos *pos, tg_node **tan, s
                        size_t i, size_t j) {
     const struct sweep_pos *s = &pos[i];
     tg_node **here = &tan[i * k + j];
+    if (t->memo) {
+        t->memo->store = j == 0;
+        if (j == 0 && t->memo->by_position) memo_next_position(t->memo);
+    }
     if (*here || !s->m) return;
     tg_node *tin[3] = {NULL, NULL, NULL};
     bool any = false;
@@ -139,9 +173,10 @@ int tg__tangents(int nout, tg_node *const *outs, int n, tg_node *const *wrt, int
     tg_node **tan = tg__calloc(span * kk, sizeof *tan);
     struct sweep_pos *pos = tg__calloc(span, sizeof *pos);
     struct memo_slot stack_slots[MEMO_STACK_SLOTS] = {{0}};
-    struct tg_memo memo = {stack_slots, MEMO_STACK_SLOTS - 1};
+    struct tg_memo memo = {.slot = stack_slots, .mask = MEMO_STACK_SLOTS - 1};
     int64_t largest = pos ? positions(t, lo, top, pos) : 0;
     bool by_direction = k > 1 && largest >= BY_DIRECTION_FROM;
+    memo.by_position = !by_direction;
     if (tan && pos && by_direction) { /* about 8 slots per position */
         size_t slots = MEMO_STACK_SLOTS;
         while (slots < MEMO_MAX_SLOTS && slots < 8 * span) slots *= 2;
