@@ -1,4 +1,4 @@
-/* Argument views: what the engine hands an op's kernels in place of a node. */
+/* The helpers of kernels over argument views (args.h). */
 #include "record.h"
 
 void tg__arg_ready(tg_arg *x) {

@@ -1,6 +1,6 @@
 /*
  * Kernels over argument views (tg_args, tapegrad.h): the helpers ops/ reads
- * them with, and how the engine makes them from a node (args.c).
+ * them with (args.c). The engine makes them from a node in record.h.
  * Internal to src/ and ops/; never installed.
  */
 #ifndef TG_ARGS_H

@@ -79,6 +79,7 @@ static inline void tg__bcast_args(const tg_args *a, tg_bcast *bc) {
         }
     }
 }
+/* The same walk for a recorded node (fn.c reads one at a new point). */
 static inline void tg__bcast_init(tg_node *n, tg_bcast *bc) {
     tg_args a;
     tg__args_of(n, &a);
