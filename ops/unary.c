@@ -163,7 +163,7 @@ enum {
     static void name##_backward(tg_args *a) {                                              \
         tg_arg *x = &a->in[0];                                                             \
         if (tg__arg_scalar64(&a->out)) {                                                   \
-            tg__arg_put(x, *(const double *)a->out.grad * (d));                            \
+            tg__grad_put(x->grad, x->fresh, *(const double *)a->out.grad * (d));          \
             return;                                                                        \
         }                                                                                  \
         BWD_KERNEL(x, name)(a->out.numel, x->value, a->out.value, a->out.grad, x->grad);   \

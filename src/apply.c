@@ -151,8 +151,8 @@ tg_node *tg__apply_n(const tg_op *op, int nin, tg_node *const *given, int aux, i
         tg_node *m = tg__memo_find(t, op, nin, given, aux);
         if (m) return m;
     }
-    /* The kernels read 64-byte nodes: compact inputs get bridges (which a
-     * failure below drops again). */
+    /* Views, shape rules and rules read 64-byte nodes: compact inputs get
+     * bridges (which a failure below drops again). */
     size_t mark = t->nnodes;
     tg_node *in[3] = {NULL, NULL, NULL};
     for (int k = 0; k < nin && k < 3; k++) in[k] = given[k] ? tg__full(given[k]) : NULL;

@@ -1,18 +1,6 @@
 /* The helpers of kernels over argument views (args.h). */
 #include "record.h"
 
-void tg__arg_ready(tg_arg *x) {
-    if (!x->fresh) return;
-    if (x->dtype == TG_F64) {
-        double *g = x->grad;
-        for (size_t i = 0; i < x->numel; i++) g[i] = -0.0;
-    } else {
-        float *g = x->grad;
-        for (size_t i = 0; i < x->numel; i++) g[i] = -0.0f;
-    }
-    x->fresh = 0;
-}
-
 tg_axis_view tg__arg_axis(const tg_arg *x, int axis) {
     tg_axis_view v = {1, x->numel, 1};
     if (axis == TG_AXIS_ALL) return v;

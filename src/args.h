@@ -36,16 +36,30 @@ static inline char *tg__arg_shape_str(const tg_arg *x, char *buf) {
     return tg__dims_str(x->ndim, x->shape, buf);
 }
 
-/* A fresh gradient (nothing of this sweep in it yet) made ready to add
- * into: -0 everywhere, the identity of addition that keeps every sign. */
-void tg__arg_ready(tg_arg *x);
-
-/* One float64 contribution v into x's 0-d gradient: written when it is
- * the first, else added. */
-static inline void tg__arg_put(tg_arg *x, double v) {
-    double *g = x->grad;
-    *g = x->fresh ? v : *g + v;
+/* k gradient elements of dtype dt set to -0, the identity of addition
+ * that keeps every sign (x + -0 is x, -0 included), so that adding a first
+ * contribution stores it exactly, as writing it would. */
+static inline void tg__fill_identity(void *grad, size_t k, tg_dtype dt) {
+    if (dt == TG_F64) {
+        double *g = grad;
+        for (size_t i = 0; i < k; i++) g[i] = -0.0;
+    } else {
+        float *g = grad;
+        for (size_t i = 0; i < k; i++) g[i] = -0.0f;
+    }
 }
+
+/* A fresh gradient (nothing of this sweep in it yet) made ready to add
+ * into. */
+static inline void tg__arg_ready(tg_arg *x) {
+    if (!x->fresh) return;
+    tg__fill_identity(x->grad, x->numel, x->dtype);
+    x->fresh = 0;
+}
+
+/* One float64 contribution v into *g: written when it is the first of the
+ * sweep, else added. */
+static inline void tg__grad_put(double *g, bool first, double v) { *g = first ? v : *g + v; }
 
 /* An argument seen as [outer, len, inner] around one axis (TG_AXIS_ALL:
  * all elements in one run of len), for reductions, softmax and slices. */

@@ -35,9 +35,10 @@ enum {
  * story). A compact scalar is a float64 0-d node stored as a record in the
  * tape's scalar chunks; its handle is not a pointer but a tagged integer
  * (tg__is_compact). Every other node is a 64-byte tg_node, its handle its
- * address, and its position's record says so (TG_K_FULL). Kernels in ops/
- * only ever see 64-byte nodes: an op with a compact input that is not itself
- * compact gets a bridge node (TG_F_BRIDGE) in its place.
+ * address, and its position's record says so (TG_K_FULL). The kernels in
+ * ops/ see argument views (args.h), made from 64-byte nodes: an op with a
+ * compact input that is not itself compact gets a bridge node (TG_F_BRIDGE)
+ * in its place, which the shape rules and recorded rules also read.
  *
  * A node is 64 bytes. A 0-d node keeps its value and gradient inline, in the
  * space a tensor uses for its shape, so a scalar tape costs 64 bytes a node
@@ -106,10 +107,5 @@ tg_axis_view tg__axis_view(const tg_node *n, int axis);
 /* axis of a, negative counting from the end, checked: the axis in [0, ndim),
  * or -1 after recording an error naming who. */
 int tg__axis(tg_node *a, int axis, const char *who);
-
-/* Kernels written once for a type T are compiled for both dtypes by including
- * the file again with T defined (see ops/). TG_KERNEL picks the variant for a
- * node: TG_KERNEL(n, relu_forward)(args...). */
-#define TG_KERNEL(n, fn) (tg__f64(n) ? fn##_f64 : fn##_f32)
 
 #endif

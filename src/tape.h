@@ -267,19 +267,9 @@ static inline void tg__clear_grad(tg_node *n) {
         memset(n->grad, 0, tg__numel(n) * tg__dsize(n));
 }
 
-/* Readies a node's gradient for a sweep's contributions: -0, the additive
- * identity (x + -0 is x for every x, -0 included, where +0 would turn a
- * contribution of -0 into +0), so that adding the first contribution stores
- * it exactly, as writing it would. */
+/* Readies a node's gradient for a sweep's contributions (args.h). */
 static inline void tg__identity_grad(tg_node *n) {
-    size_t k = tg__numel(n);
-    if (tg__f64(n)) {
-        double *g = n->grad;
-        for (size_t i = 0; i < k; i++) g[i] = -0.0;
-    } else {
-        float *g = n->grad;
-        for (size_t i = 0; i < k; i++) g[i] = -0.0f;
-    }
+    tg__fill_identity(n->grad, tg__numel(n), tg__f64(n) ? TG_F64 : TG_F32);
 }
 
 /* The sweep leaves a gradient that has received nothing yet marked
@@ -293,9 +283,6 @@ static inline void tg__ready_grad(tg_node *n) {
     n->flags &= (uint8_t)~TG_F_FRESH;
 }
 
-/* One float64 contribution v into *g: written when it is the first (see
- * tg__ready_grad), else added. */
-static inline void tg__grad_put(double *g, bool first, double v) { *g = first ? v : *g + v; }
 
 /* Gives a node gradient memory on first use, its contents undefined; 0-d
  * nodes keep it inline. 0, or -1 with TG_ERR_NOMEM recorded. */
