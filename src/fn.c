@@ -276,6 +276,19 @@ static bool same_layout(const io *a, const io *b) {
            !memcmp(a->shape, b->shape, sizeof(int64_t) * (size_t)a->ndim);
 }
 
+/* Node i of a recording's inputs or outputs (what), present, live and on
+ * t (named against the node other). */
+static int node_ok(tg_tape *t, tg_node *n, const char *what, int i, const char *other,
+                   tg_error *err, const char *who) {
+    if (!n) return tg__err(err, TG_ERR_NULL, "%s: %s %d is NULL", who, what, i);
+    if (tg__tape_of(n) != t)
+        return tg__err(err, TG_ERR_TAPE, "%s: %s %d is on another tape than %s", who, what, i,
+                       other);
+    if (n == &t->poison || tg__stale(n))
+        return tg__err(err, TG_ERR_STATE, "%s: %s %d is the poison node or gone", who, what, i);
+    return TG_OK;
+}
+
 /* Checks the nodes of a recording; with f's layout set, that they repeat
  * it. */
 static int check_nodes(const tg_fn *f, tg_tape *t, tg_node *const *in, tg_node *const *out,
@@ -285,11 +298,8 @@ static int check_nodes(const tg_fn *f, tg_tape *t, tg_node *const *in, tg_node *
                        tg_status_name(t->status), t->message);
     for (int i = 0; i < f->nin; i++) {
         tg_node *a = in[i];
-        if (!a) return tg__err(err, TG_ERR_NULL, "%s: input %d is NULL", who, i);
-        if (tg__tape_of(a) != t)
-            return tg__err(err, TG_ERR_TAPE, "%s: input %d is on another tape than input 0", who, i);
-        if (a == &t->poison || tg__stale(a))
-            return tg__err(err, TG_ERR_STATE, "%s: input %d is the poison node or gone", who, i);
+        int rc = node_ok(t, a, "input", i, "input 0", err, who);
+        if (rc) return rc;
         if (!tg__is_leaf(a) || tg__is_bridge(a) || !tg__needs_grad(a))
             return tg__err(err, TG_ERR_ARG,
                            "%s: input %d (node %zu, %s) is not a leaf that wants a gradient "
@@ -304,11 +314,8 @@ static int check_nodes(const tg_fn *f, tg_tape *t, tg_node *const *in, tg_node *
     }
     for (int o = 0; o < f->nout; o++) {
         tg_node *y = out[o];
-        if (!y) return tg__err(err, TG_ERR_NULL, "%s: output %d is NULL", who, o);
-        if (tg__tape_of(y) != t)
-            return tg__err(err, TG_ERR_TAPE, "%s: output %d is on another tape than the inputs", who, o);
-        if (y == &t->poison || tg__stale(y))
-            return tg__err(err, TG_ERR_STATE, "%s: output %d is the poison node or gone", who, o);
+        int rc = node_ok(t, y, "output", o, "the inputs", err, who);
+        if (rc) return rc;
         io l = layout_of(y);
         if (f->out_io && !same_layout(&l, &f->out_io[o]))
             return tg__err(err, TG_ERR_SHAPE, "%s: output %d has another shape or dtype than "

@@ -263,11 +263,7 @@ tg_node *tg__scalar_op_slow(const tg_op *op, tg_node *a, tg_node *b) {
         t->nnodes--;
         return &t->poison;
     }
-    c->slot[l].v = y;
-    c->in[0][l] = (uint32_t)pa;
-    c->in[1][l] = (uint32_t)pb;
-    c->code[l] = (uint8_t)(kind | ng);
-    return tg__chandle_in(c, l);
+    return tg__put_record(c, l, y, pa, pb, (uint8_t)(kind | ng));
 }
 
 tg_node *tg__full(tg_node *h) {

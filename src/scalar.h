@@ -86,6 +86,17 @@ static inline bool tg__scalar_plain(uint8_t cls, const double *x, double *y) {
     }
 }
 
+/* Fills the record at (c, l): value y, input positions pa and pb, code;
+ * returns its handle. */
+static inline tg_node *tg__put_record(tg_schunk *c, size_t l, double y, size_t pa, size_t pb,
+                                      uint8_t code) {
+    c->slot[l].v = y;
+    c->in[0][l] = (uint32_t)pa;
+    c->in[1][l] = (uint32_t)pb;
+    c->code[l] = code;
+    return tg__chandle_in(c, l);
+}
+
 /* The compact record of op on a (compact) and b (NULL for a unary op), or
  * NULL when it takes the general path (no compact rule, other inputs,
  * errors). tg__scalar_op records the commonest cases inline (in each op's
@@ -129,11 +140,7 @@ static inline __attribute__((always_inline)) tg_node *tg__scalar_op(const tg_op 
         }
     }
     t->nnodes = p + 1;
-    c->slot[l].v = y;
-    c->in[0][l] = (uint32_t)pa;
-    c->in[1][l] = (uint32_t)pb;
-    c->code[l] = (uint8_t)(kind | ng);
-    return tg__chandle_in(c, l);
+    return tg__put_record(c, l, y, pa, pb, (uint8_t)(kind | ng));
 }
 /* The sweep's and replay's part (scalar.c): gradient arrays for positions
  * <= out, zeroed where first swept (-1, status set, on failure); the number
