@@ -441,6 +441,15 @@ static void S(fill_nan)(T *p, size_t m) {
     for (size_t i = 0; i < m; i++) p[i] = (T)NAN;
 }
 
+/* Whether an [n,n] matrix a or its [n,k] right-hand side b holds a
+ * non-finite value; then the [n,k] result x is all NaN. */
+static bool S(nonfinite_solve)(int n, int k, const T *a, const T *b, T *x) {
+    size_t nk = (size_t)n * (size_t)k;
+    if (S(finite)(a, (size_t)n * (size_t)n) && S(finite)(b, nk)) return false;
+    S(fill_nan)(x, nk);
+    return true;
+}
+
 /* Row-major [n,k] to column-major (its transpose's row-major) and back. */
 static void S(to_columns)(int n, int k, const T *src, T *dst) {
     for (int i = 0; i < n; i++)
@@ -495,9 +504,7 @@ static int S(cholesky_solve1)(int n, int k, const void *vl, const void *vb, void
     (void)aux, (void)ipiv;
     const T *l = vl, *b = vb;
     T *x = vx, *w = vwork;
-    size_t nk = (size_t)n * (size_t)k;
-    if (!S(finite)(l, (size_t)n * (size_t)n) || !S(finite)(b, nk))
-        return S(fill_nan)(x, nk), LA_NONFINITE;
+    if (S(nonfinite_solve)(n, k, l, b, x)) return LA_NONFINITE;
     for (int i = 0; i < n; i++)
         if (l[(size_t)i * n + i] == 0) return i + 1;
     S(to_columns)(n, k, b, w);
@@ -517,9 +524,7 @@ static int S(triangular_solve1)(int n, int k, const void *va, const void *vb, vo
     (void)ipiv;
     const T *a = va, *b = vb;
     T *x = vx, *w = vwork;
-    size_t nk = (size_t)n * (size_t)k;
-    if (!S(finite)(a, (size_t)n * (size_t)n) || !S(finite)(b, nk))
-        return S(fill_nan)(x, nk), LA_NONFINITE;
+    if (S(nonfinite_solve)(n, k, a, b, x)) return LA_NONFINITE;
     S(to_columns)(n, k, b, w);
     int info = 0;
 #ifdef TG_HAVE_LAPACK
@@ -538,9 +543,7 @@ static int S(solve1)(int n, int k, const void *va, const void *vb, void *vx, int
                      void *vwork, int *ipiv) {
     const T *a = va, *b = vb;
     T *x = vx, *lu = vwork, *w = lu + (size_t)n * (size_t)n;
-    size_t nk = (size_t)n * (size_t)k;
-    if (!S(finite)(a, (size_t)n * (size_t)n) || !S(finite)(b, nk))
-        return S(fill_nan)(x, nk), LA_NONFINITE;
+    if (S(nonfinite_solve)(n, k, a, b, x)) return LA_NONFINITE;
     int info = S(lu)(n, a, lu, ipiv);
     if (info) return info;
     S(to_columns)(n, k, b, w);
