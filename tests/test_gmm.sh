@@ -12,14 +12,8 @@ set -euo pipefail
 : "${TG_SOURCE_DIR:=$(cd "$(dirname "$0")/.." && pwd)}"
 prog=$TG_BUILD_DIR/examples/gmm
 ref=$TG_SOURCE_DIR/tests/gmm_ref.py
-if [ ! -x "$prog" ]; then
-    echo "SKIP: $prog is not built (configure with -DTG_BUILD_EXAMPLES=ON)"
-    exit 77
-fi
-if [ ! -x /usr/bin/python3 ] || ! /usr/bin/python3 -c 'import torch, numpy' 2>/dev/null; then
-    echo "SKIP: /usr/bin/python3 with torch and numpy is needed for the reference"
-    exit 77
-fi
+. "$TG_SOURCE_DIR/tests/torch_oracle.sh"
+torch_oracle_require "$prog" torch,numpy " (configure with -DTG_BUILD_EXAMPLES=ON)"
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/tapegrad-gmm.XXXXXX")
 trap 'rm -rf "$work"' EXIT

@@ -1,5 +1,6 @@
-# Sourced by the tests that check a program's `--dump` against a PyTorch
-# script (test_higher_torch.sh, test_linalg_torch.sh), and what they share.
+# Sourced by the tests that check a program against a PyTorch script
+# (test_higher_torch.sh, test_linalg_torch.sh, test_gmm.sh), and what they
+# share.
 #   torch_oracle_dump PROG REF
 # skips (exit 77) when $TG_BUILD_DIR/tests/PROG is not built or
 # /usr/bin/python3 cannot import torch; else sets $ref to tests/REF, makes
@@ -8,17 +9,25 @@
 : "${TG_BUILD_DIR:?TG_BUILD_DIR must name the build directory}"
 : "${TG_SOURCE_DIR:=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}"
 
+#   torch_oracle_require PROG MODULES HINT
+# skips (exit 77) when PROG is not built (HINT says how to build it) or
+# /usr/bin/python3 cannot import MODULES (comma-separated).
+torch_oracle_require() {
+    local prog=$1 modules=$2 hint=$3
+    if [ ! -x "$prog" ]; then
+        echo "SKIP: $prog is not built$hint"
+        exit 77
+    fi
+    if [ ! -x /usr/bin/python3 ] || ! /usr/bin/python3 -c "import $modules" 2>/dev/null; then
+        echo "SKIP: /usr/bin/python3 with ${modules//,/ and } is needed for the reference"
+        exit 77
+    fi
+}
+
 torch_oracle_dump() {
     local prog=$TG_BUILD_DIR/tests/$1
     ref=$TG_SOURCE_DIR/tests/$2
-    if [ ! -x "$prog" ]; then
-        echo "SKIP: $prog is not built"
-        exit 77
-    fi
-    if [ ! -x /usr/bin/python3 ] || ! /usr/bin/python3 -c 'import torch' 2>/dev/null; then
-        echo "SKIP: /usr/bin/python3 with torch is needed for the reference"
-        exit 77
-    fi
+    torch_oracle_require "$prog" torch ""
     work=$(mktemp -d "${TMPDIR:-/tmp}/tapegrad-$1.XXXXXX")
     trap 'rm -rf "$work"' EXIT
     if ! "$prog" --dump >"$work/dump" 2>"$work/err"; then
