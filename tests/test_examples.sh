@@ -146,12 +146,27 @@ if ! awk '$1 ~ /^[0-9]+$/ && NF == 6 { if (seen && $5 > prev) exit 1; prev = $5;
     echo "$out" | sed 's/^/    /'
     fail=1
 fi
+# numpy_reference NAME SCRIPT ARGS...: runs the Python SCRIPT on NAME's
+# --data (stdin) with ARGS; it exits 1 after printing what disagrees. Only a
+# note without NumPy in /usr/bin/python3.
+numpy_reference() {
+    local name=$1 script=$2 msg
+    shift 2
+    if ! /usr/bin/python3 -c 'import numpy' 2>/dev/null; then
+        echo "note: no NumPy in /usr/bin/python3; $name not checked against the reference"
+        return
+    fi
+    if ! msg=$("$dir/$name" --data | /usr/bin/python3 -c "$script" "$@" 2>&1); then
+        echo "FAIL: $name disagrees with the NumPy reference: $msg"
+        fail=1
+    fi
+}
+
 # An independent fit of the same samples: Gauss-Newton in NumPy with the
 # hand-derived Jacobian [exp(-b t), -a t exp(-b t), 1], started at the truth.
 # Both find the same least-squares minimum to 1e-8 (the examples stops when a
 # step moves p by less than 1e-10 of its size).
-if /usr/bin/python3 -c 'import numpy' 2>/dev/null; then
-    if ! msg=$("$dir/curve_fit" --data | /usr/bin/python3 -c '
+numpy_reference curve_fit '
 import sys
 import numpy as np
 t, y = np.loadtxt(sys.stdin, unpack=True)
@@ -170,15 +185,10 @@ cost = 0.5 * np.sum((a * np.exp(-b * t) + c - y) ** 2)
 got = np.array([float(v) for v in sys.argv[1:4]])
 gcost = float(sys.argv[4])
 if np.max(np.abs(got - p) / np.abs(p)) > 1e-8 or abs(gcost - cost) > 1e-10 * cost:
-    print("numpy fits (%.12f, %.12f, %.12f), cost %.17g" % (a, b, c, cost))
+    print("got (%s, %s, %s), cost %s; numpy fits (%.12f, %.12f, %.12f), cost %.17g"
+          % (*sys.argv[1:5], a, b, c, cost))
     sys.exit(1)
-' "$pa" "$pb" "$pc" "$cost" 2>&1); then
-        echo "FAIL: curve_fit disagrees with the NumPy reference: got ($pa, $pb, $pc), cost $cost; $msg"
-        fail=1
-    fi
-else
-    echo "note: no NumPy in /usr/bin/python3; curve_fit not checked against the reference fit"
-fi
+' "$pa" "$pb" "$pc" "$cost"
 
 # gp: Newton on the negative log marginal likelihood of a Gaussian process
 # (cholesky, cholesky_solve, logdet; the Hessian through them) must converge
@@ -202,8 +212,7 @@ fi
 # (the measured differences are 6e-12 and 3e-12); at the fit, NumPy's gradient vanishes (below 1e-7) and its
 # Hessian (central differences of that gradient) is positive definite, so gp
 # stopped at a minimum; the posterior means to 1e-9.
-if /usr/bin/python3 -c 'import numpy' 2>/dev/null; then
-    if ! msg=$("$dir/gp" --data | /usr/bin/python3 -c '
+numpy_reference gp '
 import sys
 import numpy as np
 x, y = np.loadtxt(sys.stdin, unpack=True)
@@ -251,13 +260,7 @@ for line in out:
 if bad:
     print("; ".join(bad))
     sys.exit(1)
-' "$out" 2>&1); then
-        echo "FAIL: gp disagrees with the NumPy reference: $msg"
-        fail=1
-    fi
-else
-    echo "note: no NumPy in /usr/bin/python3; gp not checked against the reference"
-fi
+' "$out"
 
 [ $fail -eq 0 ] && echo "examples: expression, descent, logreg, userop, newton, curve_fit and gp print what they should"
 exit $fail
