@@ -957,15 +957,14 @@ typedef struct tg_arg {
 } tg_arg;
 
 /* The arguments of one call of an op's forward or backward function: the
- * output and the nin inputs (in[k] for k >= nin is unused), the op's integer
- * parameter (an axis for the built-in ops that have one; 0 for user ops),
- * the op itself and the tape, for tg_fail() by the few ops whose inputs can
- * turn invalid on replay (a singular matrix, a label out of range). */
+ * output and the op's inputs (in[k] for k >= op->arity is unused), the op's
+ * integer parameter (an axis for the built-in ops that have one; 0 for user
+ * ops), the op itself and the tape, for tg_fail() by the few ops whose inputs
+ * can turn invalid on replay (a singular matrix, a label out of range). */
 struct tg_op;
 typedef struct tg_args {
     tg_arg out;
     tg_arg in[3];
-    int nin;
     int param;
     const struct tg_op *op;
     tg_tape *tape;

@@ -121,7 +121,7 @@ typedef struct stack {
 } stack;
 
 static stack stack_of(const tg_args *r) {
-    const tg_arg *a = &r->in[0], *b = r->nin > 1 ? &r->in[1] : NULL;
+    const tg_arg *a = &r->in[0], *b = r->op->arity > 1 ? &r->in[1] : NULL;
     stack s = {1, a->shape[a->ndim - 1], b ? b->shape[b->ndim - 1] : 0};
     const tg_arg *ref = b ? &r->out : a; /* whose leading dimensions index the stack */
     for (int i = 0; i < ref->ndim - 2; i++) s.count *= (size_t)ref->shape[i];

@@ -64,13 +64,14 @@ static inline void tg__pad4(const tg_node *n, size_t d[4]) {
 /* The walk of an elementwise op's output over its inputs. */
 static inline void tg__bcast_args(const tg_args *a, tg_bcast *bc) {
     *bc = (tg_bcast){.flat = true};
-    for (int k = 0; k < a->nin && bc->flat; k++) bc->flat = tg__arg_same_shape(&a->in[k], &a->out);
+    int nin = a->op->arity;
+    for (int k = 0; k < nin && bc->flat; k++) bc->flat = tg__arg_same_shape(&a->in[k], &a->out);
     if (bc->flat) {
         bc->d[3] = a->out.numel;
         return;
     }
     tg__arg_pad4(&a->out, bc->d);
-    for (int k = 0; k < a->nin; k++) { /* row-major strides, 0 where broadcast */
+    for (int k = 0; k < nin; k++) { /* row-major strides, 0 where broadcast */
         size_t d[4], step = 1;
         tg__arg_pad4(&a->in[k], d);
         for (int i = 3; i >= 0; i--) {

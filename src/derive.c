@@ -160,7 +160,7 @@ void tg__backward_derived(tg_node *n) {
  * infinite g); its recorded rule records nothing, and tg_grad gives +0
  * where nothing else contributes. */
 void tg__zero_backward(tg_args *a) {
-    for (int k = 0; k < a->nin; k++) {
+    for (int k = 0; k < a->op->arity; k++) {
         const tg_arg *x = &a->in[k];
         if (!x->grad) continue;
         bool w = x->fresh; /* -0 + +0 is +0, written again for an input listed twice */

@@ -52,9 +52,8 @@ static inline void tg__view(const tg_node *n, tg_arg *x) {
  * wants no gradient shows none. */
 static inline void tg__args_of(tg_node *n, tg_args *a) {
     a->op = tg__op(n->op);
-    a->nin = a->op->arity;
     tg__view(n, &a->out);
-    for (int k = 0; k < a->nin; k++) {
+    for (int k = 0; k < a->op->arity; k++) {
         const tg_node *in = tg__in(n, k);
         if (!in) {
             a->in[k] = (tg_arg){0};
