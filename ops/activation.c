@@ -51,11 +51,13 @@
 
 /* The parameter has one element or x's shape; the output has x's. */
 static int param_shape(tg_node *out, char *why, size_t len) {
-    const tg_node *x = out->in[0], *p = out->in[1];
-    if (tg__numel(p) == 1 || tg__same_shape(x, p)) return TG_OK;
+    tg_args r;
+    tg__args_of(out, &r);
+    const tg_arg *x = &r.in[0], *p = &r.in[1];
+    if (p->numel == 1 || tg__arg_same_shape(x, p)) return TG_OK;
     char sx[64], sp[64];
     snprintf(why, len, "x %s, parameter %s: the parameter needs one element or x's shape",
-             tg__shape_str(x, sx), tg__shape_str(p, sp));
+             tg__arg_shape_str(x, sx), tg__arg_shape_str(p, sp));
     return TG_ERR_SHAPE;
 }
 

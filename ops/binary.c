@@ -154,9 +154,9 @@ static void partial_vjp(tg_node *y, tg_node *g, tg_node **gin, const tg_op *da,
     if (tg_requires_grad(a)) gin[0] = tg__sum_to(tg_mul(g, partial_of(da, y)), a);
     if (tg_requires_grad(b)) gin[1] = tg__sum_to(tg_mul(g, partial_of(db, y)), b);
 }
-/* c + a * b: one addcmul pass, where it needs no bridges; compact scalars
- * keep their two records (a 3-input op needs 64-byte nodes). The same bits
- * either way. */
+/* c + a * b: one addcmul pass over tensors; compact scalars keep their two
+ * compact records (a 3-input op is a 64-byte node). The same bits either
+ * way. */
 static tg_node *mul_add(tg_node *c, tg_node *a, tg_node *b) {
     if (tg__is_compact(c) || tg__is_compact(a) || tg__is_compact(b))
         return tg_add(c, tg_mul(a, b));

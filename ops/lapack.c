@@ -59,11 +59,11 @@ LP_DECLARE(d, double)
 /* ------------------------------------------------------------ shapes -- */
 
 /* [..., n,n]: at least 2-D, the last two dimensions equal. */
-static int square_shape(const tg_node *a, char *why, size_t len) {
+static int square_shape(const tg_arg *a, char *why, size_t len) {
     char s[64];
-    if (a->ndim < 2 || a->u.shape[a->ndim - 1] != a->u.shape[a->ndim - 2]) {
+    if (a->ndim < 2 || a->shape[a->ndim - 1] != a->shape[a->ndim - 2]) {
         snprintf(why, len, "%s: needs a square matrix [n,n] or a stack of them [...,n,n]",
-                 tg__shape_str(a, s));
+                 tg__arg_shape_str(a, s));
         return TG_ERR_SHAPE;
     }
 #ifndef TG_HAVE_LAPACK
@@ -76,38 +76,44 @@ static int square_shape(const tg_node *a, char *why, size_t len) {
 
 /* The output of a matrix's own shape. */
 static int matrix_shape(tg_node *out, char *why, size_t len) {
-    return square_shape(out->in[0], why, len);
+    tg_args r;
+    tg__args_of(out, &r);
+    return square_shape(&r.in[0], why, len);
 }
 
 /* One number per matrix: the leading (stack) dimensions, 0-d for one. */
 static int scalar_per_matrix_shape(tg_node *out, char *why, size_t len) {
-    const tg_node *a = out->in[0];
+    tg_args r;
+    tg__args_of(out, &r);
+    const tg_arg *a = &r.in[0];
     int rc = square_shape(a, why, len);
     if (rc) return rc;
     int64_t shape[TG_MAX_DIMS];
-    for (int i = 0; i < a->ndim - 2; i++) shape[i] = a->u.shape[i];
+    for (int i = 0; i < a->ndim - 2; i++) shape[i] = a->shape[i];
     return tg_set_shape(out, a->ndim - 2, shape);
 }
 
 /* A [..., n,n] and B [..., n,k] whose leading (stack) dimensions broadcast
  * as matmul's do: X [..., n,k] over the broadcast stack. */
 static int solve_shape(tg_node *out, char *why, size_t len) {
-    const tg_node *a = out->in[0], *b = out->in[1];
+    tg_args r;
+    tg__args_of(out, &r);
+    const tg_arg *a = &r.in[0], *b = &r.in[1];
     int rc = square_shape(a, why, len);
     if (rc) return rc;
     char sa[64], sb[64];
-    if (b->ndim < 2 || b->u.shape[b->ndim - 2] != a->u.shape[a->ndim - 1]) {
+    if (b->ndim < 2 || b->shape[b->ndim - 2] != a->shape[a->ndim - 1]) {
         snprintf(why, len,
                  "%s and %s: the right-hand side must be [...,n,k] (a vector b: reshape it to "
                  "[n,1])",
-                 tg__shape_str(a, sa), tg__shape_str(b, sb));
+                 tg__arg_shape_str(a, sa), tg__arg_shape_str(b, sb));
         return TG_ERR_SHAPE;
     }
     int64_t shape[TG_MAX_DIMS];
     int nd = tg__stack_shape(a, b, shape, "and", "stack", why, len);
     if (nd < 0) return TG_ERR_SHAPE;
-    shape[nd - 2] = b->u.shape[b->ndim - 2];
-    shape[nd - 1] = b->u.shape[b->ndim - 1];
+    shape[nd - 2] = b->shape[b->ndim - 2];
+    shape[nd - 1] = b->shape[b->ndim - 1];
     return tg_set_shape(out, nd, shape);
 }
 

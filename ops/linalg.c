@@ -39,42 +39,44 @@ typedef struct batches {
 enum { MM_TA = 1, MM_TB = 2 };
 
 static int matmul_shape(tg_node *out, char *why, size_t len) {
-    const tg_node *a = out->in[0], *b = out->in[1];
+    tg_args r;
+    tg__args_of(out, &r);
+    const tg_arg *a = &r.in[0], *b = &r.in[1];
     char sa[64], sb[64];
     if (out->aux) { /* 2-D, from a vjp rule: op(A) [m,k] x op(B) [k,n] */
         bool ta = out->aux & MM_TA, tb = out->aux & MM_TB;
-        if (a->ndim != 2 || b->ndim != 2 || a->u.shape[!ta] != b->u.shape[tb]) {
-            snprintf(why, len, "%s%s x %s%s: inner dimensions differ", tg__shape_str(a, sa),
-                     ta ? "^T" : "", tg__shape_str(b, sb), tb ? "^T" : "");
+        if (a->ndim != 2 || b->ndim != 2 || a->shape[!ta] != b->shape[tb]) {
+            snprintf(why, len, "%s%s x %s%s: inner dimensions differ", tg__arg_shape_str(a, sa),
+                     ta ? "^T" : "", tg__arg_shape_str(b, sb), tb ? "^T" : "");
             return TG_ERR_SHAPE;
         }
-        out->u.shape[0] = a->u.shape[ta];
-        out->u.shape[1] = b->u.shape[!tb];
+        out->u.shape[0] = a->shape[ta];
+        out->u.shape[1] = b->shape[!tb];
         return TG_OK;
     }
     if (a->ndim < 2 || b->ndim < 2) {
         snprintf(why, len,
                  "%s x %s: both operands must be 2-D, 3-D or 4-D (1-D is not supported)",
-                 tg__shape_str(a, sa), tg__shape_str(b, sb));
+                 tg__arg_shape_str(a, sa), tg__arg_shape_str(b, sb));
         return TG_ERR_SHAPE;
     }
-    if (a->u.shape[a->ndim - 1] != b->u.shape[b->ndim - 2]) {
-        snprintf(why, len, "%s x %s: inner dimensions differ", tg__shape_str(a, sa),
-                 tg__shape_str(b, sb));
+    if (a->shape[a->ndim - 1] != b->shape[b->ndim - 2]) {
+        snprintf(why, len, "%s x %s: inner dimensions differ", tg__arg_shape_str(a, sa),
+                 tg__arg_shape_str(b, sb));
         return TG_ERR_SHAPE;
     }
     if (a->ndim == 2 && b->ndim == 2) { /* the output already has a's shape */
-        out->u.shape[1] = b->u.shape[1];
+        out->u.shape[1] = b->shape[1];
         return TG_OK;
     }
     int64_t shape[TG_MAX_DIMS];
     int nd = tg__stack_shape(a, b, shape, "x", "batch", why, len);
     if (nd < 0) return TG_ERR_SHAPE;
-    shape[nd - 2] = a->u.shape[a->ndim - 2];
-    shape[nd - 1] = b->u.shape[b->ndim - 1];
+    shape[nd - 2] = a->shape[a->ndim - 2];
+    shape[nd - 1] = b->shape[b->ndim - 1];
     if (tg_set_shape(out, nd, shape) != TG_OK) {
-        snprintf(why, len, "%s x %s: too many elements", tg__shape_str(a, sa),
-                 tg__shape_str(b, sb));
+        snprintf(why, len, "%s x %s: too many elements", tg__arg_shape_str(a, sa),
+                 tg__arg_shape_str(b, sb));
         return TG_ERR_SHAPE;
     }
     return TG_OK;
@@ -160,13 +162,16 @@ static void matmul_backward(tg_args *r) {
 }
 
 static int transpose_shape(tg_node *out, char *why, size_t len) {
+    tg_args r;
+    tg__args_of(out, &r);
+    const tg_arg *x = &r.in[0];
     char s[64];
-    if (out->ndim != 2) {
-        snprintf(why, len, "%s: operand must be 2-D", tg__shape_str(out->in[0], s));
+    if (x->ndim != 2) {
+        snprintf(why, len, "%s: operand must be 2-D", tg__arg_shape_str(x, s));
         return TG_ERR_SHAPE;
     }
-    out->u.shape[0] = out->in[0]->u.shape[1];
-    out->u.shape[1] = out->in[0]->u.shape[0];
+    out->u.shape[0] = x->shape[1];
+    out->u.shape[1] = x->shape[0];
     return TG_OK;
 }
 
@@ -185,13 +190,16 @@ static void transpose_backward(tg_args *r) {
  * reshape keeps the element order, so its output is a view of its input's
  * memory: nothing is copied, at recording or replay. */
 static int reshape_shape(tg_node *out, char *why, size_t len) {
+    tg_args r;
+    tg__args_of(out, &r);
+    const tg_arg *x = &r.in[0];
     char sa[64], sb[64];
-    if (tg__numel(out) != tg__numel(out->in[0])) {
-        snprintf(why, len, "%s to %s: sizes differ", tg__shape_str(out->in[0], sa),
+    if (tg__numel(out) != x->numel) {
+        snprintf(why, len, "%s to %s: sizes differ", tg__arg_shape_str(x, sa),
                  tg__shape_str(out, sb));
         return TG_ERR_SHAPE;
     }
-    out->value = out->in[0]->value;
+    out->value = x->value;
     return TG_OK;
 }
 
@@ -207,7 +215,8 @@ extern const tg_op tg_linalg_ops[];
 /* The transpose of the last two dimensions (of each matrix of a stack). */
 static tg_node *mat_t(tg_node *x) {
     static const int swap[3][4] = {{1, 0}, {0, 2, 1}, {0, 1, 3, 2}};
-    return x->ndim == 2 ? tg_transpose(x) : tg_permute(x, swap[x->ndim - 2]);
+    int nd = tg_ndim(x);
+    return nd == 2 ? tg_transpose(x) : tg_permute(x, swap[nd - 2]);
 }
 static tg_node *matmul_t(tg_node *a, tg_node *b, bool ta, bool tb) {
     return tg__apply(&tg_linalg_ops[L_MATMUL], a, b, (ta ? MM_TA : 0) | (tb ? MM_TB : 0));

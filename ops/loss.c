@@ -57,16 +57,18 @@ static double node_rows(tg_node *z) {
     return (double)tg_numel(z) / (double)(nd ? shape[nd - 1] : 1);
 }
 
-static int unequal_shapes(const tg_node *a, const tg_node *b, char *why, size_t len,
+static int unequal_shapes(const tg_arg *a, const tg_arg *b, char *why, size_t len,
                           const char *need) {
     char sa[64], sb[64];
-    snprintf(why, len, "%s and %s: %s", tg__shape_str(a, sa), tg__shape_str(b, sb), need);
+    snprintf(why, len, "%s and %s: %s", tg__arg_shape_str(a, sa), tg__arg_shape_str(b, sb), need);
     return TG_ERR_SHAPE;
 }
 
 static int same_shapes_to_scalar(tg_node *out, char *why, size_t len) {
-    const tg_node *a = out->in[0], *b = out->in[1];
-    if (!tg__same_shape(a, b) || a->ndim == 0)
+    tg_args r;
+    tg__args_of(out, &r);
+    const tg_arg *a = &r.in[0], *b = &r.in[1];
+    if (!tg__arg_same_shape(a, b) || a->ndim == 0)
         return unequal_shapes(a, b, why, len,
                               "prediction and target need equal, non-scalar shapes");
     out->ndim = 0;
@@ -76,8 +78,10 @@ static int same_shapes_to_scalar(tg_node *out, char *why, size_t len) {
 /* Inputs of equal shapes, 0-d included: the derivative ops' shape (of
  * either input). */
 static int equal_shapes(tg_node *out, char *why, size_t len) {
-    const tg_node *a = out->in[0], *b = out->in[1];
-    if (!tg__same_shape(a, b))
+    tg_args r;
+    tg__args_of(out, &r);
+    const tg_arg *a = &r.in[0], *b = &r.in[1];
+    if (!tg__arg_same_shape(a, b))
         return unequal_shapes(a, b, why, len, "prediction and target need equal shapes");
     return TG_OK;
 }
@@ -174,21 +178,21 @@ static void describe_label(char *why, size_t len, size_t row, double label, size
 
 /* Labels have the logits' shape without the last (class) axis: one per row. */
 static int labels_shape(tg_node *out, char *why, size_t len) {
-    const tg_node *z = out->in[0], *l = out->in[1];
+    tg_args a;
+    tg__args_of(out, &a);
+    const tg_arg *z = &a.in[0], *l = &a.in[1];
     if (z->ndim == 0) {
         snprintf(why, len, "a 0-d input has no class axis (logits of shape [C] or [B, C])");
         return TG_ERR_SHAPE;
     }
     bool fits = l->ndim == z->ndim - 1;
-    for (int i = 0; fits && i < l->ndim; i++) fits = l->u.shape[i] == z->u.shape[i];
+    for (int i = 0; fits && i < l->ndim; i++) fits = l->shape[i] == z->shape[i];
     if (!fits)
         return unequal_shapes(z, l, why, len,
                               "labels need the input's shape without its last (class) axis");
     double bad;
-    tg_args a; /* the inputs as the kernels see them */
-    tg__args_of(out, &a);
-    tg_axis_view v = rows_of(&a.in[0]);
-    size_t r = bad_label(&a.in[1], v, &bad);
+    tg_axis_view v = rows_of(z);
+    size_t r = bad_label(l, v, &bad);
     if (r < v.outer) {
         describe_label(why, len, r, bad, v.len);
         return TG_ERR_ARG;
@@ -320,15 +324,17 @@ static tg_node *onehot_of(tg_node *z, tg_node *labels) {
  * when recorded; a NaN delta passes and makes the cost NaN). The shape of
  * huber_da: a's. */
 static int huber_inputs(tg_node *out, char *why, size_t len) {
-    const tg_node *a = out->in[0], *y = out->in[1], *delta = tg__in(out, 2);
-    if (!tg__same_shape(a, y))
+    tg_args r;
+    tg__args_of(out, &r);
+    const tg_arg *a = &r.in[0], *y = &r.in[1], *delta = &r.in[2];
+    if (!tg__arg_same_shape(a, y))
         return unequal_shapes(a, y, why, len, "prediction and target need equal shapes");
     char sd[64];
-    if (tg__numel(delta) != 1) {
-        snprintf(why, len, "delta %s: needs one element", tg__shape_str(delta, sd));
+    if (delta->numel != 1) {
+        snprintf(why, len, "delta %s: needs one element", tg__arg_shape_str(delta, sd));
         return TG_ERR_SHAPE;
     }
-    double d = tg_value_at(delta, 0);
+    double d = tg__arg_elem(delta, delta->value, 0);
     if (d <= 0) {
         snprintf(why, len, "delta %.10g: must be > 0", d);
         return TG_ERR_ARG;
@@ -459,7 +465,7 @@ static tg_node *huber_jvp(tg_node *c, tg_node *const *tin) {
  * constant 1: nothing flows into z there.
  */
 static tg_node *row_sum(tg_node *x, tg_node *z) {
-    int last = z->ndim - 1;
+    int last = tg_ndim(z) - 1;
     return tg__unreduce(tg_sum_axis(x, last), z, last);
 }
 /* w pulled back through s = softmax(z) along the last axis: s (w - rowsum(s w)). */
@@ -470,24 +476,24 @@ static tg_node *through_softmax(tg_node *s, tg_node *w, tg_node *z) {
  * z gets s (w - rowsum(s w)) with w = g Y/B; y gets (rowsum(g s) - g)/B. */
 static void xent_da_vjp(tg_node *p, tg_node *g, tg_node **gin) {
     tg_node *z = tg__in(p, 0), *y = tg__in(p, 1);
-    if (!z->ndim) return;
+    if (!tg_ndim(z)) return;
     double k = 1.0 / node_batch_rows(z);
-    tg_node *s = tg_softmax(z, z->ndim - 1);
+    tg_node *s = tg_softmax(z, tg_ndim(z) - 1);
     if (tg_requires_grad(z)) gin[0] = through_softmax(s, tg_scale(tg_mul(g, row_sum(y, z)), k), z);
     if (tg_requires_grad(y)) gin[1] = tg_scale(tg_sub(row_sum(tg_mul(g, s), z), g), k);
 }
 /* softmax_xent_db = -log_softmax(z)/B: z gets (s rowsum(g) - g)/B. */
 static void xent_db_vjp(tg_node *p, tg_node *g, tg_node **gin) {
     tg_node *z = tg__in(p, 0);
-    if (!z->ndim || !tg_requires_grad(z)) return;
-    tg_node *s = tg_softmax(z, z->ndim - 1);
+    if (!tg_ndim(z) || !tg_requires_grad(z)) return;
+    tg_node *s = tg_softmax(z, tg_ndim(z) - 1);
     gin[0] = tg_scale(tg_sub(tg_mul(s, row_sum(g, z)), g), 1.0 / node_batch_rows(z));
 }
 /* bce_with_logits_da = (sigmoid(z) - y)/N: z gets g sigmoid(z) sigmoid(-z)/N
  * (sigmoid's derivative, without 1 - sigmoid(z) rounding to 0); y -g/N. */
 static void bce_da_vjp(tg_node *p, tg_node *g, tg_node **gin) {
     tg_node *z = tg__in(p, 0), *y = tg__in(p, 1);
-    double k = 1.0 / (double)tg__numel(z);
+    double k = 1.0 / (double)tg_numel(z);
     if (tg_requires_grad(z))
         gin[0] = tg_scale(tg_mul(g, tg_mul(tg_sigmoid(z), tg_sigmoid(tg_neg(z)))), k);
     if (tg_requires_grad(y)) gin[1] = tg_scale(g, -k);
@@ -495,15 +501,15 @@ static void bce_da_vjp(tg_node *p, tg_node *g, tg_node **gin) {
 /* bce_with_logits_db = -z/N: z gets -g/N. */
 static void bce_db_vjp(tg_node *p, tg_node *g, tg_node **gin) {
     tg_node *z = tg__in(p, 0);
-    if (tg_requires_grad(z)) gin[0] = tg_scale(g, -1.0 / (double)tg__numel(z));
+    if (tg_requires_grad(z)) gin[0] = tg_scale(g, -1.0 / (double)tg_numel(z));
 }
 /* cross_entropy_da = (s - onehot)/R: z gets s (w - rowsum(s w)) with
  * w = g/R; the one-hot rows -g/R (none when they come from labels). */
 static void ce_da_vjp(tg_node *p, tg_node *g, tg_node **gin) {
     tg_node *z = tg__in(p, 0), *hot = tg__in(p, 1);
     double k = 1.0 / node_rows(z);
-    if (z->ndim && tg_requires_grad(z))
-        gin[0] = through_softmax(tg_softmax(z, z->ndim - 1), tg_scale(g, k), z);
+    if (tg_ndim(z) && tg_requires_grad(z))
+        gin[0] = through_softmax(tg_softmax(z, tg_ndim(z) - 1), tg_scale(g, k), z);
     if (tg_requires_grad(hot)) gin[1] = tg_scale(g, -k);
 }
 /* huber_da = clamp(d, -delta, delta)/N, d = a - y: a gets g [|d| < delta]/N
@@ -512,7 +518,7 @@ static void ce_da_vjp(tg_node *p, tg_node *g, tg_node **gin) {
  * element, so that it broadcasts against any shape of a. */
 static void huber_da_vjp(tg_node *p, tg_node *g, tg_node **gin) {
     tg_node *a = tg__in(p, 0), *y = tg__in(p, 1), *delta = tg__in(p, 2);
-    double k = 1.0 / (double)tg__numel(a);
+    double k = 1.0 / (double)tg_numel(a);
     tg_node *d = tg_sub(a, y), *ad = tg_abs(d), *dl = tg_sum(delta);
     if (tg_requires_grad(a) || tg_requires_grad(y)) {
         tg_node *ga = tg_scale(tg_mul(g, tg_lt(ad, dl)), k);
@@ -527,7 +533,7 @@ static void huber_da_vjp(tg_node *p, tg_node *g, tg_node **gin) {
  * minus that, delta -g count(|d| > delta)/N. */
 static void huber_dc_vjp(tg_node *p, tg_node *g, tg_node **gin) {
     tg_node *a = tg__in(p, 0), *y = tg__in(p, 1), *delta = tg__in(p, 2);
-    double k = 1.0 / (double)tg__numel(a);
+    double k = 1.0 / (double)tg_numel(a);
     tg_node *d = tg_sub(a, y), *gs = tg_sum(g), *outside = tg_gt(tg_abs(d), tg_sum(delta));
     if (tg_requires_grad(a) || tg_requires_grad(y)) {
         tg_node *ga = tg_scale(tg_mul(gs, tg_mul(tg_sign(d), outside)), k);

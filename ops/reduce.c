@@ -83,7 +83,7 @@ static int reduce_shape(tg_node *out, char *why, size_t len) {
     if (out->aux < 0 || out->aux >= out->ndim) {
         char s[64];
         snprintf(why, len, "axis %d is out of range for %s", out->aux,
-                 tg__shape_str(out->in[0], s));
+                 tg__shape_str(tg__in(out, 0), s));
         return TG_ERR_ARG;
     }
     for (int i = out->aux; i + 1 < out->ndim; i++) out->u.shape[i] = out->u.shape[i + 1];
@@ -137,7 +137,7 @@ static void sum_vjp(tg_node *y, tg_node *g, tg_node **gin) {
 }
 static void mean_vjp(tg_node *y, tg_node *g, tg_node **gin) {
     tg_node *x = tg__in(y, 0);
-    double n = (double)tg__numel(x) / (double)tg__numel(y);
+    double n = (double)tg_numel(x) / (double)tg__numel(y);
     gin[0] = tg__expand_like(tg__unreduce(tg_scale(g, 1 / n), x, y->aux), x);
 }
 /* v reduced along axis (TG_AXIS_ALL: all), by sum or prod. The rules take
@@ -214,16 +214,18 @@ static tg_node *partial_jvp(const tg_op *dx, tg_node *y, tg_node *const *tin) {
 }
 /* A derivative op's inputs: x, and y of x's shape reduced along its axis. */
 static int partial_shape(tg_node *out, char *why, size_t len) {
-    const tg_node *x = out->in[0], *y = out->in[1];
+    tg_args r;
+    tg__args_of(out, &r);
+    const tg_arg *x = &r.in[0], *y = &r.in[1];
     char sx[64], sy[64];
     if (out->aux != TG_AXIS_ALL && (out->aux < 0 || out->aux >= x->ndim)) {
-        snprintf(why, len, "axis %d is out of range for %s", out->aux, tg__shape_str(x, sx));
+        snprintf(why, len, "axis %d is out of range for %s", out->aux, tg__arg_shape_str(x, sx));
         return TG_ERR_ARG;
     }
-    size_t runs = out->aux == TG_AXIS_ALL ? 1 : tg__numel(x) / (size_t)x->u.shape[out->aux];
-    if (tg__numel(y) == runs) return TG_OK;
-    snprintf(why, len, "y %s is not x %s reduced along its axis", tg__shape_str(y, sy),
-             tg__shape_str(x, sx));
+    size_t runs = out->aux == TG_AXIS_ALL ? 1 : x->numel / (size_t)x->shape[out->aux];
+    if (y->numel == runs) return TG_OK;
+    snprintf(why, len, "y %s is not x %s reduced along its axis", tg__arg_shape_str(y, sy),
+             tg__arg_shape_str(x, sx));
     return TG_ERR_SHAPE;
 }
 PARTIAL_OP(logsumexp, R_LOGSUMEXP_DX)

@@ -55,13 +55,13 @@ static void *at(const tg_arg *x, void *base, size_t i) {
 }
 
 /* Whether p holds one integral value; else writes why. */
-static bool int_param_ok(const tg_node *p, const char *what, char *why, size_t len) {
+static bool int_param_ok(const tg_arg *p, const char *what, char *why, size_t len) {
     char s[64];
-    if (tg__numel(p) != 1) {
-        snprintf(why, len, "%s must have one element, got %s", what, tg__shape_str(p, s));
+    if (p->numel != 1) {
+        snprintf(why, len, "%s must have one element, got %s", what, tg__arg_shape_str(p, s));
         return false;
     }
-    double v = tg_value_at(p, 0);
+    double v = tg__arg_elem(p, p->value, 0);
     if (v != floor(v) || !isfinite(v)) {
         snprintf(why, len, "%s %g is not an integer", what, v);
         return false;
@@ -116,23 +116,23 @@ static void *slice_start(const tg_args *r, void *base) {
     return at(x, base, (size_t)clamped_arg(&r->in[1], 0, (int64_t)(v.len - length)) * v.inner);
 }
 static int slice_shape(tg_node *out, char *why, size_t len) {
-    const tg_node *x = out->in[0];
-    char s[64];
-    if (out->aux < 0 || out->aux >= x->ndim) {
-        snprintf(why, len, "axis %d is out of range for %s", out->aux, tg__shape_str(x, s));
-        return TG_ERR_ARG;
-    }
-    if (!int_param_ok(out->in[1], "start", why, len)) return TG_ERR_ARG;
-    double start = tg_value_at(out->in[1], 0);
-    int32_t dim = x->u.shape[out->aux], length = out->u.shape[out->aux];
-    if (start < 0 || start > (double)(dim - length)) {
-        snprintf(why, len, "start %.0f, length %d: outside axis %d of %s", start, (int)length,
-                 out->aux, tg__shape_str(x, s));
-        return TG_ERR_ARG;
-    }
     tg_args a;
     tg__args_of(out, &a);
-    if (slice_is_view(&a)) out->value = slice_start(&a, a.in[0].value);
+    const tg_arg *x = &a.in[0], *p = &a.in[1];
+    char s[64];
+    if (out->aux < 0 || out->aux >= x->ndim) {
+        snprintf(why, len, "axis %d is out of range for %s", out->aux, tg__arg_shape_str(x, s));
+        return TG_ERR_ARG;
+    }
+    if (!int_param_ok(p, "start", why, len)) return TG_ERR_ARG;
+    double start = tg__arg_elem(p, p->value, 0);
+    int32_t dim = x->shape[out->aux], length = out->u.shape[out->aux];
+    if (start < 0 || start > (double)(dim - length)) {
+        snprintf(why, len, "start %.0f, length %d: outside axis %d of %s", start, (int)length,
+                 out->aux, tg__arg_shape_str(x, s));
+        return TG_ERR_ARG;
+    }
+    if (slice_is_view(&a)) out->value = slice_start(&a, x->value);
     return TG_OK;
 }
 
@@ -162,15 +162,17 @@ static tg_node *zeros_along(tg_node *x, int axis, int64_t len) {
     int64_t shape[TG_MAX_DIMS];
     int nd = tg_shape(x, shape);
     shape[axis] = len;
-    return tg_input(x->tape, tg_node_dtype(x), nd, shape, NULL);
+    return tg_input(tg__tape_of(x), tg_node_dtype(x), nd, shape, NULL);
 }
 
 /* The gradient placed back into x's extent: [0s, g, 0s] along the axis. */
 static void slice_vjp(tg_node *y, tg_node *g, tg_node **gin) {
-    tg_node *x = y->in[0], *parts[3];
+    tg_node *x = tg__in(y, 0), *parts[3];
     int k = y->aux, n = 0;
-    int64_t dim = x->u.shape[k], length = y->u.shape[k];
-    int64_t start = clamped(y->in[1], 0, dim - length), after = dim - start - length;
+    int64_t xs[TG_MAX_DIMS];
+    tg_shape(x, xs);
+    int64_t dim = xs[k], length = y->u.shape[k];
+    int64_t start = clamped(tg__in(y, 1), 0, dim - length), after = dim - start - length;
     if (start) parts[n++] = zeros_along(x, k, start);
     parts[n++] = g;
     if (after) parts[n++] = zeros_along(x, k, after);
@@ -198,26 +200,28 @@ tg_node *tg_slice(tg_node *x, int axis, int64_t start, int64_t length) {
 
 /* Binary: y = [a, b] along axis aux. */
 static int concat_shape(tg_node *out, char *why, size_t len) {
-    const tg_node *a = out->in[0], *b = out->in[1];
+    tg_args r;
+    tg__args_of(out, &r);
+    const tg_arg *a = &r.in[0], *b = &r.in[1];
     char sa[64], sb[64];
     int k = out->aux;
     if (k < 0 || k >= a->ndim) {
-        snprintf(why, len, "axis %d is out of range for %s", k, tg__shape_str(a, sa));
+        snprintf(why, len, "axis %d is out of range for %s", k, tg__arg_shape_str(a, sa));
         return TG_ERR_ARG;
     }
     bool same = a->ndim == b->ndim;
-    for (int i = 0; i < a->ndim && same; i++) same = i == k || a->u.shape[i] == b->u.shape[i];
+    for (int i = 0; i < a->ndim && same; i++) same = i == k || a->shape[i] == b->shape[i];
     if (!same) {
-        snprintf(why, len, "%s and %s differ off axis %d", tg__shape_str(a, sa),
-                 tg__shape_str(b, sb), k);
+        snprintf(why, len, "%s and %s differ off axis %d", tg__arg_shape_str(a, sa),
+                 tg__arg_shape_str(b, sb), k);
         return TG_ERR_SHAPE;
     }
     int64_t shape[TG_MAX_DIMS];
-    for (int i = 0; i < a->ndim; i++) shape[i] = a->u.shape[i];
-    shape[k] += b->u.shape[k];
+    for (int i = 0; i < a->ndim; i++) shape[i] = a->shape[i];
+    shape[k] += b->shape[k];
     if (tg_set_shape(out, a->ndim, shape) != TG_OK) {
-        snprintf(why, len, "%s and %s along axis %d: too many elements", tg__shape_str(a, sa),
-                 tg__shape_str(b, sb), k);
+        snprintf(why, len, "%s and %s along axis %d: too many elements", tg__arg_shape_str(a, sa),
+                 tg__arg_shape_str(b, sb), k);
         return TG_ERR_SHAPE;
     }
     return TG_OK;
@@ -246,17 +250,24 @@ static void concat_backward(tg_args *r) { concat_move(r, true); }
 /* Each input's part of the gradient. */
 static void concat_vjp(tg_node *y, tg_node *g, tg_node **gin) {
     int k = y->aux;
-    int64_t la = y->in[0]->u.shape[k], lb = y->in[1]->u.shape[k];
-    if (tg_requires_grad(y->in[0])) gin[0] = tg_slice(g, k, 0, la);
-    if (tg_requires_grad(y->in[1])) gin[1] = tg_slice(g, k, la, lb);
+    tg_node *a = tg__in(y, 0), *b = tg__in(y, 1);
+    int64_t sa[TG_MAX_DIMS], sb[TG_MAX_DIMS];
+    tg_shape(a, sa);
+    tg_shape(b, sb);
+    if (tg_requires_grad(a)) gin[0] = tg_slice(g, k, 0, sa[k]);
+    if (tg_requires_grad(b)) gin[1] = tg_slice(g, k, sa[k], sb[k]);
 }
 
 /* Linear in both inputs: the tangents joined, a zero part for an input
  * whose tangent is zero. */
 static tg_node *concat_jvp(tg_node *y, tg_node *const *tin) {
     tg_node *part[2];
-    for (int k = 0; k < 2; k++)
-        part[k] = tin[k] ? tin[k] : zeros_along(y->in[k], y->aux, y->in[k]->u.shape[y->aux]);
+    for (int k = 0; k < 2; k++) {
+        tg_node *x = tg__in(y, k);
+        int64_t s[TG_MAX_DIMS];
+        tg_shape(x, s);
+        part[k] = tin[k] ? tin[k] : zeros_along(x, y->aux, s[y->aux]);
+    }
     return tg__apply(&tg_shape_ops[SH_CONCAT], part[0], part[1], y->aux);
 }
 
@@ -289,7 +300,7 @@ tg_node *tg_concat(int n, tg_node *const *inputs, int axis) {
     for (int k = 1; k < n; k++) {
         const tg_node *a = inputs[0], *b = inputs[k];
         bool same = tg_ndim(a) == tg_ndim(b); /* short-circuits 0-d scalars */
-        for (int i = 0; i < a->ndim && same; i++) same = i == ax || a->u.shape[i] == b->u.shape[i];
+        for (int i = 0; i < tg_ndim(a) && same; i++) same = i == ax || a->u.shape[i] == b->u.shape[i];
         if (!same) {
             tg_fail(t, TG_ERR_SHAPE, "concat: input 0 %s and input %d %s differ off axis %d",
                     tg__shape_str(a, s0), k, tg__shape_str(b, sk), axis);
@@ -303,18 +314,18 @@ tg_node *tg_concat(int n, tg_node *const *inputs, int axis) {
 
 /* Whether idx is 1-D and holds integers in [0, dim): indices along axis k
  * of x (named in the message); else writes why. */
-static int indices_ok(const tg_node *idx, int32_t dim, int k, const tg_node *x, char *why,
+static int indices_ok(const tg_arg *idx, int32_t dim, int k, const tg_arg *x, char *why,
                       size_t len) {
     char s[64];
     if (idx->ndim != 1) {
-        snprintf(why, len, "indices must be 1-D, got %s", tg__shape_str(idx, s));
+        snprintf(why, len, "indices must be 1-D, got %s", tg__arg_shape_str(idx, s));
         return TG_ERR_SHAPE;
     }
-    for (int32_t j = 0; j < idx->u.shape[0]; j++) {
-        double v = tg_value_at(idx, j);
+    for (int32_t j = 0; j < idx->shape[0]; j++) {
+        double v = tg__arg_elem(idx, idx->value, (size_t)j);
         if (!(v >= 0 && v < dim && v == floor(v))) {
             snprintf(why, len, "index %.17g (position %d) is out of range for axis %d of %s", v,
-                     (int)j, k, tg__shape_str(x, s));
+                     (int)j, k, tg__arg_shape_str(x, s));
             return TG_ERR_ARG;
         }
     }
@@ -324,27 +335,29 @@ static int indices_ok(const tg_node *idx, int32_t dim, int k, const tg_node *x, 
 /* y[..., j, ...] = x[..., idx[j], ...] along axis aux; idx is input 1, a 1-D
  * tensor of x's dtype holding integers. */
 static int index_select_shape(tg_node *out, char *why, size_t len) {
-    const tg_node *x = out->in[0], *idx = out->in[1];
+    tg_args r;
+    tg__args_of(out, &r);
+    const tg_arg *x = &r.in[0], *idx = &r.in[1];
     char s[64];
     int k = out->aux;
     if (k < 0 || k >= x->ndim) {
-        snprintf(why, len, "axis %d is out of range for %s", k, tg__shape_str(x, s));
+        snprintf(why, len, "axis %d is out of range for %s", k, tg__arg_shape_str(x, s));
         return TG_ERR_ARG;
     }
-    int32_t dim = x->u.shape[k];
-    if (!tg__f64(x) && dim > (1 << 24)) {
+    int32_t dim = x->shape[k];
+    if (!tg__arg_f64(x) && dim > (1 << 24)) {
         snprintf(why, len, "axis %d of float32 %s is longer than 2^24, past float32's exact "
-                 "integers; use float64", k, tg__shape_str(x, s));
+                 "integers; use float64", k, tg__arg_shape_str(x, s));
         return TG_ERR_ARG;
     }
     int rc = indices_ok(idx, dim, k, x, why, len);
     if (rc) return rc;
     int64_t shape[TG_MAX_DIMS];
-    for (int i = 0; i < x->ndim; i++) shape[i] = x->u.shape[i];
-    shape[k] = idx->u.shape[0];
+    for (int i = 0; i < x->ndim; i++) shape[i] = x->shape[i];
+    shape[k] = idx->shape[0];
     if (tg_set_shape(out, x->ndim, shape) != TG_OK) {
-        snprintf(why, len, "%d indices into %s: too many elements", (int)idx->u.shape[0],
-                 tg__shape_str(x, s));
+        snprintf(why, len, "%d indices into %s: too many elements", (int)idx->shape[0],
+                 tg__arg_shape_str(x, s));
         return TG_ERR_SHAPE;
     }
     return TG_OK;
@@ -365,10 +378,9 @@ static void index_select_backward(tg_args *r) {
 
 /* x's gradient is one index_add of g by the same index node, into x's shape. */
 static void index_select_vjp(tg_node *y, tg_node *g, tg_node **gin) {
-    const tg_node *x = y->in[0];
     int64_t shape[TG_MAX_DIMS];
-    for (int i = 0; i < x->ndim; i++) shape[i] = x->u.shape[i];
-    gin[0] = tg__apply_as(&tg_shape_ops[SH_INDEX_ADD], g, y->in[1], y->aux, x->ndim, shape);
+    int nd = tg_shape(tg__in(y, 0), shape);
+    gin[0] = tg__apply_as(&tg_shape_ops[SH_INDEX_ADD], g, tg__in(y, 1), y->aux, nd, shape);
 }
 
 /* -------------------------------------------------------- index_add -- */
@@ -378,31 +390,33 @@ static void index_select_vjp(tg_node *y, tg_node *g, tg_node **gin) {
  * the output's shape is src's with the target length along the axis (given
  * by the constructor; by name, src's own). */
 static int index_add_shape(tg_node *out, char *why, size_t len) {
-    const tg_node *src = out->in[0], *idx = out->in[1];
+    tg_args r;
+    tg__args_of(out, &r);
+    const tg_arg *src = &r.in[0], *idx = &r.in[1];
     char s[64], so[64];
     int k = out->aux;
     if (k < 0 || k >= src->ndim || out->ndim != src->ndim) {
-        snprintf(why, len, "axis %d is out of range for %s", k, tg__shape_str(src, s));
+        snprintf(why, len, "axis %d is out of range for %s", k, tg__arg_shape_str(src, s));
         return TG_ERR_ARG;
     }
     for (int i = 0; i < src->ndim; i++)
-        if (i != k && out->u.shape[i] != src->u.shape[i]) {
+        if (i != k && out->u.shape[i] != src->shape[i]) {
             snprintf(why, len, "%s cannot be added into %s along axis %d",
-                     tg__shape_str(src, s), tg__shape_str(out, so), k);
+                     tg__arg_shape_str(src, s), tg__shape_str(out, so), k);
             return TG_ERR_SHAPE;
         }
     int32_t dim = out->u.shape[k];
-    if (!tg__f64(src) && dim > (1 << 24)) {
+    if (!tg__arg_f64(src) && dim > (1 << 24)) {
         snprintf(why, len, "axis %d of float32 %s is longer than 2^24, past float32's exact "
                  "integers; use float64", k, tg__shape_str(out, so));
         return TG_ERR_ARG;
     }
-    if (idx->ndim == 1 && idx->u.shape[0] != src->u.shape[k]) {
+    if (idx->ndim == 1 && idx->shape[0] != src->shape[k]) {
         snprintf(why, len, "%d indices for the %d rows of %s along axis %d",
-                 (int)idx->u.shape[0], (int)src->u.shape[k], tg__shape_str(src, s), k);
+                 (int)idx->shape[0], (int)src->shape[k], tg__arg_shape_str(src, s), k);
         return TG_ERR_SHAPE;
     }
-    return indices_ok(idx, dim, k, out, why, len);
+    return indices_ok(idx, dim, k, &r.out, why, len);
 }
 
 static void index_add_forward(tg_args *r) {
@@ -421,7 +435,7 @@ static void index_add_backward(tg_args *r) {
 }
 
 static void index_add_vjp(tg_node *y, tg_node *g, tg_node **gin) {
-    gin[0] = tg__apply(&tg_shape_ops[SH_INDEX_SELECT], g, y->in[1], y->aux);
+    gin[0] = tg__apply(&tg_shape_ops[SH_INDEX_SELECT], g, tg__in(y, 1), y->aux);
 }
 
 /* Both constructors' checks: n indices in [0, dim), dim the length of axis
@@ -516,18 +530,20 @@ static walk broadcast_walk(const tg_args *r) {
 
 /* The target shape arrives from tg_broadcast_to() through tg__apply_as(). */
 static int broadcast_to_shape(tg_node *out, char *why, size_t len) {
-    const tg_node *x = out->in[0];
+    tg_args r;
+    tg__args_of(out, &r);
+    const tg_arg *x = &r.in[0];
     char sx[64], so[64];
     if (out->ndim < x->ndim) {
-        snprintf(why, len, "%s to %s: the target has fewer dimensions", tg__shape_str(x, sx),
+        snprintf(why, len, "%s to %s: the target has fewer dimensions", tg__arg_shape_str(x, sx),
                  tg__shape_str(out, so));
         return TG_ERR_SHAPE;
     }
     for (int i = 1; i <= x->ndim; i++) {
-        int32_t dx = x->u.shape[x->ndim - i], d = out->u.shape[out->ndim - i];
+        int32_t dx = x->shape[x->ndim - i], d = out->u.shape[out->ndim - i];
         if (dx != d && dx != 1) {
             snprintf(why, len, "%s to %s: dimension %d is %d, neither 1 nor %d",
-                     tg__shape_str(x, sx), tg__shape_str(out, so), -i, (int)dx, (int)d);
+                     tg__arg_shape_str(x, sx), tg__shape_str(out, so), -i, (int)dx, (int)d);
             return TG_ERR_SHAPE;
         }
     }
@@ -538,7 +554,7 @@ static void broadcast_to_forward(tg_args *r) { walk_move(r, broadcast_walk(r), f
 static void broadcast_to_backward(tg_args *r) { walk_move(r, broadcast_walk(r), true); }
 
 static void broadcast_to_vjp(tg_node *y, tg_node *g, tg_node **gin) {
-    gin[0] = tg__sum_to(g, y->in[0]);
+    gin[0] = tg__sum_to(g, tg__in(y, 0));
 }
 
 tg_node *tg_broadcast_to(tg_node *x, int ndim, const int64_t *shape) {
@@ -576,7 +592,9 @@ static int perm_encode(int ndim, const int perm[4]) {
 }
 
 static int permute_shape(tg_node *out, char *why, size_t len) {
-    const tg_node *x = out->in[0];
+    tg_args r;
+    tg__args_of(out, &r);
+    const tg_arg *x = &r.in[0];
     int perm[4], seen = 0;
     perm_decode(out->aux, x->ndim, perm);
     for (int i = 0; i < x->ndim; i++) seen |= perm[i] < x->ndim ? 1 << perm[i] : 0;
@@ -584,7 +602,7 @@ static int permute_shape(tg_node *out, char *why, size_t len) {
         snprintf(why, len, "aux %d is no permutation of %d axes", out->aux, x->ndim);
         return TG_ERR_ARG;
     }
-    for (int i = 0; i < x->ndim; i++) out->u.shape[i] = x->u.shape[perm[i]];
+    for (int i = 0; i < x->ndim; i++) out->u.shape[i] = x->shape[perm[i]];
     return TG_OK;
 }
 
@@ -649,10 +667,12 @@ tg_node *tg_permute(tg_node *x, const int *perm) {
 static int tri_shape(tg_node *out, char *why, size_t len) {
     char s[64];
     if (out->ndim < 2) {
-        snprintf(why, len, "%s: needs at least 2 dimensions", tg__shape_str(out->in[0], s));
+        snprintf(why, len, "%s: needs at least 2 dimensions", tg__shape_str(tg__in(out, 0), s));
         return TG_ERR_SHAPE;
     }
-    return int_param_ok(out->in[1], "diagonal offset", why, len) ? TG_OK : TG_ERR_ARG;
+    tg_args r;
+    tg__args_of(out, &r);
+    return int_param_ok(&r.in[1], "diagonal offset", why, len) ? TG_OK : TG_ERR_ARG;
 }
 
 /* Row i of each matrix keeps columns [lo, hi): j - i <= k for tril, j - i >= k for triu. */
@@ -677,7 +697,7 @@ static tg_node *tri(int op, tg_node *x, int64_t k);
 /* The same mask on the gradient. */
 static void tri_vjp(tg_node *y, tg_node *g, tg_node **gin, int op) {
     size_t rows = (size_t)y->u.shape[y->ndim - 2], cols = (size_t)y->u.shape[y->ndim - 1];
-    gin[0] = tri(op, g, clamped(y->in[1], -(int64_t)rows, (int64_t)cols));
+    gin[0] = tri(op, g, clamped(tg__in(y, 1), -(int64_t)rows, (int64_t)cols));
 }
 static void tril_vjp(tg_node *y, tg_node *g, tg_node **gin) { tri_vjp(y, g, gin, SH_TRIL); }
 static void triu_vjp(tg_node *y, tg_node *g, tg_node **gin) { tri_vjp(y, g, gin, SH_TRIU); }

@@ -22,7 +22,7 @@
 static int axis_shape(tg_node *out, char *why, size_t len) {
     if (out->aux >= 0 && out->aux < out->ndim) return TG_OK;
     char s[64];
-    snprintf(why, len, "axis %d is out of range for %s", out->aux, tg__shape_str(out->in[0], s));
+    snprintf(why, len, "axis %d is out of range for %s", out->aux, tg__shape_str(tg__in(out, 0), s));
     return TG_ERR_ARG;
 }
 

@@ -339,18 +339,22 @@ static tg_node *tangent_jvp(tg_node *q, tg_node *const *tin) {
 
 /* A derivative node's inputs, x and y = name(x), have one shape, its own. */
 static int dx_shape(tg_node *out, char *why, size_t len) {
-    const tg_node *x = out->in[0], *y = out->in[1];
-    if (tg__same_shape(x, y)) return TG_OK;
+    tg_args r;
+    tg__args_of(out, &r);
+    const tg_arg *x = &r.in[0], *y = &r.in[1];
+    if (tg__arg_same_shape(x, y)) return TG_OK;
     char sx[64], sy[64];
-    snprintf(why, len, "x %s and y %s: y is the op's output, of x's shape", tg__shape_str(x, sx),
-             tg__shape_str(y, sy));
+    snprintf(why, len, "x %s and y %s: y is the op's output, of x's shape", tg__arg_shape_str(x, sx),
+             tg__arg_shape_str(y, sy));
     return TG_ERR_SHAPE;
 }
 /* The fused tangent's inputs x, y and t have one shape, and its op one
  * (differentiable, not a step) unary op. */
 static int tangent_shape(tg_node *out, char *why, size_t len) {
     int rc = dx_shape(out, why, len);
-    const tg_node *x = out->in[0], *t = tg__in(out, 2);
+    tg_args r;
+    tg__args_of(out, &r);
+    const tg_arg *x = &r.in[0], *t = &r.in[2];
     if (rc) return rc;
     if (out->aux < 0 || out->aux >= U_COUNT || !tangent_of[out->aux].forward) {
         snprintf(why, len,
@@ -359,10 +363,10 @@ static int tangent_shape(tg_node *out, char *why, size_t len) {
                  out->aux);
         return TG_ERR_ARG;
     }
-    if (tg__same_shape(x, t)) return TG_OK;
+    if (tg__arg_same_shape(x, t)) return TG_OK;
     char sx[64], st[64];
-    snprintf(why, len, "x %s and tangent %s: the tangent is of x's shape", tg__shape_str(x, sx),
-             tg__shape_str(t, st));
+    snprintf(why, len, "x %s and tangent %s: the tangent is of x's shape", tg__arg_shape_str(x, sx),
+             tg__arg_shape_str(t, st));
     return TG_ERR_SHAPE;
 }
 #define OP_ROW(name)                                                                       \

@@ -30,59 +30,52 @@ int tg__op_index_probe(tg_tape *t, const tg_op *op) {
     return index;
 }
 
-/* The index of the first non-finite element of data (numel(n) values of n's
- * dtype), or -1. */
-static int64_t first_nonfinite(const tg_node *n, const void *data) {
-    size_t k = tg__numel(n);
-    if (tg__f64(n)) {
-        const double *d = data;
-        for (size_t i = 0; i < k; i++)
-            if (!isfinite(d[i])) return (int64_t)i;
-    } else {
-        const float *f = data;
-        for (size_t i = 0; i < k; i++)
-            if (!isfinite(f[i])) return (int64_t)i;
-    }
+/* The index of the first non-finite element of data (x's value or
+ * gradient), or -1. */
+static int64_t first_nonfinite(const tg_arg *x, const void *data) {
+    for (size_t i = 0; i < x->numel; i++)
+        if (!isfinite(tg__arg_elem(x, data, i))) return (int64_t)i;
     return -1;
 }
 
 /* "log(-1)": the op with its operands as a user writes them, each operand
  * its element i when it has the output's size, its value when it has one
  * element, its shape otherwise. */
-static void describe_call(const tg_node *n, size_t i, char *buf, size_t len) {
-    int k = snprintf(buf, len, "%s(", tg_node_op_name(n));
-    for (int j = 0; j < tg_node_arity(n) && k > 0 && (size_t)k < len; j++) {
-        const tg_node *in = tg__in(n, j);
+static void describe_call(const tg_args *r, size_t i, char *buf, size_t len) {
+    int k = snprintf(buf, len, "%s(", r->op->name);
+    for (int j = 0; j < r->op->arity && k > 0 && (size_t)k < len; j++) {
+        const tg_arg *in = &r->in[j];
         char s[64];
-        size_t m = tg__numel(in);
-        if (m == 1 || m == tg__numel(n))
-            snprintf(s, sizeof s, "%.9g", tg__elem(in, in->value, m == 1 ? 0 : i));
+        if (in->numel == 1 || in->numel == r->out.numel)
+            snprintf(s, sizeof s, "%.9g", tg__arg_elem(in, in->value, in->numel == 1 ? 0 : i));
         else
-            tg__shape_str(in, s);
+            tg__arg_shape_str(in, s);
         k += snprintf(buf + k, len - (size_t)k, j ? ", %s" : "%s", s);
     }
     if (k > 0 && (size_t)k < len) snprintf(buf + k, len - (size_t)k, ")");
 }
 
 void tg__check_finite(tg_node *n, int input) {
-    const tg_node *owner = input < 0 ? n : tg__in(n, input);
-    const void *data = input < 0 ? n->value : owner->grad;
+    tg_args r;
+    tg__args_of(n, &r);
+    const tg_arg *owner = input < 0 ? &r.out : &r.in[input];
+    const void *data = input < 0 ? owner->value : owner->grad;
     int64_t i = data ? first_nonfinite(owner, data) : -1;
     if (i < 0) return;
-    double v = tg__elem(owner, data, (size_t)i);
+    double v = tg__arg_elem(owner, data, (size_t)i);
     const char *name = isnan(v) ? "NaN" : v > 0 ? "inf" : "-inf";
     char call[160], what[64];
-    describe_call(n, tg__numel(owner) == tg__numel(n) ? (size_t)i : 0, call, sizeof call);
+    describe_call(&r, owner->numel == r.out.numel ? (size_t)i : 0, call, sizeof call);
     if (input < 0)
         snprintf(what, sizeof what, "value");
     else
         snprintf(what, sizeof what, "gradient of input %d", input);
-    if (tg__numel(owner) == 1)
-        tg_fail(n->tape, TG_ERR_NUMERIC, "%s: node %u: the %s of %s is %s", tg_node_op_name(n),
+    if (owner->numel == 1)
+        tg_fail(n->tape, TG_ERR_NUMERIC, "%s: node %u: the %s of %s is %s", r.op->name,
                 (unsigned)n->id, what, call, name);
     else
         tg_fail(n->tape, TG_ERR_NUMERIC, "%s: node %u: element %lld of the %s of %s is %s",
-                tg_node_op_name(n), (unsigned)n->id, (long long)i, what, call, name);
+                r.op->name, (unsigned)n->id, (long long)i, what, call, name);
 }
 
 /* The number of inputs given: in[0..n) without its trailing NULLs. */
@@ -151,16 +144,8 @@ tg_node *tg__apply_n(const tg_op *op, int nin, tg_node *const *given, int aux, i
         tg_node *m = tg__memo_find(t, op, nin, given, aux);
         if (m) return m;
     }
-    /* Views, shape rules and rules read 64-byte nodes: compact inputs get
-     * bridges (which a failure below drops again). */
     size_t mark = t->nnodes;
-    tg_node *in[3] = {NULL, NULL, NULL};
-    for (int k = 0; k < nin && k < 3; k++) in[k] = given[k] ? tg__full(given[k]) : NULL;
-    if (t->status) {
-        tg__pop_to(t, mark);
-        return &t->poison;
-    }
-    tg_node *a = in[0], *b = op->arity > 1 ? in[1] : NULL, *c = op->arity > 2 ? in[2] : NULL;
+    tg_node *a = given[0], *b = op->arity > 1 ? given[1] : NULL, *c = op->arity > 2 ? given[2] : NULL;
     char sa[64];
     if (index <= 0) {
         tg__pop_to(t, mark);
@@ -176,12 +161,14 @@ tg_node *tg__apply_n(const tg_op *op, int nin, tg_node *const *given, int aux, i
     n->in[1] = b;
     n->op = (uint8_t)index;
     n->aux = (int8_t)aux;
-    n->flags = (uint8_t)((a->flags & (TG_F_F64 | TG_F_NEEDS_GRAD)) |
-                         (b ? b->flags & TG_F_NEEDS_GRAD : 0) |
-                         (c ? (c->flags & TG_F_NEEDS_GRAD) | TG_F_IN3 : 0));
+    bool wants = tg__needs_grad(a) || (b && tg__needs_grad(b)) || (c && tg__needs_grad(c));
+    n->flags = (uint8_t)((tg_node_dtype(a) == TG_F64 ? TG_F_F64 : 0) |
+                         (wants ? TG_F_NEEDS_GRAD : 0) | (c ? TG_F_IN3 : 0));
     n->grad = c; /* until the value exists (tg__in) */
-    n->ndim = a->ndim;
-    if (a->ndim) n->u = a->u;
+    if (!tg__is_compact(a) && a->ndim) {
+        n->ndim = a->ndim;
+        n->u = a->u;
+    }
     if (ndim >= 0 && tg_set_shape(n, ndim, shape) != TG_OK) {
         tg__pop_to(t, mark);
         char sw[64] = "?";

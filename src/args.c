@@ -9,9 +9,3 @@ tg_axis_view tg__arg_axis(const tg_arg *x, int axis) {
     for (int i = axis + 1; i < x->ndim; i++) v.inner *= (size_t)x->shape[i];
     return v;
 }
-
-tg_axis_view tg__axis_view(const tg_node *n, int axis) {
-    tg_arg x;
-    tg__view(n, &x);
-    return tg__arg_axis(&x, axis);
-}

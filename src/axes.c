@@ -13,7 +13,7 @@ static int axis_in(tg_node *x, int axis, int n, const char *who) {
     if (k < 0 || k >= n) {
         char s[64];
         tg_fail(tg__tape_of(x), TG_ERR_ARG, "%s: axis %d is out of range for %s (%d to %d)", who,
-                axis, tg__shape_str(tg__full(x), s), -n, n - 1);
+                axis, tg__shape_str(x, s), -n, n - 1);
         return -1;
     }
     return k;
@@ -27,7 +27,7 @@ static tg_node *insert_one(tg_node *x, int k, const char *who) {
         char s[64];
         tg_fail(tg__tape_of(x), TG_ERR_SHAPE,
                 "%s: %s has %d dimensions already, the most a tensor has", who,
-                tg__shape_str(tg__full(x), s), TG_MAX_DIMS);
+                tg__shape_str(x, s), TG_MAX_DIMS);
         return &tg__tape_of(x)->poison;
     }
     memmove(shape + k + 1, shape + k, (size_t)(nd - k) * sizeof *shape);
@@ -53,7 +53,7 @@ tg_node *tg_squeeze(tg_node *x, int axis) {
     if (shape[k] != 1) {
         char s[64];
         tg_fail(t, TG_ERR_SHAPE, "squeeze: dimension %d of %s is %lld, not 1", k,
-                tg__shape_str(tg__full(x), s), (long long)shape[k]);
+                tg__shape_str(x, s), (long long)shape[k]);
         return &t->poison;
     }
     memmove(shape + k, shape + k + 1, (size_t)(nd - k - 1) * sizeof *shape);
@@ -82,7 +82,7 @@ tg_node *tg_stack(int n, tg_node *const *inputs, int axis) {
                    (tg_shape(in[i], si) != nd || memcmp(si, s0, (size_t)nd * sizeof *si))) {
             char a[64], b[64];
             tg_fail(t, TG_ERR_SHAPE, "stack: input %d is %s and input 0 %s: shapes differ", i,
-                    tg__shape_str(tg__full(in[i]), b), tg__shape_str(tg__full(first), a));
+                    tg__shape_str(in[i], b), tg__shape_str(first, a));
         } else {
             in[i] = insert_one(in[i], k, "stack"); /* a foreign tape: concat names it */
         }

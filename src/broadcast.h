@@ -51,14 +51,10 @@ typedef struct tg_bcast {
                 }                                                                          \
     } while (0)
 
-/* x's dimensions padded on the left with 1s to 4; and a node's. */
+/* x's dimensions padded on the left with 1s to 4. */
 static inline void tg__arg_pad4(const tg_arg *x, size_t d[4]) {
     for (int i = 0; i < 4; i++) d[i] = 1;
     for (int i = 0; i < x->ndim; i++) d[4 - x->ndim + i] = (size_t)x->shape[i];
-}
-static inline void tg__pad4(const tg_node *n, size_t d[4]) {
-    for (int i = 0; i < 4; i++) d[i] = 1;
-    for (int i = 0; i < n->ndim; i++) d[4 - n->ndim + i] = (size_t)n->u.shape[i];
 }
 
 /* The walk of an elementwise op's output over its inputs. */
@@ -80,12 +76,6 @@ static inline void tg__bcast_args(const tg_args *a, tg_bcast *bc) {
         }
     }
 }
-/* The same walk for a recorded node (fn.c reads one at a new point). */
-static inline void tg__bcast_init(tg_node *n, tg_bcast *bc) {
-    tg_args a;
-    tg__args_of(n, &a);
-    tg__bcast_args(&a, bc);
-}
 
 /* "last", "second-to-last"...: a dimension counted from the end, where
  * broadcasting aligns shapes. */
@@ -102,25 +92,26 @@ static inline const char *tg__from_end(int k) {
  * [4]: the last dimension differs (3 vs 4) and neither is 1".
  */
 static inline int tg__broadcast_shape(tg_node *out, char *why, size_t len) {
+    tg_args r;
+    tg__args_of(out, &r);
+    const tg_arg *in = r.in;
     int nin = tg__nin(out), nd = 0;
-    const tg_node *in[3];
     bool same = true;
     for (int k = 0; k < nin; k++) {
-        in[k] = tg__in(out, k);
-        same = same && tg__same_shape(in[k], in[0]);
-        if (in[k]->ndim > nd) nd = in[k]->ndim;
+        same = same && tg__arg_same_shape(&in[k], &in[0]);
+        if (in[k].ndim > nd) nd = in[k].ndim;
     }
     if (same) return TG_OK; /* the output already has input 0's shape */
     int32_t shape[TG_MAX_DIMS];
     for (int i = 0; i < nd; i++) {
         int32_t size = 1;
         for (int k = 0; k < nin; k++) {
-            int at = in[k]->ndim - nd + i;
-            int32_t dk = at >= 0 ? in[k]->u.shape[at] : 1;
+            int at = in[k].ndim - nd + i;
+            int32_t dk = at >= 0 ? in[k].shape[at] : 1;
             if (dk == 1 || dk == size) continue;
             if (size != 1) {
                 char s[3][64];
-                for (int j = 0; j < nin; j++) tg__shape_str(in[j], s[j]);
+                for (int j = 0; j < nin; j++) tg__arg_shape_str(&in[j], s[j]);
                 int w = nin == 2 ? snprintf(why, len, "%s and %s", s[0], s[1])
                                  : snprintf(why, len, "%s, %s and %s", s[0], s[1], s[2]);
                 if (w >= 0 && (size_t)w < len)
@@ -143,16 +134,16 @@ static inline int tg__broadcast_shape(tg_node *out, char *why, size_t len) {
  * nd, the larger rank, or -1 after writing why ("a <join> b: <word>
  * dimension -3 differs (2 vs 4) and neither is 1"). matmul and the linear
  * algebra ops. */
-static inline int tg__stack_shape(const tg_node *a, const tg_node *b, int64_t *shape,
+static inline int tg__stack_shape(const tg_arg *a, const tg_arg *b, int64_t *shape,
                                   const char *join, const char *word, char *why, size_t len) {
     int nd = a->ndim > b->ndim ? a->ndim : b->ndim;
     for (int i = 0; i < nd - 2; i++) {
         int ka = a->ndim - nd + i, kb = b->ndim - nd + i;
-        int32_t da = ka >= 0 ? a->u.shape[ka] : 1, db = kb >= 0 ? b->u.shape[kb] : 1;
+        int32_t da = ka >= 0 ? a->shape[ka] : 1, db = kb >= 0 ? b->shape[kb] : 1;
         if (da != db && da != 1 && db != 1) {
             char sa[64], sb[64];
             snprintf(why, len, "%s %s %s: %s dimension %d differs (%d vs %d) and neither is 1",
-                     tg__shape_str(a, sa), join, tg__shape_str(b, sb), word, i - nd, (int)da,
+                     tg__arg_shape_str(a, sa), join, tg__arg_shape_str(b, sb), word, i - nd, (int)da,
                      (int)db);
             return -1;
         }

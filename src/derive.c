@@ -98,9 +98,11 @@ static tg_tape *scratch(tg_tape *t) {
     return t->scratch;
 }
 
-/* dst[i] += src[i] over k elements of n's dtype. */
-static void add_into(const tg_node *n, void *dst, const void *src, size_t k) {
-    if (tg__f64(n)) {
+/* x's gradient += src, elementwise. */
+static void add_into(const tg_arg *x, const void *src) {
+    void *dst = x->grad;
+    size_t k = x->numel;
+    if (tg__arg_f64(x)) {
         double *d = dst;
         const double *s = src;
         for (size_t i = 0; i < k; i++) d[i] += s[i];
@@ -111,11 +113,11 @@ static void add_into(const tg_node *n, void *dst, const void *src, size_t k) {
     }
 }
 
-/* A view on s of n's value (and, when given, gradient memory). */
-static tg_node *view_of(tg_tape *s, tg_node *n, void *grad) {
+/* A view on s of x's value and gradient memory (none if it wants none). */
+static tg_node *view_of(tg_tape *s, const tg_arg *x) {
     int64_t shape[TG_MAX_DIMS];
-    int nd = tg_shape(n, shape);
-    return tg_view(s, tg_node_dtype(n), nd, shape, n->value, grad);
+    for (int i = 0; i < x->ndim; i++) shape[i] = x->shape[i];
+    return tg_view(s, x->dtype, x->ndim, shape, x->value, x->grad);
 }
 
 void tg__backward_derived(tg_node *n) {
@@ -132,21 +134,19 @@ void tg__backward_derived(tg_node *n) {
      * again: the rule reads y's inputs through y, a node with inputs. */
     tg_node *in[3] = {NULL, NULL, NULL}, *gin[3] = {NULL, NULL, NULL};
     int nin = op->arity;
-    for (int k = 0; k < nin; k++) {
-        tg_node *x = tg__in(n, k);
-        in[k] = view_of(s, x, (x->flags & TG_F_NEEDS_GRAD) ? x->grad : NULL);
-    }
+    tg_args r;
+    tg__args_of(n, &r);
+    for (int k = 0; k < nin; k++) in[k] = view_of(s, &r.in[k]);
     tg_node *y = tg__apply_n(op, nin, in, n->aux, -1, NULL); /* aux: its axis */
     int64_t shape[TG_MAX_DIMS];
     int nd = tg_shape(y, shape);
     tg_node *g = tg_view(s, tg_node_dtype(y), nd, shape, n->grad, NULL);
     if (!s->status) tg__vjp(op, y, g, gin);
     for (int k = 0; k < nin && !s->status; k++) {
-        tg_node *x = tg__in(n, k);
-        if (!gin[k] || !x->grad || !(x->flags & TG_F_NEEDS_GRAD)) continue;
+        if (!gin[k] || !r.in[k].grad) continue;
         tg_node *gk = tg__expand_like(gin[k], in[k]);
         if (s->status) break;
-        add_into(x, x->grad, tg__value_of(gk), tg__numel(x));
+        add_into(&r.in[k], tg__value_of(gk));
     }
     if (s->status)
         tg_fail(t, s->status, "%s: backward rule derived from its vjp: %s", op->name,

@@ -66,11 +66,8 @@ int tg_dot_write_with(const tg_tape *t, FILE *out, const tg_dot_opts *opts) {
     fputs("];\n  node [shape=plaintext, fontname=\"Helvetica\", fontsize=11];\n"
           "  edge [color=\"#555555\", arrowsize=0.7, fontname=\"Helvetica\", fontsize=9, fontcolor=\"#555555\"];\n",
           out);
-    /* A bridge (a scalar's copy for a tensor op) is not drawn: edges come
-     * from the scalar it stands for (tg_node_input). */
     for (size_t i = 0; i < t->nnodes; i++) {
         const tg_node *n = tg__node_at(t, i);
-        if (tg__is_bridge(n)) continue;
         fprintf(out,
                 "  n%zu [label=<<table border=\"1\" cellborder=\"0\" cellspacing=\"0\" "
                 "cellpadding=\"3\" bgcolor=\"%s\">",

@@ -151,14 +151,14 @@ static double code_of(uint8_t kind, double a, double b, double c, double y) {
 
 static inline bool same(double a, double b) { return a == b || (isnan(a) && isnan(b)); }
 
-/* Element i of a 64-byte node's value. */
-static inline double el(const tg_node *n, size_t i) { return tg__elem(n, n->value, i); }
+/* Element i of an argument's value. */
+static inline double el(const tg_arg *x, size_t i) { return tg__arg_elem(x, x->value, i); }
 
 /* The number of decision elements of the node at p. */
 static size_t decision_len(tg_tape *t, size_t p, uint8_t kind) {
     tg_node *h = tg__node_at(t, p);
     if (tg__is_compact(h)) return 1;
-    return kind == D_HUBER ? tg__numel(h->in[0]) : tg__numel(h);
+    return (size_t)tg_numel(kind == D_HUBER ? tg__in(h, 0) : h);
 }
 
 /* Stores (snap) or compares the decisions of d; returns the elements that
@@ -183,21 +183,23 @@ static size_t visit(const recording *r, const decision *d, bool snap) {
         EMIT(0, code_of(d->kind, a, b, 0, c->slot[l].v));
         return bad;
     }
-    const tg_node *x = h->in[0], *y = h->in[1];
+    tg_args a; /* the node's output and inputs */
+    tg__args_of(h, &a);
+    const tg_arg *x = &a.in[0], *y = a.op->arity > 1 ? &a.in[1] : NULL;
     switch (d->kind) {
     case D_VALUE:
-        for (size_t i = 0; i < d->len; i++) EMIT(i, el(h, i));
+        for (size_t i = 0; i < d->len; i++) EMIT(i, el(&a.out, i));
         break;
     case D_HUBER: {
-        double delta = el(tg__in(h, 2), 0);
+        double delta = el(&a.in[2], 0);
         for (size_t i = 0; i < d->len; i++) EMIT(i, code_of(D_HUBER, el(x, i), el(y, i), delta, 0));
         break;
     }
     case D_EXTREME: {
-        tg_axis_view av = tg__axis_view(x, h->aux);
+        tg_axis_view av = tg__arg_axis(x, h->aux);
         for (size_t o = 0; o < av.outer; o++)
             for (size_t q = 0; q < av.inner; q++) {
-                double m = el(h, o * av.inner + q), at = -1;
+                double m = el(&a.out, o * av.inner + q), at = -1;
                 bool tie = false;
                 for (size_t k = 0; k < av.len; k++)
                     if (el(x, (o * av.len + k) * av.inner + q) == m) {
@@ -213,9 +215,9 @@ static size_t visit(const recording *r, const decision *d, bool snap) {
             for (size_t i = 0; i < d->len; i++) EMIT(i, code_of(d->kind, el(x, i), 0, 0, 0));
             break;
         }
-        const tg_node *z = tg__nin(h) == 3 ? tg__in(h, 2) : NULL;
+        const tg_arg *z = tg__nin(h) == 3 ? &a.in[2] : NULL;
         tg_bcast bc;
-        tg__bcast_init(h, &bc);
+        tg__bcast_args(&a, &bc);
         TG_BCAST_FOR(&bc, EMIT(o, code_of(d->kind, el(x, ia), el(y, ib), z ? el(z, ic) : 0, 0)));
         break;
     }
@@ -300,7 +302,7 @@ static int check_nodes(const tg_fn *f, tg_tape *t, tg_node *const *in, tg_node *
         tg_node *a = in[i];
         int rc = node_ok(t, a, "input", i, "input 0", err, who);
         if (rc) return rc;
-        if (!tg__is_leaf(a) || tg__is_bridge(a) || !tg__needs_grad(a))
+        if (!tg__is_leaf(a) || !tg__needs_grad(a))
             return tg__err(err, TG_ERR_ARG,
                            "%s: input %d (node %zu, %s) is not a leaf that wants a gradient "
                            "(tg_scalar, tg_tensor, tg_view with a gradient)",

@@ -27,24 +27,19 @@ tg_node *tg__const_like(tg_node *x, double v) {
 tg_node *tg__sum_to(tg_node *g, const tg_node *like) {
     tg_tape *t = tg__tape_of(g);
     if (t->status) return &t->poison;
-    if (!tg_ndim(g) && !tg_ndim(like)) return g; /* scalars, compact or not */
-    if (!tg_ndim(like)) return tg_sum(g);
-    g = tg__full(g);
-    if (tg__same_shape(g, like)) return g;
-    if (like->ndim == 0 || tg__numel(like) == 1) {
-        tg_node *s = tg_sum(g);
-        if (like->ndim == 0) return s;
-        int64_t shape[TG_MAX_DIMS];
-        return tg_reshape(s, tg_shape(like, shape), shape);
-    }
+    int64_t gs[TG_MAX_DIMS], ls[TG_MAX_DIMS];
+    int gn = tg_shape(g, gs), ln = tg_shape(like, ls);
+    if (!gn && !ln) return g; /* scalars, compact or not */
+    if (!ln) return tg_sum(g);
+    if (gn == ln && !memcmp(gs, ls, (size_t)gn * sizeof *gs)) return g;
+    if (tg_numel(like) == 1) return tg_reshape(tg_sum(g), ln, ls);
     /* Leading dimensions go first, then stretched ones from the last. */
-    while (g->ndim > like->ndim) g = tg_sum_axis(g, 0);
-    for (int i = like->ndim - 1; i >= 0 && !g->tape->status; i--) {
-        if (like->u.shape[i] != 1 || g->u.shape[i] == 1) continue;
-        int64_t shape[TG_MAX_DIMS];
-        int nd = tg_shape(g, shape);
-        shape[i] = 1;
-        g = tg_reshape(tg_sum_axis(g, i), nd, shape);
+    for (; gn > ln; gn--) g = tg_sum_axis(g, 0);
+    tg_shape(g, gs);
+    for (int i = ln - 1; i >= 0 && gn == ln && !t->status; i--) {
+        if (ls[i] != 1 || gs[i] == 1) continue;
+        gs[i] = 1;
+        g = tg_reshape(tg_sum_axis(g, i), gn, gs);
     }
     return g;
 }
@@ -89,10 +84,6 @@ int tg_grad_nodes(tg_node *out, int n, tg_node *const *wrt, tg_node **grads) {
 int tg__inputs_of(tg_tape *t, size_t p, size_t *in) {
     tg_node *v = tg__node_at(t, p);
     int n = tg_node_arity(v);
-    if (!tg__is_compact(v) && (v->flags & TG_F_BRIDGE)) {
-        in[0] = tg__cpos(v->in[0]);
-        return 1;
-    }
     for (int k = 0; k < n; k++) in[k] = tg__id(tg_node_input(v, k));
     return n;
 }
@@ -146,16 +137,9 @@ static int record_grads(tg_node *out, int n, tg_node *const *wrt, tg_node **grad
         tg_node *v = tg__node_at(t, i), *g = acc[i - lo];
         size_t in[3];
         if (!g || !tg__inputs_of(t, i, in)) continue;
-        if (!tg__is_compact(v) && !v->op) { /* a bridge: the identity */
-            tg_node **a = &acc[in[0] - lo];
-            *a = *a ? tg_add(*a, g) : g;
-            continue;
-        }
-        const tg_op *op = tg__op(tg__is_compact(v) ? tg__kinds[tg__hcode(v) & TG_C_KIND].op : v->op);
+        const tg_op *op = tg__op(tg__op_index_of(v));
         tg_node *gin[3] = {NULL, NULL, NULL};
-        /* The rules of tensor ops read their nodes' fields: they get a
-         * 64-byte g (and see bridges as their inputs, through tg__in). */
-        if (tg__vjp(op, v, tg__is_compact(v) ? g : tg__full(g), gin)) break;
+        if (tg__vjp(op, v, g, gin)) break;
         for (int k = 0; k < op->arity && !t->status; k++) {
             if (!gin[k] || in[k] < lo || !on[in[k] - lo]) continue;
             tg_node **a = &acc[in[k] - lo];

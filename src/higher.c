@@ -115,7 +115,7 @@ typedef struct saved_grads {
 
 /* A leaf's gradient memory and its size in bytes, or NULL. */
 static void *leaf_grad(tg_node *n, size_t *bytes) {
-    if (!tg__is_leaf(n) || (!tg__is_compact(n) && (n->flags & TG_F_BRIDGE))) return NULL;
+    if (!tg__is_leaf(n)) return NULL;
     *bytes = (size_t)tg_numel(n) * (tg_node_dtype(n) == TG_F64 ? 8 : 4);
     return tg__grad_of(n);
 }

@@ -185,27 +185,20 @@ double tg_value_scalar(const tg_node *n) { return tg_numel(n) == 1 ? tg_value_at
 
 double tg_grad_scalar(const tg_node *n) { return tg_numel(n) == 1 ? tg_grad_at(n, 0) : NAN; }
 
-/* The op of a node: its registry index, 0 for leaves and bridges. */
-static int op_of(const tg_node *n) {
-    return tg__is_compact(n) ? tg__kinds[tg__hcode(n) & TG_C_KIND].op : n->op;
-}
-
 const char *tg_node_op_name(const tg_node *n) {
     if (!n) return "";
-    return op_of(n) ? tg__op(op_of(n))->name : "leaf";
+    return tg__op_index_of(n) ? tg__op(tg__op_index_of(n))->name : "leaf";
 }
 
-int tg_node_arity(const tg_node *n) { return n && op_of(n) ? tg__op(op_of(n))->arity : 0; }
+int tg_node_arity(const tg_node *n) { return n && tg__op_index_of(n) ? tg__op(tg__op_index_of(n))->arity : 0; }
 
-/* A bridge stands for its scalar: the user's handle is the scalar's. */
 tg_node *tg_node_input(const tg_node *n, int k) {
     if (!n || k < 0 || k >= tg_node_arity(n)) return NULL;
     if (tg__is_compact(n)) {
         tg_tape *t = tg__ctape(n);
         return tg__node_at(t, tg__hsc(n)->in[k][tg__hindex(n)]);
     }
-    tg_node *in = tg__in(n, k);
-    return in->flags & TG_F_BRIDGE ? in->in[0] : in;
+    return tg__in(n, k);
 }
 
 int tg_set_shape(tg_node *out, int ndim, const int64_t *shape) {

@@ -23,7 +23,6 @@ enum {
     TG_F_EXT_VALUE = 1u << 3,  /* value is caller memory (tg_view) */
     TG_F_EXT_GRAD = 1u << 4,   /* grad is caller memory (tg_view) */
     TG_F_IN3 = 1u << 5,        /* a third input, stored just before the value */
-    TG_F_BRIDGE = 1u << 6,     /* a copy of a compact scalar (in[0]) for a 64-byte op */
     TG_F_FRESH = 1u << 7,      /* gradient memory holds nothing of the running sweep yet */
 };
 
@@ -35,10 +34,10 @@ enum {
  * story). A compact scalar is a float64 0-d node stored as a record in the
  * tape's scalar chunks; its handle is not a pointer but a tagged integer
  * (tg__is_compact). Every other node is a 64-byte tg_node, its handle its
- * address, and its position's record says so (TG_K_FULL). The kernels in
- * ops/ see argument views (args.h), made from 64-byte nodes: an op with a
- * compact input that is not itself compact gets a bridge node (TG_F_BRIDGE)
- * in its place, which the shape rules and recorded rules also read.
+ * address, and its position's record says so (TG_K_FULL). A 64-byte node's
+ * inputs are handles of either kind: the kernels, the shape rules and the
+ * rules in ops/ read them as argument views (args.h, record.h) or through
+ * the public accessors and ops, never as nodes.
  *
  * A node is 64 bytes. A 0-d node keeps its value and gradient inline, in the
  * space a tensor uses for its shape, so a scalar tape costs 64 bytes a node
@@ -101,8 +100,6 @@ char *tg__shape_str(const tg_node *n, char *buf);
  * value (input < 0) or the gradient of its input k is not all finite. */
 void tg__check_finite(tg_node *n, int input);
 
-/* The node's tg__arg_axis() (args.h). */
-tg_axis_view tg__axis_view(const tg_node *n, int axis);
 
 /* axis of a, negative counting from the end, checked: the axis in [0, ndim),
  * or -1 after recording an error naming who. */

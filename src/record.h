@@ -11,6 +11,10 @@
 /* Registered ops by index; [0] is NULL (leaves). */
 extern const tg_op *tg__ops[256];
 static inline const tg_op *tg__op(int index) { return tg__ops[index]; }
+/* The registry index of the op of any handle, 0 for a leaf. */
+static inline int tg__op_index_of(const tg_node *h) {
+    return tg__is_compact(h) ? tg__kinds[tg__hcode(h) & TG_C_KIND].op : h->op;
+}
 
 /* Records op on its inputs in[0..arity) with parameter aux: the one
  * constructor behind every op. in has nin >= 1 entries; those past the op's
@@ -37,30 +41,39 @@ static inline tg_node *tg__apply_as(const tg_op *op, tg_node *a, tg_node *b, int
     return tg__apply_n(op, 2, in, aux, ndim, shape);
 }
 
-/* The view of a 64-byte node. Inline, as everything down to the kernel
+/* The view of any handle: a 64-byte node's fields, or a compact record's
+ * value and gradient in its chunk (a 0-d float64, whose gradient memory
+ * the sweep readies before a 64-byte op adds into it). An input that
+ * wants no gradient shows none. Inline, as everything down to the kernel
  * call: every op of a tape of 64-byte scalars goes through here twice. */
-static inline void tg__view(const tg_node *n, tg_arg *x) {
-    x->value = n->value;
-    x->grad = n->grad;
-    x->shape = n->u.shape;
-    x->numel = n->ndim ? tg__numel(n) : 1;
-    x->ndim = n->ndim;
-    x->dtype = tg__f64(n) ? TG_F64 : TG_F32;
-    x->fresh = (n->flags & TG_F_FRESH) != 0;
+static inline void tg__view(const tg_node *h, tg_arg *x) {
+    if (tg__is_compact(h)) {
+        tg_schunk *c = tg__hsc(h);
+        size_t l = tg__hindex(h);
+        *x = (tg_arg){.value = &c->slot[l].v, .numel = 1, .dtype = TG_F64};
+        if (c->grad && (c->code[l] & TG_C_NG)) x->grad = &c->grad[l];
+        return;
+    }
+    x->value = h->value;
+    x->grad = h->flags & TG_F_NEEDS_GRAD ? h->grad : NULL;
+    x->shape = h->u.shape;
+    x->numel = h->ndim ? tg__numel(h) : 1;
+    x->ndim = h->ndim;
+    x->dtype = tg__f64(h) ? TG_F64 : TG_F32;
+    x->fresh = (h->flags & TG_F_FRESH) != 0;
 }
-/* The argument views of node n's op: its output and inputs. An input that
- * wants no gradient shows none. */
+/* The argument views of node n's op: its output and inputs. The shape
+ * rules and the rules in ops/ read inputs this way too, never as nodes. */
 static inline void tg__args_of(tg_node *n, tg_args *a) {
     a->op = tg__op(n->op);
     tg__view(n, &a->out);
+    a->out.grad = n->grad; /* an output's, wanted or not (a sweep seeded it) */
     for (int k = 0; k < a->op->arity; k++) {
         const tg_node *in = tg__in(n, k);
-        if (!in) {
+        if (in)
+            tg__view(in, &a->in[k]);
+        else
             a->in[k] = (tg_arg){0};
-            continue;
-        }
-        tg__view(in, &a->in[k]);
-        if (!(in->flags & TG_F_NEEDS_GRAD)) a->in[k].grad = NULL;
     }
     a->param = n->aux;
     a->tape = n->tape;

@@ -12,7 +12,7 @@
  * rule's coefficient): one node per value and dtype on a tape, shared by
  * the ops that use it (node.c). for_compact: an input of an op on compact
  * scalars (a compact record where the tape makes them); otherwise a 64-byte
- * node, which a 64-byte op reads without a bridge. */
+ * node. */
 tg_node *tg__shared_const(tg_tape *t, tg_dtype dtype, double value, bool for_compact);
 /* Helpers of the vjp rules (grad.c). */
 tg_node *tg__const_like(tg_node *x, double v); /* a 0-d constant of x's dtype */
@@ -46,8 +46,7 @@ static inline void tg__backward(tg_node *n) {
     else
         tg__backward_derived(n);
 }
-/* The input positions of position p as the symbolic sweeps follow them (a
- * bridge's is its scalar); returns how many (grad.c). */
+/* The input positions of position p; returns how many (grad.c). */
 int tg__inputs_of(tg_tape *t, size_t p, size_t *in);
 /* jv[o*k + j] = J_o v[j*n .. j*n+n) for each of the nout outputs and j < k,
  * by one forward pass of tangent rules (tangent.c); arguments checked by

@@ -23,10 +23,9 @@
  *
  * A 64-byte node has a position too (kind TG_K_FULL, its address in the
  * value slot), so the tape stays one sequence in creation order and the
- * sweep one backward loop. A 64-byte op never reads a compact input
- * directly: tg__full() records a bridge node that copies the scalar's value
- * (and replays the copy); in the sweep its gradient memory is the scalar's
- * gradient, so the ops' rules add into it directly (sweep.c).
+ * sweep one backward loop. A 64-byte op reads a compact input through its
+ * view (record.h), whose value and gradient point into the record's chunk:
+ * the op's kernels read the value and add into the gradient in place.
  */
 #include "record.h"
 #include "alloc.h"
@@ -264,26 +263,6 @@ tg_node *tg__scalar_op_slow(const tg_op *op, tg_node *a, tg_node *b) {
         return &t->poison;
     }
     return tg__put_record(c, l, y, pa, pb, (uint8_t)(kind | ng));
-}
-
-tg_node *tg__full(tg_node *h) {
-    if (!tg__is_compact(h)) return h;
-    tg_tape *t = tg__ctape(h);
-    if (t->status) return &t->poison;
-    if (tg__stale(h)) {
-        tg_fail(t, TG_ERR_STATE, "node %zu was recorded before tg_tape_reset() and is gone",
-                tg__id(h));
-        return &t->poison;
-    }
-    tg_node *b = t->bridge;
-    if (b && b->id < t->nnodes && tg__node_at(t, b->id) == b && b->in[0] == h) return b;
-    if (!(b = tg__new_node(t))) return &t->poison;
-    b->flags = (uint8_t)(TG_F_F64 | TG_F_BRIDGE | (tg__needs_grad(h) ? TG_F_NEEDS_GRAD : 0));
-    b->in[0] = h;
-    b->u.inl[0] = *tg__hvalue(h);
-    b->value = &b->u.inl[0];
-    t->bridge = b;
-    return b;
 }
 
 /* ------------------------------------------------------ sweep, replay -- */

@@ -164,10 +164,10 @@ static enum rule rule_of(const tg_op *op) {
 
 /* Element strides of x over y's dimensions (both padded to 4 on the left),
  * 0 where x is broadcast; false when x does not broadcast to y. */
-static bool bcast_strides(const tg_node *y, const tg_node *x, size_t d[4], size_t s[4]) {
+static bool bcast_strides(const tg_arg *y, const tg_arg *x, size_t d[4], size_t s[4]) {
     size_t dx[4], step = 1;
-    tg__pad4(y, d);
-    tg__pad4(x, dx);
+    tg__arg_pad4(y, d);
+    tg__arg_pad4(x, dx);
     if (x->ndim > 4) return false;
     for (int i = 3; i >= 0; i--) {
         if (dx[i] != 1 && dx[i] != d[i]) return false;
@@ -223,7 +223,9 @@ static void rule_dense(build *b, size_t numel, int m, pset *const *in) {
 /* The sets of y (a 64-byte op node) from its inputs' sets in[0..m). */
 static void rule_apply(build *b, enum rule r, tg_node *y, int m, pset *const *in) {
     size_t numel = tg__numel(y);
-    tg_node *x = tg__in(y, 0);
+    tg_args a; /* y and its inputs, as views */
+    tg__args_of(y, &a);
+    const tg_arg *x = &a.in[0];
     switch (r) {
     case RULE_ZERO: /* handled by the caller */
     case RULE_DENSE:
@@ -232,7 +234,7 @@ static void rule_apply(build *b, enum rule r, tg_node *y, int m, pset *const *in
     case RULE_ELEM: {
         size_t d[4], s[3][4];
         for (int k = 0; k < m && k < 3; k++)
-            if (!bcast_strides(y, tg__in(y, k), d, s[k])) {
+            if (!bcast_strides(&a.out, &a.in[k], d, s[k])) {
                 rule_dense(b, numel, m, in);
                 return;
             }
@@ -253,7 +255,7 @@ static void rule_apply(build *b, enum rule r, tg_node *y, int m, pset *const *in
     case RULE_PERMUTE: {
         size_t d[4], s[1][4], xs[4], xd[4], step = 1;
         if (r == RULE_BCAST_TO) {
-            if (!bcast_strides(y, x, d, s[0])) {
+            if (!bcast_strides(&a.out, x, d, s[0])) {
                 rule_dense(b, numel, m, in);
                 return;
             }
@@ -267,8 +269,8 @@ static void rule_apply(build *b, enum rule r, tg_node *y, int m, pset *const *in
                 for (int i = 0; i < 4; i++)
                     perm[i] = (int)((bits >> (2 * i)) + (unsigned)(nd - 1 - i)) & 3;
             }
-            tg__pad4(y, d);
-            tg__pad4(x, xd);
+            tg__arg_pad4(&a.out, d);
+            tg__arg_pad4(x, xd);
             for (int i = 3; i >= 0; i--) { /* x's own strides, by its axes */
                 xs[i] = step;
                 step *= xd[i];
@@ -285,7 +287,7 @@ static void rule_apply(build *b, enum rule r, tg_node *y, int m, pset *const *in
     case RULE_REDUCE:
     case RULE_RUN:
     case RULE_RUN_Y: {
-        tg_axis_view v = tg__axis_view(x, y->aux);
+        tg_axis_view v = tg__arg_axis(x, y->aux);
         build u = *b; /* the union of each run, once */
         if (!b_start(&u, v.outer * v.inner)) {
             b->fail = true;
@@ -315,11 +317,10 @@ static void rule_apply(build *b, enum rule r, tg_node *y, int m, pset *const *in
         return;
     }
     case RULE_MATMUL: {
-        tg_node *a = x, *bb = tg__in(y, 1);
         size_t dy[4], da[4], db[4];
-        tg__pad4(y, dy);
-        tg__pad4(a, da);
-        tg__pad4(bb, db);
+        tg__arg_pad4(&a.out, dy);
+        tg__arg_pad4(x, da);
+        tg__arg_pad4(&a.in[1], db);
         size_t rows = dy[2], cols = dy[3], inner = da[3];
         for (size_t b0 = 0; b0 < dy[0]; b0++)
             for (size_t b1 = 0; b1 < dy[1]; b1++) {
@@ -339,8 +340,8 @@ static void rule_apply(build *b, enum rule r, tg_node *y, int m, pset *const *in
     case RULE_SLICE:
     case RULE_CONCAT:
     case RULE_INDEX_SELECT: {
-        tg_axis_view v = tg__axis_view(y, y->aux);
-        size_t xlen = (size_t)x->u.shape[y->aux];
+        tg_axis_view v = tg__arg_axis(&a.out, y->aux);
+        size_t xlen = (size_t)x->shape[y->aux];
         int64_t start = r == RULE_SLICE ? index_at(tg__in(y, 1), 0, (int64_t)xlen) : 0;
         for (size_t o = 0; o < v.outer; o++)
             for (size_t l = 0; l < v.len; l++)
@@ -361,8 +362,8 @@ static void rule_apply(build *b, enum rule r, tg_node *y, int m, pset *const *in
     }
     case RULE_INDEX_ADD: {
         /* y(o, r, i) = sum over j with idx[j] = r of src(o, j, i) */
-        tg_axis_view v = tg__axis_view(y, y->aux);
-        size_t slen = (size_t)x->u.shape[y->aux];
+        tg_axis_view v = tg__arg_axis(&a.out, y->aux);
+        size_t slen = (size_t)x->shape[y->aux];
         tg_node *idx = tg__in(y, 1);
         for (size_t o = 0; o < v.outer; o++)
             for (size_t l = 0; l < v.len; l++)
@@ -378,12 +379,6 @@ static void rule_apply(build *b, enum rule r, tg_node *y, int m, pset *const *in
 }
 
 /* --------------------------------------------------------- the sweep -- */
-
-/* The op of a position that is not a leaf, or NULL for a bridge. */
-static const tg_op *op_at(tg_node *y) {
-    if (tg__is_compact(y)) return tg__op(tg__kinds[tg__hcode(y) & TG_C_KIND].op);
-    return y->op ? tg__op(y->op) : NULL;
-}
 
 int tg__pattern(tg_tape *t, int m, tg_node *const *ys, int n, tg_node *const *wrt, tg_csr *out) {
     *out = (tg_csr){0};
@@ -474,11 +469,11 @@ int tg__pattern(tg_tape *t, int m, tg_node *const *ys, int n, tg_node *const *wr
             ins[k] = in[k] >= lo && sets[in[k] - lo].start ? &sets[in[k] - lo] : NULL;
             any |= ins[k] != NULL;
         }
-        const tg_op *op = any ? op_at(y) : NULL;
-        enum rule r = op ? rule_of(op) : RULE_SAME; /* a bridge: the identity */
+        const tg_op *op = any ? tg__op(tg__op_index_of(y)) : NULL;
+        enum rule r = op ? rule_of(op) : RULE_SAME;
         if (any && r != RULE_ZERO) {
             if (!b_start(&b, numel)) break;
-            if (tg__is_compact(y) || tg__is_bridge(y)) { /* one element of one-element inputs */
+            if (tg__is_compact(y)) { /* one element of one-element inputs */
                 for (int k = 0; k < c; k++) b_add(&b, ins[k], 0);
                 b_next(&b);
             } else {

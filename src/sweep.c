@@ -15,30 +15,20 @@
 
 static inline void add(tg_tape *t, size_t p, double v);
 
-/* Prepares a 64-byte node to receive gradient: on its first touch in this
- * sweep, gives it memory and, unless it is a leaf with memory (whose
- * gradients accumulate across sweeps), marks it FRESH: it holds nothing yet
- * (a new leaf's too: its first contribution is stored as it is). A bridge's
- * gradient memory is its scalar's gradient itself, readied here (an unset
- * one becomes -0): the
- * consumers' rules add straight into it, each at its own position, in the
- * order they would add into a 64-byte input. (A gradient of the bridge's
- * own, sent to the scalar when the sweep reached the bridge, summed the
- * parts of all the consumers of a shared bridge first: a different
- * rounding from the 64-byte tape's whenever a compact record between two
- * of them used the scalar too.) A user's rule that writes through
- * tg_grad(tg_node_input(...)) reaches the same memory. */
+/* Prepares an input to receive gradient. A 64-byte node, on its first
+ * touch in this sweep, gets memory and, unless it is a leaf with memory
+ * (whose gradients accumulate across sweeps), is marked FRESH: it holds
+ * nothing yet (a new leaf's too: its first contribution is stored as it
+ * is). A compact record's gradient (in its chunk, which its view points
+ * at) is readied: an unset one becomes -0, so that the op's rule adds into
+ * it at its own position, as into a 64-byte input. */
 static inline int touch(tg_node *n) {
-    if (n->flags & TG_F_REACHED) return 0;
-    n->flags |= TG_F_REACHED;
-    if (n->flags & TG_F_BRIDGE) {
-        tg_tape *t = tg__ctape(n->in[0]);
-        size_t p = tg__cpos(n->in[0]);
-        add(t, p, -0.0);
-        tg_schunk *c = tg__sc(t, p);
-        n->grad = &c->grad[tg__sl(c, p)];
+    if (tg__is_compact(n)) {
+        add(tg__ctape(n), tg__cpos(n), -0.0);
         return 0;
     }
+    if (n->flags & TG_F_REACHED) return 0;
+    n->flags |= TG_F_REACHED;
     bool fresh = !n->grad;
     if (fresh && tg__grad_memory(n)) return -1;
     if (fresh || n->op) n->flags |= TG_F_FRESH;
@@ -92,29 +82,28 @@ static int seed_output(tg_node *out, const void *seed) {
     return 0;
 }
 
-/* The step of a reached 64-byte node: its backward rule (a leaf's or a
- * bridge's is nothing: the bridge's consumers have written its scalar's
- * gradient). */
+/* The step of a reached 64-byte node: its backward rule (a leaf's is
+ * nothing). */
 static int full_step(tg_tape *t, tg_node *n) {
     n->flags &= (uint8_t)~TG_F_REACHED;
     if (!n->op) return 0;
     bool writer = tg__fresh_writer[n->op];
     for (int k = 0, nin = tg__nin(n); k < nin; k++) {
         tg_node *in = tg__in(n, k);
-        if (!in || !(in->flags & TG_F_NEEDS_GRAD)) continue;
+        if (!in || !tg__needs_grad(in)) continue;
         if (touch(in)) return -1;
-        if (!writer) tg__ready_grad(in);
+        if (!writer && !tg__is_compact(in)) tg__ready_grad(in);
     }
     tg__backward(n);
     for (int k = 0, nin = tg__nin(n); writer && k < nin; k++) {
         tg_node *in = tg__in(n, k);
-        if (in) in->flags &= (uint8_t)~TG_F_FRESH;
+        if (in && !tg__is_compact(in)) in->flags &= (uint8_t)~TG_F_FRESH;
     }
     if (t->status) return -1;
     if (t->check_numerics)
         for (int k = 0, nin = tg__nin(n); k < nin; k++) {
             tg_node *in = tg__in(n, k);
-            if (in && in->grad && (in->flags & TG_F_NEEDS_GRAD)) tg__check_finite(n, k);
+            if (in && tg__needs_grad(in) && tg__grad_of(in)) tg__check_finite(n, k);
         }
     return 0;
 }
@@ -232,7 +221,6 @@ int tg__forward_range(tg_tape *t, size_t from, size_t to) {
         }
         if (kind != TG_K_FULL) continue;
         tg_node *n = tg__node_at(t, i);
-        if (n->flags & TG_F_BRIDGE) n->u.inl[0] = *tg__hvalue(n->in[0]);
         if (!n->op) continue;
         tg__run_forward(n);
         if (t->check_numerics) tg__check_finite(n, -1);
@@ -247,7 +235,7 @@ void tg_zero_grad(tg_tape *t) {
         if (tg__is_compact(n)) {
             double *g = tg__hgrad(n);
             if (g && tg__is_leaf(n)) *g = 0;
-        } else if (!n->op && n->grad && !(n->flags & TG_F_BRIDGE)) {
+        } else if (!n->op && n->grad) {
             tg__clear_grad(n);
         }
     }

@@ -92,8 +92,7 @@ static void memo_next_position(struct tg_memo *m) {
 
 /* What the sweep reads of a position, found once for the k directions: its
  * inputs as offsets from lo (SIZE_MAX: below lo, no tangent), m of them (0
- * when none is at lo or above: nothing to do), its node and op (NULL: a
- * bridge, the identity). */
+ * when none is at lo or above: nothing to do), its node and op. */
 struct sweep_pos {
     size_t in[3];
     int m;
@@ -117,9 +116,7 @@ static int64_t positions(tg_tape *t, size_t lo, size_t top, struct sweep_pos *po
         if (!any) continue;
         s->m = m;
         s->y = tg__node_at(t, p);
-        if (tg__is_compact(s->y) || s->y->op)
-            s->op = tg__op(tg__is_compact(s->y) ? tg__kinds[tg__hcode(s->y) & TG_C_KIND].op
-                                                : s->y->op);
+        s->op = tg__op(tg__op_index_of(s->y));
         int64_t e = tg_numel(s->y);
         if (e > largest) largest = e;
     }
@@ -144,9 +141,9 @@ static void tangent_at(tg_tape *t, const struct sweep_pos *pos, tg_node **tan, s
         any |= tin[q] != NULL;
     }
     if (!any) return; /* no input depends on wrt: a zero tangent */
-    tg_node *r = s->op ? tg__tangent(s->op, s->y, tin) : tin[0];
+    tg_node *r = tg__tangent(s->op, s->y, tin);
     /* A rule may give a tangent that broadcasts to the output's shape. */
-    if (r && s->op && !t->status) r = tg__expand_like(r, s->y);
+    if (r && !t->status) r = tg__expand_like(r, s->y);
     *here = r;
 }
 

@@ -70,7 +70,6 @@ void tg_tape_reset(tg_tape *t) {
     if (!t) return;
     t->nnodes = t->nfull = t->npart = t->grad_valid = 0;
     t->nparts_chunks = 0;
-    t->bridge = NULL;
     for (tg_block *b = t->blocks; b; b = b->next) b->used = 0;
     t->cur = t->blocks;
     t->status = TG_OK;
@@ -111,7 +110,7 @@ int tg_tape_rewind(tg_tape *t, tg_mark *m) {
         tg_node *n = &t->chunks[i >> TG_CHUNK_BITS][i & (TG_CHUNK_NODES - 1)];
         if (!n->grad || !n->ndim || (n->flags & TG_F_EXT_GRAD) || !rewound(t, m, n->grad))
             continue;
-        if (n->op || (n->flags & TG_F_BRIDGE)) {
+        if (n->op) {
             n->grad = NULL;
             continue;
         }
@@ -124,7 +123,6 @@ int tg_tape_rewind(tg_tape *t, tg_mark *m) {
         t->bytes += sizeof *k + bytes;
         n->grad = k->data;
     }
-    if (t->bridge && t->bridge->id >= m->nodes) t->bridge = NULL;
     t->nnodes = m->nodes;
     t->nfull = m->full;
     t->npart = m->parts;
@@ -226,7 +224,6 @@ int tg__grow(tg_tape *t) {
 
 
 void tg__pop_to(tg_tape *t, size_t mark) {
-    if (t->bridge && t->bridge->id >= mark) t->bridge = NULL;
     t->nfull -= t->nnodes - mark;
     t->nnodes = mark;
 }

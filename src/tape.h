@@ -82,7 +82,6 @@ struct tg_tape {
     size_t sc_end, sc_cap; /* positions the chunks cover; entries of sc */
     size_t parts_cap;
     size_t grad_valid; /* compact gradients below this position are defined */
-    tg_node *bridge;   /* the last bridge made, reused for the same scalar */
     tg_block *blocks, *cur; /* value/gradient memory, bump-allocated */
     size_t bytes;           /* heap bytes held */
     /* op -> registry index, direct-mapped, so recording an op costs no hash
@@ -182,19 +181,12 @@ static inline bool tg__needs_grad(const tg_node *h) {
 static inline bool tg__is_leaf(const tg_node *h) {
     return tg__is_compact(h) ? (tg__hcode(h) & TG_C_KIND) == TG_K_LEAF : !h->op;
 }
-static inline bool tg__is_bridge(const tg_node *h) {
-    return !tg__is_compact(h) && (h->flags & TG_F_BRIDGE);
-}
 static inline void *tg__value_of(const tg_node *h) {
     return tg__is_compact(h) ? (void *)tg__hvalue(h) : h->value;
 }
 static inline void *tg__grad_of(const tg_node *h) {
     return tg__is_compact(h) ? (void *)tg__hgrad(h) : h->grad;
 }
-/* The 64-byte node of a handle: h itself, or a bridge recorded for a
- * compact h (poison on failure). Recording code calls this before reading
- * an input's fields. */
-tg_node *tg__full(tg_node *h);
 
 
 /* Whether n was recorded before the last reset of its tape (its position is
@@ -244,7 +236,7 @@ static inline tg_node *tg__new_node(tg_tape *t) {
     return n;
 }
 /* Drops the 64-byte nodes recorded after the first mark positions (an op
- * that failed after allocating its node and its inputs' bridges). */
+ * that failed after allocating its node). */
 void tg__pop_to(tg_tape *t, size_t mark);
 
 /* Points a node at memory for its value: inline for 0-d nodes. 0, or -1

@@ -27,7 +27,7 @@
  *             chunks of records) whose sin and div store as many partials
  *             (9 chunks),
  *             so that both chunk tables grow past their first 8,
- *             with tensor ops on its scalars (bridges), a backward sweep (the
+ *             with tensor ops on its scalars, a backward sweep (the
  *             gradient arrays), a replay and a second sweep;
  *   sparse    the sparse drivers: a banded Hessian, a Lagrangian's of a
  *             tensor and a scalar, a Jacobian of 40 colours (blocks of
@@ -400,7 +400,7 @@ typedef struct scalar_result {
 
 /* s <- sin(s) / (x + 2) + c, 3 compact positions and 3 partials a step (a
  * contraction, so s settles at a point that depends on x); every
- * SC_DETOUR steps sum(s T) (a bridge, two tensor ops) joins a 64-byte sum
+ * SC_DETOUR steps sum(s T) (two tensor ops reading s) joins a 64-byte sum
  * that the output adds at the end, so the chain itself stays compact. */
 static void scalar_scenario(void *out, void *ctx) {
     (void)ctx;

@@ -15,7 +15,7 @@
  *                refuse scalars must refuse them alike on both tapes;
  *   hand values  documented values and derivatives at the edges;
  *   programs     random compositions (fixed seeds) of many ops, with deep
- *                chains, fan-out, ties, detours through tensor ops (bridges)
+ *                chains, fan-out, ties, detours through tensor ops
  *                and several sweeps; one program checked against finite
  *                differences;
  *   chain        a 280,000-position chain over many chunks, swept from the
@@ -23,7 +23,7 @@
  *                adjoint; tg_value()/tg_grad() pointers stay valid;
  *   sweeps       leaves recorded after a sweep and after a reset start from
  *                0; a leaf as the output; a scalar used by several tensor
- *                ops (one shared bridge) with compact records between them;
+ *                ops (which read it in place) with compact records between them;
  *   replay       new leaf values through tg_value(), tg_forward(), backward:
  *                equal to fresh recordings on both kinds of tape;
  *   errors       stale handles after tg_tape_reset (TG_ERR_STATE), handles
@@ -1151,12 +1151,37 @@ static void test_mixed_with_tensors(void **state) {
     for (int k = 0; k < 2; k++) tg_tape_free(tg_node_tape(x[k]));
 }
 
+/* A tensor op on a compact scalar records one node, which reads the
+ * scalar's value and adds into its gradient where they are stored (no copy
+ * of the scalar of its own, which a replay would have to refresh): its
+ * inputs are the scalar itself, and a new value set through tg_value()
+ * reaches it on replay. */
+static void test_tensor_op_reads_scalar_in_place(void **state) {
+    (void)state;
+    const int64_t s3[1] = {3};
+    const double Tv[3] = {0.5, -2.0, 4.0};
+    tg_tape *t = new_tape(1);
+    tg_node *T = tg_tensor(t, TG_F64, 1, s3, Tv), *x = tg_scalar(t, 1.5);
+    size_t before = tg_tape_size(t);
+    tg_node *m = tg_mul(x, T);
+    assert_int_equal(tg_tape_size(t), before + 1);
+    assert_ptr_equal(tg_node_input(m, 0), x);
+    assert_ptr_equal(tg_tape_node(t, before), m);
+    tg_node *f = tg_sum(tg_mul(m, m)); /* sum (x T)^2: d/dx = 2 x sum T^2 */
+    *(double *)tg_value(x) = 3.0;
+    assert_int_equal(tg_forward(t), TG_OK);
+    assert_true(tg_value_scalar(f) == 9.0 * (0.25 + 4.0 + 16.0));
+    assert_int_equal(tg_backward(f), TG_OK);
+    assert_true(tg_grad_scalar(x) == 2 * 3.0 * (0.25 + 4.0 + 16.0));
+    tg_tape_free(t);
+}
+
 /* A scalar used by two tensor ops with a compact record between them, and
  * by one 64-byte op as both of its inputs: the parts of its gradient must
- * be added in the 64-byte tape's order. (Until the bridge's gradient became
- * the scalar's own, the two tensor ops' parts were summed in their shared
- * bridge first, and about half of these points differed in the last bit.) */
-static void test_shared_bridge_order(void **state) {
+ * be added in the 64-byte tape's order, each at its own position. (Summed
+ * first in a copy of the scalar that the tensor ops shared, about half of
+ * these points differed in the last bit.) */
+static void test_shared_scalar_order(void **state) {
     (void)state;
     const int64_t s3[1] = {3};
     const double Tv[3] = {0.1, 0.2, 0.3};
@@ -1169,7 +1194,7 @@ static void test_shared_bridge_order(void **state) {
             tg_node *a = tg_sin(x);
             tg_node *t1 = tg_sum(tg_mul(x, T));
             tg_node *c = tg_mul(x, tg_const(t, C)); /* a compact record between */
-            tg_node *t2 = tg_sum(tg_mul(x, T));     /* the same bridge again */
+            tg_node *t2 = tg_sum(tg_mul(x, T));     /* the same scalar again */
             tg_node *d = tg_exp(x);
             tg_node *f = tg_add(tg_add(tg_add(a, t1), tg_add(c, t2)), d);
             assert_int_equal(tg_backward(f), TG_OK);
@@ -1410,7 +1435,8 @@ int main(void) {
         cmocka_unit_test(test_other_tape),
         cmocka_unit_test(test_many_tapes),
         cmocka_unit_test(test_mixed_with_tensors),
-        cmocka_unit_test(test_shared_bridge_order),
+        cmocka_unit_test(test_tensor_op_reads_scalar_in_place),
+        cmocka_unit_test(test_shared_scalar_order),
         cmocka_unit_test(test_higher_order),
         cmocka_unit_test(test_hessian_jacobian),
         cmocka_unit_test(test_million_ops_bytes),

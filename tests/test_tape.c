@@ -464,7 +464,7 @@ static void test_rewind(void **state) {
     tg_mark m = tg_tape_mark(t);
     size_t size = tg_tape_size(t), bytes = 0;
     for (int round = 0; round < 100; round++) {
-        /* tensors, compact scalars with partials, a bridge between them */
+        /* tensors, compact scalars with partials, tensor ops reading them */
         tg_node *z = tg_sum(tg_mul(tg_exp(y), x));
         tg_node *w = tg_add(tg_mul(tg_sin(c), c), z);
         double want = 0.25 * sin(0.25);
