@@ -108,6 +108,21 @@ static int full_step(tg_tape *t, tg_node *n) {
     return 0;
 }
 
+/* What the loop below adds into an input of a record of chunk c, at p: in
+ * c itself mostly (inputs are recent), else found through the table. Every
+ * record's gradient is written, a record that wants none too (it is never
+ * read: the loop skips such records, tg_grad() says NULL), which spares
+ * reading the input's code byte. */
+static inline void add_in(const tg_tape *t, const tg_schunk *c, size_t p, double v) {
+    if (p < c->base) c = tg__sc(t, p);
+    double *g = &c->grad[p - c->base];
+    *g = (tg__grad_unset(*g) ? -0.0 : *g) + v;
+}
+static inline double value_in(const tg_tape *t, const tg_schunk *c, size_t p) {
+    if (p < c->base) c = tg__sc(t, p);
+    return c->slot[p - c->base].v;
+}
+
 /* One backward loop over the positions from out's. A compact record's step
  * is a multiply-add per input with the partials stored at recording (their
  * index pp runs down with the loop); a 64-byte node's is its op's rule. */
@@ -134,30 +149,32 @@ static int sweep(tg_node *out, const void *seed) {
                     return t->status;
                 continue;
             }
+            if (!(code & TG_C_NG)) continue; /* no gradient wanted */
             double g = grad[l];
-            if (tg__grad_unset(g)) continue; /* not reached (or no gradient wanted) */
+            if (tg__grad_unset(g)) continue; /* not reached */
             size_t a = in0[l], b = in1[l];
             switch (tg__kind_cls[code & TG_C_KIND]) {
-            case TG_CLS_ADD: add(t, a, g), add(t, b, g); break;
-            case TG_CLS_SUB: add(t, a, g), add(t, b, g * -1.0); break; /* as the kernels */
-            case TG_CLS_NEG: add(t, a, g * -1.0); break;
+            case TG_CLS_ADD: add_in(t, c, a, g), add_in(t, c, b, g); break;
+            case TG_CLS_SUB: add_in(t, c, a, g), add_in(t, c, b, g * -1.0); break; /* as the kernels */
+            case TG_CLS_NEG: add_in(t, c, a, g * -1.0); break;
             case TG_CLS_MUL:
-                add(t, a, g * tg__value_at(t, b));
-                add(t, b, g * tg__value_at(t, a));
+                add_in(t, c, a, g * value_in(t, c, b));
+                add_in(t, c, b, g * value_in(t, c, a));
                 break;
-            case TG_CLS_P1: add(t, a, g * tg__part(t, pp)); break;
+            case TG_CLS_P1: add_in(t, c, a, g * tg__part(t, pp)); break;
             case TG_CLS_P2:
-                add(t, a, g * tg__part(t, pp));
-                add(t, b, g * tg__part(t, pp + 1));
+                add_in(t, c, a, g * tg__part(t, pp));
+                add_in(t, c, b, g * tg__part(t, pp + 1));
                 break;
             case TG_CLS_ROUTE: { /* g * 0 would be NaN for an infinite g: a loser gets 0 */
                 double pa = tg__part(t, pp), pb = tg__part(t, pp + 1);
-                add(t, a, pa == 0 ? 0.0 : g * pa);
-                add(t, b, pb == 0 ? 0.0 : g * pb);
+                add_in(t, c, a, pa == 0 ? 0.0 : g * pa);
+                add_in(t, c, b, pb == 0 ? 0.0 : g * pb);
                 break;
             }
             case TG_CLS_NONE: /* a zero derivative still reaches the inputs */
-                for (int i = 0; i < tg__kinds[code & TG_C_KIND].arity; i++) add(t, i ? b : a, 0.0);
+                for (int i = 0; i < tg__kinds[code & TG_C_KIND].arity; i++)
+                    add_in(t, c, i ? b : a, 0.0);
                 break;
             default: break; /* leaves */
             }
