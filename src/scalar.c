@@ -37,8 +37,6 @@ tg_kind tg__kinds[TG_K_MAX] = {[TG_K_FULL] = {TG_CLS_FULL, 0, 0, 0, NULL},
 uint8_t tg__nparts[128];
 uint8_t tg__kind_cls[TG_K_MAX] = {[TG_K_FULL] = TG_CLS_FULL, [TG_K_LEAF] = TG_CLS_LEAF};
 
-/* The families with rules on scalars, each a table parallel to its ops. */
-extern const tg_scalar_rule tg_unary_scalar[], tg_binary_scalar[], tg_compare_scalar[];
 
 static int nkinds = TG_K_OPS;
 

@@ -54,23 +54,37 @@ static inline tg_node *tg__scalar_leaf(tg_tape *t, double value, bool wants_grad
     return tg__chandle_in(c, l);
 }
 
-/* The op families with rules on scalars (their tables of ops, ops/), and
- * each op's kind (0: none) by its position in its family's table: found
- * from the op's address, so that recording needs no registry index (and,
- * in a family's own constructors, where the op is a constant, no search). */
+/* The op families with rules on scalars (their tables of ops and of rules,
+ * ops/), and each op's kind (0: none) by its position in its family's
+ * table: found from the op's address, so that recording needs no registry
+ * index. In a family's own constructors, where the op is a constant, the
+ * search folds away, and so do the op's arity and its rule's class and
+ * element function, read from the family's constant tables. */
 extern const tg_op tg_unary_ops[], tg_binary_ops[], tg_compare_ops[];
 extern const int tg_unary_count, tg_binary_count, tg_compare_count;
+extern const tg_scalar_rule tg_unary_scalar[], tg_binary_scalar[], tg_compare_scalar[];
 enum { TG_FAM_BINARY, TG_FAM_UNARY, TG_FAM_COMPARE, TG_FAMILIES };
 extern uint8_t tg__family_kind[TG_FAMILIES][256];
-static inline int tg__kind_of_op(const tg_op *op) {
+/* op's family (-1: none) and its index there (*i). */
+static inline int tg__family_of_op(const tg_op *op, size_t *i) {
     /* below a table, the unsigned difference is too large */
-    size_t i = (size_t)((uintptr_t)op - (uintptr_t)tg_binary_ops) / sizeof *op;
-    if (i < (size_t)tg_binary_count) return tg__family_kind[TG_FAM_BINARY][i];
-    i = (size_t)((uintptr_t)op - (uintptr_t)tg_unary_ops) / sizeof *op;
-    if (i < (size_t)tg_unary_count) return tg__family_kind[TG_FAM_UNARY][i];
-    i = (size_t)((uintptr_t)op - (uintptr_t)tg_compare_ops) / sizeof *op;
-    if (i < (size_t)tg_compare_count) return tg__family_kind[TG_FAM_COMPARE][i];
-    return 0;
+    *i = (size_t)((uintptr_t)op - (uintptr_t)tg_binary_ops) / sizeof *op;
+    if (*i < (size_t)tg_binary_count) return TG_FAM_BINARY;
+    *i = (size_t)((uintptr_t)op - (uintptr_t)tg_unary_ops) / sizeof *op;
+    if (*i < (size_t)tg_unary_count) return TG_FAM_UNARY;
+    *i = (size_t)((uintptr_t)op - (uintptr_t)tg_compare_ops) / sizeof *op;
+    if (*i < (size_t)tg_compare_count) return TG_FAM_COMPARE;
+    return -1;
+}
+static inline int tg__kind_of_op(const tg_op *op) {
+    size_t i;
+    int f = tg__family_of_op(op, &i);
+    return f < 0 ? 0 : tg__family_kind[f][i];
+}
+static inline const tg_scalar_rule *tg__family_rule(int f, size_t i) {
+    return f == TG_FAM_BINARY  ? &tg_binary_scalar[i]
+           : f == TG_FAM_UNARY ? &tg_unary_scalar[i]
+                               : &tg_compare_scalar[i];
 }
 
 /* The value of the four commonest ops, which store no partials (false for
@@ -105,7 +119,8 @@ static inline tg_node *tg__put_record(tg_schunk *c, size_t l, double y, size_t p
 tg_node *tg__scalar_op_slow(const tg_op *op, tg_node *a, tg_node *b);
 static inline __attribute__((always_inline)) tg_node *tg__scalar_op(const tg_op *op, tg_node *a,
                                                                      tg_node *b) {
-    int kind = tg__kind_of_op(op);
+    size_t fi;
+    int f = tg__family_of_op(op, &fi), kind = f < 0 ? 0 : tg__family_kind[f][fi];
     tg_schunk *ca = tg__hsc(a);
     tg_tape *t = ca->tape;
     size_t la = tg__hindex(a), pa = ca->base + la, p = t->nnodes, pb = 0;
@@ -113,10 +128,10 @@ static inline __attribute__((always_inline)) tg_node *tg__scalar_op(const tg_op 
     /* an op with a rule, a live input, room in the chunk for the result */
     if (!kind || t->status || !tg__compact_on(t) || pa >= p || !c || p - c->base >= c->len)
         return tg__scalar_op_slow(op, a, b);
-    const tg_kind *k = &tg__kinds[kind];
+    const tg_scalar_rule *rule = tg__family_rule(f, fi);
     double x[2] = {ca->slot[la].v, 0}, y, d[2];
     uint8_t ng = ca->code[la] & TG_C_NG;
-    if (k->arity == 2) {
+    if (op->arity == 2) {
         if (!b || !tg__is_compact(b)) return tg__scalar_op_slow(op, a, b);
         tg_schunk *cb = tg__hsc(b);
         size_t lb = tg__hindex(b);
@@ -129,11 +144,11 @@ static inline __attribute__((always_inline)) tg_node *tg__scalar_op(const tg_op 
     }
     size_t l = p - c->base;
     if (!(l & (TG_SC_LEN - 1))) c->part0[l >> TG_SC_BITS] = t->npart; /* as tg__new_pos */
-    if (!tg__scalar_plain(k->cls, x, &y)) { /* else one partial, or the slow path */
+    if (!tg__scalar_plain(rule->cls, x, &y)) { /* else one partial, or the slow path */
         size_t i = t->npart;
-        if (k->cls != TG_CLS_P1 || (ng && (i >> TG_PART_BITS) >= t->nparts_chunks))
+        if (rule->cls != TG_CLS_P1 || (ng && (i >> TG_PART_BITS) >= t->nparts_chunks))
             return tg__scalar_op_slow(op, a, b);
-        y = k->eval(x, d);
+        y = rule->eval(x, d);
         if (ng) {
             t->parts[i >> TG_PART_BITS][i & (TG_PART_LEN - 1)] = d[0];
             t->npart = i + 1;
