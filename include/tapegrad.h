@@ -646,7 +646,7 @@ TG_API tg_node *tg_permute(tg_node *x, const int *perm);
 TG_API tg_node *tg_tril(tg_node *x, int64_t k);
 TG_API tg_node *tg_triu(tg_node *x, int64_t k);
 
-/* --- axis conveniences (src/axes.c) --- */
+/* --- axis conveniences (ops/axes.c) --- */
 /* Compositions of the ops above (no op of their own: their gradients are
  * reshape's and concat's, and they record those nodes; reshape being a view,
  * unsqueeze, squeeze and the keepdim forms copy nothing). Axes may be

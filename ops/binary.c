@@ -10,7 +10,7 @@
  * dtype (T = float, then double) to compile the kernels, and once more,
  * without T, for the op table. Inside the expressions: a, b are the operands,
  * y the stored result, g the gradient reaching y. Broadcasting is
- * src/broadcast.h, shared with the comparisons and where/clamp.
+ * src/kernels/broadcast.h, shared with the comparisons and where/clamp.
  */
 #ifndef T
 #include "broadcast.h"
@@ -384,7 +384,7 @@ tg_node *tg_minimum(tg_node *a, tg_node *b) {
     return tg__apply(&tg_binary_ops[B_MINIMUM], a, b, 0);
 }
 
-/* The rules of compact scalars (src/scalar.c): add, sub and mul need no
+/* The rules of compact scalars (src/engine/scalar.c): add, sub and mul need no
  * stored partials; the others store the local derivatives, which are their
  * kernels' gradient expressions at g = 1 (g * (1 * d) = g * d exactly). */
 #define SCALAR_EVAL(name)                                                                  \

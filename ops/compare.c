@@ -53,7 +53,7 @@ const tg_op tg_compare_ops[] = {
 };
 const int tg_compare_count = C_COUNT;
 
-/* The rules of compact scalars (src/scalar.c): 1 or 0, no derivative. */
+/* The rules of compact scalars (src/engine/scalar.c): 1 or 0, no derivative. */
 #define SCALAR_EVAL(name, REL)                                                             \
     static double name##_scalar(const double *x, double *p) {                              \
         (void)p;                                                                           \

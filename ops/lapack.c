@@ -14,7 +14,7 @@
  *
  * Each op states its derivative once, as a vjp recorded with public ops
  * (a solve's adjoint is a solve with the transpose); backward, forward mode
- * and higher orders are derived from it (src/derive.c). A singular or
+ * and higher orders are derived from it (src/engine/derive.c). A singular or
  * indefinite matrix sets TG_ERR_SINGULAR naming the op, the matrix of the
  * stack and the pivot or leading minor; a matrix holding NaN or an infinity
  * gives NaN throughout its result (no LAPACK call sees it).

@@ -12,7 +12,7 @@
  * Each op's element functions (name_y, name_dx, and the helpers of the longer
  * ones) are small separate functions. Those of exp log sin cos tan tanh
  * sigmoid erf log1p expm1 softplus gelu silu serve the float64 scalars only:
- * tensors go through loops that call the vector math of src/vmath.h (SLEEF)
+ * tensors go through loops that call the vector math of src/kernels/vmath.h (SLEEF)
  * on blocks and finish the formula with the same helpers (VUNARY, VFWD,
  * VBWD). A step function is one line of
  * STEP(name, y): its derivative is 0 everywhere and its backward rule adds
@@ -70,7 +70,7 @@
     static inline T S(name##_y)(T x) { return (Y); }                                       \
     FWD_LOOP(name)
 
-/* The vectorised ops (src/vmath.h) keep their element functions for the
+/* The vectorised ops (src/kernels/vmath.h) keep their element functions for the
  * float64 scalars, and run tensors through loops over blocks of VBLOCK
  * elements: a vector math call over the block, then a plain loop that
  * finishes the formula (it vectorises, having no calls; for the widest
@@ -405,7 +405,7 @@ tg_node *tg_unary_tangent(tg_node *y, tg_node *t) {
     return tg__apply3(&tg_unary_ops[U_TANGENT], tg_node_input(y, 0), y, t, u);
 }
 
-/* The rules of compact scalars (src/scalar.c): the value and the stored
+/* The rules of compact scalars (src/engine/scalar.c): the value and the stored
  * derivative, from the element functions the 0-d kernels call. The
  * derivative nodes have none: they are recorded as 64-byte nodes. */
 #define SCALAR_EVAL(name)                                                                  \

@@ -1,5 +1,5 @@
 /*
- * The axis conveniences of src/axes.c: unsqueeze, squeeze, stack and the
+ * The axis conveniences of ops/axes.c: unsqueeze, squeeze, stack and the
  * keepdim reductions. Expected shapes and values by index arithmetic on
  * flat row-major arrays; gradients by tg_backward with a random seed, which
  * must land on the element each output came from; every error with its

@@ -1,6 +1,6 @@
 /*
  * The expression language of `tapegrad grad/check` (src/cli/expr.c) and the
- * "did you mean" helper (src/suggest.c, in the library), in-process: the
+ * "did you mean" helper (src/engine/suggest.c, in the library), in-process: the
  * parser is compiled into this test.
  *
  * - The registry walk: every registered op, called by name with its arity

@@ -1,5 +1,5 @@
 /*
- * The compact scalar tape (src/scalar.c, src/sweep.c) against its oracle:
+ * The compact scalar tape (src/engine/scalar.c, src/engine/sweep.c) against its oracle:
  * the same computation recorded as 64-byte nodes on a tape with
  * tg_set_scalar_tape(t, 0), which must give bit for bit the same values and
  * gradients (compared with memcmp, so the sign of a zero counts, and a NaN's

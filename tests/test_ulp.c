@@ -1,5 +1,5 @@
 /*
- * Accuracy of the vectorised elementwise ops (src/vmath.h, ops/unary.c):
+ * Accuracy of the vectorised elementwise ops (src/kernels/vmath.h, ops/unary.c):
  * exp log sin cos tan tanh sigmoid erf log1p expm1 softplus gelu silu,
  * through the tensor path (a 1-D tensor, tg_call, tg_backward_seeded), in
  * both dtypes, at every vector math level this CPU and build have (scalar
@@ -214,7 +214,7 @@ static void check_op(void **state) {
     if (failed) fail_msg("%s: beyond the bounds (above)", o->op);
 }
 
-/* The special values at every level, straight through src/vmath.h: what
+/* The special values at every level, straight through src/kernels/vmath.h: what
  * libm gives (NaN for NaN, the same infinity or zero, and the subnormal
  * results), compared bit for bit where libm's result is not a NaN... or to
  * 1 ulp for finite results, which the two libraries may round apart. */

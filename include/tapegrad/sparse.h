@@ -1,6 +1,6 @@
 /*
- * Sparse Jacobians and Hessians (src/sparsity.c, src/coloring.c,
- * src/sparse.c).
+ * Sparse Jacobians and Hessians (src/drivers/sparsity.c, src/drivers/coloring.c,
+ * src/drivers/sparse.c).
  *
  * A tg_sparse is made once for a recorded function: its sparsity pattern
  * is found on the recording, its columns are coloured, and the compressed

@@ -10,7 +10,7 @@
  * tg_trainer does (snapshot, rollback, collective replay).
  */
 #include "mpi_internal.h"
-#include "../train_position.h"
+#include "../nn/train_position.h"
 
 #include <limits.h>
 #include <math.h>

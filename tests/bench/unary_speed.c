@@ -6,7 +6,7 @@
  * op is finite). Prints one key=value line per op: the median of reps runs
  * after two warm-ups, in milliseconds, and the vector math level asked for
  * (auto: the best the CPU has; TG_VMATH=scalar|sse2|avx2|avx512 forces one,
- * see src/vmath.h).
+ * see src/kernels/vmath.h).
  *   usage: unary_speed [reps] [n] [op...]     (default: all 13 ops)
  */
 #include <stdio.h>

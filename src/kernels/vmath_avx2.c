@@ -1,4 +1,4 @@
-/* The AVX2 and FMA loops of src/vmath.h (compile flags: -mavx2 -mfma; see vmath_isa.h). */
+/* The AVX2 and FMA loops of src/kernels/vmath.h (compile flags: -mavx2 -mfma; see vmath_isa.h). */
 #ifdef TG_HAVE_SLEEF
 #define VM_D(fn, u) Sleef_##fn##d4_##u##avx2
 #define VM_F(fn, u) Sleef_##fn##f8_##u##avx2

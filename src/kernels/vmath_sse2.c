@@ -1,4 +1,4 @@
-/* The SSE2 (every x86-64) loops of src/vmath.h (compile flags: none beyond the baseline; see vmath_isa.h). */
+/* The SSE2 (every x86-64) loops of src/kernels/vmath.h (compile flags: none beyond the baseline; see vmath_isa.h). */
 #ifdef TG_HAVE_SLEEF
 #define VM_D(fn, u) Sleef_##fn##d2_##u##sse2
 #define VM_F(fn, u) Sleef_##fn##f4_##u##sse2

@@ -1,4 +1,4 @@
-/* The AVX-512F loops of src/vmath.h (compile flags: -mavx512f; see vmath_isa.h). */
+/* The AVX-512F loops of src/kernels/vmath.h (compile flags: -mavx512f; see vmath_isa.h). */
 #ifdef TG_HAVE_SLEEF
 #define VM_D(fn, u) Sleef_##fn##d8_##u##avx512f
 #define VM_F(fn, u) Sleef_##fn##f16_##u##avx512f

@@ -1,5 +1,5 @@
 /*
- * The SLEEF loops of src/vmath.h for one instruction set, included by
+ * The SLEEF loops of src/kernels/vmath.h for one instruction set, included by
  * vmath_sse2.c, vmath_avx2.c and vmath_avx512.c after they name it:
  * VM_D(fn, u) and VM_F(fn, u) the SLEEF functions of W_D doubles and W_F
  * floats, VM_LOAD_D/VM_STORE_D/VM_LOAD_F/VM_STORE_F the unaligned moves,

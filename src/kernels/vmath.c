@@ -1,5 +1,5 @@
 /*
- * The dispatch of src/vmath.h: one table row per function, indexed by the
+ * The dispatch of src/kernels/vmath.h: one table row per function, indexed by the
  * level in use, and the portable loops of the scalar level (libm, except
  * float exp: see below). The SLEEF loops are in vmath_isa.h.
  */

@@ -1,5 +1,5 @@
-/* Sparsity patterns and colourings shared by src/sparsity.c, src/coloring.c
- * and src/sparse.c; never installed. */
+/* Sparsity patterns and colourings shared by src/drivers/sparsity.c, src/drivers/coloring.c
+ * and src/drivers/sparse.c; never installed. */
 #ifndef TG_SPARSE_INTERNAL_H
 #define TG_SPARSE_INTERNAL_H
 
