@@ -162,7 +162,7 @@ tg_node *tg__apply_n(const tg_op *op, int nin, tg_node *const *given, int aux, i
     n->op = (uint8_t)index;
     n->aux = (int8_t)aux;
     bool wants = tg__needs_grad(a) || (b && tg__needs_grad(b)) || (c && tg__needs_grad(c));
-    n->flags = (uint8_t)((tg_node_dtype(a) == TG_F64 ? TG_F_F64 : 0) |
+    n->flags = (uint8_t)((tg__is_compact(a) || tg__f64(a) ? TG_F_F64 : 0) |
                          (wants ? TG_F_NEEDS_GRAD : 0) | (c ? TG_F_IN3 : 0));
     n->grad = c; /* until the value exists (tg__in) */
     if (!tg__is_compact(a) && a->ndim) {

@@ -62,6 +62,13 @@ static inline void tg__view(const tg_node *h, tg_arg *x) {
     x->dtype = tg__f64(h) ? TG_F64 : TG_F32;
     x->fresh = (h->flags & TG_F_FRESH) != 0;
 }
+/* Only a view's shape (ndim and extents), for a shape rule that reads
+ * nothing else: every binary op's runs it for each input. */
+static inline void tg__shape_view(const tg_node *h, tg_arg *x) {
+    bool compact = tg__is_compact(h);
+    x->ndim = compact ? 0 : h->ndim;
+    x->shape = compact ? NULL : h->u.shape;
+}
 /* The argument views of node n's op: its output and inputs. The shape
  * rules and the rules in ops/ read inputs this way too, never as nodes. */
 static inline void tg__args_of(tg_node *n, tg_args *a) {

@@ -15,18 +15,11 @@
 
 static inline void add(tg_tape *t, size_t p, double v);
 
-/* Prepares an input to receive gradient. A 64-byte node, on its first
- * touch in this sweep, gets memory and, unless it is a leaf with memory
- * (whose gradients accumulate across sweeps), is marked FRESH: it holds
- * nothing yet (a new leaf's too: its first contribution is stored as it
- * is). A compact record's gradient (in its chunk, which its view points
- * at) is readied: an unset one becomes -0, so that the op's rule adds into
- * it at its own position, as into a 64-byte input. */
+/* Prepares a 64-byte node to receive gradient: on its first touch in this
+ * sweep, gives it memory and, unless it is a leaf with memory (whose
+ * gradients accumulate across sweeps), marks it FRESH: it holds nothing yet
+ * (a new leaf's too: its first contribution is stored as it is). */
 static inline int touch(tg_node *n) {
-    if (tg__is_compact(n)) {
-        add(tg__ctape(n), tg__cpos(n), -0.0);
-        return 0;
-    }
     if (n->flags & TG_F_REACHED) return 0;
     n->flags |= TG_F_REACHED;
     bool fresh = !n->grad;
@@ -90,9 +83,17 @@ static int full_step(tg_tape *t, tg_node *n) {
     bool writer = tg__fresh_writer[n->op];
     for (int k = 0, nin = tg__nin(n); k < nin; k++) {
         tg_node *in = tg__in(n, k);
-        if (!in || !tg__needs_grad(in)) continue;
+        if (!in) continue;
+        /* A compact input's gradient (in its chunk, which its view points
+         * at) is readied: an unset one becomes -0, so that the op's rule
+         * adds into it at its own position, as into a 64-byte input. */
+        if (tg__is_compact(in)) {
+            add(tg__ctape(in), tg__cpos(in), -0.0); /* if it wants one */
+            continue;
+        }
+        if (!(in->flags & TG_F_NEEDS_GRAD)) continue;
         if (touch(in)) return -1;
-        if (!writer && !tg__is_compact(in)) tg__ready_grad(in);
+        if (!writer) tg__ready_grad(in);
     }
     tg__backward(n);
     for (int k = 0, nin = tg__nin(n); writer && k < nin; k++) {

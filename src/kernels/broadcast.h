@@ -92,12 +92,11 @@ static inline const char *tg__from_end(int k) {
  * [4]: the last dimension differs (3 vs 4) and neither is 1".
  */
 static inline int tg__broadcast_shape(tg_node *out, char *why, size_t len) {
-    tg_args r;
-    tg__args_of(out, &r);
-    const tg_arg *in = r.in;
     int nin = tg__nin(out), nd = 0;
+    tg_arg in[3]; /* the inputs' shapes */
     bool same = true;
     for (int k = 0; k < nin; k++) {
+        tg__shape_view(tg__in(out, k), &in[k]);
         same = same && tg__arg_same_shape(&in[k], &in[0]);
         if (in[k].ndim > nd) nd = in[k].ndim;
     }
