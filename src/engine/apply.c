@@ -144,19 +144,15 @@ tg_node *tg__apply_n(const tg_op *op, int nin, tg_node *const *given, int aux, i
         tg_node *m = tg__memo_find(t, op, nin, given, aux);
         if (m) return m;
     }
-    size_t mark = t->nnodes;
-    tg_node *a = given[0], *b = op->arity > 1 ? given[1] : NULL, *c = op->arity > 2 ? given[2] : NULL;
-    char sa[64];
     if (index <= 0) {
-        tg__pop_to(t, mark);
         tg_fail(t, TG_ERR_UNKNOWN_OP, "%s: op is not registered", op->name);
         return &t->poison;
     }
+    tg_node *a = given[0], *b = op->arity > 1 ? given[1] : NULL, *c = op->arity > 2 ? given[2] : NULL;
+    char sa[64];
+    size_t mark = t->nnodes; /* a failure below drops n again */
     tg_node *n = tg__new_node(t);
-    if (!n) {
-        tg__pop_to(t, mark);
-        return &t->poison;
-    }
+    if (!n) return &t->poison;
     n->in[0] = a;
     n->in[1] = b;
     n->op = (uint8_t)index;

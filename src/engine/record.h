@@ -70,11 +70,12 @@ static inline void tg__shape_view(const tg_node *h, tg_arg *x) {
     x->shape = compact ? NULL : h->u.shape;
 }
 /* The argument views of node n's op: its output and inputs. The shape
- * rules and the rules in ops/ read inputs this way too, never as nodes. */
+ * rules and the rules in ops/ read inputs this way too, never as nodes.
+ * (The output of a backward call always wants its gradient: a sweep runs
+ * the rules of nodes that do.) */
 static inline void tg__args_of(tg_node *n, tg_args *a) {
     a->op = tg__op(n->op);
     tg__view(n, &a->out);
-    a->out.grad = n->grad; /* an output's, wanted or not (a sweep seeded it) */
     for (int k = 0; k < a->op->arity; k++) {
         const tg_node *in = tg__in(n, k);
         if (in)

@@ -207,8 +207,8 @@ static inline int push_parts(tg_tape *t, const double *p, int n) {
     size_t i = t->npart, last = i + (size_t)n - 1;
     while ((last >> TG_PART_BITS) >= t->nparts_chunks)
         if (parts_grow(t)) return -1;
-    t->parts[i >> TG_PART_BITS][i & (TG_PART_LEN - 1)] = p[0];
-    if (n > 1) t->parts[last >> TG_PART_BITS][last & (TG_PART_LEN - 1)] = p[1];
+    *tg__part_at(t, i) = p[0];
+    if (n > 1) *tg__part_at(t, last) = p[1];
     t->npart = last + 1;
     return 0;
 }
@@ -319,5 +319,5 @@ void tg__scalar_forward(tg_tape *t, size_t p, size_t *part) {
     c->slot[l].v = k->eval(x, d);
     int n = tg__nparts[code & 0x7f];
     for (int i = 0; i < n; i++, ++*part)
-        t->parts[*part >> TG_PART_BITS][*part & (TG_PART_LEN - 1)] = d[i];
+        *tg__part_at(t, *part) = d[i];
 }

@@ -39,6 +39,11 @@ extern uint8_t tg__nparts[128];    /* code & 0x7f -> partials stored */
 extern uint8_t tg__kind_cls[TG_K_MAX]; /* kind -> its class, for the sweep */
 #define TG_PART_BITS 10
 #define TG_PART_LEN ((size_t)1 << TG_PART_BITS)
+/* Partial derivative i of the tape, in its chunk of TG_PART_LEN. */
+static inline double *tg__part_at(const tg_tape *t, size_t i) {
+    return &t->parts[i >> TG_PART_BITS][i & (TG_PART_LEN - 1)];
+}
+static inline double tg__part(const tg_tape *t, size_t i) { return *tg__part_at(t, i); }
 
 /* Compact records. Whether t records float64 scalars compactly now; a
  * compact leaf (the poison node on failure, status set). */
@@ -150,7 +155,7 @@ static inline __attribute__((always_inline)) tg_node *tg__scalar_op(const tg_op 
             return tg__scalar_op_slow(op, a, b);
         y = rule->eval(x, d);
         if (ng) {
-            t->parts[i >> TG_PART_BITS][i & (TG_PART_LEN - 1)] = d[0];
+            *tg__part_at(t, i) = d[0];
             t->npart = i + 1;
         }
     }
@@ -164,9 +169,6 @@ static inline __attribute__((always_inline)) tg_node *tg__scalar_op(const tg_op 
 int tg__scalar_prepare(tg_tape *t, size_t out);
 size_t tg__part_index(const tg_tape *t, size_t p);
 void tg__scalar_forward(tg_tape *t, size_t p, size_t *part);
-static inline double tg__part(const tg_tape *t, size_t i) {
-    return t->parts[i >> TG_PART_BITS][i & (TG_PART_LEN - 1)];
-}
 /* The compact storage's lifetime. */
 void tg__scalar_free(tg_tape *t);
 int tg__scalar_init(void);

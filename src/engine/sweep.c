@@ -13,8 +13,6 @@
  */
 #include "rules.h"
 
-static inline void add(tg_tape *t, size_t p, double v);
-
 /* Prepares a 64-byte node to receive gradient: on its first touch in this
  * sweep, gives it memory and, unless it is a leaf with memory (whose
  * gradients accumulate across sweeps), marks it FRESH: it holds nothing yet
@@ -28,17 +26,26 @@ static inline int touch(tg_node *n) {
     return 0;
 }
 
-/* Adds v into the gradient of the compact record at p, if it wants one; the
- * first contribution of a sweep replaces an interior record's old gradient
- * (the write that a zeroing pass would otherwise precede): it is added to
- * -0, which keeps its sign. */
-static inline void add(tg_tape *t, size_t p, double v) {
-    tg_schunk *c = tg__sc(t, p);
-    size_t l = tg__sl(c, p);
-    uint8_t code = c->code[l];
-    if (!(code & TG_C_NG)) return;
-    double old = c->grad[l];
-    c->grad[l] = (tg__grad_unset(old) ? -0.0 : old) + v;
+/* Adds v into the gradient of the compact record at p, found in chunk c
+ * when it is there (a record's inputs are mostly recent, in its own chunk),
+ * else through the table. The first contribution of a sweep replaces an
+ * interior record's old gradient (the write that a zeroing pass would
+ * otherwise precede): it is added to -0, which keeps its sign. A record
+ * that wants no gradient is written too (it is never read: the loop skips
+ * such records, tg_grad() says NULL), which spares reading its code byte. */
+static inline void add_in(const tg_tape *t, const tg_schunk *c, size_t p, double v) {
+    if (p < c->base) c = tg__sc(t, p);
+    double *g = &c->grad[p - c->base];
+    *g = (tg__grad_unset(*g) ? -0.0 : *g) + v;
+}
+/* The same into a compact handle's gradient. */
+static inline void add_to(tg_node *h, double v) {
+    const tg_schunk *c = tg__hsc(h);
+    add_in(c->tape, c, tg__cpos(h), v);
+}
+static inline double value_in(const tg_tape *t, const tg_schunk *c, size_t p) {
+    if (p < c->base) c = tg__sc(t, p);
+    return c->slot[p - c->base].v;
 }
 
 /* Adds the seed (NULL: ones) into out's gradient, or, when write is set,
@@ -60,7 +67,7 @@ static void put_seed(tg_node *out, const void *seed, bool write) {
  * directly (its old contents are stale), a leaf's accumulates. */
 static int seed_output(tg_node *out, const void *seed) {
     if (tg__is_compact(out)) {
-        add(tg__ctape(out), tg__cpos(out), seed ? *(const double *)seed : 1.0);
+        add_to(out, seed ? *(const double *)seed : 1.0);
         return 0;
     }
     if (!out->op) {
@@ -88,7 +95,7 @@ static int full_step(tg_tape *t, tg_node *n) {
          * at) is readied: an unset one becomes -0, so that the op's rule
          * adds into it at its own position, as into a 64-byte input. */
         if (tg__is_compact(in)) {
-            add(tg__ctape(in), tg__cpos(in), -0.0); /* if it wants one */
+            add_to(in, -0.0);
             continue;
         }
         if (!(in->flags & TG_F_NEEDS_GRAD)) continue;
@@ -107,21 +114,6 @@ static int full_step(tg_tape *t, tg_node *n) {
             if (in && tg__needs_grad(in) && tg__grad_of(in)) tg__check_finite(n, k);
         }
     return 0;
-}
-
-/* What the loop below adds into an input of a record of chunk c, at p: in
- * c itself mostly (inputs are recent), else found through the table. Every
- * record's gradient is written, a record that wants none too (it is never
- * read: the loop skips such records, tg_grad() says NULL), which spares
- * reading the input's code byte. */
-static inline void add_in(const tg_tape *t, const tg_schunk *c, size_t p, double v) {
-    if (p < c->base) c = tg__sc(t, p);
-    double *g = &c->grad[p - c->base];
-    *g = (tg__grad_unset(*g) ? -0.0 : *g) + v;
-}
-static inline double value_in(const tg_tape *t, const tg_schunk *c, size_t p) {
-    if (p < c->base) c = tg__sc(t, p);
-    return c->slot[p - c->base].v;
 }
 
 /* One backward loop over the positions from out's. A compact record's step
