@@ -75,11 +75,6 @@ static inline tg_node *tg__in(const tg_node *n, int k) {
 static inline bool tg__f64(const tg_node *n) { return n->flags & TG_F_F64; }
 static inline size_t tg__dsize(const tg_node *n) { return tg__f64(n) ? 8 : 4; }
 
-/* Element i of data (n's value or gradient, of n's dtype) as a double. */
-static inline double tg__elem(const tg_node *n, const void *data, size_t i) {
-    return tg__f64(n) ? ((const double *)data)[i] : ((const float *)data)[i];
-}
-
 static inline bool tg__same_shape(const tg_node *a, const tg_node *b) {
     if (a->ndim != b->ndim) return false;
     for (int i = 0; i < a->ndim; i++)

@@ -136,10 +136,6 @@ static inline tg_node *tg__chandle_in(const tg_schunk *c, size_t l) {
     uintptr_t cls = (uintptr_t)__builtin_ctzll((unsigned long long)(c->len >> TG_SC_BITS));
     return (tg_node *)((uintptr_t)c | (uintptr_t)l << 4 | cls << 1 | 1);
 }
-static inline tg_node *tg__chandle(const tg_tape *t, size_t p) {
-    tg_schunk *c = tg__sc(t, p);
-    return tg__chandle_in(c, tg__sl(c, p));
-}
 
 /* The handle of position p: the 64-byte node, or the compact record. */
 static inline tg_node *tg__node_at(const tg_tape *t, size_t p) {
