@@ -154,13 +154,10 @@ static void partial_vjp(tg_node *y, tg_node *g, tg_node **gin, const tg_op *da,
     if (tg_requires_grad(a)) gin[0] = tg__sum_to(tg_mul(g, partial_of(da, y)), a);
     if (tg_requires_grad(b)) gin[1] = tg__sum_to(tg_mul(g, partial_of(db, y)), b);
 }
-/* c + a * b: one addcmul pass over tensors; compact scalars keep their two
- * compact records (a 3-input op is a 64-byte node). The same bits either
- * way. */
+/* c + a * b: one addcmul pass where fusing is worth it, else a mul and an
+ * add; the same bits either way. */
 static tg_node *mul_add(tg_node *c, tg_node *a, tg_node *b) {
-    if (tg__is_compact(c) || tg__is_compact(a) || tg__is_compact(b))
-        return tg_add(c, tg_mul(a, b));
-    return tg_addcmul(c, a, b);
+    return tg__fusable(c, a, b) ? tg_addcmul(c, a, b) : tg_add(c, tg_mul(a, b));
 }
 static tg_node *partial_jvp(tg_node *y, tg_node *const *tin, const tg_op *da,
                             const tg_op *db) {

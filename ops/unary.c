@@ -170,10 +170,10 @@ enum {
     }
 /* A unary op's tangent dy/dx t is one pass (the op U_TANGENT, running the
  * op's backward kernel with t for g: the same bits as name_dx(x, y) * t)
- * unless the derivative node is shared: by the k directions of a vector
- * sweep (t->memo), or as compact scalars, which keep their own records. */
+ * where fusing is worth it, unless the k directions of a vector sweep share
+ * the derivative node name_dx(x, y). */
 static bool fused_tangent(tg_node *y, tg_node *t) {
-    return !tg__is_compact(y) && !tg__is_compact(t) && !tg__tape_of(y)->memo;
+    return tg__fusable(y, t, NULL) && !tg__sharing(y);
 }
 /* The float64 derivative at a 0-d call's x (in[0]) and y (out). */
 #define DX64(name) name##_dx_f64(*(const double *)x->value, *(const double *)a->out.value)

@@ -19,6 +19,18 @@ tg_node *tg__const_like(tg_node *x, double v); /* a 0-d constant of x's dtype */
 tg_node *tg__sum_to(tg_node *g, const tg_node *like); /* undoes broadcasting */
 tg_node *tg__unreduce(tg_node *g, const tg_node *x, int axis); /* axis kept as 1 */
 tg_node *tg__expand_like(tg_node *g, tg_node *x);  /* g broadcast to x's shape */
+/* Whether a rule may record a fused op of several operands (addcmul, a
+ * unary op's fused tangent) on these (NULL: none) rather than its parts,
+ * which give the same bits: not on compact scalars, which record the parts
+ * as compact records (a fused op of three inputs is a 64-byte node, and so
+ * would be everything computed from it). */
+static inline bool tg__fusable(const tg_node *a, const tg_node *b, const tg_node *c) {
+    return !(a && tg__is_compact(a)) && !(b && tg__is_compact(b)) && !(c && tg__is_compact(c));
+}
+/* Whether a vector tangent sweep (tangent.c) is recording on x's tape: its
+ * k directions share the nodes a rule records that do not depend on the
+ * direction, such as an op's derivative node. */
+static inline bool tg__sharing(const tg_node *x) { return tg__tape_of(x)->memo != NULL; }
 
 /* The uses of an op's one derivative statement (derive.c): the vjp rule
  * (stated, or the transpose of the jvp; the status), the tangent rule
